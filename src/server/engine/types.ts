@@ -1,0 +1,199 @@
+/**
+ * The engine's contract with the server. The engine knows nothing of HTTP, keys or disk;
+ * the server knows nothing of tensors. Everything that crosses this line is plain data
+ * (numbers, strings, Uint8Array), so it can cross a worker-thread boundary unchanged.
+ */
+
+/** A built-in base model, as `listModels` reports it. */
+export interface ModelInfo {
+  /** Stable id, e.g. `signal-byte-small`. */
+  id: string;
+  description: string;
+  /** Maximum tokens in one sequence (prompt + completion). */
+  context_length: number;
+  /** Byte-level: 256 byte tokens plus specials. */
+  vocab_size: number;
+  /** Parameters of the frozen base model (LoRA parameters not included). */
+  num_parameters: number;
+  d_model: number;
+  n_layers: number;
+  n_heads: number;
+}
+
+/** Attention projections LoRA can target. */
+export type TargetModule = "q_proj" | "k_proj" | "v_proj" | "o_proj";
+
+export interface RunConfig {
+  base_model: string;
+  lora_r: number;
+  lora_alpha: number;
+  /** @default ["q_proj", "v_proj"] */
+  target_modules: TargetModule[];
+  learning_rate: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weight_decay: number;
+  /** Seeds LoRA A initialisation (B starts at zero). */
+  seed: number;
+}
+
+/**
+ * One training example. Loss masks:
+ * - `{prompt, completion}`: loss on the completion tokens only (and the end-of-sequence token).
+ * - `{text}`: loss on every token.
+ * - `{tokens, weights?}`: raw token ids; `weights[i]` weighs the loss of predicting `tokens[i]`
+ *   (so `weights[0]` is ignored); default all 1.
+ */
+export type Example =
+  | { prompt: string; completion: string }
+  | { text: string }
+  | { tokens: number[]; weights?: number[] };
+
+export interface ForwardBackwardResult {
+  /** Mean cross-entropy per weighted target token of this call. */
+  loss: number;
+  /** L2 norm of this call's gradient (before accumulation). */
+  grad_norm: number;
+  /** Weighted target tokens in this call. */
+  num_tokens: number;
+  num_examples: number;
+}
+
+export interface OptimStepOptions {
+  /** Overrides the run's learning rate for this step only. */
+  learning_rate?: number;
+  /** Clip the mean accumulated gradient to this L2 norm before the update. */
+  max_grad_norm?: number;
+}
+
+export interface OptimStepResult {
+  /** The run's step count after this update (1 after the first). */
+  step: number;
+  learning_rate: number;
+  /** L2 norm of the mean accumulated gradient, before clipping. */
+  grad_norm: number;
+}
+
+export interface TrainStepResult extends ForwardBackwardResult, OptimStepResult {}
+
+/**
+ * A run's complete mutable state, as bytes, so the server can persist it atomically and the
+ * engine can resume exactly from it.
+ */
+export interface RunState {
+  step: number;
+  /** safetensors, PEFT names: `base_model.model.model.layers.{i}.self_attn.{q,v}_proj.lora_{A,B}.weight`. */
+  adapter: Uint8Array;
+  /** adapter_config.json contents (PEFT). */
+  adapter_config: Record<string, unknown>;
+  /** safetensors: AdamW first/second moments per LoRA tensor, plus step. */
+  optimizer: Uint8Array;
+  /** safetensors: accumulated gradient sums and the number of calls; absent when nothing is accumulated. */
+  accumulated?: Uint8Array;
+}
+
+export interface SampleParams {
+  /** @default 64 */
+  max_tokens: number;
+  /** 0 means greedy. @default 1 */
+  temperature: number;
+  /** @default 1 */
+  top_p: number;
+  /** 0 means off. @default 0 */
+  top_k: number;
+  /** @default [] */
+  stop: string[];
+  /** With a seed, each prompt's output is independent of the other prompts in the request. */
+  seed?: number;
+  /** Samples per prompt. @default 1 */
+  n: number;
+  /** Return the log-probability of each sampled token. @default false */
+  logprobs: boolean;
+}
+
+/** Which weights to sample from: a live run, or a frozen adapter registered with `loadAdapter`. */
+export type WeightsRef = { runId: string } | { adapterKey: string };
+
+export interface Completion {
+  /** Index into the flat list: prompt_index * n + sample_index. */
+  index: number;
+  prompt_index: number;
+  text: string;
+  tokens: number[];
+  /** Present when logprobs was asked for. */
+  logprobs?: number[];
+  finish_reason: "stop" | "length";
+}
+
+export interface SampleResult {
+  completions: Completion[];
+  prompt_tokens: number;
+  completion_tokens: number;
+}
+
+/** One streamed piece of a completion: valid UTF-8 text (multi-byte chars are never split). */
+export interface TokenEvent {
+  index: number;
+  prompt_index: number;
+  delta: string;
+  /** Set on the last event of a completion. */
+  finish_reason: "stop" | "length" | null;
+  logprob?: number;
+}
+
+export type EngineErrorCode =
+  | "model_not_found"
+  | "run_not_found"
+  | "adapter_not_found"
+  | "context_length_exceeded"
+  | "invalid_example"
+  | "nothing_accumulated"
+  | "aborted";
+
+/** An error the server maps to a 4xx; anything else thrown by the engine is a 500. */
+export class EngineError extends Error {
+  override readonly name = "EngineError";
+  constructor(
+    readonly code: EngineErrorCode,
+    message: string,
+    /** Field path the error is about, e.g. `batch[3]` or `prompts[0]`. */
+    readonly param?: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The engine. All methods are async: the work runs in worker threads, so the caller's event
+ * loop never blocks on a step. Calls for one run are applied in the order they were made.
+ */
+export interface Engine {
+  listModels(): ModelInfo[];
+  /** Creates a run's fresh adapter (A from seed, B zero) and optimizer state. */
+  createRun(runId: string, config: RunConfig): Promise<RunState>;
+  /** Loads a run from persisted state (server restart, restore). Replaces any live state. */
+  loadRun(runId: string, config: RunConfig, state: RunState): Promise<void>;
+  /** Frees a run's live state. */
+  dropRun(runId: string): Promise<void>;
+  forwardBackward(runId: string, batch: Example[]): Promise<ForwardBackwardResult>;
+  /** Throws `nothing_accumulated` when no forwardBackward happened since the last step. */
+  optimStep(runId: string, options?: OptimStepOptions): Promise<OptimStepResult>;
+  trainStep(runId: string, batch: Example[], options?: OptimStepOptions): Promise<TrainStepResult>;
+  zeroGrad(runId: string): Promise<void>;
+  /** The run's full state now (for persistence after each acknowledged call). */
+  exportState(runId: string): Promise<RunState>;
+  /** Registers a frozen adapter (a checkpoint) under `key` for sampling and embeddings. */
+  loadAdapter(key: string, config: RunConfig, adapter: Uint8Array): Promise<void>;
+  unloadAdapter(key: string): Promise<void>;
+  sample(
+    weights: WeightsRef,
+    prompts: string[],
+    params: SampleParams,
+    options?: { signal?: AbortSignal; onToken?: (event: TokenEvent) => void },
+  ): Promise<SampleResult>;
+  /** Mean-pooled final hidden states, one vector per input. */
+  embeddings(weights: WeightsRef, inputs: string[]): Promise<number[][]>;
+  /** Stops the workers. */
+  close(): Promise<void>;
+}
