@@ -1,0 +1,83 @@
+import type { z } from "zod";
+
+/** One problem found in a value checked against a generated schema. */
+export interface ValidationIssue {
+  /** Field path in the style of the error schema's `param`: `batch[3].completion`. */
+  path: string;
+  message: string;
+}
+
+/** Renders a property path as `a.b[3].c`. */
+export function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  let out = "";
+  for (const key of path) {
+    if (typeof key === "number") out += `[${key}]`;
+    else out += out === "" ? String(key) : `.${String(key)}`;
+  }
+  return out;
+}
+
+/**
+ * The generated zod objects strip unknown keys rather than reject them, so a misspelt field
+ * (`max_token`) would vanish silently. Comparing the input with what the schema kept finds it.
+ * Keys of records (`metadata`) survive parsing, so they are never reported.
+ */
+export function findUnknownKey(input: unknown, parsed: unknown, path: PropertyKey[] = []): PropertyKey[] | undefined {
+  if (Array.isArray(input) && Array.isArray(parsed)) {
+    for (let i = 0; i < input.length; i++) {
+      const found = findUnknownKey(input[i], parsed[i], [...path, i]);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  if (isPlainObject(input) && isPlainObject(parsed)) {
+    for (const key of Object.keys(input)) {
+      if (!(key in parsed)) return [...path, key];
+      const found = findUnknownKey(input[key], parsed[key], [...path, key]);
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Checks `value` against a generated schema and returns the parsed value (defaults applied)
+ * or every issue, each with its field path. Unknown keys are issues too.
+ */
+export function checkAgainst<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+): { ok: true; value: z.output<S> } | { ok: false; issues: ValidationIssue[] } {
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    return {
+      ok: false,
+      issues: result.error.issues.map((issue) => ({ path: formatPath(issue.path), message: describe(issue) })),
+    };
+  }
+  const unknown = findUnknownKey(value, result.data);
+  if (unknown) {
+    const key = unknown[unknown.length - 1];
+    return { ok: false, issues: [{ path: formatPath(unknown), message: `unknown field '${String(key)}'` }] };
+  }
+  return { ok: true, value: result.data };
+}
+
+/** One line naming the first field at fault, e.g. `lora_r: Too big: expected number to be <=64`. */
+export function summarizeIssues(issues: ValidationIssue[]): string {
+  const [first] = issues;
+  if (!first) return "invalid value";
+  const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : "";
+  return `${first.path === "" ? "body" : first.path}: ${first.message}${more}`;
+}
+
+function describe(issue: z.core.$ZodIssue): string {
+  if (issue.code === "invalid_union") {
+    return "does not match any allowed shape";
+  }
+  return issue.message;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
