@@ -1,8 +1,27 @@
-import createClient, { type Client } from "openapi-fetch";
+import createClient, { type Client, type FetchResponse, type MaybeOptionalInit, type ParseAs } from "openapi-fetch";
+import type { HttpMethod, PathsWithMethod, RequiredKeysOf } from "openapi-typescript-helpers";
 import type { paths } from "../../generated/schema.js";
 
-/** The typed low-level client: every operation of the spec, with request and response types. */
-export type RawClient = Client<paths>;
+type Init<P extends keyof paths, M extends HttpMethod> = MaybeOptionalInit<paths[P], M> & { parseAs?: ParseAs };
+type InitArg<I> = RequiredKeysOf<I> extends never ? [init?: I] : [init: I];
+type Method<M extends HttpMethod> = <P extends PathsWithMethod<paths, M>, I extends Init<P, M> = Init<P, M>>(
+  url: P,
+  ...init: InitArg<Init<P, M>>
+) => Promise<FetchResponse<Extract<paths[P][M], Record<string | number, any>>, I, `${string}/${string}`>>;
+
+/**
+ * The typed low-level client: every operation of the spec, with request and response types.
+ *
+ * Unlike openapi-fetch's own signature, the request options are checked as an exact type, so a
+ * misspelt or unknown field in a body, query or path (`lora_rank` for `lora_r`) is a compile error.
+ */
+export interface RawClient {
+  GET: Method<"get">;
+  POST: Method<"post">;
+  DELETE: Method<"delete">;
+  /** The underlying openapi-fetch client (middleware, other methods). */
+  readonly unchecked: Client<paths>;
+}
 
 export interface RawClientOptions {
   /** Base URL of the service, e.g. `http://127.0.0.1:7300`. */
@@ -14,7 +33,7 @@ export interface RawClientOptions {
    * layered in here by the high-level clients, and tests inject a scripted fetch.
    * @default globalThis.fetch
    */
-  fetch?: typeof globalThis.fetch;
+  fetch?: (input: Request) => Promise<Response>;
   /** Extra headers sent with every request. */
   headers?: Record<string, string>;
 }
@@ -30,9 +49,16 @@ export interface RawClientOptions {
 export function createRawClient(options: RawClientOptions): RawClient {
   const headers: Record<string, string> = { ...options.headers };
   if (options.apiKey !== undefined) headers.Authorization = `Bearer ${options.apiKey}`;
-  return createClient<paths>({
+  const client = createClient<paths>({
     baseUrl: options.baseUrl.replace(/\/+$/, ""),
     headers,
     ...(options.fetch ? { fetch: options.fetch } : {}),
   });
+  // The same functions, under a signature without openapi-fetch's open index type.
+  return {
+    GET: client.GET as unknown as Method<"get">,
+    POST: client.POST as unknown as Method<"post">,
+    DELETE: client.DELETE as unknown as Method<"delete">,
+    unchecked: client,
+  };
 }
