@@ -1,0 +1,100 @@
+import { BOS, EOS, PAD, VOCAB_SIZE, encodeText } from "./tokenizer.js";
+import { EngineError, type Example } from "./types.js";
+
+/**
+ * A batch as the training graph takes it: rows padded with PAD to the longest row; for each
+ * position the next token as target (-1 where there is none) and its normalised loss weight.
+ */
+export interface EncodedBatch {
+  rows: number;
+  seq: number;
+  /** `[rows*seq]` input ids. */
+  tokens: Int32Array;
+  /** `[rows*seq]` target ids, -1 where not predicted. */
+  targets: Int32Array;
+  /** `[rows*seq]` weights divided by their sum. */
+  weights: Float32Array;
+  /** Sum of raw weights: the batch's weighted target tokens. */
+  numTokens: number;
+}
+
+/**
+ * Turns one example into token ids and per-token loss weights (`weights[i]` weighs predicting
+ * `tokens[i]`). `{prompt, completion}` → BOS prompt completion EOS, loss on completion + EOS;
+ * `{text}` → BOS text EOS, loss on every token after BOS; `{tokens, weights?}` as given.
+ * @throws EngineError `invalid_example` for malformed examples, bad ids or weights.
+ */
+export function encodeExample(example: Example, index: number): { tokens: number[]; weights: number[] } {
+  const param = `batch[${index}]`;
+  const e = example as Record<string, unknown>;
+  if (typeof e !== "object" || e === null) throw new EngineError("invalid_example", `${param} must be an object`, param);
+  if (typeof e.prompt === "string" && typeof e.completion === "string") {
+    const p = encodeText(e.prompt);
+    const c = encodeText(e.completion);
+    const tokens = [BOS, ...p, ...c, EOS];
+    return { tokens, weights: tokens.map((_, i) => (i > p.length ? 1 : 0)) };
+  }
+  if (typeof e.text === "string") {
+    const tokens = [BOS, ...encodeText(e.text), EOS];
+    return { tokens, weights: tokens.map((_, i) => (i > 0 ? 1 : 0)) };
+  }
+  if (Array.isArray(e.tokens)) {
+    const tokens = e.tokens as unknown[];
+    const bad = tokens.findIndex((t) => !Number.isInteger(t) || (t as number) < 0 || (t as number) >= VOCAB_SIZE);
+    if (bad >= 0) throw new EngineError("invalid_example", `${param}.tokens[${bad}] is ${String(tokens[bad])}; token ids are integers in [0, ${VOCAB_SIZE})`, `${param}.tokens`);
+    let weights: number[];
+    if (e.weights === undefined) {
+      weights = tokens.map(() => 1);
+    } else {
+      if (!Array.isArray(e.weights) || e.weights.length !== tokens.length) {
+        const len = Array.isArray(e.weights) ? e.weights.length : "not an array";
+        throw new EngineError("invalid_example", `${param}.weights has length ${len} but tokens has length ${tokens.length}`, `${param}.weights`);
+      }
+      const badW = (e.weights as unknown[]).findIndex((w) => typeof w !== "number" || !Number.isFinite(w) || w < 0);
+      if (badW >= 0) throw new EngineError("invalid_example", `${param}.weights[${badW}] must be a finite number >= 0`, `${param}.weights`);
+      weights = e.weights as number[];
+    }
+    return { tokens: tokens as number[], weights: weights.map((w, i) => (i === 0 ? 0 : w)) };
+  }
+  throw new EngineError("invalid_example", `${param} must be {prompt, completion}, {text} or {tokens, weights?}`, param);
+}
+
+/**
+ * Encodes and validates a batch against the model's context.
+ * @throws EngineError `context_length_exceeded` (param `batch[i]`) when an example is longer than
+ *   the context; `invalid_example` for an empty batch, a malformed example, or a batch with no
+ *   weighted target token.
+ */
+export function encodeBatch(batch: Example[], contextLength: number): EncodedBatch {
+  if (!Array.isArray(batch) || batch.length === 0) throw new EngineError("invalid_example", "batch must hold at least one example", "batch");
+  const encoded = batch.map((ex, i) => {
+    const enc = encodeExample(ex, i);
+    if (enc.tokens.length > contextLength) {
+      throw new EngineError(
+        "context_length_exceeded",
+        `batch[${i}] is ${enc.tokens.length} tokens (with BOS/EOS) but the model's context length is ${contextLength}`,
+        `batch[${i}]`,
+      );
+    }
+    return enc;
+  });
+  const rows = encoded.length;
+  const seq = Math.max(2, ...encoded.map((e) => e.tokens.length));
+  const tokens = new Int32Array(rows * seq).fill(PAD);
+  const targets = new Int32Array(rows * seq).fill(-1);
+  const weights = new Float32Array(rows * seq);
+  let total = 0;
+  encoded.forEach((e, r) => {
+    for (let t = 0; t < e.tokens.length; t++) {
+      tokens[r * seq + t] = e.tokens[t]!;
+      if (t > 0 && e.weights[t]! > 0) {
+        targets[r * seq + t - 1] = e.tokens[t]!;
+        weights[r * seq + t - 1] = e.weights[t]!;
+        total += e.weights[t]!;
+      }
+    }
+  });
+  if (!(total > 0)) throw new EngineError("invalid_example", "batch has no weighted target token to train on", "batch");
+  for (let i = 0; i < weights.length; i++) weights[i] = weights[i]! / total;
+  return { rows, seq, tokens, targets, weights, numTokens: total };
+}

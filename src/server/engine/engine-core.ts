@@ -1,0 +1,259 @@
+import { type BaseWeights, initBaseSafetensors, loadBaseWeights } from "./base-weights.js";
+import { type DecodeWeights, KvCache, forwardRows, mergeLora } from "./decoder.js";
+import { encodeBatch } from "./encode-batch.js";
+import { type LoraParams, adapterConfig, exportAdapter, importAdapter, initLora } from "./lora.js";
+import { MODEL_CONFIGS, type ModelConfig, listModels } from "./models.js";
+import {
+  type Accumulator,
+  type AdamState,
+  adamwUpdate,
+  exportAccumulator,
+  exportAdam,
+  importAccumulator,
+  importAdam,
+  initAdam,
+  l2Norm,
+} from "./optimizer.js";
+import { type SampleHooks, sampleLoop } from "./sample-loop.js";
+import { type Tf, loadTf } from "./tf-loader.js";
+import { BOS, encodeText } from "./tokenizer.js";
+import { TrainGraph } from "./train-graph.js";
+import {
+  EngineError,
+  type Example,
+  type ForwardBackwardResult,
+  type ModelInfo,
+  type OptimStepOptions,
+  type OptimStepResult,
+  type RunConfig,
+  type RunState,
+  type SampleParams,
+  type SampleResult,
+  type TargetModule,
+  type TrainStepResult,
+  type WeightsRef,
+} from "./types.js";
+
+interface LoadedModel {
+  weights: BaseWeights;
+  graph: TrainGraph | undefined;
+}
+
+interface Slot {
+  config: RunConfig;
+  model: LoadedModel;
+  lora: LoraParams;
+  adam: AdamState;
+  acc: Accumulator | undefined;
+  /** Merged inference weights, rebuilt lazily after the LoRA weights change. */
+  decode: DecodeWeights | undefined;
+}
+
+const ALL_TARGETS: readonly TargetModule[] = ["q_proj", "k_proj", "v_proj", "o_proj"];
+
+/**
+ * The engine on the calling thread, synchronous once created: the workers run one each, and
+ * unit tests use it directly. Base models load lazily, once, and are shared by all runs and
+ * adapters of this instance; a run's state is plain Float32Arrays.
+ */
+export class EngineCore {
+  private readonly models = new Map<string, LoadedModel>();
+  private readonly runs = new Map<string, Slot>();
+  private readonly adapters = new Map<string, Slot>();
+
+  private constructor(private readonly tf: Tf) {}
+
+  /** Loads tfjs (wasm) and returns a core. @throws Error with the install command if tfjs is missing. */
+  static async create(): Promise<EngineCore> {
+    return new EngineCore(await loadTf());
+  }
+
+  listModels(): ModelInfo[] {
+    return listModels();
+  }
+
+  /** Number of live tfjs tensors (for leak tests). */
+  numTensors(): number {
+    return this.tf.memory().numTensors;
+  }
+
+  private model(id: string): LoadedModel {
+    let m = this.models.get(id);
+    if (!m) {
+      const config = MODEL_CONFIGS.get(id);
+      if (!config) {
+        throw new EngineError("model_not_found", `model ${JSON.stringify(id)} does not exist; available: ${[...MODEL_CONFIGS.keys()].join(", ")}`, "base_model");
+      }
+      m = { weights: loadBaseWeights(config, initBaseSafetensors(config)), graph: undefined };
+      this.models.set(id, m);
+    }
+    return m;
+  }
+
+  private graph(m: LoadedModel): TrainGraph {
+    m.graph ??= new TrainGraph(this.tf, m.weights);
+    return m.graph;
+  }
+
+  private slot(runId: string): Slot {
+    const s = this.runs.get(runId);
+    if (!s) throw new EngineError("run_not_found", `run ${JSON.stringify(runId)} is not loaded`, "run_id");
+    return s;
+  }
+
+  private newSlot(config: RunConfig, lora?: LoraParams): Slot {
+    const full = withDefaults(config);
+    const model = this.model(full.base_model);
+    const l = lora ?? initLora(model.weights.config, full);
+    return { config: full, model, lora: l, adam: initAdam(l), acc: undefined, decode: undefined };
+  }
+
+  createRun(runId: string, config: RunConfig): RunState {
+    this.runs.set(runId, this.newSlot(config));
+    return this.exportState(runId);
+  }
+
+  /** @throws SafetensorsError when the state does not match the config's model and targets. */
+  loadRun(runId: string, config: RunConfig, state: RunState): void {
+    const full = withDefaults(config);
+    const model = this.model(full.base_model);
+    const mc: ModelConfig = model.weights.config;
+    const slot = this.newSlot(full, importAdapter(mc, full, state.adapter));
+    slot.adam = importAdam(mc, full, state.optimizer);
+    slot.adam.step = state.step;
+    slot.acc = state.accumulated ? importAccumulator(mc, full, state.accumulated) : undefined;
+    this.runs.set(runId, slot);
+  }
+
+  dropRun(runId: string): void {
+    this.runs.delete(runId);
+  }
+
+  forwardBackward(runId: string, batch: Example[]): ForwardBackwardResult {
+    const s = this.slot(runId);
+    const enc = encodeBatch(batch, s.model.weights.config.context_length);
+    const { loss, grads } = this.graph(s.model).lossAndGrads(enc, s.lora);
+    if (s.acc) {
+      s.acc.calls += 1;
+      s.acc.sums.forEach((pair, i) => pair.forEach((sum, j) => {
+        const g = grads[i]![j]!;
+        for (let k = 0; k < sum.length; k++) sum[k] = sum[k]! + g[k]!;
+      }));
+    } else {
+      s.acc = { calls: 1, sums: grads.map(([a, b]) => [Float32Array.from(a), Float32Array.from(b)]) };
+    }
+    return { loss, grad_norm: l2Norm(grads), num_tokens: enc.numTokens, num_examples: batch.length };
+  }
+
+  /** @throws EngineError `nothing_accumulated` when no forwardBackward happened since the last step. */
+  optimStep(runId: string, options: OptimStepOptions = {}): OptimStepResult {
+    const s = this.slot(runId);
+    if (!s.acc) throw new EngineError("nothing_accumulated", `run ${JSON.stringify(runId)} has no accumulated gradient: call forward_backward before optim_step`);
+    const calls = s.acc.calls;
+    const mean = s.acc.sums.map(([a, b]) => [a.map((v) => v / calls), b.map((v) => v / calls)] as [Float32Array, Float32Array]);
+    const norm = l2Norm(mean);
+    if (options.max_grad_norm !== undefined && norm > options.max_grad_norm) {
+      const f = options.max_grad_norm / (norm + 1e-6);
+      for (const pair of mean) for (const g of pair) for (let k = 0; k < g.length; k++) g[k] = g[k]! * f;
+    }
+    const lr = options.learning_rate ?? s.config.learning_rate;
+    const c = s.config;
+    adamwUpdate(s.lora, s.adam, mean, { lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: c.weight_decay });
+    s.acc = undefined;
+    s.decode = undefined;
+    return { step: s.adam.step, learning_rate: lr, grad_norm: norm };
+  }
+
+  trainStep(runId: string, batch: Example[], options: OptimStepOptions = {}): TrainStepResult {
+    const fb = this.forwardBackward(runId, batch);
+    const step = this.optimStep(runId, options);
+    return { ...fb, ...step, grad_norm: step.grad_norm };
+  }
+
+  zeroGrad(runId: string): void {
+    this.slot(runId).acc = undefined;
+  }
+
+  exportState(runId: string): RunState {
+    const s = this.slot(runId);
+    return {
+      step: s.adam.step,
+      adapter: exportAdapter(s.lora),
+      adapter_config: adapterConfig(s.config),
+      optimizer: exportAdam(s.lora, s.adam),
+      ...(s.acc ? { accumulated: exportAccumulator(s.lora, s.acc) } : {}),
+    };
+  }
+
+  /** @throws SafetensorsError when the adapter does not match the config's model and targets. */
+  loadAdapter(key: string, config: RunConfig, adapter: Uint8Array): void {
+    const full = withDefaults(config);
+    const model = this.model(full.base_model);
+    this.adapters.set(key, this.newSlot(full, importAdapter(model.weights.config, full, adapter)));
+  }
+
+  unloadAdapter(key: string): void {
+    this.adapters.delete(key);
+  }
+
+  private decodeWeights(ref: WeightsRef): DecodeWeights {
+    let s: Slot | undefined;
+    if ("runId" in ref) s = this.slot(ref.runId);
+    else {
+      s = this.adapters.get(ref.adapterKey);
+      if (!s) throw new EngineError("adapter_not_found", `adapter ${JSON.stringify(ref.adapterKey)} is not loaded`);
+    }
+    s.decode ??= mergeLora(s.model.weights, s.lora);
+    return s.decode;
+  }
+
+  /** See `sampleLoop` for the semantics; abort throws EngineError `aborted`. */
+  sample(ref: WeightsRef, prompts: string[], params: Partial<SampleParams>, hooks: SampleHooks = {}): SampleResult {
+    return sampleLoop(this.decodeWeights(ref), prompts, params, hooks);
+  }
+
+  /**
+   * Mean over positions (BOS included) of the final hidden states after the last LayerNorm.
+   * @throws EngineError `context_length_exceeded` (param `inputs[i]`) for inputs longer than the context.
+   */
+  embeddings(ref: WeightsRef, inputs: string[]): number[][] {
+    const w = this.decodeWeights(ref);
+    const { context_length: ctx, d_model: d } = w.config;
+    return inputs.map((text, i) => {
+      const tokens = [BOS, ...encodeText(text)];
+      if (tokens.length > ctx) {
+        throw new EngineError("context_length_exceeded", `inputs[${i}] is ${tokens.length} tokens (with BOS) but the model's context length is ${ctx}`, `inputs[${i}]`);
+      }
+      const h = forwardRows(w, [new KvCache(w.config)], [tokens]);
+      const out = new Array<number>(d).fill(0);
+      for (let t = 0; t < tokens.length; t++) for (let j = 0; j < d; j++) out[j]! += h[t * d + j]!;
+      return out.map((v) => v / tokens.length);
+    });
+  }
+
+  /** Training-graph logits of a batch for a run (for cross-checks between the two paths). */
+  trainLogits(runId: string, batch: Example[]): Float32Array {
+    const s = this.slot(runId);
+    return this.graph(s.model).logits(encodeBatch(batch, s.model.weights.config.context_length), s.lora);
+  }
+
+  /** Frees every tensor. */
+  dispose(): void {
+    for (const m of this.models.values()) m.graph?.dispose();
+    this.models.clear();
+    this.runs.clear();
+    this.adapters.clear();
+  }
+}
+
+/**
+ * Fills `target_modules` (default q_proj, v_proj) and checks what tfjs cannot.
+ * @throws RangeError for a non-positive or non-integer lora_r, or unknown target modules.
+ */
+function withDefaults(config: RunConfig): RunConfig {
+  const target_modules = config.target_modules?.length ? config.target_modules : (["q_proj", "v_proj"] as TargetModule[]);
+  if (!Number.isInteger(config.lora_r) || config.lora_r < 1) throw new RangeError(`lora_r must be a positive integer, got ${config.lora_r}`);
+  const bad = target_modules.find((m) => !ALL_TARGETS.includes(m));
+  if (bad) throw new RangeError(`target_modules: ${bad} is not one of ${ALL_TARGETS.join(", ")}`);
+  return { ...config, target_modules };
+}

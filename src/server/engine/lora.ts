@@ -1,0 +1,135 @@
+import type { ModelConfig } from "./models.js";
+import { Rng } from "./rng.js";
+import { type F32Tensor, readSafetensors, requireTensor, writeSafetensors } from "./safetensors.js";
+import type { RunConfig, TargetModule } from "./types.js";
+
+/** Projection order inside a layer; also the order of tensors in every state file. */
+export const MODULE_ORDER: readonly TargetModule[] = ["q_proj", "k_proj", "v_proj", "o_proj"];
+
+/**
+ * One LoRA pair. Kept transposed from the PEFT layout (`at` is `[in, r]`, `bt` is `[r, out]`)
+ * so the forward pass is `x @ at @ bt` with untransposed operands only.
+ */
+export interface LoraPair {
+  layer: number;
+  module: TargetModule;
+  at: Float32Array;
+  bt: Float32Array;
+}
+
+/** A run's (or frozen adapter's) LoRA parameters. */
+export interface LoraParams {
+  r: number;
+  /** alpha / r. */
+  scale: number;
+  d: number;
+  pairs: LoraPair[];
+}
+
+/** PEFT tensor name of a pair's A or B. */
+export function peftName(layer: number, module: TargetModule, which: "A" | "B"): string {
+  return `base_model.model.model.layers.${layer}.self_attn.${module}.lora_${which}.weight`;
+}
+
+function orderedTargets(config: RunConfig): TargetModule[] {
+  return MODULE_ORDER.filter((m) => config.target_modules.includes(m));
+}
+
+/**
+ * Fresh adapter: A drawn from U(-1/sqrt(in), 1/sqrt(in)) (PEFT's kaiming-uniform default)
+ * with the run's seed, B zero, so the run starts exactly at the base model.
+ */
+export function initLora(model: ModelConfig, config: RunConfig): LoraParams {
+  const d = model.d_model;
+  const r = config.lora_r;
+  const rng = new Rng(config.seed, 0x10a);
+  const bound = 1 / Math.sqrt(d);
+  const pairs: LoraPair[] = [];
+  for (let layer = 0; layer < model.n_layers; layer++) {
+    for (const module of orderedTargets(config)) {
+      // Draw in PEFT layout [r, in] so the seed means the same thing as in a PEFT file.
+      const a = new Float32Array(r * d);
+      for (let i = 0; i < a.length; i++) a[i] = (rng.next() * 2 - 1) * bound;
+      pairs.push({ layer, module, at: transpose(a, r, d), bt: new Float32Array(r * d) });
+    }
+  }
+  return { r, scale: config.lora_alpha / r, d, pairs };
+}
+
+/** Row-major transpose of a `[rows, cols]` matrix. */
+export function transpose(src: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(rows * cols);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = src[i * cols + j]!;
+  return out;
+}
+
+/**
+ * Per-pair tensors in PEFT layout, for a state file. `suffix` distinguishes optimizer moments
+ * and gradient sums from the weights themselves.
+ */
+export function toPeftTensors(lora: LoraParams, values: (pair: LoraPair) => [Float32Array, Float32Array], suffix = ""): [string, F32Tensor][] {
+  const { r, d } = lora;
+  const out: [string, F32Tensor][] = [];
+  for (const pair of lora.pairs) {
+    const [at, bt] = values(pair);
+    out.push([peftName(pair.layer, pair.module, "A") + suffix, { shape: [r, d], data: transpose(at, d, r) }]);
+    out.push([peftName(pair.layer, pair.module, "B") + suffix, { shape: [d, r], data: transpose(bt, r, d) }]);
+  }
+  return out;
+}
+
+/** The adapter as PEFT safetensors bytes. */
+export function exportAdapter(lora: LoraParams): Uint8Array {
+  return writeSafetensors(toPeftTensors(lora, (p) => [p.at, p.bt]), { format: "pt" });
+}
+
+/** adapter_config.json for PEFT's `LoraConfig`. */
+export function adapterConfig(config: RunConfig): Record<string, unknown> {
+  return {
+    peft_type: "LORA",
+    task_type: "CAUSAL_LM",
+    base_model_name_or_path: config.base_model,
+    r: config.lora_r,
+    lora_alpha: config.lora_alpha,
+    target_modules: orderedTargets(config),
+    lora_dropout: 0,
+    bias: "none",
+    fan_in_fan_out: false,
+    inference_mode: true,
+    init_lora_weights: true,
+    use_rslora: false,
+    use_dora: false,
+    modules_to_save: null,
+    layers_to_transform: null,
+    revision: null,
+  };
+}
+
+/**
+ * Reads PEFT tensors (weights, or `suffix`ed moments/sums) for every pair `config` implies.
+ * @throws SafetensorsError when a tensor is missing or has the wrong shape.
+ */
+export function readPeftTensors(
+  model: ModelConfig,
+  config: RunConfig,
+  bytes: Uint8Array,
+  suffix = "",
+): { pairs: LoraPair[]; file: ReturnType<typeof readSafetensors> } {
+  const file = readSafetensors(bytes);
+  const d = model.d_model;
+  const r = config.lora_r;
+  const pairs: LoraPair[] = [];
+  for (let layer = 0; layer < model.n_layers; layer++) {
+    for (const module of orderedTargets(config)) {
+      const a = requireTensor(file, peftName(layer, module, "A") + suffix, [r, d]);
+      const b = requireTensor(file, peftName(layer, module, "B") + suffix, [d, r]);
+      pairs.push({ layer, module, at: transpose(a, r, d), bt: transpose(b, d, r) });
+    }
+  }
+  return { pairs, file };
+}
+
+/** Loads an adapter written by `exportAdapter` (or PEFT). */
+export function importAdapter(model: ModelConfig, config: RunConfig, bytes: Uint8Array): LoraParams {
+  return { r: config.lora_r, scale: config.lora_alpha / config.lora_r, d: model.d_model, pairs: readPeftTensors(model, config, bytes).pairs };
+}
