@@ -1,0 +1,45 @@
+/**
+ * What "connection pool" means here. Node's global `fetch` keeps idle keep-alive connections
+ * per origin in one process-wide dispatcher, and the SDK has no public way to make another one
+ * without the `undici` package. So a `Pool` is the unit of sharing the SDK controls: the fetch
+ * function every request goes through (and so its connections), the set of requests in flight,
+ * and the right to close them. Clients made from one `SignalClient` share its pool, so closing
+ * one of them never cancels another's requests; standalone clients own theirs, and `close()`
+ * of the owner aborts what is still in flight and refuses new requests.
+ */
+export class Pool {
+  readonly fetch: (request: Request) => Promise<Response>;
+  readonly #inFlight = new Set<AbortController>();
+  #closed = false;
+
+  constructor(fetchImpl: ((request: Request) => Promise<Response>) | undefined) {
+    const base = fetchImpl ?? ((request: Request) => globalThis.fetch(request));
+    this.fetch = base;
+  }
+
+  /** True once `close()` ran; new requests fail with APIConnectionError. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Requests currently in flight on this pool. */
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  track(controller: AbortController): void {
+    this.#inFlight.add(controller);
+  }
+
+  untrack(controller: AbortController): void {
+    this.#inFlight.delete(controller);
+  }
+
+  /** Aborts every request in flight and refuses new ones. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const controller of this.#inFlight) controller.abort(new Error("client closed"));
+    this.#inFlight.clear();
+  }
+}

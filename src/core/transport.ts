@@ -1,0 +1,185 @@
+import { randomUUID } from "node:crypto";
+import { APIConnectionError, APIError, APITimeoutError, APIUserAbortError, SignalError } from "../errors.js";
+import { makeAPIError } from "./error-factory.js";
+import type { Logger } from "./logger.js";
+import type { Pool } from "./pool.js";
+import { withOverrides, type RequestPolicy } from "./policy.js";
+import { retryDelay } from "./retry-delay.js";
+import { shouldRetryStatus } from "./should-retry.js";
+
+/** Per-call options every SDK method accepts as its last argument. */
+export interface RequestOptions {
+  /** Aborts the call (every attempt and any wait between them) with `APIUserAbortError`. Never retried. */
+  signal?: AbortSignal | undefined;
+  /** Timeout of each attempt in ms. @default the client's */
+  timeout?: number | undefined;
+  /** Retries after the first attempt. @default the client's */
+  maxRetries?: number | undefined;
+  /** The Idempotency-Key of this call (POST only). @default a new random key, reused by the call's retries */
+  idempotencyKey?: string | undefined;
+}
+
+/** What the transport needs from its client. */
+export interface TransportContext {
+  pool: Pool;
+  policy: Readonly<RequestPolicy>;
+  logger: Logger | undefined;
+  redact: (text: string) => string;
+  /** Source of jitter; tests pin it. @default Math.random */
+  random?: (() => number) | undefined;
+}
+
+type Outcome =
+  | { kind: "done"; response: Response }
+  | { kind: "retry"; error: SignalError; headers?: Headers | undefined }
+  | { kind: "fail"; error: SignalError };
+
+/**
+ * The custom fetch handed to openapi-fetch for one logical call. It owns the attempts: a
+ * per-attempt timeout with its own AbortController, the retry decision, the delay, the
+ * Idempotency-Key (made once, reused by every retry), and turning failures into the error tree.
+ * openapi-fetch only ever sees a 2xx response; JSON bodies are read inside the attempt so the
+ * timeout covers them, `text/event-stream` bodies are handed on unread.
+ */
+export function createCallFetch(ctx: TransportContext, operation: string, options: RequestOptions = {}) {
+  const policy = withOverrides(ctx.policy, options);
+  return async function callFetch(request: Request): Promise<Response> {
+    const userSignal = options.signal;
+    const headers = new Headers(request.headers);
+    if (request.method === "POST" && !headers.has("idempotency-key")) {
+      headers.set("Idempotency-Key", options.idempotencyKey ?? `sdk-${randomUUID()}`);
+    }
+    const body = request.body === null ? undefined : await request.arrayBuffer();
+    for (let attempt = 0; ; attempt++) {
+      throwIfAborted(userSignal);
+      if (ctx.pool.closed) throw new APIConnectionError("The client is closed.");
+      const outcome = await runAttempt(ctx, operation, policy.timeout, userSignal, attempt, () => {
+        return new Request(request.url, { method: request.method, headers, body: body ?? null, redirect: "follow" });
+      });
+      if (outcome.kind === "done") return outcome.response;
+      if (outcome.kind === "fail" || attempt >= policy.maxRetries) throw outcome.error;
+      const delay = retryDelay(policy.backoff, attempt, outcome.headers, ctx.random);
+      log(ctx, `${operation} retrying`, { attempt: attempt + 1, delay_ms: Math.round(delay), reason: outcome.error.message });
+      await sleep(delay, userSignal);
+    }
+  };
+}
+
+async function runAttempt(
+  ctx: TransportContext,
+  operation: string,
+  timeout: number,
+  userSignal: AbortSignal | undefined,
+  attempt: number,
+  build: () => Request,
+): Promise<Outcome> {
+  const controller = new AbortController();
+  let timedOut = false;
+  const onUserAbort = () => controller.abort(userSignal?.reason);
+  userSignal?.addEventListener("abort", onUserAbort, { once: true });
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort(new APITimeoutError());
+  }, timeout);
+  ctx.pool.track(controller);
+  const started = Date.now();
+  let streaming = false;
+  try {
+    const base = build();
+    log(ctx, `${operation} request`, { method: base.method, url: base.url, attempt });
+    const response = await ctx.pool.fetch(new Request(base, { signal: controller.signal }));
+    const requestId = response.headers.get("x-request-id") ?? undefined;
+    log(ctx, `${operation} response`, { status: response.status, request_id: requestId, ms: Date.now() - started });
+    if (response.ok && isEventStream(response) && response.body) {
+      streaming = true;
+      const release = () => {
+        userSignal?.removeEventListener("abort", onUserAbort);
+        ctx.pool.untrack(controller);
+      };
+      return { kind: "done", response: withReleasingBody(response, response.body, release) };
+    }
+    const bytes = await response.arrayBuffer();
+    if (response.ok) {
+      return { kind: "done", response: new Response(bytes, { status: response.status, statusText: response.statusText, headers: response.headers }) };
+    }
+    const error = makeAPIError(response.status, parseBody(bytes), response.headers, ctx.redact);
+    const retry = shouldRetryStatus(response.status, response.headers, error.code);
+    return retry ? { kind: "retry", error, headers: response.headers } : { kind: "fail", error };
+  } catch (cause) {
+    if (userSignal?.aborted) return { kind: "fail", error: new APIUserAbortError(undefined, { cause: userSignal.reason }) };
+    if (timedOut) return { kind: "retry", error: new APITimeoutError(`${operation} timed out after ${timeout} ms.`, { cause }) };
+    if (ctx.pool.closed) return { kind: "fail", error: new APIConnectionError("The client was closed.", { cause }) };
+    if (cause instanceof APIError) return { kind: "fail", error: cause };
+    const detail = cause instanceof Error ? ctx.redact(cause.message) : "network error";
+    return { kind: "retry", error: new APIConnectionError(`${operation} failed to connect: ${detail}`, { cause }) };
+  } finally {
+    clearTimeout(timer);
+    if (!streaming) {
+      userSignal?.removeEventListener("abort", onUserAbort);
+      ctx.pool.untrack(controller);
+    }
+  }
+}
+
+/** The same response, its body wrapped so that the end or cancel of the stream releases the attempt. */
+function withReleasingBody(response: Response, body: ReadableStream<Uint8Array>, release: () => void): Response {
+  const reader = body.getReader();
+  const stream = new ReadableStream<Uint8Array>({
+    async pull(out) {
+      try {
+        const { done, value } = await reader.read();
+        if (done) {
+          release();
+          out.close();
+        } else out.enqueue(value);
+      } catch (error) {
+        release();
+        out.error(error);
+      }
+    },
+    async cancel(reason) {
+      release();
+      await reader.cancel(reason).catch(() => undefined);
+    },
+  });
+  return new Response(stream, { status: response.status, statusText: response.statusText, headers: response.headers });
+}
+
+function isEventStream(response: Response): boolean {
+  return (response.headers.get("content-type") ?? "").includes("text/event-stream");
+}
+
+function parseBody(bytes: ArrayBuffer): unknown {
+  const text = new TextDecoder().decode(bytes);
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new APIUserAbortError(undefined, { cause: signal.reason });
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  if (ms <= 0) return Promise.resolve().then(() => throwIfAborted(signal));
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new APIUserAbortError(undefined, { cause: signal?.reason }));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+function log(ctx: TransportContext, message: string, fields: Record<string, unknown>): void {
+  if (!ctx.logger) return;
+  const safe: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(fields)) safe[key] = typeof value === "string" ? ctx.redact(value) : value;
+  ctx.logger.debug(ctx.redact(message), safe);
+}
