@@ -1,0 +1,282 @@
+import { Worker } from "node:worker_threads";
+import { listModels } from "./models.js";
+import {
+  type Engine,
+  EngineError,
+  type EngineErrorCode,
+  type Example,
+  type ForwardBackwardResult,
+  type ModelInfo,
+  type OptimStepOptions,
+  type OptimStepResult,
+  type RunConfig,
+  type RunState,
+  type SampleParams,
+  type SampleResult,
+  type TokenEvent,
+  type TrainStepResult,
+  type WeightsRef,
+} from "./types.js";
+import type { WireError, WorkerMessage, WorkerRequest } from "./worker-protocol.js";
+
+/** Options of `createEngine`. */
+export interface EngineOptions {
+  /**
+   * Worker threads. Each holds one single-threaded wasm instance, so one per core pays;
+   * runs and adapters are spread over them and pinned. @default 2
+   */
+  workers?: number;
+}
+
+interface Pending {
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+  onToken: ((e: TokenEvent) => void) | undefined;
+}
+
+interface Slot {
+  worker: Worker;
+  pending: Map<number, Pending>;
+  pinned: number;
+}
+
+function fromWire(e: WireError): Error {
+  if (e.name === "EngineError" && e.code) return new EngineError(e.code as EngineErrorCode, e.message, e.param);
+  const err = new Error(e.message);
+  err.name = e.name;
+  if (e.stack) err.stack = e.stack;
+  return err;
+}
+
+/** Under tsx/vitest this module is the .ts source, which a bare Worker cannot load. */
+function spawn(): Worker {
+  const here = import.meta.url;
+  if (here.endsWith(".ts")) {
+    return new Worker(new URL("./worker.ts", here), { execArgv: [...process.execArgv, "--import", "tsx"] });
+  }
+  return new Worker(new URL("./worker.js", here));
+}
+
+/**
+ * Starts the engine's worker threads and waits until each has loaded tfjs.
+ * @throws Error naming `npm install @tensorflow/tfjs@4.22.0 @tensorflow/tfjs-backend-wasm@4.22.0`
+ *   when tfjs cannot be loaded (the workers are stopped first).
+ */
+export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
+  const count = Math.max(1, options.workers ?? 2);
+  const slots: Slot[] = [];
+  try {
+    await Promise.all(
+      Array.from({ length: count }, async () => {
+        const worker = spawn();
+        const slot: Slot = { worker, pending: new Map(), pinned: 0 };
+        slots.push(slot);
+        await new Promise<void>((resolve, reject) => {
+          const onMessage = (m: WorkerMessage) => {
+            if (m.kind === "ready") resolve();
+            else if (m.kind === "init_failed") reject(fromWire(m.error));
+          };
+          worker.on("message", onMessage);
+          worker.once("error", reject);
+          worker.once("exit", (code) => reject(new Error(`engine worker exited with code ${code} while starting`)));
+        });
+        worker.removeAllListeners();
+      }),
+    );
+  } catch (e) {
+    await Promise.all(slots.map((s) => s.worker.terminate()));
+    throw e;
+  }
+  return new WorkerEngine(slots);
+}
+
+/** The Engine over worker threads; runs and adapters are pinned to a worker so their calls stay ordered. */
+class WorkerEngine implements Engine {
+  private nextId = 1;
+  private readonly runs = new Map<string, Slot>();
+  private readonly adapters = new Map<string, Slot>();
+  private closed = false;
+
+  constructor(private readonly slots: Slot[]) {
+    for (const slot of slots) {
+      slot.worker.on("message", (m: WorkerMessage) => this.onMessage(slot, m));
+      slot.worker.on("error", (e) => this.failAll(slot, e));
+      slot.worker.on("exit", (code) => this.failAll(slot, new Error(`engine worker exited with code ${code}`)));
+      // Idle workers must not keep the process alive; `call` refs them while work is pending.
+      slot.worker.unref();
+    }
+  }
+
+  private onMessage(slot: Slot, m: WorkerMessage): void {
+    if (m.kind === "token") {
+      slot.pending.get(m.id)?.onToken?.(m.event);
+      return;
+    }
+    if (m.kind !== "result" && m.kind !== "error") return;
+    const p = slot.pending.get(m.id);
+    if (!p) return;
+    slot.pending.delete(m.id);
+    if (slot.pending.size === 0) slot.worker.unref();
+    if (m.kind === "result") p.resolve(m.value);
+    else p.reject(fromWire(m.error));
+  }
+
+  private failAll(slot: Slot, e: Error): void {
+    for (const p of slot.pending.values()) p.reject(e);
+    slot.pending.clear();
+  }
+
+  private call<T>(slot: Slot, method: string, args: unknown[], extra: Partial<WorkerRequest> = {}, onToken?: (e: TokenEvent) => void): Promise<T> {
+    if (this.closed) return Promise.reject(new Error("engine is closed"));
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      if (slot.pending.size === 0) slot.worker.ref();
+      slot.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, onToken });
+      slot.worker.postMessage({ id, method, args, ...extra } satisfies WorkerRequest);
+    });
+  }
+
+  private leastPinned(): Slot {
+    return this.slots.reduce((best, s) => (s.pinned < best.pinned ? s : best));
+  }
+
+  private pin(map: Map<string, Slot>, key: string): Slot {
+    let slot = map.get(key);
+    if (!slot) {
+      slot = this.leastPinned();
+      slot.pinned++;
+      map.set(key, slot);
+    }
+    return slot;
+  }
+
+  private unpin(map: Map<string, Slot>, key: string): Slot | undefined {
+    const slot = map.get(key);
+    if (slot) {
+      slot.pinned--;
+      map.delete(key);
+    }
+    return slot;
+  }
+
+  private runSlot(runId: string): Slot {
+    const slot = this.runs.get(runId);
+    if (!slot) throw new EngineError("run_not_found", `run ${JSON.stringify(runId)} is not loaded`, "run_id");
+    return slot;
+  }
+
+  private weightsSlot(ref: WeightsRef): Slot {
+    if ("runId" in ref) return this.runSlot(ref.runId);
+    const slot = this.adapters.get(ref.adapterKey);
+    if (!slot) throw new EngineError("adapter_not_found", `adapter ${JSON.stringify(ref.adapterKey)} is not loaded`);
+    return slot;
+  }
+
+  listModels(): ModelInfo[] {
+    return listModels();
+  }
+
+  async createRun(runId: string, config: RunConfig): Promise<RunState> {
+    const isNew = !this.runs.has(runId);
+    const slot = this.pin(this.runs, runId);
+    try {
+      return await this.call<RunState>(slot, "createRun", [runId, config]);
+    } catch (e) {
+      if (isNew) this.unpin(this.runs, runId);
+      throw e;
+    }
+  }
+
+  async loadRun(runId: string, config: RunConfig, state: RunState): Promise<void> {
+    const isNew = !this.runs.has(runId);
+    const slot = this.pin(this.runs, runId);
+    try {
+      await this.call(slot, "loadRun", [runId, config, state]);
+    } catch (e) {
+      if (isNew) this.unpin(this.runs, runId);
+      throw e;
+    }
+  }
+
+  async dropRun(runId: string): Promise<void> {
+    const slot = this.unpin(this.runs, runId);
+    if (slot) await this.call(slot, "dropRun", [runId]);
+  }
+
+  async forwardBackward(runId: string, batch: Example[]): Promise<ForwardBackwardResult> {
+    return this.call(this.runSlot(runId), "forwardBackward", [runId, batch]);
+  }
+
+  async optimStep(runId: string, options: OptimStepOptions = {}): Promise<OptimStepResult> {
+    return this.call(this.runSlot(runId), "optimStep", [runId, options]);
+  }
+
+  async trainStep(runId: string, batch: Example[], options: OptimStepOptions = {}): Promise<TrainStepResult> {
+    return this.call(this.runSlot(runId), "trainStep", [runId, batch, options]);
+  }
+
+  async zeroGrad(runId: string): Promise<void> {
+    await this.call(this.runSlot(runId), "zeroGrad", [runId]);
+  }
+
+  async exportState(runId: string): Promise<RunState> {
+    return this.call(this.runSlot(runId), "exportState", [runId]);
+  }
+
+  async loadAdapter(key: string, config: RunConfig, adapter: Uint8Array): Promise<void> {
+    const isNew = !this.adapters.has(key);
+    const slot = this.pin(this.adapters, key);
+    try {
+      await this.call(slot, "loadAdapter", [key, config, adapter]);
+    } catch (e) {
+      if (isNew) this.unpin(this.adapters, key);
+      throw e;
+    }
+  }
+
+  async unloadAdapter(key: string): Promise<void> {
+    const slot = this.unpin(this.adapters, key);
+    if (slot) await this.call(slot, "unloadAdapter", [key]);
+  }
+
+  /**
+   * Streams token events (as worker messages, so they arrive before the promise resolves).
+   * Aborting via `signal` rejects with EngineError `aborted` (nothing partial is returned); the
+   * worker notices between decoding steps.
+   */
+  async sample(
+    weights: WeightsRef,
+    prompts: string[],
+    params: SampleParams,
+    options: { signal?: AbortSignal; onToken?: (event: TokenEvent) => void } = {},
+  ): Promise<SampleResult> {
+    const slot = this.weightsSlot(weights);
+    const { signal, onToken } = options;
+    if (signal?.aborted) throw new EngineError("aborted", "sampling was aborted");
+    const abortFlag = signal ? new SharedArrayBuffer(4) : undefined;
+    const onAbort = () => Atomics.store(new Int32Array(abortFlag!), 0, 1);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      return await this.call<SampleResult>(
+        slot,
+        "sample",
+        [weights, prompts, params],
+        { ...(abortFlag ? { abortFlag } : {}), stream: onToken !== undefined },
+        onToken,
+      );
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  async embeddings(weights: WeightsRef, inputs: string[]): Promise<number[][]> {
+    return this.call(this.weightsSlot(weights), "embeddings", [weights, inputs]);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const slot of this.slots) this.failAll(slot, new Error("engine is closed"));
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+}

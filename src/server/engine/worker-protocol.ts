@@ -1,0 +1,29 @@
+import type { TokenEvent } from "./types.js";
+
+/** Main thread → worker: call `method` of the worker's EngineCore with `args`. */
+export interface WorkerRequest {
+  id: number;
+  method: string;
+  args: unknown[];
+  /** Sampling only: an Int32Array(1) over shared memory; 1 means abort. */
+  abortFlag?: SharedArrayBuffer;
+  /** Sampling only: stream token events back. */
+  stream?: boolean;
+}
+
+/** A thrown error, as plain data. */
+export interface WireError {
+  name: string;
+  message: string;
+  code?: string;
+  param?: string;
+  stack?: string;
+}
+
+/** Worker → main thread. */
+export type WorkerMessage =
+  | { kind: "ready" }
+  | { kind: "init_failed"; error: WireError }
+  | { kind: "token"; id: number; event: TokenEvent }
+  | { kind: "result"; id: number; value: unknown }
+  | { kind: "error"; id: number; error: WireError };
