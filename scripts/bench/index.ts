@@ -1,0 +1,40 @@
+// `npm run bench`: every benchmark, side by side in one run, written to BENCHMARKS.md with the
+// command and the machine. Figures are medians of repeated runs; comparisons are ratios measured
+// in the same run, because this machine is shared and noisy.
+import { writeFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
+
+type Section = () => Promise<{ markdown: string; figures: Record<string, number> }>;
+
+const sections: Array<[string, () => Promise<Section>]> = [
+  ["cold start", async () => (await import("./cold-start.js")).benchColdStart],
+  ["SDK against the local server", async () => (await import("./sdk.js")).benchSdk],
+  ["engine", async () => (await import("./engine.js")).benchEngine],
+];
+
+const only = process.argv.slice(2);
+const parts: string[] = [];
+const all: Record<string, Record<string, number>> = {};
+for (const [name, load] of sections) {
+  if (only.length > 0 && !only.some((o) => name.includes(o))) continue;
+  const started = performance.now();
+  process.stderr.write(`bench: ${name}...\n`);
+  const { markdown, figures } = await (await load())();
+  all[name] = figures;
+  parts.push(markdown);
+  process.stderr.write(`bench: ${name} done in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+}
+
+const cpu = cpus();
+const header = [
+  "# Benchmarks",
+  "",
+  `Written by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}.`,
+  `Machine: ${cpu.length} × ${cpu[0]?.model ?? "unknown CPU"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${process.platform}/${process.arch}.`,
+  "The machine is shared: compare the ratios measured within one run, not absolute figures across runs.",
+  "",
+].join("\n");
+const markdown = `${header}\n${parts.join("\n")}\n<details><summary>Raw figures</summary>\n\n\`\`\`json\n${JSON.stringify(all, null, 2)}\n\`\`\`\n</details>\n`;
+if (only.length === 0) writeFileSync(new URL("../../BENCHMARKS.md", import.meta.url), markdown);
+else process.stdout.write(markdown);
+process.exit(0);
