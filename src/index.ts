@@ -1,2 +1,41 @@
+export { SignalClient, type ChildPolicyOptions } from "./signal-client.js";
+export { SignalRun } from "./signal-run.js";
+export { TrainingClient, type EpochResult, type EpochStep, type TrainEpochOptions } from "./training-client.js";
+export { InferenceClient, type BatchSampleParams, type InferenceOptions } from "./inference-client.js";
+export {
+  AsyncInferenceClient,
+  AsyncTrainingClient,
+  type AsyncInferenceClientOptions,
+  type AsyncTrainingClientOptions,
+} from "./async-clients.js";
+export { DEFAULT_BASE_URL, type ClientOptions, type Logger } from "./client-options.js";
+export type { TrainingMetrics } from "./training-metrics.js";
+export type { CacheOptions, CacheStats } from "./sample-cache.js";
+export type { ProgressOptions } from "./progress.js";
+export { PagePromise, type CursorPage } from "./pagination.js";
+export type { OptimStepParams, SampleParams, SaveStateParams, TrainBatchParams } from "./types.js";
+export type { RequestOptions } from "./core/transport.js";
+export type { ListRunsQuery } from "./core/ops-runs.js";
+export { requestIdOf, type WithRequestId } from "./core/request-id.js";
+export { inferencePolicy, simplePolicy, trainingPolicy, type Backoff, type RequestPolicy } from "./core/policy.js";
+export {
+  APIConnectionError,
+  APIError,
+  APIResponseValidationError,
+  APITimeoutError,
+  APIUserAbortError,
+  AuthenticationError,
+  BadRequestError,
+  BatchSampleError,
+  ConflictError,
+  InternalServerError,
+  NotFoundError,
+  PermissionDeniedError,
+  RateLimitError,
+  SignalError,
+  UnprocessableEntityError,
+  ValidationError,
+  type APIErrorBody,
+} from "./errors.js";
 export { createRawClient, type RawClient, type RawClientOptions } from "./core/raw-client.js";
 export type * from "../generated/schema.js";

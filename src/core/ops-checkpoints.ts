@@ -1,0 +1,72 @@
+import type { Checkpoint, CheckpointDeleted, CheckpointList, CreateCheckpointRequest, RestoreResponse } from "../../generated/schema.js";
+import {
+  zCreateCheckpointBody,
+  zCreateCheckpointResponse,
+  zDeleteCheckpointResponse,
+  zGetCheckpointResponse,
+  zListCheckpointsResponse,
+  zRestoreCheckpointBody,
+  zRestoreCheckpointResponse,
+  zStepPath,
+} from "../../generated/zod/zod.gen.js";
+import { APIResponseValidationError } from "../errors.js";
+import { validateInput, type Api } from "./api.js";
+import { checkRunId } from "./ops-runs.js";
+import { attachRequestId, type WithRequestId } from "./request-id.js";
+import type { RequestOptions } from "./transport.js";
+
+function checkStep(operation: string, step: number): void {
+  validateInput(operation, zStepPath, step, "step");
+}
+
+export function createCheckpoint(api: Api, runId: string, body: CreateCheckpointRequest = {}, options?: RequestOptions): Promise<WithRequestId<Checkpoint>> {
+  checkRunId("createCheckpoint", runId);
+  validateInput("createCheckpoint", zCreateCheckpointBody, body);
+  const params = { path: { run_id: runId } };
+  return api.call("createCheckpoint", zCreateCheckpointResponse, (init) => api.raw.POST("/v1/runs/{run_id}/checkpoints", { ...init, params, body }), options);
+}
+
+export function listCheckpoints(api: Api, runId: string, options?: RequestOptions): Promise<WithRequestId<CheckpointList>> {
+  checkRunId("listCheckpoints", runId);
+  const params = { path: { run_id: runId } };
+  return api.call("listCheckpoints", zListCheckpointsResponse, (init) => api.raw.GET("/v1/runs/{run_id}/checkpoints", { ...init, params }), options);
+}
+
+export function getCheckpoint(api: Api, runId: string, step: number, options?: RequestOptions): Promise<WithRequestId<Checkpoint>> {
+  checkRunId("getCheckpoint", runId);
+  checkStep("getCheckpoint", step);
+  const params = { path: { run_id: runId, step } };
+  return api.call("getCheckpoint", zGetCheckpointResponse, (init) => api.raw.GET("/v1/runs/{run_id}/checkpoints/{step}", { ...init, params }), options);
+}
+
+export function deleteCheckpoint(api: Api, runId: string, step: number, options?: RequestOptions): Promise<WithRequestId<CheckpointDeleted>> {
+  checkRunId("deleteCheckpoint", runId);
+  checkStep("deleteCheckpoint", step);
+  const params = { path: { run_id: runId, step } };
+  return api.call("deleteCheckpoint", zDeleteCheckpointResponse, (init) => api.raw.DELETE("/v1/runs/{run_id}/checkpoints/{step}", { ...init, params }), options);
+}
+
+export function restoreCheckpoint(api: Api, runId: string, step: number, options?: RequestOptions): Promise<WithRequestId<RestoreResponse>> {
+  checkRunId("restoreCheckpoint", runId);
+  const body = { step };
+  validateInput("restoreCheckpoint", zRestoreCheckpointBody, body);
+  const params = { path: { run_id: runId } };
+  return api.call("restoreCheckpoint", zRestoreCheckpointResponse, (init) => api.raw.POST("/v1/runs/{run_id}/restore", { ...init, params, body }), options);
+}
+
+/** The adapter's safetensors bytes. */
+export async function downloadCheckpoint(api: Api, runId: string, step: number, options?: RequestOptions): Promise<WithRequestId<Uint8Array>> {
+  checkRunId("downloadCheckpoint", runId);
+  checkStep("downloadCheckpoint", step);
+  const params = { path: { run_id: runId, step } };
+  const { data, response } = await api.send(
+    "downloadCheckpoint",
+    (init) => api.raw.GET("/v1/runs/{run_id}/checkpoints/{step}/content", { ...init, params, parseAs: "arrayBuffer" }),
+    options,
+  );
+  const requestId = response.headers.get("x-request-id") ?? undefined;
+  if (!(data instanceof ArrayBuffer)) {
+    throw new APIResponseValidationError("downloadCheckpoint", "", "expected safetensors bytes", requestId);
+  }
+  return attachRequestId(new Uint8Array(data), requestId);
+}

@@ -1,0 +1,213 @@
+import type { Batch, Checkpoint, ForwardBackwardResult, Metric, MetricList, OptimStepResult, RestoreResponse, TrainStepResult, ZeroGradResult } from "../generated/schema.js";
+import type { Api } from "./core/api.js";
+import { createCheckpoint, restoreCheckpoint } from "./core/ops-checkpoints.js";
+import { forwardBackward, listMetricsPage, optimStep, trainStep, zeroGrad } from "./core/ops-training.js";
+import type { WithRequestId } from "./core/request-id.js";
+import type { RequestOptions } from "./core/transport.js";
+import { inspectSymbol } from "./client-options.js";
+import { APIUserAbortError, SignalError } from "./errors.js";
+import { PagePromise } from "./pagination.js";
+import { createProgress, type ProgressOptions } from "./progress.js";
+import { MetricsRecorder, type TrainingMetrics } from "./training-metrics.js";
+import type { OptimStepParams, SaveStateParams, TrainBatchParams } from "./types.js";
+
+/** One step of `trainEpoch`, as `onStep` receives it. */
+export interface EpochStep {
+  /** 1-based position of the batch in this epoch. */
+  index: number;
+  result: TrainStepResult;
+  /** Running mean loss of this epoch so far. */
+  avg_loss: number;
+}
+
+/** Options of `trainEpoch`. */
+export interface TrainEpochOptions extends TrainBatchParams {
+  /**
+   * A bar on a TTY, plain lines on any other stream (stderr by default), nothing for `false`.
+   * @default true
+   */
+  progress?: boolean | ProgressOptions;
+  /** Called after every step, e.g. to log to a tracker. An exception stops the epoch. */
+  onStep?: (step: EpochStep) => void | Promise<void>;
+  /** Stops the epoch between steps and aborts the step in flight (`APIUserAbortError`). */
+  signal?: AbortSignal;
+  /** Number of batches, for the ETA, when `batches` has no `length`. */
+  total?: number;
+}
+
+/** What `trainEpoch` resolves to. */
+export interface EpochResult {
+  /** Mean loss over the epoch's steps; `null` for an empty epoch. */
+  avg_loss: number | null;
+  steps: number;
+  num_tokens: number;
+  elapsed_ms: number;
+}
+
+/**
+ * Training on one run with training defaults: 1 h per attempt, 3 retries, exponential backoff
+ * capped at 60 s (it waits out overload rather than failing a run). Calls apply in the order
+ * they were made, even when the caller does not await each one: they go through a promise
+ * queue, and a failed call rejects its own promise without blocking the ones after it. Every
+ * POST carries an Idempotency-Key reused by its retries, so a retried step is applied once.
+ *
+ * Make one with `client.training(runId)` / `run.training()` (shares the client's pool) or
+ * `new AsyncTrainingClient({ runId, apiKey })` (owns its pool). Close with `await t.close()`
+ * or `await using t = ...`.
+ */
+export class TrainingClient {
+  /** The run this client trains. */
+  readonly runId: string;
+  readonly #api: Api;
+  readonly #ownsPool: boolean;
+  readonly #metrics: MetricsRecorder;
+  #tail: Promise<unknown> = Promise.resolve();
+  #closed = false;
+
+  /** @internal Use `client.training(runId)` or `new AsyncTrainingClient(...)`. */
+  constructor(api: Api, runId: string, options: { ownsPool: boolean; initialStep?: number | undefined }) {
+    this.#api = api;
+    this.runId = runId;
+    this.#ownsPool = options.ownsPool;
+    this.#metrics = new MetricsRecorder(options.initialStep ?? 0);
+  }
+
+  #enqueue<T>(work: () => Promise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(new SignalError(`TrainingClient for ${this.runId} is closed.`));
+    const result = this.#tail.then(work);
+    this.#tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+
+  /**
+   * Computes the loss of `batch` and accumulates its gradient (applied by the next optimStep).
+   * @throws ValidationError for a malformed batch (nothing sent); BadRequestError for an example longer than the context.
+   */
+  forwardBackward(batch: Batch, options?: RequestOptions): Promise<WithRequestId<ForwardBackwardResult>> {
+    return this.#enqueue(async () => {
+      const result = await forwardBackward(this.#api, this.runId, batch, options);
+      this.#metrics.recordLoss(result.loss, result.grad_norm, result.num_tokens);
+      this.#metrics.recordStep(result.step);
+      return result;
+    });
+  }
+
+  /**
+   * Applies the mean accumulated gradient (AdamW); `learning_rate` / `max_grad_norm` override this step only.
+   * @throws ConflictError `nothing_accumulated` when no forwardBackward happened since the last step.
+   */
+  optimStep(params: OptimStepParams = {}, options?: RequestOptions): Promise<WithRequestId<OptimStepResult>> {
+    return this.#enqueue(async () => {
+      const result = await optimStep(this.#api, this.runId, params, options);
+      this.#metrics.recordStep(result.step);
+      return result;
+    });
+  }
+
+  /** Discards the accumulated gradient: the "skip this step" path. */
+  zeroGrad(options?: RequestOptions): Promise<WithRequestId<ZeroGradResult>> {
+    return this.#enqueue(() => zeroGrad(this.#api, this.runId, options));
+  }
+
+  /**
+   * forwardBackward + optimStep in ONE round trip (the trainStep operation).
+   * @returns `{ step, loss, grad_norm, learning_rate, num_tokens, num_examples }`
+   */
+  trainBatch(batch: Batch, params: TrainBatchParams = {}, options?: RequestOptions): Promise<WithRequestId<TrainStepResult>> {
+    return this.#enqueue(async () => {
+      const result = await trainStep(this.#api, this.runId, { ...params, batch }, options);
+      this.#metrics.recordLoss(result.loss, result.grad_norm, result.num_tokens);
+      this.#metrics.recordStep(result.step);
+      return result;
+    });
+  }
+
+  /**
+   * One trainBatch per batch of any Iterable or AsyncIterable, with a progress bar (see
+   * `TrainEpochOptions.progress`). Stops at the first failed step and rethrows its error.
+   * @throws APIUserAbortError when `signal` fires.
+   */
+  async trainEpoch(batches: Iterable<Batch> | AsyncIterable<Batch>, options: TrainEpochOptions = {}): Promise<EpochResult> {
+    const { progress, onStep, signal, total, ...params } = options;
+    const known = total ?? lengthOf(batches);
+    const reporter = createProgress(progress, known);
+    const started = Date.now();
+    let steps = 0;
+    let tokens = 0;
+    let lossSum = 0;
+    try {
+      for await (const batch of batches) {
+        if (signal?.aborted) throw new APIUserAbortError("trainEpoch was aborted.", { cause: signal.reason });
+        const result = await this.trainBatch(batch, params, { signal });
+        steps += 1;
+        tokens += result.num_tokens;
+        lossSum += result.loss;
+        const avg = lossSum / steps;
+        reporter.update({ steps, step: result.step, loss: result.loss, avg_loss: avg, num_tokens: tokens, elapsed_ms: Date.now() - started });
+        await onStep?.({ index: steps, result, avg_loss: avg });
+      }
+    } finally {
+      reporter.stop();
+    }
+    return { avg_loss: steps === 0 ? null : lossSum / steps, steps, num_tokens: tokens, elapsed_ms: Date.now() - started };
+  }
+
+  /** Saves a checkpoint at the current step: `adapter` (LoRA weights) or `state` (with the optimizer). */
+  saveCheckpoint(params: SaveStateParams = {}, options?: RequestOptions): Promise<WithRequestId<Checkpoint>> {
+    return this.#enqueue(() => createCheckpoint(this.#api, this.runId, params, options));
+  }
+
+  /**
+   * Loads the checkpoint at `step` into the live run (optimizer too for a `state` checkpoint).
+   * @throws NotFoundError listing the steps that have checkpoints.
+   */
+  restore(step: number, options?: RequestOptions): Promise<WithRequestId<RestoreResponse>> {
+    return this.#enqueue(async () => {
+      const result = await restoreCheckpoint(this.#api, this.runId, step, options);
+      this.#metrics.recordStep(result.step);
+      return result;
+    });
+  }
+
+  /** The client-side history of this client's calls (not the server's; see `listMetrics`). */
+  getMetrics(): TrainingMetrics {
+    return this.#metrics.snapshot();
+  }
+
+  /** The server-side metrics of the run, one per applied step: await for a page, `for await` for all. */
+  listMetrics(query: { limit?: number } = {}, options?: RequestOptions): PagePromise<MetricList, Metric> {
+    return new PagePromise((after) => listMetricsPage(this.#api, this.runId, after === undefined ? query : { ...query, after }, options));
+  }
+
+  /**
+   * Waits for the queued calls to settle, then refuses new ones. A standalone client also
+   * closes its pool; one made from a SignalClient leaves the shared pool open. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#tail;
+    if (this.#ownsPool) this.#api.pool.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  toJSON(): { runId: string; baseUrl: string } {
+    return { runId: this.runId, baseUrl: this.#api.baseUrl };
+  }
+
+  [inspectSymbol](): string {
+    return `${this.constructor.name} { runId: '${this.runId}', baseUrl: '${this.#api.baseUrl}' }`;
+  }
+}
+
+function lengthOf(batches: unknown): number | undefined {
+  if (Array.isArray(batches)) return batches.length;
+  const size = (batches as { size?: unknown; length?: unknown }).length ?? (batches as { size?: unknown }).size;
+  return typeof size === "number" ? size : undefined;
+}
