@@ -19,34 +19,34 @@ function checkStep(operation: string, step: number): void {
   validateInput(operation, zStepPath, step, "step");
 }
 
-export function createCheckpoint(api: Api, runId: string, body: CreateCheckpointRequest = {}, options?: RequestOptions): Promise<WithRequestId<Checkpoint>> {
+export async function createCheckpoint(api: Api, runId: string, body: CreateCheckpointRequest = {}, options?: RequestOptions): Promise<WithRequestId<Checkpoint>> {
   checkRunId("createCheckpoint", runId);
   validateInput("createCheckpoint", zCreateCheckpointBody, body);
   const params = { path: { run_id: runId } };
   return api.call("createCheckpoint", zCreateCheckpointResponse, (init) => api.raw.POST("/v1/runs/{run_id}/checkpoints", { ...init, params, body }), options);
 }
 
-export function listCheckpoints(api: Api, runId: string, options?: RequestOptions): Promise<WithRequestId<CheckpointList>> {
+export async function listCheckpoints(api: Api, runId: string, options?: RequestOptions): Promise<WithRequestId<CheckpointList>> {
   checkRunId("listCheckpoints", runId);
   const params = { path: { run_id: runId } };
   return api.call("listCheckpoints", zListCheckpointsResponse, (init) => api.raw.GET("/v1/runs/{run_id}/checkpoints", { ...init, params }), options);
 }
 
-export function getCheckpoint(api: Api, runId: string, step: number, options?: RequestOptions): Promise<WithRequestId<Checkpoint>> {
+export async function getCheckpoint(api: Api, runId: string, step: number, options?: RequestOptions): Promise<WithRequestId<Checkpoint>> {
   checkRunId("getCheckpoint", runId);
   checkStep("getCheckpoint", step);
   const params = { path: { run_id: runId, step } };
   return api.call("getCheckpoint", zGetCheckpointResponse, (init) => api.raw.GET("/v1/runs/{run_id}/checkpoints/{step}", { ...init, params }), options);
 }
 
-export function deleteCheckpoint(api: Api, runId: string, step: number, options?: RequestOptions): Promise<WithRequestId<CheckpointDeleted>> {
+export async function deleteCheckpoint(api: Api, runId: string, step: number, options?: RequestOptions): Promise<WithRequestId<CheckpointDeleted>> {
   checkRunId("deleteCheckpoint", runId);
   checkStep("deleteCheckpoint", step);
   const params = { path: { run_id: runId, step } };
   return api.call("deleteCheckpoint", zDeleteCheckpointResponse, (init) => api.raw.DELETE("/v1/runs/{run_id}/checkpoints/{step}", { ...init, params }), options);
 }
 
-export function restoreCheckpoint(api: Api, runId: string, step: number, options?: RequestOptions): Promise<WithRequestId<RestoreResponse>> {
+export async function restoreCheckpoint(api: Api, runId: string, step: number, options?: RequestOptions): Promise<WithRequestId<RestoreResponse>> {
   checkRunId("restoreCheckpoint", runId);
   const body = { step };
   validateInput("restoreCheckpoint", zRestoreCheckpointBody, body);

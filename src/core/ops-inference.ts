@@ -7,7 +7,7 @@ import type { WithRequestId } from "./request-id.js";
 import { parseSampleStream } from "./sse.js";
 import type { RequestOptions } from "./transport.js";
 
-export function sample(api: Api, runId: string, body: SampleRequest, options?: RequestOptions): Promise<WithRequestId<SampleResult>> {
+export async function sample(api: Api, runId: string, body: SampleRequest, options?: RequestOptions): Promise<WithRequestId<SampleResult>> {
   checkRunId("sample", runId);
   validateInput("sample", zSampleBody, body);
   const params = { path: { run_id: runId } };
@@ -41,7 +41,7 @@ export async function* sampleStream(api: Api, runId: string, body: SampleRequest
   }
 }
 
-export function embeddings(api: Api, runId: string, inputs: string[], step: number | undefined, options?: RequestOptions): Promise<WithRequestId<EmbeddingsResponse>> {
+export async function embeddings(api: Api, runId: string, inputs: string[], step: number | undefined, options?: RequestOptions): Promise<WithRequestId<EmbeddingsResponse>> {
   checkRunId("createEmbeddings", runId);
   const body = step === undefined ? { inputs } : { inputs, step };
   validateInput("createEmbeddings", zCreateEmbeddingsBody, body);

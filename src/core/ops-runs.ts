@@ -24,32 +24,32 @@ export function checkRunId(operation: string, runId: string): string {
   return validateInput(operation, zRunId, runId, "run_id");
 }
 
-export function getHealth(api: Api, options?: RequestOptions): Promise<WithRequestId<Health>> {
+export async function getHealth(api: Api, options?: RequestOptions): Promise<WithRequestId<Health>> {
   return api.call("getHealth", zGetHealthResponse, (init) => api.raw.GET("/v1/health", init), options);
 }
 
-export function listModels(api: Api, options?: RequestOptions): Promise<WithRequestId<ModelList>> {
+export async function listModels(api: Api, options?: RequestOptions): Promise<WithRequestId<ModelList>> {
   return api.call("listModels", zListModelsResponse, (init) => api.raw.GET("/v1/models", init), options);
 }
 
-export function createRun(api: Api, body: CreateRunRequest, options?: RequestOptions): Promise<WithRequestId<Run>> {
+export async function createRun(api: Api, body: CreateRunRequest, options?: RequestOptions): Promise<WithRequestId<Run>> {
   validateInput("createRun", zCreateRunBody, body);
   return api.call("createRun", zCreateRunResponse, (init) => api.raw.POST("/v1/runs", { ...init, body }), options);
 }
 
-export function getRun(api: Api, runId: string, options?: RequestOptions): Promise<WithRequestId<Run>> {
+export async function getRun(api: Api, runId: string, options?: RequestOptions): Promise<WithRequestId<Run>> {
   checkRunId("getRun", runId);
   const params = { path: { run_id: runId } };
   return api.call("getRun", zGetRunResponse, (init) => api.raw.GET("/v1/runs/{run_id}", { ...init, params }), options);
 }
 
-export function listRunsPage(api: Api, query: ListRunsQuery, options?: RequestOptions): Promise<WithRequestId<RunList>> {
+export async function listRunsPage(api: Api, query: ListRunsQuery, options?: RequestOptions): Promise<WithRequestId<RunList>> {
   validateInput("listRuns", zListRunsQuery, query);
   const params = { query };
   return api.call("listRuns", zListRunsResponse, (init) => api.raw.GET("/v1/runs", { ...init, params }), options);
 }
 
-export function deleteRun(api: Api, runId: string, options?: RequestOptions): Promise<WithRequestId<RunDeleted>> {
+export async function deleteRun(api: Api, runId: string, options?: RequestOptions): Promise<WithRequestId<RunDeleted>> {
   checkRunId("deleteRun", runId);
   const params = { path: { run_id: runId } };
   return api.call("deleteRun", zDeleteRunResponse, (init) => api.raw.DELETE("/v1/runs/{run_id}", { ...init, params }), options);
