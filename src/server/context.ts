@@ -1,0 +1,63 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { AdapterCache } from "./adapter-cache.js";
+import type { Engine, ModelInfo } from "./engine/types.js";
+import type { IdempotencyStore } from "./idempotency.js";
+import type { LiveRuns } from "./live-runs.js";
+import type { OperationId } from "./routes.js";
+import type { RunQueue } from "./run-queue.js";
+import type { RunStore } from "./run-store.js";
+
+/** What every handler can use; one per server. */
+export interface Services {
+  engine: Engine;
+  store: RunStore;
+  idempotency: IdempotencyStore;
+  queue: RunQueue;
+  live: LiveRuns;
+  adapters: AdapterCache;
+  /** The engine's models, the default first. */
+  models: ModelInfo[];
+  defaultModelId: string;
+  startedAt: number;
+  version: string;
+}
+
+/** One request after routing, authentication and validation. */
+export interface RequestContext {
+  services: Services;
+  requestId: string;
+  operationId: OperationId;
+  /** SHA-256 of the caller's API key; "" for getHealth. */
+  keyHash: string;
+  /** Validated path parameters. */
+  path: Record<string, unknown>;
+  /** Validated query, defaults applied. */
+  query: Record<string, unknown>;
+  /** Validated body, defaults applied; `{}` when an optional body is omitted. */
+  body: Record<string, unknown>;
+  /** Set when the POST carried an Idempotency-Key. */
+  idempotency?: { scope: string; request_hash: string };
+  req: IncomingMessage;
+  res: ServerResponse;
+}
+
+/** A handler's answer; the pipeline writes it (except `streamed`, written by the handler). */
+export type Reply =
+  | {
+      kind: "json";
+      status: number;
+      body: unknown;
+      /** The idempotency record is already committed in this run's state file. */
+      recordedInRun?: string;
+      /** The run a side-stored record belongs to (so deleting the run forgets it). */
+      runId?: string;
+    }
+  | { kind: "bytes"; status: number; body: Uint8Array; contentType: string }
+  | { kind: "streamed" };
+
+export type Handler = (ctx: RequestContext) => Promise<Reply>;
+
+/** A JSON reply. */
+export function json(status: number, body: unknown, extra: { recordedInRun?: string; runId?: string } = {}): Reply {
+  return { kind: "json", status, body, ...extra };
+}

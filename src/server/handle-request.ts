@@ -1,0 +1,159 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { ApiError, internalError, validationError } from "./api-error.js";
+import type { Handler, Reply, RequestContext, Services } from "./context.js";
+import { type IdempotencyRecord } from "./run-record.js";
+import { newRequestId } from "./ids.js";
+import { idempotencyKeySchema, OPERATION_SCHEMAS } from "./operation-schemas.js";
+import { parseJsonBody, readBody } from "./read-body.js";
+import { sendBytes, sendError, sendJson } from "./respond.js";
+import { matchRoute, type OperationId } from "./routes.js";
+import { idempotencyScope, requestHash } from "./idempotency.js";
+import { coerceStrings, validatePart } from "./validate-request.js";
+import { z } from "zod";
+
+/** What the pipeline needs besides the services. */
+export interface PipelineOptions {
+  handlers: Record<OperationId, Handler>;
+  /** Hash of the caller's key from the Authorization header. @throws ApiError 401 */
+  authenticate: (authorization: string | undefined) => string;
+  bodyLimitBytes: number;
+  /** One line per finished request; never receives a key. */
+  log: ((line: string) => void) | undefined;
+  /** Reports unexpected errors (with their stack) that the client sees only as a 500. */
+  onInternalError: (error: unknown, requestId: string) => void;
+}
+
+const noInput = z.object({});
+
+/**
+ * The request pipeline: request id, routing, authentication, body limit and JSON parsing,
+ * validation of path, query and body against the generated schemas, Idempotency-Key handling,
+ * then the operation's handler. Whatever happens, the answer is a response in the error schema,
+ * never a crash.
+ */
+export function createRequestListener(services: Services, options: PipelineOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const requestId = newRequestId();
+    const started = performance.now();
+    res.setHeader("x-request-id", requestId);
+    const rawPath = (req.url ?? "/").split("?")[0] ?? "/";
+    if (options.log) {
+      const log = options.log;
+      res.once("close", () => {
+        const ms = (performance.now() - started).toFixed(1);
+        const status = res.headersSent ? res.statusCode : 499;
+        log(`${req.method} ${rawPath} ${status} ${ms}ms ${requestId}`);
+      });
+    }
+    handle(services, options, req, res, requestId, rawPath).catch((error: unknown) => {
+      let apiError: ApiError;
+      if (error instanceof ApiError) {
+        apiError = error;
+      } else {
+        options.onInternalError(error, requestId);
+        apiError = internalError();
+      }
+      if (apiError.status === 413) {
+        // The rest of the body is never read: close the connection once the answer is out.
+        res.setHeader("connection", "close");
+        res.once("finish", () => req.destroy());
+      }
+      if (res.headersSent) res.end();
+      else sendError(res, apiError, requestId);
+    });
+  };
+}
+
+async function handle(
+  services: Services,
+  options: PipelineOptions,
+  req: IncomingMessage,
+  res: ServerResponse,
+  requestId: string,
+  rawPath: string,
+): Promise<void> {
+  const method = req.method ?? "GET";
+  const match = matchRoute(method, rawPath);
+  if (match.kind === "not_found") {
+    throw new ApiError(404, "not_found_error", "route_not_found", `No route ${method} ${rawPath}; see openapi/signal.yaml.`);
+  }
+  if (match.kind === "method_not_allowed") {
+    throw new ApiError(405, "invalid_request_error", "method_not_allowed", `${method} is not allowed on ${rawPath}; use ${match.allowed.join(" or ")}.`, undefined, {
+      allow: match.allowed.join(", "),
+    });
+  }
+  const { route, params } = match;
+  const operationId = route.operationId;
+  const keyHash = operationId === "getHealth" ? "" : options.authenticate(req.headers.authorization);
+  const schemas = OPERATION_SCHEMAS[operationId];
+
+  const path = (schemas.path ? validatePart(schemas.path, coerceStrings(schemas.path, params)) : {}) as Record<string, unknown>;
+  const query = validatePart(schemas.query ?? noInput, coerceStrings(schemas.query, queryOf(req.url ?? ""))) as Record<string, unknown>;
+
+  let body: Record<string, unknown> = {};
+  let rawBody: unknown;
+  if (method === "POST") {
+    rawBody = parseJsonBody(await readBody(req, options.bodyLimitBytes));
+    if (rawBody === undefined && !schemas.bodyOptional) throw validationError("body: a JSON request body is required");
+    body = validatePart(schemas.body ?? noInput, rawBody ?? {}) as Record<string, unknown>;
+  }
+
+  const ctx: RequestContext = { services, requestId, operationId, keyHash, path, query, body, req, res };
+  const handler = options.handlers[operationId];
+  const idempotencyKey = method === "POST" ? req.headers["idempotency-key"] : undefined;
+  if (idempotencyKey === undefined) {
+    writeReply(res, await handler(ctx));
+    return;
+  }
+  const keyCheck = idempotencyKeySchema.safeParse(idempotencyKey);
+  if (!keyCheck.success) throw validationError("Idempotency-Key: must be 1-255 printable ASCII characters", "Idempotency-Key");
+  const scope = idempotencyScope(keyHash, keyCheck.data);
+  const hash = requestHash(operationId, rawPath, rawBody ?? {});
+  const release = await services.idempotency.acquire(scope);
+  try {
+    const stored = await services.idempotency.find(scope);
+    if (stored) {
+      if (stored.request_hash !== hash) {
+        throw new ApiError(409, "conflict_error", "idempotency_key_reused", "This Idempotency-Key was already used with a different request; use a new key per logical call.");
+      }
+      res.setHeader("idempotent-replayed", "true");
+      sendJson(res, stored.status, stored.body);
+      return;
+    }
+    ctx.idempotency = { scope, request_hash: hash };
+    res.setHeader("idempotent-replayed", "false");
+    const reply = await handler(ctx);
+    if (reply.kind === "json") {
+      if (reply.recordedInRun !== undefined) {
+        const run = services.store.get(reply.recordedInRun);
+        if (run) services.idempotency.indexRun(run);
+      } else if (reply.status < 300) {
+        const record: IdempotencyRecord = { request_hash: hash, status: reply.status, body: reply.body, created_at: Date.now() };
+        if (reply.runId !== undefined) record.run_id = reply.runId;
+        await services.idempotency.saveSide(scope, record);
+      }
+    }
+    writeReply(res, reply);
+  } finally {
+    release();
+  }
+}
+
+function writeReply(res: ServerResponse, reply: Reply): void {
+  if (reply.kind === "json") {
+    sendJson(res, reply.status, reply.body);
+  } else if (reply.kind === "bytes") {
+    sendBytes(res, reply.status, reply.body, reply.contentType);
+  }
+}
+
+function queryOf(url: string): Record<string, string | string[]> {
+  const at = url.indexOf("?");
+  const out: Record<string, string | string[]> = {};
+  if (at < 0) return out;
+  for (const [key, value] of new URLSearchParams(url.slice(at + 1))) {
+    const prior = out[key];
+    out[key] = prior === undefined ? value : Array.isArray(prior) ? [...prior, value] : [prior, value];
+  }
+  return out;
+}

@@ -1,0 +1,129 @@
+import type { components } from "../../../generated/schema.js";
+import { checkpointNotFound } from "../api-error.js";
+import { type Handler, json } from "../context.js";
+import { type F32Tensor, readSafetensors, writeSafetensors } from "../engine/index.js";
+import type { RunState } from "../engine/types.js";
+import { changeRun, nextRecord, ownedRun } from "../run-access.js";
+import { type CheckpointRecord, type RunRecord, toCheckpoint } from "../run-record.js";
+
+type Schemas = components["schemas"];
+
+/** File names of a checkpoint directory (PEFT layout plus the optimizer). */
+export const CHECKPOINT_FILES = {
+  adapter: "adapter_model.safetensors",
+  config: "adapter_config.json",
+  optimizer: "optimizer.safetensors",
+} as const;
+
+/**
+ * The checkpoint of `run` at `step`.
+ * @throws ApiError 404 `checkpoint_not_found` listing the steps that exist.
+ */
+export function findCheckpoint(run: RunRecord, step: number, param = "step"): CheckpointRecord {
+  const found = run.checkpoints.find((c) => c.step === step);
+  if (!found) throw checkpointNotFound(run.run_id, step, run.checkpoints.map((c) => c.step), param);
+  return found;
+}
+
+/**
+ * createCheckpoint: the live adapter (and optimizer for mode "state") at the current step,
+ * written into place and then listed in the run's header; saving again at a step replaces it.
+ */
+export const createCheckpoint: Handler = (ctx) => {
+  const runId = ctx.path.run_id as string;
+  const mode = (ctx.body.mode as "adapter" | "state" | undefined) ?? "adapter";
+  return changeRun(ctx, runId, async (run) => {
+    const state = await ctx.services.engine.exportState(runId);
+    const files: Record<string, Uint8Array | string> = {
+      [CHECKPOINT_FILES.adapter]: state.adapter,
+      [CHECKPOINT_FILES.config]: `${JSON.stringify(state.adapter_config, null, 2)}\n`,
+    };
+    if (mode === "state") files[CHECKPOINT_FILES.optimizer] = state.optimizer;
+    await ctx.services.adapters.drop(`${runId}@${run.current_step}#`);
+    const size = await ctx.services.store.writeCheckpoint(runId, run.current_step, files);
+    const record = nextRecord(run);
+    const checkpoint: CheckpointRecord = { step: run.current_step, mode, size_bytes: size, created_at: record.updated_at };
+    record.checkpoints = [...run.checkpoints.filter((c) => c.step !== checkpoint.step), checkpoint].sort((a, b) => a.step - b.step);
+    return { record, status: 201, body: toCheckpoint(runId, checkpoint) };
+  });
+};
+
+/** listCheckpoints: every checkpoint of the run, by step ascending. */
+export const listCheckpoints: Handler = async (ctx) => {
+  const run = ownedRun(ctx, ctx.path.run_id as string);
+  const body: Schemas["CheckpointList"] = {
+    object: "list",
+    data: run.checkpoints.map((c) => toCheckpoint(run.run_id, c)),
+    has_more: false,
+    next_cursor: null,
+  };
+  return json(200, body);
+};
+
+/** getCheckpoint: one checkpoint. */
+export const getCheckpoint: Handler = async (ctx) => {
+  const run = ownedRun(ctx, ctx.path.run_id as string);
+  return json(200, toCheckpoint(run.run_id, findCheckpoint(run, ctx.path.step as number)));
+};
+
+/** downloadCheckpoint: the adapter's safetensors bytes (PEFT names). */
+export const downloadCheckpoint: Handler = async (ctx) => {
+  const run = ownedRun(ctx, ctx.path.run_id as string);
+  const checkpoint = findCheckpoint(run, ctx.path.step as number);
+  const bytes = await ctx.services.store.readCheckpointFile(run.run_id, checkpoint.step, CHECKPOINT_FILES.adapter);
+  return { kind: "bytes", status: 200, body: bytes, contentType: "application/octet-stream" };
+};
+
+/** deleteCheckpoint: unlisted first (one atomic write), then its files are removed. */
+export const deleteCheckpoint: Handler = async (ctx) => {
+  const runId = ctx.path.run_id as string;
+  const step = ctx.path.step as number;
+  ownedRun(ctx, runId);
+  await ctx.services.queue.run(runId, async () => {
+    const run = ownedRun(ctx, runId);
+    findCheckpoint(run, step);
+    const record = nextRecord(run);
+    record.checkpoints = run.checkpoints.filter((c) => c.step !== step);
+    await ctx.services.store.commit(record);
+    await ctx.services.adapters.drop(`${runId}@${step}#`);
+    await ctx.services.store.removeCheckpoint(runId, step);
+  });
+  const body: Schemas["CheckpointDeleted"] = { object: "checkpoint.deleted", run_id: runId, step, deleted: true };
+  return json(200, body);
+};
+
+/**
+ * restoreCheckpoint: the checkpoint's adapter becomes the live one and its step the run's step;
+ * accumulated gradients are dropped, metrics after the step are dropped (they describe steps that
+ * no longer happened), and the optimizer comes from a "state" checkpoint or starts from zero moments.
+ */
+export const restoreCheckpoint: Handler = (ctx) => {
+  const runId = ctx.path.run_id as string;
+  const step = ctx.body.step as number;
+  return changeRun(ctx, runId, async (run) => {
+    const checkpoint = findCheckpoint(run, step);
+    const { store, engine } = ctx.services;
+    const adapter = await store.readCheckpointFile(runId, step, CHECKPOINT_FILES.adapter);
+    const adapterConfig = JSON.parse((await store.readCheckpointFile(runId, step, CHECKPOINT_FILES.config)).toString("utf8")) as Record<string, unknown>;
+    const restoresOptimizer = checkpoint.mode === "state";
+    const optimizer = restoresOptimizer
+      ? await store.readCheckpointFile(runId, step, CHECKPOINT_FILES.optimizer)
+      : zeroed((await engine.exportState(runId)).optimizer);
+    const state: RunState = { step, adapter: new Uint8Array(adapter), adapter_config: adapterConfig, optimizer: new Uint8Array(optimizer) };
+    await engine.loadRun(runId, run.config, state);
+    const record = nextRecord(run);
+    record.current_step = step;
+    record.pending = { calls: 0, loss_sum: 0, num_tokens: 0 };
+    record.metrics = run.metrics.filter((m) => m.step <= step);
+    record.adapter_config = adapterConfig;
+    const body: Schemas["RestoreResponse"] = { run_id: runId, step, mode: checkpoint.mode, restored_optimizer: restoresOptimizer };
+    return { record, state, status: 200, body };
+  });
+};
+
+/** Optimizer state with every moment (and the step counter) set to zero: a fresh AdamW. */
+function zeroed(optimizer: Uint8Array): Uint8Array {
+  const file = readSafetensors(optimizer);
+  const tensors = [...file.tensors].map(([name, t]): [string, F32Tensor] => [name, { shape: t.shape, data: new Float32Array(t.data.length) }]);
+  return writeSafetensors(tensors, file.metadata);
+}

@@ -1,0 +1,97 @@
+import type { components } from "../../../generated/schema.js";
+import { ApiError } from "../api-error.js";
+import { type Handler, json } from "../context.js";
+import type { Completion, SampleParams } from "../engine/types.js";
+import { newCompletionId } from "../ids.js";
+import { ownedRun } from "../run-access.js";
+import { resolveWeights } from "../weights.js";
+import { runSample, streamSample } from "./inference.js";
+
+type Schemas = components["schemas"];
+type CompletionRequest = Schemas["CompletionRequest"] & { max_tokens: number; temperature: number; top_p: number; n: number; stream: boolean };
+
+/**
+ * createCompletion: the OpenAI completions API over a run, so an OpenAI client can sample a
+ * fine-tune. `model` is `run_id` (live weights) or `run_id@step` (a checkpoint). The same
+ * parameters give the same text as `sample` (only the `max_tokens` default differs: 16 here).
+ * @throws ApiError 400 `invalid_model` for a malformed `model`; 404 for another key's run or a missing step.
+ */
+export const createCompletion: Handler = async (ctx) => {
+  const body = ctx.body as CompletionRequest;
+  const match = /^(run_[a-z0-9]{8,40})(?:@(\d{1,10}))?$/.exec(body.model);
+  if (!match) {
+    throw new ApiError(400, "invalid_request_error", "invalid_model", `model '${body.model}' is not 'run_id' or 'run_id@step'.`, "model");
+  }
+  const runId = match[1]!;
+  const run = ownedRun(ctx, runId, "model");
+  const { weights } = await resolveWeights(ctx, run, match[2] === undefined ? undefined : Number(match[2]), "model");
+  const prompts = typeof body.prompt === "string" ? [body.prompt] : body.prompt;
+  const stop = body.stop === undefined || body.stop === null ? [] : typeof body.stop === "string" ? [body.stop] : body.stop;
+  const withLogprobs = body.logprobs !== undefined && body.logprobs !== null;
+  const params: SampleParams = {
+    max_tokens: body.max_tokens,
+    temperature: body.temperature,
+    top_p: body.top_p,
+    top_k: body.top_k ?? 0,
+    stop,
+    n: body.n,
+    logprobs: withLogprobs,
+  };
+  if (body.seed !== undefined) params.seed = body.seed;
+  const renameParam = (param: string) => (typeof body.prompt === "string" ? param.replace(/^prompts\[0\]/, "prompt") : param.replace(/^prompts/, "prompt"));
+  const id = newCompletionId();
+  const created = Math.floor(Date.now() / 1000);
+  const head = { id, object: "text_completion" as const, created, model: body.model };
+
+  if (body.stream) {
+    await streamSample(
+      ctx,
+      weights,
+      prompts,
+      params,
+      (event) => {
+        const choice: Schemas["CompletionChoice"] = {
+          index: event.index,
+          text: event.delta,
+          logprobs: withLogprobs && event.logprob !== undefined ? { tokens: [event.delta], token_logprobs: [event.logprob] } : null,
+          finish_reason: event.finish_reason,
+        };
+        return { ...head, choices: [choice] } satisfies Schemas["CompletionResponse"];
+      },
+      {
+        renameParam,
+        final: (result) =>
+          body.stream_options?.include_usage
+            ? ({ ...head, choices: [], usage: usage(result.prompt_tokens, result.completion_tokens) } satisfies Schemas["CompletionResponse"])
+            : undefined,
+      },
+    );
+    return { kind: "streamed" };
+  }
+  const result = await runSample(ctx, weights, prompts, params, renameParam);
+  const response: Schemas["CompletionResponse"] = {
+    ...head,
+    choices: result.completions.map((c) => ({
+      index: c.index,
+      text: c.text,
+      logprobs: withLogprobs ? { tokens: c.tokens.map(tokenText), token_logprobs: c.logprobs ?? [] } : null,
+      finish_reason: c.finish_reason,
+    })),
+    usage: usage(result.prompt_tokens, result.completion_tokens),
+  };
+  return json(200, response, { runId });
+};
+
+function usage(prompt: number, completion: number): NonNullable<Schemas["CompletionResponse"]["usage"]> {
+  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+}
+
+/**
+ * The text of one byte-level token, as OpenAI spells tokens that are not whole characters:
+ * ASCII bytes as themselves, other bytes as `bytes:\xNN`, end of sequence as `<|endoftext|>`.
+ */
+function tokenText(token: Completion["tokens"][number]): string {
+  if (token < 0x80) return String.fromCharCode(token);
+  if (token < 0x100) return `bytes:\\x${token.toString(16).padStart(2, "0")}`;
+  return "<|endoftext|>";
+}

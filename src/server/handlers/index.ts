@@ -1,0 +1,32 @@
+import type { Handler } from "../context.js";
+import type { OperationId } from "../routes.js";
+import { createCheckpoint, deleteCheckpoint, downloadCheckpoint, getCheckpoint, listCheckpoints, restoreCheckpoint } from "./checkpoints.js";
+import { createCompletion } from "./completions.js";
+import { createEmbeddings, sample } from "./inference.js";
+import { getHealth, listModels } from "./meta.js";
+import { createRun, deleteRun, getRun, listRuns } from "./runs.js";
+import { forwardBackward, listMetrics, optimStep, trainStep, zeroGrad } from "./training.js";
+
+/** operationId → handler: every operation of the spec (the compiler checks none is missing). */
+export const HANDLERS: Record<OperationId, Handler> = {
+  getHealth,
+  listModels,
+  createRun,
+  listRuns,
+  getRun,
+  deleteRun,
+  forwardBackward,
+  optimStep,
+  trainStep,
+  zeroGrad,
+  listMetrics,
+  createCheckpoint,
+  listCheckpoints,
+  getCheckpoint,
+  downloadCheckpoint,
+  deleteCheckpoint,
+  restoreCheckpoint,
+  sample,
+  createEmbeddings,
+  createCompletion,
+};

@@ -1,0 +1,137 @@
+import type { components } from "../../../generated/schema.js";
+import { ApiError, internalError } from "../api-error.js";
+import { type Handler, json } from "../context.js";
+import { EngineError, type SampleParams, type TokenEvent } from "../engine/types.js";
+import { toApiError } from "../engine-errors.js";
+import { ownedRun } from "../run-access.js";
+import { EventStream } from "../sse.js";
+import { resolveWeights } from "../weights.js";
+import type { RequestContext } from "../context.js";
+import type { SampleResult, WeightsRef } from "../engine/types.js";
+
+type Schemas = components["schemas"];
+type SampleRequest = Required<Omit<Schemas["SampleRequest"], "stop" | "seed" | "step">> & Pick<Schemas["SampleRequest"], "stop" | "seed" | "step">;
+
+/**
+ * sample: completions from the live weights or a checkpoint. With `stream: true` the answer is
+ * `text/event-stream`, one `SampleChunk` per piece of text, then `[DONE]`.
+ * @throws ApiError 400 `context_length_exceeded` naming `prompts[i]`; 404 for an unknown step.
+ */
+export const sample: Handler = async (ctx) => {
+  const body = ctx.body as SampleRequest;
+  const run = ownedRun(ctx, ctx.path.run_id as string);
+  const { weights, step } = await resolveWeights(ctx, run, body.step);
+  const params: SampleParams = {
+    max_tokens: body.max_tokens,
+    temperature: body.temperature,
+    top_p: body.top_p,
+    top_k: body.top_k,
+    stop: body.stop ?? [],
+    n: body.n,
+    logprobs: body.logprobs,
+  };
+  if (body.seed !== undefined) params.seed = body.seed;
+  if (body.stream) {
+    await streamSample(ctx, weights, body.prompts, params, (event) => {
+      const chunk: Schemas["SampleChunk"] = { index: event.index, prompt_index: event.prompt_index, delta: event.delta, finish_reason: event.finish_reason };
+      if (event.logprob !== undefined) chunk.logprob = event.logprob;
+      return chunk;
+    });
+    return { kind: "streamed" };
+  }
+  const result = await runSample(ctx, weights, body.prompts, params);
+  const samples: Schemas["Sample"][] = result.completions.map((c) => {
+    const out: Schemas["Sample"] = { index: c.index, prompt_index: c.prompt_index, text: c.text, finish_reason: c.finish_reason };
+    if (body.logprobs) {
+      out.tokens = c.tokens;
+      out.logprobs = c.logprobs ?? [];
+    }
+    return out;
+  });
+  const response: Schemas["SampleResult"] = {
+    object: "sample",
+    run_id: run.run_id,
+    step,
+    samples,
+    usage: { prompt_tokens: result.prompt_tokens, completion_tokens: result.completion_tokens },
+  };
+  return json(200, response, { runId: run.run_id });
+};
+
+/** createEmbeddings: one mean-pooled vector per input. */
+export const createEmbeddings: Handler = async (ctx) => {
+  const body = ctx.body as { inputs: string[]; step?: number };
+  const run = ownedRun(ctx, ctx.path.run_id as string);
+  const { weights, step } = await resolveWeights(ctx, run, body.step);
+  let vectors: number[][];
+  try {
+    vectors = await ctx.services.engine.embeddings(weights, body.inputs);
+  } catch (error) {
+    throw toApiError(error);
+  }
+  const response: Schemas["EmbeddingsResponse"] = {
+    object: "list",
+    run_id: run.run_id,
+    step,
+    dimensions: vectors[0]?.length ?? 1,
+    data: vectors.map((embedding, index) => ({ object: "embedding", index, embedding })),
+  };
+  return json(200, response, { runId: run.run_id });
+};
+
+/** Non-streamed sampling with engine errors mapped to their 4xx. */
+export async function runSample(
+  ctx: RequestContext,
+  weights: WeightsRef,
+  prompts: string[],
+  params: SampleParams,
+  renameParam?: (param: string) => string,
+): Promise<SampleResult> {
+  try {
+    return await ctx.services.engine.sample(weights, prompts, params);
+  } catch (error) {
+    throw toApiError(error, renameParam);
+  }
+}
+
+/**
+ * Streams a sampling call as server-sent events, one per token event that carries text or a
+ * finish reason. Generation stops when the client goes away (the engine is aborted between
+ * decoding steps). An error before the first event is a plain JSON error; after it, `event: error`.
+ */
+export async function streamSample(
+  ctx: RequestContext,
+  weights: WeightsRef,
+  prompts: string[],
+  params: SampleParams,
+  toChunk: (event: TokenEvent) => unknown,
+  options: { renameParam?: (param: string) => string; final?: (result: SampleResult) => unknown } = {},
+): Promise<void> {
+  const { res, requestId } = ctx;
+  const stream = new EventStream(res, requestId);
+  const abort = new AbortController();
+  const onClose = () => {
+    if (!res.writableFinished) abort.abort();
+  };
+  res.once("close", onClose);
+  try {
+    const result = await ctx.services.engine.sample(weights, prompts, params, {
+      signal: abort.signal,
+      onToken: (event) => {
+        if (event.delta === "" && event.finish_reason === null) return;
+        stream.data(toChunk(event));
+      },
+    });
+    const last = options.final?.(result);
+    if (last !== undefined) stream.data(last);
+    stream.done();
+  } catch (error) {
+    if (abort.signal.aborted || (error instanceof EngineError && error.code === "aborted")) return;
+    const mapped = toApiError(error, options.renameParam);
+    stream.fail(mapped instanceof ApiError ? mapped : internalError());
+    // The client already has its answer; rethrown only so the pipeline reports it.
+    if (!(mapped instanceof ApiError)) throw error;
+  } finally {
+    res.off("close", onClose);
+  }
+}

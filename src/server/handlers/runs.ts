@@ -1,0 +1,126 @@
+import type { components } from "../../../generated/schema.js";
+import { ApiError, validationError } from "../api-error.js";
+import { type Handler, json } from "../context.js";
+import type { RunConfig } from "../engine/types.js";
+import { toApiError } from "../engine-errors.js";
+import { addRecordToRun } from "../idempotency.js";
+import { newRunId } from "../ids.js";
+import { ownedRun } from "../run-access.js";
+import { type RunRecord, toRun } from "../run-record.js";
+
+type CreateRunRequest = components["schemas"]["CreateRunRequest"];
+
+/**
+ * createRun: the engine makes the adapter (A from the seed, B zero) and optimizer state; the run
+ * is durable, with the request's idempotency record inside it, before it is answered.
+ * @throws ApiError 404 `model_not_found` listing the models.
+ */
+export const createRun: Handler = async (ctx) => {
+  const { services } = ctx;
+  const body = ctx.body as CreateRunRequest & Required<Pick<CreateRunRequest, "lora_r" | "lora_alpha" | "target_modules" | "learning_rate" | "seed">>;
+  if (!services.models.some((m) => m.id === body.base_model)) {
+    const ids = services.models.map((m) => m.id).join(", ");
+    throw new ApiError(404, "not_found_error", "model_not_found", `No base model '${body.base_model}'; the models are: ${ids}.`, "base_model");
+  }
+  const optimizer = body.optimizer ?? {};
+  const config: RunConfig = {
+    base_model: body.base_model,
+    lora_r: body.lora_r,
+    lora_alpha: body.lora_alpha,
+    target_modules: [...body.target_modules],
+    learning_rate: body.learning_rate,
+    beta1: optimizer.beta1 ?? 0.9,
+    beta2: optimizer.beta2 ?? 0.999,
+    eps: optimizer.eps ?? 1e-8,
+    weight_decay: optimizer.weight_decay ?? 0,
+    seed: body.seed,
+  };
+  if (new Set(config.target_modules).size !== config.target_modules.length) {
+    throw validationError("target_modules: must not repeat a module", "target_modules");
+  }
+  const runId = newRunId();
+  const now = new Date().toISOString();
+  let state;
+  try {
+    state = await services.engine.createRun(runId, config);
+  } catch (error) {
+    throw toApiError(error);
+  }
+  const record: RunRecord = {
+    run_id: runId,
+    owner: ctx.keyHash,
+    config,
+    metadata: { ...(body.metadata ?? {}) },
+    created_at: now,
+    updated_at: now,
+    current_step: 0,
+    pending: { calls: 0, loss_sum: 0, num_tokens: 0 },
+    metrics: [],
+    checkpoints: [],
+    adapter_config: state.adapter_config,
+    idempotency: {},
+  };
+  const run = toRun(record);
+  if (ctx.idempotency) {
+    addRecordToRun(record, ctx.idempotency.scope, { request_hash: ctx.idempotency.request_hash, status: 201, body: run, created_at: Date.now() });
+  }
+  try {
+    await services.store.commit(record, state);
+  } catch (error) {
+    await services.engine.dropRun(runId).catch(() => undefined);
+    throw error;
+  }
+  services.live.markLoaded(runId);
+  return json(201, run, { recordedInRun: runId });
+};
+
+/** listRuns: the caller's runs, newest first; the cursor is `<created_at ms>_<run_id>` of the last one. */
+export const listRuns: Handler = async (ctx) => {
+  const { limit, after } = ctx.query as { limit: number; after?: string };
+  const mine = [...ctx.services.store.all()].filter((r) => r.owner === ctx.keyHash).sort(newestFirst);
+  let start = 0;
+  if (after !== undefined) {
+    const cursor = /^(\d+)_(run_[a-z0-9]{8,40})$/.exec(after);
+    if (!cursor) throw validationError("after: not a cursor returned by listRuns", "after");
+    const position = { created: Number(cursor[1]), id: cursor[2]! };
+    start = mine.findIndex((r) => compareToCursor(r, position) > 0);
+    if (start < 0) start = mine.length;
+  }
+  const page = mine.slice(start, start + limit);
+  const hasMore = start + limit < mine.length;
+  const last = page[page.length - 1];
+  return json(200, {
+    object: "list",
+    data: page.map(toRun),
+    has_more: hasMore,
+    next_cursor: hasMore && last ? `${Date.parse(last.created_at)}_${last.run_id}` : null,
+  });
+};
+
+/** getRun: the run with its current step. */
+export const getRun: Handler = async (ctx) => json(200, toRun(ownedRun(ctx, ctx.path.run_id as string)));
+
+/** deleteRun: waits for the run's queued work, then removes it from the engine and the disk. */
+export const deleteRun: Handler = async (ctx) => {
+  const runId = ctx.path.run_id as string;
+  ownedRun(ctx, runId);
+  const { queue, live, adapters, store } = ctx.services;
+  await queue.run(runId, async () => {
+    ownedRun(ctx, runId);
+    await live.discard(runId);
+    await adapters.drop(`${runId}@`);
+    await store.remove(runId);
+  });
+  return json(200, { object: "run.deleted", run_id: runId, deleted: true });
+};
+
+function newestFirst(a: RunRecord, b: RunRecord): number {
+  return Date.parse(b.created_at) - Date.parse(a.created_at) || (a.run_id < b.run_id ? 1 : a.run_id > b.run_id ? -1 : 0);
+}
+
+/** > 0 when `run` comes after the cursor position in newest-first order. */
+function compareToCursor(run: RunRecord, cursor: { created: number; id: string }): number {
+  const created = Date.parse(run.created_at);
+  if (created !== cursor.created) return cursor.created - created;
+  return run.run_id < cursor.id ? 1 : run.run_id > cursor.id ? -1 : 0;
+}

@@ -1,0 +1,135 @@
+import type { components } from "../../../generated/schema.js";
+import { validationError } from "../api-error.js";
+import { type Handler, json } from "../context.js";
+import type { Example, OptimStepOptions } from "../engine/types.js";
+import { changeRun, nextRecord, ownedRun } from "../run-access.js";
+import type { RunRecord } from "../run-record.js";
+
+type Schemas = components["schemas"];
+
+/**
+ * forwardBackward: the batch's loss and gradient, added to the run's accumulator; the
+ * accumulator and the running loss are persisted with the call's idempotency record.
+ * @throws ApiError 400 `context_length_exceeded` naming `batch[i]`.
+ */
+export const forwardBackward: Handler = (ctx) => {
+  const runId = ctx.path.run_id as string;
+  const batch = ctx.body.batch as Example[];
+  return changeRun(ctx, runId, async (run) => {
+    const { engine } = ctx.services;
+    const result = await engine.forwardBackward(runId, batch);
+    const state = await engine.exportState(runId);
+    const record = nextRecord(run);
+    record.pending = {
+      calls: run.pending.calls + 1,
+      loss_sum: run.pending.loss_sum + result.loss,
+      num_tokens: run.pending.num_tokens + result.num_tokens,
+    };
+    const body: Schemas["ForwardBackwardResult"] = { ...result, step: run.current_step, accumulated_calls: record.pending.calls };
+    return { record, state, status: 200, body };
+  });
+};
+
+/**
+ * optimStep: one AdamW update with the mean accumulated gradient; the new weights, optimizer
+ * state and metric are durable before the answer.
+ * @throws ApiError 409 `nothing_accumulated`.
+ */
+export const optimStep: Handler = (ctx) => {
+  const runId = ctx.path.run_id as string;
+  const options = stepOptions(ctx.body);
+  return changeRun(ctx, runId, async (run) => {
+    const { engine } = ctx.services;
+    const result = await engine.optimStep(runId, options);
+    const state = await engine.exportState(runId);
+    const record = nextRecord(run);
+    applyStep(record, run.pending, result);
+    const body: Schemas["OptimStepResult"] = { step: result.step, learning_rate: result.learning_rate, grad_norm: result.grad_norm };
+    return { record, state, status: 200, body };
+  });
+};
+
+/** trainStep: forward_backward and optim_step as one change, with earlier accumulated gradients included. */
+export const trainStep: Handler = (ctx) => {
+  const runId = ctx.path.run_id as string;
+  const batch = ctx.body.batch as Example[];
+  const options = stepOptions(ctx.body);
+  return changeRun(ctx, runId, async (run) => {
+    const { engine } = ctx.services;
+    const result = await engine.trainStep(runId, batch, options);
+    const state = await engine.exportState(runId);
+    const record = nextRecord(run);
+    const pending = {
+      calls: run.pending.calls + 1,
+      loss_sum: run.pending.loss_sum + result.loss,
+      num_tokens: run.pending.num_tokens + result.num_tokens,
+    };
+    applyStep(record, pending, result);
+    const body: Schemas["TrainStepResult"] = {
+      step: result.step,
+      loss: result.loss,
+      grad_norm: result.grad_norm,
+      learning_rate: result.learning_rate,
+      num_tokens: result.num_tokens,
+      num_examples: result.num_examples,
+    };
+    return { record, state, status: 200, body };
+  });
+};
+
+/** zeroGrad: discards the accumulator; weights and step are unchanged. */
+export const zeroGrad: Handler = (ctx) => {
+  const runId = ctx.path.run_id as string;
+  return changeRun(ctx, runId, async (run) => {
+    const { engine } = ctx.services;
+    await engine.zeroGrad(runId);
+    const state = await engine.exportState(runId);
+    const record = nextRecord(run);
+    record.pending = { calls: 0, loss_sum: 0, num_tokens: 0 };
+    const body: Schemas["ZeroGradResult"] = { step: run.current_step, discarded_calls: run.pending.calls };
+    return { record, state, status: 200, body };
+  });
+};
+
+/** listMetrics: one entry per applied step, oldest first; the cursor is the last step. */
+export const listMetrics: Handler = async (ctx) => {
+  const run = ownedRun(ctx, ctx.path.run_id as string);
+  const { limit, after } = ctx.query as { limit: number; after?: string };
+  let start = 0;
+  if (after !== undefined) {
+    if (!/^\d{1,10}$/.test(after)) throw validationError("after: not a cursor returned by listMetrics", "after");
+    const step = Number(after);
+    start = run.metrics.findIndex((m) => m.step > step);
+    if (start < 0) start = run.metrics.length;
+  }
+  const page = run.metrics.slice(start, start + limit);
+  const hasMore = start + limit < run.metrics.length;
+  const last = page[page.length - 1];
+  return json(200, { object: "list", data: page, has_more: hasMore, next_cursor: hasMore && last ? String(last.step) : null });
+};
+
+function stepOptions(body: Record<string, unknown>): OptimStepOptions {
+  const options: OptimStepOptions = {};
+  if (typeof body.learning_rate === "number") options.learning_rate = body.learning_rate;
+  if (typeof body.max_grad_norm === "number") options.max_grad_norm = body.max_grad_norm;
+  return options;
+}
+
+/** Records an applied step: new step, cleared accumulator, one metric for the calls it applied. */
+function applyStep(record: RunRecord, pending: RunRecord["pending"], result: { step: number; learning_rate: number; grad_norm: number }): void {
+  if (pending.calls === 0) {
+    // The engine applied a step the header has no calls for: the two disagree, so fail (which
+    // reloads the engine from disk) rather than persist a metric of nothing.
+    throw new Error(`run ${record.run_id}: engine stepped with no accumulated calls on record`);
+  }
+  record.current_step = result.step;
+  record.pending = { calls: 0, loss_sum: 0, num_tokens: 0 };
+  record.metrics.push({
+    step: result.step,
+    loss: pending.loss_sum / pending.calls,
+    grad_norm: result.grad_norm,
+    learning_rate: result.learning_rate,
+    num_tokens: pending.num_tokens,
+    created_at: record.updated_at,
+  });
+}

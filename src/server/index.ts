@@ -1,0 +1,6 @@
+/**
+ * `frontier-signal/server`: the local reference server. Importing it does not load the tensor
+ * library; `startServer` starts the engine (which does).
+ */
+export { startServer, SERVER_DEFAULTS, SERVER_VERSION, type ServerOptions, type RunningServer } from "./start-server.js";
+export type { Engine, ModelInfo } from "./engine/types.js";

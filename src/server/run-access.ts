@@ -1,0 +1,69 @@
+import { ApiError, runNotFound } from "./api-error.js";
+import type { Reply, RequestContext } from "./context.js";
+import type { RunState } from "./engine/types.js";
+import { toApiError } from "./engine-errors.js";
+import { addRecordToRun } from "./idempotency.js";
+import type { RunRecord } from "./run-record.js";
+
+/**
+ * The run `runId` if the caller's key created it. Another key's run answers exactly like a
+ * missing one, so run ids cannot be probed.
+ * @throws ApiError 404 `run_not_found`
+ */
+export function ownedRun(ctx: RequestContext, runId: string, param = "run_id"): RunRecord {
+  const run = ctx.services.store.get(runId);
+  if (!run || run.owner !== ctx.keyHash) throw runNotFound(runId, param);
+  return run;
+}
+
+/** What a change to a run produces: the new header, the tensors to persist, the answer. */
+export interface RunChange {
+  /** The new header (a modified copy of the current one). */
+  record: RunRecord;
+  /** New tensors; omitted keeps the persisted ones. */
+  state?: RunState;
+  status: number;
+  body: unknown;
+}
+
+/**
+ * Applies a change to a run: queued behind earlier changes of the same run, loaded into the
+ * engine if needed, and persisted (with the request's idempotency record, in one atomic write)
+ * before it is acknowledged. If the engine fails unexpectedly or the write fails, the engine's
+ * copy is discarded, so it is reloaded from the last durable state and a retry cannot apply the
+ * work twice.
+ *
+ * @throws ApiError 404 when the run is gone by the time its turn comes; the engine's 4xx errors.
+ */
+export function changeRun(ctx: RequestContext, runId: string, work: (run: RunRecord) => Promise<RunChange>): Promise<Reply> {
+  const { queue, live, store } = ctx.services;
+  return queue.run(runId, async () => {
+    const run = ownedRun(ctx, runId);
+    await live.ensure(run);
+    let change: RunChange;
+    try {
+      change = await work(run);
+      if (ctx.idempotency && change.status < 300) {
+        addRecordToRun(change.record, ctx.idempotency.scope, {
+          request_hash: ctx.idempotency.request_hash,
+          status: change.status,
+          body: change.body,
+          created_at: Date.now(),
+        });
+      }
+      await store.commit(change.record, change.state);
+    } catch (error) {
+      const mapped = toApiError(error);
+      if (mapped === error && !(error instanceof ApiError)) await live.discard(runId);
+      throw mapped;
+    }
+    return { kind: "json", status: change.status, body: change.body, recordedInRun: runId };
+  });
+}
+
+/** A copy of a run's header to modify, with `updated_at` set to now. */
+export function nextRecord(run: RunRecord): RunRecord {
+  const copy = structuredClone(run);
+  copy.updated_at = new Date().toISOString();
+  return copy;
+}

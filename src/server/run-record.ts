@@ -1,0 +1,86 @@
+import type { components } from "../../generated/schema.js";
+import type { RunConfig } from "./engine/types.js";
+
+type Schemas = components["schemas"];
+
+/** A stored response of an idempotent POST, replayed for a retry with the same key and body. */
+export interface IdempotencyRecord {
+  /** SHA-256 of the operation, path and canonical body; a different hash means a different request. */
+  request_hash: string;
+  status: number;
+  body: unknown;
+  /** Epoch ms; records older than the retention are pruned. */
+  created_at: number;
+  /** The run the record belongs to, so deleting the run drops it too. */
+  run_id?: string;
+}
+
+/** One checkpoint as the run's state file lists it; the files live in `checkpoints/<step>/`. */
+export interface CheckpointRecord {
+  step: number;
+  mode: "adapter" | "state";
+  size_bytes: number;
+  created_at: string;
+}
+
+/** Gradients accumulated since the last optimizer step, and what their calls reported. */
+export interface PendingAccumulation {
+  calls: number;
+  loss_sum: number;
+  num_tokens: number;
+}
+
+/**
+ * Everything the server knows about a run except its tensors. It is the header of the run's
+ * state file, so it changes atomically with the weights, optimizer and accumulator.
+ */
+export interface RunRecord {
+  run_id: string;
+  /** SHA-256 of the API key that created the run (never the key). */
+  owner: string;
+  config: RunConfig;
+  metadata: Record<string, string>;
+  created_at: string;
+  updated_at: string;
+  current_step: number;
+  pending: PendingAccumulation;
+  metrics: Schemas["Metric"][];
+  checkpoints: CheckpointRecord[];
+  adapter_config: Record<string, unknown>;
+  /** Idempotency records of calls on this run, by scope (hash of API key hash and Idempotency-Key). */
+  idempotency: Record<string, IdempotencyRecord>;
+}
+
+/** The wire `Run` of a record. */
+export function toRun(record: RunRecord): Schemas["Run"] {
+  const c = record.config;
+  return {
+    object: "run",
+    run_id: record.run_id,
+    base_model: c.base_model,
+    lora_r: c.lora_r,
+    lora_alpha: c.lora_alpha,
+    target_modules: [...c.target_modules],
+    learning_rate: c.learning_rate,
+    seed: c.seed,
+    optimizer: { beta1: c.beta1, beta2: c.beta2, eps: c.eps, weight_decay: c.weight_decay },
+    metadata: { ...record.metadata },
+    status: "active",
+    current_step: record.current_step,
+    created_at: record.created_at,
+    updated_at: record.updated_at,
+  };
+}
+
+/** The wire `Checkpoint` of a record. */
+export function toCheckpoint(runId: string, checkpoint: CheckpointRecord): Schemas["Checkpoint"] {
+  return {
+    object: "checkpoint",
+    checkpoint_id: `ckpt_${runId}_${checkpoint.step}`,
+    run_id: runId,
+    step: checkpoint.step,
+    mode: checkpoint.mode,
+    size_bytes: checkpoint.size_bytes,
+    created_at: checkpoint.created_at,
+  };
+}

@@ -1,0 +1,52 @@
+import type { ServerResponse } from "node:http";
+import { type ApiError, errorBody } from "./api-error.js";
+import { sendError } from "./respond.js";
+
+/**
+ * A `text/event-stream` answer whose headers go out with the first event, so an error found
+ * before anything was generated (say, a prompt too long) can still be a plain JSON error with
+ * its proper status. Each event is written (and so flushed) as soon as it is sent.
+ */
+export class EventStream {
+  #opened = false;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly requestId: string,
+  ) {}
+
+  /** Sends one `data:` event: JSON for an object, verbatim for a string (`[DONE]`). */
+  data(payload: unknown): void {
+    this.#open();
+    if (this.res.writableEnded || this.res.destroyed) return;
+    this.res.write(`data: ${typeof payload === "string" ? payload : JSON.stringify(payload)}\n\n`);
+  }
+
+  /** Reports a failure: a JSON error response before the stream opened, `event: error` after. */
+  fail(error: ApiError): void {
+    if (!this.#opened) {
+      sendError(this.res, error, this.requestId);
+      return;
+    }
+    if (this.res.writableEnded || this.res.destroyed) return;
+    this.res.write(`event: error\ndata: ${JSON.stringify(errorBody(error, this.requestId))}\n\n`);
+    this.res.end();
+  }
+
+  /** Ends the stream with `data: [DONE]`. */
+  done(): void {
+    this.data("[DONE]");
+    this.res.end();
+  }
+
+  #open(): void {
+    if (this.#opened) return;
+    this.#opened = true;
+    this.res.writeHead(200, {
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-cache",
+      "x-accel-buffering": "no",
+    });
+    this.res.flushHeaders();
+  }
+}

@@ -1,0 +1,150 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { AdapterCache } from "./adapter-cache.js";
+import { createAuthenticator } from "./auth.js";
+import type { Services } from "./context.js";
+import { DEFAULT_MODEL_ID, createEngine } from "./engine/index.js";
+import type { Engine } from "./engine/types.js";
+import { createRequestListener } from "./handle-request.js";
+import { HANDLERS } from "./handlers/index.js";
+import { IdempotencyStore } from "./idempotency.js";
+import { newApiKey } from "./ids.js";
+import { LiveRuns } from "./live-runs.js";
+import { RunQueue } from "./run-queue.js";
+import { RunStore } from "./run-store.js";
+
+/** Options of `startServer`. */
+export interface ServerOptions {
+  /** TCP port; 0 picks any free port (read it from the returned `url`). @default 7300 */
+  port?: number;
+  /** Interface to listen on. @default "127.0.0.1" */
+  host?: string;
+  /** Where runs, checkpoints and idempotency records are kept. @default ".signal" (relative to the working directory) */
+  dataDir?: string;
+  /**
+   * Accepted API keys. @default the comma-separated `SIGNAL_API_KEYS`; when that is empty too,
+   * one key is generated and printed once through `log`.
+   */
+  apiKeys?: string[];
+  /**
+   * An engine to use instead of starting one (e.g. shared by several servers in tests); the
+   * server does not close an engine it was given.
+   */
+  engine?: Engine;
+  /** Worker threads of the engine the server starts. @default 2 */
+  workers?: number;
+  /** Largest request body accepted; bigger ones get 413. @default 8 MiB */
+  bodyLimitBytes?: number;
+  /**
+   * Receives one line per request (method, path, status, ms, request id) and the server's own
+   * notices; `false` silences them. Never receives an API key, except the generated one.
+   * @default writes to stdout
+   */
+  log?: ((line: string) => void) | false;
+}
+
+/** The defaults of `ServerOptions`, documented there. */
+export const SERVER_DEFAULTS = {
+  port: 7300,
+  host: "127.0.0.1",
+  dataDir: ".signal",
+  workers: 2,
+  bodyLimitBytes: 8 * 1024 * 1024,
+} as const;
+
+/** The server version reported by getHealth. */
+export const SERVER_VERSION = "0.1.0";
+
+/** A running server. */
+export interface RunningServer {
+  /** Base URL without a trailing slash, e.g. `http://127.0.0.1:7300`. */
+  url: string;
+  /** The accepted API keys (including a generated one). */
+  apiKeys: string[];
+  /**
+   * Stops accepting connections, lets queued training calls finish and persist, closes open
+   * connections and stops the engine if the server started it.
+   */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the local reference server: every operation of `openapi/signal.yaml`, for real, on the
+ * local engine, with runs persisted in `dataDir`.
+ *
+ * @throws Error when the port cannot be bound, the data directory cannot be used, or the
+ *   engine's tensor library is missing (the message names the `npm install` command).
+ */
+export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
+  const log = options.log === false ? undefined : (options.log ?? ((line: string) => process.stdout.write(`${line}\n`)));
+  const apiKeys = resolveKeys(options.apiKeys);
+  if (apiKeys.length === 0) {
+    const key = newApiKey();
+    apiKeys.push(key);
+    log?.(`No API key configured (set SIGNAL_API_KEYS or pass --api-key); generated one for this process: ${key}`);
+  }
+  const store = await RunStore.open(options.dataDir ?? SERVER_DEFAULTS.dataDir, (message) => log?.(`warning: ${message}`));
+  const idempotency = await IdempotencyStore.open(store.dataDir, store.all(), (runId) => store.get(runId));
+  const ownsEngine = options.engine === undefined;
+  const engine = options.engine ?? (await createEngine({ workers: options.workers ?? SERVER_DEFAULTS.workers }));
+  const models = engine.listModels();
+  models.sort((a, b) => Number(b.id === DEFAULT_MODEL_ID) - Number(a.id === DEFAULT_MODEL_ID));
+  const queue = new RunQueue();
+  const services: Services = {
+    engine,
+    store,
+    idempotency,
+    queue,
+    live: new LiveRuns(engine, store),
+    adapters: new AdapterCache(engine),
+    models,
+    defaultModelId: DEFAULT_MODEL_ID,
+    startedAt: Date.now(),
+    version: SERVER_VERSION,
+  };
+  const server = createServer(
+    createRequestListener(services, {
+      handlers: HANDLERS,
+      authenticate: createAuthenticator(apiKeys),
+      bodyLimitBytes: options.bodyLimitBytes ?? SERVER_DEFAULTS.bodyLimitBytes,
+      log,
+      onInternalError: (error, requestId) => {
+        const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
+        log?.(`error ${requestId}: ${detail}`);
+      },
+    }),
+  );
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(options.port ?? SERVER_DEFAULTS.port, options.host ?? SERVER_DEFAULTS.host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+  } catch (error) {
+    if (ownsEngine) await engine.close();
+    throw error;
+  }
+  const address = server.address() as AddressInfo;
+  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${host}:${address.port}`,
+    apiKeys: [...apiKeys],
+    close: () =>
+      (closing ??= (async () => {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        await queue.idle();
+        server.closeAllConnections();
+        await closed;
+        if (ownsEngine) await engine.close();
+      })()),
+  };
+}
+
+function resolveKeys(explicit: string[] | undefined): string[] {
+  const source = explicit ?? (process.env.SIGNAL_API_KEYS ?? "").split(",");
+  return source.map((k) => k.trim()).filter((k) => k !== "");
+}

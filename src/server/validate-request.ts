@@ -1,0 +1,54 @@
+import type { z } from "zod";
+import { checkAgainst, summarizeIssues } from "../core/validate.js";
+import { validationError } from "./api-error.js";
+
+/**
+ * Checks one part of a request against its generated schema and returns the parsed value
+ * (defaults applied, unknown keys refused).
+ * `param` reads like `batch[3].completion`, `run_id` or `limit`.
+ *
+ * @throws ApiError 422 `validation_error` whose `param` is the first offending field.
+ */
+export function validatePart<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
+  const result = checkAgainst(schema, value);
+  if (result.ok) return result.value;
+  const first = result.issues[0];
+  throw validationError(summarizeIssues(result.issues), first && first.path !== "" ? first.path : undefined);
+}
+
+/**
+ * Path and query values arrive as strings; the schemas want integers and booleans where the
+ * spec says so. Each value is converted only when its own schema (looked through `optional`,
+ * `default` and `nullable`) is a number or boolean and the text is exactly one, so a numeric
+ * cursor such as `after=12` stays a string for a string schema.
+ */
+export function coerceStrings(schema: z.ZodType | undefined, values: Record<string, string | string[]>): Record<string, unknown> {
+  const shape = objectShape(schema);
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(values)) {
+    const kind = shape ? leafType(shape[key]) : undefined;
+    if (typeof value === "string" && kind === "number" && /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(value)) out[key] = Number(value);
+    else if (typeof value === "string" && kind === "boolean" && (value === "true" || value === "false")) out[key] = value === "true";
+    else out[key] = value;
+  }
+  return out;
+}
+
+interface Def {
+  type: string;
+  innerType?: { def: Def };
+  shape?: Record<string, { def: Def }>;
+}
+
+function objectShape(schema: z.ZodType | undefined): Record<string, { def: Def }> | undefined {
+  const def = (schema as unknown as { def?: Def } | undefined)?.def;
+  return def?.type === "object" ? def.shape : undefined;
+}
+
+function leafType(schema: { def: Def } | undefined): string | undefined {
+  let def = schema?.def;
+  while (def && (def.type === "optional" || def.type === "default" || def.type === "nullable") && def.innerType) {
+    def = def.innerType.def;
+  }
+  return def?.type;
+}
