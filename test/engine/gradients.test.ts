@@ -12,7 +12,7 @@ beforeAll(async () => {
 function rand(shape: number[], seed: number): Tensor2D {
   const rng = new Rng(seed);
   const n = shape.reduce((a, b) => a * b, 1);
-  return tf.tensor(Float32Array.from({ length: n }, () => rng.normal()), shape) as Tensor2D;
+  return tf.tensor(Float32Array.from({ length: n }, () => rng.normal()), shape as [number, number]) as Tensor2D;
 }
 
 /** Largest absolute difference between the custom and the reference gradients, relative to scale. */
@@ -37,14 +37,14 @@ function compareGrads(custom: (...x: Tensor[]) => Tensor, reference: (...x: Tens
 describe("custom gradients agree with tfjs autodiff", () => {
   it("frozen linear: gradient w.r.t. the input", () => {
     const w = rand([6, 5], 1);
-    const wT = w.transpose();
+    const wT = w.transpose() as Tensor2D;
     const err = compareGrads((x) => frozenLinear(tf, x as Tensor2D, w, wT), (x) => tf.matMul(x as Tensor2D, w), [rand([4, 6], 2)]);
     expect(err).toBeLessThan(1e-5);
   });
 
   it("LoRA linear: gradients w.r.t. input, A and B", () => {
     const w = rand([6, 5], 1);
-    const wT = w.transpose();
+    const wT = w.transpose() as Tensor2D;
     const err = compareGrads(
       (x, a, b) => loraLinear(tf, x as Tensor2D, w, wT, a as Tensor2D, b as Tensor2D, 1.7),
       (x, a, b) => tf.add(tf.matMul(x as Tensor2D, w), tf.mul(tf.matMul(tf.matMul(x as Tensor2D, a as Tensor2D), b as Tensor2D), 1.7)),

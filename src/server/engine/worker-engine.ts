@@ -48,11 +48,17 @@ function fromWire(e: WireError): Error {
   return err;
 }
 
-/** Under tsx/vitest this module is the .ts source, which a bare Worker cannot load. */
+/**
+ * Under tsx/vitest this module is the .ts source, which a bare Worker cannot load, and Node 20
+ * does not apply `--import tsx` from a worker's execArgv to its entry module; so the worker
+ * starts from a tiny script that registers tsx's loader in the thread, then imports the source.
+ */
 function spawn(): Worker {
   const here = import.meta.url;
   if (here.endsWith(".ts")) {
-    return new Worker(new URL("./worker.ts", here), { execArgv: [...process.execArgv, "--import", "tsx"] });
+    const entry = new URL("./worker.ts", here).href;
+    const boot = `import("tsx/esm/api").then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
+    return new Worker(boot, { eval: true, execArgv: [...process.execArgv, "--import", "tsx"] });
   }
   return new Worker(new URL("./worker.js", here));
 }
@@ -71,16 +77,27 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
         const worker = spawn();
         const slot: Slot = { worker, pending: new Map(), pinned: 0 };
         slots.push(slot);
-        await new Promise<void>((resolve, reject) => {
-          const onMessage = (m: WorkerMessage) => {
-            if (m.kind === "ready") resolve();
-            else if (m.kind === "init_failed") reject(fromWire(m.error));
-          };
-          worker.on("message", onMessage);
-          worker.once("error", reject);
-          worker.once("exit", (code) => reject(new Error(`engine worker exited with code ${code} while starting`)));
-        });
-        worker.removeAllListeners();
+        const onError = (e: Error) => fail(e);
+        const onExit = (code: number) => fail(new Error(`engine worker exited with code ${code} while starting`));
+        let fail: (e: Error) => void = () => {};
+        let onMessage: (m: WorkerMessage) => void = () => {};
+        try {
+          await new Promise<void>((resolve, reject) => {
+            fail = reject;
+            onMessage = (m) => {
+              if (m.kind === "ready") resolve();
+              else if (m.kind === "init_failed") reject(fromWire(m.error));
+            };
+            worker.on("message", onMessage);
+            worker.on("error", onError);
+            worker.on("exit", onExit);
+          });
+        } finally {
+          // Only our own listeners: Worker keeps internal ones (e.g. newListener) it relies on.
+          worker.off("message", onMessage);
+          worker.off("error", onError);
+          worker.off("exit", onExit);
+        }
       }),
     );
   } catch (e) {

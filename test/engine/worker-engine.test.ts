@@ -1,0 +1,77 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Engine, EngineError, type TokenEvent, createEngine } from "../../src/server/engine/index.js";
+import { QA_PAIRS, sharedCore, tinyConfig } from "./helpers.js";
+
+let engine: Engine;
+beforeAll(async () => {
+  engine = await createEngine({ workers: 2 });
+});
+afterAll(async () => {
+  await engine.close();
+});
+
+const params = { max_tokens: 16, temperature: 0.9, top_p: 0.95, top_k: 0, stop: [], n: 1, logprobs: true, seed: 4 };
+
+describe("the engine over worker threads", () => {
+  it("does a forwardBackward / optimStep / sample round trip identical to the in-thread core", async () => {
+    const config = tinyConfig();
+    await engine.createRun("w1", config);
+    const fb = await engine.forwardBackward("w1", QA_PAIRS);
+    const step = await engine.optimStep("w1");
+    expect(step.step).toBe(1);
+    const sample = await engine.sample({ runId: "w1" }, ["Q: cat?\nA:"], params);
+    const state = await engine.exportState("w1");
+
+    const core = await sharedCore();
+    core.createRun("w1", config);
+    expect(core.forwardBackward("w1", QA_PAIRS)).toEqual(fb);
+    core.optimStep("w1");
+    expect(core.sample({ runId: "w1" }, ["Q: cat?\nA:"], params)).toEqual(sample);
+    expect(Buffer.from(core.exportState("w1").adapter).equals(Buffer.from(state.adapter))).toBe(true);
+  });
+
+  it("streams tokens before the sample promise resolves", async () => {
+    await engine.createRun("w2", tinyConfig());
+    const events: TokenEvent[] = [];
+    let resolved = false;
+    const done = engine
+      .sample({ runId: "w2" }, ["hello"], { ...params, max_tokens: 32 }, { onToken: (e) => events.push(e) })
+      .then((r) => {
+        resolved = true;
+        return r;
+      });
+    const seenBefore: number[] = [];
+    // Record how many events had arrived each time a message was handled, before resolution.
+    while (!resolved) {
+      await new Promise((r) => setImmediate(r));
+      if (!resolved) seenBefore.push(events.length);
+    }
+    const result = await done;
+    expect(Math.max(0, ...seenBefore)).toBeGreaterThan(0);
+    expect(events.map((e) => e.delta).join("")).toBe(result.completions[0]!.text);
+    expect(events.at(-1)!.finish_reason).toBe(result.completions[0]!.finish_reason);
+  });
+
+  it("rejects an aborted sample with EngineError aborted", async () => {
+    await engine.createRun("w3", tinyConfig());
+    const controller = new AbortController();
+    const p = engine.sample({ runId: "w3" }, ["a"], { ...params, max_tokens: 200 }, { signal: controller.signal, onToken: () => controller.abort() });
+    await expect(p).rejects.toMatchObject({ code: "aborted" });
+  });
+
+  it("maps unknown runs and engine errors to EngineError", async () => {
+    await expect(engine.optimStep("missing")).rejects.toBeInstanceOf(EngineError);
+    await engine.createRun("w4", tinyConfig());
+    await expect(engine.optimStep("w4")).rejects.toMatchObject({ name: "EngineError", code: "nothing_accumulated" });
+    await expect(engine.forwardBackward("w4", [{ text: "x".repeat(300) }])).rejects.toMatchObject({ code: "context_length_exceeded", param: "batch[0]" });
+    await expect(engine.createRun("w5", tinyConfig({ base_model: "nope" }))).rejects.toMatchObject({ code: "model_not_found" });
+    await engine.dropRun("w4");
+    await expect(engine.zeroGrad("w4")).rejects.toMatchObject({ code: "run_not_found" });
+  });
+
+  it("lists the built-in models", () => {
+    const ids = engine.listModels().map((m) => m.id);
+    expect(ids).toEqual(["signal-byte-base", "signal-byte-tiny"]);
+    expect(engine.listModels()[0]).toMatchObject({ d_model: 128, n_layers: 2, n_heads: 4, context_length: 256, vocab_size: 259 });
+  });
+});
