@@ -1,0 +1,103 @@
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { SERVER_DEFAULTS, startServer } from "./start-server.js";
+
+const USAGE = `Usage: signal serve [options]
+
+Starts the Frontier Signal local reference server.
+
+Options:
+  --port N         TCP port, 0 for any free one (default ${SERVER_DEFAULTS.port})
+  --host H         interface to listen on (default ${SERVER_DEFAULTS.host})
+  --data-dir D     where runs and checkpoints are kept (default ${SERVER_DEFAULTS.dataDir})
+  --api-key K      an accepted API key; repeat for several (default: SIGNAL_API_KEYS,
+                   comma-separated; with neither, one is generated and printed)
+  --workers N      engine worker threads (default ${SERVER_DEFAULTS.workers})
+  -h, --help       show this help
+`;
+
+/**
+ * The `signal` command. Logs one line per request; SIGINT/SIGTERM stop it cleanly (queued
+ * training calls finish and persist first); a second signal exits at once.
+ *
+ * @returns the process exit code for errors found before the server starts.
+ */
+export async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        port: { type: "string" },
+        host: { type: "string" },
+        "data-dir": { type: "string" },
+        "api-key": { type: "string", multiple: true },
+        workers: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (positionals[0] !== "serve" || positionals.length > 1) {
+    process.stderr.write(USAGE);
+    return 2;
+  }
+  const port = integer(values.port, "--port");
+  const workers = integer(values.workers, "--workers");
+  if (port === null || workers === null) return 2;
+
+  const dataDir = values["data-dir"] ?? SERVER_DEFAULTS.dataDir;
+  let server;
+  try {
+    server = await startServer({
+      ...(port !== undefined ? { port } : {}),
+      ...(workers !== undefined ? { workers } : {}),
+      ...(values.host !== undefined ? { host: values.host } : {}),
+      ...(values["api-key"] ? { apiKeys: values["api-key"] } : {}),
+      dataDir,
+      log: (line) => process.stdout.write(`${line}\n`),
+    });
+  } catch (error) {
+    process.stderr.write(`signal: could not start the server: ${(error as Error).message}\n`);
+    return 1;
+  }
+  process.stdout.write(`Frontier Signal server listening on ${server.url} (data dir ${path.resolve(dataDir)})\n`);
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      process.stderr.write(`signal: ${signal} again, exiting now\n`);
+      process.exit(1);
+    }
+    stopping = true;
+    process.stdout.write(`signal: ${signal}, shutting down\n`);
+    server.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        process.stderr.write(`signal: error while shutting down: ${(error as Error).message}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+  return 0;
+}
+
+/** Parses an integer option; `null` (after printing why) when it is not one. */
+function integer(text: string | undefined, name: string): number | undefined | null {
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text)) {
+    process.stderr.write(`signal: ${name} must be a non-negative integer, got '${text}'\n`);
+    return null;
+  }
+  return Number(text);
+}
