@@ -17,6 +17,8 @@ export interface RequestOptions {
   maxRetries?: number | undefined;
   /** The Idempotency-Key of this call (POST only). @default a new random key, reused by the call's retries */
   idempotencyKey?: string | undefined;
+  /** Extra headers of this call (e.g. `Prefer` for a mock server). Cannot replace `Authorization`. */
+  headers?: Record<string, string> | undefined;
 }
 
 /** What the transport needs from its client. */
@@ -46,6 +48,9 @@ export function createCallFetch(ctx: TransportContext, operation: string, option
   return async function callFetch(request: Request): Promise<Response> {
     const userSignal = options.signal;
     const headers = new Headers(request.headers);
+    for (const [name, value] of Object.entries(options.headers ?? {})) {
+      if (name.toLowerCase() !== "authorization") headers.set(name, value);
+    }
     if (request.method === "POST" && !headers.has("idempotency-key")) {
       headers.set("Idempotency-Key", options.idempotencyKey ?? `sdk-${randomUUID()}`);
     }
