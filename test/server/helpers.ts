@@ -1,0 +1,90 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import type { z } from "zod";
+import { checkAgainst, summarizeIssues } from "../../src/core/validate.js";
+import { type Engine, createEngine } from "../../src/server/engine/index.js";
+import { type RunningServer, type ServerOptions, startServer } from "../../src/server/index.js";
+
+/** A server on a loopback port with its own temporary data directory. */
+export interface TestServer extends RunningServer {
+  dataDir: string;
+  key: string;
+  /** Stops the server and removes its data directory. */
+  dispose(): Promise<void>;
+}
+
+/** One engine per test file (one worker: test files run in parallel on two cores). */
+export function testEngine(): Promise<Engine> {
+  return createEngine({ workers: 1 });
+}
+
+/** Starts a server on port 0 with a fresh data directory (or the given one) and key `sk-test-a`. */
+export async function startTestServer(engine: Engine, options: Partial<ServerOptions> & { dataDir?: string } = {}): Promise<TestServer> {
+  const dataDir = options.dataDir ?? (await mkdtemp(path.join(tmpdir(), "signal-server-")));
+  const server = await startServer({ port: 0, apiKeys: ["sk-test-a", "sk-test-b"], log: false, engine, ...options, dataDir });
+  return {
+    ...server,
+    dataDir,
+    key: "sk-test-a",
+    dispose: async () => {
+      await server.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A response with its parsed JSON body. */
+export interface Reply<T = any> {
+  status: number;
+  headers: Headers;
+  body: T;
+}
+
+/** Calls the server over real HTTP; `body` is JSON-encoded unless it is a string (sent verbatim). */
+export async function call<T = any>(
+  server: { url: string; key?: string },
+  method: string,
+  pathname: string,
+  options: { body?: unknown; key?: string | null; headers?: Record<string, string> } = {},
+): Promise<Reply<T>> {
+  const headers: Record<string, string> = { ...options.headers };
+  const key = options.key === undefined ? server.key : options.key;
+  if (key) headers.authorization = `Bearer ${key}`;
+  let body: string | undefined;
+  if (options.body !== undefined) {
+    headers["content-type"] = "application/json";
+    body = typeof options.body === "string" ? options.body : JSON.stringify(options.body);
+  }
+  const response = await fetch(server.url + pathname, { method, headers, body });
+  const text = await response.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON: keep the text
+  }
+  return { status: response.status, headers: response.headers, body: parsed as T };
+}
+
+/** Asserts `value` matches a generated response schema (unknown keys included) and returns it. */
+export function conform<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
+  const result = checkAgainst(schema, value);
+  if (!result.ok) throw new Error(`response breaks the schema: ${summarizeIssues(result.issues)}\n${JSON.stringify(value).slice(0, 500)}`);
+  return result.value;
+}
+
+/** Q→A pairs the tiny model learns in a few dozen steps at a high learning rate. */
+export const QA = [
+  { prompt: "Q: red?\nA:", completion: " apple\n" },
+  { prompt: "Q: blue?\nA:", completion: " sky\n" },
+  { prompt: "Q: green?\nA:", completion: " leaf\n" },
+  { prompt: "Q: gold?\nA:", completion: " sun\n" },
+];
+
+/** A run on the tiny model with a high learning rate. */
+export async function createTinyRun(server: { url: string; key?: string }, extra: Record<string, unknown> = {}): Promise<string> {
+  const created = await call(server, "POST", "/v1/runs", { body: { base_model: "signal-byte-tiny", learning_rate: 0.02, seed: 1, ...extra } });
+  if (created.status !== 201) throw new Error(`createRun failed: ${JSON.stringify(created.body)}`);
+  return created.body.run_id as string;
+}
