@@ -116,6 +116,41 @@ function layerNorm(x: Float32Array, rows: number, d: number, g: Float32Array, b:
 
 const GELU_C = Math.sqrt(2 / Math.PI);
 
+/** Causal attention of one row (`q` at `qo`) over the first `len` cached positions, into `att`. */
+function attendRow(q: Float32Array, att: Float32Array, qo0: number, K: Float32Array, V: Float32Array, len: number, heads: number, dh: number, d: number, scale: number, scores: Float32Array): void {
+  for (let hd = 0; hd < heads; hd++) {
+    const qo = qo0 + hd * dh;
+    let max = -Infinity;
+    for (let t = 0; t < len; t++) {
+      let s = 0;
+      const ko = t * d + hd * dh;
+      for (let i = 0; i < dh; i++) s += q[qo + i]! * K[ko + i]!;
+      s *= scale;
+      scores[t] = s;
+      if (s > max) max = s;
+    }
+    let sum = 0;
+    for (let t = 0; t < len; t++) {
+      const e = Math.exp(scores[t]! - max);
+      scores[t] = e;
+      sum += e;
+    }
+    for (let i = 0; i < dh; i++) {
+      let acc = 0;
+      for (let t = 0; t < len; t++) acc += (scores[t]! / sum) * V[t * d + hd * dh + i]!;
+      att[qo + i] = acc;
+    }
+  }
+}
+
+/** tanh-approximated GELU in place (the same formula as the training graph). */
+function geluInPlace(x: Float32Array): void {
+  for (let i = 0; i < x.length; i++) {
+    const u = x[i]!;
+    x[i] = 0.5 * u * (1 + Math.tanh(GELU_C * (u + 0.044715 * u * u * u)));
+  }
+}
+
 /**
  * Runs `tokens[s]` (new tokens) through the model for each sequence `s`, appending to its KV
  * cache, and returns the final hidden state (after the last LayerNorm) of every new row.
@@ -156,43 +191,15 @@ export function forwardRows(w: DecodeWeights, caches: KvCache[], tokens: number[
     for (let r = 0; r < rows; r++) caches[rowSeq[r]!]!.k[li]!.set(kv.subarray(r * d, (r + 1) * d), rowPos[r]! * d);
     matmulT(h, rows, d, lw.vT, d, kv);
     for (let r = 0; r < rows; r++) caches[rowSeq[r]!]!.v[li]!.set(kv.subarray(r * d, (r + 1) * d), rowPos[r]! * d);
-    att.fill(0);
     for (let r = 0; r < rows; r++) {
-      const K = caches[rowSeq[r]!]!.k[li]!;
-      const V = caches[rowSeq[r]!]!.v[li]!;
-      const len = rowPos[r]! + 1;
-      for (let hd = 0; hd < heads; hd++) {
-        const qo = r * d + hd * dh;
-        let max = -Infinity;
-        for (let t = 0; t < len; t++) {
-          let s = 0;
-          const ko = t * d + hd * dh;
-          for (let i = 0; i < dh; i++) s += q[qo + i]! * K[ko + i]!;
-          s *= scale;
-          scores[t] = s;
-          if (s > max) max = s;
-        }
-        let sum = 0;
-        for (let t = 0; t < len; t++) {
-          const e = Math.exp(scores[t]! - max);
-          scores[t] = e;
-          sum += e;
-        }
-        for (let t = 0; t < len; t++) {
-          const p = scores[t]! / sum;
-          const vo = t * d + hd * dh;
-          for (let i = 0; i < dh; i++) att[qo + i] = att[qo + i]! + p * V[vo + i]!;
-        }
-      }
+      const cache = caches[rowSeq[r]!]!;
+      attendRow(q, att, r * d, cache.k[li]!, cache.v[li]!, rowPos[r]! + 1, heads, dh, d, scale, scores);
     }
     matmulT(att, rows, d, lw.oT, d, proj);
     for (let i = 0; i < x.length; i++) x[i] = x[i]! + proj[i]!;
     layerNorm(x, rows, d, base.ln2G, base.ln2B, h);
     matmulT(h, rows, d, base.upT, ff, up);
-    for (let i = 0; i < up.length; i++) {
-      const u = up[i]!;
-      up[i] = 0.5 * u * (1 + Math.tanh(GELU_C * (u + 0.044715 * u * u * u)));
-    }
+    geluInPlace(up);
     matmulT(up, rows, ff, base.downT, d, proj);
     for (let i = 0; i < x.length; i++) x[i] = x[i]! + proj[i]!;
   });
