@@ -30,7 +30,7 @@ export class SignalRun {
   /** @internal Made by `client.createRun` / `client.getRun`. */
   constructor(client: SignalClient, run: Run) {
     this.#client = client;
-    Object.assign(this, run);
+    assignFields(this, run);
   }
 
   /** Loss of `batch`; the gradient accumulates until optimStep. */
@@ -92,7 +92,7 @@ export class SignalRun {
   /** Re-reads the run (e.g. `current_step`) into this object and returns it. */
   async refresh(options?: RequestOptions): Promise<this> {
     const latest = await this.#client.getRun(this.run_id, options);
-    Object.assign(this, latest.toJSON());
+    assignFields(this, latest.toJSON());
     return this;
   }
 
@@ -109,5 +109,12 @@ export class SignalRun {
   /** The plain run, as on the wire. */
   toJSON(): Run {
     return { ...this };
+  }
+}
+
+/** Copies the run's fields, skipping any a newer server might add under a method's name. */
+function assignFields(target: SignalRun, run: Run): void {
+  for (const [key, value] of Object.entries(run)) {
+    if (!(key in SignalRun.prototype)) (target as unknown as Record<string, unknown>)[key] = value;
   }
 }
