@@ -1,8 +1,9 @@
+import type { z } from "zod";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as gen from "../../generated/zod/zod.gen.js";
 import { readSafetensors } from "../../src/server/engine/index.js";
 import type { Engine } from "../../src/server/engine/types.js";
-import { QA, type TestServer, call, conform, createTinyRun, startTestServer, testEngine } from "./helpers.js";
+import { QA, type Reply, type TestServer, call, conform, createTinyRun, startTestServer, testEngine } from "./helpers.js";
 
 let engine: Engine;
 let server: TestServer;
@@ -51,8 +52,8 @@ describe("every operation over raw HTTP", () => {
     const seen: string[] = [];
     let after: string | null = null;
     do {
-      const reply = await call(server, "GET", `/v1/runs?limit=2${after ? `&after=${after}` : ""}`);
-      const page = conform(gen.zListRunsResponse, reply.body);
+      const reply: Reply = await call(server, "GET", `/v1/runs?limit=2${after ? `&after=${after}` : ""}`);
+      const page: z.output<typeof gen.zListRunsResponse> = conform(gen.zListRunsResponse, reply.body);
       expect(page.data.length).toBeLessThanOrEqual(2);
       seen.push(...page.data.map((r) => r.run_id));
       after = page.next_cursor;
