@@ -1,15 +1,15 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { z } from "zod";
 import { ApiError, internalError, validationError } from "./api-error.js";
 import type { Handler, Reply, RequestContext, Services } from "./context.js";
-import { type IdempotencyRecord } from "./run-record.js";
+import { idempotencyScope, requestHash } from "./idempotency.js";
 import { newRequestId } from "./ids.js";
 import { idempotencyKeySchema, OPERATION_SCHEMAS } from "./operation-schemas.js";
 import { parseJsonBody, readBody } from "./read-body.js";
 import { sendBytes, sendError, sendJson } from "./respond.js";
 import { matchRoute, type OperationId } from "./routes.js";
-import { idempotencyScope, requestHash } from "./idempotency.js";
+import type { IdempotencyRecord } from "./run-record.js";
 import { coerceStrings, validatePart } from "./validate-request.js";
-import { z } from "zod";
 
 /** What the pipeline needs besides the services. */
 export interface PipelineOptions {

@@ -1,13 +1,11 @@
 import type { components } from "../../../generated/schema.js";
 import { ApiError, internalError } from "../api-error.js";
-import { type Handler, json } from "../context.js";
-import { EngineError, type SampleParams, type TokenEvent } from "../engine/types.js";
+import { type Handler, type RequestContext, json } from "../context.js";
+import { EngineError, type SampleParams, type SampleResult, type TokenEvent, type WeightsRef } from "../engine/types.js";
 import { toApiError } from "../engine-errors.js";
 import { ownedRun } from "../run-access.js";
 import { EventStream } from "../sse.js";
 import { resolveWeights } from "../weights.js";
-import type { RequestContext } from "../context.js";
-import type { SampleResult, WeightsRef } from "../engine/types.js";
 
 type Schemas = components["schemas"];
 type SampleRequest = Required<Omit<Schemas["SampleRequest"], "stop" | "seed" | "step">> & Pick<Schemas["SampleRequest"], "stop" | "seed" | "step">;
