@@ -1,7 +1,7 @@
 import { Api } from "./core/api.js";
 import type { Logger } from "./core/logger.js";
 import { resolveLogger } from "./core/logger.js";
-import { withOverrides, type RequestPolicy } from "./core/policy.js";
+import { type Backoff, withOverrides, type RequestPolicy } from "./core/policy.js";
 import { Pool } from "./core/pool.js";
 import { SignalError } from "./errors.js";
 
@@ -24,6 +24,11 @@ export interface ClientOptions {
   timeout?: number | undefined;
   /** Retries after the first attempt. @default the client kind's policy (2 simple, 3 training, 2 inference) */
   maxRetries?: number | undefined;
+  /**
+   * Replaces fields of the client kind's backoff, e.g. `{ initialDelay: 100, maxDelay: 2_000 }`.
+   * `Retry-After` from the server still wins. @default the client kind's policy
+   */
+  backoff?: Partial<Backoff> | undefined;
   /**
    * The fetch every request goes through: the seam for tests, proxies and custom agents.
    * @default globalThis.fetch

@@ -22,7 +22,7 @@ import { createCheckpoint, deleteCheckpoint, downloadCheckpoint, getCheckpoint, 
 import { sample } from "./core/ops-inference.js";
 import { createRun, deleteRun, getHealth, getRun, listModels, listRunsPage, type ListRunsQuery } from "./core/ops-runs.js";
 import { forwardBackward, listMetricsPage, optimStep, trainStep, zeroGrad } from "./core/ops-training.js";
-import { inferencePolicy, simplePolicy, trainingPolicy, withOverrides } from "./core/policy.js";
+import { type Backoff, inferencePolicy, simplePolicy, trainingPolicy, withOverrides } from "./core/policy.js";
 import { attachRequestId, type WithRequestId } from "./core/request-id.js";
 import type { RequestOptions } from "./core/transport.js";
 import { inspectSymbol, openApi, type ClientOptions } from "./client-options.js";
@@ -38,6 +38,11 @@ export interface ChildPolicyOptions {
   timeout?: number | undefined;
   /** @default 3 for training, 2 for inference */
   maxRetries?: number | undefined;
+  /**
+   * Replaces fields of the client kind's backoff, e.g. `{ initialDelay: 100, maxDelay: 2_000 }`.
+   * `Retry-After` from the server still wins. @default the client kind's policy
+   */
+  backoff?: Partial<Backoff> | undefined;
 }
 
 /**

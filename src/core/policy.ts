@@ -55,11 +55,23 @@ export const inferencePolicy: Readonly<RequestPolicy> = Object.freeze({
   backoff: Object.freeze({ kind: "immediate", initialDelay: 0, maxDelay: 0 }),
 });
 
-/** A policy with the caller's `timeout` / `maxRetries` laid over it (`undefined` keeps the base). */
-export function withOverrides(base: Readonly<RequestPolicy>, overrides: { timeout?: number | undefined; maxRetries?: number | undefined }): RequestPolicy {
+/** What a caller may override of a policy; `undefined` keeps the base value. */
+export interface PolicyOverrides {
+  timeout?: number | undefined;
+  maxRetries?: number | undefined;
+  /** Fields of the backoff to replace, e.g. `{ initialDelay: 50 }` for a fast local loop. */
+  backoff?: Partial<Backoff> | undefined;
+}
+
+/** A policy with the caller's overrides laid over it (`undefined` keeps the base). */
+export function withOverrides(base: Readonly<RequestPolicy>, overrides: PolicyOverrides): RequestPolicy {
   return {
     timeout: overrides.timeout ?? base.timeout,
     maxRetries: overrides.maxRetries ?? base.maxRetries,
-    backoff: base.backoff,
+    backoff: overrides.backoff ? { ...base.backoff, ...definedOnly(overrides.backoff) } : base.backoff,
   };
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

@@ -156,6 +156,21 @@ describe("the training client", () => {
     expect(gaps[0]!).toBeLessThan(gaps[2]!);
   });
 
+  it("takes a backoff override, so a local loop can retry in milliseconds", async () => {
+    const { fetch, seen } = scriptedFetch([
+      apiError(503, "overloaded_error", "overloaded"),
+      apiError(503, "overloaded_error", "overloaded"),
+      json(200, fbResult),
+    ]);
+    const client = new SignalClient({ apiKey: KEY, baseUrl: BASE, fetch });
+    const training = client.training(RUN_ID, { backoff: { initialDelay: 10, maxDelay: 20 } });
+    const { value } = await settle(training.forwardBackward(batch));
+    expect(value?.loss).toBe(2.5);
+    const gaps = seen.slice(1).map((s, i) => s.at - seen[i]!.at);
+    expect(gaps).toHaveLength(2);
+    for (const gap of gaps) expect(gap).toBeLessThanOrEqual(20);
+  });
+
   it("throws RateLimitError when a 429 outlasts every retry", async () => {
     const { fetch, seen } = scriptedFetch([apiError(429, "rate_limit_error", "rate_limited", "slow", { "retry-after": "1" })]);
     const client = new SignalClient({ apiKey: KEY, baseUrl: BASE, fetch });
