@@ -1,0 +1,92 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SignalClient } from "../../src/index.js";
+import type { Engine } from "../../src/server/engine/types.js";
+import { type FaultProxy, startFaultProxy } from "../helpers/fault-proxy.js";
+import { type TestServer, startTestServer, testEngine } from "../server/helpers.js";
+import { RUN_PARAMS, type RunOutcome, batchAt, mismatches, outcomeOf } from "./helpers.js";
+
+const TRAIN_STEPS = 100;
+const PAIRS = 50;
+const MAX_CONSECUTIVE_FAULTS = 3;
+
+let engine: Engine;
+let server: TestServer;
+let proxy: FaultProxy;
+let direct: SignalClient;
+let faulty: SignalClient;
+beforeAll(async () => {
+  engine = await testEngine();
+  server = await startTestServer(engine);
+  proxy = await startFaultProxy({
+    upstream: server.url,
+    seed: 20240611,
+    rates: { "drop-after-forward": 0.1, "503": 0.07, "429": 0.07, delay: 0.05 },
+    maxConsecutiveFaults: MAX_CONSECUTIVE_FAULTS,
+    retryAfterSeconds: 0,
+    delayMs: 5,
+  });
+  direct = new SignalClient({ apiKey: server.key, baseUrl: server.url });
+  faulty = new SignalClient({ apiKey: server.key, baseUrl: proxy.url });
+});
+afterAll(async () => {
+  await faulty?.close();
+  await direct?.close();
+  await proxy?.close();
+  await server?.dispose();
+  await engine?.close();
+});
+
+/** 100 trainBatch calls, then 50 forwardBackward/optimStep pairs, all on one TrainingClient. */
+async function trainLoop(client: SignalClient, runId: string): Promise<{ losses: number[]; fbLosses: number[]; steps: number[] }> {
+  // More retries than the proxy's run of faults, and a tiny backoff: Retry-After 0 answers at once.
+  const training = client.training(runId, { maxRetries: MAX_CONSECUTIVE_FAULTS + 2, backoff: { initialDelay: 2, maxDelay: 10 } });
+  const losses: number[] = [];
+  const fbLosses: number[] = [];
+  const steps: number[] = [];
+  for (let i = 0; i < TRAIN_STEPS; i++) {
+    const result = await training.trainBatch(batchAt(1, i));
+    losses.push(result.loss);
+    steps.push(result.step);
+  }
+  for (let i = 0; i < PAIRS; i++) {
+    fbLosses.push((await training.forwardBackward(batchAt(2, i))).loss);
+    steps.push((await training.optimStep()).step);
+  }
+  expect(training.getMetrics().loss_history).toEqual([...losses, ...fbLosses]);
+  await training.close();
+  return { losses, fbLosses, steps };
+}
+
+describe("training through a proxy that drops answers, throttles and sheds load", () => {
+  it("ends with the same steps, losses and adapter bytes as a fault-free run", async () => {
+    const faultyRun = await direct.createRun(RUN_PARAMS);
+    const viaProxy = await trainLoop(faulty, faultyRun.run_id);
+    const cleanRun = await direct.createRun(RUN_PARAMS);
+    const clean = await trainLoop(direct, cleanRun.run_id);
+
+    // The proxy really did its worst, to every kind of training call.
+    expect(proxy.counts["drop-after-forward"]).toBeGreaterThan(5);
+    expect(proxy.counts["503"]).toBeGreaterThan(5);
+    expect(proxy.counts["429"]).toBeGreaterThan(5);
+    expect(proxy.counts.delay).toBeGreaterThan(2);
+    const droppedOn = new Set(proxy.log.filter((e) => e.fault === "drop-after-forward").map((e) => e.path.split("/").at(-1)));
+    expect([...droppedOn].sort()).toEqual(["forward_backward", "optim_step", "train_step"]);
+
+    const total = TRAIN_STEPS + PAIRS;
+    const expectedSteps = Array.from({ length: total }, (_, i) => i + 1);
+    expect(viaProxy.steps).toEqual(expectedSteps);
+    expect(clean.steps).toEqual(expectedSteps);
+    expect(mismatches(viaProxy.losses, clean.losses)).toEqual([]);
+    expect(mismatches(viaProxy.fbLosses, clean.fbLosses)).toEqual([]);
+
+    const a: RunOutcome = await outcomeOf(direct, faultyRun.run_id);
+    const b: RunOutcome = await outcomeOf(direct, cleanRun.run_id);
+    expect(a.current_step).toBe(total);
+    expect(a.metric_steps).toEqual(expectedSteps);
+    expect(b.metric_steps).toEqual(expectedSteps);
+    expect(mismatches(a.metric_losses, b.metric_losses)).toEqual([]);
+    expect(a.adapter.length).toBeGreaterThan(1000);
+    expect(Buffer.from(a.adapter).equals(Buffer.from(b.adapter))).toBe(true);
+    console.info(`fault proxy: ${JSON.stringify(proxy.counts)}; ${total} steps, losses and adapter identical`);
+  });
+});
