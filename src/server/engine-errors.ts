@@ -1,0 +1,27 @@
+import { ApiError } from "./api-error.js";
+import { EngineError } from "./engine/types.js";
+
+/**
+ * Maps an engine failure to its HTTP answer: the engine's own codes become 4xx with the
+ * engine's message and `param`; anything else is rethrown for the pipeline's 500.
+ *
+ * @param renameParam rewrites the engine's field path for an API whose fields differ
+ *   (completions call `prompts[i]` `prompt[i]`).
+ */
+export function toApiError(error: unknown, renameParam: (param: string) => string = (p) => p): unknown {
+  if (!(error instanceof EngineError)) return error;
+  const param = error.param === undefined ? undefined : renameParam(error.param);
+  switch (error.code) {
+    case "context_length_exceeded":
+    case "invalid_example":
+      return new ApiError(400, "invalid_request_error", error.code, error.message, param);
+    case "nothing_accumulated":
+      return new ApiError(409, "conflict_error", "nothing_accumulated", "No gradients are accumulated: call forward_backward before optim_step.");
+    case "model_not_found":
+      return new ApiError(404, "not_found_error", "model_not_found", error.message, param ?? "base_model");
+    default:
+      // run_not_found / adapter_not_found here mean the server's bookkeeping and the engine's
+      // disagree, and `aborted` only reaches here if the client is gone: neither is the caller's fault.
+      return error;
+  }
+}
