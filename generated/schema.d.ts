@@ -908,11 +908,13 @@ export interface components {
         /**
          * @description The request conflicts with the state: `nothing_accumulated` (optim_step with no gradient
          *     accumulated since the last step), `idempotency_key_reused` (the key was used with a
-         *     different body), or `conflict_retryable` (a transient conflict; retry).
+         *     different body), or `conflict_retryable` (a transient conflict; retry after
+         *     `Retry-After` seconds when present).
          */
         Conflict: {
             headers: {
                 "x-request-id": components["headers"]["RequestId"];
+                "Retry-After": components["headers"]["RetryAfter"];
                 [name: string]: unknown;
             };
             content: {
