@@ -32,7 +32,8 @@ export function findUnknownKey(input: unknown, parsed: unknown, path: PropertyKe
   }
   if (isPlainObject(input) && isPlainObject(parsed)) {
     for (const key of Object.keys(input)) {
-      if (!(key in parsed)) return [...path, key];
+      // Own keys only: `in` would let `constructor`, `toString` or `__proto__` through as known.
+      if (!Object.hasOwn(parsed, key)) return [...path, key];
       const found = findUnknownKey(input[key], parsed[key], [...path, key]);
       if (found) return found;
     }

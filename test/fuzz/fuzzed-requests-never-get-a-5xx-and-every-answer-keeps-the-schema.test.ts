@@ -1,0 +1,339 @@
+import fc from "fast-check";
+import type { z } from "zod";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import * as gen from "../../generated/zod/zod.gen.js";
+import type { Engine } from "../../src/server/engine/types.js";
+import { invalidArbitrary, validArbitrary } from "../helpers/schema-arbitrary.js";
+import { QA, type TestServer, call, createTinyRun, startTestServer, testEngine } from "../server/helpers.js";
+import { type Checked, type Expect, FuzzClient } from "./fuzz-client.js";
+
+// Fixed seed: a failure reproduces exactly; change it locally to explore further.
+const SEED = 20_606;
+const VALID_RUNS = 14;
+const INVALID_RUNS = 8;
+
+let engine: Engine;
+let server: TestServer;
+let client: FuzzClient;
+let runId: string;
+/** The step of a checkpoint of `runId` that no fuzzed request deletes. */
+const KEPT_STEP = 1;
+const logLines: string[] = [];
+
+beforeAll(async () => {
+  engine = await testEngine();
+  server = await startTestServer(engine, { bodyLimitBytes: 256 * 1024, log: (line) => logLines.push(line) });
+  client = new FuzzClient(server.url, server.key);
+  runId = await createTinyRun(server);
+  await call(server, "POST", `/v1/runs/${runId}/train_step`, { body: { batch: QA } });
+  await call(server, "POST", `/v1/runs/${runId}/checkpoints`, { body: { mode: "state" } });
+});
+
+afterAll(async () => {
+  console.log(`fuzz: ${client?.sent ?? 0} requests`);
+  await server?.dispose();
+  await engine?.close();
+});
+
+/** Our run most of the time, sometimes an id nobody has. */
+const runIdArb = (): fc.Arbitrary<string> =>
+  fc.oneof({ weight: 5, arbitrary: fc.constant(runId) }, { weight: 1, arbitrary: fc.stringMatching(/^run_[a-z0-9]{8,40}$/) });
+
+/** Sends each generated request, checks the contract, then checks the server is still healthy. */
+async function fuzz<T>(
+  arb: fc.Arbitrary<T>,
+  numRuns: number,
+  toRequest: (input: T) => Promise<Checked>,
+  extra: (input: T, answer: Checked) => void = () => {},
+): Promise<void> {
+  await fc.assert(
+    fc.asyncProperty(arb, async (input) => {
+      const answer = await toRequest(input);
+      const shown = `${JSON.stringify(input)?.slice(0, 400)} → ${answer.status} ${answer.text.slice(0, 300)}`;
+      expect(answer.problems, shown).toEqual([]);
+      extra(input, answer);
+      await client.healthy();
+    }),
+    { seed: SEED, numRuns },
+  );
+}
+
+const is4xx = (_: unknown, answer: Checked) => expect(answer.status, answer.text.slice(0, 300)).toBeGreaterThanOrEqual(400);
+/** A body the schema accepts is never refused as malformed (semantic 4xx such as 404 are fine). */
+const notValidationError = (input: unknown, answer: Checked) =>
+  expect(answer.status === 422 && answer.text.includes('"validation_error"'), `${JSON.stringify(input)} → ${answer.text}`).toBe(false);
+
+/** Valid bodies, with an own key the schema does not know spliced in (including Object.prototype names). */
+function withUnknownKey(valid: fc.Arbitrary<unknown>): fc.Arbitrary<string> {
+  return fc.tuple(valid, fc.constantFrom("constructor", "toString", "__proto__", "hasOwnProperty", "valueOf", "unknown_field")).map(([body, key]) => {
+    const text = JSON.stringify(body);
+    return text === "{}" ? `{"${key}":1}` : `{"${key}":1,${text.slice(1)}`;
+  });
+}
+
+interface BodyOperation {
+  name: string;
+  path: () => string;
+  schema: z.ZodType;
+  valid: () => fc.Arbitrary<unknown>;
+  expect: Expect;
+}
+
+const tiny = "signal-byte-tiny";
+const bodyOperations: BodyOperation[] = [
+  {
+    name: "createRun",
+    path: () => "/v1/runs",
+    schema: gen.zCreateRunBody,
+    valid: () =>
+      fc.tuple(validArbitrary(gen.zCreateRunBody), fc.boolean()).map(([body, real]) => (real ? { ...(body as object), base_model: tiny } : body)),
+    expect: { json: gen.zCreateRunResponse },
+  },
+  {
+    name: "forwardBackward",
+    path: () => `/v1/runs/${runId}/forward_backward`,
+    schema: gen.zForwardBackwardBody,
+    // Token ids capped to the vocabulary half of the time; uncapped ones are valid but impossible (400).
+    valid: () => fc.oneof(validArbitrary(gen.zForwardBackwardBody, { fields: { tokens: 258 } }), validArbitrary(gen.zForwardBackwardBody)),
+    expect: { json: gen.zForwardBackwardResponse },
+  },
+  { name: "optimStep", path: () => `/v1/runs/${runId}/optim_step`, schema: gen.zOptimStepBody, valid: () => validArbitrary(gen.zOptimStepBody), expect: { json: gen.zOptimStepResponse } },
+  {
+    name: "trainStep",
+    path: () => `/v1/runs/${runId}/train_step`,
+    schema: gen.zTrainStepBody,
+    valid: () => fc.oneof(validArbitrary(gen.zTrainStepBody, { fields: { tokens: 258 } }), validArbitrary(gen.zTrainStepBody)),
+    expect: { json: gen.zTrainStepResponse },
+  },
+  {
+    name: "createCheckpoint",
+    path: () => `/v1/runs/${runId}/checkpoints`,
+    schema: gen.zCreateCheckpointBody,
+    valid: () => validArbitrary(gen.zCreateCheckpointBody),
+    expect: { json: gen.zCreateCheckpointResponse },
+  },
+  {
+    name: "restoreCheckpoint",
+    path: () => `/v1/runs/${runId}/restore`,
+    schema: gen.zRestoreCheckpointBody,
+    valid: () => fc.oneof(validArbitrary(gen.zRestoreCheckpointBody), fc.constant({ step: KEPT_STEP })),
+    expect: { json: gen.zRestoreCheckpointResponse },
+  },
+  {
+    name: "sample",
+    path: () => `/v1/runs/${runId}/sample`,
+    schema: gen.zSampleBody,
+    // `step`: a random one (no checkpoint: 404), the kept checkpoint, or the live weights.
+    valid: () =>
+      fc.tuple(validArbitrary(gen.zSampleBody), fc.constantFrom("random", "kept", "live")).map(([body, step]) => {
+        const copy: Record<string, unknown> = { ...(body as Record<string, unknown>), stream: false };
+        if (step === "kept") copy.step = KEPT_STEP;
+        if (step === "live") delete copy.step;
+        return copy;
+      }),
+    expect: { json: gen.zSampleResponse },
+  },
+  {
+    name: "sample (stream)",
+    path: () => `/v1/runs/${runId}/sample`,
+    schema: gen.zSampleBody,
+    valid: () =>
+      fc.tuple(validArbitrary(gen.zSampleBody), fc.boolean()).map(([body, live]) => {
+        const copy: Record<string, unknown> = { ...(body as Record<string, unknown>), stream: true };
+        if (live) delete copy.step;
+        return copy;
+      }),
+    expect: { sse: gen.zSampleChunk },
+  },
+  {
+    name: "createEmbeddings",
+    path: () => `/v1/runs/${runId}/embeddings`,
+    schema: gen.zCreateEmbeddingsBody,
+    valid: () =>
+      fc.tuple(validArbitrary(gen.zCreateEmbeddingsBody), fc.boolean()).map(([body, live]) => {
+        const copy = { ...(body as Record<string, unknown>) };
+        if (live) delete copy.step;
+        return copy;
+      }),
+    expect: { json: gen.zCreateEmbeddingsResponse },
+  },
+  {
+    name: "createCompletion",
+    path: () => "/v1/completions",
+    schema: gen.zCreateCompletionBody,
+    valid: () =>
+      fc
+        .tuple(
+          validArbitrary(gen.zCreateCompletionBody),
+          fc.constantFrom("generated", "run", "run@kept", "run@missing", "other"),
+          fc.stringMatching(/^run_[a-z0-9]{8,40}$/),
+        )
+        .map(([body, model, other]) => {
+          const copy = { ...(body as Record<string, unknown>) };
+          if (model === "run") copy.model = runId;
+          if (model === "run@kept") copy.model = `${runId}@${KEPT_STEP}`;
+          if (model === "run@missing") copy.model = `${runId}@123456`;
+          if (model === "other") copy.model = other;
+          return copy;
+        }),
+    expect: { sse: gen.zCreateCompletionResponse },
+  },
+];
+
+describe("fuzzed requests derived from the spec never get a 5xx and every answer keeps the schema", () => {
+  for (const op of bodyOperations) {
+    it(`${op.name}: valid bodies get a 2xx in the response schema or a semantic 4xx`, async () => {
+      await fuzz(op.valid(), VALID_RUNS, (body) => client.sendJson("POST", op.path(), body, op.expect), notValidationError);
+    });
+
+    it(`${op.name}: invalid bodies get a 4xx in the error schema`, async () => {
+      const invalid = fc.oneof(
+        invalidArbitrary(op.schema).map((body) => JSON.stringify(body)),
+        withUnknownKey(op.valid()),
+      );
+      await fuzz(invalid, INVALID_RUNS, (text) => client.send({ method: "POST", path: op.path(), body: text, headers: { "content-type": "application/json" } }, op.expect), is4xx);
+    });
+  }
+
+  it("zeroGrad: with or without a body, on our run or another id", async () => {
+    const body = fc.oneof(fc.constant(undefined), fc.constant({}), invalidArbitrary(gen.zCreateCheckpointBody));
+    await fuzz(fc.tuple(runIdArb(), body), VALID_RUNS, ([id, b]) => client.sendJson("POST", `/v1/runs/${id}/zero_grad`, b, { json: gen.zZeroGradResponse }));
+  });
+
+  it("run-scoped bodies sent to a random run id get 404 or 422, never a 5xx", async () => {
+    const arb = fc.tuple(fc.stringMatching(/^run_[a-z0-9]{8,40}$/), fc.constantFrom(...bodyOperations.filter((o) => o.path().includes(runId))));
+    await fuzz(
+      arb.chain(([id, op]) => op.valid().map((body) => ({ id, op, body }))),
+      VALID_RUNS,
+      ({ id, op, body }) => client.sendJson("POST", op.path().replace(runId, id), body, op.expect),
+      (_, answer) => expect([404, 400, 409]).toContain(answer.status),
+    );
+  });
+
+  it("listRuns and listMetrics: generated query strings", async () => {
+    const query = (schema: z.ZodType) =>
+      fc.oneof(validArbitrary(schema), invalidArbitrary(schema), fc.dictionary(fc.string({ maxLength: 6 }), fc.string({ maxLength: 12, unit: "grapheme" }), { maxKeys: 3 }));
+    const arb = fc.oneof(
+      query(gen.zListRunsQuery).map((q) => ({ path: "/v1/runs", q, expect: { json: gen.zListRunsResponse } as Expect })),
+      fc.tuple(runIdArb(), query(gen.zListMetricsQuery)).map(([id, q]) => ({ path: `/v1/runs/${id}/metrics`, q, expect: { json: gen.zListMetricsResponse } as Expect })),
+    );
+    await fuzz(arb, 2 * VALID_RUNS, ({ path, q, expect }) => client.send({ method: "GET", path: path + encodeQuery(q) }, expect));
+  });
+
+  it("getCheckpoint, downloadCheckpoint and deleteCheckpoint: generated path parameters", async () => {
+    const step = fc.oneof(
+      fc.constant(String(KEPT_STEP)),
+      fc.integer({ min: 2, max: 1_000_000_000 }).map(String),
+      fc.constantFrom("-1", "1.5", "1e3", "0x10", "99999999999999999999", "%20", "NaN", "Infinity", "%00", "%E2%80%AE1"),
+      fc.string({ unit: "grapheme", maxLength: 8 }).map(encodeURIComponent),
+    );
+    const id = fc.oneof(runIdArb(), validArbitrary(gen.zGetCheckpointPath).map((p) => (p as { run_id: string }).run_id), fc.string({ maxLength: 50 }).map(encodeURIComponent));
+    const operation = fc.constantFrom(
+      { method: "GET", suffix: "", expect: { json: gen.zGetCheckpointResponse } as Expect },
+      { method: "GET", suffix: "/content", expect: { bytes: true } as Expect },
+      { method: "DELETE", suffix: "", expect: { json: gen.zDeleteCheckpointResponse } as Expect },
+    );
+    const arb = fc
+      .tuple(id, step, operation)
+      // The kept checkpoint of our run stays: the other properties sample from it.
+      .filter(([i, s, o]) => !(o.method === "DELETE" && i === runId && s === String(KEPT_STEP)));
+    await fuzz(arb, 3 * VALID_RUNS, ([i, s, o]) => client.send({ method: o.method, path: `/v1/runs/${i}/checkpoints/${s}${o.suffix}`}, o.expect));
+  });
+
+  it("raw garbage bodies: malformed JSON, wrong content types, huge numbers, deep nesting, unicode, empty", async () => {
+    const deep = 20_000;
+    const garbage = fc.oneof(
+      fc.constantFrom<string | Uint8Array<ArrayBuffer>>(
+        "",
+        "{",
+        '{"batch": [',
+        "nul",
+        "{'a': 1}",
+        "\ufeff{}",
+        "null",
+        "[]",
+        "true",
+        '"text"',
+        "1e999",
+        `{"lora_r": 1e999, "base_model": "${tiny}"}`,
+        `{"base_model": "${tiny}", "seed": 9007199254740993}`,
+        `{"batch": [{"tokens": [1e400, 2]}]}`,
+        `{"batch": [{"tokens": [0, 1], "weights": [1e308, 1e308]}]}`,
+        `{"prompts": ["a"], "max_tokens": 1e308}`,
+        `{"prompts": ["a"], "temperature": -0}`,
+        `{"prompts": ["\\ud800\\udfff\\u0000"], "max_tokens": 2}`,
+        `{"model": "run_abcdefgh\\u0000", "prompt": "a"}`,
+        `{"step": -0}`,
+        `{"__proto__": {"polluted": true}, "prompts": ["a"]}`,
+        `{"batch": [{"text": "a"}], "batch": [{"text": "b"}]}`,
+        "[".repeat(deep) + "]".repeat(deep),
+        `{"batch": ${"[".repeat(deep)}${"]".repeat(deep)}}`,
+        `{"metadata": ${'{"a":'.repeat(deep)}1${"}".repeat(deep)}}`,
+        "[".repeat(deep),
+        new Uint8Array([0xff, 0xfe, 0x00, 0x7b]),
+        new Uint8Array([0x7b, 0x22, 0x70, 0x72, 0x6f, 0x6d, 0x70, 0x74, 0x73, 0x22, 0x3a, 0x5b, 0x22, 0xc3, 0x28, 0x22, 0x5d, 0x7d]),
+      ),
+      fc.string({ unit: "binary", maxLength: 64 }),
+      fc.json({ maxDepth: 3 }),
+    );
+    const contentType = fc.constantFrom<string | undefined>(undefined, "application/json", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/json; charset=latin1");
+    const route = fc.constantFrom(...bodyOperations.map((o) => o.path), () => `/v1/runs/${runId}/zero_grad`);
+    await fuzz(fc.tuple(garbage, contentType, route), 8 * VALID_RUNS, ([body, type, path]) =>
+      client.send({ method: "POST", path: path(), body, headers: type === undefined ? {} : { "content-type": type } }, { any: true }),
+    );
+  });
+
+  it("valid but impossible requests get a 4xx naming the problem", async () => {
+    const cases: { path: string; body: unknown; status: number; code: string }[] = [
+      { path: `/v1/runs/${runId}/forward_backward`, body: { batch: [{ tokens: [0, 300, 65535] }] }, status: 400, code: "invalid_example" },
+      { path: `/v1/runs/${runId}/forward_backward`, body: { batch: [{ tokens: [1, 2, 3], weights: [1] }] }, status: 400, code: "invalid_example" },
+      { path: `/v1/runs/${runId}/forward_backward`, body: { batch: [{ tokens: [1, 2], weights: [0, 0] }] }, status: 400, code: "invalid_example" },
+      { path: `/v1/runs/${runId}/train_step`, body: { batch: [{ text: "x".repeat(300) }] }, status: 400, code: "context_length_exceeded" },
+      { path: `/v1/runs/${runId}/sample`, body: { prompts: ["a"], step: 424242 }, status: 404, code: "checkpoint_not_found" },
+      { path: `/v1/runs/${runId}/sample`, body: { prompts: ["y".repeat(300)], max_tokens: 1 }, status: 400, code: "context_length_exceeded" },
+      { path: `/v1/runs/${runId}/sample`, body: { prompts: ["a"], max_tokens: 1024 }, status: 400, code: "context_length_exceeded" },
+      { path: `/v1/runs/${runId}/sample`, body: { prompts: ["a"], max_tokens: 1024, stream: true }, status: 400, code: "context_length_exceeded" },
+      { path: `/v1/runs/${runId}/embeddings`, body: { inputs: ["z".repeat(400)] }, status: 400, code: "context_length_exceeded" },
+      { path: `/v1/runs/${runId}/embeddings`, body: { inputs: ["a"], step: 424242 }, status: 404, code: "checkpoint_not_found" },
+      { path: `/v1/runs/${runId}/restore`, body: { step: 424242 }, status: 404, code: "checkpoint_not_found" },
+      { path: "/v1/completions", body: { model: `${runId}@424242`, prompt: "a" }, status: 404, code: "checkpoint_not_found" },
+      { path: "/v1/completions", body: { model: `${runId}@99999999999`, prompt: "a" }, status: 400, code: "invalid_model" },
+      { path: "/v1/completions", body: { model: runId, prompt: ["a", "w".repeat(300)], stream: true }, status: 400, code: "context_length_exceeded" },
+      { path: "/v1/runs", body: { base_model: "signal-byte-huge" }, status: 404, code: "model_not_found" },
+      { path: "/v1/runs", body: { base_model: tiny, target_modules: ["q_proj", "q_proj"] }, status: 422, code: "validation_error" },
+    ];
+    await call(server, "POST", `/v1/runs/${runId}/zero_grad`);
+    cases.push({ path: `/v1/runs/${runId}/optim_step`, body: {}, status: 409, code: "nothing_accumulated" });
+    for (const c of cases) {
+      const answer = await client.sendJson("POST", c.path, c.body, { any: true });
+      expect(answer.problems, JSON.stringify(c.body).slice(0, 200)).toEqual([]);
+      expect({ status: answer.status, code: (JSON.parse(answer.text) as { error: { code: string } }).error.code }).toEqual({ status: c.status, code: c.code });
+    }
+    await client.healthy();
+  });
+
+  it("refuses an unknown field named like an Object.prototype member (found by this fuzzer)", async () => {
+    for (const key of ["constructor", "toString", "__proto__", "hasOwnProperty"]) {
+      const answer = await client.send(
+        { method: "POST", path: `/v1/runs/${runId}/sample`, body: `{"prompts":["a"],"max_tokens":1,"${key}":1}`, headers: { "content-type": "application/json" } },
+        { any: true },
+      );
+      expect(answer.problems).toEqual([]);
+      expect([answer.status, JSON.parse(answer.text).error?.param]).toEqual([422, key]);
+    }
+  });
+
+  it("logged one line per request and no internal error", () => {
+    expect(logLines.length).toBeGreaterThanOrEqual(client.sent);
+    expect(logLines.filter((l) => l.startsWith("error ") || / 5\d\d /.test(l))).toEqual([]);
+  });
+});
+
+/** `?a=1&b=x` for an object (non-string values JSON-encoded); anything else as one raw parameter. */
+function encodeQuery(value: unknown): string {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return `?${encodeURIComponent(JSON.stringify(value) ?? "")}`;
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(value)) params.append(k, typeof v === "string" ? v : JSON.stringify(v));
+  const text = params.toString();
+  return text === "" ? "" : `?${text}`;
+}
