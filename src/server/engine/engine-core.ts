@@ -1,5 +1,5 @@
 import { type BaseWeights, initBaseSafetensors, loadBaseWeights } from "./base-weights.js";
-import { type DecodeWeights, KvCache, forwardRows, mergeLora } from "./decoder.js";
+import { DecodeBase, type DecodeWeights, KvCache, forwardRows, mergeLora } from "./decoder.js";
 import { encodeBatch } from "./encode-batch.js";
 import { type LoraParams, adapterConfig, exportAdapter, importAdapter, initLora } from "./lora.js";
 import { MODEL_CONFIGS, type ModelConfig, listModels } from "./models.js";
@@ -37,6 +37,7 @@ import {
 interface LoadedModel {
   weights: BaseWeights;
   graph: TrainGraph | undefined;
+  decode: DecodeBase | undefined;
 }
 
 interface Slot {
@@ -45,7 +46,7 @@ interface Slot {
   lora: LoraParams;
   adam: AdamState;
   acc: Accumulator | undefined;
-  /** Merged inference weights, rebuilt lazily after the LoRA weights change. */
+  /** Merged inference weights (tensors), rebuilt lazily after the LoRA weights change; free with `freeDecode`. */
   decode: DecodeWeights | undefined;
 }
 
@@ -84,7 +85,7 @@ export class EngineCore {
       if (!config) {
         throw new EngineError("model_not_found", `model ${JSON.stringify(id)} does not exist; available: ${[...MODEL_CONFIGS.keys()].join(", ")}`, "base_model");
       }
-      m = { weights: loadBaseWeights(config, initBaseSafetensors(config)), graph: undefined };
+      m = { weights: loadBaseWeights(config, initBaseSafetensors(config)), graph: undefined, decode: undefined };
       this.models.set(id, m);
     }
     return m;
@@ -108,8 +109,16 @@ export class EngineCore {
     return { config: full, model, lora: l, adam: initAdam(l), acc: undefined, decode: undefined };
   }
 
+  /** Replaces (or deletes, without `slot`) the entry of `key`, freeing the old slot's decode tensors. */
+  private setSlot(map: Map<string, Slot>, key: string, slot?: Slot): void {
+    const old = map.get(key);
+    if (old) freeDecode(old);
+    if (slot) map.set(key, slot);
+    else map.delete(key);
+  }
+
   createRun(runId: string, config: RunConfig): RunState {
-    this.runs.set(runId, this.newSlot(config));
+    this.setSlot(this.runs, runId, this.newSlot(config));
     return this.exportState(runId);
   }
 
@@ -122,11 +131,11 @@ export class EngineCore {
     slot.adam = importAdam(mc, full, state.optimizer);
     slot.adam.step = state.step;
     slot.acc = state.accumulated ? importAccumulator(mc, full, state.accumulated) : undefined;
-    this.runs.set(runId, slot);
+    this.setSlot(this.runs, runId, slot);
   }
 
   dropRun(runId: string): void {
-    this.runs.delete(runId);
+    this.setSlot(this.runs, runId);
   }
 
   forwardBackward(runId: string, batch: Example[]): ForwardBackwardResult {
@@ -160,7 +169,7 @@ export class EngineCore {
     const c = s.config;
     adamwUpdate(s.lora, s.adam, mean, { lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: c.weight_decay });
     s.acc = undefined;
-    s.decode = undefined;
+    freeDecode(s);
     return { step: s.adam.step, learning_rate: lr, grad_norm: norm };
   }
 
@@ -189,11 +198,11 @@ export class EngineCore {
   loadAdapter(key: string, config: RunConfig, adapter: Uint8Array): void {
     const full = withDefaults(config);
     const model = this.model(full.base_model);
-    this.adapters.set(key, this.newSlot(full, importAdapter(model.weights.config, full, adapter)));
+    this.setSlot(this.adapters, key, this.newSlot(full, importAdapter(model.weights.config, full, adapter)));
   }
 
   unloadAdapter(key: string): void {
-    this.adapters.delete(key);
+    this.setSlot(this.adapters, key);
   }
 
   private decodeWeights(ref: WeightsRef): DecodeWeights {
@@ -203,7 +212,8 @@ export class EngineCore {
       s = this.adapters.get(ref.adapterKey);
       if (!s) throw new EngineError("adapter_not_found", `adapter ${JSON.stringify(ref.adapterKey)} is not loaded`);
     }
-    s.decode ??= mergeLora(s.model.weights, s.lora);
+    s.model.decode ??= new DecodeBase(this.tf, s.model.weights);
+    s.decode ??= mergeLora(s.model.decode, s.lora);
     return s.decode;
   }
 
@@ -239,11 +249,20 @@ export class EngineCore {
 
   /** Frees every tensor. */
   dispose(): void {
-    for (const m of this.models.values()) m.graph?.dispose();
+    for (const s of [...this.runs.values(), ...this.adapters.values()]) freeDecode(s);
+    for (const m of this.models.values()) {
+      m.graph?.dispose();
+      m.decode?.dispose();
+    }
     this.models.clear();
     this.runs.clear();
     this.adapters.clear();
   }
+}
+
+function freeDecode(s: Slot): void {
+  s.decode?.dispose();
+  s.decode = undefined;
 }
 
 /**

@@ -18,7 +18,8 @@ export interface Picked {
  * Chooses the next token from `logits`. BOS and PAD are never chosen. Temperature 0 is greedy
  * (lowest id wins ties, no randomness used); otherwise the distribution is tempered, cut to the
  * `topK` most likely tokens (0 = all), then to the smallest set reaching `topP` mass, and one
- * uniform draw from `rng` picks the token.
+ * uniform draw from `rng` picks the token (walking the kept tokens from most to least likely, or
+ * in id order when nothing is cut).
  */
 export function pickToken(logits: Float32Array, opts: PickOptions, rng: Rng): Picked {
   const V = logits.length;
@@ -39,7 +40,9 @@ export function pickToken(logits: Float32Array, opts: PickOptions, rng: Rng): Pi
 
   const ids: number[] = [];
   for (let i = 0; i < V; i++) if (i !== BOS && i !== PAD) ids.push(i);
-  ids.sort((a, b) => logits[b]! - logits[a]! || a - b);
+  // Cutting needs the tokens by probability; without a cut, id order gives the same distribution.
+  const cut = opts.topK > 0 || opts.topP < 1;
+  if (cut) ids.sort((a, b) => logits[b]! - logits[a]! || a - b);
   const k = opts.topK > 0 ? Math.min(opts.topK, ids.length) : ids.length;
   const probs: number[] = [];
   let total = 0;

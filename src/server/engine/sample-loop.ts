@@ -24,6 +24,9 @@ export interface SampleHooks {
   isAborted?: () => boolean;
 }
 
+/** Rows per prefill forward pass (several prompts share one). */
+const PREFILL_ROWS = 2048;
+
 interface Live {
   index: number;
   promptIndex: number;
@@ -60,28 +63,46 @@ export function sampleLoop(w: DecodeWeights, prompts: string[], partial: Partial
   const seed = p.seed ?? crypto.getRandomValues(new Uint32Array(1))[0]!;
   const opts = { temperature: p.temperature, topP: p.top_p, topK: p.top_k };
   const live: Live[] = [];
-  encoded.forEach((tokens, promptIndex) => {
+  const d = w.config.d_model;
+  const V = w.config.vocab_size;
+  // Prefill prompts together (each row's arithmetic is independent of the others), in chunks of
+  // about PREFILL_ROWS rows to bound memory.
+  for (let first = 0; first < encoded.length; ) {
     if (hooks.isAborted?.()) throw new EngineError("aborted", "sampling was aborted");
-    const cache = new KvCache(w.config);
-    const hidden = forwardRows(w, [cache], [tokens]);
-    const d = w.config.d_model;
-    const logits = logitsOf(w, hidden.subarray((tokens.length - 1) * d), 1);
-    for (let s = 0; s < p.n; s++) {
-      const l: Live = {
-        index: promptIndex * p.n + s,
-        promptIndex,
-        cache: s === p.n - 1 ? cache : cache.clone(w.config),
-        rng: new Rng(seed, s),
-        text: new CompletionText(p.stop),
-        tokens: [],
-        logprobs: [],
-        next: undefined,
-        finish: p.max_tokens === 0 ? "length" : undefined,
-      };
-      if (!l.finish) step(l, logits, p, opts, hooks);
-      live.push(l);
-    }
-  });
+    let last = first + 1;
+    let rows = encoded[first]!.length;
+    while (last < encoded.length && rows + encoded[last]!.length <= PREFILL_ROWS) rows += encoded[last++]!.length;
+    const chunk = encoded.slice(first, last);
+    const caches = chunk.map(() => new KvCache(w.config));
+    const hidden = forwardRows(w, caches, chunk);
+    const lastRows = new Float32Array(chunk.length * d);
+    let end = 0;
+    chunk.forEach((tokens, i) => {
+      end += tokens.length;
+      lastRows.set(hidden.subarray((end - 1) * d, end * d), i * d);
+    });
+    const logits = logitsOf(w, lastRows, chunk.length);
+    chunk.forEach((_, i) => {
+      const promptIndex = first + i;
+      const cache = caches[i]!;
+      for (let s = 0; s < p.n; s++) {
+        const l: Live = {
+          index: promptIndex * p.n + s,
+          promptIndex,
+          cache: s === p.n - 1 ? cache : cache.clone(w.config),
+          rng: new Rng(seed, s),
+          text: new CompletionText(p.stop),
+          tokens: [],
+          logprobs: [],
+          next: undefined,
+          finish: p.max_tokens === 0 ? "length" : undefined,
+        };
+        if (!l.finish) step(l, logits.subarray(i * V, (i + 1) * V), p, opts, hooks);
+        live.push(l);
+      }
+    });
+    first = last;
+  }
   for (;;) {
     const active = live.filter((l) => l.finish === undefined);
     if (active.length === 0) break;
@@ -92,7 +113,6 @@ export function sampleLoop(w: DecodeWeights, prompts: string[], partial: Partial
       active.map((l) => [l.next!]),
     );
     const logits = logitsOf(w, hidden, active.length);
-    const V = w.config.vocab_size;
     active.forEach((l, i) => step(l, logits.subarray(i * V, (i + 1) * V), p, opts, hooks));
   }
   const completions: Completion[] = live.map((l) => ({

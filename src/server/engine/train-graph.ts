@@ -151,9 +151,10 @@ export class TrainGraph {
   /** Logits `[rows*seq, vocab]` of a batch (no gradient), for cross-checking other paths. */
   logits(batch: EncodedBatch, lora: LoraParams): Float32Array {
     const tf = this.tf;
-    return tf.tidy(() => {
-      const h = this.hidden(batch, lora, this.paramTensors(lora));
-      return tf.matMul(h, this.head[0]).dataSync() as Float32Array;
-    });
+    // Return the tensor from tidy, not its data: tidy walks a returned array element by element.
+    const out = tf.tidy(() => tf.matMul(this.hidden(batch, lora, this.paramTensors(lora)), this.head[0]));
+    const data = out.dataSync() as Float32Array;
+    out.dispose();
+    return data;
   }
 }
