@@ -2,6 +2,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { AdapterCache } from "./adapter-cache.js";
 import { createAuthenticator } from "./auth.js";
+import { answerClientError } from "./client-error.js";
 import type { Services } from "./context.js";
 import { DEFAULT_MODEL_ID, createEngine } from "./engine/index.js";
 import type { Engine } from "./engine/types.js";
@@ -114,6 +115,10 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       },
     }),
   );
+  server.on("clientError", (error: Error & { code?: string }, socket) => {
+    const requestId = answerClientError(error, socket);
+    if (requestId !== undefined) log?.(`- - ${error.code ?? "clientError"} ${requestId}`);
+  });
   try {
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
