@@ -1,5 +1,6 @@
 import type { z } from "zod";
 import { APIResponseValidationError, ValidationError } from "../errors.js";
+import { LiteRequest } from "./lite-http.js";
 import { createRawClient, type RawClient } from "./raw-client.js";
 import type { Logger } from "./logger.js";
 import { makeRedactor } from "./logger.js";
@@ -54,7 +55,13 @@ export class Api {
     this.#apiKey = config.apiKey;
     this.#random = config.random;
     this.redact = makeRedactor(config.apiKey);
-    this.raw = createRawClient({ baseUrl: this.baseUrl, apiKey: config.apiKey, fetch: config.pool.fetch });
+    // Every call passes its own fetch (the transport), which reads the LiteRequest directly.
+    this.raw = createRawClient({
+      baseUrl: this.baseUrl,
+      apiKey: config.apiKey,
+      fetch: config.pool.fetch,
+      Request: LiteRequest as unknown as typeof Request,
+    });
   }
 
   /** The key, for building a sibling client. Not enumerable, not in any inspect output. */

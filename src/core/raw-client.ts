@@ -36,6 +36,8 @@ export interface RawClientOptions {
   fetch?: (input: Request) => Promise<Response>;
   /** Extra headers sent with every request. */
   headers?: Record<string, string>;
+  /** The Request class openapi-fetch builds each call with. @default globalThis.Request */
+  Request?: typeof globalThis.Request;
 }
 
 /**
@@ -53,6 +55,7 @@ export function createRawClient(options: RawClientOptions): RawClient {
     baseUrl: options.baseUrl.replace(/\/+$/, ""),
     headers,
     ...(options.fetch ? { fetch: options.fetch } : {}),
+    ...(options.Request ? { Request: options.Request } : {}),
   });
   // The same functions, under a signature without openapi-fetch's open index type.
   return {

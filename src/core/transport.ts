@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { APIConnectionError, APIError, APITimeoutError, APIUserAbortError, SignalError } from "../errors.js";
 import { makeAPIError } from "./error-factory.js";
+import { BufferedResponse, LiteRequest } from "./lite-http.js";
 import type { Logger } from "./logger.js";
 import type { Pool } from "./pool.js";
 import { withOverrides, type RequestPolicy } from "./policy.js";
@@ -45,7 +46,7 @@ type Outcome =
  */
 export function createCallFetch(ctx: TransportContext, operation: string, options: RequestOptions = {}) {
   const policy = withOverrides(ctx.policy, options);
-  return async function callFetch(request: Request): Promise<Response> {
+  return async function callFetch(request: Request | LiteRequest): Promise<Response> {
     const userSignal = options.signal;
     const headers = new Headers(request.headers);
     for (const [name, value] of Object.entries(options.headers ?? {})) {
@@ -54,12 +55,12 @@ export function createCallFetch(ctx: TransportContext, operation: string, option
     if (request.method === "POST" && !headers.has("idempotency-key")) {
       headers.set("Idempotency-Key", options.idempotencyKey ?? `sdk-${randomUUID()}`);
     }
-    const body = request.body === null ? undefined : await request.arrayBuffer();
+    const body = request instanceof LiteRequest ? request.bodyText : request.body === null ? undefined : await request.arrayBuffer();
     for (let attempt = 0; ; attempt++) {
       throwIfAborted(userSignal);
       if (ctx.pool.closed) throw new APIConnectionError("The client is closed.");
-      const outcome = await runAttempt(ctx, operation, policy.timeout, userSignal, attempt, () => {
-        return new Request(request.url, { method: request.method, headers, body: body ?? null, redirect: "follow" });
+      const outcome = await runAttempt(ctx, operation, policy.timeout, userSignal, attempt, (signal) => {
+        return new Request(request.url, { method: request.method, headers, body: body ?? null, redirect: "follow", signal });
       });
       if (outcome.kind === "done") return outcome.response;
       if (outcome.kind === "fail" || attempt >= policy.maxRetries) throw outcome.error;
@@ -76,7 +77,7 @@ async function runAttempt(
   timeout: number,
   userSignal: AbortSignal | undefined,
   attempt: number,
-  build: () => Request,
+  build: (signal: AbortSignal) => Request,
 ): Promise<Outcome> {
   const controller = new AbortController();
   let timedOut = false;
@@ -90,9 +91,9 @@ async function runAttempt(
   const started = Date.now();
   let streaming = false;
   try {
-    const base = build();
-    log(ctx, `${operation} request`, { method: base.method, url: base.url, attempt });
-    const response = await ctx.pool.fetch(new Request(base, { signal: controller.signal }));
+    const outgoing = build(controller.signal);
+    log(ctx, `${operation} request`, { method: outgoing.method, url: outgoing.url, attempt });
+    const response = await ctx.pool.fetch(outgoing);
     const requestId = response.headers.get("x-request-id") ?? undefined;
     log(ctx, `${operation} response`, { status: response.status, request_id: requestId, ms: Date.now() - started });
     if (response.ok && isEventStream(response) && response.body) {
@@ -105,7 +106,9 @@ async function runAttempt(
     }
     const bytes = await response.arrayBuffer();
     if (response.ok) {
-      return { kind: "done", response: new Response(bytes, { status: response.status, statusText: response.statusText, headers: response.headers }) };
+      // openapi-fetch reads only status, headers and the body methods: see lite-http.ts.
+      const buffered = new BufferedResponse(bytes, response.status, response.statusText, response.headers, response.url);
+      return { kind: "done", response: buffered as unknown as Response };
     }
     const error = makeAPIError(response.status, parseBody(bytes), response.headers, ctx.redact);
     const retry = shouldRetryStatus(response.status, response.headers, error.code);

@@ -1,0 +1,66 @@
+/**
+ * Light stand-ins for the WHATWG `Request` and `Response` on the SDK's hot path.
+ *
+ * In Node 20 each `new Request(url, { body })` or `new Response(bytes)` builds web streams and
+ * an AbortSignal and costs on the order of 100 µs — more than parsing and validating a typical
+ * body. openapi-fetch builds a Request per call and the transport used to wrap it twice more;
+ * now openapi-fetch builds a `LiteRequest` (url, method, headers, body text), the transport
+ * builds the one real `Request` per attempt that goes to `fetch`, and hands openapi-fetch a
+ * `BufferedResponse` over the bytes it already read (inside the attempt, so the timeout covers
+ * them) instead of a second Response.
+ */
+export class LiteRequest {
+  readonly url: string;
+  readonly method: string;
+  readonly headers: Headers;
+  /** The serialized body (openapi-fetch's JSON serializer gives a string), if any. */
+  readonly bodyText: string | undefined;
+
+  constructor(url: string | URL, init: { method?: string; headers?: HeadersInit; body?: unknown } = {}) {
+    this.url = String(url);
+    this.method = (init.method ?? "GET").toUpperCase();
+    this.headers = new Headers(init.headers);
+    if (init.body !== undefined && init.body !== null && typeof init.body !== "string") {
+      throw new TypeError("LiteRequest carries text bodies only");
+    }
+    this.bodyText = init.body ?? undefined;
+  }
+}
+
+/** A fully read 2xx response, shaped like the part of `Response` openapi-fetch reads. */
+export class BufferedResponse {
+  readonly ok: boolean;
+  readonly redirected = false;
+  readonly type = "basic";
+  readonly body = null;
+  bodyUsed = false;
+
+  constructor(
+    readonly bytes: ArrayBuffer,
+    readonly status: number,
+    readonly statusText: string,
+    readonly headers: Headers,
+    readonly url: string,
+  ) {
+    this.ok = status >= 200 && status < 300;
+  }
+
+  async text(): Promise<string> {
+    this.bodyUsed = true;
+    return new TextDecoder().decode(this.bytes);
+  }
+
+  async json(): Promise<unknown> {
+    return JSON.parse(await this.text());
+  }
+
+  async arrayBuffer(): Promise<ArrayBuffer> {
+    this.bodyUsed = true;
+    return this.bytes;
+  }
+
+  async blob(): Promise<Blob> {
+    this.bodyUsed = true;
+    return new Blob([this.bytes]);
+  }
+}
