@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
 import { ApiError, internalError, validationError } from "./api-error.js";
 import type { Handler, Reply, RequestContext, Services } from "./context.js";
-import { idempotencyScope, requestHash } from "./idempotency.js";
+import { READ_ONLY_POSTS, idempotencyScope, requestHash } from "./idempotency.js";
 import { newRequestId } from "./ids.js";
 import { idempotencyKeySchema, OPERATION_SCHEMAS } from "./operation-schemas.js";
 import { parseJsonBody, readBody } from "./read-body.js";
@@ -111,7 +111,7 @@ async function handle(
   const hash = requestHash(operationId, rawPath, rawBody ?? {});
   const release = await services.idempotency.acquire(scope);
   try {
-    const stored = await services.idempotency.find(scope);
+    const stored = await services.idempotency.find(keyHash, scope);
     if (stored) {
       if (stored.request_hash !== hash) {
         throw new ApiError(409, "conflict_error", "idempotency_key_reused", "This Idempotency-Key was already used with a different request; use a new key per logical call.");
@@ -130,7 +130,8 @@ async function handle(
       } else if (reply.status < 300) {
         const record: IdempotencyRecord = { request_hash: hash, status: reply.status, body: reply.body, created_at: Date.now() };
         if (reply.runId !== undefined) record.run_id = reply.runId;
-        await services.idempotency.saveSide(scope, record);
+        if (READ_ONLY_POSTS.has(operationId)) services.idempotency.remember(keyHash, scope, record);
+        else await services.idempotency.saveSide(scope, record);
       }
     }
     writeReply(res, reply);

@@ -2,6 +2,8 @@ import { createHash } from "node:crypto";
 import { mkdir, readFile, readdir, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { writeFileAtomic } from "./atomic-write.js";
+import { MemoryReplays } from "./memory-replays.js";
+import type { OperationId } from "./routes.js";
 import type { IdempotencyRecord, RunRecord } from "./run-record.js";
 
 /** How long and how many idempotency records are kept. */
@@ -11,6 +13,12 @@ export const IDEMPOTENCY_DEFAULTS = {
   /** Newest records kept per run (they are rewritten with every step of the run). @default 1000 */
   maxPerRun: 1000,
 } as const;
+
+/**
+ * POSTs without side effects: their idempotency records are kept in memory only (see
+ * `MemoryReplays`), so they cost no disk write. Every other POST is durable before its answer.
+ */
+export const READ_ONLY_POSTS: ReadonlySet<OperationId> = new Set<OperationId>(["sample", "createEmbeddings", "createCompletion"]);
 
 /**
  * The scope of an Idempotency-Key: hashed with the caller's key hash, so two API keys using the
@@ -54,11 +62,14 @@ export function addRecordToRun(run: RunRecord, scope: string, record: Idempotenc
  *
  * Records of calls that change a run live in that run's state file (written atomically with the
  * change); an index maps their scopes to the run. Records of calls that change nothing
- * (sampling, embeddings, completions) live in `idempotency/<scope>.json`.
+ * (`READ_ONLY_POSTS`) live in memory only and do not survive a restart: a retry then does the
+ * read again, which changes nothing either. A successful POST that neither changed a run nor is
+ * read-only would be stored durably in `idempotency/<scope>.json` (no operation does so today).
  */
 export class IdempotencyStore {
   readonly #inflight = new Map<string, Promise<void>>();
   readonly #runIndex = new Map<string, string>();
+  readonly #memory = new MemoryReplays();
   readonly #dir: string;
 
   private constructor(
@@ -97,8 +108,10 @@ export class IdempotencyStore {
     };
   }
 
-  /** The stored response for `scope`, if any and if the run it belongs to still exists. */
-  async find(scope: string): Promise<IdempotencyRecord | undefined> {
+  /** The stored response for `scope` of the key `keyHash`, if any and if the run it belongs to still exists. */
+  async find(keyHash: string, scope: string): Promise<IdempotencyRecord | undefined> {
+    const remembered = this.#memory.get(keyHash, scope);
+    if (remembered) return remembered.run_id !== undefined && !this.lookupRun(remembered.run_id) ? undefined : remembered;
     const runId = this.#runIndex.get(scope);
     if (runId !== undefined) {
       const record = this.lookupRun(runId)?.idempotency[scope];
@@ -116,7 +129,12 @@ export class IdempotencyStore {
     return record;
   }
 
-  /** Stores the record of a call that changed nothing durable. */
+  /** Keeps the record of a read-only call (`READ_ONLY_POSTS`) in memory: no disk write. */
+  remember(keyHash: string, scope: string, record: IdempotencyRecord): void {
+    this.#memory.set(keyHash, scope, record);
+  }
+
+  /** Stores the record of a call that changed nothing durable, durably (fsync'ed). */
   async saveSide(scope: string, record: IdempotencyRecord): Promise<void> {
     await writeFileAtomic(this.#file(scope), JSON.stringify(record));
   }
