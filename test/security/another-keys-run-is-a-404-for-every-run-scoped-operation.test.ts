@@ -1,0 +1,115 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import * as gen from "../../generated/zod/zod.gen.js";
+import type { Engine } from "../../src/server/engine/types.js";
+import { ROUTES, type OperationId } from "../../src/server/routes.js";
+import { QA, type Reply, type TestServer, call, conform, createTinyRun, startTestServer, testEngine } from "../server/helpers.js";
+
+let engine: Engine;
+let server: TestServer;
+let runId: string;
+const OTHER = { key: "sk-test-b" };
+beforeAll(async () => {
+  engine = await testEngine();
+  server = await startTestServer(engine);
+  runId = await createTinyRun(server);
+  await call(server, "POST", `/v1/runs/${runId}/train_step`, { body: { batch: QA } });
+  await call(server, "POST", `/v1/runs/${runId}/checkpoints`, { body: { mode: "state" } });
+  // Something accumulated, so a foreign optim_step or zero_grad would have work to do.
+  await call(server, "POST", `/v1/runs/${runId}/forward_backward`, { body: { batch: QA } });
+});
+afterAll(async () => {
+  await server?.dispose();
+  await engine?.close();
+});
+
+type Attempt = { method: string; path: string; body?: unknown };
+/** Every operation that names a run, as another key would call it on `id`; several ways for some. */
+const attempts: Partial<Record<OperationId, (id: string) => Attempt[]>> = {
+  getRun: (id) => [{ method: "GET", path: `/v1/runs/${id}` }],
+  deleteRun: (id) => [{ method: "DELETE", path: `/v1/runs/${id}` }],
+  forwardBackward: (id) => [{ method: "POST", path: `/v1/runs/${id}/forward_backward`, body: { batch: QA } }],
+  optimStep: (id) => [{ method: "POST", path: `/v1/runs/${id}/optim_step`, body: {} }],
+  trainStep: (id) => [{ method: "POST", path: `/v1/runs/${id}/train_step`, body: { batch: QA } }],
+  zeroGrad: (id) => [{ method: "POST", path: `/v1/runs/${id}/zero_grad` }],
+  listMetrics: (id) => [{ method: "GET", path: `/v1/runs/${id}/metrics` }],
+  createCheckpoint: (id) => [{ method: "POST", path: `/v1/runs/${id}/checkpoints`, body: { mode: "state" } }],
+  listCheckpoints: (id) => [{ method: "GET", path: `/v1/runs/${id}/checkpoints` }],
+  getCheckpoint: (id) => [{ method: "GET", path: `/v1/runs/${id}/checkpoints/1` }],
+  downloadCheckpoint: (id) => [{ method: "GET", path: `/v1/runs/${id}/checkpoints/1/content` }],
+  deleteCheckpoint: (id) => [{ method: "DELETE", path: `/v1/runs/${id}/checkpoints/1` }],
+  restoreCheckpoint: (id) => [{ method: "POST", path: `/v1/runs/${id}/restore`, body: { step: 1 } }],
+  sample: (id) => [
+    { method: "POST", path: `/v1/runs/${id}/sample`, body: { prompts: ["Q: red?\nA:"], max_tokens: 2 } },
+    { method: "POST", path: `/v1/runs/${id}/sample`, body: { prompts: ["Q: red?\nA:"], max_tokens: 2, step: 1 } },
+    { method: "POST", path: `/v1/runs/${id}/sample`, body: { prompts: ["Q: red?\nA:"], max_tokens: 2, stream: true } },
+  ],
+  createEmbeddings: (id) => [
+    { method: "POST", path: `/v1/runs/${id}/embeddings`, body: { inputs: ["a"] } },
+    { method: "POST", path: `/v1/runs/${id}/embeddings`, body: { inputs: ["a"], step: 1 } },
+  ],
+  createCompletion: (id) => [
+    { method: "POST", path: "/v1/completions", body: { model: id, prompt: "a", max_tokens: 2 } },
+    { method: "POST", path: "/v1/completions", body: { model: `${id}@1`, prompt: "a", max_tokens: 2 } },
+    { method: "POST", path: "/v1/completions", body: { model: id, prompt: ["a", "b"], max_tokens: 2, stream: true } },
+  ],
+};
+
+function send(attempt: Attempt, who: { key: string }, headers: Record<string, string> = {}): Promise<Reply> {
+  return call(server, attempt.method, attempt.path, { ...who, body: attempt.body, headers });
+}
+
+describe("another key's run", () => {
+  it("has an attempt for every operation that names a run (a new route must be added here)", () => {
+    const scoped = ROUTES.filter((r) => r.path.includes("{run_id}") || r.operationId === "createCompletion").map((r) => r.operationId);
+    expect(scoped.filter((id) => attempts[id] === undefined)).toEqual([]);
+  });
+
+  it("is a 404 run_not_found for every run-scoped operation, worded exactly like a run that does not exist", async () => {
+    const missing = "run_0000000000000000";
+    for (const [operationId, make] of Object.entries(attempts)) {
+      const theirs = make(runId);
+      const nobodys = make(missing);
+      for (let i = 0; i < theirs.length; i++) {
+        const reply = await send(theirs[i]!, OTHER);
+        const shown = `${operationId} ${JSON.stringify(theirs[i]!.body ?? "")}`;
+        expect(reply.status, shown).toBe(404);
+        const { error } = conform(gen.zError, reply.body);
+        expect(error.code, shown).toBe("run_not_found");
+        expect(error.request_id).toBe(reply.headers.get("x-request-id"));
+        const absent = conform(gen.zError, (await send(nobodys[i]!, OTHER)).body).error;
+        expect({ ...error, request_id: "", message: error.message.replace(runId, missing) }, shown).toEqual({ ...absent, request_id: "" });
+      }
+    }
+  });
+
+  it("is left exactly as it was: step, accumulated gradients, metrics and checkpoints", async () => {
+    const run = (await call(server, "GET", `/v1/runs/${runId}`)).body;
+    expect(run.current_step).toBe(1);
+    const checkpoints = conform(gen.zListCheckpointsResponse, (await call(server, "GET", `/v1/runs/${runId}/checkpoints`)).body);
+    expect(checkpoints.data.map((c) => [c.step, c.mode])).toEqual([[1, "state"]]);
+    const metrics = conform(gen.zListMetricsResponse, (await call(server, "GET", `/v1/runs/${runId}/metrics`)).body);
+    expect(metrics.data.map((m) => m.step)).toEqual([1]);
+    // Only the owner's one forward_backward is accumulated; none of the other key's calls were.
+    const zeroed = conform(gen.zZeroGradResponse, (await call(server, "POST", `/v1/runs/${runId}/zero_grad`)).body);
+    expect(zeroed.discarded_calls).toBe(1);
+    expect((await call(server, "GET", `/v1/runs/${runId}/checkpoints/1/content`)).status).toBe(200);
+  });
+
+  it("cannot be reached by replaying the owner's Idempotency-Key", async () => {
+    const attempt = { method: "POST", path: `/v1/runs/${runId}/sample`, body: { prompts: ["Q: red?\nA:"], max_tokens: 3, seed: 1 } };
+    const headers = { "idempotency-key": "shared-key-123" };
+    const mine = await send(attempt, { key: server.key }, headers);
+    expect(mine.status).toBe(200);
+    const theirs = await send(attempt, OTHER, headers);
+    expect(theirs.status).toBe(404);
+    expect(theirs.headers.get("idempotent-replayed")).not.toBe("true");
+    expect(JSON.stringify(theirs.body)).not.toContain(JSON.stringify(mine.body.samples[0].text));
+  });
+
+  it("is not listed for the other key, and the owner still sees it", async () => {
+    const theirs = conform(gen.zListRunsResponse, (await call(server, "GET", "/v1/runs?limit=100", OTHER)).body);
+    expect(theirs.data.map((r) => r.run_id)).not.toContain(runId);
+    const mine = conform(gen.zListRunsResponse, (await call(server, "GET", "/v1/runs?limit=100")).body);
+    expect(mine.data.map((r) => r.run_id)).toContain(runId);
+  });
+});
