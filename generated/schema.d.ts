@@ -1044,6 +1044,9 @@ export interface components {
          * @description Makes the POST safe to retry: the same key with the same body returns the stored response
          *     without applying the work again; with a different body it is a 409
          *     `idempotency_key_reused`. Use a new random key per logical call. Printable ASCII.
+         *     Calls that change a run keep their record with the change (it survives a restart of the
+         *     local server); calls that change nothing (`sample`, `createEmbeddings`, `createCompletion`)
+         *     are remembered in memory for an hour, so a retry after a restart answers afresh.
          */
         IdempotencyKey: string;
         /** @description Page size. */
@@ -1275,6 +1278,9 @@ export interface operations {
                  * @description Makes the POST safe to retry: the same key with the same body returns the stored response
                  *     without applying the work again; with a different body it is a 409
                  *     `idempotency_key_reused`. Use a new random key per logical call. Printable ASCII.
+                 *     Calls that change a run keep their record with the change (it survives a restart of the
+                 *     local server); calls that change nothing (`sample`, `createEmbeddings`, `createCompletion`)
+                 *     are remembered in memory for an hour, so a retry after a restart answers afresh.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -1396,6 +1402,9 @@ export interface operations {
                  * @description Makes the POST safe to retry: the same key with the same body returns the stored response
                  *     without applying the work again; with a different body it is a 409
                  *     `idempotency_key_reused`. Use a new random key per logical call. Printable ASCII.
+                 *     Calls that change a run keep their record with the change (it survives a restart of the
+                 *     local server); calls that change nothing (`sample`, `createEmbeddings`, `createCompletion`)
+                 *     are remembered in memory for an hour, so a retry after a restart answers afresh.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -1464,6 +1473,9 @@ export interface operations {
                  * @description Makes the POST safe to retry: the same key with the same body returns the stored response
                  *     without applying the work again; with a different body it is a 409
                  *     `idempotency_key_reused`. Use a new random key per logical call. Printable ASCII.
+                 *     Calls that change a run keep their record with the change (it survives a restart of the
+                 *     local server); calls that change nothing (`sample`, `createEmbeddings`, `createCompletion`)
+                 *     are remembered in memory for an hour, so a retry after a restart answers afresh.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -1522,6 +1534,9 @@ export interface operations {
                  * @description Makes the POST safe to retry: the same key with the same body returns the stored response
                  *     without applying the work again; with a different body it is a 409
                  *     `idempotency_key_reused`. Use a new random key per logical call. Printable ASCII.
+                 *     Calls that change a run keep their record with the change (it survives a restart of the
+                 *     local server); calls that change nothing (`sample`, `createEmbeddings`, `createCompletion`)
+                 *     are remembered in memory for an hour, so a retry after a restart answers afresh.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -1588,6 +1603,9 @@ export interface operations {
                  * @description Makes the POST safe to retry: the same key with the same body returns the stored response
                  *     without applying the work again; with a different body it is a 409
                  *     `idempotency_key_reused`. Use a new random key per logical call. Printable ASCII.
+                 *     Calls that change a run keep their record with the change (it survives a restart of the
+                 *     local server); calls that change nothing (`sample`, `createEmbeddings`, `createCompletion`)
+                 *     are remembered in memory for an hour, so a retry after a restart answers afresh.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -1733,6 +1751,9 @@ export interface operations {
                  * @description Makes the POST safe to retry: the same key with the same body returns the stored response
                  *     without applying the work again; with a different body it is a 409
                  *     `idempotency_key_reused`. Use a new random key per logical call. Printable ASCII.
+                 *     Calls that change a run keep their record with the change (it survives a restart of the
+                 *     local server); calls that change nothing (`sample`, `createEmbeddings`, `createCompletion`)
+                 *     are remembered in memory for an hour, so a retry after a restart answers afresh.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -1887,6 +1908,9 @@ export interface operations {
                  * @description Makes the POST safe to retry: the same key with the same body returns the stored response
                  *     without applying the work again; with a different body it is a 409
                  *     `idempotency_key_reused`. Use a new random key per logical call. Printable ASCII.
+                 *     Calls that change a run keep their record with the change (it survives a restart of the
+                 *     local server); calls that change nothing (`sample`, `createEmbeddings`, `createCompletion`)
+                 *     are remembered in memory for an hour, so a retry after a restart answers afresh.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -1945,6 +1969,9 @@ export interface operations {
                  * @description Makes the POST safe to retry: the same key with the same body returns the stored response
                  *     without applying the work again; with a different body it is a 409
                  *     `idempotency_key_reused`. Use a new random key per logical call. Printable ASCII.
+                 *     Calls that change a run keep their record with the change (it survives a restart of the
+                 *     local server); calls that change nothing (`sample`, `createEmbeddings`, `createCompletion`)
+                 *     are remembered in memory for an hour, so a retry after a restart answers afresh.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -2029,6 +2056,9 @@ export interface operations {
                  * @description Makes the POST safe to retry: the same key with the same body returns the stored response
                  *     without applying the work again; with a different body it is a 409
                  *     `idempotency_key_reused`. Use a new random key per logical call. Printable ASCII.
+                 *     Calls that change a run keep their record with the change (it survives a restart of the
+                 *     local server); calls that change nothing (`sample`, `createEmbeddings`, `createCompletion`)
+                 *     are remembered in memory for an hour, so a retry after a restart answers afresh.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -2101,6 +2131,9 @@ export interface operations {
                  * @description Makes the POST safe to retry: the same key with the same body returns the stored response
                  *     without applying the work again; with a different body it is a 409
                  *     `idempotency_key_reused`. Use a new random key per logical call. Printable ASCII.
+                 *     Calls that change a run keep their record with the change (it survives a restart of the
+                 *     local server); calls that change nothing (`sample`, `createEmbeddings`, `createCompletion`)
+                 *     are remembered in memory for an hour, so a retry after a restart answers afresh.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };

@@ -377,6 +377,9 @@ export const zStepPath = z.int().gte(0).lte(1000000000);
  * Makes the POST safe to retry: the same key with the same body returns the stored response
  * without applying the work again; with a different body it is a 409
  * `idempotency_key_reused`. Use a new random key per logical call. Printable ASCII.
+ * Calls that change a run keep their record with the change (it survives a restart of the
+ * local server); calls that change nothing (`sample`, `createEmbeddings`, `createCompletion`)
+ * are remembered in memory for an hour, so a retry after a restart answers afresh.
  *
  */
 export const zIdempotencyKey = z.string().min(1).max(255).regex(/^[\x21-\x7E]+$/);
