@@ -53,8 +53,9 @@ export function createRequestListener(services: Services, options: PipelineOptio
         options.onInternalError(error, requestId);
         apiError = internalError();
       }
-      if (apiError.status === 413) {
-        // The rest of the body is never read: close the connection once the answer is out.
+      // A body refused before it was read in full (over the limit, no valid key, no such route)
+      // is never drained: Node would read on, however big it is. Close once the answer is out.
+      if (!req.complete) {
         res.setHeader("connection", "close");
         res.once("finish", () => req.destroy());
       }
