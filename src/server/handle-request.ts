@@ -96,7 +96,8 @@ async function handle(
   if (method === "POST") {
     rawBody = parseJsonBody(await readBody(req, options.bodyLimitBytes));
     if (rawBody === undefined && !schemas.bodyOptional) throw validationError("body: a JSON request body is required");
-    body = validatePart(schemas.body ?? noInput, rawBody ?? {}) as Record<string, unknown>;
+    // Only an absent body stands for `{}`; a JSON `null` is a body, and not an object.
+    body = validatePart(schemas.body ?? noInput, rawBody === undefined ? {} : rawBody) as Record<string, unknown>;
   }
 
   const ctx: RequestContext = { services, requestId, operationId, keyHash, path, query, body, req, res };

@@ -1,6 +1,6 @@
 import type { components } from "../../../generated/schema.js";
-import { validationError } from "../api-error.js";
-import { type Handler, json } from "../context.js";
+import { ApiError, validationError } from "../api-error.js";
+import { type Handler, type RequestContext, json } from "../context.js";
 import type { Example, OptimStepOptions } from "../engine/types.js";
 import { changeRun, nextRecord, ownedRun } from "../run-access.js";
 import type { RunRecord } from "../run-record.js";
@@ -17,7 +17,7 @@ export const forwardBackward: Handler = (ctx) => {
   const batch = ctx.body.batch as Example[];
   return changeRun(ctx, runId, async (run) => {
     const { engine } = ctx.services;
-    const result = await engine.forwardBackward(runId, batch);
+    const result = await checkResult(ctx, runId, await engine.forwardBackward(runId, batch));
     const state = await engine.exportState(runId);
     const record = nextRecord(run);
     record.pending = {
@@ -56,7 +56,7 @@ export const trainStep: Handler = (ctx) => {
   const options = stepOptions(ctx.body);
   return changeRun(ctx, runId, async (run) => {
     const { engine } = ctx.services;
-    const result = await engine.trainStep(runId, batch, options);
+    const result = await checkResult(ctx, runId, await engine.trainStep(runId, batch, options));
     const state = await engine.exportState(runId);
     const record = nextRecord(run);
     const pending = {
@@ -107,6 +107,21 @@ export const listMetrics: Handler = async (ctx) => {
   const last = page[page.length - 1];
   return json(200, { object: "list", data: page, has_more: hasMore, next_cursor: hasMore && last ? String(last.step) : null });
 };
+
+/**
+ * A training result as the spec has it. The engine normalises token weights by their sum, so
+ * weights whose sum overflows (or a float32 that does) give a NaN or infinite loss and gradient
+ * that would poison the run's weights for good: such a call is refused, and the engine's copy of
+ * the run, which already holds the bad gradient (or step), is dropped so the next call reloads
+ * the last durable state. `num_tokens` is the weighted token count, which fractional weights make
+ * fractional; the spec's field is an integer, so it is rounded.
+ * @throws ApiError 400 `invalid_example`
+ */
+async function checkResult<R extends { loss: number; grad_norm: number; num_tokens: number }>(ctx: RequestContext, runId: string, result: R): Promise<R> {
+  if (Number.isFinite(result.loss) && Number.isFinite(result.grad_norm)) return { ...result, num_tokens: Math.round(result.num_tokens) };
+  await ctx.services.live.discard(runId);
+  throw new ApiError(400, "invalid_request_error", "invalid_example", "The batch's token weights overflow: the loss or gradient is not finite. Use weights of ordinary size (e.g. 0 to 1).", "batch");
+}
 
 function stepOptions(body: Record<string, unknown>): OptimStepOptions {
   const options: OptimStepOptions = {};
