@@ -17,11 +17,18 @@ export function frozenLinear(tf: Tf, x: Tensor2D, w: Tensor2D, wT: Tensor2D): Te
   return op(x) as Tensor2D;
 }
 
+/** `[rows, cols]` → `[cols, rows]` in JavaScript (the wasm Transpose kernel is slower). */
+function transposed(tf: Tf, t: Tensor2D): Tensor2D {
+  const [rows, cols] = t.shape;
+  return tf.tensor2d(transposeArray(t.dataSync() as Float32Array, rows, cols), [cols, rows]);
+}
+
 /**
  * `x @ w + scale * (x @ at) @ bt`: a frozen projection with a LoRA update. Gradients flow to
- * `x`, `at` (`[in, r]`) and `bt` (`[r, out]`).
+ * `x`, `at` (`[in, r]`) and `bt` (`[r, out]`). With `inputGrad` false the gradient w.r.t. `x` is
+ * returned as zeros (for inputs that depend on no trained parameter).
  */
-export function loraLinear(tf: Tf, x: Tensor2D, w: Tensor2D, wT: Tensor2D, at: Tensor2D, bt: Tensor2D, scale: number): Tensor2D {
+export function loraLinear(tf: Tf, x: Tensor2D, w: Tensor2D, wT: Tensor2D, at: Tensor2D, bt: Tensor2D, scale: number, inputGrad = true): Tensor2D {
   const op = tf.customGrad((xi, ai, bi, save) => {
     const xa = tf.matMul(xi as Tensor2D, ai as Tensor2D);
     (save as GradSaveFunc)([xi as Tensor, ai as Tensor, bi as Tensor, xa]);
@@ -33,9 +40,11 @@ export function loraLinear(tf: Tf, x: Tensor2D, w: Tensor2D, wT: Tensor2D, at: T
         const g = tf.mul(dy as Tensor2D, scale) as Tensor2D;
         // gr = scale * dy @ b, with b = btᵀ (`[out, r]`).
         const gr = tf.matMul(g, tf.transpose(bs));
-        const dx = tf.add(tf.matMul(dy as Tensor2D, wT), tf.matMul(gr, tf.transpose(as)));
-        const da = tf.matMul(tf.transpose(xs), gr);
-        const db = tf.matMul(tf.transpose(xas), g);
+        const dx = inputGrad ? tf.add(tf.matMul(dy as Tensor2D, wT), tf.matMul(gr, tf.transpose(as))) : tf.zerosLike(xs);
+        // da = xᵀ gr and dbᵀ = gᵀ xa with xᵀ, gᵀ transposed in JavaScript: XNNPACK packs the
+        // right operand of every product anew, so it must be the thin one (`[n, r]`).
+        const da = tf.matMul(transposed(tf, xs), gr);
+        const db = tf.transpose(tf.matMul(transposed(tf, g), xas));
         return [dx, da, db];
       },
     };
@@ -43,53 +52,138 @@ export function loraLinear(tf: Tf, x: Tensor2D, w: Tensor2D, wT: Tensor2D, at: T
   return op(x, at, bt) as Tensor2D;
 }
 
+// Hot loops live at module level, not in the per-call closures, so V8 optimizes them once.
+
+/** Block (b, h) of a `[batch*seq, d]` array as `[seq, dh]`, or `[dh, seq]` when transposed, times `mul`. */
+function gatherBlock(src: Float32Array, b: number, h: number, seq: number, d: number, dh: number, transposed: boolean, mul: number): Float32Array {
+  const out = new Float32Array(seq * dh);
+  const base = b * seq * d + h * dh;
+  for (let t = 0; t < seq; t++) {
+    const o = base + t * d;
+    if (transposed) for (let i = 0; i < dh; i++) out[i * seq + t] = src[o + i]! * mul;
+    else for (let i = 0; i < dh; i++) out[t * dh + i] = src[o + i]! * mul;
+  }
+  return out;
+}
+
+/** Writes `[seq, dh]` (or `[dh, seq]` when transposed) block data into (b, h) of `dst`, times `mul`. */
+function scatterBlock(dst: Float32Array, data: Float32Array, b: number, h: number, seq: number, d: number, dh: number, transposed: boolean, mul: number): void {
+  const base = b * seq * d + h * dh;
+  for (let t = 0; t < seq; t++) {
+    const o = base + t * d;
+    if (transposed) for (let i = 0; i < dh; i++) dst[o + i] = data[i * seq + t]! * mul;
+    else for (let i = 0; i < dh; i++) dst[o + i] = data[t * dh + i]! * mul;
+  }
+}
+
+/** `[rows, cols]` → `[cols, rows]`, in blocks of 16 rows. */
+function transposeArray(src: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(rows * cols);
+  for (let r0 = 0; r0 < rows; r0 += 16) {
+    const r1 = Math.min(rows, r0 + 16);
+    for (let c = 0; c < cols; c++) for (let r = r0; r < r1; r++) out[c * rows + r] = src[r * cols + c]!;
+  }
+  return out;
+}
+
+/** Softmax backward per row: `ds = p * (dp - rowsum(dp * p))`, float64 row sums. */
+function softmaxBackward(p: Float32Array, dp: Float32Array, ds: Float32Array, seq: number): void {
+  for (let i = 0; i < seq; i++) {
+    const o = i * seq;
+    let dot = 0;
+    for (let j = 0; j < seq; j++) dot += dp[o + j]! * p[o + j]!;
+    for (let j = 0; j < seq; j++) ds[o + j] = p[o + j]! * (dp[o + j]! - dot);
+  }
+}
+
+/** Which inputs of `causalAttention` need a gradient (false: zeros are returned). */
+export interface AttentionGrads {
+  q: boolean;
+  k: boolean;
+  v: boolean;
+}
+
 /**
  * Causal multi-head self-attention core on projected `q`, `k`, `v` (`[batch*seq, d]`), as
  * per-(row, head) 2-D products, which the wasm matmul runs fastest. `mask` is `[seq, seq]`
  * with 0 on and below the diagonal and a large negative number above it.
+ *
+ * The per-(row, head) blocks are cut out of the activations in JavaScript (one read of each
+ * input), already transposed where a product needs it, because the wasm Slice/Unpack kernels
+ * copy the whole input for every piece and transposed matmuls are ~10x slower. The score scale
+ * is folded into q. The gradient works on the probabilities as data: the softmax backward and
+ * the `[seq, seq]` transposes (`dk = dsᵀ (scale·q)`, `dv = pᵀ dy`) are JavaScript loops, and
+ * every product is an untransposed 2-D matmul with a small right operand.
  */
-export function causalAttention(tf: Tf, q: Tensor2D, k: Tensor2D, v: Tensor2D, batch: number, seq: number, heads: number, mask: Tensor2D): Tensor2D {
+export function causalAttention(
+  tf: Tf,
+  q: Tensor2D,
+  k: Tensor2D,
+  v: Tensor2D,
+  batch: number,
+  seq: number,
+  heads: number,
+  mask: Tensor2D,
+  needGrads: AttentionGrads = { q: true, k: true, v: true },
+): Tensor2D {
   const d = q.shape[1];
   const dh = d / heads;
   const scale = 1 / Math.sqrt(dh);
-  const split = (t: Tensor): Tensor2D[] =>
-    tf.unstack(tf.reshape(tf.transpose(tf.reshape(t, [batch, seq, heads, dh]), [0, 2, 1, 3]), [batch * heads, seq, dh])) as Tensor2D[];
-  const merge = (parts: Tensor[]): Tensor2D =>
-    tf.reshape(tf.transpose(tf.reshape(tf.stack(parts), [batch, heads, seq, dh]), [0, 2, 1, 3]), [batch * seq, d]);
-  const op = tf.customGrad((qi, ki, vi, save) => {
-    const qs = split(qi as Tensor);
-    const ks = split(ki as Tensor);
-    const vs = split(vi as Tensor);
-    const probs: Tensor2D[] = [];
-    const outs: Tensor2D[] = [];
-    for (let i = 0; i < qs.length; i++) {
-      const s = tf.add(tf.mul(tf.matMul(qs[i]!, tf.transpose(ks[i]!)), scale), mask);
-      const p = tf.softmax(s) as Tensor2D;
-      probs.push(p);
-      outs.push(tf.matMul(p, vs[i]!));
+  const size = seq * dh;
+  const gather = (src: Float32Array, b: number, h: number, transposed: boolean, mul = 1) => gatherBlock(src, b, h, seq, d, dh, transposed, mul);
+  const scatter = (dst: Float32Array, data: Float32Array, b: number, h: number, transposed: boolean, mul = 1) => scatterBlock(dst, data, b, h, seq, d, dh, transposed, mul);
+  const readAndFree = (t: Tensor): Float32Array => {
+    const data = t.dataSync() as Float32Array;
+    t.dispose();
+    return data;
+  };
+  const transposeSquare = (src: Float32Array) => transposeArray(src, seq, seq);
+  const op = tf.customGrad((qi, ki, vi) => {
+    const qd = (qi as Tensor).dataSync() as Float32Array;
+    const kd = (ki as Tensor).dataSync() as Float32Array;
+    const vd = (vi as Tensor).dataSync() as Float32Array;
+    const out = new Float32Array(batch * seq * d);
+    // Attention probabilities per (row, head), kept as data for the backward pass.
+    const probs: Float32Array[] = [];
+    for (let b = 0; b < batch; b++) {
+      for (let h = 0; h < heads; h++) {
+        const p = tf.tidy(() => {
+          const s = tf.matMul(tf.tensor2d(gather(qd, b, h, false, scale), [seq, dh]), tf.tensor2d(gather(kd, b, h, true), [dh, seq]));
+          return tf.softmax(tf.add(s, mask)) as Tensor2D;
+        });
+        const o = tf.tidy(() => tf.matMul(p, tf.tensor2d(gather(vd, b, h, false), [seq, dh])));
+        probs.push(readAndFree(p));
+        scatter(out, readAndFree(o), b, h, false);
+      }
     }
-    (save as GradSaveFunc)([...qs, ...ks, ...vs, ...probs]);
     return {
-      value: merge(outs),
-      gradFunc: (dy, saved) => {
-        const n = batch * heads;
-        const dys = split(dy as Tensor);
-        const dq: Tensor2D[] = [];
-        const dk: Tensor2D[] = [];
-        const dv: Tensor2D[] = [];
-        for (let i = 0; i < n; i++) {
-          const qh = saved[i] as Tensor2D;
-          const kh = saved[n + i] as Tensor2D;
-          const vh = saved[2 * n + i] as Tensor2D;
-          const p = saved[3 * n + i] as Tensor2D;
-          const dp = tf.matMul(dys[i]!, tf.transpose(vh));
-          // softmax backward: ds = p * (dp - rowsum(dp * p)), then the 1/sqrt(dh) scale.
-          const ds = tf.mul(tf.mul(p, tf.sub(dp, tf.sum(tf.mul(dp, p), 1, true))), scale) as Tensor2D;
-          dq.push(tf.matMul(ds, kh));
-          dk.push(tf.matMul(tf.transpose(ds), qh));
-          dv.push(tf.matMul(tf.transpose(p), dys[i]!));
+      value: tf.tensor2d(out, [batch * seq, d]),
+      gradFunc: (dy) => {
+        // Per (row, head), every product is [seq, seq] @ [seq, dh] or [seq, dh] @ [dh, seq]: the
+        // right operand (which XNNPACK packs anew for each fresh tensor) stays small.
+        const dyd = (dy as Tensor).dataSync() as Float32Array;
+        const n = batch * seq * d;
+        const dq = new Float32Array(n);
+        const dk = new Float32Array(n);
+        const dv = new Float32Array(n);
+        const ds = new Float32Array(seq * seq);
+        for (let b = 0; b < batch; b++) {
+          for (let h = 0; h < heads; h++) {
+            const p = probs[b * heads + h]!;
+            const dyBlock = tf.tensor2d(gather(dyd, b, h, false), [seq, dh]);
+            if (needGrads.v) scatter(dv, readAndFree(tf.tidy(() => tf.matMul(tf.tensor2d(transposeSquare(p), [seq, seq]), dyBlock))), b, h, false);
+            if (needGrads.q || needGrads.k) {
+              // softmax backward: ds = p * (dp - rowsum(dp * p)), dp = dy vᵀ
+              const dp = readAndFree(tf.tidy(() => tf.matMul(dyBlock, tf.tensor2d(gather(vd, b, h, true), [dh, seq]))));
+              softmaxBackward(p, dp, ds, seq);
+              if (needGrads.q) scatter(dq, readAndFree(tf.tidy(() => tf.matMul(tf.tensor2d(ds, [seq, seq]), tf.tensor2d(gather(kd, b, h, false), [seq, dh])))), b, h, false, scale);
+              if (needGrads.k) scatter(dk, readAndFree(tf.tidy(() => tf.matMul(tf.tensor2d(transposeSquare(ds), [seq, seq]), tf.tensor2d(gather(qd, b, h, false, scale), [seq, dh])))), b, h, false);
+            }
+            dyBlock.dispose();
+          }
         }
-        return [merge(dq), merge(dk), merge(dv)];
+        const shape: [number, number] = [batch * seq, d];
+        return [tf.tensor2d(dq, shape), tf.tensor2d(dk, shape), tf.tensor2d(dv, shape)];
       },
     };
   });
@@ -115,24 +209,88 @@ export function weightedCrossEntropy(tf: Tf, logits: Tensor2D, onehot: Tensor2D,
   return op(logits);
 }
 
-/** tanh-approximated GELU with its analytic gradient (one fused backward instead of eight ops). */
+/**
+ * tanh-approximated GELU with its analytic gradient, computed as `x * sigmoid(2y)` with
+ * `y = c (x + 0.044715 x³)`, since `0.5 (1 + tanh y) = sigmoid(2y)` and the wasm Sigmoid kernel is
+ * ~3x faster than its Tanh.
+ */
 export function gelu(tf: Tf, x: Tensor): Tensor {
   const c = Math.sqrt(2 / Math.PI);
   const op = tf.customGrad((xi, save) => {
-    const x3 = tf.mul(tf.mul(xi as Tensor, xi as Tensor), xi as Tensor);
-    const t = tf.tanh(tf.mul(tf.add(xi as Tensor, tf.mul(x3, 0.044715)), c));
-    (save as GradSaveFunc)([xi as Tensor, t]);
+    const xt = xi as Tensor;
+    const s = tf.sigmoid(tf.mul(tf.mul(xt, tf.add(tf.mul(tf.mul(xt, xt), 0.044715), 1)), 2 * c));
+    (save as GradSaveFunc)([xt, s]);
     return {
-      value: tf.mul(tf.mul(xi as Tensor, 0.5), tf.add(t, 1)),
+      value: tf.mul(xt, s),
       gradFunc: (dy, saved) => {
-        const [xs, ts] = saved as [Tensor, Tensor];
-        // d/dx = 0.5(1+t) + 0.5 x (1-t²) c (1 + 3·0.044715 x²)
-        const sech2 = tf.sub(1, tf.mul(ts, ts));
-        const inner = tf.mul(tf.add(1, tf.mul(tf.mul(xs, xs), 3 * 0.044715)), c);
-        const grad = tf.add(tf.mul(tf.add(ts, 1), 0.5), tf.mul(tf.mul(tf.mul(xs, 0.5), sech2), inner));
+        const [xs, ss] = saved as [Tensor, Tensor];
+        // with s = sigmoid(2y): d/dx = s + x · 2 s (1 - s) · c (1 + 3·0.044715 x²)
+        const inner = tf.add(tf.mul(tf.mul(xs, xs), 3 * 0.044715), 1);
+        const ds = tf.mul(ss, tf.sub(1, ss));
+        const grad = tf.add(ss, tf.mul(tf.mul(tf.mul(xs, ds), inner), 2 * c));
         return tf.mul(dy, grad);
       },
     };
   });
   return op(x);
+}
+
+/**
+ * LayerNorm over the last axis with frozen gain `g` and bias `b` (`[d]`), computed in
+ * JavaScript (float64 row statistics): ~10 small wasm ops forward and ~25 for their autodiff
+ * cost more than one pass over the data. The gradient flows to `x` only:
+ * `dx = inv · (dŷ - mean(dŷ) - x̂ · mean(dŷ · x̂))` with `dŷ = dy · g`.
+ */
+export function layerNorm(tf: Tf, x: Tensor2D, g: Float32Array, b: Float32Array, eps: number): Tensor2D {
+  const [n, d] = x.shape;
+  const op = tf.customGrad((xi) => {
+    const xhat = new Float32Array(n * d);
+    const inv = new Float64Array(n);
+    const y = new Float32Array(n * d);
+    layerNormForward((xi as Tensor).dataSync() as Float32Array, n, d, g, b, eps, xhat, inv, y);
+    return {
+      value: tf.tensor2d(y, [n, d]),
+      gradFunc: (dy) => {
+        const dx = new Float32Array(n * d);
+        layerNormBackward((dy as Tensor).dataSync() as Float32Array, n, d, g, xhat, inv, dx);
+        return tf.tensor2d(dx, [n, d]);
+      },
+    };
+  });
+  return op(x) as Tensor2D;
+}
+
+function layerNormForward(xd: Float32Array, n: number, d: number, g: Float32Array, b: Float32Array, eps: number, xhat: Float32Array, inv: Float64Array, y: Float32Array): void {
+  for (let r = 0; r < n; r++) {
+    const o = r * d;
+    let mean = 0;
+    for (let i = 0; i < d; i++) mean += xd[o + i]!;
+    mean /= d;
+    let v = 0;
+    for (let i = 0; i < d; i++) v += (xd[o + i]! - mean) ** 2;
+    const iv = 1 / Math.sqrt(v / d + eps);
+    inv[r] = iv;
+    for (let i = 0; i < d; i++) {
+      const h = (xd[o + i]! - mean) * iv;
+      xhat[o + i] = h;
+      y[o + i] = h * g[i]! + b[i]!;
+    }
+  }
+}
+
+function layerNormBackward(dyd: Float32Array, n: number, d: number, g: Float32Array, xhat: Float32Array, inv: Float64Array, dx: Float32Array): void {
+  for (let r = 0; r < n; r++) {
+    const o = r * d;
+    let m1 = 0;
+    let m2 = 0;
+    for (let i = 0; i < d; i++) {
+      const dg = dyd[o + i]! * g[i]!;
+      m1 += dg;
+      m2 += dg * xhat[o + i]!;
+    }
+    m1 /= d;
+    m2 /= d;
+    const iv = inv[r]!;
+    for (let i = 0; i < d; i++) dx[o + i] = iv * (dyd[o + i]! * g[i]! - m1 - xhat[o + i]! * m2);
+  }
 }

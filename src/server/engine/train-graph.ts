@@ -1,6 +1,6 @@
 import type { Scalar, Tensor, Tensor2D } from "@tensorflow/tfjs";
 import type { BaseWeights } from "./base-weights.js";
-import { causalAttention, frozenLinear, gelu, loraLinear, weightedCrossEntropy } from "./grad-ops.js";
+import { causalAttention, frozenLinear, gelu, layerNorm, loraLinear, weightedCrossEntropy } from "./grad-ops.js";
 import type { EncodedBatch } from "./encode-batch.js";
 import type { LoraPair, LoraParams } from "./lora.js";
 import type { Tf } from "./tf-loader.js";
@@ -13,10 +13,6 @@ export interface LossAndGrads {
 }
 
 interface LayerTensors {
-  ln1G: Tensor;
-  ln1B: Tensor;
-  ln2G: Tensor;
-  ln2B: Tensor;
   proj: Record<TargetModule, [Tensor2D, Tensor2D]>;
   up: [Tensor2D, Tensor2D];
   down: [Tensor2D, Tensor2D];
@@ -24,16 +20,26 @@ interface LayerTensors {
 
 const LN_EPS = 1e-5;
 
+/** `embed[token] + pos[t]` for every position of a `[rows, seq]` batch. */
+function embedRows(embed: Float32Array, pos: Float32Array, tokens: Int32Array, rows: number, seq: number, d: number): Float32Array {
+  const x0 = new Float32Array(rows * seq * d);
+  for (let r = 0; r < rows; r++) {
+    for (let t = 0; t < seq; t++) {
+      const o = (r * seq + t) * d;
+      const eo = tokens[r * seq + t]! * d;
+      const po = t * d;
+      for (let i = 0; i < d; i++) x0[o + i] = embed[eo + i]! + pos[po + i]!;
+    }
+  }
+  return x0;
+}
+
 /**
  * The training forward/backward pass on tfjs for one base model. Holds the frozen weights as
  * tensors (one copy per model per thread, shared by every run); LoRA parameters come in per call.
  */
 export class TrainGraph {
-  private readonly embed: Tensor2D;
-  private readonly pos: Tensor2D;
   private readonly layers: LayerTensors[];
-  private readonly normG: Tensor;
-  private readonly normB: Tensor;
   private readonly head: [Tensor2D, Tensor2D];
   private readonly masks = new Map<number, Tensor2D>();
 
@@ -45,14 +51,7 @@ export class TrainGraph {
     const d = c.d_model;
     const ff = c.d_ff;
     const m = (data: Float32Array, rows: number, cols: number) => tf.keep(tf.tensor2d(data, [rows, cols]));
-    const v = (data: Float32Array) => tf.keep(tf.tensor1d(data));
-    this.embed = m(weights.embed, c.vocab_size, d);
-    this.pos = m(weights.pos, c.context_length, d);
     this.layers = weights.layers.map((l) => ({
-      ln1G: v(l.ln1G),
-      ln1B: v(l.ln1B),
-      ln2G: v(l.ln2G),
-      ln2B: v(l.ln2B),
       proj: {
         q_proj: [m(l.q, d, d), m(l.qT, d, d)],
         k_proj: [m(l.k, d, d), m(l.kT, d, d)],
@@ -62,15 +61,13 @@ export class TrainGraph {
       up: [m(l.up, d, ff), m(l.upT, ff, d)],
       down: [m(l.down, ff, d), m(l.downT, d, ff)],
     }));
-    this.normG = v(weights.normG);
-    this.normB = v(weights.normB);
     this.head = [m(weights.head, d, c.vocab_size), m(weights.headT, c.vocab_size, d)];
   }
 
   /** Frees the frozen tensors. */
   dispose(): void {
-    const all: Tensor[] = [this.embed, this.pos, this.normG, this.normB, ...this.head, ...this.masks.values()];
-    for (const l of this.layers) all.push(l.ln1G, l.ln1B, l.ln2G, l.ln2B, ...Object.values(l.proj).flat(), ...l.up, ...l.down);
+    const all: Tensor[] = [...this.head, ...this.masks.values()];
+    for (const l of this.layers) all.push(...Object.values(l.proj).flat(), ...l.up, ...l.down);
     for (const t of all) t.dispose();
   }
 
@@ -85,11 +82,8 @@ export class TrainGraph {
     return mask;
   }
 
-  private layerNorm(x: Tensor2D, g: Tensor, b: Tensor): Tensor2D {
-    const tf = this.tf;
-    const xc = tf.sub(x, tf.mean(x, 1, true));
-    const inv = tf.rsqrt(tf.add(tf.mean(tf.square(xc), 1, true), LN_EPS));
-    return tf.add(tf.mul(tf.mul(xc, inv), g), b) as Tensor2D;
+  private layerNorm(x: Tensor2D, g: Float32Array, b: Float32Array): Tensor2D {
+    return layerNorm(this.tf, x, g, b, LN_EPS);
   }
 
   /** Final hidden states `[batch*seq, d]` (before the LM head) for LoRA tensors `params`. */
@@ -99,24 +93,38 @@ export class TrainGraph {
     const { rows, seq } = batch;
     const byLayer = new Map<string, [Tensor2D, Tensor2D]>();
     lora.pairs.forEach((p: LoraPair, i) => byLayer.set(`${p.layer}.${p.module}`, [params[2 * i]!, params[2 * i + 1]!]));
-    const ids = tf.tensor1d(batch.tokens, "int32");
-    const posSlice = tf.slice(this.pos, [0, 0], [seq, c.d_model]);
-    let x = tf.add(tf.gather(this.embed, ids), rows > 1 ? tf.tile(posSlice, [rows, 1]) : posSlice) as Tensor2D;
+    // Token + position embeddings in JavaScript (no gradient flows there): the wasm Slice/Tile
+    // kernels copy far more than they return. Same float32 sums as tf.add.
+    const d = c.d_model;
+    const x0 = embedRows(this.weights.embed, this.weights.pos, batch.tokens, rows, seq, d);
+    let x = tf.tensor2d(x0, [rows * seq, d]);
     const mask = this.mask(seq);
+    // Gradients are only needed for activations that depend on a LoRA parameter: before the
+    // first adapted layer nothing does, and in it only the adapted projections' outputs do.
+    const adapted = (li: number, module: TargetModule) => byLayer.has(`${li}.${module}`);
+    const firstLayer = Math.min(...lora.pairs.map((p) => p.layer));
     this.layers.forEach((l, li) => {
-      const h = this.layerNorm(x, l.ln1G, l.ln1B);
-      const project = (module: TargetModule, input: Tensor2D) => {
+      const lw = this.weights.layers[li]!;
+      const xDepends = li > firstLayer;
+      const h = this.layerNorm(x, lw.ln1G, lw.ln1B);
+      const project = (module: TargetModule, input: Tensor2D, inputDepends: boolean) => {
         const [w, wT] = l.proj[module];
         const pair = byLayer.get(`${li}.${module}`);
-        return pair ? loraLinear(tf, input, w, wT, pair[0], pair[1], lora.scale) : frozenLinear(tf, input, w, wT);
+        return pair ? loraLinear(tf, input, w, wT, pair[0], pair[1], lora.scale, inputDepends) : frozenLinear(tf, input, w, wT);
       };
-      const att = causalAttention(tf, project("q_proj", h), project("k_proj", h), project("v_proj", h), rows, seq, c.n_heads, mask);
-      x = tf.add(x, project("o_proj", att)) as Tensor2D;
-      const h2 = this.layerNorm(x, l.ln2G, l.ln2B);
+      const needGrads = {
+        q: xDepends || adapted(li, "q_proj"),
+        k: xDepends || adapted(li, "k_proj"),
+        v: xDepends || adapted(li, "v_proj"),
+      };
+      const att = causalAttention(tf, project("q_proj", h, xDepends), project("k_proj", h, xDepends), project("v_proj", h, xDepends), rows, seq, c.n_heads, mask, needGrads);
+      const attDepends = xDepends || needGrads.q || needGrads.k || needGrads.v;
+      x = tf.add(x, project("o_proj", att, attDepends)) as Tensor2D;
+      const h2 = this.layerNorm(x, lw.ln2G, lw.ln2B);
       const up = gelu(tf, frozenLinear(tf, h2, l.up[0], l.up[1])) as Tensor2D;
       x = tf.add(x, frozenLinear(tf, up, l.down[0], l.down[1])) as Tensor2D;
     });
-    return this.layerNorm(x, this.normG, this.normB);
+    return this.layerNorm(x, this.weights.normG, this.weights.normB);
   }
 
   private paramTensors(lora: LoraParams): Tensor2D[] {
