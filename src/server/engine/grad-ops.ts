@@ -86,14 +86,25 @@ function transposeArray(src: Float32Array, rows: number, cols: number): Float32A
   return out;
 }
 
-/** Softmax backward per row: `ds = p * (dp - rowsum(dp * p))`, float64 row sums. */
+/**
+ * Causal softmax backward per row: `ds = p * (dp - rowsum(dp * p))`, float64 row sums. `p` is
+ * exactly 0 above the diagonal (masked scores underflow), so only `j <= i` is computed and `ds`
+ * keeps zeros there.
+ */
 function softmaxBackward(p: Float32Array, dp: Float32Array, ds: Float32Array, seq: number): void {
   for (let i = 0; i < seq; i++) {
     const o = i * seq;
     let dot = 0;
-    for (let j = 0; j < seq; j++) dot += dp[o + j]! * p[o + j]!;
-    for (let j = 0; j < seq; j++) ds[o + j] = p[o + j]! * (dp[o + j]! - dot);
+    for (let j = 0; j <= i; j++) dot += dp[o + j]! * p[o + j]!;
+    for (let j = 0; j <= i; j++) ds[o + j] = p[o + j]! * (dp[o + j]! - dot);
   }
+}
+
+/** Transpose of a lower-triangular `[n, n]` matrix (the upper triangle is taken as zero). */
+function transposeLower(src: Float32Array, n: number): Float32Array {
+  const out = new Float32Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) out[j * n + i] = src[i * n + j]!;
+  return out;
 }
 
 /** Which inputs of `causalAttention` need a gradient (false: zeros are returned). */
@@ -137,7 +148,7 @@ export function causalAttention(
     t.dispose();
     return data;
   };
-  const transposeSquare = (src: Float32Array) => transposeArray(src, seq, seq);
+  const transposeSquare = (src: Float32Array) => transposeLower(src, seq);
   const op = tf.customGrad((qi, ki, vi) => {
     const qd = (qi as Tensor).dataSync() as Float32Array;
     const kd = (ki as Tensor).dataSync() as Float32Array;
@@ -267,7 +278,10 @@ function layerNormForward(xd: Float32Array, n: number, d: number, g: Float32Arra
     for (let i = 0; i < d; i++) mean += xd[o + i]!;
     mean /= d;
     let v = 0;
-    for (let i = 0; i < d; i++) v += (xd[o + i]! - mean) ** 2;
+    for (let i = 0; i < d; i++) {
+      const c = xd[o + i]! - mean;
+      v += c * c;
+    }
     const iv = 1 / Math.sqrt(v / d + eps);
     inv[r] = iv;
     for (let i = 0; i < d; i++) {
