@@ -1,5 +1,6 @@
+import { ApiError, checkpointNotFound, runNotFound } from "./api-error.js";
 import type { RequestContext } from "./context.js";
-import type { WeightsRef } from "./engine/types.js";
+import { EngineError, type WeightsRef } from "./engine/types.js";
 import { CHECKPOINT_FILES, findCheckpoint } from "./handlers/checkpoints.js";
 import type { RunRecord } from "./run-record.js";
 
@@ -8,7 +9,8 @@ import type { RunRecord } from "./run-record.js";
  * under `${run_id}@${step}#${created_at}`, cached), or the run's live weights.
  *
  * @param param the field that named the step, for the 404's `param`.
- * @throws ApiError 404 `checkpoint_not_found` listing the steps that exist.
+ * @throws ApiError 404 `checkpoint_not_found` listing the steps that exist (also when the
+ *   checkpoint is deleted while its files are read).
  */
 export async function resolveWeights(
   ctx: RequestContext,
@@ -23,6 +25,34 @@ export async function resolveWeights(
   }
   const checkpoint = findCheckpoint(run, step, param);
   const key = `${run.run_id}@${step}#${checkpoint.created_at}`;
-  await adapters.ensure(key, run.config, async () => new Uint8Array(await store.readCheckpointFile(run.run_id, step, CHECKPOINT_FILES.adapter)));
+  try {
+    await adapters.ensure(key, run.config, async () => new Uint8Array(await store.readCheckpointFile(run.run_id, step, CHECKPOINT_FILES.adapter)));
+  } catch (error) {
+    throw weightsLost(ctx, { adapterKey: key }, error, (p) => (p === "step" ? param : p));
+  }
   return { weights: { adapterKey: key }, step };
+}
+
+/**
+ * What to answer when the weights a request was using went away under it: a concurrent
+ * deleteRun or deleteCheckpoint, a checkpoint saved again at its step, an adapter evicted from
+ * the cache, or the run reloaded after a failed step. The engine then says "not loaded" (or the
+ * checkpoint's file is gone). That is 404 when the run or checkpoint no longer exists, and 409
+ * `conflict_retryable` when it does (a retry finds it). Any other error is returned unchanged.
+ *
+ * @param renameParam the field names of the caller's API (`model` for completions).
+ */
+export function weightsLost(ctx: RequestContext, weights: WeightsRef, error: unknown, renameParam: (param: string) => string = (p) => p): unknown {
+  const vanished =
+    (error instanceof EngineError && (error.code === "run_not_found" || error.code === "adapter_not_found")) ||
+    (error as NodeJS.ErrnoException | undefined)?.code === "ENOENT";
+  if (!vanished) return error;
+  const [runId = "", rest = ""] = "runId" in weights ? [weights.runId] : weights.adapterKey.split("@");
+  const step = "runId" in weights ? undefined : Number(rest.split("#")[0]);
+  const run = ctx.services.store.get(runId);
+  if (!run || run.owner !== ctx.keyHash) return runNotFound(runId, renameParam("run_id"));
+  if (step !== undefined && !run.checkpoints.some((c) => c.step === step)) {
+    return checkpointNotFound(runId, step, run.checkpoints.map((c) => c.step), renameParam("step"));
+  }
+  return new ApiError(409, "conflict_error", "conflict_retryable", "The weights changed while this request was using them (a checkpoint saved again or the run reloaded); retry it.");
 }

@@ -364,6 +364,33 @@ describe("fuzzed requests derived from the spec never get a 5xx and every answer
     }
   });
 
+  it("deleting a run or checkpoint while requests use it gives them a 404, never a 5xx (found by this fuzzer)", async () => {
+    const statuses = new Set<number>();
+    for (let round = 0; round < 6; round++) {
+      const id = await createTinyRun(server);
+      await call(server, "POST", `/v1/runs/${id}/train_step`, { body: { batch: QA } });
+      await call(server, "POST", `/v1/runs/${id}/checkpoints`);
+      const post = (path: string, body: unknown, expect: Expect) => client.sendJson("POST", path, body, expect);
+      const answers = await Promise.all([
+        post(`/v1/runs/${id}/sample`, { prompts: ["a", "b"], max_tokens: 48 }, { json: gen.zSampleResponse }),
+        post(`/v1/runs/${id}/sample`, { prompts: ["a"], max_tokens: 48, step: 1 }, { json: gen.zSampleResponse }),
+        post(`/v1/runs/${id}/sample`, { prompts: ["a"], max_tokens: 48, step: 1, stream: true }, { sse: gen.zSampleChunk }),
+        post(`/v1/runs/${id}/embeddings`, { inputs: ["a"], step: 1 }, { json: gen.zCreateEmbeddingsResponse }),
+        post("/v1/completions", { model: `${id}@1`, prompt: "a", max_tokens: 48 }, { json: gen.zCreateCompletionResponse }),
+        client.send({ method: "GET", path: `/v1/runs/${id}/checkpoints/1/content` }, { bytes: true }),
+        new Promise((r) => setTimeout(r, round * 4)).then(() =>
+          client.send({ method: "DELETE", path: round % 2 ? `/v1/runs/${id}` : `/v1/runs/${id}/checkpoints/1` }, { any: true }),
+        ),
+      ]);
+      for (const answer of answers) {
+        expect(answer.problems, answer.text.slice(0, 300)).toEqual([]);
+        statuses.add(answer.status);
+      }
+    }
+    expect([...statuses].every((s) => s === 200 || s === 404 || s === 409)).toBe(true);
+    await client.healthy();
+  });
+
   it("logged one line per request and no internal error", () => {
     expect(logLines.length).toBeGreaterThanOrEqual(client.sent);
     expect(logLines.filter((l) => l.startsWith("error ") || / 5\d\d /.test(l))).toEqual([]);

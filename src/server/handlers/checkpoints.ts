@@ -5,6 +5,7 @@ import { type F32Tensor, readSafetensors, writeSafetensors } from "../engine/ind
 import type { RunState } from "../engine/types.js";
 import { changeRun, nextRecord, ownedRun } from "../run-access.js";
 import { type CheckpointRecord, type RunRecord, toCheckpoint } from "../run-record.js";
+import { weightsLost } from "../weights.js";
 
 type Schemas = components["schemas"];
 
@@ -70,7 +71,13 @@ export const getCheckpoint: Handler = async (ctx) => {
 export const downloadCheckpoint: Handler = async (ctx) => {
   const run = ownedRun(ctx, ctx.path.run_id as string);
   const checkpoint = findCheckpoint(run, ctx.path.step as number);
-  const bytes = await ctx.services.store.readCheckpointFile(run.run_id, checkpoint.step, CHECKPOINT_FILES.adapter);
+  let bytes: Buffer;
+  try {
+    bytes = await ctx.services.store.readCheckpointFile(run.run_id, checkpoint.step, CHECKPOINT_FILES.adapter);
+  } catch (error) {
+    // Deleted (or saved again) between the lookup and the read.
+    throw weightsLost(ctx, { adapterKey: `${run.run_id}@${checkpoint.step}#${checkpoint.created_at}` }, error);
+  }
   return { kind: "bytes", status: 200, body: bytes, contentType: "application/octet-stream" };
 };
 

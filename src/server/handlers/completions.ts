@@ -38,7 +38,12 @@ export const createCompletion: Handler = async (ctx) => {
     logprobs: withLogprobs,
   };
   if (body.seed !== undefined) params.seed = body.seed;
-  const renameParam = (param: string) => (typeof body.prompt === "string" ? param.replace(/^prompts\[0\]/, "prompt") : param.replace(/^prompts/, "prompt"));
+  const renameParam = (param: string) =>
+    param === "run_id" || param === "step"
+      ? "model"
+      : typeof body.prompt === "string"
+        ? param.replace(/^prompts\[0\]/, "prompt")
+        : param.replace(/^prompts/, "prompt");
   const id = newCompletionId();
   const created = Math.floor(Date.now() / 1000);
   const head = { id, object: "text_completion" as const, created, model: body.model };

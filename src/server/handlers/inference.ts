@@ -5,7 +5,7 @@ import { EngineError, type SampleParams, type SampleResult, type TokenEvent, typ
 import { toApiError } from "../engine-errors.js";
 import { ownedRun } from "../run-access.js";
 import { EventStream } from "../sse.js";
-import { resolveWeights } from "../weights.js";
+import { resolveWeights, weightsLost } from "../weights.js";
 
 type Schemas = components["schemas"];
 type SampleRequest = Required<Omit<Schemas["SampleRequest"], "stop" | "seed" | "step">> & Pick<Schemas["SampleRequest"], "stop" | "seed" | "step">;
@@ -65,7 +65,7 @@ export const createEmbeddings: Handler = async (ctx) => {
   try {
     vectors = await ctx.services.engine.embeddings(weights, body.inputs);
   } catch (error) {
-    throw toApiError(error);
+    throw toApiError(weightsLost(ctx, weights, error));
   }
   const response: Schemas["EmbeddingsResponse"] = {
     object: "list",
@@ -88,7 +88,7 @@ export async function runSample(
   try {
     return await ctx.services.engine.sample(weights, prompts, params);
   } catch (error) {
-    throw toApiError(error, renameParam);
+    throw toApiError(weightsLost(ctx, weights, error, renameParam), renameParam);
   }
 }
 
@@ -125,7 +125,7 @@ export async function streamSample(
     stream.done();
   } catch (error) {
     if (abort.signal.aborted || (error instanceof EngineError && error.code === "aborted")) return;
-    const mapped = toApiError(error, options.renameParam);
+    const mapped = toApiError(weightsLost(ctx, weights, error, options.renameParam), options.renameParam);
     stream.fail(mapped instanceof ApiError ? mapped : internalError());
     // The client already has its answer; rethrown only so the pipeline reports it.
     if (!(mapped instanceof ApiError)) throw error;
