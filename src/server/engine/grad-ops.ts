@@ -55,8 +55,7 @@ export function loraLinear(tf: Tf, x: Tensor2D, w: Tensor2D, wT: Tensor2D, at: T
 // Hot loops live at module level, not in the per-call closures, so V8 optimizes them once.
 
 /** Block (b, h) of a `[batch*seq, d]` array as `[seq, dh]`, or `[dh, seq]` when transposed, times `mul`. */
-function gatherBlock(src: Float32Array, b: number, h: number, seq: number, d: number, dh: number, transposed: boolean, mul: number): Float32Array {
-  const out = new Float32Array(seq * dh);
+function gatherBlock(src: Float32Array, b: number, h: number, seq: number, d: number, dh: number, transposed: boolean, mul: number, out: Float32Array): Float32Array {
   const base = b * seq * d + h * dh;
   for (let t = 0; t < seq; t++) {
     const o = base + t * d;
@@ -100,9 +99,8 @@ function softmaxBackward(p: Float32Array, dp: Float32Array, ds: Float32Array, se
   }
 }
 
-/** Transpose of a lower-triangular `[n, n]` matrix (the upper triangle is taken as zero). */
-function transposeLower(src: Float32Array, n: number): Float32Array {
-  const out = new Float32Array(n * n);
+/** Transpose of a lower-triangular `[n, n]` matrix into `out`, whose lower triangle (below the diagonal) must be zero. */
+function transposeLower(src: Float32Array, n: number, out: Float32Array): Float32Array {
   for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) out[j * n + i] = src[i * n + j]!;
   return out;
 }
@@ -141,14 +139,17 @@ export function causalAttention(
   const dh = d / heads;
   const scale = 1 / Math.sqrt(dh);
   const size = seq * dh;
-  const gather = (src: Float32Array, b: number, h: number, transposed: boolean, mul = 1) => gatherBlock(src, b, h, seq, d, dh, transposed, mul);
+  // Scratch blocks: tf.tensor2d copies its data, so one buffer per use site can be refilled.
+  const scratch = Array.from({ length: 4 }, () => new Float32Array(seq * dh));
+  const gather = (src: Float32Array, b: number, h: number, transposed: boolean, mul = 1, slot = 0) => gatherBlock(src, b, h, seq, d, dh, transposed, mul, scratch[slot]!);
   const scatter = (dst: Float32Array, data: Float32Array, b: number, h: number, transposed: boolean, mul = 1) => scatterBlock(dst, data, b, h, seq, d, dh, transposed, mul);
   const readAndFree = (t: Tensor): Float32Array => {
     const data = t.dataSync() as Float32Array;
     t.dispose();
     return data;
   };
-  const transposeSquare = (src: Float32Array) => transposeLower(src, seq);
+  const square = new Float32Array(seq * seq);
+  const transposeSquare = (src: Float32Array) => transposeLower(src, seq, square);
   const op = tf.customGrad((qi, ki, vi) => {
     const qd = (qi as Tensor).dataSync() as Float32Array;
     const kd = (ki as Tensor).dataSync() as Float32Array;
@@ -159,10 +160,10 @@ export function causalAttention(
     for (let b = 0; b < batch; b++) {
       for (let h = 0; h < heads; h++) {
         const p = tf.tidy(() => {
-          const s = tf.matMul(tf.tensor2d(gather(qd, b, h, false, scale), [seq, dh]), tf.tensor2d(gather(kd, b, h, true), [dh, seq]));
+          const s = tf.matMul(tf.tensor2d(gather(qd, b, h, false, scale, 0), [seq, dh]), tf.tensor2d(gather(kd, b, h, true, 1, 1), [dh, seq]));
           return tf.softmax(tf.add(s, mask)) as Tensor2D;
         });
-        const o = tf.tidy(() => tf.matMul(p, tf.tensor2d(gather(vd, b, h, false), [seq, dh])));
+        const o = tf.tidy(() => tf.matMul(p, tf.tensor2d(gather(vd, b, h, false, 1, 2), [seq, dh])));
         probs.push(readAndFree(p));
         scatter(out, readAndFree(o), b, h, false);
       }
@@ -181,14 +182,14 @@ export function causalAttention(
         for (let b = 0; b < batch; b++) {
           for (let h = 0; h < heads; h++) {
             const p = probs[b * heads + h]!;
-            const dyBlock = tf.tensor2d(gather(dyd, b, h, false), [seq, dh]);
+            const dyBlock = tf.tensor2d(gather(dyd, b, h, false, 1, 0), [seq, dh]);
             if (needGrads.v) scatter(dv, readAndFree(tf.tidy(() => tf.matMul(tf.tensor2d(transposeSquare(p), [seq, seq]), dyBlock))), b, h, false);
             if (needGrads.q || needGrads.k) {
               // softmax backward: ds = p * (dp - rowsum(dp * p)), dp = dy vᵀ
-              const dp = readAndFree(tf.tidy(() => tf.matMul(dyBlock, tf.tensor2d(gather(vd, b, h, true), [dh, seq]))));
+              const dp = readAndFree(tf.tidy(() => tf.matMul(dyBlock, tf.tensor2d(gather(vd, b, h, true, 1, 1), [dh, seq]))));
               softmaxBackward(p, dp, ds, seq);
-              if (needGrads.q) scatter(dq, readAndFree(tf.tidy(() => tf.matMul(tf.tensor2d(ds, [seq, seq]), tf.tensor2d(gather(kd, b, h, false), [seq, dh])))), b, h, false, scale);
-              if (needGrads.k) scatter(dk, readAndFree(tf.tidy(() => tf.matMul(tf.tensor2d(transposeSquare(ds), [seq, seq]), tf.tensor2d(gather(qd, b, h, false, scale), [seq, dh])))), b, h, false);
+              if (needGrads.q) scatter(dq, readAndFree(tf.tidy(() => tf.matMul(tf.tensor2d(ds, [seq, seq]), tf.tensor2d(gather(kd, b, h, false, 1, 2), [seq, dh])))), b, h, false, scale);
+              if (needGrads.k) scatter(dk, readAndFree(tf.tidy(() => tf.matMul(tf.tensor2d(transposeSquare(ds), [seq, seq]), tf.tensor2d(gather(qd, b, h, false, scale, 3), [seq, dh])))), b, h, false);
             }
             dyBlock.dispose();
           }
