@@ -1,4 +1,4 @@
-import type { Tensor, Tensor2D } from "@tensorflow/tfjs";
+import type { Scalar, Tensor, Tensor2D } from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { initBaseSafetensors, loadBaseWeights } from "../../src/server/engine/base-weights.js";
 import { encodeBatch } from "../../src/server/engine/encode-batch.js";
@@ -71,7 +71,7 @@ describe("training graph", () => {
       const { loss, grads } = graph.lossAndGrads(batch, l);
       const ref = tf.tidy(() => {
         const params = l.pairs.flatMap((p) => [tf.tensor2d(p.at, [mc.d_model, l.r]), tf.tensor2d(p.bt, [l.r, mc.d_model])]);
-        const { value, grads: g } = tf.valueAndGrads((...p: Tensor[]) => referenceLoss(l, p) as never)(params);
+        const { value, grads: g } = tf.valueAndGrads((...p: Tensor[]) => referenceLoss(l, p) as Scalar)(params);
         return { loss: value.dataSync()[0]!, grads: g.map((t) => t.dataSync() as Float32Array) };
       });
       expect(Math.abs(loss - ref.loss) / ref.loss).toBeLessThan(1e-5);
