@@ -21,13 +21,20 @@ let runId: string;
 const KEPT_STEP = 1;
 const logLines: string[] = [];
 
+
+/** A set-up call that must succeed, or every test after it would fail for the wrong reason. */
+async function setUp(reply: Promise<{ status: number; body: unknown }>): Promise<void> {
+  const { status, body } = await reply;
+  if (status >= 300) throw new Error(`set-up call failed: ${status} ${JSON.stringify(body)}`);
+}
+
 beforeAll(async () => {
   engine = await testEngine();
   server = await startTestServer(engine, { bodyLimitBytes: 256 * 1024, log: (line) => logLines.push(line) });
   client = new FuzzClient(server.url, server.key);
   runId = await createTinyRun(server);
-  await call(server, "POST", `/v1/runs/${runId}/train_step`, { body: { batch: QA } });
-  await call(server, "POST", `/v1/runs/${runId}/checkpoints`, { body: { mode: "state" } });
+  await setUp(call(server, "POST", `/v1/runs/${runId}/train_step`, { body: { batch: QA } }));
+  await setUp(call(server, "POST", `/v1/runs/${runId}/checkpoints`, { body: { mode: "state" } }));
 });
 
 afterAll(async () => {

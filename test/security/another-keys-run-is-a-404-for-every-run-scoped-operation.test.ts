@@ -8,14 +8,21 @@ let engine: Engine;
 let server: TestServer;
 let runId: string;
 const OTHER = { key: "sk-test-b" };
+
+/** A set-up call that must succeed, or every test after it would fail for the wrong reason. */
+async function setUp(reply: Promise<{ status: number; body: unknown }>): Promise<void> {
+  const { status, body } = await reply;
+  if (status >= 300) throw new Error(`set-up call failed: ${status} ${JSON.stringify(body)}`);
+}
+
 beforeAll(async () => {
   engine = await testEngine();
   server = await startTestServer(engine);
   runId = await createTinyRun(server);
-  await call(server, "POST", `/v1/runs/${runId}/train_step`, { body: { batch: QA } });
-  await call(server, "POST", `/v1/runs/${runId}/checkpoints`, { body: { mode: "state" } });
+  await setUp(call(server, "POST", `/v1/runs/${runId}/train_step`, { body: { batch: QA } }));
+  await setUp(call(server, "POST", `/v1/runs/${runId}/checkpoints`, { body: { mode: "state" } }));
   // Something accumulated, so a foreign optim_step or zero_grad would have work to do.
-  await call(server, "POST", `/v1/runs/${runId}/forward_backward`, { body: { batch: QA } });
+  await setUp(call(server, "POST", `/v1/runs/${runId}/forward_backward`, { body: { batch: QA } }));
 });
 afterAll(async () => {
   await server?.dispose();
