@@ -14,6 +14,8 @@ let server: TestServer;
 let proxy: FaultProxy;
 let direct: SignalClient;
 let faulty: SignalClient;
+let alternating: FaultProxy;
+let dropping: SignalClient;
 beforeAll(async () => {
   engine = await testEngine();
   server = await startTestServer(engine);
@@ -27,9 +29,14 @@ beforeAll(async () => {
   });
   direct = new SignalClient({ apiKey: server.key, baseUrl: server.url });
   faulty = new SignalClient({ apiKey: server.key, baseUrl: proxy.url });
+  // Drops every other answer: the first attempt of each call is applied and never heard of.
+  alternating = await startFaultProxy({ upstream: server.url, seed: 1, rates: { "drop-after-forward": 1 }, maxConsecutiveFaults: 1 });
+  dropping = new SignalClient({ apiKey: server.key, baseUrl: alternating.url, backoff: { initialDelay: 5, maxDelay: 10 } });
 });
 afterAll(async () => {
   await faulty?.close();
+  await dropping?.close();
+  await alternating?.close();
   await direct?.close();
   await proxy?.close();
   await server?.dispose();
@@ -43,8 +50,9 @@ async function trainLoop(client: SignalClient, runId: string): Promise<{ losses:
   const losses: number[] = [];
   const fbLosses: number[] = [];
   const steps: number[] = [];
-  for (let i = 0; i < TRAIN_STEPS; i++) {
-    const result = await training.trainBatch(batchAt(1, i));
+  // Made all at once without awaiting each: the client must still apply them in call order.
+  const results = await Promise.all(Array.from({ length: TRAIN_STEPS }, (_, i) => training.trainBatch(batchAt(1, i))));
+  for (const result of results) {
     losses.push(result.loss);
     steps.push(result.step);
   }
@@ -59,8 +67,17 @@ async function trainLoop(client: SignalClient, runId: string): Promise<{ losses:
 
 describe("training through a proxy that drops answers, throttles and sheds load", () => {
   it("ends with the same steps, losses and adapter bytes as a fault-free run", async () => {
-    const faultyRun = await direct.createRun(RUN_PARAMS);
+    // createRun and saveState lose their first answer: the retry must not make a second run or checkpoint.
+    const faultyRun = await dropping.createRun(RUN_PARAMS);
     const viaProxy = await trainLoop(faulty, faultyRun.run_id);
+    const saved = await dropping.saveState(faultyRun.run_id, { mode: "state" });
+    expect(saved.step).toBe(TRAIN_STEPS + PAIRS);
+    expect(alternating.log.map((e) => `${e.path.split("/").at(-1)} ${e.fault}`)).toEqual([
+      "runs drop-after-forward",
+      "runs pass",
+      "checkpoints drop-after-forward",
+      "checkpoints pass",
+    ]);
     const cleanRun = await direct.createRun(RUN_PARAMS);
     const clean = await trainLoop(direct, cleanRun.run_id);
 
@@ -79,6 +96,10 @@ describe("training through a proxy that drops answers, throttles and sheds load"
     expect(mismatches(viaProxy.losses, clean.losses)).toEqual([]);
     expect(mismatches(viaProxy.fbLosses, clean.fbLosses)).toEqual([]);
 
+    const runs: string[] = [];
+    for await (const run of direct.listRuns()) runs.push(run.run_id);
+    expect(runs.sort()).toEqual([faultyRun.run_id, cleanRun.run_id].sort());
+    expect((await direct.listCheckpoints(faultyRun.run_id)).data.map((c) => c.step)).toEqual([TRAIN_STEPS + PAIRS]);
     const a: RunOutcome = await outcomeOf(direct, faultyRun.run_id);
     const b: RunOutcome = await outcomeOf(direct, cleanRun.run_id);
     expect(a.current_step).toBe(total);
