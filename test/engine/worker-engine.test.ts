@@ -30,6 +30,19 @@ describe("the engine over worker threads", () => {
     expect(Buffer.from(core.exportState("w1").adapter).equals(Buffer.from(state.adapter))).toBe(true);
   });
 
+  it("loads a frozen adapter on every worker, so concurrent samples of it all answer alike", async () => {
+    await engine.createRun("w5", tinyConfig());
+    await engine.trainStep("w5", QA_PAIRS);
+    const { adapter } = await engine.exportState("w5");
+    await engine.loadAdapter("w5@1", tinyConfig(), adapter);
+    const live = await engine.sample({ runId: "w5" }, ["Q: cat?\nA:"], params);
+    // Several in flight at once: they spread over both workers, and each worker has the adapter.
+    const frozen = await Promise.all(Array.from({ length: 6 }, () => engine.sample({ adapterKey: "w5@1" }, ["Q: cat?\nA:"], params)));
+    for (const result of frozen) expect(result).toEqual(live);
+    await engine.unloadAdapter("w5@1");
+    await expect(engine.sample({ adapterKey: "w5@1" }, ["x"], params)).rejects.toMatchObject({ code: "adapter_not_found" });
+  });
+
   it("streams tokens before the sample promise resolves", async () => {
     await engine.createRun("w2", tinyConfig());
     const events: TokenEvent[] = [];

@@ -111,7 +111,8 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
 class WorkerEngine implements Engine {
   private nextId = 1;
   private readonly runs = new Map<string, Slot>();
-  private readonly adapters = new Map<string, Slot>();
+  /** Frozen adapters (checkpoints) are loaded on every worker: sampling them can use every core. */
+  private readonly adapters = new Set<string>();
   private closed = false;
 
   constructor(private readonly slots: Slot[]) {
@@ -182,11 +183,16 @@ class WorkerEngine implements Engine {
     return slot;
   }
 
+  /**
+   * A live run's calls go to its worker (its state lives there, and they must stay ordered);
+   * a frozen adapter is on every worker, so its calls go to the one with the least work queued.
+   */
   private weightsSlot(ref: WeightsRef): Slot {
     if ("runId" in ref) return this.runSlot(ref.runId);
-    const slot = this.adapters.get(ref.adapterKey);
-    if (!slot) throw new EngineError("adapter_not_found", `adapter ${JSON.stringify(ref.adapterKey)} is not loaded`);
-    return slot;
+    if (!this.adapters.has(ref.adapterKey)) {
+      throw new EngineError("adapter_not_found", `adapter ${JSON.stringify(ref.adapterKey)} is not loaded`);
+    }
+    return this.slots.reduce((best, s) => (s.pending.size < best.pending.size ? s : best));
   }
 
   listModels(): ModelInfo[] {
@@ -241,19 +247,20 @@ class WorkerEngine implements Engine {
   }
 
   async loadAdapter(key: string, config: RunConfig, adapter: Uint8Array): Promise<void> {
-    const isNew = !this.adapters.has(key);
-    const slot = this.pin(this.adapters, key);
+    // Not visible to sample() until every worker has it.
+    this.adapters.delete(key);
     try {
-      await this.call(slot, "loadAdapter", [key, config, adapter]);
+      await Promise.all(this.slots.map((slot) => this.call(slot, "loadAdapter", [key, config, adapter])));
     } catch (e) {
-      if (isNew) this.unpin(this.adapters, key);
+      await Promise.allSettled(this.slots.map((slot) => this.call(slot, "unloadAdapter", [key])));
       throw e;
     }
+    this.adapters.add(key);
   }
 
   async unloadAdapter(key: string): Promise<void> {
-    const slot = this.unpin(this.adapters, key);
-    if (slot) await this.call(slot, "unloadAdapter", [key]);
+    if (!this.adapters.delete(key)) return;
+    await Promise.all(this.slots.map((slot) => this.call(slot, "unloadAdapter", [key])));
   }
 
   /**
