@@ -1,4 +1,3 @@
-import cliProgress from "cli-progress";
 
 /** Where and how often `trainEpoch` reports. */
 export interface ProgressOptions {
@@ -29,7 +28,7 @@ const silent: ProgressReporter = { update() {}, stop() {} };
  * A bar (cli-progress) on a TTY — step, loss, running average, tokens/s and, when the number of
  * batches is known, ETA — and plain periodic lines elsewhere; nothing for `false`.
  */
-export function createProgress(progress: boolean | ProgressOptions | undefined, total: number | undefined): ProgressReporter {
+export async function createProgress(progress: boolean | ProgressOptions | undefined, total: number | undefined): Promise<ProgressReporter> {
   if (progress === false) return silent;
   const options = typeof progress === "object" ? progress : {};
   const stream = options.stream ?? process.stderr;
@@ -40,7 +39,9 @@ function rate(update: ProgressUpdate): number {
   return update.elapsed_ms > 0 ? Math.round((update.num_tokens * 1000) / update.elapsed_ms) : 0;
 }
 
-function barReporter(stream: NodeJS.WritableStream, total: number | undefined): ProgressReporter {
+async function barReporter(stream: NodeJS.WritableStream, total: number | undefined): Promise<ProgressReporter> {
+  // Loaded on first use: most programs never draw a bar, and importing the SDK stays cheaper.
+  const { default: cliProgress } = await import("cli-progress");
   const known = total !== undefined;
   const format = known
     ? "train |{bar}| {value}/{total} | step {step} | loss {loss} | avg {avg} | {tps} tok/s | ETA {eta_formatted}"

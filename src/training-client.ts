@@ -133,7 +133,7 @@ export class TrainingClient {
   async trainEpoch(batches: Iterable<Batch> | AsyncIterable<Batch>, options: TrainEpochOptions = {}): Promise<EpochResult> {
     const { progress, onStep, signal, total, ...params } = options;
     const known = total ?? lengthOf(batches);
-    const reporter = createProgress(progress, known);
+    const reporter = await createProgress(progress, known);
     const started = Date.now();
     let steps = 0;
     let tokens = 0;

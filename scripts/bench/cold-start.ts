@@ -26,10 +26,20 @@ export async function benchColdStart(): Promise<{ markdown: string; figures: Rec
     outfile,
     metafile: true,
     logLevel: "silent",
+    // CommonJS dependencies (cli-progress) call require() for Node built-ins.
+    banner: { js: 'import { createRequire as __cr } from "node:module"; const require = __cr(import.meta.url);' },
   });
   const inputs = Object.keys(result.metafile.inputs);
   const leaked = inputs.filter((i) => i.includes("src/server") || i.includes("@tensorflow"));
   const bytes = readFileSync(outfile);
+  // Bytes each package (or the project's own code) contributes to the output.
+  const byPackage = new Map<string, number>();
+  for (const [path, info] of Object.entries(result.metafile.outputs[Object.keys(result.metafile.outputs)[0] ?? ""]?.inputs ?? {})) {
+    const match = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path);
+    const name = match?.[1] ?? (path.startsWith("generated/") ? "generated/ (zod schemas)" : "src/");
+    byPackage.set(name, (byPackage.get(name) ?? 0) + info.bytesInOutput);
+  }
+  const largest = [...byPackage.entries()].sort((a, b) => b[1] - a[1]).slice(0, 6);
   const gzip = gzipSync(bytes).length;
 
   const empty = join(dir, "empty.mjs");
@@ -64,6 +74,7 @@ export async function benchColdStart(): Promise<{ markdown: string; figures: Rec
     `| bundle of \`import "frontier-signal"\` (esbuild, minified, all deps inlined) | ${fmt(bytes.length / 1024, 1)} KiB (${fmt(gzip / 1024, 1)} KiB gzip), ${inputs.length} modules |`,
     `| modules from \`src/server\` or \`@tensorflow\` in the bundle | ${leaked.length} |`,
     `| time to import the bundle in a fresh process (median of 15) | ${fmt(importMs)} ms (an empty module: ${fmt(baselineMs)} ms) |`,
+    `| largest parts of the bundle | ${largest.map(([name, n]) => `${name} ${fmt(n / 1024, 1)} KiB`).join(", ")} |`,
     "",
   ].join("\n");
   return { markdown, figures };
