@@ -58,9 +58,14 @@ function spawn(): Worker {
   if (here.endsWith(".ts")) {
     const entry = new URL("./worker.ts", here).href;
     const boot = `import("tsx/esm/api").then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
-    return new Worker(boot, { eval: true, execArgv: [...process.execArgv, "--import", "tsx"] });
+    return new Worker(boot, { eval: true, execArgv: [...workerExecArgv(), "--import", "tsx"] });
   }
-  return new Worker(new URL("./worker.js", here));
+  return new Worker(new URL("./worker.js", here), { execArgv: workerExecArgv() });
+}
+
+/** The process's flags minus those a Worker refuses (ERR_WORKER_INVALID_EXEC_ARGV), e.g. `--expose-gc`. */
+function workerExecArgv(): string[] {
+  return process.execArgv.filter((flag) => !/^--(expose[-_]gc|max[-_]old[-_]space[-_]size|cpu[-_]prof|heap[-_]prof)/.test(flag));
 }
 
 /**
