@@ -239,7 +239,7 @@ export interface paths {
         };
         /**
          * List checkpoints
-         * @description Every checkpoint of the run, by step ascending.
+         * @description The run's checkpoints, by step ascending; the cursor is the last step of the page.
          */
         get: operations["listCheckpoints"];
         put?: never;
@@ -1051,8 +1051,8 @@ export interface components {
         IdempotencyKey: string;
         /** @description Page size. */
         Limit: number;
-        /** @description Page size. */
-        MetricsLimit: number;
+        /** @description Page size of a list ordered by step (metrics, checkpoints). */
+        StepListLimit: number;
         /** @description The `next_cursor` of the previous page. */
         After: string;
     };
@@ -1122,7 +1122,7 @@ export type ParameterRunIdPath = components['parameters']['RunIdPath'];
 export type ParameterStepPath = components['parameters']['StepPath'];
 export type ParameterIdempotencyKey = components['parameters']['IdempotencyKey'];
 export type ParameterLimit = components['parameters']['Limit'];
-export type ParameterMetricsLimit = components['parameters']['MetricsLimit'];
+export type ParameterStepListLimit = components['parameters']['StepListLimit'];
 export type ParameterAfter = components['parameters']['After'];
 export type HeaderRequestId = components['headers']['RequestId'];
 export type HeaderRetryAfter = components['headers']['RetryAfter'];
@@ -1646,8 +1646,8 @@ export interface operations {
     listMetrics: {
         parameters: {
             query?: {
-                /** @description Page size. */
-                limit?: components["parameters"]["MetricsLimit"];
+                /** @description Page size of a list ordered by step (metrics, checkpoints). */
+                limit?: components["parameters"]["StepListLimit"];
                 /** @description The `next_cursor` of the previous page. */
                 after?: components["parameters"]["After"];
             };
@@ -1697,7 +1697,12 @@ export interface operations {
     };
     listCheckpoints: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Page size of a list ordered by step (metrics, checkpoints). */
+                limit?: components["parameters"]["StepListLimit"];
+                /** @description The `next_cursor` of the previous page. */
+                after?: components["parameters"]["After"];
+            };
             header?: never;
             path: {
                 /** @description The run's id, as returned by `createRun`. */

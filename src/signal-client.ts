@@ -18,7 +18,7 @@ import type {
   ZeroGradResult,
 } from "../generated/schema.js";
 import type { Api } from "./core/api.js";
-import { createCheckpoint, deleteCheckpoint, downloadCheckpoint, getCheckpoint, listCheckpoints, restoreCheckpoint } from "./core/ops-checkpoints.js";
+import { createCheckpoint, deleteCheckpoint, downloadCheckpoint, getCheckpoint, listCheckpointsPage, restoreCheckpoint } from "./core/ops-checkpoints.js";
 import { sample } from "./core/ops-inference.js";
 import { createRun, deleteRun, getHealth, getRun, listModels, listRunsPage, type ListRunsQuery } from "./core/ops-runs.js";
 import { forwardBackward, listMetricsPage, optimStep, trainStep, zeroGrad } from "./core/ops-training.js";
@@ -148,9 +148,9 @@ export class SignalClient {
     return createCheckpoint(this.#api, runId, params, options);
   }
 
-  /** Every checkpoint of the run, by step. */
-  listCheckpoints(runId: string, options?: RequestOptions): Promise<WithRequestId<CheckpointList>> {
-    return listCheckpoints(this.#api, runId, options);
+  /** The run's checkpoints by step: `await` for a page, `for await` for every one. */
+  listCheckpoints(runId: string, query: { limit?: number } = {}, options?: RequestOptions): PagePromise<CheckpointList, Checkpoint> {
+    return new PagePromise((after) => listCheckpointsPage(this.#api, runId, after === undefined ? query : { ...query, after }, options));
   }
 
   /** One checkpoint. @throws NotFoundError listing the steps that exist */

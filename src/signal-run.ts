@@ -11,6 +11,7 @@ import type {
   ZeroGradResult,
 } from "../generated/schema.js";
 import type { WithRequestId } from "./core/request-id.js";
+import type { PagePromise } from "./pagination.js";
 import type { RequestOptions } from "./core/transport.js";
 import type { InferenceClient, InferenceOptions } from "./inference-client.js";
 import type { ChildPolicyOptions, SignalClient } from "./signal-client.js";
@@ -67,8 +68,9 @@ export class SignalRun {
     return this.#client.saveState(this.run_id, params, options);
   }
 
-  listCheckpoints(options?: RequestOptions): Promise<WithRequestId<CheckpointList>> {
-    return this.#client.listCheckpoints(this.run_id, options);
+  /** The run's checkpoints by step: `await` for a page, `for await` for every one. */
+  listCheckpoints(query: { limit?: number } = {}, options?: RequestOptions): PagePromise<CheckpointList, Checkpoint> {
+    return this.#client.listCheckpoints(this.run_id, query, options);
   }
 
   downloadCheckpoint(step: number, options?: RequestOptions): Promise<WithRequestId<Uint8Array>> {

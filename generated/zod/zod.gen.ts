@@ -390,9 +390,9 @@ export const zIdempotencyKey = z.string().min(1).max(255).regex(/^[\x21-\x7E]+$/
 export const zLimit = z.int().gte(1).lte(100).default(20);
 
 /**
- * Page size.
+ * Page size of a list ordered by step (metrics, checkpoints).
  */
-export const zMetricsLimit = z.int().gte(1).lte(1000).default(100);
+export const zStepListLimit = z.int().gte(1).lte(1000).default(100);
 
 /**
  * The `next_cursor` of the previous page.
@@ -522,6 +522,11 @@ export const zListMetricsResponse = zMetricList;
 
 export const zListCheckpointsPath = z.object({
     run_id: zRunId
+});
+
+export const zListCheckpointsQuery = z.object({
+    limit: z.int().gte(1).lte(1000).optional().default(100),
+    after: z.string().min(1).max(200).optional()
 });
 
 /**

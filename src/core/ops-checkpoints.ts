@@ -4,6 +4,7 @@ import {
   zCreateCheckpointResponse,
   zDeleteCheckpointResponse,
   zGetCheckpointResponse,
+  zListCheckpointsQuery,
   zListCheckpointsResponse,
   zRestoreCheckpointBody,
   zRestoreCheckpointResponse,
@@ -14,6 +15,14 @@ import { validateInput, type Api } from "./api.js";
 import { checkRunId } from "./ops-runs.js";
 import { attachRequestId, type WithRequestId } from "./request-id.js";
 import type { RequestOptions } from "./transport.js";
+
+/** Query of one page of `listCheckpoints`. */
+export interface ListCheckpointsQuery {
+  /** Page size. @default 100 (max 1000) */
+  limit?: number;
+  /** The `next_cursor` of the previous page. */
+  after?: string;
+}
 
 function checkStep(operation: string, step: number): void {
   validateInput(operation, zStepPath, step, "step");
@@ -26,9 +35,10 @@ export async function createCheckpoint(api: Api, runId: string, body: CreateChec
   return api.call("createCheckpoint", zCreateCheckpointResponse, (init) => api.raw.POST("/v1/runs/{run_id}/checkpoints", { ...init, params, body }), options);
 }
 
-export async function listCheckpoints(api: Api, runId: string, options?: RequestOptions): Promise<WithRequestId<CheckpointList>> {
+export async function listCheckpointsPage(api: Api, runId: string, query: ListCheckpointsQuery, options?: RequestOptions): Promise<WithRequestId<CheckpointList>> {
   checkRunId("listCheckpoints", runId);
-  const params = { path: { run_id: runId } };
+  validateInput("listCheckpoints", zListCheckpointsQuery, query);
+  const params = { path: { run_id: runId }, query };
   return api.call("listCheckpoints", zListCheckpointsResponse, (init) => api.raw.GET("/v1/runs/{run_id}/checkpoints", { ...init, params }), options);
 }
 

@@ -30,7 +30,7 @@ export const OPERATION_SCHEMAS: Record<OperationId, OperationSchemas> = {
   zeroGrad: { path: gen.zZeroGradPath, body: none, bodyOptional: true },
   listMetrics: { path: gen.zListMetricsPath, query: gen.zListMetricsQuery },
   createCheckpoint: { path: gen.zCreateCheckpointPath, body: gen.zCreateCheckpointBody, bodyOptional: true },
-  listCheckpoints: { path: gen.zListCheckpointsPath },
+  listCheckpoints: { path: gen.zListCheckpointsPath, query: gen.zListCheckpointsQuery },
   getCheckpoint: { path: gen.zGetCheckpointPath },
   deleteCheckpoint: { path: gen.zDeleteCheckpointPath },
   downloadCheckpoint: { path: gen.zDownloadCheckpointPath },

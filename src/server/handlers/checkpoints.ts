@@ -1,3 +1,4 @@
+import { pageByStep } from "../page-by-step.js";
 import type { components } from "../../../generated/schema.js";
 import { checkpointNotFound } from "../api-error.js";
 import { type Handler, json } from "../context.js";
@@ -49,15 +50,11 @@ export const createCheckpoint: Handler = (ctx) => {
   });
 };
 
-/** listCheckpoints: every checkpoint of the run, by step ascending. */
+/** listCheckpoints: the run's checkpoints by step ascending; the cursor is the last step. */
 export const listCheckpoints: Handler = async (ctx) => {
   const run = ownedRun(ctx, ctx.path.run_id as string);
-  const body: Schemas["CheckpointList"] = {
-    object: "list",
-    data: run.checkpoints.map((c) => toCheckpoint(run.run_id, c)),
-    has_more: false,
-    next_cursor: null,
-  };
+  const checkpoints = run.checkpoints.map((c) => toCheckpoint(run.run_id, c)).sort((a, b) => a.step - b.step);
+  const body: Schemas["CheckpointList"] = pageByStep(checkpoints, ctx.query as { limit: number; after?: string }, "listCheckpoints");
   return json(200, body);
 };
 

@@ -1,5 +1,6 @@
 import type { components } from "../../../generated/schema.js";
-import { ApiError, validationError } from "../api-error.js";
+import { ApiError } from "../api-error.js";
+import { pageByStep } from "../page-by-step.js";
 import { type Handler, type RequestContext, json } from "../context.js";
 import type { Example, OptimStepOptions } from "../engine/types.js";
 import { changeRun, nextRecord, ownedRun } from "../run-access.js";
@@ -94,18 +95,7 @@ export const zeroGrad: Handler = (ctx) => {
 /** listMetrics: one entry per applied step, oldest first; the cursor is the last step. */
 export const listMetrics: Handler = async (ctx) => {
   const run = ownedRun(ctx, ctx.path.run_id as string);
-  const { limit, after } = ctx.query as { limit: number; after?: string };
-  let start = 0;
-  if (after !== undefined) {
-    if (!/^\d{1,10}$/.test(after)) throw validationError("after: not a cursor returned by listMetrics", "after");
-    const step = Number(after);
-    start = run.metrics.findIndex((m) => m.step > step);
-    if (start < 0) start = run.metrics.length;
-  }
-  const page = run.metrics.slice(start, start + limit);
-  const hasMore = start + limit < run.metrics.length;
-  const last = page[page.length - 1];
-  return json(200, { object: "list", data: page, has_more: hasMore, next_cursor: hasMore && last ? String(last.step) : null });
+  return json(200, pageByStep(run.metrics, ctx.query as { limit: number; after?: string }, "listMetrics"));
 };
 
 /**
