@@ -31,6 +31,13 @@ export async function benchSdk(): Promise<{ markdown: string; figures: Record<st
       "getRun: SignalClient": () => client.getRun(runId),
       "sample: raw fetch": () =>
         fetch(`${server.url}/v1/runs/${runId}/sample`, { method: "POST", headers: auth, body: JSON.stringify(sampleBody) }).then((r) => r.json()),
+      // What the SDK sends on every POST: the server then keeps a replay record (in memory for sample).
+      "sample: raw fetch + Idempotency-Key": () =>
+        fetch(`${server.url}/v1/runs/${runId}/sample`, {
+          method: "POST",
+          headers: { ...auth, "idempotency-key": `bench-${Math.random()}` },
+          body: JSON.stringify(sampleBody),
+        }).then((r) => r.json()),
       "sample: InferenceClient": () => inference.sample(sampleBody.prompts, { max_tokens: 1, temperature: 0 }),
       "sample: SignalClient": () => client.sample(runId, sampleBody.prompts, { max_tokens: 1, temperature: 0 }),
       "completion: openai client": () => openai.completions.create({ model: runId, prompt: "Q: hi\nA:", max_tokens: 1, temperature: 0 }),

@@ -59,9 +59,8 @@ export function createCallFetch(ctx: TransportContext, operation: string, option
     for (let attempt = 0; ; attempt++) {
       throwIfAborted(userSignal);
       if (ctx.pool.closed) throw new APIConnectionError("The client is closed.");
-      const outcome = await runAttempt(ctx, operation, policy.timeout, userSignal, attempt, (signal) => {
-        return new Request(request.url, { method: request.method, headers, body: body ?? null, redirect: "follow", signal });
-      });
+      const init = { method: request.method, headers, body: body ?? null, redirect: "follow" as const };
+      const outcome = await runAttempt(ctx, operation, policy.timeout, userSignal, attempt, request.url, init);
       if (outcome.kind === "done") return outcome.response;
       if (outcome.kind === "fail" || attempt >= policy.maxRetries) throw outcome.error;
       const delay = retryDelay(policy.backoff, attempt, outcome.headers, ctx.random);
@@ -77,7 +76,8 @@ async function runAttempt(
   timeout: number,
   userSignal: AbortSignal | undefined,
   attempt: number,
-  build: (signal: AbortSignal) => Request,
+  url: string,
+  init: RequestInit,
 ): Promise<Outcome> {
   const controller = new AbortController();
   let timedOut = false;
@@ -91,9 +91,8 @@ async function runAttempt(
   const started = Date.now();
   let streaming = false;
   try {
-    const outgoing = build(controller.signal);
-    log(ctx, `${operation} request`, { method: outgoing.method, url: outgoing.url, attempt });
-    const response = await ctx.pool.fetch(outgoing);
+    log(ctx, `${operation} request`, { method: init.method, url, attempt });
+    const response = await ctx.pool.send(url, { ...init, signal: controller.signal });
     const requestId = response.headers.get("x-request-id") ?? undefined;
     log(ctx, `${operation} response`, { status: response.status, request_id: requestId, ms: Date.now() - started });
     if (response.ok && isEventStream(response) && response.body) {

@@ -70,6 +70,8 @@ export class IdempotencyStore {
   readonly #inflight = new Map<string, Promise<void>>();
   readonly #runIndex = new Map<string, string>();
   readonly #memory = new MemoryReplays();
+  /** Scopes with a file in the side store: a miss never touches the disk (it cost ~0.8 ms a call). */
+  readonly #sideScopes = new Set<string>();
   readonly #dir: string;
 
   private constructor(
@@ -89,6 +91,7 @@ export class IdempotencyStore {
       const file = path.join(store.#dir, name);
       const info = await stat(file).catch(() => undefined);
       if (!name.endsWith(".json") || !info || now - info.mtimeMs > IDEMPOTENCY_DEFAULTS.retentionMs) await rm(file, { force: true });
+      else store.#sideScopes.add(name.slice(0, -".json".length));
     }
     return store;
   }
@@ -118,6 +121,7 @@ export class IdempotencyStore {
       if (record) return record;
       this.#runIndex.delete(scope);
     }
+    if (!this.#sideScopes.has(scope)) return undefined;
     let record: IdempotencyRecord;
     try {
       record = JSON.parse(await readFile(this.#file(scope), "utf8")) as IdempotencyRecord;
@@ -137,6 +141,7 @@ export class IdempotencyStore {
   /** Stores the record of a call that changed nothing durable, durably (fsync'ed). */
   async saveSide(scope: string, record: IdempotencyRecord): Promise<void> {
     await writeFileAtomic(this.#file(scope), JSON.stringify(record));
+    this.#sideScopes.add(scope);
   }
 
   /** Indexes the records a run's header holds (after each commit of that run). */
