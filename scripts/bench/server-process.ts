@@ -23,11 +23,17 @@ export async function startServerProcess(options: { workers?: number } = {}): Pr
   const child: ChildProcess = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
   const url = await new Promise<string>((resolve, reject) => {
     let out = "";
-    child.stdout?.on("data", (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       out += chunk.toString();
       const match = /listening on (http:\/\/[^\s]+)/.exec(out);
-      if (match?.[1]) resolve(match[1]);
-    });
+      if (match?.[1]) {
+        // From here on the per-request log lines are drained unread, at no cost to the benchmark.
+        child.stdout?.off("data", onData);
+        child.stdout?.resume();
+        resolve(match[1]);
+      }
+    };
+    child.stdout?.on("data", onData);
     child.once("exit", (code) => reject(new Error(`signal serve exited with ${code}: ${out}`)));
   });
   return {
