@@ -1,37 +1,33 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SignalClient } from "../../src/index.js";
-import type { Engine } from "../../src/server/engine/types.js";
 import { type FaultProxy, startFaultProxy } from "../helpers/fault-proxy.js";
-import { type TestServer, startTestServer, testEngine } from "../server/helpers.js";
+import { useTestServer } from "../server/helpers.js";
 import { RUN_PARAMS, type RunOutcome, batchAt, mismatches, outcomeOf } from "./helpers.js";
 
 const TRAIN_STEPS = 100;
 const PAIRS = 50;
 const MAX_CONSECUTIVE_FAULTS = 3;
 
-let engine: Engine;
-let server: TestServer;
 let proxy: FaultProxy;
 let direct: SignalClient;
 let faulty: SignalClient;
 let alternating: FaultProxy;
 let dropping: SignalClient;
+const fixture = useTestServer();
 beforeAll(async () => {
-  engine = await testEngine();
-  server = await startTestServer(engine);
   proxy = await startFaultProxy({
-    upstream: server.url,
+    upstream: fixture.server.url,
     seed: 20240611,
     rates: { "drop-after-forward": 0.1, "503": 0.07, "429": 0.07, delay: 0.05 },
     maxConsecutiveFaults: MAX_CONSECUTIVE_FAULTS,
     retryAfterSeconds: 0,
     delayMs: 5,
   });
-  direct = new SignalClient({ apiKey: server.key, baseUrl: server.url });
-  faulty = new SignalClient({ apiKey: server.key, baseUrl: proxy.url });
+  direct = new SignalClient({ apiKey: fixture.server.key, baseUrl: fixture.server.url });
+  faulty = new SignalClient({ apiKey: fixture.server.key, baseUrl: proxy.url });
   // Drops every other answer: the first attempt of each call is applied and never heard of.
-  alternating = await startFaultProxy({ upstream: server.url, seed: 1, rates: { "drop-after-forward": 1 }, maxConsecutiveFaults: 1 });
-  dropping = new SignalClient({ apiKey: server.key, baseUrl: alternating.url, backoff: { initialDelay: 5, maxDelay: 10 } });
+  alternating = await startFaultProxy({ upstream: fixture.server.url, seed: 1, rates: { "drop-after-forward": 1 }, maxConsecutiveFaults: 1 });
+  dropping = new SignalClient({ apiKey: fixture.server.key, baseUrl: alternating.url, backoff: { initialDelay: 5, maxDelay: 10 } });
 });
 afterAll(async () => {
   await faulty?.close();
@@ -39,8 +35,6 @@ afterAll(async () => {
   await alternating?.close();
   await direct?.close();
   await proxy?.close();
-  await server?.dispose();
-  await engine?.close();
 });
 
 /** 100 trainBatch calls, then 50 forwardBackward/optimStep pairs, all on one TrainingClient. */

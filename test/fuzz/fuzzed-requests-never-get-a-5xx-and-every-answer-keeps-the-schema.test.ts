@@ -2,9 +2,8 @@ import fc from "fast-check";
 import type { z } from "zod";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as gen from "../../generated/zod/zod.gen.js";
-import type { Engine } from "../../src/server/engine/types.js";
 import { invalidArbitrary, validArbitrary } from "../helpers/schema-arbitrary.js";
-import { QA, type TestServer, call, createTinyRun, startTestServer, testEngine } from "../server/helpers.js";
+import { QA, call, createTinyRun, useTestServer } from "../server/helpers.js";
 import { type Checked, type Expect, FuzzClient } from "./fuzz-client.js";
 
 // Fixed seed, so a failure reproduces exactly. To explore further locally:
@@ -13,8 +12,6 @@ const SEED = Number(process.env.FUZZ_SEED ?? 20_606);
 const VALID_RUNS = Number(process.env.FUZZ_RUNS ?? 14);
 const INVALID_RUNS = Math.ceil(VALID_RUNS / 2) + 1;
 
-let engine: Engine;
-let server: TestServer;
 let client: FuzzClient;
 let runId: string;
 /** The step of a checkpoint of `runId` that no fuzzed request deletes. */
@@ -28,19 +25,16 @@ async function setUp(reply: Promise<{ status: number; body: unknown }>): Promise
   if (status >= 300) throw new Error(`set-up call failed: ${status} ${JSON.stringify(body)}`);
 }
 
+const fixture = useTestServer({ bodyLimitBytes: 256 * 1024, log: (line) => logLines.push(line) });
 beforeAll(async () => {
-  engine = await testEngine();
-  server = await startTestServer(engine, { bodyLimitBytes: 256 * 1024, log: (line) => logLines.push(line) });
-  client = new FuzzClient(server.url, server.key);
-  runId = await createTinyRun(server);
-  await setUp(call(server, "POST", `/v1/runs/${runId}/train_step`, { body: { batch: QA } }));
-  await setUp(call(server, "POST", `/v1/runs/${runId}/checkpoints`, { body: { mode: "state" } }));
+  client = new FuzzClient(fixture.server.url, fixture.server.key);
+  runId = await createTinyRun(fixture.server);
+  await setUp(call(fixture.server, "POST", `/v1/runs/${runId}/train_step`, { body: { batch: QA } }));
+  await setUp(call(fixture.server, "POST", `/v1/runs/${runId}/checkpoints`, { body: { mode: "state" } }));
 });
 
 afterAll(async () => {
   console.log(`fuzz: ${client?.sent ?? 0} requests`);
-  await server?.dispose();
-  await engine?.close();
 });
 
 /** Our run most of the time, sometimes an id nobody has. */
@@ -315,7 +309,7 @@ describe("fuzzed requests derived from the spec never get a 5xx and every answer
       { path: "/v1/runs", body: { base_model: "signal-byte-huge" }, status: 404, code: "model_not_found" },
       { path: "/v1/runs", body: { base_model: tiny, target_modules: ["q_proj", "q_proj"] }, status: 422, code: "validation_error" },
     ];
-    await call(server, "POST", `/v1/runs/${runId}/zero_grad`);
+    await call(fixture.server, "POST", `/v1/runs/${runId}/zero_grad`);
     cases.push({ path: `/v1/runs/${runId}/optim_step`, body: {}, status: 409, code: "nothing_accumulated" });
     for (const c of cases) {
       const answer = await client.sendJson("POST", c.path, c.body, { any: true });
@@ -354,7 +348,7 @@ describe("fuzzed requests derived from the spec never get a 5xx and every answer
 
   it("answers fractional token weights with an integer num_tokens (found by this fuzzer)", async () => {
     const batch = [{ tokens: [1, 2, 3], weights: [0, 0.5, 0.25] }, { text: "ab" }];
-    await call(server, "POST", `/v1/runs/${runId}/zero_grad`);
+    await call(fixture.server, "POST", `/v1/runs/${runId}/zero_grad`);
     const fb = await client.sendJson("POST", `/v1/runs/${runId}/forward_backward`, { batch }, { json: gen.zForwardBackwardResponse });
     expect(fb.problems).toEqual([]);
     const ts = await client.sendJson("POST", `/v1/runs/${runId}/train_step`, { batch }, { json: gen.zTrainStepResponse });
@@ -374,9 +368,9 @@ describe("fuzzed requests derived from the spec never get a 5xx and every answer
   it("deleting a run or checkpoint while requests use it gives them a 404, never a 5xx (found by this fuzzer)", async () => {
     const statuses = new Set<number>();
     for (let round = 0; round < 6; round++) {
-      const id = await createTinyRun(server);
-      await call(server, "POST", `/v1/runs/${id}/train_step`, { body: { batch: QA } });
-      await call(server, "POST", `/v1/runs/${id}/checkpoints`);
+      const id = await createTinyRun(fixture.server);
+      await call(fixture.server, "POST", `/v1/runs/${id}/train_step`, { body: { batch: QA } });
+      await call(fixture.server, "POST", `/v1/runs/${id}/checkpoints`);
       const post = (path: string, body: unknown, expect: Expect) => client.sendJson("POST", path, body, expect);
       const answers = await Promise.all([
         post(`/v1/runs/${id}/sample`, { prompts: ["a", "b"], max_tokens: 48 }, { json: gen.zSampleResponse }),

@@ -1,21 +1,13 @@
 import { readFile } from "node:fs/promises";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import * as gen from "../../generated/zod/zod.gen.js";
-import type { Engine } from "../../src/server/engine/types.js";
-import { type TestServer, call, conform, createTinyRun, startTestServer, testEngine } from "../server/helpers.js";
+import { call, conform, createTinyRun, useTestServer } from "../server/helpers.js";
 import { type RawAnswer, rawRequest } from "./raw-http.js";
 
-let engine: Engine;
-let server: TestServer;
 let runId: string;
+const fixture = useTestServer();
 beforeAll(async () => {
-  engine = await testEngine();
-  server = await startTestServer(engine);
-  runId = await createTinyRun(server);
-});
-afterAll(async () => {
-  await server?.dispose();
-  await engine?.close();
+  runId = await createTinyRun(fixture.server);
 });
 
 /** A raw answer that is an error in the error schema, with `request_id` equal to `x-request-id`. */
@@ -29,8 +21,8 @@ function expectRawError(answer: RawAnswer, status: number, code?: string): void 
 }
 
 async function expectHealthy(): Promise<void> {
-  expect((await call(server, "GET", "/v1/health")).status).toBe(200);
-  expect((await call(server, "GET", `/v1/runs/${runId}`)).status).toBe(200);
+  expect((await call(fixture.server, "GET", "/v1/health")).status).toBe(200);
+  expect((await call(fixture.server, "GET", `/v1/runs/${runId}`)).status).toBe(200);
 }
 
 describe("a request without a valid API key", () => {
@@ -55,7 +47,7 @@ describe("a request without a valid API key", () => {
     ];
     for (const value of values) {
       const headers: Record<string, string> = value === undefined ? {} : { authorization: value };
-      const reply = await call(server, "GET", `/v1/runs/${runId}`, { key: null, headers });
+      const reply = await call(fixture.server, "GET", `/v1/runs/${runId}`, { key: null, headers });
       expect(reply.status, String(value).slice(0, 40)).toBe(401);
       const { error } = conform(gen.zError, reply.body);
       expect(error).toMatchObject({ type: "authentication_error", code: "invalid_api_key", request_id: reply.headers.get("x-request-id") });
@@ -66,18 +58,18 @@ describe("a request without a valid API key", () => {
 
   it("accepts the scheme in any case and several spaces before the key, as RFC 7235 and 6750 allow", async () => {
     for (const value of ["bearer sk-test-a", "BEARER sk-test-a", "Bearer  sk-test-a"]) {
-      const reply = await call(server, "GET", `/v1/runs/${runId}`, { key: null, headers: { authorization: value } });
+      const reply = await call(fixture.server, "GET", `/v1/runs/${runId}`, { key: null, headers: { authorization: value } });
       expect(reply.status, value).toBe(200);
     }
   });
 
   it("is refused before anything else is looked at: no 404 or 422 that would reveal ids or shapes", async () => {
     const attempts = [
-      call(server, "GET", "/v1/runs/run_0000000000000000", { key: "sk-test-c" }),
-      call(server, "GET", "/v1/runs/not-an-id", { key: null }),
-      call(server, "POST", `/v1/runs/${runId}/sample`, { key: "sk-test-c", body: "{not json" }),
-      call(server, "POST", "/v1/completions", { key: null, body: { model: runId, prompt: "a" } }),
-      call(server, "GET", "/v1/runs?limit=0", { key: null }),
+      call(fixture.server, "GET", "/v1/runs/run_0000000000000000", { key: "sk-test-c" }),
+      call(fixture.server, "GET", "/v1/runs/not-an-id", { key: null }),
+      call(fixture.server, "POST", `/v1/runs/${runId}/sample`, { key: "sk-test-c", body: "{not json" }),
+      call(fixture.server, "POST", "/v1/completions", { key: null, body: { model: runId, prompt: "a" } }),
+      call(fixture.server, "GET", "/v1/runs?limit=0", { key: null }),
     ];
     for (const reply of await Promise.all(attempts)) {
       expect(reply.status).toBe(401);
@@ -96,7 +88,7 @@ describe("a request without a valid API key", () => {
       "GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer sk-test-c\r\n\r\nGET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n",
     ];
     for (const head of heads) {
-      const answer = await rawRequest(server.url, head);
+      const answer = await rawRequest(fixture.server.url, head);
       const shown = JSON.stringify(head);
       if (answer.status === undefined) {
         expect(answer.closed, shown).toBe(true);
@@ -110,7 +102,7 @@ describe("a request without a valid API key", () => {
   });
 
   it("with a key too long for the header limit gets 431 in the error schema, and the server keeps serving", async () => {
-    const answer = await rawRequest(server.url, `GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${"k".repeat(64 * 1024)}\r\n\r\n`);
+    const answer = await rawRequest(fixture.server.url, `GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${"k".repeat(64 * 1024)}\r\n\r\n`);
     expectRawError(answer, 431, "header_too_large");
     expect(answer.closed).toBe(true);
     await expectHealthy();
@@ -118,7 +110,7 @@ describe("a request without a valid API key", () => {
 
   it("that is not HTTP at all gets 400 in the error schema and a closed connection", async () => {
     for (const head of ["\u0016\u0003\u0001\u0002\u0000\u0001\u0000\u0001\u00fc\u0003\u0003", "GET\r\n\r\n", "BREW /v1/models HTTP/1.1\r\n\r\n", "GET /v1/models HTTP/9.9\r\nHost: x\r\n\r\n"]) {
-      const answer = await rawRequest(server.url, Buffer.from(head, "latin1"));
+      const answer = await rawRequest(fixture.server.url, Buffer.from(head, "latin1"));
       expect(answer.closed, JSON.stringify(head)).toBe(true);
       if (answer.status !== undefined) expectRawError(answer, 400, "malformed_request");
     }

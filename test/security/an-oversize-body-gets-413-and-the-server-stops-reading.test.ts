@@ -1,7 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import * as gen from "../../generated/zod/zod.gen.js";
-import type { Engine } from "../../src/server/engine/types.js";
-import { type TestServer, call, conform, createTinyRun, startTestServer, testEngine } from "../server/helpers.js";
+import { call, conform, createTinyRun, useTestServer } from "../server/helpers.js";
 import { type RawAnswer, rawRequest } from "./raw-http.js";
 
 const LIMIT = 64 * 1024;
@@ -9,17 +8,10 @@ const LIMIT = 64 * 1024;
 const HUGE = 256 * 1024 * 1024;
 const CHUNK = Buffer.alloc(64 * 1024, 0x61);
 
-let engine: Engine;
-let server: TestServer;
 let runId: string;
+const fixture = useTestServer({ bodyLimitBytes: LIMIT });
 beforeAll(async () => {
-  engine = await testEngine();
-  server = await startTestServer(engine, { bodyLimitBytes: LIMIT });
-  runId = await createTinyRun(server);
-});
-afterAll(async () => {
-  await server?.dispose();
-  await engine?.close();
+  runId = await createTinyRun(fixture.server);
 });
 
 function* chunks(total: number): Generator<Buffer> {
@@ -47,7 +39,7 @@ const auth = { authorization: "Bearer sk-test-a" };
 
 describe("an oversize body", () => {
   it("declared in Content-Length gets 413 before it is read, and the connection is closed", async () => {
-    const answer = await rawRequest(server.url, head("POST", `/v1/runs/${runId}/forward_backward`, { ...auth, "content-type": "application/json", "content-length": HUGE }), {
+    const answer = await rawRequest(fixture.server.url, head("POST", `/v1/runs/${runId}/forward_backward`, { ...auth, "content-type": "application/json", "content-length": HUGE }), {
       stream: chunks(HUGE),
       waitMs: 10_000,
     });
@@ -58,7 +50,7 @@ describe("an oversize body", () => {
     const framed = (function* () {
       for (const chunk of chunks(HUGE)) yield Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from("\r\n")]);
     })();
-    const answer = await rawRequest(server.url, head("POST", `/v1/runs/${runId}/sample`, { ...auth, "content-type": "application/json", "transfer-encoding": "chunked" }), {
+    const answer = await rawRequest(fixture.server.url, head("POST", `/v1/runs/${runId}/sample`, { ...auth, "content-type": "application/json", "transfer-encoding": "chunked" }), {
       stream: framed,
       waitMs: 10_000,
     });
@@ -66,7 +58,7 @@ describe("an oversize body", () => {
   });
 
   it("sent without a valid key gets 401, and the server does not read the rest of it either", async () => {
-    const answer = await rawRequest(server.url, head("POST", `/v1/runs/${runId}/forward_backward`, { authorization: "Bearer sk-wrong", "content-length": HUGE }), {
+    const answer = await rawRequest(fixture.server.url, head("POST", `/v1/runs/${runId}/forward_backward`, { authorization: "Bearer sk-wrong", "content-length": HUGE }), {
       stream: chunks(HUGE),
       waitMs: 10_000,
     });
@@ -74,7 +66,7 @@ describe("an oversize body", () => {
   });
 
   it("sent to a route that does not exist gets 404, and the server does not read the rest of it either", async () => {
-    const answer = await rawRequest(server.url, head("POST", "/v1/nowhere", { ...auth, "content-length": HUGE }), { stream: chunks(HUGE), waitMs: 10_000 });
+    const answer = await rawRequest(fixture.server.url, head("POST", "/v1/nowhere", { ...auth, "content-length": HUGE }), { stream: chunks(HUGE), waitMs: 10_000 });
     expectRefused(answer, 404, "route_not_found");
   });
 
@@ -83,15 +75,15 @@ describe("an oversize body", () => {
       const prefix = '{"prompts":["a"],"max_tokens":1,"stop":["';
       return `${prefix}${"s".repeat(size - prefix.length - 3)}"]}`;
     };
-    const atLimit = await call(server, "POST", `/v1/runs/${runId}/sample`, { body: padded(LIMIT) });
+    const atLimit = await call(fixture.server, "POST", `/v1/runs/${runId}/sample`, { body: padded(LIMIT) });
     expect(atLimit.status).toBe(422); // read and validated: the stop string is too long
-    const over = await call(server, "POST", `/v1/runs/${runId}/sample`, { body: padded(LIMIT + 1) });
+    const over = await call(fixture.server, "POST", `/v1/runs/${runId}/sample`, { body: padded(LIMIT + 1) });
     expect(over.status).toBe(413);
     expect(conform(gen.zError, over.body).error.request_id).toBe(over.headers.get("x-request-id"));
   });
 
   it("leaves the server healthy and serving", async () => {
-    expect((await call(server, "GET", "/v1/health")).status).toBe(200);
-    expect((await call(server, "POST", `/v1/runs/${runId}/sample`, { body: { prompts: ["ok"], max_tokens: 2 } })).status).toBe(200);
+    expect((await call(fixture.server, "GET", "/v1/health")).status).toBe(200);
+    expect((await call(fixture.server, "POST", `/v1/runs/${runId}/sample`, { body: { prompts: ["ok"], max_tokens: 2 } })).status).toBe(200);
   });
 });

@@ -1,11 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import * as gen from "../../generated/zod/zod.gen.js";
-import type { Engine } from "../../src/server/engine/types.js";
 import { ROUTES, type OperationId } from "../../src/server/routes.js";
-import { QA, type Reply, type TestServer, call, conform, createTinyRun, startTestServer, testEngine } from "../server/helpers.js";
+import { QA, type Reply, call, conform, createTinyRun, useTestServer } from "../server/helpers.js";
 
-let engine: Engine;
-let server: TestServer;
 let runId: string;
 const OTHER = { key: "sk-test-b" };
 
@@ -15,18 +12,13 @@ async function setUp(reply: Promise<{ status: number; body: unknown }>): Promise
   if (status >= 300) throw new Error(`set-up call failed: ${status} ${JSON.stringify(body)}`);
 }
 
+const fixture = useTestServer();
 beforeAll(async () => {
-  engine = await testEngine();
-  server = await startTestServer(engine);
-  runId = await createTinyRun(server);
-  await setUp(call(server, "POST", `/v1/runs/${runId}/train_step`, { body: { batch: QA } }));
-  await setUp(call(server, "POST", `/v1/runs/${runId}/checkpoints`, { body: { mode: "state" } }));
+  runId = await createTinyRun(fixture.server);
+  await setUp(call(fixture.server, "POST", `/v1/runs/${runId}/train_step`, { body: { batch: QA } }));
+  await setUp(call(fixture.server, "POST", `/v1/runs/${runId}/checkpoints`, { body: { mode: "state" } }));
   // Something accumulated, so a foreign optim_step or zero_grad would have work to do.
-  await setUp(call(server, "POST", `/v1/runs/${runId}/forward_backward`, { body: { batch: QA } }));
-});
-afterAll(async () => {
-  await server?.dispose();
-  await engine?.close();
+  await setUp(call(fixture.server, "POST", `/v1/runs/${runId}/forward_backward`, { body: { batch: QA } }));
 });
 
 type Attempt = { method: string; path: string; body?: unknown };
@@ -62,7 +54,7 @@ const attempts: Partial<Record<OperationId, (id: string) => Attempt[]>> = {
 };
 
 function send(attempt: Attempt, who: { key: string }, headers: Record<string, string> = {}): Promise<Reply> {
-  return call(server, attempt.method, attempt.path, { ...who, body: attempt.body, headers });
+  return call(fixture.server, attempt.method, attempt.path, { ...who, body: attempt.body, headers });
 }
 
 describe("another key's run", () => {
@@ -90,22 +82,22 @@ describe("another key's run", () => {
   });
 
   it("is left exactly as it was: step, accumulated gradients, metrics and checkpoints", async () => {
-    const run = (await call(server, "GET", `/v1/runs/${runId}`)).body;
+    const run = (await call(fixture.server, "GET", `/v1/runs/${runId}`)).body;
     expect(run.current_step).toBe(1);
-    const checkpoints = conform(gen.zListCheckpointsResponse, (await call(server, "GET", `/v1/runs/${runId}/checkpoints`)).body);
+    const checkpoints = conform(gen.zListCheckpointsResponse, (await call(fixture.server, "GET", `/v1/runs/${runId}/checkpoints`)).body);
     expect(checkpoints.data.map((c) => [c.step, c.mode])).toEqual([[1, "state"]]);
-    const metrics = conform(gen.zListMetricsResponse, (await call(server, "GET", `/v1/runs/${runId}/metrics`)).body);
+    const metrics = conform(gen.zListMetricsResponse, (await call(fixture.server, "GET", `/v1/runs/${runId}/metrics`)).body);
     expect(metrics.data.map((m) => m.step)).toEqual([1]);
     // Only the owner's one forward_backward is accumulated; none of the other key's calls were.
-    const zeroed = conform(gen.zZeroGradResponse, (await call(server, "POST", `/v1/runs/${runId}/zero_grad`)).body);
+    const zeroed = conform(gen.zZeroGradResponse, (await call(fixture.server, "POST", `/v1/runs/${runId}/zero_grad`)).body);
     expect(zeroed.discarded_calls).toBe(1);
-    expect((await call(server, "GET", `/v1/runs/${runId}/checkpoints/1/content`)).status).toBe(200);
+    expect((await call(fixture.server, "GET", `/v1/runs/${runId}/checkpoints/1/content`)).status).toBe(200);
   });
 
   it("cannot be reached by replaying the owner's Idempotency-Key", async () => {
     const attempt = { method: "POST", path: `/v1/runs/${runId}/sample`, body: { prompts: ["Q: red?\nA:"], max_tokens: 3, seed: 1 } };
     const headers = { "idempotency-key": "shared-key-123" };
-    const mine = await send(attempt, { key: server.key }, headers);
+    const mine = await send(attempt, { key: fixture.server.key }, headers);
     expect(mine.status).toBe(200);
     const theirs = await send(attempt, OTHER, headers);
     expect(theirs.status).toBe(404);
@@ -114,9 +106,9 @@ describe("another key's run", () => {
   });
 
   it("is not listed for the other key, and the owner still sees it", async () => {
-    const theirs = conform(gen.zListRunsResponse, (await call(server, "GET", "/v1/runs?limit=100", OTHER)).body);
+    const theirs = conform(gen.zListRunsResponse, (await call(fixture.server, "GET", "/v1/runs?limit=100", OTHER)).body);
     expect(theirs.data.map((r) => r.run_id)).not.toContain(runId);
-    const mine = conform(gen.zListRunsResponse, (await call(server, "GET", "/v1/runs?limit=100")).body);
+    const mine = conform(gen.zListRunsResponse, (await call(fixture.server, "GET", "/v1/runs?limit=100")).body);
     expect(mine.data.map((r) => r.run_id)).toContain(runId);
   });
 });

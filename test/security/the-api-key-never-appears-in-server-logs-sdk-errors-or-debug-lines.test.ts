@@ -2,9 +2,8 @@ import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { inspect } from "node:util";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import type { Engine } from "../../src/server/engine/types.js";
 import { AsyncInferenceClient, AsyncTrainingClient, SignalClient } from "../../src/index.js";
-import { QA, type TestServer, call, startTestServer, testEngine } from "../server/helpers.js";
+import { QA, call, useTestServer } from "../server/helpers.js";
 import { rawRequest } from "./raw-http.js";
 
 // Distinctive, so a grep cannot match anything else.
@@ -12,8 +11,6 @@ const KEY = "sk-canary-5d1f0b9e7a3c4e21b8d6";
 const WRONG = "sk-canary-wrong-88c2e4a6f1d3";
 const SECRETS = [KEY, WRONG];
 
-let engine: Engine;
-let server: TestServer;
 const serverLog: string[] = [];
 /** Everything written to stdout and stderr (and console) while the tests run. */
 const output: string[] = [];
@@ -36,13 +33,11 @@ beforeAll(async () => {
     });
     restore.push(() => spy.mockRestore());
   }
-  engine = await testEngine();
-  server = await startTestServer(engine, { apiKeys: [KEY, "sk-test-b"], log: (line) => serverLog.push(line) });
 });
-afterAll(async () => {
+// After the capture starts and before it stops: hooks run in order, and afterAll hooks in reverse.
+const fixture = useTestServer({ apiKeys: [KEY, "sk-test-b"], log: (line) => serverLog.push(line) });
+afterAll(() => {
   for (const undo of restore) undo();
-  await server?.dispose();
-  await engine?.close();
 });
 
 /** Every way an error or object can end up in a log: string, message, stack, inspect, JSON, causes. */
@@ -71,7 +66,7 @@ describe("the API key never appears", () => {
 
   it("in the SDK's debug lines, errors or inspection while it works against the server", async () => {
     const logger = { debug: (message: string, fields?: Record<string, unknown>) => debugLines.push(`${message} ${safeJson(fields)}`) };
-    const client = new SignalClient({ apiKey: KEY, baseUrl: server.url, logger, maxRetries: 0 });
+    const client = new SignalClient({ apiKey: KEY, baseUrl: fixture.server.url, logger, maxRetries: 0 });
     const run = await client.createRun({ base_model: "signal-byte-tiny", learning_rate: 0.02 });
     await run.trainStep(QA);
     await client.saveState(run.run_id, { mode: "state" });
@@ -84,8 +79,8 @@ describe("the API key never appears", () => {
     const training = client.training(run.run_id);
     await training.trainBatch(QA);
     const standalone = [
-      new AsyncTrainingClient({ runId: run.run_id, apiKey: KEY, baseUrl: server.url, logger }),
-      new AsyncInferenceClient({ runId: run.run_id, apiKey: KEY, baseUrl: server.url, logger }),
+      new AsyncTrainingClient({ runId: run.run_id, apiKey: KEY, baseUrl: fixture.server.url, logger }),
+      new AsyncInferenceClient({ runId: run.run_id, apiKey: KEY, baseUrl: fixture.server.url, logger }),
     ];
     for (const value of [client, run, inference, training, ...standalone]) expectNoSecret(everythingAbout(value), `inspection of ${value.constructor.name}`);
 
@@ -97,7 +92,7 @@ describe("the API key never appears", () => {
     await fail(client.createRun({ base_model: "signal-byte-tiny", lora_r: 999 }));
     await fail(client.optimStep(run.run_id));
     await fail(client.getRun("../etc/passwd"));
-    await fail(new SignalClient({ apiKey: WRONG, baseUrl: server.url, logger, maxRetries: 0 }).listModels());
+    await fail(new SignalClient({ apiKey: WRONG, baseUrl: fixture.server.url, logger, maxRetries: 0 }).listModels());
     await fail(new SignalClient({ apiKey: KEY, baseUrl: "http://127.0.0.1:9", logger, maxRetries: 0 }).listModels());
     await fail(client.sample(run.run_id, ["a"], { max_tokens: 200 }, { timeout: 1 }));
     await fail(training.trainBatch([{ text: "x".repeat(400) }]));
@@ -115,10 +110,10 @@ describe("the API key never appears", () => {
     process.env.SIGNAL_LOG = "debug";
     const before = output.length;
     try {
-      const client = new SignalClient({ apiKey: KEY, baseUrl: server.url, maxRetries: 0 });
+      const client = new SignalClient({ apiKey: KEY, baseUrl: fixture.server.url, maxRetries: 0 });
       await client.listModels();
       await client.getRun("run_0000000000000000").catch(() => undefined);
-      await new SignalClient({ apiKey: WRONG, baseUrl: server.url, maxRetries: 0 }).listModels().catch(() => undefined);
+      await new SignalClient({ apiKey: WRONG, baseUrl: fixture.server.url, maxRetries: 0 }).listModels().catch(() => undefined);
     } finally {
       if (saved === undefined) delete process.env.SIGNAL_LOG;
       else process.env.SIGNAL_LOG = saved;
@@ -131,16 +126,16 @@ describe("the API key never appears", () => {
   it("in the server's log, its stdout and stderr, or its data directory, whatever the requests carried", async () => {
     const head = (auth: string) => `GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: ${auth}\r\n\r\n`;
     for (const auth of [`Bearer ${KEY} extra`, `Basic ${KEY}`, `Bearer ${WRONG}`, `Bearer ${KEY}\rX: 1`, `Bearer ${KEY}\u0000`, `Bearer ${KEY}${"x".repeat(20_000)}`]) {
-      await rawRequest(server.url, head(auth));
+      await rawRequest(fixture.server.url, head(auth));
     }
-    await call({ url: server.url, key: KEY }, "GET", `/v1/runs?after=${KEY}`);
-    await call({ url: server.url, key: KEY }, "POST", "/v1/runs", { body: { base_model: "signal-byte-tiny", metadata: { note: "no key here" } }, headers: { "idempotency-key": "k-1" } });
-    await call({ url: server.url, key: KEY }, "POST", "/v1/runs", { body: `{"base_model": "${KEY}",` });
+    await call({ url: fixture.server.url, key: KEY }, "GET", `/v1/runs?after=${KEY}`);
+    await call({ url: fixture.server.url, key: KEY }, "POST", "/v1/runs", { body: { base_model: "signal-byte-tiny", metadata: { note: "no key here" } }, headers: { "idempotency-key": "k-1" } });
+    await call({ url: fixture.server.url, key: KEY }, "POST", "/v1/runs", { body: `{"base_model": "${KEY}",` });
     expect(serverLog.length).toBeGreaterThan(10);
     expectNoSecret(serverLog.join("\n"), "a server log line");
     expectNoSecret(output.join("\n"), "stdout or stderr");
-    for (const name of await readdir(server.dataDir, { recursive: true })) {
-      const file = path.join(server.dataDir, name);
+    for (const name of await readdir(fixture.server.dataDir, { recursive: true })) {
+      const file = path.join(fixture.server.dataDir, name);
       const bytes = await readFile(file).catch(() => undefined);
       if (bytes) expectNoSecret(bytes.toString("latin1"), `data file ${name}`);
     }

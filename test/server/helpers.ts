@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { afterAll, beforeAll } from "vitest";
 import type { z } from "zod";
 import { checkAgainst, summarizeIssues } from "../../src/core/validate.js";
 import { type Engine, createEngine } from "../../src/server/engine/index.js";
@@ -30,6 +31,40 @@ export async function startTestServer(engine: Engine, options: Partial<ServerOpt
     dispose: async () => {
       await server.close();
       await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The engine and server of a test file, set up by `useTestServer`. */
+export interface TestServerFixture {
+  readonly engine: Engine;
+  readonly server: TestServer;
+}
+
+/**
+ * Registers a `beforeAll` that creates a test engine and starts a test server on it (with `options`),
+ * and an `afterAll` that disposes of the server and closes the engine. Call it at the top level of a
+ * test file; hooks registered after it run after its `beforeAll` and before its `afterAll`.
+ */
+export function useTestServer(options: Parameters<typeof startTestServer>[1] = {}): TestServerFixture {
+  let engine: Engine | undefined;
+  let server: TestServer | undefined;
+  beforeAll(async () => {
+    engine = await testEngine();
+    server = await startTestServer(engine, options);
+  });
+  afterAll(async () => {
+    await server?.dispose();
+    await engine?.close();
+  });
+  return {
+    get engine() {
+      if (!engine) throw new Error("useTestServer: the engine is not ready (used before beforeAll ran, or its set-up failed)");
+      return engine;
+    },
+    get server() {
+      if (!server) throw new Error("useTestServer: the server is not ready (used before beforeAll ran, or its set-up failed)");
+      return server;
     },
   };
 }

@@ -1,33 +1,23 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Engine } from "../../src/server/engine/types.js";
-import { QA, type TestServer, call, startTestServer, testEngine } from "./helpers.js";
+import { describe, expect, it } from "vitest";
+import { QA, call, useTestServer } from "./helpers.js";
 
-let engine: Engine;
-let server: TestServer;
-beforeAll(async () => {
-  engine = await testEngine();
-  server = await startTestServer(engine);
-});
-afterAll(async () => {
-  await server?.dispose();
-  await engine?.close();
-});
+const fixture = useTestServer();
 
 describe("training through the server", () => {
   it("makes the loss fall and the greedy answers right after a few dozen steps on Q→A pairs", async () => {
-    const created = await call(server, "POST", "/v1/runs", { body: { base_model: "signal-byte-base", learning_rate: 0.02, seed: 1 } });
+    const created = await call(fixture.server, "POST", "/v1/runs", { body: { base_model: "signal-byte-base", learning_rate: 0.02, seed: 1 } });
     const runId = created.body.run_id as string;
     const prompts = QA.map((q) => q.prompt);
     const answers = QA.map((q) => q.completion.trim());
     const greedy = async () =>
-      ((await call(server, "POST", `/v1/runs/${runId}/sample`, { body: { prompts, max_tokens: 8, temperature: 0, stop: ["\n"] } })).body.samples as { text: string }[]).map((s) =>
+      ((await call(fixture.server, "POST", `/v1/runs/${runId}/sample`, { body: { prompts, max_tokens: 8, temperature: 0, stop: ["\n"] } })).body.samples as { text: string }[]).map((s) =>
         s.text.trim(),
       );
 
     expect(await greedy()).not.toEqual(answers);
     const losses: number[] = [];
     for (let i = 0; i < 30; i++) {
-      const step = await call(server, "POST", `/v1/runs/${runId}/train_step`, { body: { batch: QA } });
+      const step = await call(fixture.server, "POST", `/v1/runs/${runId}/train_step`, { body: { batch: QA } });
       expect(step.status).toBe(200);
       losses.push(step.body.loss as number);
     }

@@ -1,38 +1,28 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { zListCheckpointsResponse } from "../../generated/zod/zod.gen.js";
 import { SignalClient } from "../../src/index.js";
-import type { Engine } from "../../src/server/engine/types.js";
-import { type TestServer, call, conform, startTestServer, testEngine } from "./helpers.js";
+import { call, conform, useTestServer } from "./helpers.js";
 
-let engine: Engine;
-let server: TestServer;
-beforeAll(async () => {
-  engine = await testEngine();
-  server = await startTestServer(engine);
-});
-afterAll(async () => {
-  await server?.dispose();
-  await engine?.close();
-});
+const fixture = useTestServer();
 
 describe("listCheckpoints", () => {
   it("pages by step with limit and after, over the wire and through the SDK", async () => {
-    const client = new SignalClient({ apiKey: server.key, baseUrl: server.url });
+    const client = new SignalClient({ apiKey: fixture.server.key, baseUrl: fixture.server.url });
     const run = await client.createRun({ base_model: "signal-byte-tiny", seed: 3 });
     for (let i = 0; i < 5; i++) {
       await run.trainBatch([{ text: `example ${i}` }]);
       await run.saveState({ mode: i % 2 === 0 ? "adapter" : "state" });
     }
 
-    const first = await call(server, "GET", `/v1/runs/${run.run_id}/checkpoints?limit=2`);
+    const first = await call(fixture.server, "GET", `/v1/runs/${run.run_id}/checkpoints?limit=2`);
     expect(first.status).toBe(200);
     const page = conform(zListCheckpointsResponse, first.body);
     expect(page.data.map((c) => c.step)).toEqual([1, 2]);
     expect(page).toMatchObject({ has_more: true, next_cursor: "2" });
-    const last = conform(zListCheckpointsResponse, (await call(server, "GET", `/v1/runs/${run.run_id}/checkpoints?limit=2&after=4`)).body);
+    const last = conform(zListCheckpointsResponse, (await call(fixture.server, "GET", `/v1/runs/${run.run_id}/checkpoints?limit=2&after=4`)).body);
     expect(last.data.map((c) => c.step)).toEqual([5]);
     expect(last).toMatchObject({ has_more: false, next_cursor: null });
-    expect((await call(server, "GET", `/v1/runs/${run.run_id}/checkpoints?after=not-a-step`)).status).toBe(422);
+    expect((await call(fixture.server, "GET", `/v1/runs/${run.run_id}/checkpoints?after=not-a-step`)).status).toBe(422);
 
     const steps: number[] = [];
     for await (const checkpoint of run.listCheckpoints({ limit: 2 })) steps.push(checkpoint.step);

@@ -1,28 +1,20 @@
 import OpenAI from "openai";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Engine } from "../../src/server/engine/types.js";
-import { QA, type TestServer, call, createTinyRun, startTestServer, testEngine } from "./helpers.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { QA, call, createTinyRun, useTestServer } from "./helpers.js";
 
-let engine: Engine;
-let server: TestServer;
 let runId: string;
 let client: OpenAI;
+const fixture = useTestServer();
 beforeAll(async () => {
-  engine = await testEngine();
-  server = await startTestServer(engine);
-  runId = await createTinyRun(server);
-  for (let i = 0; i < 5; i++) await call(server, "POST", `/v1/runs/${runId}/train_step`, { body: { batch: QA } });
-  await call(server, "POST", `/v1/runs/${runId}/checkpoints`);
-  await call(server, "POST", `/v1/runs/${runId}/train_step`, { body: { batch: QA } });
-  client = new OpenAI({ apiKey: server.key, baseURL: `${server.url}/v1`, maxRetries: 0 });
-});
-afterAll(async () => {
-  await server?.dispose();
-  await engine?.close();
+  runId = await createTinyRun(fixture.server);
+  for (let i = 0; i < 5; i++) await call(fixture.server, "POST", `/v1/runs/${runId}/train_step`, { body: { batch: QA } });
+  await call(fixture.server, "POST", `/v1/runs/${runId}/checkpoints`);
+  await call(fixture.server, "POST", `/v1/runs/${runId}/train_step`, { body: { batch: QA } });
+  client = new OpenAI({ apiKey: fixture.server.key, baseURL: `${fixture.server.url}/v1`, maxRetries: 0 });
 });
 
 async function sampled(body: Record<string, unknown>): Promise<string[]> {
-  const reply = await call(server, "POST", `/v1/runs/${runId}/sample`, { body });
+  const reply = await call(fixture.server, "POST", `/v1/runs/${runId}/sample`, { body });
   return reply.body.samples.map((s: { text: string }) => s.text);
 }
 
@@ -54,7 +46,7 @@ describe("the openai npm client against /v1/completions", () => {
 
   it("surfaces the server's errors as the client's typed errors", async () => {
     await expect(client.completions.create({ model: "run_0000000000000000", prompt: "a" })).rejects.toBeInstanceOf(OpenAI.NotFoundError);
-    const stranger = new OpenAI({ apiKey: "sk-nobody", baseURL: `${server.url}/v1`, maxRetries: 0 });
+    const stranger = new OpenAI({ apiKey: "sk-nobody", baseURL: `${fixture.server.url}/v1`, maxRetries: 0 });
     await expect(stranger.completions.create({ model: runId, prompt: "a" })).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
   });
 });

@@ -1,20 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NotFoundError, SignalClient } from "../../src/index.js";
-import type { Engine } from "../../src/server/engine/types.js";
-import { QA, type TestServer, startTestServer, testEngine } from "./helpers.js";
+import { QA, useTestServer } from "./helpers.js";
 
-let engine: Engine;
-let server: TestServer;
 let client: SignalClient;
+const fixture = useTestServer();
 beforeAll(async () => {
-  engine = await testEngine();
-  server = await startTestServer(engine);
-  client = new SignalClient({ apiKey: server.key, baseUrl: server.url });
+  client = new SignalClient({ apiKey: fixture.server.key, baseUrl: fixture.server.url });
 });
 afterAll(async () => {
   await client?.close();
-  await server?.dispose();
-  await engine?.close();
 });
 
 describe("the SDK against the local server", () => {

@@ -1,26 +1,20 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Engine } from "../../src/server/engine/types.js";
 import { type PrismProcess, startPrism } from "../helpers/prism.js";
-import { QA, type Reply, type TestServer, call, startTestServer, testEngine } from "./helpers.js";
+import { QA, type Reply, call, useTestServer } from "./helpers.js";
 
-let engine: Engine;
-let server: TestServer;
 let prism: PrismProcess;
 /** The server reached through `prism proxy --errors`, which turns any response that breaks the spec into a 500. */
 let proxied: { url: string; key: string };
 
+const fixture = useTestServer();
 beforeAll(async () => {
-  engine = await testEngine();
-  server = await startTestServer(engine);
-  prism = await startPrism({ kind: "proxy", upstream: server.url });
-  proxied = { url: prism.url, key: server.key };
+  prism = await startPrism({ kind: "proxy", upstream: fixture.server.url });
+  proxied = { url: prism.url, key: fixture.server.key };
 });
 afterAll(async () => {
   await prism?.stop();
-  await server?.dispose();
-  await engine?.close();
 });
 
 function expectConforming(reply: Reply, status: number): void {
