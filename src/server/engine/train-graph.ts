@@ -41,6 +41,8 @@ function embedRows(embed: Float32Array, pos: Float32Array, tokens: Int32Array, r
 export class TrainGraph {
   private readonly layers: LayerTensors[];
   private readonly head: [Tensor2D, Tensor2D];
+  /** LayerNorm gains and biases as tensors, by their Float32Array. */
+  private readonly norms = new Map<Float32Array, Tensor>();
   private readonly masks = new Map<number, Tensor2D>();
 
   constructor(
@@ -62,11 +64,12 @@ export class TrainGraph {
       down: [m(l.down, ff, d), m(l.downT, d, ff)],
     }));
     this.head = [m(weights.head, d, c.vocab_size), m(weights.headT, c.vocab_size, d)];
+    for (const v of [weights.normG, weights.normB, ...weights.layers.flatMap((l) => [l.ln1G, l.ln1B, l.ln2G, l.ln2B])]) this.norms.set(v, tf.keep(tf.tensor1d(v)));
   }
 
   /** Frees the frozen tensors. */
   dispose(): void {
-    const all: Tensor[] = [...this.head, ...this.masks.values()];
+    const all: Tensor[] = [...this.head, ...this.masks.values(), ...this.norms.values()];
     for (const l of this.layers) all.push(...Object.values(l.proj).flat(), ...l.up, ...l.down);
     for (const t of all) t.dispose();
   }
@@ -83,7 +86,7 @@ export class TrainGraph {
   }
 
   private layerNorm(x: Tensor2D, g: Float32Array, b: Float32Array): Tensor2D {
-    return layerNorm(this.tf, x, g, b, LN_EPS);
+    return layerNorm(this.tf, x, this.norms.get(g)!, this.norms.get(b)!, LN_EPS);
   }
 
   /** Final hidden states `[batch*seq, d]` (before the LM head) for LoRA tensors `params`. */
