@@ -207,15 +207,23 @@ export function causalAttention(
  * closed-form gradient `(softmax - onehot) * w / sum(w)` instead of differentiating
  * log-softmax op by op. `onehot` is `[n, vocab]`, `weights` is `[n, 1]` already divided by
  * their sum.
+ *
+ * One wasm Softmax (vectorized exp) gives the probabilities for the gradient, and the log-sum-exp
+ * comes from them without a second pass of exponentials: the row maximum `m` has probability
+ * `1 / sum_j exp(l_j - m)`, so `log p_target = l_target - m + log(max_j p_j)` (`max_j p_j` is at
+ * least `1 / vocab`, so the log never sees an underflowed value). The wasm Exp/Log kernels are
+ * scalar and cost ~10x more per element than Softmax.
  */
 export function weightedCrossEntropy(tf: Tf, logits: Tensor2D, onehot: Tensor2D, weights: Tensor2D): Tensor {
   const op = tf.customGrad((li, save) => {
-    const logp = tf.logSoftmax(li as Tensor2D);
-    (save as GradSaveFunc)([logp]);
-    const value = tf.neg(tf.sum(tf.mul(tf.sum(tf.mul(logp, onehot), 1, true), weights)));
+    const l = li as Tensor2D;
+    const p = tf.softmax(l);
+    (save as GradSaveFunc)([p]);
+    const logpTarget = tf.add(tf.sub(tf.sum(tf.mul(l, onehot), 1, true), tf.max(l, 1, true)), tf.log(tf.max(p, 1, true)));
+    const value = tf.neg(tf.sum(tf.mul(logpTarget, weights)));
     return {
       value,
-      gradFunc: (dy, saved) => tf.mul(tf.mul(tf.sub(tf.exp(saved[0]!), onehot), weights), dy),
+      gradFunc: (dy, saved) => tf.mul(tf.mul(tf.sub(saved[0]!, onehot), weights), dy),
     };
   });
   return op(logits);
