@@ -113,7 +113,7 @@ async function handle(
   const hash = requestHash(operationId, rawPath, rawBody ?? {});
   const release = await services.idempotency.acquire(scope);
   try {
-    const stored = await services.idempotency.find(keyHash, scope);
+    const stored = services.idempotency.find(keyHash, scope);
     if (stored) {
       if (stored.request_hash !== hash) {
         throw new ApiError(409, "conflict_error", "idempotency_key_reused", "This Idempotency-Key was already used with a different request; use a new key per logical call.");
@@ -129,11 +129,11 @@ async function handle(
       if (reply.recordedInRun !== undefined) {
         const run = services.store.get(reply.recordedInRun);
         if (run) services.idempotency.indexRun(run);
-      } else if (reply.status < 300) {
+      } else if (reply.status < 300 && READ_ONLY_POSTS.has(operationId)) {
+        // Calls that change a run were recorded in its state file by `changeRun`.
         const record: IdempotencyRecord = { request_hash: hash, status: reply.status, body: reply.body, created_at: Date.now() };
         if (reply.runId !== undefined) record.run_id = reply.runId;
-        if (READ_ONLY_POSTS.has(operationId)) services.idempotency.remember(keyHash, scope, record);
-        else await services.idempotency.saveSide(scope, record);
+        services.idempotency.remember(keyHash, scope, record);
       }
     }
     writeReply(res, reply);

@@ -1,7 +1,4 @@
 import { createHash } from "node:crypto";
-import { mkdir, readFile, readdir, rm, stat } from "node:fs/promises";
-import path from "node:path";
-import { writeFileAtomic } from "./atomic-write.js";
 import { MemoryReplays } from "./memory-replays.js";
 import type { OperationId } from "./routes.js";
 import type { IdempotencyRecord, RunRecord } from "./run-record.js";
@@ -60,40 +57,22 @@ export function addRecordToRun(run: RunRecord, scope: string, record: Idempotenc
 /**
  * Finds stored responses and keeps concurrent duplicates apart.
  *
- * Records of calls that change a run live in that run's state file (written atomically with the
- * change); an index maps their scopes to the run. Records of calls that change nothing
- * (`READ_ONLY_POSTS`) live in memory only and do not survive a restart: a retry then does the
- * read again, which changes nothing either. A successful POST that neither changed a run nor is
- * read-only would be stored durably in `idempotency/<scope>.json` (no operation does so today).
+ * Every POST either changes a run, and then its record lives in that run's state file (written
+ * atomically with the change, see `changeRun`; an index here maps scopes to runs), or changes
+ * nothing (`READ_ONLY_POSTS`), and then its record lives in memory only and does not survive a
+ * restart: a retry then does the read again, which changes nothing either.
  */
 export class IdempotencyStore {
   readonly #inflight = new Map<string, Promise<void>>();
   readonly #runIndex = new Map<string, string>();
   readonly #memory = new MemoryReplays();
-  /** Scopes with a file in the side store: a miss never touches the disk (it cost ~0.8 ms a call). */
-  readonly #sideScopes = new Set<string>();
-  readonly #dir: string;
 
-  private constructor(
-    dataDir: string,
+  /** Indexes the records the runs' headers hold; `lookupRun` reads a run's current header. */
+  constructor(
+    runs: Iterable<RunRecord>,
     readonly lookupRun: (runId: string) => RunRecord | undefined,
   ) {
-    this.#dir = path.join(dataDir, "idempotency");
-  }
-
-  /** Opens the side store (pruning expired records) and indexes the records of `runs`. */
-  static async open(dataDir: string, runs: Iterable<RunRecord>, lookupRun: (runId: string) => RunRecord | undefined): Promise<IdempotencyStore> {
-    const store = new IdempotencyStore(dataDir, lookupRun);
-    await mkdir(store.#dir, { recursive: true });
-    for (const run of runs) store.indexRun(run);
-    const now = Date.now();
-    for (const name of await readdir(store.#dir)) {
-      const file = path.join(store.#dir, name);
-      const info = await stat(file).catch(() => undefined);
-      if (!name.endsWith(".json") || !info || now - info.mtimeMs > IDEMPOTENCY_DEFAULTS.retentionMs) await rm(file, { force: true });
-      else store.#sideScopes.add(name.slice(0, -".json".length));
-    }
-    return store;
+    for (const run of runs) this.indexRun(run);
   }
 
   /**
@@ -112,24 +91,13 @@ export class IdempotencyStore {
   }
 
   /** The stored response for `scope` of the key `keyHash`, if any and if the run it belongs to still exists. */
-  async find(keyHash: string, scope: string): Promise<IdempotencyRecord | undefined> {
+  find(keyHash: string, scope: string): IdempotencyRecord | undefined {
     const remembered = this.#memory.get(keyHash, scope);
     if (remembered) return remembered.run_id !== undefined && !this.lookupRun(remembered.run_id) ? undefined : remembered;
     const runId = this.#runIndex.get(scope);
-    if (runId !== undefined) {
-      const record = this.lookupRun(runId)?.idempotency[scope];
-      if (record) return record;
-      this.#runIndex.delete(scope);
-    }
-    if (!this.#sideScopes.has(scope)) return undefined;
-    let record: IdempotencyRecord;
-    try {
-      record = JSON.parse(await readFile(this.#file(scope), "utf8")) as IdempotencyRecord;
-    } catch {
-      return undefined;
-    }
-    if (Date.now() - record.created_at > IDEMPOTENCY_DEFAULTS.retentionMs) return undefined;
-    if (record.run_id !== undefined && !this.lookupRun(record.run_id)) return undefined;
+    if (runId === undefined) return undefined;
+    const record = this.lookupRun(runId)?.idempotency[scope];
+    if (!record) this.#runIndex.delete(scope);
     return record;
   }
 
@@ -138,18 +106,8 @@ export class IdempotencyStore {
     this.#memory.set(keyHash, scope, record);
   }
 
-  /** Stores the record of a call that changed nothing durable, durably (fsync'ed). */
-  async saveSide(scope: string, record: IdempotencyRecord): Promise<void> {
-    await writeFileAtomic(this.#file(scope), JSON.stringify(record));
-    this.#sideScopes.add(scope);
-  }
-
   /** Indexes the records a run's header holds (after each commit of that run). */
   indexRun(run: RunRecord): void {
     for (const scope of Object.keys(run.idempotency)) this.#runIndex.set(scope, run.run_id);
-  }
-
-  #file(scope: string): string {
-    return path.join(this.#dir, `${scope}.json`);
   }
 }

@@ -85,7 +85,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     log?.(`No API key configured (set SIGNAL_API_KEYS or pass --api-key); generated one for this process: ${key}`);
   }
   const store = await RunStore.open(options.dataDir ?? SERVER_DEFAULTS.dataDir, (message) => log?.(`warning: ${message}`));
-  const idempotency = await IdempotencyStore.open(store.dataDir, store.all(), (runId) => store.get(runId));
+  const idempotency = new IdempotencyStore(store.all(), (runId) => store.get(runId));
   const ownsEngine = options.engine === undefined;
   const engine = options.engine ?? (await createEngine({ workers: options.workers ?? SERVER_DEFAULTS.workers }));
   const models = engine.listModels();
