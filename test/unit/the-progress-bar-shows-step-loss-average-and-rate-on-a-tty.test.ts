@@ -1,28 +1,9 @@
-import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { SignalClient } from "../../src/index.js";
+import { recordingStream } from "./helpers/recording-stream.js";
 import { BASE, KEY, RUN_ID, json, scriptedFetch, trainStepResult } from "./helpers/scripted-fetch.js";
 
-/** A writable that claims to be a terminal and keeps what it is sent. */
-function fakeTerminal() {
-  let text = "";
-  const stream = Object.assign(
-    new Writable({
-      write(chunk, _encoding, done) {
-        text += String(chunk);
-        done();
-      },
-    }),
-    {
-      isTTY: true,
-      columns: 160,
-      cursorTo: (_x: number, _y?: number, cb?: () => void) => (cb?.(), true),
-      clearLine: (_dir: number, cb?: () => void) => (cb?.(), true),
-      moveCursor: () => true,
-    },
-  );
-  return { stream, text: () => text };
-}
+const fakeTerminal = () => recordingStream({ tty: true });
 
 describe("trainEpoch on a TTY", () => {
   it("draws a bar with the final step, loss, running average and total", async () => {

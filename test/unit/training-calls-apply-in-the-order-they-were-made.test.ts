@@ -1,7 +1,7 @@
-import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { APIUserAbortError, BadRequestError, SignalClient } from "../../src/index.js";
 import { BASE, KEY, RUN_ID, apiError, json, scriptedFetch, trainStepResult, type SeenRequest } from "./helpers/scripted-fetch.js";
+import { recordingStream } from "./helpers/recording-stream.js";
 
 /**
  * A server where a forward_backward takes longer to arrive than the calls after it, so without
@@ -92,19 +92,7 @@ describe("TrainingClient metrics", () => {
   });
 });
 
-function sink() {
-  let text = "";
-  const stream = Object.assign(
-    new Writable({
-      write(chunk, _encoding, done) {
-        text += String(chunk);
-        done();
-      },
-    }),
-    { isTTY: false },
-  );
-  return { stream, text: () => text };
-}
+const sink = () => recordingStream({ tty: false });
 
 describe("trainEpoch", () => {
   it("trains every batch of an async iterable, reports each step and returns the epoch summary", async () => {
