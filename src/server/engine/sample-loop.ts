@@ -3,7 +3,7 @@ import { type DecodeWeights, KvCache, forwardRows, logitsOf } from "./decoder.js
 import { pickToken } from "./pick-token.js";
 import { Rng } from "./rng.js";
 import { BOS, EOS, encodeText } from "./tokenizer.js";
-import { type Completion, EngineError, type SampleParams, type SampleResult, type TokenEvent } from "./types.js";
+import { type Completion, EngineError, type Prompt, type SampleParams, type SampleResult, type TokenEvent } from "./types.js";
 
 /** Sampling defaults, as documented on `SampleParams`. */
 export const SAMPLE_DEFAULTS: SampleParams = {
@@ -46,15 +46,15 @@ interface Live {
  * @throws EngineError `context_length_exceeded` (param `prompts[i]`) when BOS + prompt +
  *   max_tokens exceeds the context; `aborted` when `isAborted` turns true.
  */
-export function sampleLoop(w: DecodeWeights, prompts: string[], partial: Partial<SampleParams>, hooks: SampleHooks = {}): SampleResult {
+export function sampleLoop(w: DecodeWeights, prompts: Prompt[], partial: Partial<SampleParams>, hooks: SampleHooks = {}): SampleResult {
   const p: SampleParams = { ...SAMPLE_DEFAULTS, ...stripUndefined(partial) };
   const ctx = w.config.context_length;
   const encoded = prompts.map((text, i) => {
-    const tokens = [BOS, ...encodeText(text)];
+    const tokens = encodePrompt(text);
     if (tokens.length + p.max_tokens > ctx) {
       throw new EngineError(
         "context_length_exceeded",
-        `prompts[${i}] is ${tokens.length} tokens (with BOS) and max_tokens is ${p.max_tokens}: ${tokens.length + p.max_tokens} exceeds the model's context length of ${ctx}`,
+        `prompts[${i}] is ${tokens.length} tokens${typeof text === "string" ? " (with BOS)" : ""} and max_tokens is ${p.max_tokens}: ${tokens.length + p.max_tokens} exceeds the model's context length of ${ctx}`,
         `prompts[${i}]`,
       );
     }
@@ -156,6 +156,11 @@ function step(l: Live, logits: Float32Array, p: SampleParams, opts: Parameters<t
     finish_reason: l.finish ?? null,
     ...(p.logprobs ? { logprob } : {}),
   });
+}
+
+/** A text prompt's tokens (BOS first); token prompts are used as given. */
+export function encodePrompt(prompt: Prompt): number[] {
+  return typeof prompt === "string" ? [BOS, ...encodeText(prompt)] : prompt;
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

@@ -6,9 +6,12 @@ import {
   type EngineErrorCode,
   type Example,
   type ForwardBackwardResult,
+  type ForwardResult,
+  type LossSpec,
   type ModelInfo,
   type OptimStepOptions,
   type OptimStepResult,
+  type Prompt,
   type RunConfig,
   type RunState,
   type SampleParams,
@@ -231,16 +234,20 @@ class WorkerEngine implements Engine {
     if (slot) await this.call(slot, "dropRun", [runId]);
   }
 
-  async forwardBackward(runId: string, batch: Example[]): Promise<ForwardBackwardResult> {
-    return this.call(this.runSlot(runId), "forwardBackward", [runId, batch]);
+  async forwardBackward(runId: string, batch: Example[], loss?: LossSpec): Promise<ForwardBackwardResult> {
+    return this.call(this.runSlot(runId), "forwardBackward", [runId, batch, loss]);
   }
 
   async optimStep(runId: string, options: OptimStepOptions = {}): Promise<OptimStepResult> {
     return this.call(this.runSlot(runId), "optimStep", [runId, options]);
   }
 
-  async trainStep(runId: string, batch: Example[], options: OptimStepOptions = {}): Promise<TrainStepResult> {
-    return this.call(this.runSlot(runId), "trainStep", [runId, batch, options]);
+  async trainStep(runId: string, batch: Example[], options: OptimStepOptions = {}, loss?: LossSpec): Promise<TrainStepResult> {
+    return this.call(this.runSlot(runId), "trainStep", [runId, batch, options, loss]);
+  }
+
+  async forward(weights: WeightsRef, batch: Example[]): Promise<ForwardResult> {
+    return this.call(this.weightsSlot(weights), "forward", [weights, batch]);
   }
 
   async zeroGrad(runId: string): Promise<void> {
@@ -275,7 +282,7 @@ class WorkerEngine implements Engine {
    */
   async sample(
     weights: WeightsRef,
-    prompts: string[],
+    prompts: Prompt[],
     params: SampleParams,
     options: { signal?: AbortSignal; onToken?: (event: TokenEvent) => void } = {},
   ): Promise<SampleResult> {
