@@ -11,6 +11,7 @@ import { HANDLERS } from "./handlers/index.js";
 import { IdempotencyStore } from "./store/idempotency.js";
 import { newApiKey } from "./store/ids.js";
 import { LiveRuns } from "./runs/live-runs.js";
+import { CallSequencer, SEQUENCE_DEFAULTS } from "./runs/call-sequencer.js";
 import { RunQueue } from "./runs/run-queue.js";
 import { RunStore } from "./store/run-store.js";
 
@@ -42,6 +43,11 @@ export interface ServerOptions {
    * @default writes to stdout
    */
   log?: ((line: string) => void) | false;
+  /**
+   * Longest a pipelined call (`Signal-Sequence`) is held waiting for a missing predecessor
+   * before it goes ahead. @default 30000
+   */
+  sequenceHoldMs?: number;
 }
 
 /** The defaults of `ServerOptions`, documented there. */
@@ -51,6 +57,7 @@ export const SERVER_DEFAULTS = {
   dataDir: ".signal",
   workers: 2,
   bodyLimitBytes: 8 * 1024 * 1024,
+  sequenceHoldMs: SEQUENCE_DEFAULTS.holdMs,
 } as const;
 
 /** The server version reported by getHealth. */
@@ -96,6 +103,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     store,
     idempotency,
     queue,
+    sequencer: new CallSequencer(options.sequenceHoldMs ?? SERVER_DEFAULTS.sequenceHoldMs),
     live: new LiveRuns(engine, store),
     adapters: new AdapterCache(engine),
     models,
