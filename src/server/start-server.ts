@@ -1,18 +1,18 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { AdapterCache } from "./adapter-cache.js";
-import { createAuthenticator } from "./auth.js";
-import { answerClientError } from "./client-error.js";
+import { AdapterCache } from "./runs/adapter-cache.js";
+import { createAuthenticator } from "./http/auth.js";
+import { answerClientError } from "./http/client-error.js";
 import type { Services } from "./context.js";
 import { DEFAULT_MODEL_ID, createEngine } from "./engine/index.js";
 import type { Engine } from "./engine/types.js";
-import { createRequestListener } from "./handle-request.js";
+import { createRequestListener } from "./http/handle-request.js";
 import { HANDLERS } from "./handlers/index.js";
-import { IdempotencyStore } from "./idempotency.js";
-import { newApiKey } from "./ids.js";
-import { LiveRuns } from "./live-runs.js";
-import { RunQueue } from "./run-queue.js";
-import { RunStore } from "./run-store.js";
+import { IdempotencyStore } from "./store/idempotency.js";
+import { newApiKey } from "./store/ids.js";
+import { LiveRuns } from "./runs/live-runs.js";
+import { RunQueue } from "./runs/run-queue.js";
+import { RunStore } from "./store/run-store.js";
 
 /** Options of `startServer`. */
 export interface ServerOptions {
