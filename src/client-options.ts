@@ -3,6 +3,7 @@ import type { Logger } from "./core/logger.js";
 import { resolveLogger } from "./core/logger.js";
 import { type Backoff, withOverrides, type RequestPolicy } from "./core/policy.js";
 import { Pool } from "./core/pool.js";
+import { readEnv, type EnvReader } from "./core/env.js";
 import { SignalError } from "./errors.js";
 
 export type { Logger } from "./core/logger.js";
@@ -15,10 +16,10 @@ export interface ClientOptions {
   /**
    * Sent as `Authorization: Bearer <apiKey>`. Kept in a private field: it never appears in an
    * error, a log line, `JSON.stringify` or `util.inspect` of the client.
-   * @default process.env.SIGNAL_API_KEY
+   * @default the `SIGNAL_API_KEY` environment variable where the runtime has one (Node, Bun, Deno)
    */
   apiKey?: string | undefined;
-  /** @default process.env.SIGNAL_BASE_URL, then `http://127.0.0.1:7300` */
+  /** @default the `SIGNAL_BASE_URL` environment variable where the runtime has one, then `http://127.0.0.1:7300` */
   baseUrl?: string | undefined;
   /** Timeout of each attempt in ms. @default the client kind's policy (60 s simple, 1 h training, 30 s inference) */
   timeout?: number | undefined;
@@ -42,14 +43,14 @@ export interface ClientOptions {
  * Builds the connection of a client that owns its pool.
  * @throws SignalError when no API key is given and `SIGNAL_API_KEY` is not set.
  */
-export function openApi(options: ClientOptions, policy: Readonly<RequestPolicy>, env: NodeJS.ProcessEnv = process.env): Api {
-  const apiKey = options.apiKey ?? env.SIGNAL_API_KEY;
+export function openApi(options: ClientOptions, policy: Readonly<RequestPolicy>, env: EnvReader = readEnv): Api {
+  const apiKey = options.apiKey ?? env("SIGNAL_API_KEY");
   if (apiKey === undefined || apiKey === "") {
     throw new SignalError(
       "No API key: pass `apiKey` to the client or set the SIGNAL_API_KEY environment variable.",
     );
   }
-  const baseUrl = options.baseUrl ?? env.SIGNAL_BASE_URL ?? DEFAULT_BASE_URL;
+  const baseUrl = options.baseUrl ?? env("SIGNAL_BASE_URL") ?? DEFAULT_BASE_URL;
   return new Api({
     baseUrl,
     apiKey,
@@ -57,6 +58,17 @@ export function openApi(options: ClientOptions, policy: Readonly<RequestPolicy>,
     policy: withOverrides(policy, options),
     logger: resolveLogger(options.logger, env),
   });
+}
+
+declare global {
+  /**
+   * The clients implement `Symbol.asyncDispose` (`await using client = ...`). Declared here, as
+   * `@types/node` and `lib.esnext.disposable` do, so that the declarations also compile for a
+   * consumer whose `lib` predates it (`["ES2022", "DOM"]`) without `skipLibCheck`.
+   */
+  interface SymbolConstructor {
+    readonly asyncDispose: unique symbol;
+  }
 }
 
 /** `util.inspect`'s hook, so clients print without their key. */

@@ -11,7 +11,7 @@ export {
 export { DEFAULT_BASE_URL, type ClientOptions, type Logger } from "./client-options.js";
 export type { TrainingMetrics } from "./training-metrics.js";
 export type { CacheOptions, CacheStats } from "./sample-cache.js";
-export type { ProgressOptions } from "./progress.js";
+export type { ProgressOptions, ProgressStream } from "./progress.js";
 export { PagePromise, type CursorPage } from "./pagination.js";
 export type { OptimStepParams, SampleParams, SaveStateParams, TrainBatchParams } from "./types.js";
 export type { RequestOptions } from "./core/transport.js";

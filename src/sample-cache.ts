@@ -1,5 +1,6 @@
-import { LRUCache } from "lru-cache";
 import { zSampleBody } from "../generated/zod/zod.gen.js";
+import { Lru } from "./core/lru.js";
+import { ValidationError } from "./errors.js";
 import type { SampleParams } from "./types.js";
 
 /** What `getCacheStats()` returns. */
@@ -36,13 +37,19 @@ export interface CacheOptions {
  * a seed a prompt's output does not depend on the other prompts of its request).
  */
 export class SampleCache {
-  readonly #lru: LRUCache<string, string[]>;
+  readonly #lru: Lru<string, string[]>;
   readonly #nondeterministic: boolean;
   #hits = 0;
   #misses = 0;
 
+  /** @throws ValidationError when `max_entries` is not a positive integer. */
   constructor(options: CacheOptions = {}) {
-    this.#lru = new LRUCache({ max: options.max_entries ?? 1000 });
+    const max = options.max_entries ?? 1000;
+    if (!Number.isInteger(max) || max < 1) {
+      const message = `enableCache: max_entries: must be a positive integer, got ${String(max)}`;
+      throw new ValidationError(message, [{ path: "max_entries", message: "must be a positive integer" }]);
+    }
+    this.#lru = new Lru(max);
     this.#nondeterministic = options.nondeterministic ?? false;
   }
 

@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import type * as z from "zod/mini";
 import { APIResponseValidationError, ValidationError } from "../errors.js";
 import { LiteRequest } from "./lite-http.js";
 import { createRawClient, type RawClient } from "./raw-client.js";
@@ -8,7 +8,7 @@ import type { Pool } from "./pool.js";
 import type { RequestPolicy } from "./policy.js";
 import { attachRequestId, type WithRequestId } from "./request-id.js";
 import { createCallFetch, type RequestOptions } from "./transport.js";
-import { checkAgainst, formatPath, summarizeIssues } from "./validate.js";
+import { checkAgainst, formatPath, safeParse, summarizeIssues } from "./validate.js";
 
 /** Everything a client needs to talk to the service. */
 export interface ApiConfig {
@@ -88,7 +88,7 @@ export class Api {
    * throwing the error tree), and the 2xx body is checked against the response schema.
    * @throws APIResponseValidationError when the body breaks the contract.
    */
-  async call<S extends z.ZodType>(
+  async call<S extends z.core.$ZodType>(
     operation: string,
     responseSchema: S,
     invoke: (init: InvokeInit) => Promise<RawResult>,
@@ -96,7 +96,7 @@ export class Api {
   ): Promise<WithRequestId<z.output<S>>> {
     const { data, response } = await this.send(operation, invoke, options);
     const requestId = response.headers.get("x-request-id") ?? undefined;
-    const parsed = responseSchema.safeParse(data);
+    const parsed = safeParse(responseSchema, data);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       throw new APIResponseValidationError(operation, formatPath(issue?.path ?? []), issue?.message ?? "invalid", requestId);
@@ -121,7 +121,7 @@ export class Api {
  * Checks a request value against its generated schema before anything is sent.
  * @throws ValidationError naming the first field at fault, e.g. `createRun: lora_r: Too big ...`.
  */
-export function validateInput<S extends z.ZodType>(operation: string, schema: S, value: unknown, prefix = ""): z.output<S> {
+export function validateInput<S extends z.core.$ZodType>(operation: string, schema: S, value: unknown, prefix = ""): z.output<S> {
   const checked = checkAgainst(schema, value);
   if (checked.ok) return checked.value;
   const issues = checked.issues.map((issue) => ({

@@ -3,6 +3,7 @@
  * lines never contain the API key (headers are not logged, and every line is passed through
  * the redactor anyway).
  */
+import { readEnv, type EnvReader } from "./env.js";
 
 /** Anything with a `debug` method: `console`, pino, winston. */
 export interface Logger {
@@ -10,9 +11,9 @@ export interface Logger {
 }
 
 /** The logger to use: the given one, a stderr logger when `SIGNAL_LOG=debug`, or none. */
-export function resolveLogger(logger: Logger | undefined, env: NodeJS.ProcessEnv = process.env): Logger | undefined {
+export function resolveLogger(logger: Logger | undefined, env: EnvReader = readEnv): Logger | undefined {
   if (logger) return logger;
-  if (env.SIGNAL_LOG?.toLowerCase() === "debug") {
+  if (env("SIGNAL_LOG")?.toLowerCase() === "debug") {
     return { debug: (message, fields) => console.error(`[signal] ${message}`, fields ?? "") };
   }
   return undefined;

@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { randomUUID } from "./random-id.js";
 import { APIConnectionError, APIError, APITimeoutError, APIUserAbortError, SignalError } from "../errors.js";
 import { makeAPIError } from "./error-factory.js";
 import { BufferedResponse, LiteRequest } from "./lite-http.js";
