@@ -1,6 +1,5 @@
 import { zSampleBody } from "../generated/zod/zod.gen.js";
 import { Lru } from "./core/lru.js";
-import { ValidationError } from "./errors.js";
 import type { SampleParams } from "./types.js";
 
 /** What `getCacheStats()` returns. */
@@ -18,8 +17,10 @@ export interface CacheStats {
 
 /** Options of `enableCache`. */
 export interface CacheOptions {
-  /** Most prompts kept; the least recently used go first. @default 1000 */
-  max_entries?: number;
+  /** Most prompts kept, a positive integer; the least recently used go first. @default 1000 */
+  maxEntries?: number | undefined;
+  /** @deprecated Use `maxEntries` (SDK options are camelCase). */
+  max_entries?: number | undefined;
   /**
    * Also cache sampling that is not reproducible (`temperature > 0` without a `seed`). Off by
    * default: such a call gives a different text each time, so a cached answer would silently
@@ -42,14 +43,8 @@ export class SampleCache {
   #hits = 0;
   #misses = 0;
 
-  /** @throws ValidationError when `max_entries` is not a positive integer. */
   constructor(options: CacheOptions = {}) {
-    const max = options.max_entries ?? 1000;
-    if (!Number.isInteger(max) || max < 1) {
-      const message = `enableCache: max_entries: must be a positive integer, got ${String(max)}`;
-      throw new ValidationError(message, [{ path: "max_entries", message: "must be a positive integer" }]);
-    }
-    this.#lru = new Lru(max);
+    this.#lru = new Lru(options.maxEntries ?? options.max_entries ?? 1000);
     this.#nondeterministic = options.nondeterministic ?? false;
   }
 

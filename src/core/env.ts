@@ -2,16 +2,18 @@
 export type EnvReader = (name: string) => string | undefined;
 
 /**
- * The environment variable `name` where the runtime has one: Node, Bun and Deno's `process.env`.
- * In a browser or an edge worker there is no `process`, and in Deno without `--allow-env` the
- * read is refused: both count as unset, so a client given every option runs anywhere without
+ * Reads an environment variable where the runtime has them (Node, Bun, Deno's `process`
+ * shim) and gives `undefined` elsewhere (browsers, edge workers): the client entry never
+ * touches `process` at import, and never fails for lack of it. In Deno without `--allow-env`
+ * the read is refused; that counts as unset too, so a client given every option runs without
  * asking for a permission. Called only for options that were not passed.
  */
 export const readEnv: EnvReader = (name) => {
-  const proc = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process;
+  let value: string | undefined;
   try {
-    return proc?.env?.[name];
+    value = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name];
   } catch {
     return undefined;
   }
+  return value === undefined ? undefined : value.trim();
 };
