@@ -83,12 +83,14 @@ export class APIPromise<T> extends Promise<WithRequestId<T>> {
 
   override then<A = WithRequestId<T>, B = never>(
     onfulfilled?: ((value: WithRequestId<T>) => A | PromiseLike<A>) | null,
-    onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
+    // `any` as in Promise's own signature, so callbacks written for a Promise fit.
+    onrejected?: ((reason: any) => B | PromiseLike<B>) | null,
   ): Promise<A | B> {
     return this.#result().then(onfulfilled, onrejected);
   }
 
-  override catch<B = never>(onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null): Promise<WithRequestId<T> | B> {
+  // `any` as in Promise's own signature.
+  override catch<B = never>(onrejected?: ((reason: any) => B | PromiseLike<B>) | null): Promise<WithRequestId<T> | B> {
     return this.#result().catch(onrejected);
   }
 
