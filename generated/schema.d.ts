@@ -524,150 +524,23 @@ export interface components {
          * @description A run id.
          * @example run_8f3a2c1d9e7b4a60
          */
-        RunId: string;
-        Error: {
-            error: {
-                /**
-                 * @description The error class; maps to the HTTP status.
-                 * @enum {string}
-                 */
-                type: "invalid_request_error" | "authentication_error" | "permission_error" | "not_found_error" | "conflict_error" | "rate_limit_error" | "api_error" | "overloaded_error";
-                /** @description A stable machine-readable code, e.g. `run_not_found`, `nothing_accumulated`. */
-                code: string;
-                /** @description What went wrong and, where it helps, what to do. */
-                message: string;
-                /** @description The field the error is about, as a path (`batch[3].completion`). */
-                param?: string;
-                request_id: string;
-            };
-        };
-        Health: {
-            /** @enum {string} */
-            status: "ok";
-            version: string;
-            uptime_ms?: number;
-        };
-        Model: {
-            /** @enum {string} */
-            object: "model";
-            id: string;
-            description: string;
-            /** @description Maximum tokens in one sequence (prompt plus completion). */
-            context_length: number;
-            vocab_size: number;
-            /** @description Parameters of the frozen base model. */
-            num_parameters: number;
-            d_model: number;
-            n_layers: number;
-            n_heads: number;
-            /** @description True for the model `createRun` examples use; it is listed first. */
-            default: boolean;
-        };
-        ModelList: {
-            /** @enum {string} */
-            object: "list";
-            data: components["schemas"]["Model"][];
-        };
+        RunId: RunId;
+        Error: Error;
+        Health: Health;
+        Model: Model;
+        ModelList: ModelList;
         /** @enum {string} */
-        TargetModule: "q_proj" | "k_proj" | "v_proj" | "o_proj";
+        TargetModule: TargetModule;
         /** @description AdamW hyperparameters. */
-        OptimizerParams: {
-            /** @default 0.9 */
-            beta1?: number;
-            /** @default 0.999 */
-            beta2?: number;
-            /** @default 1e-8 */
-            eps?: number;
-            /** @default 0 */
-            weight_decay?: number;
-        };
-        CreateRunRequest: {
-            /** @description A model id from `listModels`. */
-            base_model: string;
-            /**
-             * @description LoRA rank.
-             * @default 8
-             */
-            lora_r?: number;
-            /**
-             * @description LoRA scale numerator; the update is scaled by `lora_alpha / lora_r`.
-             * @default 16
-             */
-            lora_alpha?: number;
-            /**
-             * @description Attention projections that get an adapter.
-             * @default [
-             *       "q_proj",
-             *       "v_proj"
-             *     ]
-             */
-            target_modules?: components["schemas"]["TargetModule"][];
-            /**
-             * @description AdamW learning rate; `optim_step` can override it per step.
-             * @default 0.0005
-             */
-            learning_rate?: number;
-            /**
-             * @description Seeds the adapter's initialisation.
-             * @default 0
-             */
-            seed?: number;
-            optimizer?: components["schemas"]["OptimizerParams"];
-            /** @description Your own labels, returned with the run. */
-            metadata?: {
-                [key: string]: string;
-            };
-        };
-        Run: {
-            /** @enum {string} */
-            object: "run";
-            run_id: components["schemas"]["RunId"];
-            base_model: string;
-            lora_r: number;
-            lora_alpha: number;
-            target_modules: components["schemas"]["TargetModule"][];
-            learning_rate: number;
-            seed: number;
-            optimizer: {
-                beta1: number;
-                beta2: number;
-                eps: number;
-                weight_decay: number;
-            };
-            metadata: {
-                [key: string]: string;
-            };
-            /** @enum {string} */
-            status: "active";
-            /** @description Optimizer steps applied so far. */
-            current_step: number;
-            /** Format: date-time */
-            created_at: string;
-            /** Format: date-time */
-            updated_at: string;
-        };
-        RunList: {
-            /** @enum {string} */
-            object: "list";
-            data: components["schemas"]["Run"][];
-            has_more: boolean;
-            next_cursor: string | null;
-        };
-        RunDeleted: {
-            /** @enum {string} */
-            object: "run.deleted";
-            run_id: components["schemas"]["RunId"];
-            deleted: boolean;
-        };
+        OptimizerParams: OptimizerParams;
+        CreateRunRequest: CreateRunRequest;
+        Run: Run;
+        RunList: RunList;
+        RunDeleted: RunDeleted;
         /** @description Loss on the completion tokens (and the end of sequence) only. */
-        PromptCompletionExample: {
-            prompt: string;
-            completion: string;
-        };
+        PromptCompletionExample: PromptCompletionExample;
         /** @description Loss on every token. */
-        TextExample: {
-            text: string;
-        };
+        TextExample: TextExample;
         /**
          * @description Raw token ids; `weights[i]` weighs the loss of predicting `tokens[i]` (default 1;
          *     `weights[0]` is unused). For the RL losses (`importance_sampling`, `ppo`) the example
@@ -675,22 +548,11 @@ export interface components {
          *     and `advantages` (the advantage of `tokens[i]`); their position 0 is unused (give 0), and
          *     `weights` is not allowed (an advantage of 0 leaves a position out of the sum).
          */
-        TokensExample: {
-            tokens: number[];
-            weights?: number[];
-            /** @description The sampler's log-probability of each token (as `sample` with `logprobs` reports it); used by `importance_sampling` and `ppo`. */
-            logprobs?: number[];
-            /** @description The advantage of each token; used by `importance_sampling` and `ppo`. */
-            advantages?: number[];
-        };
+        TokensExample: TokensExample;
         /** @description One training example. */
-        Example: components["schemas"]["PromptCompletionExample"] | components["schemas"]["TextExample"] | components["schemas"]["TokensExample"];
-        Batch: components["schemas"]["Example"][];
-        ForwardBackwardRequest: {
-            batch: components["schemas"]["Batch"];
-            loss_fn?: components["schemas"]["LossFn"];
-            loss_fn_config?: components["schemas"]["LossFnConfig"];
-        };
+        Example: Example;
+        Batch: Batch;
+        ForwardBackwardRequest: ForwardBackwardRequest;
         /**
          * @description The loss of a batch. For target position i (i >= 1) of an example with current
          *     log-probability p_i of `tokens[i]`, sampler log-probability q_i (`logprobs[i]`), ratio
@@ -708,330 +570,46 @@ export interface components {
          * @default cross_entropy
          * @enum {string}
          */
-        LossFn: "cross_entropy" | "importance_sampling" | "ppo";
+        LossFn: LossFn;
         /** @description Parameters of `ppo` (`clip_low_threshold` < 1 < `clip_high_threshold`); not allowed with other losses. */
-        LossFnConfig: {
-            /** @default 0.8 */
-            clip_low_threshold?: number;
-            /** @default 1.2 */
-            clip_high_threshold?: number;
-        };
-        ForwardRequest: {
-            batch: components["schemas"]["Batch"];
-            /** @description Use the checkpoint at this step; omitted means the live weights. */
-            step?: number;
-        };
-        ForwardResult: {
-            /** @enum {string} */
-            object: "forward";
-            run_id: components["schemas"]["RunId"];
-            /** @description The step of the weights used. */
-            step: number;
-            /** @description `logprobs[e][i]` is the log-probability of token i of example e given tokens 0..i-1; `logprobs[e][0]` is null. */
-            logprobs: (number | null)[][];
-            /** @description Mean of -logprob over the weighted target tokens, weighted as in `forward_backward`. */
-            loss: number;
-            /** @description Weighted target tokens in this batch. */
-            num_tokens: number;
-            num_examples: number;
-        };
-        TokenizeRequest: {
-            text: string;
-            /**
-             * @description Prepend the beginning-of-sequence token.
-             * @default false
-             */
-            add_bos?: boolean;
-        };
-        TokenizeResult: {
-            /** @enum {string} */
-            object: "tokens";
-            model: string;
-            tokens: number[];
-            bos_token_id: number;
-            /** @description Ends a sequence; `sample` stops on it and never returns it in `tokens`. */
-            eos_token_id: number;
-        };
-        DetokenizeRequest: {
-            tokens: number[];
-        };
-        DetokenizeResult: {
-            /** @enum {string} */
-            object: "text";
-            model: string;
-            text: string;
-        };
-        ForwardBackwardResult: {
-            /** @description Mean cross-entropy (nats) per weighted target token of this batch. */
-            loss: number;
-            /** @description L2 norm of this batch's gradient. */
-            grad_norm: number;
-            /** @description Weighted target tokens in this batch. */
-            num_tokens: number;
-            num_examples: number;
-            /** @description The run's current step; the gradient will be applied by the next optim_step. */
-            step: number;
-            /** @description forward_backward calls accumulated since the last optimizer step, this one included. */
-            accumulated_calls: number;
-        };
-        OptimStepRequest: {
-            /** @description Overrides the run's learning rate for this step only. */
-            learning_rate?: number;
-            /** @description Clip the mean accumulated gradient to this L2 norm before the update. */
-            max_grad_norm?: number;
-        };
-        OptimStepResult: {
-            /** @description The run's step after this update. */
-            step: number;
-            /** @description The learning rate used. */
-            learning_rate: number;
-            /** @description L2 norm of the mean accumulated gradient, before clipping. */
-            grad_norm: number;
-        };
-        TrainStepRequest: {
-            batch: components["schemas"]["Batch"];
-            loss_fn?: components["schemas"]["LossFn"];
-            loss_fn_config?: components["schemas"]["LossFnConfig"];
-            /** @description Overrides the run's learning rate for this step only. */
-            learning_rate?: number;
-            /** @description Clip the gradient to this L2 norm before the update. */
-            max_grad_norm?: number;
-        };
-        TrainStepResult: {
-            step: number;
-            loss: number;
-            grad_norm: number;
-            learning_rate: number;
-            num_tokens: number;
-            num_examples: number;
-        };
-        ZeroGradResult: {
-            step: number;
-            /** @description forward_backward calls whose gradients were discarded. */
-            discarded_calls: number;
-        };
-        Metric: {
-            step: number;
-            /** @description Mean loss of the forward_backward calls applied by this step. */
-            loss: number;
-            grad_norm: number;
-            learning_rate: number;
-            num_tokens: number;
-            /** Format: date-time */
-            created_at: string;
-        };
-        MetricList: {
-            /** @enum {string} */
-            object: "list";
-            data: components["schemas"]["Metric"][];
-            has_more: boolean;
-            next_cursor: string | null;
-        };
+        LossFnConfig: LossFnConfig;
+        ForwardRequest: ForwardRequest;
+        ForwardResult: ForwardResult;
+        TokenizeRequest: TokenizeRequest;
+        TokenizeResult: TokenizeResult;
+        DetokenizeRequest: DetokenizeRequest;
+        DetokenizeResult: DetokenizeResult;
+        ForwardBackwardResult: ForwardBackwardResult;
+        OptimStepRequest: OptimStepRequest;
+        OptimStepResult: OptimStepResult;
+        TrainStepRequest: TrainStepRequest;
+        TrainStepResult: TrainStepResult;
+        ZeroGradResult: ZeroGradResult;
+        Metric: Metric;
+        MetricList: MetricList;
         /**
          * @description `adapter`: LoRA weights. `state`: LoRA weights and optimizer state (restorable exactly).
          * @enum {string}
          */
-        CheckpointMode: "adapter" | "state";
-        CreateCheckpointRequest: {
-            mode?: components["schemas"]["CheckpointMode"];
-        };
-        Checkpoint: {
-            /** @enum {string} */
-            object: "checkpoint";
-            checkpoint_id: string;
-            run_id: components["schemas"]["RunId"];
-            step: number;
-            mode: components["schemas"]["CheckpointMode"];
-            /** @description Size of the stored files. */
-            size_bytes: number;
-            /** Format: date-time */
-            created_at: string;
-        };
-        CheckpointList: {
-            /** @enum {string} */
-            object: "list";
-            data: components["schemas"]["Checkpoint"][];
-            has_more: boolean;
-            next_cursor: string | null;
-        };
-        CheckpointDeleted: {
-            /** @enum {string} */
-            object: "checkpoint.deleted";
-            run_id: components["schemas"]["RunId"];
-            step: number;
-            deleted: boolean;
-        };
-        RestoreRequest: {
-            /** @description The step of the checkpoint to load. */
-            step: number;
-        };
-        RestoreResponse: {
-            run_id: components["schemas"]["RunId"];
-            /** @description The run's current step after the restore. */
-            step: number;
-            mode: components["schemas"]["CheckpointMode"];
-            restored_optimizer: boolean;
-        };
+        CheckpointMode: CheckpointMode;
+        CreateCheckpointRequest: CreateCheckpointRequest;
+        Checkpoint: Checkpoint;
+        CheckpointList: CheckpointList;
+        CheckpointDeleted: CheckpointDeleted;
+        RestoreRequest: RestoreRequest;
+        RestoreResponse: RestoreResponse;
         /** @description Exactly one of `prompts` and `prompt_tokens`. */
-        SampleRequest: {
-            prompts?: string[];
-            /** @description Prompts as token ids, used as given (no BOS is added; `tokenize` with `add_bos` gives one). */
-            prompt_tokens?: number[][];
-            /**
-             * @description Return the prompt's tokens and their log-probabilities with each sample.
-             * @default false
-             */
-            prompt_logprobs?: boolean;
-            /**
-             * @description Most tokens to generate per completion.
-             * @default 64
-             */
-            max_tokens?: number;
-            /**
-             * @description 0 is greedy decoding.
-             * @default 1
-             */
-            temperature?: number;
-            /** @default 1 */
-            top_p?: number;
-            /**
-             * @description 0 turns top-k off.
-             * @default 0
-             */
-            top_k?: number;
-            /** @description Generation stops before the first occurrence of any of these strings. */
-            stop?: string[];
-            /** @description Makes sampling reproducible; each prompt's output is independent of the others in the request. */
-            seed?: number;
-            /**
-             * @description Completions per prompt.
-             * @default 1
-             */
-            n?: number;
-            /**
-             * @description Return each generated token and its log-probability.
-             * @default false
-             */
-            logprobs?: boolean;
-            /** @description Sample from the checkpoint at this step; omitted means the live weights. */
-            step?: number;
-            /**
-             * @description Answer with `text/event-stream` chunks as tokens are generated.
-             * @default false
-             */
-            stream?: boolean;
-        };
-        Sample: {
-            /** @description `prompt_index * n + sample`. */
-            index: number;
-            prompt_index: number;
-            text: string;
-            /**
-             * @description `stop`: end of sequence or a stop string; `length`: `max_tokens` reached.
-             * @enum {string}
-             */
-            finish_reason: "stop" | "length";
-            /** @description Generated token ids; present when `logprobs` is true. */
-            tokens?: number[];
-            /** @description Log-probability of each generated token; present when `logprobs` is true. */
-            logprobs?: number[];
-            /** @description The prompt's token ids (BOS first for a text prompt); present when `prompt_logprobs` is true. */
-            prompt_tokens?: number[];
-            /** @description Log-probability of each prompt token given the ones before it (the first is null); present when `prompt_logprobs` is true. */
-            prompt_logprobs?: (number | null)[];
-        };
-        SampleResult: {
-            /** @enum {string} */
-            object: "sample";
-            run_id: components["schemas"]["RunId"];
-            /** @description The step of the weights sampled from. */
-            step: number;
-            samples: components["schemas"]["Sample"][];
-            usage: components["schemas"]["SampleUsage"];
-        };
-        SampleUsage: {
-            prompt_tokens: number;
-            completion_tokens: number;
-        };
+        SampleRequest: SampleRequest;
+        Sample: Sample;
+        SampleResult: SampleResult;
+        SampleUsage: SampleUsage;
         /** @description One `data:` event of a streamed `sample`. */
-        SampleChunk: {
-            index: number;
-            prompt_index: number;
-            /** @description New text; never splits a UTF-8 character. */
-            delta: string;
-            /** @enum {string|null} */
-            finish_reason: "stop" | "length" | null;
-            logprob?: number;
-        };
-        EmbeddingsRequest: {
-            inputs: string[];
-            /** @description Embed with the checkpoint at this step; omitted means the live weights. */
-            step?: number;
-        };
-        EmbeddingsResponse: {
-            /** @enum {string} */
-            object: "list";
-            run_id: components["schemas"]["RunId"];
-            step: number;
-            dimensions: number;
-            data: {
-                /** @enum {string} */
-                object: "embedding";
-                index: number;
-                embedding: number[];
-            }[];
-        };
-        CompletionRequest: {
-            /** @description `run_id` for the live weights, or `run_id@step` for a checkpoint. */
-            model: string;
-            /** @description One prompt or a list of prompts. */
-            prompt: string | string[];
-            /** @default 16 */
-            max_tokens?: number;
-            /** @default 1 */
-            temperature?: number;
-            /** @default 1 */
-            top_p?: number;
-            /** @description An extension of the OpenAI API; 0 turns it off. */
-            top_k?: number;
-            /** @default 1 */
-            n?: number;
-            /** @description A stop string or up to 4 of them. */
-            stop?: string | string[] | null;
-            seed?: number;
-            /** @description 1 returns the log-probability of each generated token (no alternatives are offered). */
-            logprobs?: number | null;
-            /** @default false */
-            stream?: boolean;
-            stream_options?: {
-                include_usage?: boolean;
-            } | null;
-            user?: string;
-        };
-        CompletionChoice: {
-            index: number;
-            text: string;
-            logprobs: null | {
-                tokens: string[];
-                token_logprobs: number[];
-            };
-            /** @enum {string|null} */
-            finish_reason: "stop" | "length" | null;
-        };
-        CompletionResponse: {
-            id: string;
-            /** @enum {string} */
-            object: "text_completion";
-            /** @description Unix time in seconds. */
-            created: number;
-            model: string;
-            choices: components["schemas"]["CompletionChoice"][];
-            usage?: {
-                prompt_tokens: number;
-                completion_tokens: number;
-                total_tokens: number;
-            };
-        };
+        SampleChunk: SampleChunk;
+        EmbeddingsRequest: EmbeddingsRequest;
+        EmbeddingsResponse: EmbeddingsResponse;
+        CompletionRequest: CompletionRequest;
+        CompletionChoice: CompletionChoice;
+        CompletionResponse: CompletionResponse;
     };
     responses: {
         /**
@@ -1056,7 +634,7 @@ export interface components {
                  *       }
                  *     }
                  */
-                "application/json": components["schemas"]["Error"];
+                "application/json": Error;
             };
         };
         /** @description The API key is missing or not valid. */
@@ -1076,7 +654,7 @@ export interface components {
                  *       }
                  *     }
                  */
-                "application/json": components["schemas"]["Error"];
+                "application/json": Error;
             };
         };
         /**
@@ -1100,7 +678,7 @@ export interface components {
                  *       }
                  *     }
                  */
-                "application/json": components["schemas"]["Error"];
+                "application/json": Error;
             };
         };
         /**
@@ -1126,7 +704,7 @@ export interface components {
                  *       }
                  *     }
                  */
-                "application/json": components["schemas"]["Error"];
+                "application/json": Error;
             };
         };
         /** @description The request body is larger than the server's limit. */
@@ -1146,7 +724,7 @@ export interface components {
                  *       }
                  *     }
                  */
-                "application/json": components["schemas"]["Error"];
+                "application/json": Error;
             };
         };
         /** @description The request does not match the schema; `param` names the first offending field. */
@@ -1167,7 +745,7 @@ export interface components {
                  *       }
                  *     }
                  */
-                "application/json": components["schemas"]["Error"];
+                "application/json": Error;
             };
         };
         /** @description Too many requests; wait `Retry-After` seconds. */
@@ -1188,7 +766,7 @@ export interface components {
                  *       }
                  *     }
                  */
-                "application/json": components["schemas"]["Error"];
+                "application/json": Error;
             };
         };
         /** @description An unexpected error on the server; safe to retry with the same Idempotency-Key. */
@@ -1208,7 +786,7 @@ export interface components {
                  *       }
                  *     }
                  */
-                "application/json": components["schemas"]["Error"];
+                "application/json": Error;
             };
         };
         /** @description The service is overloaded or restarting; wait `Retry-After` seconds. */
@@ -1229,13 +807,13 @@ export interface components {
                  *       }
                  *     }
                  */
-                "application/json": components["schemas"]["Error"];
+                "application/json": Error;
             };
         };
     };
     parameters: {
         /** @description The run's id, as returned by `createRun`. */
-        RunIdPath: components["schemas"]["RunId"];
+        RunIdPath: RunId;
         /** @description The optimizer step the checkpoint was saved at. */
         StepPath: number;
         /** @description A base model id, as `listModels` lists them. */
@@ -1282,56 +860,6 @@ export interface components {
     };
     pathItems: never;
 }
-export type RunId = components['schemas']['RunId'];
-export type Error = components['schemas']['Error'];
-export type Health = components['schemas']['Health'];
-export type Model = components['schemas']['Model'];
-export type ModelList = components['schemas']['ModelList'];
-export type TargetModule = components['schemas']['TargetModule'];
-export type OptimizerParams = components['schemas']['OptimizerParams'];
-export type CreateRunRequest = components['schemas']['CreateRunRequest'];
-export type Run = components['schemas']['Run'];
-export type RunList = components['schemas']['RunList'];
-export type RunDeleted = components['schemas']['RunDeleted'];
-export type PromptCompletionExample = components['schemas']['PromptCompletionExample'];
-export type TextExample = components['schemas']['TextExample'];
-export type TokensExample = components['schemas']['TokensExample'];
-export type Example = components['schemas']['Example'];
-export type Batch = components['schemas']['Batch'];
-export type ForwardBackwardRequest = components['schemas']['ForwardBackwardRequest'];
-export type LossFn = components['schemas']['LossFn'];
-export type LossFnConfig = components['schemas']['LossFnConfig'];
-export type ForwardRequest = components['schemas']['ForwardRequest'];
-export type ForwardResult = components['schemas']['ForwardResult'];
-export type TokenizeRequest = components['schemas']['TokenizeRequest'];
-export type TokenizeResult = components['schemas']['TokenizeResult'];
-export type DetokenizeRequest = components['schemas']['DetokenizeRequest'];
-export type DetokenizeResult = components['schemas']['DetokenizeResult'];
-export type ForwardBackwardResult = components['schemas']['ForwardBackwardResult'];
-export type OptimStepRequest = components['schemas']['OptimStepRequest'];
-export type OptimStepResult = components['schemas']['OptimStepResult'];
-export type TrainStepRequest = components['schemas']['TrainStepRequest'];
-export type TrainStepResult = components['schemas']['TrainStepResult'];
-export type ZeroGradResult = components['schemas']['ZeroGradResult'];
-export type Metric = components['schemas']['Metric'];
-export type MetricList = components['schemas']['MetricList'];
-export type CheckpointMode = components['schemas']['CheckpointMode'];
-export type CreateCheckpointRequest = components['schemas']['CreateCheckpointRequest'];
-export type Checkpoint = components['schemas']['Checkpoint'];
-export type CheckpointList = components['schemas']['CheckpointList'];
-export type CheckpointDeleted = components['schemas']['CheckpointDeleted'];
-export type RestoreRequest = components['schemas']['RestoreRequest'];
-export type RestoreResponse = components['schemas']['RestoreResponse'];
-export type SampleRequest = components['schemas']['SampleRequest'];
-export type Sample = components['schemas']['Sample'];
-export type SampleResult = components['schemas']['SampleResult'];
-export type SampleUsage = components['schemas']['SampleUsage'];
-export type SampleChunk = components['schemas']['SampleChunk'];
-export type EmbeddingsRequest = components['schemas']['EmbeddingsRequest'];
-export type EmbeddingsResponse = components['schemas']['EmbeddingsResponse'];
-export type CompletionRequest = components['schemas']['CompletionRequest'];
-export type CompletionChoice = components['schemas']['CompletionChoice'];
-export type CompletionResponse = components['schemas']['CompletionResponse'];
 export type ResponseBadRequest = components['responses']['BadRequest'];
 export type ResponseUnauthorized = components['responses']['Unauthorized'];
 export type ResponseNotFound = components['responses']['NotFound'];
@@ -1377,7 +905,7 @@ export interface operations {
                      *       "uptime_ms": 5231
                      *     }
                      */
-                    "application/json": components["schemas"]["Health"];
+                    "application/json": Health;
                 };
             };
             429: components["responses"]["RateLimited"];
@@ -1420,7 +948,7 @@ export interface operations {
                      *       ]
                      *     }
                      */
-                    "application/json": components["schemas"]["ModelList"];
+                    "application/json": ModelList;
                 };
             };
             401: components["responses"]["Unauthorized"];
@@ -1485,7 +1013,7 @@ export interface operations {
                      *       "next_cursor": null
                      *     }
                      */
-                    "application/json": components["schemas"]["RunList"];
+                    "application/json": RunList;
                 };
             };
             401: components["responses"]["Unauthorized"];
@@ -1526,7 +1054,7 @@ export interface operations {
                  *       }
                  *     }
                  */
-                "application/json": components["schemas"]["CreateRunRequest"];
+                "application/json": CreateRunRequest;
             };
         };
         responses: {
@@ -1538,7 +1066,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Run"];
+                    "application/json": Run;
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -1571,7 +1099,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Run"];
+                    "application/json": Run;
                 };
             };
             401: components["responses"]["Unauthorized"];
@@ -1608,7 +1136,7 @@ export interface operations {
                      *       "deleted": true
                      *     }
                      */
-                    "application/json": components["schemas"]["RunDeleted"];
+                    "application/json": RunDeleted;
                 };
             };
             401: components["responses"]["Unauthorized"];
@@ -1669,7 +1197,7 @@ export interface operations {
                  *       ]
                  *     }
                  */
-                "application/json": components["schemas"]["ForwardBackwardRequest"];
+                "application/json": ForwardBackwardRequest;
             };
         };
         responses: {
@@ -1691,7 +1219,7 @@ export interface operations {
                      *       "accumulated_calls": 1
                      *     }
                      */
-                    "application/json": components["schemas"]["ForwardBackwardResult"];
+                    "application/json": ForwardBackwardResult;
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -1748,7 +1276,7 @@ export interface operations {
                  *       "max_grad_norm": 1
                  *     }
                  */
-                "application/json": components["schemas"]["OptimStepRequest"];
+                "application/json": OptimStepRequest;
             };
         };
         responses: {
@@ -1767,7 +1295,7 @@ export interface operations {
                      *       "grad_norm": 0.8731
                      *     }
                      */
-                    "application/json": components["schemas"]["OptimStepResult"];
+                    "application/json": OptimStepResult;
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -1829,7 +1357,7 @@ export interface operations {
                  *       "learning_rate": 0.0005
                  *     }
                  */
-                "application/json": components["schemas"]["TrainStepRequest"];
+                "application/json": TrainStepRequest;
             };
         };
         responses: {
@@ -1851,7 +1379,7 @@ export interface operations {
                      *       "num_examples": 1
                      *     }
                      */
-                    "application/json": components["schemas"]["TrainStepResult"];
+                    "application/json": TrainStepResult;
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -1916,7 +1444,7 @@ export interface operations {
                      *       "discarded_calls": 2
                      *     }
                      */
-                    "application/json": components["schemas"]["ZeroGradResult"];
+                    "application/json": ZeroGradResult;
                 };
             };
             401: components["responses"]["Unauthorized"];
@@ -1969,7 +1497,7 @@ export interface operations {
                      *       "next_cursor": null
                      *     }
                      */
-                    "application/json": components["schemas"]["MetricList"];
+                    "application/json": MetricList;
                 };
             };
             401: components["responses"]["Unauthorized"];
@@ -2022,7 +1550,7 @@ export interface operations {
                      *       "next_cursor": null
                      *     }
                      */
-                    "application/json": components["schemas"]["CheckpointList"];
+                    "application/json": CheckpointList;
                 };
             };
             401: components["responses"]["Unauthorized"];
@@ -2075,7 +1603,7 @@ export interface operations {
                  *       "mode": "adapter"
                  *     }
                  */
-                "application/json": components["schemas"]["CreateCheckpointRequest"];
+                "application/json": CreateCheckpointRequest;
             };
         };
         responses: {
@@ -2087,7 +1615,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Checkpoint"];
+                    "application/json": Checkpoint;
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -2122,7 +1650,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Checkpoint"];
+                    "application/json": Checkpoint;
                 };
             };
             401: components["responses"]["Unauthorized"];
@@ -2162,7 +1690,7 @@ export interface operations {
                      *       "deleted": true
                      *     }
                      */
-                    "application/json": components["schemas"]["CheckpointDeleted"];
+                    "application/json": CheckpointDeleted;
                 };
             };
             401: components["responses"]["Unauthorized"];
@@ -2258,7 +1786,7 @@ export interface operations {
                  *       ]
                  *     }
                  */
-                "application/json": components["schemas"]["ForwardRequest"];
+                "application/json": ForwardRequest;
             };
         };
         responses: {
@@ -2290,7 +1818,7 @@ export interface operations {
                      *       "num_examples": 1
                      *     }
                      */
-                    "application/json": components["schemas"]["ForwardResult"];
+                    "application/json": ForwardResult;
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -2332,7 +1860,7 @@ export interface operations {
                  *       "add_bos": true
                  *     }
                  */
-                "application/json": components["schemas"]["TokenizeRequest"];
+                "application/json": TokenizeRequest;
             };
         };
         responses: {
@@ -2359,7 +1887,7 @@ export interface operations {
                      *       "eos_token_id": 257
                      *     }
                      */
-                    "application/json": components["schemas"]["TokenizeResult"];
+                    "application/json": TokenizeResult;
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -2405,7 +1933,7 @@ export interface operations {
                  *       ]
                  *     }
                  */
-                "application/json": components["schemas"]["DetokenizeRequest"];
+                "application/json": DetokenizeRequest;
             };
         };
         responses: {
@@ -2424,7 +1952,7 @@ export interface operations {
                      *       "text": "1+2="
                      *     }
                      */
-                    "application/json": components["schemas"]["DetokenizeResult"];
+                    "application/json": DetokenizeResult;
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -2479,7 +2007,7 @@ export interface operations {
                  *       "step": 100
                  *     }
                  */
-                "application/json": components["schemas"]["RestoreRequest"];
+                "application/json": RestoreRequest;
             };
         };
         responses: {
@@ -2499,7 +2027,7 @@ export interface operations {
                      *       "restored_optimizer": true
                      *     }
                      */
-                    "application/json": components["schemas"]["RestoreResponse"];
+                    "application/json": RestoreResponse;
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -2547,7 +2075,7 @@ export interface operations {
                  *       ]
                  *     }
                  */
-                "application/json": components["schemas"]["SampleRequest"];
+                "application/json": SampleRequest;
             };
         };
         responses: {
@@ -2578,7 +2106,7 @@ export interface operations {
                      *       }
                      *     }
                      */
-                    "application/json": components["schemas"]["SampleResult"];
+                    "application/json": SampleResult;
                     /**
                      * @example data: {"index":0,"prompt_index":0,"delta":" Par","finish_reason":null}
                      *
@@ -2629,7 +2157,7 @@ export interface operations {
                  *       ]
                  *     }
                  */
-                "application/json": components["schemas"]["EmbeddingsRequest"];
+                "application/json": EmbeddingsRequest;
             };
         };
         responses: {
@@ -2661,7 +2189,7 @@ export interface operations {
                      *       ]
                      *     }
                      */
-                    "application/json": components["schemas"]["EmbeddingsResponse"];
+                    "application/json": EmbeddingsResponse;
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -2702,7 +2230,7 @@ export interface operations {
                  *       "temperature": 0
                  *     }
                  */
-                "application/json": components["schemas"]["CompletionRequest"];
+                "application/json": CompletionRequest;
             };
         };
         responses: {
@@ -2735,7 +2263,7 @@ export interface operations {
                      *       }
                      *     }
                      */
-                    "application/json": components["schemas"]["CompletionResponse"];
+                    "application/json": CompletionResponse;
                     /**
                      * @example data: {"id":"cmpl_5b1f0e9a7c3d2e48","object":"text_completion","created":1796040000,"model":"run_8f3a2c1d9e7b4a60","choices":[{"index":0,"text":" Paris","logprobs":null,"finish_reason":"stop"}]}
                      *
@@ -2754,5 +2282,567 @@ export interface operations {
             500: components["responses"]["InternalServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
+    };
+}
+
+/**
+ * @description A run id.
+ * @example run_8f3a2c1d9e7b4a60
+ */
+export type RunId = string;
+
+export interface Error {
+    error: {
+        /**
+         * @description The error class; maps to the HTTP status.
+         * @enum {string}
+         */
+        type: "invalid_request_error" | "authentication_error" | "permission_error" | "not_found_error" | "conflict_error" | "rate_limit_error" | "api_error" | "overloaded_error";
+        /** @description A stable machine-readable code, e.g. `run_not_found`, `nothing_accumulated`. */
+        code: string;
+        /** @description What went wrong and, where it helps, what to do. */
+        message: string;
+        /** @description The field the error is about, as a path (`batch[3].completion`). */
+        param?: string;
+        request_id: string;
+    };
+}
+
+export interface Health {
+    /** @enum {string} */
+    status: "ok";
+    version: string;
+    uptime_ms?: number;
+}
+
+export interface Model {
+    /** @enum {string} */
+    object: "model";
+    id: string;
+    description: string;
+    /** @description Maximum tokens in one sequence (prompt plus completion). */
+    context_length: number;
+    vocab_size: number;
+    /** @description Parameters of the frozen base model. */
+    num_parameters: number;
+    d_model: number;
+    n_layers: number;
+    n_heads: number;
+    /** @description True for the model `createRun` examples use; it is listed first. */
+    default: boolean;
+}
+
+export interface ModelList {
+    /** @enum {string} */
+    object: "list";
+    data: Model[];
+}
+
+/** @enum {string} */
+export type TargetModule = "q_proj" | "k_proj" | "v_proj" | "o_proj";
+
+/** @description AdamW hyperparameters. */
+export interface OptimizerParams {
+    /** @default 0.9 */
+    beta1?: number;
+    /** @default 0.999 */
+    beta2?: number;
+    /** @default 1e-8 */
+    eps?: number;
+    /** @default 0 */
+    weight_decay?: number;
+}
+
+export interface CreateRunRequest {
+    /** @description A model id from `listModels`. */
+    base_model: string;
+    /**
+     * @description LoRA rank.
+     * @default 8
+     */
+    lora_r?: number;
+    /**
+     * @description LoRA scale numerator; the update is scaled by `lora_alpha / lora_r`.
+     * @default 16
+     */
+    lora_alpha?: number;
+    /**
+     * @description Attention projections that get an adapter.
+     * @default [
+     *       "q_proj",
+     *       "v_proj"
+     *     ]
+     */
+    target_modules?: TargetModule[];
+    /**
+     * @description AdamW learning rate; `optim_step` can override it per step.
+     * @default 0.0005
+     */
+    learning_rate?: number;
+    /**
+     * @description Seeds the adapter's initialisation.
+     * @default 0
+     */
+    seed?: number;
+    optimizer?: OptimizerParams;
+    /** @description Your own labels, returned with the run. */
+    metadata?: {
+        [key: string]: string;
+    };
+}
+
+export interface Run {
+    /** @enum {string} */
+    object: "run";
+    run_id: RunId;
+    base_model: string;
+    lora_r: number;
+    lora_alpha: number;
+    target_modules: TargetModule[];
+    learning_rate: number;
+    seed: number;
+    optimizer: {
+        beta1: number;
+        beta2: number;
+        eps: number;
+        weight_decay: number;
+    };
+    metadata: {
+        [key: string]: string;
+    };
+    /** @enum {string} */
+    status: "active";
+    /** @description Optimizer steps applied so far. */
+    current_step: number;
+    /** Format: date-time */
+    created_at: string;
+    /** Format: date-time */
+    updated_at: string;
+}
+
+export interface RunList {
+    /** @enum {string} */
+    object: "list";
+    data: Run[];
+    has_more: boolean;
+    next_cursor: string | null;
+}
+
+export interface RunDeleted {
+    /** @enum {string} */
+    object: "run.deleted";
+    run_id: RunId;
+    deleted: boolean;
+}
+
+/** @description Loss on the completion tokens (and the end of sequence) only. */
+export interface PromptCompletionExample {
+    prompt: string;
+    completion: string;
+}
+
+/** @description Loss on every token. */
+export interface TextExample {
+    text: string;
+}
+
+/**
+ * @description Raw token ids; `weights[i]` weighs the loss of predicting `tokens[i]` (default 1;
+ *     `weights[0]` is unused). For the RL losses (`importance_sampling`, `ppo`) the example
+ *     carries, aligned with `tokens`, `logprobs` (the sampler's log-probability of `tokens[i]`)
+ *     and `advantages` (the advantage of `tokens[i]`); their position 0 is unused (give 0), and
+ *     `weights` is not allowed (an advantage of 0 leaves a position out of the sum).
+ */
+export interface TokensExample {
+    tokens: number[];
+    weights?: number[];
+    /** @description The sampler's log-probability of each token (as `sample` with `logprobs` reports it); used by `importance_sampling` and `ppo`. */
+    logprobs?: number[];
+    /** @description The advantage of each token; used by `importance_sampling` and `ppo`. */
+    advantages?: number[];
+}
+
+/** @description One training example. */
+export type Example = PromptCompletionExample | TextExample | TokensExample;
+
+export type Batch = Example[];
+
+export interface ForwardBackwardRequest {
+    batch: Batch;
+    loss_fn?: LossFn;
+    loss_fn_config?: LossFnConfig;
+}
+
+/**
+ * @description The loss of a batch. For target position i (i >= 1) of an example with current
+ *     log-probability p_i of `tokens[i]`, sampler log-probability q_i (`logprobs[i]`), ratio
+ *     r_i = exp(p_i - q_i) and advantage A_i (`advantages[i]`), where N is the number of target
+ *     positions in the batch and sums run over every target position of every example:
+ *     - `cross_entropy`: loss = -sum_i w_i * p_i / sum_i w_i with the example's `weights` w_i
+ *       (the default; every example type).
+ *     - `importance_sampling`: loss = -sum_i r_i * A_i / N
+ *     - `ppo`: loss = -sum_i min(r_i * A_i, clip(r_i, low, high) * A_i) / N, with
+ *       low = `loss_fn_config.clip_low_threshold` and high = `loss_fn_config.clip_high_threshold`.
+ *     The RL losses need every example to be a `TokensExample` with `logprobs` and `advantages`
+ *     of the same length as `tokens`. p_i is computed, like q_i, over the tokens a sample can
+ *     produce (every token but BOS and PAD). `loss` and `grad_norm` are reported as for
+ *     `cross_entropy`; `num_tokens` is N.
+ * @default cross_entropy
+ * @enum {string}
+ */
+export type LossFn = "cross_entropy" | "importance_sampling" | "ppo";
+
+/** @description Parameters of `ppo` (`clip_low_threshold` < 1 < `clip_high_threshold`); not allowed with other losses. */
+export interface LossFnConfig {
+    /** @default 0.8 */
+    clip_low_threshold?: number;
+    /** @default 1.2 */
+    clip_high_threshold?: number;
+}
+
+export interface ForwardRequest {
+    batch: Batch;
+    /** @description Use the checkpoint at this step; omitted means the live weights. */
+    step?: number;
+}
+
+export interface ForwardResult {
+    /** @enum {string} */
+    object: "forward";
+    run_id: RunId;
+    /** @description The step of the weights used. */
+    step: number;
+    /** @description `logprobs[e][i]` is the log-probability of token i of example e given tokens 0..i-1; `logprobs[e][0]` is null. */
+    logprobs: (number | null)[][];
+    /** @description Mean of -logprob over the weighted target tokens, weighted as in `forward_backward`. */
+    loss: number;
+    /** @description Weighted target tokens in this batch. */
+    num_tokens: number;
+    num_examples: number;
+}
+
+export interface TokenizeRequest {
+    text: string;
+    /**
+     * @description Prepend the beginning-of-sequence token.
+     * @default false
+     */
+    add_bos?: boolean;
+}
+
+export interface TokenizeResult {
+    /** @enum {string} */
+    object: "tokens";
+    model: string;
+    tokens: number[];
+    bos_token_id: number;
+    /** @description Ends a sequence; `sample` stops on it and never returns it in `tokens`. */
+    eos_token_id: number;
+}
+
+export interface DetokenizeRequest {
+    tokens: number[];
+}
+
+export interface DetokenizeResult {
+    /** @enum {string} */
+    object: "text";
+    model: string;
+    text: string;
+}
+
+export interface ForwardBackwardResult {
+    /** @description Mean cross-entropy (nats) per weighted target token of this batch. */
+    loss: number;
+    /** @description L2 norm of this batch's gradient. */
+    grad_norm: number;
+    /** @description Weighted target tokens in this batch. */
+    num_tokens: number;
+    num_examples: number;
+    /** @description The run's current step; the gradient will be applied by the next optim_step. */
+    step: number;
+    /** @description forward_backward calls accumulated since the last optimizer step, this one included. */
+    accumulated_calls: number;
+}
+
+export interface OptimStepRequest {
+    /** @description Overrides the run's learning rate for this step only. */
+    learning_rate?: number;
+    /** @description Clip the mean accumulated gradient to this L2 norm before the update. */
+    max_grad_norm?: number;
+}
+
+export interface OptimStepResult {
+    /** @description The run's step after this update. */
+    step: number;
+    /** @description The learning rate used. */
+    learning_rate: number;
+    /** @description L2 norm of the mean accumulated gradient, before clipping. */
+    grad_norm: number;
+}
+
+export interface TrainStepRequest {
+    batch: Batch;
+    loss_fn?: LossFn;
+    loss_fn_config?: LossFnConfig;
+    /** @description Overrides the run's learning rate for this step only. */
+    learning_rate?: number;
+    /** @description Clip the gradient to this L2 norm before the update. */
+    max_grad_norm?: number;
+}
+
+export interface TrainStepResult {
+    step: number;
+    loss: number;
+    grad_norm: number;
+    learning_rate: number;
+    num_tokens: number;
+    num_examples: number;
+}
+
+export interface ZeroGradResult {
+    step: number;
+    /** @description forward_backward calls whose gradients were discarded. */
+    discarded_calls: number;
+}
+
+export interface Metric {
+    step: number;
+    /** @description Mean loss of the forward_backward calls applied by this step. */
+    loss: number;
+    grad_norm: number;
+    learning_rate: number;
+    num_tokens: number;
+    /** Format: date-time */
+    created_at: string;
+}
+
+export interface MetricList {
+    /** @enum {string} */
+    object: "list";
+    data: Metric[];
+    has_more: boolean;
+    next_cursor: string | null;
+}
+
+/**
+ * @description `adapter`: LoRA weights. `state`: LoRA weights and optimizer state (restorable exactly).
+ * @enum {string}
+ */
+export type CheckpointMode = "adapter" | "state";
+
+export interface CreateCheckpointRequest {
+    mode?: CheckpointMode;
+}
+
+export interface Checkpoint {
+    /** @enum {string} */
+    object: "checkpoint";
+    checkpoint_id: string;
+    run_id: RunId;
+    step: number;
+    mode: CheckpointMode;
+    /** @description Size of the stored files. */
+    size_bytes: number;
+    /** Format: date-time */
+    created_at: string;
+}
+
+export interface CheckpointList {
+    /** @enum {string} */
+    object: "list";
+    data: Checkpoint[];
+    has_more: boolean;
+    next_cursor: string | null;
+}
+
+export interface CheckpointDeleted {
+    /** @enum {string} */
+    object: "checkpoint.deleted";
+    run_id: RunId;
+    step: number;
+    deleted: boolean;
+}
+
+export interface RestoreRequest {
+    /** @description The step of the checkpoint to load. */
+    step: number;
+}
+
+export interface RestoreResponse {
+    run_id: RunId;
+    /** @description The run's current step after the restore. */
+    step: number;
+    mode: CheckpointMode;
+    restored_optimizer: boolean;
+}
+
+/** @description Exactly one of `prompts` and `prompt_tokens`. */
+export interface SampleRequest {
+    prompts?: string[];
+    /** @description Prompts as token ids, used as given (no BOS is added; `tokenize` with `add_bos` gives one). */
+    prompt_tokens?: number[][];
+    /**
+     * @description Return the prompt's tokens and their log-probabilities with each sample.
+     * @default false
+     */
+    prompt_logprobs?: boolean;
+    /**
+     * @description Most tokens to generate per completion.
+     * @default 64
+     */
+    max_tokens?: number;
+    /**
+     * @description 0 is greedy decoding.
+     * @default 1
+     */
+    temperature?: number;
+    /** @default 1 */
+    top_p?: number;
+    /**
+     * @description 0 turns top-k off.
+     * @default 0
+     */
+    top_k?: number;
+    /** @description Generation stops before the first occurrence of any of these strings. */
+    stop?: string[];
+    /** @description Makes sampling reproducible; each prompt's output is independent of the others in the request. */
+    seed?: number;
+    /**
+     * @description Completions per prompt.
+     * @default 1
+     */
+    n?: number;
+    /**
+     * @description Return each generated token and its log-probability.
+     * @default false
+     */
+    logprobs?: boolean;
+    /** @description Sample from the checkpoint at this step; omitted means the live weights. */
+    step?: number;
+    /**
+     * @description Answer with `text/event-stream` chunks as tokens are generated.
+     * @default false
+     */
+    stream?: boolean;
+}
+
+export interface Sample {
+    /** @description `prompt_index * n + sample`. */
+    index: number;
+    prompt_index: number;
+    text: string;
+    /**
+     * @description `stop`: end of sequence or a stop string; `length`: `max_tokens` reached.
+     * @enum {string}
+     */
+    finish_reason: "stop" | "length";
+    /** @description Generated token ids; present when `logprobs` is true. */
+    tokens?: number[];
+    /** @description Log-probability of each generated token; present when `logprobs` is true. */
+    logprobs?: number[];
+    /** @description The prompt's token ids (BOS first for a text prompt); present when `prompt_logprobs` is true. */
+    prompt_tokens?: number[];
+    /** @description Log-probability of each prompt token given the ones before it (the first is null); present when `prompt_logprobs` is true. */
+    prompt_logprobs?: (number | null)[];
+}
+
+export interface SampleResult {
+    /** @enum {string} */
+    object: "sample";
+    run_id: RunId;
+    /** @description The step of the weights sampled from. */
+    step: number;
+    samples: Sample[];
+    usage: SampleUsage;
+}
+
+export interface SampleUsage {
+    prompt_tokens: number;
+    completion_tokens: number;
+}
+
+/** @description One `data:` event of a streamed `sample`. */
+export interface SampleChunk {
+    index: number;
+    prompt_index: number;
+    /** @description New text; never splits a UTF-8 character. */
+    delta: string;
+    /** @enum {string|null} */
+    finish_reason: "stop" | "length" | null;
+    logprob?: number;
+}
+
+export interface EmbeddingsRequest {
+    inputs: string[];
+    /** @description Embed with the checkpoint at this step; omitted means the live weights. */
+    step?: number;
+}
+
+export interface EmbeddingsResponse {
+    /** @enum {string} */
+    object: "list";
+    run_id: RunId;
+    step: number;
+    dimensions: number;
+    data: {
+        /** @enum {string} */
+        object: "embedding";
+        index: number;
+        embedding: number[];
+    }[];
+}
+
+export interface CompletionRequest {
+    /** @description `run_id` for the live weights, or `run_id@step` for a checkpoint. */
+    model: string;
+    /** @description One prompt or a list of prompts. */
+    prompt: string | string[];
+    /** @default 16 */
+    max_tokens?: number;
+    /** @default 1 */
+    temperature?: number;
+    /** @default 1 */
+    top_p?: number;
+    /** @description An extension of the OpenAI API; 0 turns it off. */
+    top_k?: number;
+    /** @default 1 */
+    n?: number;
+    /** @description A stop string or up to 4 of them. */
+    stop?: string | string[] | null;
+    seed?: number;
+    /** @description 1 returns the log-probability of each generated token (no alternatives are offered). */
+    logprobs?: number | null;
+    /** @default false */
+    stream?: boolean;
+    stream_options?: {
+        include_usage?: boolean;
+    } | null;
+    user?: string;
+}
+
+export interface CompletionChoice {
+    index: number;
+    text: string;
+    logprobs: null | {
+        tokens: string[];
+        token_logprobs: number[];
+    };
+    /** @enum {string|null} */
+    finish_reason: "stop" | "length" | null;
+}
+
+export interface CompletionResponse {
+    id: string;
+    /** @enum {string} */
+    object: "text_completion";
+    /** @description Unix time in seconds. */
+    created: number;
+    model: string;
+    choices: CompletionChoice[];
+    usage?: {
+        prompt_tokens: number;
+        completion_tokens: number;
+        total_tokens: number;
     };
 }

@@ -15,7 +15,7 @@ import {
   l2Norm,
 } from "./optimizer.js";
 import { checkLoss, encodePolicyBatch, isPolicyLoss } from "./rl-loss.js";
-import { type SampleHooks, encodePrompt, sampleLoop } from "./sample-loop.js";
+import { SampleBatcher, type SampleDone, type SampleHooks, encodePrompt, sampleLoop } from "./sample-loop.js";
 import { sequenceLogprobs } from "./sequence-logprobs.js";
 import { type Tf, loadTf } from "./tf-loader.js";
 import { BOS, VOCAB_SIZE, encodeText } from "./tokenizer.js";
@@ -66,6 +66,8 @@ export class EngineCore {
   private readonly models = new Map<string, LoadedModel>();
   private readonly runs = new Map<string, Slot>();
   private readonly adapters = new Map<string, Slot>();
+  /** Sample requests of this thread, decoded together (see `submitSample`). */
+  private readonly batcher = new SampleBatcher();
 
   private constructor(private readonly tf: Tf) {}
 
@@ -239,29 +241,29 @@ export class EngineCore {
     return s.decode;
   }
 
-  /**
-   * See `sampleLoop` for the semantics; abort throws EngineError `aborted`. With
-   * `prompt_logprobs`, each completion also carries its prompt's tokens and their logprobs.
-   * @throws EngineError `invalid_example` (param `prompts[i]`) for a token id outside the vocabulary.
-   */
+  /** See `sampleLoop` and `submitSample` for the semantics; abort throws EngineError `aborted`. */
   sample(ref: WeightsRef, prompts: Prompt[], params: Partial<SampleParams>, hooks: SampleHooks = {}): SampleResult {
-    prompts.forEach((p, i) => {
-      if (typeof p === "string") return;
-      const bad = p.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= VOCAB_SIZE);
-      if (bad >= 0) throw new EngineError("invalid_example", `prompts[${i}][${bad}] is ${String(p[bad])}; token ids are integers in [0, ${VOCAB_SIZE})`, `prompts[${i}]`);
-      if (p.length === 0) throw new EngineError("invalid_example", `prompts[${i}] holds no token`, `prompts[${i}]`);
-    });
+    checkPrompts(prompts);
     const w = this.decodeWeights(ref);
+    const prompted = params.prompt_logprobs ? promptLogprobs(w, prompts) : undefined;
     const result = sampleLoop(w, prompts, params, hooks);
-    if (params.prompt_logprobs) {
-      const encoded = prompts.map(encodePrompt);
-      const logprobs = sequenceLogprobs(w, encoded);
-      for (const c of result.completions) {
-        c.prompt_tokens = encoded[c.prompt_index]!;
-        c.prompt_logprobs = logprobs[c.prompt_index]!;
-      }
-    }
+    prompted?.(result);
     return result;
+  }
+
+  /**
+   * Queues a sample request into this core's continuous batch: it is prefilled and then decoded
+   * together with every other request on the same weights, one `stepSampling()` round at a time,
+   * and `done` is called from the round that finishes it. The weights are those of `ref` now:
+   * a later optimizer step does not change what this request samples from.
+   * @throws EngineError `run_not_found`/`adapter_not_found`, `context_length_exceeded`, synchronously.
+   */
+  submitSample(ref: WeightsRef, prompts: Prompt[], params: Partial<SampleParams>, hooks: SampleHooks, done: SampleDone): void {
+    checkPrompts(prompts);
+    const w = this.decodeWeights(ref);
+    // Prompt logprobs come from the weights the request samples from, computed now.
+    const prompted = params.prompt_logprobs ? promptLogprobs(w, prompts) : undefined;
+    this.batcher.submit(w, prompts, params, hooks, prompted ? (error, result) => (result && prompted(result), done(error, result)) : done);
   }
 
   /**
@@ -296,6 +298,21 @@ export class EngineCore {
     return { logprobs, loss: total > 0 ? sum / total : 0, num_tokens: total, num_examples: batch.length };
   }
 
+  /** One round of the continuous batch (see `SampleBatcher.step`). @returns whether requests remain. */
+  stepSampling(): boolean {
+    return this.batcher.step();
+  }
+
+  /** Ends every queued or decoding sample request with `error`. */
+  failSamples(error: Error): void {
+    this.batcher.failAll(error);
+  }
+
+  /** Sample requests submitted and not yet answered. */
+  pendingSamples(): number {
+    return this.batcher.pending;
+  }
+
   /**
    * Mean over positions (BOS included) of the final hidden states after the last LayerNorm.
    * @throws EngineError `context_length_exceeded` (param `inputs[i]`) for inputs longer than the context.
@@ -323,6 +340,7 @@ export class EngineCore {
 
   /** Frees every tensor. */
   dispose(): void {
+    this.batcher.failAll(new Error("engine is closed"));
     for (const s of [...this.runs.values(), ...this.adapters.values()]) freeDecode(s);
     for (const m of this.models.values()) {
       m.graph?.dispose();
@@ -332,6 +350,28 @@ export class EngineCore {
     this.runs.clear();
     this.adapters.clear();
   }
+}
+
+/** @throws EngineError `invalid_example` (param `prompts[i]`) for an empty token prompt or an id outside the vocabulary. */
+function checkPrompts(prompts: Prompt[]): void {
+  prompts.forEach((p, i) => {
+    if (typeof p === "string") return;
+    const bad = p.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= VOCAB_SIZE);
+    if (bad >= 0) throw new EngineError("invalid_example", `prompts[${i}][${bad}] is ${String(p[bad])}; token ids are integers in [0, ${VOCAB_SIZE})`, `prompts[${i}]`);
+    if (p.length === 0) throw new EngineError("invalid_example", `prompts[${i}] holds no token`, `prompts[${i}]`);
+  });
+}
+
+/** The prompts' tokens and logprobs now, and a function that puts them on each completion of a result. */
+function promptLogprobs(w: DecodeWeights, prompts: Prompt[]): (result: SampleResult) => void {
+  const encoded = prompts.map(encodePrompt);
+  const logprobs = sequenceLogprobs(w, encoded);
+  return (result) => {
+    for (const c of result.completions) {
+      c.prompt_tokens = encoded[c.prompt_index]!;
+      c.prompt_logprobs = logprobs[c.prompt_index]!;
+    }
+  };
 }
 
 function freeDecode(s: Slot): void {
