@@ -1,8 +1,7 @@
 #!/usr/bin/env node
 // The `frontier-signal` command (`signal` is kept as an alias). In a checkout (src/ present,
 // tsx installed as a dev dependency) it runs the TypeScript source, so it can never run a stale
-// build; an installed package, which ships
-// dist/ and not src/, runs the compiled CLI.
+// build; an installed package, which ships dist/ and not src/, runs the compiled CLI.
 import { existsSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
