@@ -85,9 +85,15 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     log?.(`No API key configured (set SIGNAL_API_KEYS or pass --api-key); generated one for this process: ${key}`);
   }
   const store = await RunStore.open(options.dataDir ?? SERVER_DEFAULTS.dataDir, (message) => log?.(`warning: ${message}`));
-  const idempotency = new IdempotencyStore(store.all(), (runId) => store.get(runId));
+  const idempotency = new IdempotencyStore(store, (runId) => store.get(runId));
   const ownsEngine = options.engine === undefined;
-  const engine = options.engine ?? (await createEngine({ workers: options.workers ?? SERVER_DEFAULTS.workers }));
+  let engine: Engine;
+  try {
+    engine = options.engine ?? (await createEngine({ workers: options.workers ?? SERVER_DEFAULTS.workers }));
+  } catch (error) {
+    store.close();
+    throw error;
+  }
   const models = engine.listModels();
   models.sort((a, b) => Number(b.id === DEFAULT_MODEL_ID) - Number(a.id === DEFAULT_MODEL_ID));
   const queue = new RunQueue();
@@ -128,6 +134,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       });
     });
   } catch (error) {
+    store.close();
     if (ownsEngine) await engine.close();
     throw error;
   }
@@ -144,6 +151,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         await queue.idle();
         server.closeAllConnections();
         await closed;
+        store.close();
         if (ownsEngine) await engine.close();
       })()),
   };
