@@ -4,8 +4,11 @@
 //   generated/zod/         (@hey-api/openapi-ts zod plugin: runtime schemas)
 // Every file written gets a do-not-edit header naming this command.
 import { execFileSync } from "node:child_process";
-import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import openapiTS, { astToString } from "openapi-typescript";
+import { parse } from "yaml";
+import { openResponseEnums } from "./open-enums.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
 const header =
@@ -17,8 +20,18 @@ const run = (args) => execFileSync(process.execPath, args, { cwd: root, stdio: [
 
 rmSync(join(root, "generated"), { recursive: true, force: true });
 
-run([bin("openapi-typescript", "bin/cli.js"), "openapi/signal.yaml", "-o", "generated/schema.d.ts",
-  "--default-non-nullable", "false", "--root-types", "--root-types-no-schema-prefix", "--alphabetize=false"]);
+// openapi-typescript through its Node API, for the hook that makes response-side enums
+// extensible (`"active" | (string & {})`; see open-enums.mjs).
+const specText = readFileSync(join(root, "openapi/signal.yaml"), "utf8");
+const ast = await openapiTS(specText, {
+  defaultNonNullable: false,
+  rootTypes: true,
+  rootTypesNoSchemaPrefix: true,
+  alphabetize: false,
+  postTransform: openResponseEnums(parse(specText)),
+});
+mkdirSync(join(root, "generated"), { recursive: true });
+writeFileSync(join(root, "generated/schema.d.ts"), astToString(ast));
 run([bin("@hey-api/openapi-ts", "bin/run.js"), "-f", "openapi-ts.config.mjs"]);
 
 const files = [];

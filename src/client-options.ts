@@ -34,6 +34,17 @@ export interface ClientOptions {
    * @default globalThis.fetch
    */
   fetch?: ((request: Request) => Promise<Response>) | undefined;
+  /**
+   * Check every response against the spec's schemas exactly as generated: an unknown field is
+   * dropped and an enum value the SDK does not know is an `APIResponseValidationError`. Off by
+   * default, so an app on this SDK keeps working when the server adds a field or a value (the
+   * tolerant reader: unknown fields are kept on the returned objects, unknown enum values are
+   * passed through as strings; a missing required field or a known field of the wrong type is
+   * still an `APIResponseValidationError`). Turn it on in tests against a server you own, to
+   * catch drift from the spec.
+   * @default false
+   */
+  strictResponseValidation?: boolean | undefined;
   /** Receives debug lines (method, URL, attempt, status, request id, timing; never headers or the key). @default a stderr logger when `SIGNAL_LOG=debug`, else none */
   logger?: Logger | undefined;
 }
@@ -56,6 +67,7 @@ export function openApi(options: ClientOptions, policy: Readonly<RequestPolicy>,
     pool: new Pool(options.fetch),
     policy: withOverrides(policy, options),
     logger: resolveLogger(options.logger, env),
+    strictResponseValidation: options.strictResponseValidation,
   });
 }
 

@@ -1,4 +1,5 @@
 import type { z } from "zod";
+import { safeParse } from "zod/v4/core";
 import { APIResponseValidationError, ValidationError } from "../errors.js";
 import { LiteRequest } from "./lite-http.js";
 import { createRawClient, type RawClient } from "./raw-client.js";
@@ -7,6 +8,7 @@ import { makeRedactor } from "./logger.js";
 import type { Pool } from "./pool.js";
 import type { RequestPolicy } from "./policy.js";
 import { attachRequestId, type WithRequestId } from "./request-id.js";
+import { tolerantSchema } from "./tolerant-reader.js";
 import { createCallFetch, type RequestOptions } from "./transport.js";
 import { checkAgainst, formatPath, summarizeIssues } from "./validate.js";
 
@@ -18,6 +20,8 @@ export interface ApiConfig {
   policy: Readonly<RequestPolicy>;
   logger: Logger | undefined;
   random?: (() => number) | undefined;
+  /** Check responses against the generated schemas as they are (see `ClientOptions`). @default false */
+  strictResponseValidation?: boolean | undefined;
 }
 
 /** The per-request pieces openapi-fetch accepts: our call fetch, and how to parse the body. */
@@ -44,6 +48,7 @@ export class Api {
   readonly logger: Logger | undefined;
   readonly raw: RawClient;
   readonly redact: (text: string) => string;
+  readonly strictResponseValidation: boolean;
   readonly #apiKey: string;
   readonly #random: (() => number) | undefined;
 
@@ -54,6 +59,7 @@ export class Api {
     this.logger = config.logger;
     this.#apiKey = config.apiKey;
     this.#random = config.random;
+    this.strictResponseValidation = config.strictResponseValidation ?? false;
     this.redact = makeRedactor(config.apiKey);
     // Every call passes its own fetch (the transport), which reads the LiteRequest directly.
     this.raw = createRawClient({
@@ -71,7 +77,23 @@ export class Api {
 
   /** The same pool and key under another policy. */
   withPolicy(policy: Readonly<RequestPolicy>): Api {
-    return new Api({ baseUrl: this.baseUrl, apiKey: this.#apiKey, pool: this.pool, policy, logger: this.logger, random: this.#random });
+    return new Api({
+      baseUrl: this.baseUrl,
+      apiKey: this.#apiKey,
+      pool: this.pool,
+      policy,
+      logger: this.logger,
+      random: this.#random,
+      strictResponseValidation: this.strictResponseValidation,
+    });
+  }
+
+  /**
+   * The schema responses are read with: the generated one under `strictResponseValidation`,
+   * else its tolerant reader (unknown fields kept, unknown enum values passed through).
+   */
+  reader<S extends z.ZodType>(schema: S): S {
+    return this.strictResponseValidation ? schema : tolerantSchema(schema);
   }
 
   /** The custom fetch for one logical call of `operation`. */
@@ -96,7 +118,7 @@ export class Api {
   ): Promise<WithRequestId<z.output<S>>> {
     const { data, response } = await this.send(operation, invoke, options);
     const requestId = response.headers.get("x-request-id") ?? undefined;
-    const parsed = responseSchema.safeParse(data);
+    const parsed = safeParse(this.reader(responseSchema), data);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       throw new APIResponseValidationError(operation, formatPath(issue?.path ?? []), issue?.message ?? "invalid", requestId);

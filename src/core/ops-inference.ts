@@ -1,5 +1,5 @@
 import type { EmbeddingsResponse, SampleChunk, SampleRequest, SampleResult } from "../../generated/schema.js";
-import { zCreateEmbeddingsBody, zCreateEmbeddingsResponse, zSampleBody, zSampleResponse } from "../../generated/zod/zod.gen.js";
+import { zCreateEmbeddingsBody, zCreateEmbeddingsResponse, zSampleBody, zSampleChunk, zSampleResponse } from "../../generated/zod/zod.gen.js";
 import { APIResponseValidationError } from "../errors.js";
 import { validateInput, type Api } from "./api.js";
 import { checkRunId } from "./ops-runs.js";
@@ -35,7 +35,7 @@ export async function* sampleStream(api: Api, runId: string, body: SampleRequest
     if (!(data instanceof ReadableStream)) {
       throw new APIResponseValidationError("sample", "", "expected a text/event-stream body", response.headers.get("x-request-id") ?? undefined);
     }
-    yield* parseSampleStream(data as ReadableStream<Uint8Array>, response.headers, api.redact);
+    yield* parseSampleStream(data as ReadableStream<Uint8Array>, response.headers, api.redact, api.reader(zSampleChunk));
   } finally {
     controller.abort();
   }
