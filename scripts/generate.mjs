@@ -2,6 +2,7 @@
 // Regenerates everything under generated/ from openapi/signal.yaml:
 //   generated/schema.d.ts  (openapi-typescript: paths, components, operations)
 //   generated/zod/         (@hey-api/openapi-ts zod plugin: runtime schemas)
+//   generated/operations.ts (scripts/generate-operations.mjs: routes and declared responses)
 // Every file written gets a do-not-edit header naming this command.
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -9,6 +10,7 @@ import { join } from "node:path";
 import openapiTS, { astToString } from "openapi-typescript";
 import { parse } from "yaml";
 import { openResponseEnums } from "./open-enums.mjs";
+import { generateOperations } from "./generate-operations.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
 const header =
@@ -33,6 +35,7 @@ const ast = await openapiTS(specText, {
 mkdirSync(join(root, "generated"), { recursive: true });
 writeFileSync(join(root, "generated/schema.d.ts"), astToString(ast));
 run([bin("@hey-api/openapi-ts", "bin/run.js"), "-f", "openapi-ts.config.mjs"]);
+generateOperations(root);
 
 const files = [];
 const walk = (dir) => {

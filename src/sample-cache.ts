@@ -17,8 +17,10 @@ export interface CacheStats {
 
 /** Options of `enableCache`. */
 export interface CacheOptions {
-  /** Most prompts kept; the least recently used go first. @default 1000 */
-  max_entries?: number;
+  /** Most prompts kept, a positive integer; the least recently used go first. @default 1000 */
+  maxEntries?: number | undefined;
+  /** @deprecated Use `maxEntries` (SDK options are camelCase). */
+  max_entries?: number | undefined;
   /**
    * Also cache sampling that is not reproducible (`temperature > 0` without a `seed`). Off by
    * default: such a call gives a different text each time, so a cached answer would silently
@@ -42,7 +44,7 @@ export class SampleCache {
   #misses = 0;
 
   constructor(options: CacheOptions = {}) {
-    this.#lru = new LRUCache({ max: options.max_entries ?? 1000 });
+    this.#lru = new LRUCache({ max: options.maxEntries ?? options.max_entries ?? 1000 });
     this.#nondeterministic = options.nondeterministic ?? false;
   }
 

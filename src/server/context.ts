@@ -1,11 +1,11 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { AdapterCache } from "./adapter-cache.js";
+import type { AdapterCache } from "./runs/adapter-cache.js";
 import type { Engine, ModelInfo } from "./engine/types.js";
-import type { IdempotencyStore } from "./idempotency.js";
-import type { LiveRuns } from "./live-runs.js";
-import type { OperationId } from "./routes.js";
-import type { RunQueue } from "./run-queue.js";
-import type { RunStore } from "./run-store.js";
+import type { IdempotencyStore } from "./store/idempotency.js";
+import type { LiveRuns } from "./runs/live-runs.js";
+import type { OperationId } from "./http/routes.js";
+import type { RunQueue } from "./runs/run-queue.js";
+import type { RunStore } from "./store/run-store.js";
 
 /** What every handler can use; one per server. */
 export interface Services {

@@ -1,18 +1,18 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { AdapterCache } from "./adapter-cache.js";
-import { createAuthenticator } from "./auth.js";
-import { answerClientError } from "./client-error.js";
+import { AdapterCache } from "./runs/adapter-cache.js";
+import { createAuthenticator } from "./http/auth.js";
+import { answerClientError } from "./http/client-error.js";
 import type { Services } from "./context.js";
 import { DEFAULT_MODEL_ID, createEngine } from "./engine/index.js";
 import type { Engine } from "./engine/types.js";
-import { createRequestListener } from "./handle-request.js";
+import { createRequestListener } from "./http/handle-request.js";
 import { HANDLERS } from "./handlers/index.js";
-import { IdempotencyStore } from "./idempotency.js";
-import { newApiKey } from "./ids.js";
-import { LiveRuns } from "./live-runs.js";
-import { RunQueue } from "./run-queue.js";
-import { RunStore } from "./run-store.js";
+import { IdempotencyStore } from "./store/idempotency.js";
+import { newApiKey } from "./store/ids.js";
+import { LiveRuns } from "./runs/live-runs.js";
+import { RunQueue } from "./runs/run-queue.js";
+import { RunStore } from "./store/run-store.js";
 
 /** Options of `startServer`. */
 export interface ServerOptions {
@@ -34,6 +34,12 @@ export interface ServerOptions {
   engine?: Engine;
   /** Worker threads of the engine the server starts. @default 2 */
   workers?: number;
+  /**
+   * The model `listModels` marks `default: true` and lists first, e.g. `signal-byte-tiny` for
+   * fast tests. @default "signal-byte-base"
+   * @throws Error from `startServer` when the engine has no such model.
+   */
+  defaultModel?: string;
   /** Largest request body accepted; bigger ones get 413. @default 8 MiB */
   bodyLimitBytes?: number;
   /**
@@ -89,7 +95,12 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const ownsEngine = options.engine === undefined;
   const engine = options.engine ?? (await createEngine({ workers: options.workers ?? SERVER_DEFAULTS.workers }));
   const models = engine.listModels();
-  models.sort((a, b) => Number(b.id === DEFAULT_MODEL_ID) - Number(a.id === DEFAULT_MODEL_ID));
+  const defaultModelId = options.defaultModel ?? DEFAULT_MODEL_ID;
+  if (!models.some((m) => m.id === defaultModelId)) {
+    if (ownsEngine) await engine.close();
+    throw new Error(`defaultModel: no model '${defaultModelId}'; the models are: ${models.map((m) => m.id).join(", ")}`);
+  }
+  models.sort((a, b) => Number(b.id === defaultModelId) - Number(a.id === defaultModelId));
   const queue = new RunQueue();
   const services: Services = {
     engine,
@@ -99,7 +110,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     live: new LiveRuns(engine, store),
     adapters: new AdapterCache(engine),
     models,
-    defaultModelId: DEFAULT_MODEL_ID,
+    defaultModelId,
     startedAt: Date.now(),
     version: SERVER_VERSION,
   };

@@ -120,7 +120,7 @@ describe("a request without a valid API key", () => {
 
 describe("the key comparison", () => {
   it("hashes the presented key and compares digests with timingSafeEqual, without an early exit", async () => {
-    const source = await readFile(new URL("../../src/server/auth.ts", import.meta.url), "utf8");
+    const source = await readFile(new URL("../../src/server/http/auth.ts", import.meta.url), "utf8");
     expect(source).toMatch(/import \{[^}]*timingSafeEqual[^}]*\} from "node:crypto"/);
     expect(source).toMatch(/timingSafeEqual\(digests\[i\]!, presented\)/);
     // No plain comparison of key material and no `break`/`return` inside the comparison loop.

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import * as gen from "../../generated/zod/zod.gen.js";
-import { ROUTES, type OperationId } from "../../src/server/routes.js";
+import { ROUTES, type OperationId } from "../../src/server/http/routes.js";
 import { QA, type Reply, call, conform, createTinyRun, useTestServer } from "../server/helpers.js";
 
 let runId: string;

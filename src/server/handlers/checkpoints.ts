@@ -1,31 +1,13 @@
-import { pageByStep } from "../page-by-step.js";
+import { pageByStep } from "../store/page-by-step.js";
 import type { components } from "../../../generated/schema.js";
-import { checkpointNotFound } from "../api-error.js";
 import { type Handler, json } from "../context.js";
 import { type F32Tensor, readSafetensors, writeSafetensors } from "../engine/index.js";
 import type { RunState } from "../engine/types.js";
-import { changeRun, nextRecord, ownedRun } from "../run-access.js";
-import { type CheckpointRecord, type RunRecord, toCheckpoint } from "../run-record.js";
-import { weightsLost } from "../weights.js";
+import { changeRun, nextRecord, ownedRun } from "../runs/run-access.js";
+import { type CheckpointRecord, toCheckpoint } from "../store/run-record.js";
+import { CHECKPOINT_FILES, findCheckpoint, weightsLost } from "../runs/weights.js";
 
 type Schemas = components["schemas"];
-
-/** File names of a checkpoint directory (PEFT layout plus the optimizer). */
-export const CHECKPOINT_FILES = {
-  adapter: "adapter_model.safetensors",
-  config: "adapter_config.json",
-  optimizer: "optimizer.safetensors",
-} as const;
-
-/**
- * The checkpoint of `run` at `step`.
- * @throws ApiError 404 `checkpoint_not_found` listing the steps that exist.
- */
-export function findCheckpoint(run: RunRecord, step: number, param = "step"): CheckpointRecord {
-  const found = run.checkpoints.find((c) => c.step === step);
-  if (!found) throw checkpointNotFound(run.run_id, step, run.checkpoints.map((c) => c.step), param);
-  return found;
-}
 
 /**
  * createCheckpoint: the live adapter (and optimizer for mode "state") at the current step,

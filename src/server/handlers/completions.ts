@@ -1,10 +1,10 @@
 import type { components } from "../../../generated/schema.js";
-import { ApiError } from "../api-error.js";
+import { ApiError } from "../http/api-error.js";
 import { type Handler, json } from "../context.js";
 import type { Completion, SampleParams } from "../engine/types.js";
-import { newCompletionId } from "../ids.js";
-import { ownedRun } from "../run-access.js";
-import { resolveWeights } from "../weights.js";
+import { newCompletionId } from "../store/ids.js";
+import { ownedRun } from "../runs/run-access.js";
+import { resolveWeights } from "../runs/weights.js";
 import { runSample, streamSample } from "./inference.js";
 
 type Schemas = components["schemas"];

@@ -1,5 +1,5 @@
 import type { Handler } from "../context.js";
-import type { OperationId } from "../routes.js";
+import type { OperationId } from "../http/routes.js";
 import { createCheckpoint, deleteCheckpoint, downloadCheckpoint, getCheckpoint, listCheckpoints, restoreCheckpoint } from "./checkpoints.js";
 import { createCompletion } from "./completions.js";
 import { createEmbeddings, sample } from "./inference.js";

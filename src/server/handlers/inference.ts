@@ -1,11 +1,11 @@
 import type { components } from "../../../generated/schema.js";
-import { ApiError, internalError } from "../api-error.js";
+import { ApiError, internalError } from "../http/api-error.js";
 import { type Handler, type RequestContext, json } from "../context.js";
 import { EngineError, type SampleParams, type SampleResult, type TokenEvent, type WeightsRef } from "../engine/types.js";
-import { toApiError } from "../engine-errors.js";
-import { ownedRun } from "../run-access.js";
-import { EventStream } from "../sse.js";
-import { resolveWeights, weightsLost } from "../weights.js";
+import { toApiError } from "../runs/engine-errors.js";
+import { ownedRun } from "../runs/run-access.js";
+import { EventStream } from "../http/sse.js";
+import { resolveWeights, weightsLost } from "../runs/weights.js";
 
 type Schemas = components["schemas"];
 type SampleRequest = Required<Omit<Schemas["SampleRequest"], "stop" | "seed" | "step">> & Pick<Schemas["SampleRequest"], "stop" | "seed" | "step">;

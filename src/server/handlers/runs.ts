@@ -1,12 +1,12 @@
 import type { components } from "../../../generated/schema.js";
-import { ApiError, validationError } from "../api-error.js";
+import { ApiError, validationError } from "../http/api-error.js";
 import { type Handler, json } from "../context.js";
 import type { RunConfig } from "../engine/types.js";
-import { toApiError } from "../engine-errors.js";
-import { addRecordToRun } from "../idempotency.js";
-import { newRunId } from "../ids.js";
-import { ownedRun } from "../run-access.js";
-import { type RunRecord, toRun } from "../run-record.js";
+import { toApiError } from "../runs/engine-errors.js";
+import { addRecordToRun } from "../store/idempotency.js";
+import { newRunId } from "../store/ids.js";
+import { ownedRun } from "../runs/run-access.js";
+import { type RunRecord, toRun } from "../store/run-record.js";
 
 type CreateRunRequest = components["schemas"]["CreateRunRequest"];
 

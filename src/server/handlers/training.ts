@@ -1,10 +1,10 @@
 import type { components } from "../../../generated/schema.js";
-import { ApiError } from "../api-error.js";
-import { pageByStep } from "../page-by-step.js";
+import { ApiError } from "../http/api-error.js";
+import { pageByStep } from "../store/page-by-step.js";
 import { type Handler, type RequestContext, json } from "../context.js";
 import type { Example, OptimStepOptions } from "../engine/types.js";
-import { changeRun, nextRecord, ownedRun } from "../run-access.js";
-import type { RunRecord } from "../run-record.js";
+import { changeRun, nextRecord, ownedRun } from "../runs/run-access.js";
+import type { RunRecord } from "../store/run-record.js";
 
 type Schemas = components["schemas"];
 

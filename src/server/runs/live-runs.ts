@@ -1,6 +1,6 @@
-import type { Engine } from "./engine/types.js";
-import type { RunRecord } from "./run-record.js";
-import type { RunStore } from "./run-store.js";
+import type { Engine } from "../engine/types.js";
+import type { RunRecord } from "../store/run-record.js";
+import type { RunStore } from "../store/run-store.js";
 
 /**
  * Which runs the engine holds. A run is loaded from its state file the first time it is used

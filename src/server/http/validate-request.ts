@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import { checkAgainst, summarizeIssues } from "../core/validate.js";
+import { checkAgainst, summarizeIssues } from "../../core/validate.js";
 import { validationError } from "./api-error.js";
 
 /**

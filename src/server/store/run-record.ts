@@ -1,5 +1,5 @@
-import type { components } from "../../generated/schema.js";
-import type { RunConfig } from "./engine/types.js";
+import type { components } from "../../../generated/schema.js";
+import type { RunConfig } from "../engine/types.js";
 
 type Schemas = components["schemas"];
 

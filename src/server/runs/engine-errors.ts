@@ -1,5 +1,5 @@
-import { ApiError } from "./api-error.js";
-import { EngineError } from "./engine/types.js";
+import { ApiError } from "../http/api-error.js";
+import { EngineError } from "../engine/types.js";
 
 /**
  * Maps an engine failure to its HTTP answer: the engine's own codes become 4xx with the

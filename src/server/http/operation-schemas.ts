@@ -1,5 +1,5 @@
 import { z } from "zod";
-import * as gen from "../../generated/zod/zod.gen.js";
+import * as gen from "../../../generated/zod/zod.gen.js";
 import type { OperationId } from "./routes.js";
 
 /** The generated runtime schemas of one operation's inputs; absent parts take none. */

@@ -1,9 +1,9 @@
-import { ApiError, runNotFound } from "./api-error.js";
-import type { Reply, RequestContext } from "./context.js";
-import type { RunState } from "./engine/types.js";
+import { ApiError, runNotFound } from "../http/api-error.js";
+import type { Reply, RequestContext } from "../context.js";
+import type { RunState } from "../engine/types.js";
 import { toApiError } from "./engine-errors.js";
-import { addRecordToRun } from "./idempotency.js";
-import type { RunRecord } from "./run-record.js";
+import { addRecordToRun } from "../store/idempotency.js";
+import type { RunRecord } from "../store/run-record.js";
 
 /**
  * The run `runId` if the caller's key created it. Another key's run answers exactly like a

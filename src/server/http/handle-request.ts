@@ -1,14 +1,14 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
 import { ApiError, internalError, validationError } from "./api-error.js";
-import type { Handler, Reply, RequestContext, Services } from "./context.js";
-import { READ_ONLY_POSTS, idempotencyScope, requestHash } from "./idempotency.js";
-import { newRequestId } from "./ids.js";
+import type { Handler, Reply, RequestContext, Services } from "../context.js";
+import { READ_ONLY_POSTS, idempotencyScope, requestHash } from "../store/idempotency.js";
+import { newRequestId } from "../store/ids.js";
 import { idempotencyKeySchema, OPERATION_SCHEMAS } from "./operation-schemas.js";
 import { parseJsonBody, readBody } from "./read-body.js";
 import { sendBytes, sendError, sendJson } from "./respond.js";
 import { matchRoute, type OperationId } from "./routes.js";
-import type { IdempotencyRecord } from "./run-record.js";
+import type { IdempotencyRecord } from "../store/run-record.js";
 import { coerceStrings, validatePart } from "./validate-request.js";
 
 /** What the pipeline needs besides the services. */

@@ -1,8 +1,24 @@
-import { ApiError, checkpointNotFound, runNotFound } from "./api-error.js";
-import type { RequestContext } from "./context.js";
-import { EngineError, type WeightsRef } from "./engine/types.js";
-import { CHECKPOINT_FILES, findCheckpoint } from "./handlers/checkpoints.js";
-import type { RunRecord } from "./run-record.js";
+import { ApiError, checkpointNotFound, runNotFound } from "../http/api-error.js";
+import type { RequestContext } from "../context.js";
+import { EngineError, type WeightsRef } from "../engine/types.js";
+import type { CheckpointRecord, RunRecord } from "../store/run-record.js";
+
+/** File names of a checkpoint directory (PEFT layout plus the optimizer). */
+export const CHECKPOINT_FILES = {
+  adapter: "adapter_model.safetensors",
+  config: "adapter_config.json",
+  optimizer: "optimizer.safetensors",
+} as const;
+
+/**
+ * The checkpoint of `run` at `step`.
+ * @throws ApiError 404 `checkpoint_not_found` listing the steps that exist.
+ */
+export function findCheckpoint(run: RunRecord, step: number, param = "step"): CheckpointRecord {
+  const found = run.checkpoints.find((c) => c.step === step);
+  if (!found) throw checkpointNotFound(run.run_id, step, run.checkpoints.map((c) => c.step), param);
+  return found;
+}
 
 /**
  * The weights to sample or embed with: the checkpoint at `step` (registered with the engine

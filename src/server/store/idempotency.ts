@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { MemoryReplays } from "./memory-replays.js";
-import type { OperationId } from "./routes.js";
+import type { OperationId } from "../http/routes.js";
 import type { IdempotencyRecord, RunRecord } from "./run-record.js";
 
 /** How long and how many idempotency records are kept. */

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
-import type { RunState } from "./engine/types.js";
+import type { RunState } from "../engine/types.js";
 import { isTempName, syncDir, writeFileAtomic, writeFileDurable } from "./atomic-write.js";
 import { RUN_ID_PATTERN } from "./ids.js";
 import type { RunRecord } from "./run-record.js";

@@ -1,4 +1,4 @@
-import type { Engine, RunConfig } from "./engine/types.js";
+import type { Engine, RunConfig } from "../engine/types.js";
 
 /** How many checkpoint adapters stay registered with the engine. */
 export const ADAPTER_CACHE_DEFAULTS = {

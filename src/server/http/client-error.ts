@@ -1,7 +1,7 @@
 import { STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
 import { ApiError, errorBody } from "./api-error.js";
-import { newRequestId } from "./ids.js";
+import { newRequestId } from "../store/ids.js";
 
 /**
  * Answers a request Node's HTTP parser rejected before it reached the pipeline (bad request line,
