@@ -417,418 +417,59 @@ export interface components {
          * @description A run id.
          * @example run_8f3a2c1d9e7b4a60
          */
-        RunId: string;
-        Error: {
-            error: {
-                /**
-                 * @description The error class; maps to the HTTP status.
-                 * @enum {string}
-                 */
-                type: "invalid_request_error" | "authentication_error" | "permission_error" | "not_found_error" | "conflict_error" | "rate_limit_error" | "api_error" | "overloaded_error" | (string & {});
-                /** @description A stable machine-readable code, e.g. `run_not_found`, `nothing_accumulated`. */
-                code: string;
-                /** @description What went wrong and, where it helps, what to do. */
-                message: string;
-                /** @description The field the error is about, as a path (`batch[3].completion`). */
-                param?: string;
-                request_id: string;
-            };
-        };
-        Health: {
-            /** @enum {string} */
-            status: "ok" | (string & {});
-            version: string;
-            uptime_ms?: number;
-        };
-        Model: {
-            /** @enum {string} */
-            object: "model";
-            id: string;
-            description: string;
-            /** @description Maximum tokens in one sequence (prompt plus completion). */
-            context_length: number;
-            vocab_size: number;
-            /** @description Parameters of the frozen base model. */
-            num_parameters: number;
-            d_model: number;
-            n_layers: number;
-            n_heads: number;
-            /** @description True for the model `createRun` examples use; it is listed first. */
-            default: boolean;
-        };
-        ModelList: {
-            /** @enum {string} */
-            object: "list";
-            data: components["schemas"]["Model"][];
-        };
+        RunId: RunId;
+        Error: Error;
+        Health: Health;
+        Model: Model;
+        ModelList: ModelList;
         /** @enum {string} */
-        TargetModule: "q_proj" | "k_proj" | "v_proj" | "o_proj";
+        TargetModule: TargetModule;
         /** @description AdamW hyperparameters. */
-        OptimizerParams: {
-            /** @default 0.9 */
-            beta1?: number;
-            /** @default 0.999 */
-            beta2?: number;
-            /** @default 1e-8 */
-            eps?: number;
-            /** @default 0 */
-            weight_decay?: number;
-        };
-        CreateRunRequest: {
-            /** @description A model id from `listModels`. */
-            base_model: string;
-            /**
-             * @description LoRA rank.
-             * @default 8
-             */
-            lora_r?: number;
-            /**
-             * @description LoRA scale numerator; the update is scaled by `lora_alpha / lora_r`.
-             * @default 16
-             */
-            lora_alpha?: number;
-            /**
-             * @description Attention projections that get an adapter.
-             * @default [
-             *       "q_proj",
-             *       "v_proj"
-             *     ]
-             */
-            target_modules?: components["schemas"]["TargetModule"][];
-            /**
-             * @description AdamW learning rate; `optim_step` can override it per step.
-             * @default 0.0005
-             */
-            learning_rate?: number;
-            /**
-             * @description Seeds the adapter's initialisation.
-             * @default 0
-             */
-            seed?: number;
-            optimizer?: components["schemas"]["OptimizerParams"];
-            /** @description Your own labels, returned with the run. */
-            metadata?: {
-                [key: string]: string;
-            };
-        };
-        Run: {
-            /** @enum {string} */
-            object: "run";
-            run_id: components["schemas"]["RunId"];
-            base_model: string;
-            lora_r: number;
-            lora_alpha: number;
-            target_modules: (components["schemas"]["TargetModule"] | (string & {}))[];
-            learning_rate: number;
-            seed: number;
-            optimizer: {
-                beta1: number;
-                beta2: number;
-                eps: number;
-                weight_decay: number;
-            };
-            metadata: {
-                [key: string]: string;
-            };
-            /** @enum {string} */
-            status: "active" | (string & {});
-            /** @description Optimizer steps applied so far. */
-            current_step: number;
-            /** Format: date-time */
-            created_at: string;
-            /** Format: date-time */
-            updated_at: string;
-        };
-        RunList: {
-            /** @enum {string} */
-            object: "list";
-            data: components["schemas"]["Run"][];
-            has_more: boolean;
-            next_cursor: string | null;
-        };
-        RunDeleted: {
-            /** @enum {string} */
-            object: "run.deleted";
-            run_id: components["schemas"]["RunId"];
-            deleted: boolean;
-        };
+        OptimizerParams: OptimizerParams;
+        CreateRunRequest: CreateRunRequest;
+        Run: Run;
+        RunList: RunList;
+        RunDeleted: RunDeleted;
         /** @description Loss on the completion tokens (and the end of sequence) only. */
-        PromptCompletionExample: {
-            prompt: string;
-            completion: string;
-        };
+        PromptCompletionExample: PromptCompletionExample;
         /** @description Loss on every token. */
-        TextExample: {
-            text: string;
-        };
+        TextExample: TextExample;
         /** @description Raw token ids; `weights[i]` weighs the loss of predicting `tokens[i]` (default 1; `weights[0]` is unused). */
-        TokensExample: {
-            tokens: number[];
-            weights?: number[];
-        };
+        TokensExample: TokensExample;
         /** @description One training example. */
-        Example: components["schemas"]["PromptCompletionExample"] | components["schemas"]["TextExample"] | components["schemas"]["TokensExample"];
-        Batch: components["schemas"]["Example"][];
-        ForwardBackwardRequest: {
-            batch: components["schemas"]["Batch"];
-        };
-        ForwardBackwardResult: {
-            /** @description Mean cross-entropy (nats) per weighted target token of this batch. */
-            loss: number;
-            /** @description L2 norm of this batch's gradient. */
-            grad_norm: number;
-            /** @description Weighted target tokens in this batch. */
-            num_tokens: number;
-            num_examples: number;
-            /** @description The run's current step; the gradient will be applied by the next optim_step. */
-            step: number;
-            /** @description forward_backward calls accumulated since the last optimizer step, this one included. */
-            accumulated_calls: number;
-        };
-        OptimStepRequest: {
-            /** @description Overrides the run's learning rate for this step only. */
-            learning_rate?: number;
-            /** @description Clip the mean accumulated gradient to this L2 norm before the update. */
-            max_grad_norm?: number;
-        };
-        OptimStepResult: {
-            /** @description The run's step after this update. */
-            step: number;
-            /** @description The learning rate used. */
-            learning_rate: number;
-            /** @description L2 norm of the mean accumulated gradient, before clipping. */
-            grad_norm: number;
-        };
-        TrainStepRequest: {
-            batch: components["schemas"]["Batch"];
-            /** @description Overrides the run's learning rate for this step only. */
-            learning_rate?: number;
-            /** @description Clip the gradient to this L2 norm before the update. */
-            max_grad_norm?: number;
-        };
-        TrainStepResult: {
-            step: number;
-            loss: number;
-            grad_norm: number;
-            learning_rate: number;
-            num_tokens: number;
-            num_examples: number;
-        };
-        ZeroGradResult: {
-            step: number;
-            /** @description forward_backward calls whose gradients were discarded. */
-            discarded_calls: number;
-        };
-        Metric: {
-            step: number;
-            /** @description Mean loss of the forward_backward calls applied by this step. */
-            loss: number;
-            grad_norm: number;
-            learning_rate: number;
-            num_tokens: number;
-            /** Format: date-time */
-            created_at: string;
-        };
-        MetricList: {
-            /** @enum {string} */
-            object: "list";
-            data: components["schemas"]["Metric"][];
-            has_more: boolean;
-            next_cursor: string | null;
-        };
+        Example: Example;
+        Batch: Batch;
+        ForwardBackwardRequest: ForwardBackwardRequest;
+        ForwardBackwardResult: ForwardBackwardResult;
+        OptimStepRequest: OptimStepRequest;
+        OptimStepResult: OptimStepResult;
+        TrainStepRequest: TrainStepRequest;
+        TrainStepResult: TrainStepResult;
+        ZeroGradResult: ZeroGradResult;
+        Metric: Metric;
+        MetricList: MetricList;
         /**
          * @description `adapter`: LoRA weights. `state`: LoRA weights and optimizer state (restorable exactly).
          * @enum {string}
          */
-        CheckpointMode: "adapter" | "state";
-        CreateCheckpointRequest: {
-            mode?: components["schemas"]["CheckpointMode"];
-        };
-        Checkpoint: {
-            /** @enum {string} */
-            object: "checkpoint";
-            checkpoint_id: string;
-            run_id: components["schemas"]["RunId"];
-            step: number;
-            mode: components["schemas"]["CheckpointMode"] | (string & {});
-            /** @description Size of the stored files. */
-            size_bytes: number;
-            /** Format: date-time */
-            created_at: string;
-        };
-        CheckpointList: {
-            /** @enum {string} */
-            object: "list";
-            data: components["schemas"]["Checkpoint"][];
-            has_more: boolean;
-            next_cursor: string | null;
-        };
-        CheckpointDeleted: {
-            /** @enum {string} */
-            object: "checkpoint.deleted";
-            run_id: components["schemas"]["RunId"];
-            step: number;
-            deleted: boolean;
-        };
-        RestoreRequest: {
-            /** @description The step of the checkpoint to load. */
-            step: number;
-        };
-        RestoreResponse: {
-            run_id: components["schemas"]["RunId"];
-            /** @description The run's current step after the restore. */
-            step: number;
-            mode: components["schemas"]["CheckpointMode"] | (string & {});
-            restored_optimizer: boolean;
-        };
-        SampleRequest: {
-            prompts: string[];
-            /**
-             * @description Most tokens to generate per completion.
-             * @default 64
-             */
-            max_tokens?: number;
-            /**
-             * @description 0 is greedy decoding.
-             * @default 1
-             */
-            temperature?: number;
-            /** @default 1 */
-            top_p?: number;
-            /**
-             * @description 0 turns top-k off.
-             * @default 0
-             */
-            top_k?: number;
-            /** @description Generation stops before the first occurrence of any of these strings. */
-            stop?: string[];
-            /** @description Makes sampling reproducible; each prompt's output is independent of the others in the request. */
-            seed?: number;
-            /**
-             * @description Completions per prompt.
-             * @default 1
-             */
-            n?: number;
-            /**
-             * @description Return each generated token and its log-probability.
-             * @default false
-             */
-            logprobs?: boolean;
-            /** @description Sample from the checkpoint at this step; omitted means the live weights. */
-            step?: number;
-            /**
-             * @description Answer with `text/event-stream` chunks as tokens are generated.
-             * @default false
-             */
-            stream?: boolean;
-        };
-        Sample: {
-            /** @description `prompt_index * n + sample`. */
-            index: number;
-            prompt_index: number;
-            text: string;
-            /**
-             * @description `stop`: end of sequence or a stop string; `length`: `max_tokens` reached.
-             * @enum {string}
-             */
-            finish_reason: "stop" | "length" | (string & {});
-            /** @description Generated token ids; present when `logprobs` is true. */
-            tokens?: number[];
-            /** @description Log-probability of each generated token; present when `logprobs` is true. */
-            logprobs?: number[];
-        };
-        SampleResult: {
-            /** @enum {string} */
-            object: "sample";
-            run_id: components["schemas"]["RunId"];
-            /** @description The step of the weights sampled from. */
-            step: number;
-            samples: components["schemas"]["Sample"][];
-            usage: components["schemas"]["SampleUsage"];
-        };
-        SampleUsage: {
-            prompt_tokens: number;
-            completion_tokens: number;
-        };
+        CheckpointMode: CheckpointMode;
+        CreateCheckpointRequest: CreateCheckpointRequest;
+        Checkpoint: Checkpoint;
+        CheckpointList: CheckpointList;
+        CheckpointDeleted: CheckpointDeleted;
+        RestoreRequest: RestoreRequest;
+        RestoreResponse: RestoreResponse;
+        SampleRequest: SampleRequest;
+        Sample: Sample;
+        SampleResult: SampleResult;
+        SampleUsage: SampleUsage;
         /** @description One `data:` event of a streamed `sample`. */
-        SampleChunk: {
-            index: number;
-            prompt_index: number;
-            /** @description New text; never splits a UTF-8 character. */
-            delta: string;
-            /** @enum {string|null} */
-            finish_reason: "stop" | "length" | null | (string & {});
-            logprob?: number;
-        };
-        EmbeddingsRequest: {
-            inputs: string[];
-            /** @description Embed with the checkpoint at this step; omitted means the live weights. */
-            step?: number;
-        };
-        EmbeddingsResponse: {
-            /** @enum {string} */
-            object: "list";
-            run_id: components["schemas"]["RunId"];
-            step: number;
-            dimensions: number;
-            data: {
-                /** @enum {string} */
-                object: "embedding";
-                index: number;
-                embedding: number[];
-            }[];
-        };
-        CompletionRequest: {
-            /** @description `run_id` for the live weights, or `run_id@step` for a checkpoint. */
-            model: string;
-            /** @description One prompt or a list of prompts. */
-            prompt: string | string[];
-            /** @default 16 */
-            max_tokens?: number;
-            /** @default 1 */
-            temperature?: number;
-            /** @default 1 */
-            top_p?: number;
-            /** @description An extension of the OpenAI API; 0 turns it off. */
-            top_k?: number;
-            /** @default 1 */
-            n?: number;
-            /** @description A stop string or up to 4 of them. */
-            stop?: string | string[] | null;
-            seed?: number;
-            /** @description 1 returns the log-probability of each generated token (no alternatives are offered). */
-            logprobs?: number | null;
-            /** @default false */
-            stream?: boolean;
-            stream_options?: {
-                include_usage?: boolean;
-            } | null;
-            user?: string;
-        };
-        CompletionChoice: {
-            index: number;
-            text: string;
-            logprobs: null | {
-                tokens: string[];
-                token_logprobs: number[];
-            };
-            /** @enum {string|null} */
-            finish_reason: "stop" | "length" | null | (string & {});
-        };
-        CompletionResponse: {
-            id: string;
-            /** @enum {string} */
-            object: "text_completion";
-            /** @description Unix time in seconds. */
-            created: number;
-            model: string;
-            choices: components["schemas"]["CompletionChoice"][];
-            usage?: {
-                prompt_tokens: number;
-                completion_tokens: number;
-                total_tokens: number;
-            };
-        };
+        SampleChunk: SampleChunk;
+        EmbeddingsRequest: EmbeddingsRequest;
+        EmbeddingsResponse: EmbeddingsResponse;
+        CompletionRequest: CompletionRequest;
+        CompletionChoice: CompletionChoice;
+        CompletionResponse: CompletionResponse;
     };
     responses: {
         /**
@@ -853,7 +494,7 @@ export interface components {
                  *       }
                  *     }
                  */
-                "application/json": components["schemas"]["Error"];
+                "application/json": Error;
             };
         };
         /** @description The API key is missing or not valid. */
@@ -873,7 +514,7 @@ export interface components {
                  *       }
                  *     }
                  */
-                "application/json": components["schemas"]["Error"];
+                "application/json": Error;
             };
         };
         /**
@@ -897,7 +538,7 @@ export interface components {
                  *       }
                  *     }
                  */
-                "application/json": components["schemas"]["Error"];
+                "application/json": Error;
             };
         };
         /**
@@ -923,7 +564,7 @@ export interface components {
                  *       }
                  *     }
                  */
-                "application/json": components["schemas"]["Error"];
+                "application/json": Error;
             };
         };
         /** @description The request body is larger than the server's limit. */
@@ -943,7 +584,7 @@ export interface components {
                  *       }
                  *     }
                  */
-                "application/json": components["schemas"]["Error"];
+                "application/json": Error;
             };
         };
         /** @description The request does not match the schema; `param` names the first offending field. */
@@ -964,7 +605,7 @@ export interface components {
                  *       }
                  *     }
                  */
-                "application/json": components["schemas"]["Error"];
+                "application/json": Error;
             };
         };
         /** @description Too many requests; wait `Retry-After` seconds. */
@@ -985,7 +626,7 @@ export interface components {
                  *       }
                  *     }
                  */
-                "application/json": components["schemas"]["Error"];
+                "application/json": Error;
             };
         };
         /** @description An unexpected error on the server; safe to retry with the same Idempotency-Key. */
@@ -1005,7 +646,7 @@ export interface components {
                  *       }
                  *     }
                  */
-                "application/json": components["schemas"]["Error"];
+                "application/json": Error;
             };
         };
         /** @description The service is overloaded or restarting; wait `Retry-After` seconds. */
@@ -1026,13 +667,13 @@ export interface components {
                  *       }
                  *     }
                  */
-                "application/json": components["schemas"]["Error"];
+                "application/json": Error;
             };
         };
     };
     parameters: {
         /** @description The run's id, as returned by `createRun`. */
-        RunIdPath: components["schemas"]["RunId"];
+        RunIdPath: RunId;
         /** @description The optimizer step the checkpoint was saved at. */
         StepPath: number;
         /**
@@ -1062,48 +703,6 @@ export interface components {
     };
     pathItems: never;
 }
-export type RunId = components['schemas']['RunId'];
-export type Error = components['schemas']['Error'];
-export type Health = components['schemas']['Health'];
-export type Model = components['schemas']['Model'];
-export type ModelList = components['schemas']['ModelList'];
-export type TargetModule = components['schemas']['TargetModule'];
-export type OptimizerParams = components['schemas']['OptimizerParams'];
-export type CreateRunRequest = components['schemas']['CreateRunRequest'];
-export type Run = components['schemas']['Run'];
-export type RunList = components['schemas']['RunList'];
-export type RunDeleted = components['schemas']['RunDeleted'];
-export type PromptCompletionExample = components['schemas']['PromptCompletionExample'];
-export type TextExample = components['schemas']['TextExample'];
-export type TokensExample = components['schemas']['TokensExample'];
-export type Example = components['schemas']['Example'];
-export type Batch = components['schemas']['Batch'];
-export type ForwardBackwardRequest = components['schemas']['ForwardBackwardRequest'];
-export type ForwardBackwardResult = components['schemas']['ForwardBackwardResult'];
-export type OptimStepRequest = components['schemas']['OptimStepRequest'];
-export type OptimStepResult = components['schemas']['OptimStepResult'];
-export type TrainStepRequest = components['schemas']['TrainStepRequest'];
-export type TrainStepResult = components['schemas']['TrainStepResult'];
-export type ZeroGradResult = components['schemas']['ZeroGradResult'];
-export type Metric = components['schemas']['Metric'];
-export type MetricList = components['schemas']['MetricList'];
-export type CheckpointMode = components['schemas']['CheckpointMode'];
-export type CreateCheckpointRequest = components['schemas']['CreateCheckpointRequest'];
-export type Checkpoint = components['schemas']['Checkpoint'];
-export type CheckpointList = components['schemas']['CheckpointList'];
-export type CheckpointDeleted = components['schemas']['CheckpointDeleted'];
-export type RestoreRequest = components['schemas']['RestoreRequest'];
-export type RestoreResponse = components['schemas']['RestoreResponse'];
-export type SampleRequest = components['schemas']['SampleRequest'];
-export type Sample = components['schemas']['Sample'];
-export type SampleResult = components['schemas']['SampleResult'];
-export type SampleUsage = components['schemas']['SampleUsage'];
-export type SampleChunk = components['schemas']['SampleChunk'];
-export type EmbeddingsRequest = components['schemas']['EmbeddingsRequest'];
-export type EmbeddingsResponse = components['schemas']['EmbeddingsResponse'];
-export type CompletionRequest = components['schemas']['CompletionRequest'];
-export type CompletionChoice = components['schemas']['CompletionChoice'];
-export type CompletionResponse = components['schemas']['CompletionResponse'];
 export type ResponseBadRequest = components['responses']['BadRequest'];
 export type ResponseUnauthorized = components['responses']['Unauthorized'];
 export type ResponseNotFound = components['responses']['NotFound'];
@@ -1147,7 +746,7 @@ export interface operations {
                      *       "uptime_ms": 5231
                      *     }
                      */
-                    "application/json": components["schemas"]["Health"];
+                    "application/json": Health;
                 };
             };
             429: components["responses"]["RateLimited"];
@@ -1190,7 +789,7 @@ export interface operations {
                      *       ]
                      *     }
                      */
-                    "application/json": components["schemas"]["ModelList"];
+                    "application/json": ModelList;
                 };
             };
             401: components["responses"]["Unauthorized"];
@@ -1255,7 +854,7 @@ export interface operations {
                      *       "next_cursor": null
                      *     }
                      */
-                    "application/json": components["schemas"]["RunList"];
+                    "application/json": RunList;
                 };
             };
             401: components["responses"]["Unauthorized"];
@@ -1296,7 +895,7 @@ export interface operations {
                  *       }
                  *     }
                  */
-                "application/json": components["schemas"]["CreateRunRequest"];
+                "application/json": CreateRunRequest;
             };
         };
         responses: {
@@ -1308,7 +907,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Run"];
+                    "application/json": Run;
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -1341,7 +940,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Run"];
+                    "application/json": Run;
                 };
             };
             401: components["responses"]["Unauthorized"];
@@ -1378,7 +977,7 @@ export interface operations {
                      *       "deleted": true
                      *     }
                      */
-                    "application/json": components["schemas"]["RunDeleted"];
+                    "application/json": RunDeleted;
                 };
             };
             401: components["responses"]["Unauthorized"];
@@ -1424,7 +1023,7 @@ export interface operations {
                  *       ]
                  *     }
                  */
-                "application/json": components["schemas"]["ForwardBackwardRequest"];
+                "application/json": ForwardBackwardRequest;
             };
         };
         responses: {
@@ -1446,7 +1045,7 @@ export interface operations {
                      *       "accumulated_calls": 1
                      *     }
                      */
-                    "application/json": components["schemas"]["ForwardBackwardResult"];
+                    "application/json": ForwardBackwardResult;
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -1488,7 +1087,7 @@ export interface operations {
                  *       "max_grad_norm": 1
                  *     }
                  */
-                "application/json": components["schemas"]["OptimStepRequest"];
+                "application/json": OptimStepRequest;
             };
         };
         responses: {
@@ -1507,7 +1106,7 @@ export interface operations {
                      *       "grad_norm": 0.8731
                      *     }
                      */
-                    "application/json": components["schemas"]["OptimStepResult"];
+                    "application/json": OptimStepResult;
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -1554,7 +1153,7 @@ export interface operations {
                  *       "learning_rate": 0.0005
                  *     }
                  */
-                "application/json": components["schemas"]["TrainStepRequest"];
+                "application/json": TrainStepRequest;
             };
         };
         responses: {
@@ -1576,7 +1175,7 @@ export interface operations {
                      *       "num_examples": 1
                      *     }
                      */
-                    "application/json": components["schemas"]["TrainStepResult"];
+                    "application/json": TrainStepResult;
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -1626,7 +1225,7 @@ export interface operations {
                      *       "discarded_calls": 2
                      *     }
                      */
-                    "application/json": components["schemas"]["ZeroGradResult"];
+                    "application/json": ZeroGradResult;
                 };
             };
             401: components["responses"]["Unauthorized"];
@@ -1679,7 +1278,7 @@ export interface operations {
                      *       "next_cursor": null
                      *     }
                      */
-                    "application/json": components["schemas"]["MetricList"];
+                    "application/json": MetricList;
                 };
             };
             401: components["responses"]["Unauthorized"];
@@ -1732,7 +1331,7 @@ export interface operations {
                      *       "next_cursor": null
                      *     }
                      */
-                    "application/json": components["schemas"]["CheckpointList"];
+                    "application/json": CheckpointList;
                 };
             };
             401: components["responses"]["Unauthorized"];
@@ -1770,7 +1369,7 @@ export interface operations {
                  *       "mode": "adapter"
                  *     }
                  */
-                "application/json": components["schemas"]["CreateCheckpointRequest"];
+                "application/json": CreateCheckpointRequest;
             };
         };
         responses: {
@@ -1782,7 +1381,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Checkpoint"];
+                    "application/json": Checkpoint;
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -1817,7 +1416,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Checkpoint"];
+                    "application/json": Checkpoint;
                 };
             };
             401: components["responses"]["Unauthorized"];
@@ -1857,7 +1456,7 @@ export interface operations {
                      *       "deleted": true
                      *     }
                      */
-                    "application/json": components["schemas"]["CheckpointDeleted"];
+                    "application/json": CheckpointDeleted;
                 };
             };
             401: components["responses"]["Unauthorized"];
@@ -1927,7 +1526,7 @@ export interface operations {
                  *       "step": 100
                  *     }
                  */
-                "application/json": components["schemas"]["RestoreRequest"];
+                "application/json": RestoreRequest;
             };
         };
         responses: {
@@ -1947,7 +1546,7 @@ export interface operations {
                      *       "restored_optimizer": true
                      *     }
                      */
-                    "application/json": components["schemas"]["RestoreResponse"];
+                    "application/json": RestoreResponse;
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -1995,7 +1594,7 @@ export interface operations {
                  *       ]
                  *     }
                  */
-                "application/json": components["schemas"]["SampleRequest"];
+                "application/json": SampleRequest;
             };
         };
         responses: {
@@ -2026,7 +1625,7 @@ export interface operations {
                      *       }
                      *     }
                      */
-                    "application/json": components["schemas"]["SampleResult"];
+                    "application/json": SampleResult;
                     /**
                      * @example data: {"index":0,"prompt_index":0,"delta":" Par","finish_reason":null}
                      *
@@ -2077,7 +1676,7 @@ export interface operations {
                  *       ]
                  *     }
                  */
-                "application/json": components["schemas"]["EmbeddingsRequest"];
+                "application/json": EmbeddingsRequest;
             };
         };
         responses: {
@@ -2109,7 +1708,7 @@ export interface operations {
                      *       ]
                      *     }
                      */
-                    "application/json": components["schemas"]["EmbeddingsResponse"];
+                    "application/json": EmbeddingsResponse;
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -2150,7 +1749,7 @@ export interface operations {
                  *       "temperature": 0
                  *     }
                  */
-                "application/json": components["schemas"]["CompletionRequest"];
+                "application/json": CompletionRequest;
             };
         };
         responses: {
@@ -2183,7 +1782,7 @@ export interface operations {
                      *       }
                      *     }
                      */
-                    "application/json": components["schemas"]["CompletionResponse"];
+                    "application/json": CompletionResponse;
                     /**
                      * @example data: {"id":"cmpl_5b1f0e9a7c3d2e48","object":"text_completion","created":1796040000,"model":"run_8f3a2c1d9e7b4a60","choices":[{"index":0,"text":" Paris","logprobs":null,"finish_reason":"stop"}]}
                      *
@@ -2202,5 +1801,463 @@ export interface operations {
             500: components["responses"]["InternalServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
+    };
+}
+
+/**
+ * @description A run id.
+ * @example run_8f3a2c1d9e7b4a60
+ */
+export type RunId = string;
+
+export interface Error {
+    error: {
+        /**
+         * @description The error class; maps to the HTTP status.
+         * @enum {string}
+         */
+        type: "invalid_request_error" | "authentication_error" | "permission_error" | "not_found_error" | "conflict_error" | "rate_limit_error" | "api_error" | "overloaded_error" | (string & {});
+        /** @description A stable machine-readable code, e.g. `run_not_found`, `nothing_accumulated`. */
+        code: string;
+        /** @description What went wrong and, where it helps, what to do. */
+        message: string;
+        /** @description The field the error is about, as a path (`batch[3].completion`). */
+        param?: string;
+        request_id: string;
+    };
+}
+
+export interface Health {
+    /** @enum {string} */
+    status: "ok" | (string & {});
+    version: string;
+    uptime_ms?: number;
+}
+
+export interface Model {
+    /** @enum {string} */
+    object: "model";
+    id: string;
+    description: string;
+    /** @description Maximum tokens in one sequence (prompt plus completion). */
+    context_length: number;
+    vocab_size: number;
+    /** @description Parameters of the frozen base model. */
+    num_parameters: number;
+    d_model: number;
+    n_layers: number;
+    n_heads: number;
+    /** @description True for the model `createRun` examples use; it is listed first. */
+    default: boolean;
+}
+
+export interface ModelList {
+    /** @enum {string} */
+    object: "list";
+    data: Model[];
+}
+
+/** @enum {string} */
+export type TargetModule = "q_proj" | "k_proj" | "v_proj" | "o_proj";
+
+/** @description AdamW hyperparameters. */
+export interface OptimizerParams {
+    /** @default 0.9 */
+    beta1?: number;
+    /** @default 0.999 */
+    beta2?: number;
+    /** @default 1e-8 */
+    eps?: number;
+    /** @default 0 */
+    weight_decay?: number;
+}
+
+export interface CreateRunRequest {
+    /** @description A model id from `listModels`. */
+    base_model: string;
+    /**
+     * @description LoRA rank.
+     * @default 8
+     */
+    lora_r?: number;
+    /**
+     * @description LoRA scale numerator; the update is scaled by `lora_alpha / lora_r`.
+     * @default 16
+     */
+    lora_alpha?: number;
+    /**
+     * @description Attention projections that get an adapter.
+     * @default [
+     *       "q_proj",
+     *       "v_proj"
+     *     ]
+     */
+    target_modules?: TargetModule[];
+    /**
+     * @description AdamW learning rate; `optim_step` can override it per step.
+     * @default 0.0005
+     */
+    learning_rate?: number;
+    /**
+     * @description Seeds the adapter's initialisation.
+     * @default 0
+     */
+    seed?: number;
+    optimizer?: OptimizerParams;
+    /** @description Your own labels, returned with the run. */
+    metadata?: {
+        [key: string]: string;
+    };
+}
+
+export interface Run {
+    /** @enum {string} */
+    object: "run";
+    run_id: RunId;
+    base_model: string;
+    lora_r: number;
+    lora_alpha: number;
+    target_modules: (TargetModule | (string & {}))[];
+    learning_rate: number;
+    seed: number;
+    optimizer: {
+        beta1: number;
+        beta2: number;
+        eps: number;
+        weight_decay: number;
+    };
+    metadata: {
+        [key: string]: string;
+    };
+    /** @enum {string} */
+    status: "active" | (string & {});
+    /** @description Optimizer steps applied so far. */
+    current_step: number;
+    /** Format: date-time */
+    created_at: string;
+    /** Format: date-time */
+    updated_at: string;
+}
+
+export interface RunList {
+    /** @enum {string} */
+    object: "list";
+    data: Run[];
+    has_more: boolean;
+    next_cursor: string | null;
+}
+
+export interface RunDeleted {
+    /** @enum {string} */
+    object: "run.deleted";
+    run_id: RunId;
+    deleted: boolean;
+}
+
+/** @description Loss on the completion tokens (and the end of sequence) only. */
+export interface PromptCompletionExample {
+    prompt: string;
+    completion: string;
+}
+
+/** @description Loss on every token. */
+export interface TextExample {
+    text: string;
+}
+
+/** @description Raw token ids; `weights[i]` weighs the loss of predicting `tokens[i]` (default 1; `weights[0]` is unused). */
+export interface TokensExample {
+    tokens: number[];
+    weights?: number[];
+}
+
+/** @description One training example. */
+export type Example = PromptCompletionExample | TextExample | TokensExample;
+
+export type Batch = Example[];
+
+export interface ForwardBackwardRequest {
+    batch: Batch;
+}
+
+export interface ForwardBackwardResult {
+    /** @description Mean cross-entropy (nats) per weighted target token of this batch. */
+    loss: number;
+    /** @description L2 norm of this batch's gradient. */
+    grad_norm: number;
+    /** @description Weighted target tokens in this batch. */
+    num_tokens: number;
+    num_examples: number;
+    /** @description The run's current step; the gradient will be applied by the next optim_step. */
+    step: number;
+    /** @description forward_backward calls accumulated since the last optimizer step, this one included. */
+    accumulated_calls: number;
+}
+
+export interface OptimStepRequest {
+    /** @description Overrides the run's learning rate for this step only. */
+    learning_rate?: number;
+    /** @description Clip the mean accumulated gradient to this L2 norm before the update. */
+    max_grad_norm?: number;
+}
+
+export interface OptimStepResult {
+    /** @description The run's step after this update. */
+    step: number;
+    /** @description The learning rate used. */
+    learning_rate: number;
+    /** @description L2 norm of the mean accumulated gradient, before clipping. */
+    grad_norm: number;
+}
+
+export interface TrainStepRequest {
+    batch: Batch;
+    /** @description Overrides the run's learning rate for this step only. */
+    learning_rate?: number;
+    /** @description Clip the gradient to this L2 norm before the update. */
+    max_grad_norm?: number;
+}
+
+export interface TrainStepResult {
+    step: number;
+    loss: number;
+    grad_norm: number;
+    learning_rate: number;
+    num_tokens: number;
+    num_examples: number;
+}
+
+export interface ZeroGradResult {
+    step: number;
+    /** @description forward_backward calls whose gradients were discarded. */
+    discarded_calls: number;
+}
+
+export interface Metric {
+    step: number;
+    /** @description Mean loss of the forward_backward calls applied by this step. */
+    loss: number;
+    grad_norm: number;
+    learning_rate: number;
+    num_tokens: number;
+    /** Format: date-time */
+    created_at: string;
+}
+
+export interface MetricList {
+    /** @enum {string} */
+    object: "list";
+    data: Metric[];
+    has_more: boolean;
+    next_cursor: string | null;
+}
+
+/**
+ * @description `adapter`: LoRA weights. `state`: LoRA weights and optimizer state (restorable exactly).
+ * @enum {string}
+ */
+export type CheckpointMode = "adapter" | "state";
+
+export interface CreateCheckpointRequest {
+    mode?: CheckpointMode;
+}
+
+export interface Checkpoint {
+    /** @enum {string} */
+    object: "checkpoint";
+    checkpoint_id: string;
+    run_id: RunId;
+    step: number;
+    mode: CheckpointMode | (string & {});
+    /** @description Size of the stored files. */
+    size_bytes: number;
+    /** Format: date-time */
+    created_at: string;
+}
+
+export interface CheckpointList {
+    /** @enum {string} */
+    object: "list";
+    data: Checkpoint[];
+    has_more: boolean;
+    next_cursor: string | null;
+}
+
+export interface CheckpointDeleted {
+    /** @enum {string} */
+    object: "checkpoint.deleted";
+    run_id: RunId;
+    step: number;
+    deleted: boolean;
+}
+
+export interface RestoreRequest {
+    /** @description The step of the checkpoint to load. */
+    step: number;
+}
+
+export interface RestoreResponse {
+    run_id: RunId;
+    /** @description The run's current step after the restore. */
+    step: number;
+    mode: CheckpointMode | (string & {});
+    restored_optimizer: boolean;
+}
+
+export interface SampleRequest {
+    prompts: string[];
+    /**
+     * @description Most tokens to generate per completion.
+     * @default 64
+     */
+    max_tokens?: number;
+    /**
+     * @description 0 is greedy decoding.
+     * @default 1
+     */
+    temperature?: number;
+    /** @default 1 */
+    top_p?: number;
+    /**
+     * @description 0 turns top-k off.
+     * @default 0
+     */
+    top_k?: number;
+    /** @description Generation stops before the first occurrence of any of these strings. */
+    stop?: string[];
+    /** @description Makes sampling reproducible; each prompt's output is independent of the others in the request. */
+    seed?: number;
+    /**
+     * @description Completions per prompt.
+     * @default 1
+     */
+    n?: number;
+    /**
+     * @description Return each generated token and its log-probability.
+     * @default false
+     */
+    logprobs?: boolean;
+    /** @description Sample from the checkpoint at this step; omitted means the live weights. */
+    step?: number;
+    /**
+     * @description Answer with `text/event-stream` chunks as tokens are generated.
+     * @default false
+     */
+    stream?: boolean;
+}
+
+export interface Sample {
+    /** @description `prompt_index * n + sample`. */
+    index: number;
+    prompt_index: number;
+    text: string;
+    /**
+     * @description `stop`: end of sequence or a stop string; `length`: `max_tokens` reached.
+     * @enum {string}
+     */
+    finish_reason: "stop" | "length" | (string & {});
+    /** @description Generated token ids; present when `logprobs` is true. */
+    tokens?: number[];
+    /** @description Log-probability of each generated token; present when `logprobs` is true. */
+    logprobs?: number[];
+}
+
+export interface SampleResult {
+    /** @enum {string} */
+    object: "sample";
+    run_id: RunId;
+    /** @description The step of the weights sampled from. */
+    step: number;
+    samples: Sample[];
+    usage: SampleUsage;
+}
+
+export interface SampleUsage {
+    prompt_tokens: number;
+    completion_tokens: number;
+}
+
+/** @description One `data:` event of a streamed `sample`. */
+export interface SampleChunk {
+    index: number;
+    prompt_index: number;
+    /** @description New text; never splits a UTF-8 character. */
+    delta: string;
+    /** @enum {string|null} */
+    finish_reason: "stop" | "length" | null | (string & {});
+    logprob?: number;
+}
+
+export interface EmbeddingsRequest {
+    inputs: string[];
+    /** @description Embed with the checkpoint at this step; omitted means the live weights. */
+    step?: number;
+}
+
+export interface EmbeddingsResponse {
+    /** @enum {string} */
+    object: "list";
+    run_id: RunId;
+    step: number;
+    dimensions: number;
+    data: {
+        /** @enum {string} */
+        object: "embedding";
+        index: number;
+        embedding: number[];
+    }[];
+}
+
+export interface CompletionRequest {
+    /** @description `run_id` for the live weights, or `run_id@step` for a checkpoint. */
+    model: string;
+    /** @description One prompt or a list of prompts. */
+    prompt: string | string[];
+    /** @default 16 */
+    max_tokens?: number;
+    /** @default 1 */
+    temperature?: number;
+    /** @default 1 */
+    top_p?: number;
+    /** @description An extension of the OpenAI API; 0 turns it off. */
+    top_k?: number;
+    /** @default 1 */
+    n?: number;
+    /** @description A stop string or up to 4 of them. */
+    stop?: string | string[] | null;
+    seed?: number;
+    /** @description 1 returns the log-probability of each generated token (no alternatives are offered). */
+    logprobs?: number | null;
+    /** @default false */
+    stream?: boolean;
+    stream_options?: {
+        include_usage?: boolean;
+    } | null;
+    user?: string;
+}
+
+export interface CompletionChoice {
+    index: number;
+    text: string;
+    logprobs: null | {
+        tokens: string[];
+        token_logprobs: number[];
+    };
+    /** @enum {string|null} */
+    finish_reason: "stop" | "length" | null | (string & {});
+}
+
+export interface CompletionResponse {
+    id: string;
+    /** @enum {string} */
+    object: "text_completion";
+    /** @description Unix time in seconds. */
+    created: number;
+    model: string;
+    choices: CompletionChoice[];
+    usage?: {
+        prompt_tokens: number;
+        completion_tokens: number;
+        total_tokens: number;
     };
 }

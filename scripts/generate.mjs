@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Regenerates everything under generated/ from openapi/signal.yaml:
-//   generated/schema.d.ts  (openapi-typescript: paths, components, operations)
+//   generated/schema.d.ts  (openapi-typescript: paths, components, operations, with open
+//                           response enums (scripts/open-enums.mjs); then
+//                           scripts/name-schema-types.mjs: one named type per schema)
 //   generated/zod/         (@hey-api/openapi-ts zod plugin: runtime schemas)
 //   generated/operations.ts (scripts/generate-operations.mjs: routes and declared responses)
 // Every file written gets a do-not-edit header naming this command.
@@ -11,6 +13,7 @@ import openapiTS, { astToString } from "openapi-typescript";
 import { parse } from "yaml";
 import { openResponseEnums } from "./open-enums.mjs";
 import { generateOperations } from "./generate-operations.mjs";
+import { nameSchemaTypes } from "./name-schema-types.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
 const header =
@@ -34,6 +37,7 @@ const ast = await openapiTS(specText, {
 });
 mkdirSync(join(root, "generated"), { recursive: true });
 writeFileSync(join(root, "generated/schema.d.ts"), astToString(ast));
+nameSchemaTypes(join(root, "generated/schema.d.ts"));
 run([bin("@hey-api/openapi-ts", "bin/run.js"), "-f", "openapi-ts.config.mjs"]);
 generateOperations(root);
 

@@ -17,10 +17,10 @@ export interface ClientOptions {
   /**
    * Sent as `Authorization: Bearer <apiKey>`. Kept in a private field: it never appears in an
    * error, a log line, `JSON.stringify` or `util.inspect` of the client.
-   * @default the SIGNAL_API_KEY environment variable
+   * @default the `SIGNAL_API_KEY` environment variable where the runtime has one (Node, Bun, Deno)
    */
   apiKey?: string | undefined;
-  /** An absolute http(s) URL. @default the SIGNAL_BASE_URL environment variable, then `http://127.0.0.1:7300` */
+  /** An absolute http(s) URL. @default the `SIGNAL_BASE_URL` environment variable where the runtime has one, then `http://127.0.0.1:7300` */
   baseUrl?: string | undefined;
   /**
    * Timeout of each attempt in ms, an integer from 1 to 2,147,483,647 (the largest timer).
@@ -119,6 +119,17 @@ export function openApi(options: ClientOptions, policy: Readonly<RequestPolicy>,
     fetchOptions: options.fetchOptions,
     strictResponseValidation: options.strictResponseValidation,
   });
+}
+
+declare global {
+  /**
+   * The clients implement `Symbol.asyncDispose` (`await using client = ...`). Declared here, as
+   * `@types/node` and `lib.esnext.disposable` do, so that the declarations also compile for a
+   * consumer whose `lib` predates it (`["ES2022", "DOM"]`) without `skipLibCheck`.
+   */
+  interface SymbolConstructor {
+    readonly asyncDispose: unique symbol;
+  }
 }
 
 /** `util.inspect`'s hook, so clients print without their key. */

@@ -14,7 +14,7 @@ export { APIPromise, type WithResponse } from "./core/api-promise.js";
 export { Stream } from "./stream.js";
 export type { TrainingMetrics } from "./training-metrics.js";
 export type { CacheOptions, CacheStats } from "./sample-cache.js";
-export type { ProgressOptions } from "./progress.js";
+export type { ProgressOptions, ProgressStream } from "./progress.js";
 export { Page, PagePromise, type CursorPage } from "./pagination.js";
 export type { EmbeddingsParams, OptimStepParams, SampleParams, SaveStateParams, TrainBatchParams } from "./types.js";
 export type { FetchOptions, RequestOptions } from "./core/request-options.js";

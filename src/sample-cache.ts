@@ -1,5 +1,5 @@
-import { LRUCache } from "lru-cache";
 import { zSampleBody } from "../generated/zod/zod.gen.js";
+import { Lru } from "./core/lru.js";
 import type { SampleParams } from "./types.js";
 
 /** What `getCacheStats()` returns. */
@@ -38,13 +38,13 @@ export interface CacheOptions {
  * a seed a prompt's output does not depend on the other prompts of its request).
  */
 export class SampleCache {
-  readonly #lru: LRUCache<string, string[]>;
+  readonly #lru: Lru<string, string[]>;
   readonly #nondeterministic: boolean;
   #hits = 0;
   #misses = 0;
 
   constructor(options: CacheOptions = {}) {
-    this.#lru = new LRUCache({ max: options.maxEntries ?? options.max_entries ?? 1000 });
+    this.#lru = new Lru(options.maxEntries ?? options.max_entries ?? 1000);
     this.#nondeterministic = options.nondeterministic ?? false;
   }
 

@@ -1,5 +1,4 @@
-import type { z } from "zod";
-import { safeParse } from "zod/v4/core";
+import type * as z from "zod/mini";
 import { APIResponseValidationError, ValidationError } from "../errors.js";
 import { LiteRequest } from "./lite-http.js";
 import { createRawClient, type RawClient } from "./raw-client.js";
@@ -11,7 +10,7 @@ import { APIPromise, type RawCall } from "./api-promise.js";
 import type { FetchOptions, RequestOptions } from "./request-options.js";
 import { tolerantSchema } from "./tolerant-reader.js";
 import { createCallFetch, type TransportContext } from "./transport.js";
-import { checkAgainst, formatPath, summarizeIssues } from "./validate.js";
+import { checkAgainst, formatPath, safeParse, summarizeIssues } from "./validate.js";
 
 /** Everything a client needs to talk to the service. */
 export interface ApiConfig {
@@ -103,7 +102,7 @@ export class Api {
    * The schema responses are read with: the generated one under `strictResponseValidation`,
    * else its tolerant reader (unknown fields kept, unknown enum values passed through).
    */
-  reader<S extends z.ZodType>(schema: S): S {
+  reader<S extends z.core.$ZodType>(schema: S): S {
     return this.#config.strictResponseValidation === true ? schema : tolerantSchema(schema);
   }
 
@@ -119,7 +118,7 @@ export class Api {
    * rejects the returned promise instead of throwing synchronously.
    * @throws APIResponseValidationError (as a rejection) when the body breaks the contract.
    */
-  call<S extends z.ZodType>(
+  call<S extends z.core.$ZodType>(
     operation: string,
     responseSchema: S,
     invoke: (init: InvokeInit) => Promise<RawResult>,
@@ -143,7 +142,7 @@ export class Api {
 }
 
 /** Checks a 2xx body against its generated schema. @throws APIResponseValidationError */
-function parseAgainst<S extends z.ZodType>(operation: string, schema: S, raw: RawCall): z.output<S> {
+function parseAgainst<S extends z.core.$ZodType>(operation: string, schema: S, raw: RawCall): z.output<S> {
   const parsed = safeParse(schema, raw.data);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -156,7 +155,7 @@ function parseAgainst<S extends z.ZodType>(operation: string, schema: S, raw: Ra
  * Checks a request value against its generated schema before anything is sent.
  * @throws ValidationError naming the first field at fault, e.g. `createRun: lora_r: Too big ...`.
  */
-export function validateInput<S extends z.ZodType>(operation: string, schema: S, value: unknown, prefix = ""): z.output<S> {
+export function validateInput<S extends z.core.$ZodType>(operation: string, schema: S, value: unknown, prefix = ""): z.output<S> {
   const checked = checkAgainst(schema, value);
   if (checked.ok) return checked.value;
   const issues = checked.issues.map((issue) => ({

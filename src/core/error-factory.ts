@@ -10,9 +10,9 @@ import {
   UnprocessableEntityError,
   type APIErrorBody,
 } from "../errors.js";
-import { safeParse } from "zod/v4/core";
 import { zError } from "../../generated/zod/zod.gen.js";
 import { tolerantSchema } from "./tolerant-reader.js";
+import { safeParse } from "./validate.js";
 
 /** The status each error `type` of the spec maps to, for errors that arrive without one (SSE). */
 const STATUS_OF_TYPE: Record<string, number> = {

@@ -1,10 +1,9 @@
 import { EventSourceParserStream } from "eventsource-parser/stream";
 import type { SampleChunk } from "../../generated/schema.js";
-import { safeParse } from "zod/v4/core";
 import { zSampleChunk } from "../../generated/zod/zod.gen.js";
 import { APIResponseValidationError } from "../errors.js";
 import { makeStreamError } from "./error-factory.js";
-import { formatPath } from "./validate.js";
+import { formatPath, safeParse } from "./validate.js";
 
 /**
  * Parses a `text/event-stream` body of `sample` as it arrives: each `data:` event is checked

@@ -1,3 +1,4 @@
+import { randomUUID } from "./random-id.js";
 import { APIConnectionError, APIError, APITimeoutError, APIUserAbortError, SignalError, ValidationError } from "../errors.js";
 import { makeAPIError } from "./error-factory.js";
 import { BufferedResponse, LiteRequest } from "./lite-http.js";
@@ -47,7 +48,7 @@ export function createCallFetch(ctx: TransportContext, operation: string, option
     request.headers.forEach((value, name) => headers.set(name, value));
     if (options.headers) setHeaders(headers, Object.entries(options.headers));
     if (request.method === "POST" && !headers.has("idempotency-key")) {
-      headers.set("Idempotency-Key", options.idempotencyKey ?? `sdk-${globalThis.crypto.randomUUID()}`);
+      headers.set("Idempotency-Key", options.idempotencyKey ?? `sdk-${randomUUID()}`);
     }
     const sdkBody = request instanceof LiteRequest ? request.bodyText : request.body === null ? undefined : await request.text();
     const body = withExtraBody(operation, request.method, sdkBody, options.extraBody, headers);

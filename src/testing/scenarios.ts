@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import type { z } from "zod/mini";
 import { OPERATIONS, type OperationId } from "../../generated/operations.js";
 import * as gen from "../../generated/zod/zod.gen.js";
 import { checkAgainst, summarizeIssues } from "../core/validate.js";
@@ -126,9 +126,9 @@ function errorBody(id: OperationId, status: number, example: unknown, scenario: 
 }
 
 /** The generated schema of an operation's success body, e.g. `zGetRunResponse`. */
-function responseSchema(id: OperationId): z.ZodType | undefined {
+function responseSchema(id: OperationId): z.ZodMiniType | undefined {
   const name = `z${id[0]!.toUpperCase()}${id.slice(1)}Response`;
-  return (gen as unknown as Record<string, z.ZodType | undefined>)[name];
+  return (gen as unknown as Record<string, z.ZodMiniType | undefined>)[name];
 }
 
 /**

@@ -17,7 +17,7 @@ type CreateRunRequest = components["schemas"]["CreateRunRequest"];
  */
 export const createRun: Handler = async (ctx) => {
   const { services } = ctx;
-  const body = ctx.body as CreateRunRequest & Required<Pick<CreateRunRequest, "lora_r" | "lora_alpha" | "target_modules" | "learning_rate" | "seed">>;
+  const body = ctx.body as unknown as CreateRunRequest & Required<Pick<CreateRunRequest, "lora_r" | "lora_alpha" | "target_modules" | "learning_rate" | "seed">>;
   if (!services.models.some((m) => m.id === body.base_model)) {
     const ids = services.models.map((m) => m.id).join(", ");
     throw new ApiError(404, "not_found_error", "model_not_found", `No base model '${body.base_model}'; the models are: ${ids}.`, "base_model");
