@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { AdapterCache } from "./runs/adapter-cache.js";
 import { createAuthenticator } from "./http/auth.js";
 import { answerClientError } from "./http/client-error.js";
+import { normalizeCorsOrigins } from "./http/cors.js";
 import type { Services } from "./context.js";
 import { DEFAULT_MODEL_ID, createEngine } from "./engine/index.js";
 import type { Engine } from "./engine/types.js";
@@ -48,6 +49,15 @@ export interface ServerOptions {
    * @default writes to stdout
    */
   log?: ((line: string) => void) | false;
+  /**
+   * Page origins that may call the server from a browser (CORS), exact origins such as
+   * `http://localhost:5173`, or `"*"` for any. Preflights are answered with the route's methods
+   * and the headers the SDK sends; `x-request-id`, `Retry-After` and `idempotent-replayed` are
+   * exposed to scripts.
+   * @default loopback origins only (`localhost`, `127.0.0.0/8`, `[::1]`, any scheme and port)
+   * @throws Error from `startServer` for an entry that is neither `*` nor an http(s) origin.
+   */
+  corsOrigins?: string[];
 }
 
 /** The defaults of `ServerOptions`, documented there. */
@@ -83,6 +93,7 @@ export interface RunningServer {
  *   engine's tensor library is missing (the message names the `npm install` command).
  */
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
+  const corsOrigins = normalizeCorsOrigins(options.corsOrigins);
   const log = options.log === false ? undefined : (options.log ?? ((line: string) => process.stdout.write(`${line}\n`)));
   const apiKeys = resolveKeys(options.apiKeys);
   if (apiKeys.length === 0) {
@@ -119,6 +130,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       handlers: HANDLERS,
       authenticate: createAuthenticator(apiKeys),
       bodyLimitBytes: options.bodyLimitBytes ?? SERVER_DEFAULTS.bodyLimitBytes,
+      corsOrigins,
       log,
       onInternalError: (error, requestId) => {
         const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod/mini";
 import { ApiError, internalError, validationError } from "./api-error.js";
+import { applyCors, type CorsOrigins } from "./cors.js";
 import type { Handler, Reply, RequestContext, Services } from "../context.js";
 import { READ_ONLY_POSTS, idempotencyScope, requestHash } from "../store/idempotency.js";
 import { newRequestId } from "../store/ids.js";
@@ -21,6 +22,8 @@ export interface PipelineOptions {
   log: ((line: string) => void) | undefined;
   /** Reports unexpected errors (with their stack) that the client sees only as a 500. */
   onInternalError: (error: unknown, requestId: string) => void;
+  /** Page origins that may call from a browser; `undefined` for loopback origins only. */
+  corsOrigins?: CorsOrigins;
 }
 
 const noInput = z.object({});
@@ -73,6 +76,7 @@ async function handle(
   requestId: string,
   rawPath: string,
 ): Promise<void> {
+  if (applyCors(req, res, options.corsOrigins, rawPath)) return;
   const method = req.method ?? "GET";
   const match = matchRoute(method, rawPath);
   if (match.kind === "not_found") {
