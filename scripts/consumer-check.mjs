@@ -156,8 +156,8 @@ try {
   expectFailure("npx", ["vitest", "run", "fails-half-way.test.ts"], /expected 200 to be 500/);
   noLeftovers("the failing run");
 
-  step("npx frontier-signal mock");
   const bin = Object.keys(manifest.bin).includes("frontier-signal") ? "frontier-signal" : Object.keys(manifest.bin)[0];
+  step(`npx ${bin} mock`);
   console.log(`$ npx ${bin} mock --port 0   # then GET /v1/models with the printed key, then SIGTERM to its process group (as Ctrl-C would)`);
   const child = spawn("npx", [bin, "mock", "--port", "0"], { cwd: project, env, stdio: ["ignore", "pipe", "inherit"], detached: true });
   let out = "";
