@@ -10,6 +10,7 @@ const sections: Array<[string, () => Promise<Section>]> = [
   ["cold start", async () => (await import("./cold-start.js")).benchColdStart],
   ["SDK against the local server", async () => (await import("./sdk.js")).benchSdk],
   ["engine", async () => (await import("./engine.js")).benchEngine],
+  ["testing servers", async () => (await import("./testing.js")).benchTestingServers],
 ];
 
 const only = process.argv.slice(2);
