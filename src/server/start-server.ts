@@ -102,9 +102,15 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     log?.(`No API key configured (set SIGNAL_API_KEYS or pass --api-key); generated one for this process: ${key}`);
   }
   const store = await RunStore.open(options.dataDir ?? SERVER_DEFAULTS.dataDir, (message) => log?.(`warning: ${message}`));
-  const idempotency = new IdempotencyStore(store.all(), (runId) => store.get(runId));
+  const idempotency = new IdempotencyStore(store, (runId) => store.get(runId));
   const ownsEngine = options.engine === undefined;
-  const engine = options.engine ?? (await createEngine({ workers: options.workers ?? SERVER_DEFAULTS.workers }));
+  let engine: Engine;
+  try {
+    engine = options.engine ?? (await createEngine({ workers: options.workers ?? SERVER_DEFAULTS.workers }));
+  } catch (error) {
+    store.close();
+    throw error;
+  }
   const models = engine.listModels();
   const defaultModelId = options.defaultModel ?? DEFAULT_MODEL_ID;
   if (!models.some((m) => m.id === defaultModelId)) {
@@ -151,6 +157,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       });
     });
   } catch (error) {
+    store.close();
     if (ownsEngine) await engine.close();
     throw error;
   }
@@ -167,6 +174,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         await queue.idle();
         server.closeAllConnections();
         await closed;
+        store.close();
         if (ownsEngine) await engine.close();
       })()),
   };

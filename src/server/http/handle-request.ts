@@ -130,11 +130,8 @@ async function handle(
     res.setHeader("idempotent-replayed", "false");
     const reply = await handler(ctx);
     if (reply.kind === "json") {
-      if (reply.recordedInRun !== undefined) {
-        const run = services.store.get(reply.recordedInRun);
-        if (run) services.idempotency.indexRun(run);
-      } else if (reply.status < 300 && READ_ONLY_POSTS.has(operationId)) {
-        // Calls that change a run were recorded in its state file by `changeRun`.
+      if (reply.recordedInRun === undefined && reply.status < 300 && READ_ONLY_POSTS.has(operationId)) {
+        // Calls that change a run were recorded in the same transaction by `changeRun`.
         const record: IdempotencyRecord = { request_hash: hash, status: reply.status, body: reply.body, created_at: Date.now() };
         if (reply.runId !== undefined) record.run_id = reply.runId;
         services.idempotency.remember(keyHash, scope, record);
