@@ -29,7 +29,7 @@ export interface BuiltPackage {
  */
 export async function buildPackage(): Promise<BuiltPackage> {
   const manifest = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { files: string[] };
-  const inputs = ["package.json", "tsconfig.json", "tsconfig.build.json", "src", "generated", ...manifest.files.filter((f) => f !== "dist")];
+  const inputs = ["package.json", "tsconfig.json", "tsconfig.build.json", "src", "generated", "README.md", "LICENSE", ...manifest.files.filter((f) => f !== "dist")];
   const base = join(tmpdir(), `frontier-signal-package-${hashOf(inputs)}`);
   if (!existsSync(join(base, "complete"))) {
     const scratch = mkdtempSync(join(tmpdir(), "frontier-signal-build-"));
@@ -48,7 +48,8 @@ async function assemble(base: string, files: string[]): Promise<void> {
   const dir = join(base, "frontier-signal");
   mkdirSync(dir, { recursive: true });
   cpSync(join(root, "package.json"), join(dir, "package.json"));
-  for (const entry of files) {
+  // npm packs README and LICENSE whatever `files` says.
+  for (const entry of [...files, "README.md", "LICENSE"]) {
     if (entry !== "dist" && existsSync(join(root, entry))) cpSync(join(root, entry), join(dir, entry), { recursive: true });
   }
   await run(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-p", join(root, "tsconfig.build.json"), "--outDir", join(dir, "dist")], { cwd: root });
