@@ -82,7 +82,8 @@ try {
   writeFileSync(join(project, "mock.mjs"), 'import { createMockServer } from "frontier-signal/testing";\nawait createMockServer();\n');
   expectFailure("node", ["mock.mjs"], /npm install --save-dev @stoplight\/prism-cli@\^5\.14\.2[\s\S]*"@stoplight\/prism-http": "5\.12\.0"/);
   writeFileSync(join(project, "local.mjs"), 'import { createLocalServer } from "frontier-signal/testing";\nawait createLocalServer();\n');
-  expectFailure("node", ["local.mjs"], /npm install[^\n]*@tensorflow\/tfjs/);
+  // The run store's driver is checked first (the data dir opens before the engine starts).
+  expectFailure("node", ["local.mjs"], /npm install better-sqlite3@\^12\.9\.0/);
 
   step("the documented peers");
   const consumer = JSON.parse(readFileSync(join(project, "package.json"), "utf8"));
@@ -91,14 +92,18 @@ try {
     "@stoplight/prism-http": manifest.overrides["@stoplight/prism-http"],
     "@stoplight/prism-http-server": manifest.overrides["@stoplight/prism-http-server"],
   };
+  // npm 11 runs no dependency install script unless allowScripts approves it: better-sqlite3
+  // builds its native module in one.
+  consumer.allowScripts = { "better-sqlite3": true };
   writeFileSync(join(project, "package.json"), `${JSON.stringify(consumer, null, 2)}\n`);
-  console.log(`package.json overrides: ${JSON.stringify(consumer.overrides)}`);
+  console.log(`package.json overrides: ${JSON.stringify(consumer.overrides)}, allowScripts: ${JSON.stringify(consumer.allowScripts)}`);
   sh("npm", [
     "install",
     "--save-dev",
     `@stoplight/prism-cli@${pinned("@stoplight/prism-cli")}`,
     `@tensorflow/tfjs@${pinned("@tensorflow/tfjs")}`,
     `@tensorflow/tfjs-backend-wasm@${pinned("@tensorflow/tfjs-backend-wasm")}`,
+    `better-sqlite3@${pinned("better-sqlite3")}`,
     `vitest@${pinned("vitest")}`,
     `vite@${pinned("vite")}`,
     `typescript@${pinned("typescript")}`,
