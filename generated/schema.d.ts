@@ -972,7 +972,11 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description Too many requests; wait `Retry-After` seconds. */
+        /**
+         * @description Too many requests; wait `Retry-After` seconds. `rate_limited`: this API key already has
+         *     as many calls in progress or queued as the server takes from one key (the local server:
+         *     64 calls that use the engine). `retry-after-ms` may give the wait in milliseconds.
+         */
         RateLimited: {
             headers: {
                 "x-request-id": components["headers"]["RequestId"];
@@ -1013,7 +1017,16 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description The service is overloaded or restarting; wait `Retry-After` seconds. */
+        /**
+         * @description The service cannot take the request now; wait `Retry-After` seconds (`retry-after-ms`
+         *     may give it in milliseconds) and retry with the same Idempotency-Key. Codes:
+         *     - `overloaded`: the run's queue or the server's is full (the local server: 32 calls that
+         *       use the engine per run, 128 in all), or every connection is busy.
+         *     - `resource_exhausted` (type `overloaded_error`): the server ran out of disk space,
+         *       file descriptors or memory; the message says which. The request did not complete.
+         *     - `storage_unavailable` (type `api_error`): the server's storage failed or a file its
+         *       records list is missing; the operator may have to repair the data directory.
+         */
         ServiceUnavailable: {
             headers: {
                 "x-request-id": components["headers"]["RequestId"];

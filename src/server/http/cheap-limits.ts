@@ -1,0 +1,50 @@
+import type { z } from "zod";
+import * as gen from "../../../generated/zod/zod.gen.js";
+import { ApiError, validationError } from "./api-error.js";
+import type { OperationId } from "./routes.js";
+
+/** The operations whose body carries training examples. */
+const TRAINING_BODIES: ReadonlySet<OperationId> = new Set(["forwardBackward", "trainStep"]);
+
+const tokenSchema = (gen.zTokensExample.shape.tokens as unknown as z.ZodArray<z.ZodType>).element;
+const weightSchema = (gen.zTokensExample.shape.weights.unwrap() as unknown as z.ZodArray<z.ZodType>).element;
+
+/**
+ * Limits checked on a parsed body before it is validated against its schema, where the cost is
+ * per array element: a body at the size limit can carry 4 million token ids, which the schema
+ * would check one by one (seconds of blocked event loop, and an issue per bad element) before the
+ * engine refuses the example for its length anyway. Here an example's `tokens` or `weights`
+ * longer than the longest context is refused from its length alone, and the elements of those
+ * that remain are checked against the generated element schemas, stopping at the first bad one.
+ * Anything that is not of the expected shape is left for the schema to describe.
+ *
+ * @param contextLength the longest context of any model.
+ * @throws ApiError 400 `context_length_exceeded` (param `batch[i].tokens` or `.weights`);
+ *   422 `validation_error` naming the first bad element.
+ */
+export function checkCheapLimits(operationId: OperationId, body: unknown, contextLength: number): void {
+  if (!TRAINING_BODIES.has(operationId) || !isObject(body) || !Array.isArray(body.batch)) return;
+  body.batch.forEach((example: unknown, i) => {
+    if (!isObject(example)) return;
+    for (const [field, schema] of [["tokens", tokenSchema], ["weights", weightSchema]] as const) {
+      const values = example[field];
+      if (!Array.isArray(values)) continue;
+      const param = `batch[${i}].${field}`;
+      if (values.length > contextLength) {
+        throw new ApiError(
+          400,
+          "invalid_request_error",
+          "context_length_exceeded",
+          `${param} has ${values.length} entries but no model's context is longer than ${contextLength} tokens.`,
+          param,
+        );
+      }
+      const bad = values.findIndex((v) => !schema.safeParse(v).success);
+      if (bad >= 0) throw validationError(`${param}[${bad}]: ${JSON.stringify(values[bad])?.slice(0, 40)} is not a valid ${field === "tokens" ? "token id" : "weight"}`, `${param}[${bad}]`);
+    }
+  });
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
