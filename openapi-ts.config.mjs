@@ -6,7 +6,7 @@ export default {
   plugins: [
     {
       name: "zod",
-      compatibilityVersion: 4,
+      compatibilityVersion: "mini",
       dates: { offset: true },
     },
   ],

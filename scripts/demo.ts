@@ -105,7 +105,7 @@ try {
   }
 
   say("Sample cache on the pinned late checkpoint");
-  after.enableCache({ max_entries: 1000 });
+  after.enableCache({ maxEntries: 1000 });
   await after.sample(prompts.slice(0, 6), params);
   await after.sample(prompts, params);
   const stats = after.getCacheStats();

@@ -2,10 +2,12 @@
 // Regenerates everything under generated/ from openapi/signal.yaml:
 //   generated/schema.d.ts  (openapi-typescript: paths, components, operations)
 //   generated/zod/         (@hey-api/openapi-ts zod plugin: runtime schemas)
+//   generated/operations.ts (scripts/generate-operations.mjs: routes and declared responses)
 // Every file written gets a do-not-edit header naming this command.
 import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { generateOperations } from "./generate-operations.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
 const header =
@@ -20,6 +22,7 @@ rmSync(join(root, "generated"), { recursive: true, force: true });
 run([bin("openapi-typescript", "bin/cli.js"), "openapi/signal.yaml", "-o", "generated/schema.d.ts",
   "--default-non-nullable", "false", "--root-types", "--root-types-no-schema-prefix", "--alphabetize=false"]);
 run([bin("@hey-api/openapi-ts", "bin/run.js"), "-f", "openapi-ts.config.mjs"]);
+generateOperations(root);
 
 const files = [];
 const walk = (dir) => {

@@ -1,21 +1,26 @@
 export { SignalClient, type ChildPolicyOptions } from "./signal-client.js";
 export { SignalRun } from "./signal-run.js";
 export { TrainingClient, type EpochResult, type EpochStep, type TrainEpochOptions } from "./training-client.js";
-export { InferenceClient, type BatchSampleParams, type InferenceOptions } from "./inference-client.js";
+export { InferenceClient, type BatchSampleParams, type InferenceOptions, type WithRequestIds } from "./inference-client.js";
 export {
   AsyncInferenceClient,
   AsyncTrainingClient,
   type AsyncInferenceClientOptions,
   type AsyncTrainingClientOptions,
 } from "./async-clients.js";
-export { DEFAULT_BASE_URL, type ClientOptions, type Logger } from "./client-options.js";
+export { DEFAULT_BASE_URL, type ClientOptions, type Logger, type LogLevel } from "./client-options.js";
+export { VERSION } from "./core/version.js";
+export { APIPromise, type WithResponse } from "./core/api-promise.js";
+export { Stream } from "./stream.js";
 export type { TrainingMetrics } from "./training-metrics.js";
 export type { CacheOptions, CacheStats } from "./sample-cache.js";
-export type { ProgressOptions } from "./progress.js";
-export { PagePromise, type CursorPage } from "./pagination.js";
-export type { OptimStepParams, SampleParams, SaveStateParams, TrainBatchParams } from "./types.js";
-export type { RequestOptions } from "./core/transport.js";
+export type { ProgressOptions, ProgressStream } from "./progress.js";
+export { Page, PagePromise, type CursorPage } from "./pagination.js";
+export type { EmbeddingsParams, OptimStepParams, SampleParams, SaveStateParams, TrainBatchParams } from "./types.js";
+export type { FetchOptions, RequestOptions } from "./core/request-options.js";
 export type { ListRunsQuery } from "./core/ops-runs.js";
+export type { ListCheckpointsQuery } from "./core/ops-checkpoints.js";
+export type { ListMetricsQuery } from "./core/ops-training.js";
 export { requestIdOf, type WithRequestId } from "./core/request-id.js";
 export { inferencePolicy, simplePolicy, trainingPolicy, type Backoff, type RequestPolicy } from "./core/policy.js";
 export {

@@ -1,12 +1,17 @@
 import pLimit from "p-limit";
 import type { SampleChunk, SampleResult } from "../generated/schema.js";
 import type { Api } from "./core/api.js";
-import { embeddings, sample, sampleStream } from "./core/ops-inference.js";
-import { attachRequestId, requestIdOf, type WithRequestId } from "./core/request-id.js";
-import type { RequestOptions } from "./core/transport.js";
+import { APIPromise, type RawCall } from "./core/api-promise.js";
+import { checkInteger } from "./core/check-options.js";
+import { warnDeprecated } from "./core/deprecation.js";
+import { BufferedResponse } from "./core/lite-http.js";
+import { checkSampleBody, embeddings, sample, sampleStream } from "./core/ops-inference.js";
+import { attachRequestId, type WithRequestId } from "./core/request-id.js";
+import type { RequestOptions } from "./core/request-options.js";
 import { inspectSymbol } from "./client-options.js";
 import { BatchSampleError, SignalError } from "./errors.js";
 import { SampleCache, type CacheOptions, type CacheStats } from "./sample-cache.js";
+import type { Stream } from "./stream.js";
 import type { SampleParams } from "./types.js";
 
 /** Options of an InferenceClient beyond the connection. */
@@ -21,9 +26,18 @@ export interface InferenceOptions {
 
 /** `batchSample` parameters: sampling parameters plus an optional chunk size. */
 export type BatchSampleParams = SampleParams & {
-  /** Prompts per request. @default the client's `batchSize` (32) */
-  batch_size?: number;
+  /** Prompts per request, a positive integer. @default the client's `batchSize` (32) */
+  batchSize?: number | undefined;
+  /** @deprecated Use `batchSize` (SDK options are camelCase). */
+  batch_size?: number | undefined;
 };
+
+/**
+ * A result made of several responses (`batchSample`): `_request_ids` has each chunk's
+ * `x-request-id` in input order (`undefined` for a chunk answered from the cache), and
+ * `_request_id` is the first of them.
+ */
+export type WithRequestIds<T> = WithRequestId<T> & { readonly _request_ids?: ReadonlyArray<string | undefined> };
 
 /**
  * Sampling from one run with inference defaults: 30 s per attempt, 2 retries, retried at once.
@@ -41,22 +55,28 @@ export class InferenceClient {
   readonly #api: Api;
   readonly #ownsPool: boolean;
   #cache: SampleCache | undefined;
+  /** Cacheable prompts whose request is in flight: an identical call waits for it instead of sending. */
+  readonly #pending = new Map<string, Promise<string[]>>();
   #closed = false;
 
-  /** @internal Use `client.inference(runId)` or `new AsyncInferenceClient(...)`. */
+  /**
+   * @internal Use `client.inference(runId)` or `new AsyncInferenceClient(...)`.
+   * @throws SignalError when `batchSize` or `concurrency` is not a positive integer.
+   */
   constructor(api: Api, runId: string, options: InferenceOptions & { ownsPool: boolean }) {
+    checkInteger("batchSize", options.batchSize, 1);
+    checkInteger("concurrency", options.concurrency, 1);
+    checkInteger("step", options.step, 0);
     this.#api = api;
     this.runId = runId;
     this.step = options.step;
     this.batchSize = options.batchSize ?? 32;
     this.concurrency = options.concurrency ?? 4;
     this.#ownsPool = options.ownsPool;
-    if (!Number.isInteger(this.batchSize) || this.batchSize < 1) throw new SignalError(`batchSize must be a positive integer, got ${this.batchSize}.`);
-    if (!Number.isInteger(this.concurrency) || this.concurrency < 1) throw new SignalError(`concurrency must be a positive integer, got ${this.concurrency}.`);
   }
 
-  #check(): void {
-    if (this.#closed) throw new SignalError(`InferenceClient for ${this.runId} is closed.`);
+  #closedError(): SignalError | undefined {
+    return this.#closed ? new SignalError(`InferenceClient for ${this.runId} is closed.`) : undefined;
   }
 
   #withStep(params: SampleParams): SampleParams {
@@ -67,62 +87,105 @@ export class InferenceClient {
    * The full wire response (`samples` with `prompt_index`, `finish_reason`, optional logprobs,
    * `usage`). Never cached.
    */
-  async sampleDetailed(prompts: string[], params: SampleParams = {}, options?: RequestOptions): Promise<WithRequestId<SampleResult>> {
-    this.#check();
+  sampleDetailed(prompts: string[], params: SampleParams = {}, options?: RequestOptions): APIPromise<SampleResult> {
+    const closed = this.#closedError();
+    if (closed) return rejected(closed);
     return sample(this.#api, this.runId, { ...this.#withStep(params), prompts }, options);
   }
 
   /**
    * One text per completion, in order (`prompt_index * n + sample`). With the cache on, cached
-   * prompts are answered locally and only the misses are sent, in one request.
+   * prompts are answered locally, prompts an identical call is already asking for wait for its
+   * answer, and only the rest are sent, in one request. `withResponse()` gives that request's
+   * response (a local `x-signal-cache: hit` response when nothing was sent).
    * @throws ValidationError for bad parameters (nothing sent); BadRequestError when a prompt plus max_tokens exceeds the context.
    */
-  async sample(prompts: string[], params: SampleParams = {}, options?: RequestOptions): Promise<WithRequestId<string[]>> {
-    this.#check();
-    const effective = this.#withStep(params);
-    const scope = this.#cache?.scope(this.runId, effective.step, effective);
-    if (!this.#cache || scope === undefined) {
-      const result = await this.sampleDetailed(prompts, effective, options);
-      return attachRequestId(textsOf(result), result._request_id);
-    }
+  sample(prompts: string[], params: SampleParams = {}, options?: RequestOptions): APIPromise<string[]> {
     const cache = this.#cache;
-    const found = prompts.map((prompt) => cache.get(scope, prompt));
+    if (!cache) return this.sampleDetailed(prompts, params, options)._thenUnwrap(textsOf);
+    const closed = this.#closedError();
+    if (closed) return rejected(closed);
+    const effective = this.#withStep(params);
+    let texts: string[] = [];
+    const raw = (async (): Promise<RawCall> => {
+      // Checked before the cache key is made: a bad parameter is a ValidationError, never a raw schema error.
+      checkSampleBody(this.runId, { ...effective, prompts });
+      const scope = cache.scope(this.runId, effective.step, effective);
+      if (scope === undefined) {
+        const call = this.sampleDetailed(prompts, effective, options);
+        texts = textsOf(await call);
+        return call._raw();
+      }
+      return this.#sampleCached(cache, scope, prompts, effective, options, (found) => (texts = found));
+    })();
+    return new APIPromise(raw, () => texts);
+  }
+
+  async #sampleCached(
+    cache: SampleCache,
+    scope: string,
+    prompts: string[],
+    params: SampleParams,
+    options: RequestOptions | undefined,
+    done: (texts: string[]) => void,
+  ): Promise<RawCall> {
+    const found: Array<string[] | Promise<string[]> | undefined> = prompts.map((prompt) => cache.get(scope, prompt) ?? this.#pending.get(scope + prompt));
     const misses = [...new Set(prompts.filter((_, i) => found[i] === undefined))];
-    let requestId: string | undefined;
+    let rawCall: RawCall = localHit();
     if (misses.length > 0) {
-      const result = await this.sampleDetailed(misses, effective, options);
-      requestId = result._request_id;
-      const n = effective.n ?? 1;
-      const texts = textsOf(result);
-      const fresh = new Map(misses.map((prompt, i) => [prompt, texts.slice(i * n, (i + 1) * n)]));
-      for (const [prompt, completions] of fresh) cache.set(scope, prompt, completions);
+      const call = this.sampleDetailed(misses, params, options);
+      const n = params.n ?? 1;
+      const answers = call.then((result) => {
+        const all = textsOf(result);
+        return new Map(misses.map((prompt, i) => [prompt, all.slice(i * n, (i + 1) * n)]));
+      });
+      for (const prompt of misses) {
+        const key = scope + prompt;
+        const one = answers.then((map) => map.get(prompt) ?? []);
+        one.catch(noop);
+        this.#pending.set(key, one);
+        void answers.then(
+          (map) => cache.set(scope, prompt, map.get(prompt) ?? []),
+          noop,
+        ).finally(() => this.#pending.delete(key));
+      }
+      const fresh = await answers;
+      rawCall = await call._raw();
       prompts.forEach((prompt, i) => (found[i] ??= fresh.get(prompt)));
     }
-    return attachRequestId(found.flatMap((texts) => texts ?? []), requestId);
+    const resolved = await Promise.all(found.map((texts) => texts ?? []));
+    done(resolved.flat());
+    return rawCall;
   }
 
   /**
-   * Splits `prompts` into chunks of `batch_size` (default the client's `batchSize`), keeps
-   * `concurrency` chunks in flight and returns the texts in input order. The first failed
-   * chunk fails the call with a BatchSampleError naming its prompt indices (original error as
-   * `cause`) and cancels the chunks still running.
+   * Splits `prompts` into chunks of `batchSize` (default the client's), keeps `concurrency`
+   * chunks in flight and returns the texts in input order, with each chunk's request id in
+   * `_request_ids`. The first failed chunk fails the call with a BatchSampleError naming its
+   * prompt indices (original error as `cause`) and cancels the chunks still running. With an
+   * `idempotencyKey`, chunk `i` starting at prompt `start` sends `${idempotencyKey}:${start}`.
+   * @throws SignalError when `batchSize` is not a positive integer.
    */
-  async batchSample(prompts: string[], params: BatchSampleParams = {}, options: RequestOptions = {}): Promise<string[]> {
-    this.#check();
-    const { batch_size, ...sampling } = params;
-    const size = batch_size ?? this.batchSize;
-    if (!Number.isInteger(size) || size < 1) throw new SignalError(`batch_size must be a positive integer, got ${size}.`);
+  async batchSample(prompts: string[], params: BatchSampleParams = {}, options: RequestOptions = {}): Promise<WithRequestIds<string[]>> {
+    const closed = this.#closedError();
+    if (closed) throw closed;
+    const { batch_size, batchSize, ...sampling } = params;
+    if (batch_size !== undefined) warnDeprecated(this.#api.logger, "batchSample({ batch_size })", "{ batchSize }");
+    checkInteger("batchSize", batchSize ?? batch_size, 1);
+    const size = batchSize ?? batch_size ?? this.batchSize;
     const stop = new AbortController();
     const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
     const limit = pLimit(this.concurrency);
-    const chunks: Array<Promise<string[]>> = [];
+    const chunks: Array<Promise<WithRequestId<string[]>>> = [];
     for (let start = 0; start < prompts.length; start += size) {
       const end = Math.min(start + size, prompts.length);
+      // One key per chunk: the same key on a different body is a 409 `idempotency_key_reused`.
+      const idempotencyKey = options.idempotencyKey === undefined ? undefined : `${options.idempotencyKey}:${start}`;
       chunks.push(
         limit(async () => {
           if (stop.signal.aborted) return [];
           try {
-            return await this.sample(prompts.slice(start, end), sampling, { ...options, signal });
+            return await this.sample(prompts.slice(start, end), sampling, { ...options, signal, idempotencyKey });
           } catch (error) {
             if (stop.signal.aborted && !options.signal?.aborted) return [];
             stop.abort();
@@ -132,28 +195,34 @@ export class InferenceClient {
       );
     }
     try {
-      return (await Promise.all(chunks)).flat();
+      const results = await Promise.all(chunks);
+      const ids = results.map((result) => result._request_id);
+      const texts = attachRequestId(results.flat(), ids[0]);
+      Object.defineProperty(texts, "_request_ids", { value: Object.freeze(ids), enumerable: false, configurable: true });
+      return texts as WithRequestIds<string[]>;
     } finally {
       stop.abort();
     }
   }
 
   /**
-   * Streams the completion of one prompt as it is generated: `{ index, prompt_index, delta,
-   * finish_reason }` chunks, the first before the rest exist. Breaking out of the loop aborts
-   * the request; an error mid-stream throws the mapped APIError. Not cached.
+   * Streams the completion of one prompt as it is generated: a `Stream` of `{ index,
+   * prompt_index, delta, finish_reason }` chunks, the first before the rest exist. Leaving the
+   * loop aborts the request; every failure is an SDK error (see `Stream`). Not cached.
    */
-  streamSample(prompt: string, params: SampleParams = {}, options?: RequestOptions): AsyncIterable<SampleChunk> {
-    this.#check();
+  streamSample(prompt: string, params: SampleParams = {}, options?: RequestOptions): Stream<SampleChunk> {
+    const closed = this.#closedError();
+    if (closed) throw closed;
     return sampleStream(this.#api, this.runId, { ...this.#withStep(params), prompts: [prompt] }, options);
   }
 
   /** One vector per input, in input order, from the pinned step (or the live weights). */
-  async embeddings(inputs: string[], options?: RequestOptions): Promise<WithRequestId<number[][]>> {
-    this.#check();
-    const result = await embeddings(this.#api, this.runId, inputs, this.step, options);
-    const vectors = [...result.data].sort((a, b) => a.index - b.index).map((item) => item.embedding);
-    return attachRequestId(vectors, requestIdOf(result));
+  embeddings(inputs: string[], options?: RequestOptions): APIPromise<number[][]> {
+    const closed = this.#closedError();
+    if (closed) return rejected(closed);
+    return embeddings(this.#api, this.runId, inputs, this.step, options)._thenUnwrap((result) =>
+      [...result.data].sort((a, b) => a.index - b.index).map((item) => item.embedding),
+    );
   }
 
   /**
@@ -166,6 +235,8 @@ export class InferenceClient {
         "enableCache needs a pinned checkpoint: create the client with { step } (live weights change with every optim_step, so cached samples would go stale).",
       );
     }
+    if (options.max_entries !== undefined) warnDeprecated(this.#api.logger, "enableCache({ max_entries })", "{ maxEntries }");
+    checkInteger("maxEntries", options.maxEntries ?? options.max_entries, 1);
     this.#cache ??= new SampleCache(options);
   }
 
@@ -183,7 +254,7 @@ export class InferenceClient {
     return this.#cache?.stats(true) ?? { cache_size: 0, hits: 0, misses: 0, hit_rate: 0, enabled: false };
   }
 
-  /** Refuses new calls; a standalone client also closes its pool (aborting what is in flight). Idempotent. */
+  /** Refuses new calls; a standalone client also closes its pool (settling what is in flight with APIConnectionError). Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -205,4 +276,15 @@ export class InferenceClient {
 
 function textsOf(result: SampleResult): string[] {
   return [...result.samples].sort((a, b) => a.index - b.index).map((s) => s.text);
+}
+
+function noop(): void {}
+
+/** The response of a `sample` answered entirely from the cache: nothing was sent. */
+function localHit(): RawCall {
+  return { response: new BufferedResponse(new ArrayBuffer(0), 200, "OK", new Headers({ "x-signal-cache": "hit" }), ""), data: undefined, requestId: undefined };
+}
+
+function rejected<T>(error: unknown): APIPromise<T> {
+  return new APIPromise<T>(Promise.reject(error), () => Promise.reject(error));
 }

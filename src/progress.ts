@@ -1,8 +1,15 @@
 
+/** Where progress text goes: anything with `write`, such as Node's `process.stderr`. */
+export interface ProgressStream {
+  write(text: string): unknown;
+  /** A bar is drawn only when this is true; otherwise plain lines are written. */
+  isTTY?: boolean | undefined;
+}
+
 /** Where and how often `trainEpoch` reports. */
 export interface ProgressOptions {
-  /** @default process.stderr */
-  stream?: NodeJS.WritableStream & { isTTY?: boolean | undefined };
+  /** @default `process.stderr` where the runtime has one (Node, Bun, Deno); elsewhere (a browser) no output */
+  stream?: ProgressStream;
   /** Off a TTY, write a line every this many steps (and after the last). @default 10 */
   every?: number;
 }
@@ -26,27 +33,52 @@ const silent: ProgressReporter = { update() {}, stop() {} };
 
 /**
  * A bar (cli-progress) on a TTY — step, loss, running average, tokens/s and, when the number of
- * batches is known, ETA — and plain periodic lines elsewhere; nothing for `false`.
+ * batches is known, ETA — and plain periodic lines elsewhere; nothing for `false`, nor when no
+ * stream is given and the runtime has no `process.stderr` (a browser).
  */
 export async function createProgress(progress: boolean | ProgressOptions | undefined, total: number | undefined): Promise<ProgressReporter> {
   if (progress === false) return silent;
   const options = typeof progress === "object" ? progress : {};
-  const stream = options.stream ?? process.stderr;
-  return stream.isTTY === true ? barReporter(stream, total) : lineReporter(stream, total, options.every ?? 10);
+  const stream = options.stream ?? defaultStream();
+  if (!stream) return silent;
+  const lines = () => lineReporter(stream, total, options.every ?? 10);
+  return stream.isTTY === true ? ((await barReporter(stream, total)) ?? lines()) : lines();
+}
+
+function defaultStream(): ProgressStream | undefined {
+  return (globalThis as { process?: { stderr?: ProgressStream } }).process?.stderr;
+}
+
+/**
+ * The terminal bar library, loaded on first use and only where it can run. The specifier is not
+ * a literal so that bundlers leave it out of a client bundle: cli-progress needs Node's
+ * `events` and `readline`, which a browser build cannot resolve. A bundled Node app without it
+ * in node_modules gets plain lines instead of a bar.
+ */
+async function loadBarLibrary(): Promise<typeof import("cli-progress") | undefined> {
+  const proc = (globalThis as { process?: { versions?: { node?: string } } }).process;
+  if (typeof proc?.versions?.node !== "string") return undefined;
+  const specifier = "cli-progress";
+  try {
+    const loaded = (await import(/* @vite-ignore */ /* webpackIgnore: true */ specifier)) as { default: typeof import("cli-progress") };
+    return loaded.default;
+  } catch {
+    return undefined;
+  }
 }
 
 function rate(update: ProgressUpdate): number {
   return update.elapsed_ms > 0 ? Math.round((update.num_tokens * 1000) / update.elapsed_ms) : 0;
 }
 
-async function barReporter(stream: NodeJS.WritableStream, total: number | undefined): Promise<ProgressReporter> {
-  // Loaded on first use: most programs never draw a bar, and importing the SDK stays cheaper.
-  const { default: cliProgress } = await import("cli-progress");
+async function barReporter(stream: ProgressStream, total: number | undefined): Promise<ProgressReporter | undefined> {
+  const cliProgress = await loadBarLibrary();
+  if (!cliProgress) return undefined;
   const known = total !== undefined;
   const format = known
     ? "train |{bar}| {value}/{total} | step {step} | loss {loss} | avg {avg} | {tps} tok/s | ETA {eta_formatted}"
     : "train {value} batches | step {step} | loss {loss} | avg {avg} | {tps} tok/s";
-  const bar = new cliProgress.SingleBar({ format, stream, hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic);
+  const bar = new cliProgress.SingleBar({ format, stream: stream as NodeJS.WritableStream, hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic);
   bar.start(total ?? 0, 0, { step: "-", loss: "-", avg: "-", tps: 0 });
   return {
     update(update) {
@@ -58,7 +90,7 @@ async function barReporter(stream: NodeJS.WritableStream, total: number | undefi
   };
 }
 
-function lineReporter(stream: NodeJS.WritableStream, total: number | undefined, every: number): ProgressReporter {
+function lineReporter(stream: ProgressStream, total: number | undefined, every: number): ProgressReporter {
   let last: ProgressUpdate | undefined;
   let lastWritten = 0;
   const write = (update: ProgressUpdate) => {

@@ -1,5 +1,5 @@
-import { LRUCache } from "lru-cache";
 import { zSampleBody } from "../generated/zod/zod.gen.js";
+import { Lru } from "./core/lru.js";
 import type { SampleParams } from "./types.js";
 
 /** What `getCacheStats()` returns. */
@@ -17,8 +17,10 @@ export interface CacheStats {
 
 /** Options of `enableCache`. */
 export interface CacheOptions {
-  /** Most prompts kept; the least recently used go first. @default 1000 */
-  max_entries?: number;
+  /** Most prompts kept, a positive integer; the least recently used go first. @default 1000 */
+  maxEntries?: number | undefined;
+  /** @deprecated Use `maxEntries` (SDK options are camelCase). */
+  max_entries?: number | undefined;
   /**
    * Also cache sampling that is not reproducible (`temperature > 0` without a `seed`). Off by
    * default: such a call gives a different text each time, so a cached answer would silently
@@ -36,13 +38,13 @@ export interface CacheOptions {
  * a seed a prompt's output does not depend on the other prompts of its request).
  */
 export class SampleCache {
-  readonly #lru: LRUCache<string, string[]>;
+  readonly #lru: Lru<string, string[]>;
   readonly #nondeterministic: boolean;
   #hits = 0;
   #misses = 0;
 
   constructor(options: CacheOptions = {}) {
-    this.#lru = new LRUCache({ max: options.max_entries ?? 1000 });
+    this.#lru = new Lru(options.maxEntries ?? options.max_entries ?? 1000);
     this.#nondeterministic = options.nondeterministic ?? false;
   }
 

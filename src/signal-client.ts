@@ -2,35 +2,39 @@ import type {
   Batch,
   Checkpoint,
   CheckpointDeleted,
-  CheckpointList,
   CreateRunRequest,
   ForwardBackwardResult,
   Health,
   Metric,
-  MetricList,
   ModelList,
   OptimStepResult,
   RestoreResponse,
   Run,
   RunDeleted,
-  RunList,
+  SampleChunk,
+  SampleResult,
   TrainStepResult,
   ZeroGradResult,
 } from "../generated/schema.js";
 import type { Api } from "./core/api.js";
-import { createCheckpoint, deleteCheckpoint, downloadCheckpoint, getCheckpoint, listCheckpointsPage, restoreCheckpoint } from "./core/ops-checkpoints.js";
-import { sample } from "./core/ops-inference.js";
+import type { APIPromise } from "./core/api-promise.js";
+import { checkPolicyOptions } from "./core/check-options.js";
+import { warnDeprecated } from "./core/deprecation.js";
+import { resolveLogger } from "./core/logger.js";
+import { createCheckpoint, deleteCheckpoint, downloadCheckpoint, getCheckpoint, listCheckpointsPage, restoreCheckpoint, type ListCheckpointsQuery } from "./core/ops-checkpoints.js";
+import { embeddings, sample, sampleStream } from "./core/ops-inference.js";
 import { createRun, deleteRun, getHealth, getRun, listModels, listRunsPage, type ListRunsQuery } from "./core/ops-runs.js";
-import { forwardBackward, listMetricsPage, optimStep, trainStep, zeroGrad } from "./core/ops-training.js";
+import { forwardBackward, listMetricsPage, optimStep, trainStep, zeroGrad, type ListMetricsQuery } from "./core/ops-training.js";
 import { type Backoff, inferencePolicy, simplePolicy, trainingPolicy, withOverrides } from "./core/policy.js";
-import { attachRequestId, type WithRequestId } from "./core/request-id.js";
-import type { RequestOptions } from "./core/transport.js";
-import { inspectSymbol, openApi, type ClientOptions } from "./client-options.js";
+import { checkBaseUrl } from "./core/check-options.js";
+import type { RequestOptions } from "./core/request-options.js";
+import { checkClientOptions, inspectSymbol, openApi, type ClientOptions } from "./client-options.js";
 import { InferenceClient, type InferenceOptions } from "./inference-client.js";
 import { PagePromise } from "./pagination.js";
 import { SignalRun } from "./signal-run.js";
+import type { Stream } from "./stream.js";
 import { TrainingClient } from "./training-client.js";
-import type { OptimStepParams, SampleParams, SaveStateParams, TrainBatchParams } from "./types.js";
+import type { EmbeddingsParams, OptimStepParams, SampleParams, SaveStateParams, TrainBatchParams } from "./types.js";
 
 /** Per-client overrides of `training()` / `inference()`. */
 export interface ChildPolicyOptions {
@@ -64,8 +68,18 @@ export class SignalClient {
   readonly #api: Api;
 
   constructor(options: ClientOptions = {}) {
-    this.#api = openApi(options, simplePolicy);
+    this.#api = adopting ?? openApi(options, simplePolicy);
     this.baseUrl = this.#api.baseUrl;
+  }
+
+  /** @internal A client over an existing connection (`withOptions`). */
+  static _fromApi(api: Api): SignalClient {
+    adopting = api;
+    try {
+      return new SignalClient();
+    } finally {
+      adopting = undefined;
+    }
   }
 
   /** The API key, for building a standalone client with the same credentials. Not enumerable, never inspected. */
@@ -73,13 +87,41 @@ export class SignalClient {
     return this.#api.apiKey;
   }
 
+  /**
+   * A copy of this client with some options replaced (timeout, maxRetries, backoff,
+   * defaultHeaders, fetchOptions, logLevel, logger, apiKey, baseUrl), on the SAME pool: closing
+   * either closes both. The options are checked like the constructor's.
+   * @example
+   * const patient = client.withOptions({ timeout: 600_000, maxRetries: 5 });
+   */
+  withOptions(overrides: Omit<ClientOptions, "fetch">): SignalClient {
+    checkClientOptions(overrides);
+    const api = this.#api;
+    const logger = overrides.logger !== undefined || overrides.logLevel !== undefined ? resolveLogger(overrides.logger, overrides.logLevel) : api.logger;
+    return SignalClient._fromApi(
+      api.with({
+        policy: withOverrides(api.policy, overrides),
+        logger,
+        ...(overrides.apiKey !== undefined ? { apiKey: overrides.apiKey } : {}),
+        ...(overrides.baseUrl !== undefined ? { baseUrl: checkBaseUrl(overrides.baseUrl, "baseUrl") } : {}),
+        ...(overrides.defaultHeaders !== undefined ? { defaultHeaders: { ...api.defaultHeaders, ...overrides.defaultHeaders } } : {}),
+        ...(overrides.fetchOptions !== undefined ? { fetchOptions: { ...api.fetchOptions, ...overrides.fetchOptions } } : {}),
+      }),
+    );
+  }
+
+  /** @internal One warning per process for a deprecated name, through this client's logger. */
+  _warnDeprecated(name: string, replacement: string): void {
+    warnDeprecated(this.#api.logger, name, replacement);
+  }
+
   /** Liveness and version; needs no key. */
-  getHealth(options?: RequestOptions): Promise<WithRequestId<Health>> {
+  getHealth(options?: RequestOptions): APIPromise<Health> {
     return getHealth(this.#api, options);
   }
 
   /** The base models runs can be created on, the default first. */
-  listModels(options?: RequestOptions): Promise<WithRequestId<ModelList>> {
+  listModels(options?: RequestOptions): APIPromise<ModelList> {
     return listModels(this.#api, options);
   }
 
@@ -87,96 +129,121 @@ export class SignalClient {
    * Creates a LoRA run. Fields omitted take the server defaults (lora_r 8, lora_alpha 16, learning_rate 5e-4, seed 0).
    * @throws ValidationError for a bad field (nothing sent); NotFoundError `model_not_found` listing the models.
    */
-  async createRun(params: CreateRunRequest, options?: RequestOptions): Promise<WithRequestId<SignalRun>> {
-    const run = await createRun(this.#api, params, options);
-    return attachRequestId(new SignalRun(this, run), run._request_id);
+  createRun(params: CreateRunRequest, options?: RequestOptions): APIPromise<SignalRun> {
+    return createRun(this.#api, params, options)._thenUnwrap((run) => new SignalRun(this, run));
   }
 
   /** The run with its `current_step`. @throws NotFoundError */
-  async getRun(runId: string, options?: RequestOptions): Promise<WithRequestId<SignalRun>> {
-    const run = await getRun(this.#api, runId, options);
-    return attachRequestId(new SignalRun(this, run), run._request_id);
+  getRun(runId: string, options?: RequestOptions): APIPromise<SignalRun> {
+    return getRun(this.#api, runId, options)._thenUnwrap((run) => new SignalRun(this, run));
   }
 
-  /** Runs, newest first: `await` for the first page, `for await` for every run of every page. */
-  listRuns(query: Omit<ListRunsQuery, "after"> = {}, options?: RequestOptions): PagePromise<RunList, Run> {
-    return new PagePromise((after) => listRunsPage(this.#api, after === undefined ? query : { ...query, after }, options));
+  /**
+   * Runs, newest first: `await` for the first page (a `Page`), `for await` for every run of
+   * every page. `after` resumes after a saved `next_cursor`.
+   */
+  listRuns(query: ListRunsQuery = {}, options?: RequestOptions): PagePromise<Run> {
+    const api = this.#api;
+    return new PagePromise((after) => listRunsPage(api, { ...query, after }, options), query.after);
   }
 
   /** Removes the run and all its checkpoints. @throws NotFoundError */
-  deleteRun(runId: string, options?: RequestOptions): Promise<WithRequestId<RunDeleted>> {
+  deleteRun(runId: string, options?: RequestOptions): APIPromise<RunDeleted> {
     return deleteRun(this.#api, runId, options);
   }
 
   /** Loss of `batch`; the gradient accumulates until optimStep. */
-  forwardBackward(runId: string, batch: Batch, options?: RequestOptions): Promise<WithRequestId<ForwardBackwardResult>> {
+  forwardBackward(runId: string, batch: Batch, options?: RequestOptions): APIPromise<ForwardBackwardResult> {
     return forwardBackward(this.#api, runId, batch, options);
   }
 
   /** Applies the accumulated gradient. @throws ConflictError `nothing_accumulated` */
-  optimStep(runId: string, params: OptimStepParams = {}, options?: RequestOptions): Promise<WithRequestId<OptimStepResult>> {
+  optimStep(runId: string, params: OptimStepParams = {}, options?: RequestOptions): APIPromise<OptimStepResult> {
     return optimStep(this.#api, runId, params, options);
   }
 
-  /** forwardBackward + optimStep in one round trip. */
-  trainStep(runId: string, batch: Batch, params: TrainBatchParams = {}, options?: RequestOptions): Promise<WithRequestId<TrainStepResult>> {
+  /** forwardBackward + optimStep in one round trip (the trainStep operation). */
+  trainBatch(runId: string, batch: Batch, params: TrainBatchParams = {}, options?: RequestOptions): APIPromise<TrainStepResult> {
     return trainStep(this.#api, runId, { ...params, batch }, options);
   }
 
+  /** @deprecated Use `trainBatch` (the one name of this operation on every client). */
+  trainStep(runId: string, batch: Batch, params: TrainBatchParams = {}, options?: RequestOptions): APIPromise<TrainStepResult> {
+    warnDeprecated(this.#api.logger, "SignalClient.trainStep", "trainBatch");
+    return this.trainBatch(runId, batch, params, options);
+  }
+
   /** Discards the accumulated gradient. */
-  zeroGrad(runId: string, options?: RequestOptions): Promise<WithRequestId<ZeroGradResult>> {
+  zeroGrad(runId: string, options?: RequestOptions): APIPromise<ZeroGradResult> {
     return zeroGrad(this.#api, runId, options);
   }
 
-  /** The server-side metrics, one per applied step: `await` for a page, `for await` for all. */
-  listMetrics(runId: string, query: { limit?: number } = {}, options?: RequestOptions): PagePromise<MetricList, Metric> {
-    return new PagePromise((after) => listMetricsPage(this.#api, runId, after === undefined ? query : { ...query, after }, options));
+  /** The server-side metrics, one per applied step: `await` for a page, `for await` for all; `after` resumes. */
+  listMetrics(runId: string, query: ListMetricsQuery = {}, options?: RequestOptions): PagePromise<Metric> {
+    const api = this.#api;
+    return new PagePromise((after) => listMetricsPage(api, runId, { ...query, after }, options), query.after);
   }
 
   /**
    * One text per completion (`prompt_index * n + sample` order). `params.step` picks a checkpoint.
    * @throws ValidationError for bad parameters; BadRequestError when a prompt plus max_tokens exceeds the context.
    */
-  async sample(runId: string, prompts: string[], params: SampleParams = {}, options?: RequestOptions): Promise<WithRequestId<string[]>> {
-    const result = await sample(this.#api, runId, { ...params, prompts }, options);
-    const texts = [...result.samples].sort((a, b) => a.index - b.index).map((s) => s.text);
-    return attachRequestId(texts, result._request_id);
+  sample(runId: string, prompts: string[], params: SampleParams = {}, options?: RequestOptions): APIPromise<string[]> {
+    return this.sampleDetailed(runId, prompts, params, options)._thenUnwrap(textsOf);
+  }
+
+  /** The full wire response of `sample` (`samples` with `prompt_index`, `finish_reason`, logprobs, `usage`). */
+  sampleDetailed(runId: string, prompts: string[], params: SampleParams = {}, options?: RequestOptions): APIPromise<SampleResult> {
+    return sample(this.#api, runId, { ...params, prompts }, options);
+  }
+
+  /** Streams the completion of one prompt as it is generated (see `Stream`). */
+  streamSample(runId: string, prompt: string, params: SampleParams = {}, options?: RequestOptions): Stream<SampleChunk> {
+    return sampleStream(this.#api, runId, { ...params, prompts: [prompt] }, options);
+  }
+
+  /** One vector per input, in input order; `params.step` picks a checkpoint. */
+  embeddings(runId: string, inputs: string[], params: EmbeddingsParams = {}, options?: RequestOptions): APIPromise<number[][]> {
+    return embeddings(this.#api, runId, inputs, params.step, options)._thenUnwrap(vectorsOf);
   }
 
   /** Saves a checkpoint at the current step (`mode` adapter or state). */
-  saveState(runId: string, params: SaveStateParams = {}, options?: RequestOptions): Promise<WithRequestId<Checkpoint>> {
+  saveState(runId: string, params: SaveStateParams = {}, options?: RequestOptions): APIPromise<Checkpoint> {
     return createCheckpoint(this.#api, runId, params, options);
   }
 
-  /** The run's checkpoints by step: `await` for a page, `for await` for every one. */
-  listCheckpoints(runId: string, query: { limit?: number } = {}, options?: RequestOptions): PagePromise<CheckpointList, Checkpoint> {
-    return new PagePromise((after) => listCheckpointsPage(this.#api, runId, after === undefined ? query : { ...query, after }, options));
+  /** The run's checkpoints by step: `await` for a page, `for await` for every one; `after` resumes. */
+  listCheckpoints(runId: string, query: ListCheckpointsQuery = {}, options?: RequestOptions): PagePromise<Checkpoint> {
+    const api = this.#api;
+    return new PagePromise((after) => listCheckpointsPage(api, runId, { ...query, after }, options), query.after);
   }
 
   /** One checkpoint. @throws NotFoundError listing the steps that exist */
-  getCheckpoint(runId: string, step: number, options?: RequestOptions): Promise<WithRequestId<Checkpoint>> {
+  getCheckpoint(runId: string, step: number, options?: RequestOptions): APIPromise<Checkpoint> {
     return getCheckpoint(this.#api, runId, step, options);
   }
 
-  deleteCheckpoint(runId: string, step: number, options?: RequestOptions): Promise<WithRequestId<CheckpointDeleted>> {
+  deleteCheckpoint(runId: string, step: number, options?: RequestOptions): APIPromise<CheckpointDeleted> {
     return deleteCheckpoint(this.#api, runId, step, options);
   }
 
   /** Loads a checkpoint into the live run. */
-  restoreCheckpoint(runId: string, step: number, options?: RequestOptions): Promise<WithRequestId<RestoreResponse>> {
+  restoreCheckpoint(runId: string, step: number, options?: RequestOptions): APIPromise<RestoreResponse> {
     return restoreCheckpoint(this.#api, runId, step, options);
   }
 
   /** The adapter at `step` as `adapter_model.safetensors` bytes (PEFT names). */
-  downloadCheckpoint(runId: string, step: number, options?: RequestOptions): Promise<WithRequestId<Uint8Array>> {
+  downloadCheckpoint(runId: string, step: number, options?: RequestOptions): APIPromise<Uint8Array> {
     return downloadCheckpoint(this.#api, runId, step, options);
   }
 
   /**
    * A TrainingClient on this client's pool, with the training policy (1 h, 3 retries,
    * backoff capped at 60 s) unless overridden. Closing it leaves this client open.
+   * @throws SignalError for a bad `timeout` / `maxRetries` / `backoff`.
    */
   training(runId: string, options: ChildPolicyOptions & { initialStep?: number | undefined } = {}): TrainingClient {
+    checkPolicyOptions(options);
     const api = this.#api.withPolicy(withOverrides(trainingPolicy, options));
     return new TrainingClient(api, runId, { ownsPool: false, initialStep: options.initialStep });
   }
@@ -184,13 +251,19 @@ export class SignalClient {
   /**
    * An InferenceClient on this client's pool, with the inference policy (30 s, 2 immediate
    * retries) unless overridden. `step` pins a checkpoint (needed for the cache).
+   * @throws SignalError for a bad `timeout` / `maxRetries` / `batchSize` / `concurrency`.
    */
   inference(runId: string, options: ChildPolicyOptions & InferenceOptions = {}): InferenceClient {
+    checkPolicyOptions(options);
     const api = this.#api.withPolicy(withOverrides(inferencePolicy, options));
     return new InferenceClient(api, runId, { ...options, ownsPool: false });
   }
 
-  /** Aborts every request in flight on the shared pool (children's too) and refuses new ones. */
+  /**
+   * Closes the shared pool: every call of this client and of the clients made from it (or
+   * with `withOptions`) that is in flight, waiting to retry or queued settles at once with
+   * APIConnectionError, and new calls are refused.
+   */
   async close(): Promise<void> {
     this.#api.pool.close();
   }
@@ -206,4 +279,15 @@ export class SignalClient {
   [inspectSymbol](): string {
     return `SignalClient { baseUrl: '${this.baseUrl}' }`;
   }
+}
+
+/** Set only while `_fromApi` constructs a client over an existing connection. */
+let adopting: Api | undefined;
+
+function textsOf(result: SampleResult): string[] {
+  return [...result.samples].sort((a, b) => a.index - b.index).map((s) => s.text);
+}
+
+function vectorsOf(result: { data: Array<{ index: number; embedding: number[] }> }): number[][] {
+  return [...result.data].sort((a, b) => a.index - b.index).map((item) => item.embedding);
 }

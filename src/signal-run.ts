@@ -1,29 +1,34 @@
 import type {
   Batch,
   Checkpoint,
-  CheckpointList,
   ForwardBackwardResult,
+  Metric,
   OptimStepResult,
   RestoreResponse,
   Run,
   RunDeleted,
+  SampleChunk,
+  SampleResult,
   TrainStepResult,
   ZeroGradResult,
 } from "../generated/schema.js";
-import type { WithRequestId } from "./core/request-id.js";
+import type { APIPromise } from "./core/api-promise.js";
+import type { ListCheckpointsQuery } from "./core/ops-checkpoints.js";
+import type { ListMetricsQuery } from "./core/ops-training.js";
+import type { RequestOptions } from "./core/request-options.js";
 import type { PagePromise } from "./pagination.js";
-import type { RequestOptions } from "./core/transport.js";
 import type { InferenceClient, InferenceOptions } from "./inference-client.js";
 import type { ChildPolicyOptions, SignalClient } from "./signal-client.js";
+import type { Stream } from "./stream.js";
 import type { TrainingClient } from "./training-client.js";
-import type { OptimStepParams, SampleParams, SaveStateParams, TrainBatchParams } from "./types.js";
+import type { EmbeddingsParams, OptimStepParams, SampleParams, SaveStateParams, TrainBatchParams } from "./types.js";
 
 export interface SignalRun extends Run {}
 
 /**
  * A run with its methods: every field of the wire's `Run` (`run_id`, `current_step`, ...) as
  * of the last fetch, plus the simple API's calls bound to this run. `refresh()` re-reads the
- * fields. Serialises (`JSON.stringify`) to the plain run.
+ * fields (and the request id). Serialises (`JSON.stringify`) to the plain run.
  */
 export class SignalRun {
   readonly #client: SignalClient;
@@ -35,50 +40,81 @@ export class SignalRun {
   }
 
   /** Loss of `batch`; the gradient accumulates until optimStep. */
-  forwardBackward(batch: Batch, options?: RequestOptions): Promise<WithRequestId<ForwardBackwardResult>> {
+  forwardBackward(batch: Batch, options?: RequestOptions): APIPromise<ForwardBackwardResult> {
     return this.#client.forwardBackward(this.run_id, batch, options);
   }
 
   /** Applies the accumulated gradient. @throws ConflictError `nothing_accumulated` */
-  optimStep(params?: OptimStepParams, options?: RequestOptions): Promise<WithRequestId<OptimStepResult>> {
+  optimStep(params?: OptimStepParams, options?: RequestOptions): APIPromise<OptimStepResult> {
     return this.#client.optimStep(this.run_id, params, options);
   }
 
-  /** forwardBackward + optimStep in one round trip. */
-  trainStep(batch: Batch, params?: TrainBatchParams, options?: RequestOptions): Promise<WithRequestId<TrainStepResult>> {
+  /** forwardBackward + optimStep in one round trip (the trainStep operation). */
+  trainBatch(batch: Batch, params?: TrainBatchParams, options?: RequestOptions): APIPromise<TrainStepResult> {
+    return this.#client.trainBatch(this.run_id, batch, params, options);
+  }
+
+  /** @deprecated Use `trainBatch` (the one name of this operation on every client). */
+  trainStep(batch: Batch, params?: TrainBatchParams, options?: RequestOptions): APIPromise<TrainStepResult> {
     return this.#client.trainStep(this.run_id, batch, params, options);
   }
 
-  /** Alias of `trainStep`, with the TrainingClient's name. */
-  trainBatch(batch: Batch, params?: TrainBatchParams, options?: RequestOptions): Promise<WithRequestId<TrainStepResult>> {
-    return this.trainStep(batch, params, options);
-  }
-
-  zeroGrad(options?: RequestOptions): Promise<WithRequestId<ZeroGradResult>> {
+  zeroGrad(options?: RequestOptions): APIPromise<ZeroGradResult> {
     return this.#client.zeroGrad(this.run_id, options);
   }
 
   /** One text per completion; `params.step` picks a checkpoint. */
-  sample(prompts: string[], params?: SampleParams, options?: RequestOptions): Promise<WithRequestId<string[]>> {
+  sample(prompts: string[], params?: SampleParams, options?: RequestOptions): APIPromise<string[]> {
     return this.#client.sample(this.run_id, prompts, params, options);
   }
 
+  /** The full wire response of `sample`. */
+  sampleDetailed(prompts: string[], params?: SampleParams, options?: RequestOptions): APIPromise<SampleResult> {
+    return this.#client.sampleDetailed(this.run_id, prompts, params, options);
+  }
+
+  /** Streams the completion of one prompt as it is generated. */
+  streamSample(prompt: string, params?: SampleParams, options?: RequestOptions): Stream<SampleChunk> {
+    return this.#client.streamSample(this.run_id, prompt, params, options);
+  }
+
+  /** One vector per input; `params.step` picks a checkpoint. */
+  embeddings(inputs: string[], params?: EmbeddingsParams, options?: RequestOptions): APIPromise<number[][]> {
+    return this.#client.embeddings(this.run_id, inputs, params, options);
+  }
+
   /** Saves a checkpoint at the current step. */
-  saveState(params?: SaveStateParams, options?: RequestOptions): Promise<WithRequestId<Checkpoint>> {
+  saveState(params?: SaveStateParams, options?: RequestOptions): APIPromise<Checkpoint> {
     return this.#client.saveState(this.run_id, params, options);
   }
 
-  /** The run's checkpoints by step: `await` for a page, `for await` for every one. */
-  listCheckpoints(query: { limit?: number } = {}, options?: RequestOptions): PagePromise<CheckpointList, Checkpoint> {
+  /** The run's checkpoints by step: `await` for a page, `for await` for every one; `after` resumes. */
+  listCheckpoints(query: ListCheckpointsQuery = {}, options?: RequestOptions): PagePromise<Checkpoint> {
     return this.#client.listCheckpoints(this.run_id, query, options);
   }
 
-  downloadCheckpoint(step: number, options?: RequestOptions): Promise<WithRequestId<Uint8Array>> {
+  /** The server-side metrics, one per applied step. */
+  listMetrics(query: ListMetricsQuery = {}, options?: RequestOptions): PagePromise<Metric> {
+    return this.#client.listMetrics(this.run_id, query, options);
+  }
+
+  getCheckpoint(step: number, options?: RequestOptions): APIPromise<Checkpoint> {
+    return this.#client.getCheckpoint(this.run_id, step, options);
+  }
+
+  downloadCheckpoint(step: number, options?: RequestOptions): APIPromise<Uint8Array> {
     return this.#client.downloadCheckpoint(this.run_id, step, options);
   }
 
-  restore(step: number, options?: RequestOptions): Promise<WithRequestId<RestoreResponse>> {
+  /** Loads the checkpoint at `step` into the live run. */
+  restoreCheckpoint(step: number, options?: RequestOptions): APIPromise<RestoreResponse> {
     return this.#client.restoreCheckpoint(this.run_id, step, options);
+  }
+
+  /** @deprecated Use `restoreCheckpoint` (the one name of this operation on every client). */
+  restore(step: number, options?: RequestOptions): APIPromise<RestoreResponse> {
+    this.#client._warnDeprecated("SignalRun.restore", "restoreCheckpoint");
+    return this.restoreCheckpoint(step, options);
   }
 
   /** A TrainingClient for this run on the client's pool (training policy unless overridden). */
@@ -91,20 +127,22 @@ export class SignalRun {
     return this.#client.inference(this.run_id, options);
   }
 
-  /** Re-reads the run (e.g. `current_step`) into this object and returns it. */
-  async refresh(options?: RequestOptions): Promise<this> {
-    const latest = await this.#client.getRun(this.run_id, options);
-    assignFields(this, latest.toJSON());
-    return this;
+  /** Re-reads the run (e.g. `current_step`) into this object, with the new request id, and returns it. */
+  refresh(options?: RequestOptions): APIPromise<this> {
+    return this.#client.getRun(this.run_id, options)._thenUnwrap((latest) => {
+      assignFields(this, latest.toJSON());
+      return this;
+    });
   }
 
-  /** Alias of `refresh`. */
-  get(options?: RequestOptions): Promise<this> {
+  /** @deprecated Use `refresh`. */
+  get(options?: RequestOptions): APIPromise<this> {
+    this.#client._warnDeprecated("SignalRun.get", "refresh");
     return this.refresh(options);
   }
 
   /** Deletes the run and its checkpoints. */
-  delete(options?: RequestOptions): Promise<WithRequestId<RunDeleted>> {
+  delete(options?: RequestOptions): APIPromise<RunDeleted> {
     return this.#client.deleteRun(this.run_id, options);
   }
 

@@ -1,16 +1,17 @@
-import type { Batch, Checkpoint, ForwardBackwardResult, Metric, MetricList, OptimStepResult, RestoreResponse, TrainStepResult, ZeroGradResult } from "../generated/schema.js";
+import type { Batch, Checkpoint, ForwardBackwardResult, Metric, OptimStepResult, RestoreResponse, TrainStepResult, ZeroGradResult } from "../generated/schema.js";
 import type { Api } from "./core/api.js";
-import { createCheckpoint, restoreCheckpoint } from "./core/ops-checkpoints.js";
-import { forwardBackward, listMetricsPage, optimStep, trainStep, zeroGrad } from "./core/ops-training.js";
+import { APIPromise } from "./core/api-promise.js";
+import { warnDeprecated } from "./core/deprecation.js";
+import { createCheckpoint, listCheckpointsPage, restoreCheckpoint, type ListCheckpointsQuery } from "./core/ops-checkpoints.js";
+import { forwardBackward, listMetricsPage, optimStep, trainStep, zeroGrad, type ListMetricsQuery } from "./core/ops-training.js";
 import type { WithRequestId } from "./core/request-id.js";
-import type { RequestOptions } from "./core/transport.js";
+import type { RequestOptions } from "./core/request-options.js";
 import { inspectSymbol } from "./client-options.js";
 import { APIUserAbortError, SignalError } from "./errors.js";
 import { PagePromise } from "./pagination.js";
 import { createProgress, type ProgressOptions } from "./progress.js";
 import { MetricsRecorder, type TrainingMetrics } from "./training-metrics.js";
 import type { OptimStepParams, SaveStateParams, TrainBatchParams } from "./types.js";
-
 /** One step of `trainEpoch`, as `onStep` receives it. */
 export interface EpochStep {
   /** 1-based position of the batch in this epoch. */
@@ -69,46 +70,56 @@ export class TrainingClient {
     this.#api = api;
     this.runId = runId;
     this.#ownsPool = options.ownsPool;
-    this.#metrics = new MetricsRecorder(options.initialStep ?? 0);
+    this.#metrics = new MetricsRecorder(options.initialStep);
   }
 
-  #enqueue<T>(work: () => Promise<T>): Promise<T> {
-    if (this.#closed) return Promise.reject(new SignalError(`TrainingClient for ${this.runId} is closed.`));
-    const result = this.#tail.then(work);
-    this.#tail = result.then(
-      () => undefined,
-      () => undefined,
-    );
-    return result;
+  /**
+   * Queues one call: it starts when the calls before it have settled, its result is parsed
+   * (and recorded) as soon as it arrives, whether or not the caller awaits it, and a failure
+   * rejects its own promise without blocking the calls after it.
+   */
+  #enqueue<T extends { step: number }>(start: () => APIPromise<T>, record?: (result: T) => void): APIPromise<T> {
+    if (this.#closed) {
+      const error = new SignalError(`TrainingClient for ${this.runId} is closed.`);
+      return new APIPromise<T>(Promise.reject(error), () => Promise.reject(error));
+    }
+    let call: APIPromise<T> | undefined;
+    const raw = this.#tail.then(() => {
+      call = start();
+      return call._raw();
+    });
+    const parsed = raw.then(async () => {
+      const result = await (call as APIPromise<T>);
+      // Every training answer carries the run's step: the client learns it from the server.
+      this.#metrics.recordStep(result.step);
+      record?.(result);
+      return result;
+    });
+    this.#tail = parsed.then(noop, noop);
+    return new APIPromise<T>(raw, () => parsed);
   }
 
   /**
    * Computes the loss of `batch` and accumulates its gradient (applied by the next optimStep).
    * @throws ValidationError for a malformed batch (nothing sent); BadRequestError for an example longer than the context.
    */
-  forwardBackward(batch: Batch, options?: RequestOptions): Promise<WithRequestId<ForwardBackwardResult>> {
-    return this.#enqueue(async () => {
-      const result = await forwardBackward(this.#api, this.runId, batch, options);
-      this.#metrics.recordLoss(result.loss, result.grad_norm, result.num_tokens);
-      this.#metrics.recordStep(result.step);
-      return result;
-    });
+  forwardBackward(batch: Batch, options?: RequestOptions): APIPromise<ForwardBackwardResult> {
+    return this.#enqueue(
+      () => forwardBackward(this.#api, this.runId, batch, options),
+      (result) => this.#metrics.recordLoss(result.loss, result.grad_norm, result.num_tokens),
+    );
   }
 
   /**
    * Applies the mean accumulated gradient (AdamW); `learning_rate` / `max_grad_norm` override this step only.
    * @throws ConflictError `nothing_accumulated` when no forwardBackward happened since the last step.
    */
-  optimStep(params: OptimStepParams = {}, options?: RequestOptions): Promise<WithRequestId<OptimStepResult>> {
-    return this.#enqueue(async () => {
-      const result = await optimStep(this.#api, this.runId, params, options);
-      this.#metrics.recordStep(result.step);
-      return result;
-    });
+  optimStep(params: OptimStepParams = {}, options?: RequestOptions): APIPromise<OptimStepResult> {
+    return this.#enqueue(() => optimStep(this.#api, this.runId, params, options));
   }
 
   /** Discards the accumulated gradient: the "skip this step" path. */
-  zeroGrad(options?: RequestOptions): Promise<WithRequestId<ZeroGradResult>> {
+  zeroGrad(options?: RequestOptions): APIPromise<ZeroGradResult> {
     return this.#enqueue(() => zeroGrad(this.#api, this.runId, options));
   }
 
@@ -116,13 +127,11 @@ export class TrainingClient {
    * forwardBackward + optimStep in ONE round trip (the trainStep operation).
    * @returns `{ step, loss, grad_norm, learning_rate, num_tokens, num_examples }`
    */
-  trainBatch(batch: Batch, params: TrainBatchParams = {}, options?: RequestOptions): Promise<WithRequestId<TrainStepResult>> {
-    return this.#enqueue(async () => {
-      const result = await trainStep(this.#api, this.runId, { ...params, batch }, options);
-      this.#metrics.recordLoss(result.loss, result.grad_norm, result.num_tokens);
-      this.#metrics.recordStep(result.step);
-      return result;
-    });
+  trainBatch(batch: Batch, params: TrainBatchParams = {}, options?: RequestOptions): APIPromise<TrainStepResult> {
+    return this.#enqueue(
+      () => trainStep(this.#api, this.runId, { ...params, batch }, options),
+      (result) => this.#metrics.recordLoss(result.loss, result.grad_norm, result.num_tokens),
+    );
   }
 
   /**
@@ -156,7 +165,7 @@ export class TrainingClient {
   }
 
   /** Saves a checkpoint at the current step: `adapter` (LoRA weights) or `state` (with the optimizer). */
-  saveCheckpoint(params: SaveStateParams = {}, options?: RequestOptions): Promise<WithRequestId<Checkpoint>> {
+  saveCheckpoint(params: SaveStateParams = {}, options?: RequestOptions): APIPromise<Checkpoint> {
     return this.#enqueue(() => createCheckpoint(this.#api, this.runId, params, options));
   }
 
@@ -164,22 +173,33 @@ export class TrainingClient {
    * Loads the checkpoint at `step` into the live run (optimizer too for a `state` checkpoint).
    * @throws NotFoundError listing the steps that have checkpoints.
    */
-  restore(step: number, options?: RequestOptions): Promise<WithRequestId<RestoreResponse>> {
-    return this.#enqueue(async () => {
-      const result = await restoreCheckpoint(this.#api, this.runId, step, options);
-      this.#metrics.recordStep(result.step);
-      return result;
-    });
+  restoreCheckpoint(step: number, options?: RequestOptions): APIPromise<RestoreResponse> {
+    return this.#enqueue(() => restoreCheckpoint(this.#api, this.runId, step, options));
   }
 
-  /** The client-side history of this client's calls (not the server's; see `listMetrics`). */
+  /** @deprecated Use `restoreCheckpoint` (the one name of this operation on every client). */
+  restore(step: number, options?: RequestOptions): APIPromise<RestoreResponse> {
+    warnDeprecated(this.#api.logger, "TrainingClient.restore", "restoreCheckpoint");
+    return this.restoreCheckpoint(step, options);
+  }
+
+  /**
+   * The client-side history of this client's calls (not the server's; see `listMetrics`).
+   * `current_step` is the step the server reported with the last answer (`null` before the
+   * first, unless the client was made from a `SignalRun`).
+   */
   getMetrics(): TrainingMetrics {
     return this.#metrics.snapshot();
   }
 
-  /** The server-side metrics of the run, one per applied step: await for a page, `for await` for all. */
-  listMetrics(query: { limit?: number } = {}, options?: RequestOptions): PagePromise<MetricList, Metric> {
-    return new PagePromise((after) => listMetricsPage(this.#api, this.runId, after === undefined ? query : { ...query, after }, options));
+  /** The server-side metrics of the run, one per applied step: await for a page, `for await` for all; `after` resumes. */
+  listMetrics(query: ListMetricsQuery = {}, options?: RequestOptions): PagePromise<Metric> {
+    return new PagePromise((after) => listMetricsPage(this.#api, this.runId, { ...query, after }, options), query.after);
+  }
+
+  /** The run's checkpoints by step: await for a page, `for await` for every one; `after` resumes. */
+  listCheckpoints(query: ListCheckpointsQuery = {}, options?: RequestOptions): PagePromise<Checkpoint> {
+    return new PagePromise((after) => listCheckpointsPage(this.#api, this.runId, { ...query, after }, options), query.after);
   }
 
   /**
@@ -205,6 +225,8 @@ export class TrainingClient {
     return `${this.constructor.name} { runId: '${this.runId}', baseUrl: '${this.#api.baseUrl}' }`;
   }
 }
+
+function noop(): void {}
 
 function lengthOf(batches: unknown): number | undefined {
   if (Array.isArray(batches)) return batches.length;

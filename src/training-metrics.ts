@@ -1,7 +1,11 @@
 /** The client-side record of a TrainingClient's calls, as `getMetrics()` returns it. */
 export interface TrainingMetrics {
-  /** The run's step as reported by the last call (0 before any, unless the client came from a SignalRun). */
-  current_step: number;
+  /**
+   * The run's step as the server reported it with the last answer (every training answer
+   * carries it); before the first answer, the step of the SignalRun the client was made from,
+   * or `null` when the client has not heard from the server yet.
+   */
+  current_step: number | null;
   /** Mean of `loss_history`; `null` before the first loss. */
   avg_loss: number | null;
   /** The last recorded loss; `null` before the first. */
@@ -16,14 +20,14 @@ export interface TrainingMetrics {
 
 /** Accumulates the history behind `getMetrics()`. */
 export class MetricsRecorder {
-  #step: number;
+  #step: number | null;
   readonly #losses: number[] = [];
   readonly #gradNorms: number[] = [];
   #tokens = 0;
   #lossSum = 0;
 
-  constructor(initialStep = 0) {
-    this.#step = initialStep;
+  constructor(initialStep?: number) {
+    this.#step = initialStep ?? null;
   }
 
   recordLoss(loss: number, gradNorm: number, tokens: number): void {

@@ -13,3 +13,8 @@ export type TrainBatchParams = Omit<TrainStepRequest, "batch">;
 export interface SaveStateParams {
   mode?: CheckpointMode;
 }
+
+/** Options of `embeddings`: `step` picks a checkpoint (omitted: the live weights). */
+export interface EmbeddingsParams {
+  step?: number | undefined;
+}

@@ -68,7 +68,7 @@ export async function benchSdk(): Promise<{ markdown: string; figures: Record<st
     const atCheckpoint = client.inference(runId, { step: 1 });
     const prompts = Array.from({ length: 256 }, (_, i) => `Q: item ${i}?\nA:`);
     const params = { max_tokens: 8, temperature: 0 } as const;
-    const batched = await timeRuns(() => atCheckpoint.batchSample(prompts, { ...params, batch_size: 32 }), 3, 1);
+    const batched = await timeRuns(() => atCheckpoint.batchSample(prompts, { ...params, batchSize: 32 }), 3, 1);
     const loop = await timeRuns(async () => {
       for (const p of prompts) await atCheckpoint.sample([p], params);
     }, 1, 0);
@@ -84,7 +84,7 @@ export async function benchSdk(): Promise<{ markdown: string; figures: Record<st
 
     // 3. Cache: a hit per prompt, and memory at 100k entries.
     const pinned = client.inference(runId, { step: 1 });
-    pinned.enableCache({ max_entries: 10_000 });
+    pinned.enableCache({ maxEntries: 10_000 });
     const cachedPrompts = prompts.slice(0, 100);
     await pinned.sample(cachedPrompts, params);
     const hitTimes = await timeRuns(() => pinned.sample(cachedPrompts, params), 200, 20);
@@ -96,7 +96,7 @@ export async function benchSdk(): Promise<{ markdown: string; figures: Record<st
     lines.push("| measure | value |", "|---|---|");
     lines.push(`| \`sample\` of 100 prompts, all cached: per prompt | ${fmt(perHitUs, 2)} µs (no request sent) |`);
     lines.push(`| 100,000 entries (30-byte prompts, 8-char answers): heap | ${fmt(memory.cache_100k_heap_mib, 1)} MiB |`);
-    lines.push(`| 150,000 inserts with max_entries 100,000: entries kept | ${memory.cache_entries_after_overflow} |`, "");
+    lines.push(`| 150,000 inserts with maxEntries 100,000: entries kept | ${memory.cache_entries_after_overflow} |`, "");
 
     // 4. Training round trips and sampling throughput on the default model.
     const base = await client.createRun({ base_model: "signal-byte-base", seed: 2 });
@@ -153,7 +153,7 @@ function cacheMemory(): { cache_100k_heap_mib: number; cache_entries_after_overf
   const gc = (globalThis as { gc?: () => void }).gc;
   gc?.();
   const before = process.memoryUsage().heapUsed;
-  const cache = new SampleCache({ max_entries: 100_000 });
+  const cache = new SampleCache({ maxEntries: 100_000 });
   const scope = cache.scope("run_abcdefgh", 10, { temperature: 0, max_tokens: 8 }) as string;
   for (let i = 0; i < 150_000; i++) cache.set(scope, `Q: question number ${i}?\nA:`, [` answer${i % 10}`]);
   gc?.();

@@ -1,14 +1,15 @@
-import type { z } from "zod";
+import type * as z from "zod/mini";
 import { APIResponseValidationError, ValidationError } from "../errors.js";
 import { LiteRequest } from "./lite-http.js";
 import { createRawClient, type RawClient } from "./raw-client.js";
-import type { Logger } from "./logger.js";
-import { makeRedactor } from "./logger.js";
+import { clientHeaders } from "./client-header.js";
+import { makeRedactor, type LevelLogger } from "./logger.js";
 import type { Pool } from "./pool.js";
 import type { RequestPolicy } from "./policy.js";
-import { attachRequestId, type WithRequestId } from "./request-id.js";
-import { createCallFetch, type RequestOptions } from "./transport.js";
-import { checkAgainst, formatPath, summarizeIssues } from "./validate.js";
+import { APIPromise, type RawCall } from "./api-promise.js";
+import type { FetchOptions, RequestOptions } from "./request-options.js";
+import { createCallFetch, type TransportContext } from "./transport.js";
+import { checkAgainst, formatPath, safeParse, summarizeIssues } from "./validate.js";
 
 /** Everything a client needs to talk to the service. */
 export interface ApiConfig {
@@ -16,7 +17,9 @@ export interface ApiConfig {
   apiKey: string;
   pool: Pool;
   policy: Readonly<RequestPolicy>;
-  logger: Logger | undefined;
+  logger: LevelLogger;
+  defaultHeaders?: Record<string, string | null | undefined> | undefined;
+  fetchOptions?: FetchOptions | undefined;
   random?: (() => number) | undefined;
 }
 
@@ -34,27 +37,30 @@ export interface RawResult {
 
 /**
  * One client's connection to the service: the typed raw client, the pool, the policy. Clients
- * hold one `Api` in a private field; `withPolicy` gives a child the same pool and key under
- * another policy. The key lives in a private field and in openapi-fetch's closure, nowhere else.
+ * hold one `Api` in a private field; `with` gives a child the same pool and key under another
+ * policy or options. The key lives in a private field and in openapi-fetch's closure, nowhere else.
  */
 export class Api {
   readonly baseUrl: string;
   readonly pool: Pool;
   readonly policy: Readonly<RequestPolicy>;
-  readonly logger: Logger | undefined;
+  readonly logger: LevelLogger;
   readonly raw: RawClient;
   readonly redact: (text: string) => string;
-  readonly #apiKey: string;
-  readonly #random: (() => number) | undefined;
+  readonly #config: ApiConfig;
+  readonly #transport: TransportContext;
 
   constructor(config: ApiConfig) {
+    this.#config = config;
     this.baseUrl = config.baseUrl.replace(/\/+$/, "");
     this.pool = config.pool;
     this.policy = config.policy;
     this.logger = config.logger;
-    this.#apiKey = config.apiKey;
-    this.#random = config.random;
     this.redact = makeRedactor(config.apiKey);
+    const headers = Object.entries({ ...clientHeaders(), ...config.defaultHeaders }).filter(
+      (entry): entry is [string, string | null] => entry[1] !== undefined,
+    );
+    this.#transport = { pool: this.pool, policy: this.policy, logger: this.logger, redact: this.redact, random: config.random, headers, fetchOptions: config.fetchOptions };
     // Every call passes its own fetch (the transport), which reads the LiteRequest directly.
     this.raw = createRawClient({
       baseUrl: this.baseUrl,
@@ -66,48 +72,55 @@ export class Api {
 
   /** The key, for building a sibling client. Not enumerable, not in any inspect output. */
   get apiKey(): string {
-    return this.#apiKey;
+    return this.#config.apiKey;
+  }
+
+  /** The client's own `defaultHeaders`. */
+  get defaultHeaders(): Record<string, string | null | undefined> | undefined {
+    return this.#config.defaultHeaders;
+  }
+
+  /** The client's own `fetchOptions`. */
+  get fetchOptions(): FetchOptions | undefined {
+    return this.#config.fetchOptions;
   }
 
   /** The same pool and key under another policy. */
   withPolicy(policy: Readonly<RequestPolicy>): Api {
-    return new Api({ baseUrl: this.baseUrl, apiKey: this.#apiKey, pool: this.pool, policy, logger: this.logger, random: this.#random });
+    return new Api({ ...this.#config, policy });
+  }
+
+  /** The same pool with some of the configuration replaced (`withOptions`). */
+  with(changes: Partial<Omit<ApiConfig, "pool">>): Api {
+    return new Api({ ...this.#config, ...changes });
   }
 
   /** The custom fetch for one logical call of `operation`. */
   fetchFor(operation: string, options?: RequestOptions): (request: Request) => Promise<Response> {
-    return createCallFetch(
-      { pool: this.pool, policy: this.policy, logger: this.logger, redact: this.redact, random: this.#random },
-      operation,
-      options,
-    );
+    return createCallFetch(this.#transport, operation, options);
   }
 
   /**
    * Runs one operation: openapi-fetch builds the request, the call fetch sends it (retrying,
-   * throwing the error tree), and the 2xx body is checked against the response schema.
-   * @throws APIResponseValidationError when the body breaks the contract.
+   * throwing the error tree), and the 2xx body is checked against the response schema when the
+   * result is asked for. `invoke` runs inside the call, so bad input it finds (ValidationError)
+   * rejects the returned promise instead of throwing synchronously.
+   * @throws APIResponseValidationError (as a rejection) when the body breaks the contract.
    */
-  async call<S extends z.ZodType>(
+  call<S extends z.core.$ZodType>(
     operation: string,
     responseSchema: S,
     invoke: (init: InvokeInit) => Promise<RawResult>,
     options?: RequestOptions,
-  ): Promise<WithRequestId<z.output<S>>> {
-    const { data, response } = await this.send(operation, invoke, options);
-    const requestId = response.headers.get("x-request-id") ?? undefined;
-    const parsed = responseSchema.safeParse(data);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new APIResponseValidationError(operation, formatPath(issue?.path ?? []), issue?.message ?? "invalid", requestId);
-    }
-    return attachRequestId(parsed.data, requestId);
+  ): APIPromise<z.output<S>> {
+    return new APIPromise(this.send(operation, invoke, options), (raw) => parseAgainst(operation, responseSchema, raw));
   }
 
   /** Like `call` without a schema: for bodies that are bytes or streams. */
-  async send(operation: string, invoke: (init: InvokeInit) => Promise<RawResult>, options?: RequestOptions): Promise<RawResult> {
+  async send(operation: string, invoke: (init: InvokeInit) => Promise<RawResult>, options?: RequestOptions): Promise<RawCall> {
     try {
-      return await invoke({ fetch: this.fetchFor(operation, options) });
+      const { data, response } = await invoke({ fetch: this.fetchFor(operation, options) });
+      return { data, response, requestId: response.headers.get("x-request-id") ?? undefined };
     } catch (error) {
       if (error instanceof SyntaxError) {
         throw new APIResponseValidationError(operation, "", "the body is not valid JSON", undefined, { cause: error });
@@ -117,11 +130,21 @@ export class Api {
   }
 }
 
+/** Checks a 2xx body against its generated schema. @throws APIResponseValidationError */
+function parseAgainst<S extends z.core.$ZodType>(operation: string, schema: S, raw: RawCall): z.output<S> {
+  const parsed = safeParse(schema, raw.data);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new APIResponseValidationError(operation, formatPath(issue?.path ?? []), issue?.message ?? "invalid", raw.requestId);
+  }
+  return parsed.data;
+}
+
 /**
  * Checks a request value against its generated schema before anything is sent.
  * @throws ValidationError naming the first field at fault, e.g. `createRun: lora_r: Too big ...`.
  */
-export function validateInput<S extends z.ZodType>(operation: string, schema: S, value: unknown, prefix = ""): z.output<S> {
+export function validateInput<S extends z.core.$ZodType>(operation: string, schema: S, value: unknown, prefix = ""): z.output<S> {
   const checked = checkAgainst(schema, value);
   if (checked.ok) return checked.value;
   const issues = checked.issues.map((issue) => ({

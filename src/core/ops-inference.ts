@@ -1,50 +1,94 @@
 import type { EmbeddingsResponse, SampleChunk, SampleRequest, SampleResult } from "../../generated/schema.js";
 import { zCreateEmbeddingsBody, zCreateEmbeddingsResponse, zSampleBody, zSampleResponse } from "../../generated/zod/zod.gen.js";
-import { APIResponseValidationError } from "../errors.js";
+import { APIConnectionError, APIResponseValidationError, APIUserAbortError, SignalError } from "../errors.js";
+import { Stream } from "../stream.js";
+import { parseSampleStream } from "./sse.js";
+import type { APIPromise, RawCall } from "./api-promise.js";
 import { validateInput, type Api } from "./api.js";
 import { checkRunId } from "./ops-runs.js";
-import type { WithRequestId } from "./request-id.js";
-import { parseSampleStream } from "./sse.js";
 import type { RequestOptions } from "./transport.js";
 
-export async function sample(api: Api, runId: string, body: SampleRequest, options?: RequestOptions): Promise<WithRequestId<SampleResult>> {
+/** Checks a sample request; throws ValidationError naming the field. */
+export function checkSampleBody(runId: string, body: SampleRequest): void {
   checkRunId("sample", runId);
   validateInput("sample", zSampleBody, body);
-  const params = { path: { run_id: runId } };
-  const wire = { ...body, stream: false };
-  return api.call("sample", zSampleResponse, (init) => api.raw.POST("/v1/runs/{run_id}/sample", { ...init, params, body: wire }), options);
+}
+
+export function sample(api: Api, runId: string, body: SampleRequest, options?: RequestOptions): APIPromise<SampleResult> {
+  return api.call(
+    "sample",
+    zSampleResponse,
+    (init) => {
+      checkSampleBody(runId, body);
+      return api.raw.POST("/v1/runs/{run_id}/sample", { ...init, params: { path: { run_id: runId } }, body: { ...body, stream: false } });
+    },
+    options,
+  );
 }
 
 /**
- * Starts a streamed `sample` and yields its chunks as they arrive. The request is sent when
- * iteration starts; leaving the loop aborts it.
+ * Sends a streamed `sample` and resolves once the headers are in, with the unread
+ * `text/event-stream` body. `options.signal` aborts the request, body included.
  */
-export async function* sampleStream(api: Api, runId: string, body: SampleRequest, options: RequestOptions = {}): AsyncGenerator<SampleChunk, void, undefined> {
-  checkRunId("sample", runId);
-  validateInput("sample", zSampleBody, body);
-  const params = { path: { run_id: runId } };
-  const wire = { ...body, stream: true };
-  const controller = new AbortController();
-  const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
-  try {
-    const { data, response } = await api.send(
-      "sample",
-      (init) => api.raw.POST("/v1/runs/{run_id}/sample", { ...init, params, body: wire, parseAs: "stream", headers: { Accept: "text/event-stream" } }),
-      { ...options, signal },
-    );
-    if (!(data instanceof ReadableStream)) {
-      throw new APIResponseValidationError("sample", "", "expected a text/event-stream body", response.headers.get("x-request-id") ?? undefined);
-    }
-    yield* parseSampleStream(data as ReadableStream<Uint8Array>, response.headers, api.redact);
-  } finally {
-    controller.abort();
+export async function openSampleStream(api: Api, runId: string, body: SampleRequest, options: RequestOptions): Promise<RawCall & { data: ReadableStream<Uint8Array> }> {
+  const raw = await api.send(
+    "sample",
+    (init) => {
+      checkSampleBody(runId, body);
+      const wire = { ...body, stream: true };
+      return api.raw.POST("/v1/runs/{run_id}/sample", { ...init, params: { path: { run_id: runId } }, body: wire, parseAs: "stream", headers: { Accept: "text/event-stream" } });
+    },
+    options,
+  );
+  if (!(raw.data instanceof ReadableStream)) {
+    throw new APIResponseValidationError("sample", "", "expected a text/event-stream body", raw.requestId);
   }
+  return raw as RawCall & { data: ReadableStream<Uint8Array> };
 }
 
-export async function embeddings(api: Api, runId: string, inputs: string[], step: number | undefined, options?: RequestOptions): Promise<WithRequestId<EmbeddingsResponse>> {
-  checkRunId("createEmbeddings", runId);
-  const body = step === undefined ? { inputs } : { inputs, step };
-  validateInput("createEmbeddings", zCreateEmbeddingsBody, body);
-  const params = { path: { run_id: runId } };
-  return api.call("createEmbeddings", zCreateEmbeddingsResponse, (init) => api.raw.POST("/v1/runs/{run_id}/embeddings", { ...init, params, body }), options);
+export function embeddings(api: Api, runId: string, inputs: string[], step: number | undefined, options?: RequestOptions): APIPromise<EmbeddingsResponse> {
+  return api.call(
+    "createEmbeddings",
+    zCreateEmbeddingsResponse,
+    (init) => {
+      checkRunId("createEmbeddings", runId);
+      const body = step === undefined ? { inputs } : { inputs, step };
+      validateInput("createEmbeddings", zCreateEmbeddingsBody, body);
+      return api.raw.POST("/v1/runs/{run_id}/embeddings", { ...init, params: { path: { run_id: runId } }, body });
+    },
+    options,
+  );
+}
+
+/**
+ * A streamed `sample` as a `Stream`: the request goes out when iteration starts, leaving the
+ * loop aborts it, and every failure is an SDK error (see `streamFailure`).
+ */
+export function sampleStream(api: Api, runId: string, body: SampleRequest, options: RequestOptions = {}): Stream<SampleChunk> {
+  const controller = new AbortController();
+  return new Stream<SampleChunk>(async function* (signal) {
+    const combined = options.signal ? AbortSignal.any([options.signal, signal]) : signal;
+    try {
+      const raw = await openSampleStream(api, runId, body, { ...options, signal: combined });
+      yield* parseSampleStream(raw.data, raw.response.headers, api.redact);
+    } catch (error) {
+      throw streamFailure(error, combined, api);
+    } finally {
+      // Ends the request when the loop is left early; a no-op once the body is done.
+      controller.abort();
+    }
+  }, controller);
+}
+
+/**
+ * The SDK error for a failure of a stream after its headers arrived, when the body read
+ * rejects with whatever the runtime gives (a DOMException for an abort, `TypeError: terminated`
+ * for a reset, the pool's reason for `close()`).
+ */
+function streamFailure(error: unknown, signal: AbortSignal, api: Api): SignalError {
+  if (error instanceof SignalError) return error;
+  if (api.pool.closed) return new APIConnectionError("The client was closed while the stream was open.", { cause: error });
+  if (signal.aborted) return new APIUserAbortError("The stream was aborted.", { cause: signal.reason ?? error });
+  const detail = error instanceof Error ? api.redact(error.message) : "network error";
+  return new APIConnectionError(`sample (stream) lost its connection: ${detail}`, { cause: error });
 }

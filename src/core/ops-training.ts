@@ -19,48 +19,81 @@ import {
   zTrainStepResponse,
   zZeroGradResponse,
 } from "../../generated/zod/zod.gen.js";
+import type { APIPromise } from "./api-promise.js";
 import { validateInput, type Api } from "./api.js";
-import { checkRunId } from "./ops-runs.js";
-import type { WithRequestId } from "./request-id.js";
+import { checkRunId, definedOnly } from "./ops-runs.js";
 import type { RequestOptions } from "./transport.js";
 
-export async function forwardBackward(api: Api, runId: string, batch: Batch, options?: RequestOptions): Promise<WithRequestId<ForwardBackwardResult>> {
-  checkRunId("forwardBackward", runId);
-  const body = { batch };
-  validateInput("forwardBackward", zForwardBackwardBody, body);
-  const params = { path: { run_id: runId } };
-  return api.call("forwardBackward", zForwardBackwardResponse, (init) => api.raw.POST("/v1/runs/{run_id}/forward_backward", { ...init, params, body }), options);
+export function forwardBackward(api: Api, runId: string, batch: Batch, options?: RequestOptions): APIPromise<ForwardBackwardResult> {
+  return api.call(
+    "forwardBackward",
+    zForwardBackwardResponse,
+    (init) => {
+      checkRunId("forwardBackward", runId);
+      const body = { batch };
+      validateInput("forwardBackward", zForwardBackwardBody, body);
+      return api.raw.POST("/v1/runs/{run_id}/forward_backward", { ...init, params: { path: { run_id: runId } }, body });
+    },
+    options,
+  );
 }
 
-export async function optimStep(api: Api, runId: string, body: OptimStepRequest = {}, options?: RequestOptions): Promise<WithRequestId<OptimStepResult>> {
-  checkRunId("optimStep", runId);
-  validateInput("optimStep", zOptimStepBody, body);
-  const params = { path: { run_id: runId } };
-  return api.call("optimStep", zOptimStepResponse, (init) => api.raw.POST("/v1/runs/{run_id}/optim_step", { ...init, params, body }), options);
+export function optimStep(api: Api, runId: string, body: OptimStepRequest = {}, options?: RequestOptions): APIPromise<OptimStepResult> {
+  return api.call(
+    "optimStep",
+    zOptimStepResponse,
+    (init) => {
+      checkRunId("optimStep", runId);
+      validateInput("optimStep", zOptimStepBody, body);
+      return api.raw.POST("/v1/runs/{run_id}/optim_step", { ...init, params: { path: { run_id: runId } }, body });
+    },
+    options,
+  );
 }
 
-export async function trainStep(api: Api, runId: string, body: TrainStepRequest, options?: RequestOptions): Promise<WithRequestId<TrainStepResult>> {
-  checkRunId("trainStep", runId);
-  validateInput("trainStep", zTrainStepBody, body);
-  const params = { path: { run_id: runId } };
-  return api.call("trainStep", zTrainStepResponse, (init) => api.raw.POST("/v1/runs/{run_id}/train_step", { ...init, params, body }), options);
+export function trainStep(api: Api, runId: string, body: TrainStepRequest, options?: RequestOptions): APIPromise<TrainStepResult> {
+  return api.call(
+    "trainStep",
+    zTrainStepResponse,
+    (init) => {
+      checkRunId("trainStep", runId);
+      validateInput("trainStep", zTrainStepBody, body);
+      return api.raw.POST("/v1/runs/{run_id}/train_step", { ...init, params: { path: { run_id: runId } }, body });
+    },
+    options,
+  );
 }
 
-export async function zeroGrad(api: Api, runId: string, options?: RequestOptions): Promise<WithRequestId<ZeroGradResult>> {
-  checkRunId("zeroGrad", runId);
-  const params = { path: { run_id: runId } };
-  return api.call("zeroGrad", zZeroGradResponse, (init) => api.raw.POST("/v1/runs/{run_id}/zero_grad", { ...init, params }), options);
+export function zeroGrad(api: Api, runId: string, options?: RequestOptions): APIPromise<ZeroGradResult> {
+  return api.call(
+    "zeroGrad",
+    zZeroGradResponse,
+    (init) => {
+      checkRunId("zeroGrad", runId);
+      return api.raw.POST("/v1/runs/{run_id}/zero_grad", { ...init, params: { path: { run_id: runId } } });
+    },
+    options,
+  );
 }
 
-/** Query of `listMetrics`: page size (1..1000, default 100) and the cursor of the previous page. */
+/** Query of `listMetrics`: page size (1..1000, default 100) and the cursor to resume after. */
 export interface ListMetricsQuery {
-  limit?: number;
-  after?: string;
+  /** Page size. @default 100 (max 1000) */
+  limit?: number | undefined;
+  /** The `next_cursor` of an earlier page: the list resumes after it. */
+  after?: string | undefined;
 }
 
-export async function listMetricsPage(api: Api, runId: string, query: ListMetricsQuery, options?: RequestOptions): Promise<WithRequestId<MetricList>> {
-  checkRunId("listMetrics", runId);
-  validateInput("listMetrics", zListMetricsQuery, query);
-  const params = { path: { run_id: runId }, query };
-  return api.call("listMetrics", zListMetricsResponse, (init) => api.raw.GET("/v1/runs/{run_id}/metrics", { ...init, params }), options);
+export function listMetricsPage(api: Api, runId: string, query: ListMetricsQuery, options?: RequestOptions): APIPromise<MetricList> {
+  return api.call(
+    "listMetrics",
+    zListMetricsResponse,
+    (init) => {
+      checkRunId("listMetrics", runId);
+      const checked = definedOnly(query);
+      validateInput("listMetrics", zListMetricsQuery, checked);
+      return api.raw.GET("/v1/runs/{run_id}/metrics", { ...init, params: { path: { run_id: runId }, query: checked } });
+    },
+    options,
+  );
 }

@@ -12,7 +12,7 @@ export class Pool {
   /** True when the caller gave no fetch: requests can go to the global fetch as (url, init). */
   readonly #native: boolean;
   readonly #inFlight = new Set<AbortController>();
-  #closed = false;
+  readonly #closing = new AbortController();
 
   constructor(fetchImpl: ((request: Request) => Promise<Response>) | undefined) {
     const base = fetchImpl ?? ((request: Request) => globalThis.fetch(request));
@@ -31,7 +31,12 @@ export class Pool {
 
   /** True once `close()` ran; new requests fail with APIConnectionError. */
   get closed(): boolean {
-    return this.#closed;
+    return this.#closing.signal.aborted;
+  }
+
+  /** Aborts when the pool closes: what waits between attempts listens to it. */
+  get signal(): AbortSignal {
+    return this.#closing.signal;
   }
 
   /** Requests currently in flight on this pool. */
@@ -49,9 +54,10 @@ export class Pool {
 
   /** Aborts every request in flight and refuses new ones. Idempotent. */
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    for (const controller of this.#inFlight) controller.abort(new Error("client closed"));
+    if (this.closed) return;
+    const reason = new Error("client closed");
+    this.#closing.abort(reason);
+    for (const controller of this.#inFlight) controller.abort(reason);
     this.#inFlight.clear();
   }
 }

@@ -3,7 +3,7 @@ import type { SampleChunk } from "../../generated/schema.js";
 import { zSampleChunk } from "../../generated/zod/zod.gen.js";
 import { APIResponseValidationError } from "../errors.js";
 import { makeStreamError } from "./error-factory.js";
-import { formatPath } from "./validate.js";
+import { formatPath, safeParse } from "./validate.js";
 
 /**
  * Parses a `text/event-stream` body of `sample` as it arrives: each `data:` event is checked
@@ -25,7 +25,7 @@ export async function* parseSampleStream(
       if (value.data === "[DONE]") return;
       const payload = parseJson(value.data, requestId);
       if (value.event === "error") throw makeStreamError(payload, headers, redact);
-      const parsed = zSampleChunk.safeParse(payload);
+      const parsed = safeParse(zSampleChunk, payload);
       if (!parsed.success) {
         const issue = parsed.error.issues[0];
         throw new APIResponseValidationError("sample (stream)", formatPath(issue?.path ?? []), issue?.message ?? "invalid chunk", requestId);

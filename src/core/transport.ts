@@ -1,33 +1,27 @@
-import { randomUUID } from "node:crypto";
+import { randomUUID } from "./random-id.js";
 import { APIConnectionError, APIError, APITimeoutError, APIUserAbortError, SignalError } from "../errors.js";
 import { makeAPIError } from "./error-factory.js";
 import { BufferedResponse, LiteRequest } from "./lite-http.js";
-import type { Logger } from "./logger.js";
+import { checkPolicyOptions, MAX_TIMEOUT_MS } from "./check-options.js";
+import type { LevelLogger } from "./logger.js";
+import type { FetchOptions, RequestOptions } from "./request-options.js";
 import type { Pool } from "./pool.js";
 import { withOverrides, type RequestPolicy } from "./policy.js";
 import { retryDelay } from "./retry-delay.js";
 import { shouldRetryStatus } from "./should-retry.js";
 
-/** Per-call options every SDK method accepts as its last argument. */
-export interface RequestOptions {
-  /** Aborts the call (every attempt and any wait between them) with `APIUserAbortError`. Never retried. */
-  signal?: AbortSignal | undefined;
-  /** Timeout of each attempt in ms. @default the client's */
-  timeout?: number | undefined;
-  /** Retries after the first attempt. @default the client's */
-  maxRetries?: number | undefined;
-  /** The Idempotency-Key of this call (POST only). @default a new random key, reused by the call's retries */
-  idempotencyKey?: string | undefined;
-  /** Extra headers of this call (e.g. `Prefer` for a mock server). Cannot replace `Authorization`. */
-  headers?: Record<string, string> | undefined;
-}
+export type { FetchOptions, RequestOptions } from "./request-options.js";
 
 /** What the transport needs from its client. */
 export interface TransportContext {
   pool: Pool;
   policy: Readonly<RequestPolicy>;
-  logger: Logger | undefined;
+  logger: LevelLogger;
   redact: (text: string) => string;
+  /** Headers of every request (the client header, `defaultHeaders`), applied before the call's own. */
+  headers: ReadonlyArray<readonly [string, string | null]>;
+  /** The client's `fetchOptions`. */
+  fetchOptions: FetchOptions | undefined;
   /** Source of jitter; tests pin it. @default Math.random */
   random?: (() => number) | undefined;
 }
@@ -45,29 +39,40 @@ type Outcome =
  * timeout covers them, `text/event-stream` bodies are handed on unread.
  */
 export function createCallFetch(ctx: TransportContext, operation: string, options: RequestOptions = {}) {
+  checkPolicyOptions(options);
   const policy = withOverrides(ctx.policy, options);
   return async function callFetch(request: Request | LiteRequest): Promise<Response> {
     const userSignal = options.signal;
-    const headers = new Headers(request.headers);
-    for (const [name, value] of Object.entries(options.headers ?? {})) {
-      if (name.toLowerCase() !== "authorization") headers.set(name, value);
-    }
+    const headers = new Headers();
+    setHeaders(headers, ctx.headers);
+    request.headers.forEach((value, name) => headers.set(name, value));
+    if (options.headers) setHeaders(headers, Object.entries(options.headers));
     if (request.method === "POST" && !headers.has("idempotency-key")) {
       headers.set("Idempotency-Key", options.idempotencyKey ?? `sdk-${randomUUID()}`);
     }
     const body = request instanceof LiteRequest ? request.bodyText : request.body === null ? undefined : await request.arrayBuffer();
+    const extra = options.fetchOptions ? { ...ctx.fetchOptions, ...options.fetchOptions } : ctx.fetchOptions;
     for (let attempt = 0; ; attempt++) {
       throwIfAborted(userSignal);
       if (ctx.pool.closed) throw new APIConnectionError("The client is closed.");
-      const init = { method: request.method, headers, body: body ?? null, redirect: "follow" as const };
+      const init = { ...extra, method: request.method, headers, body: body ?? null, redirect: "follow" as const };
       const outcome = await runAttempt(ctx, operation, policy.timeout, userSignal, attempt, request.url, init);
       if (outcome.kind === "done") return outcome.response;
       if (outcome.kind === "fail" || attempt >= policy.maxRetries) throw outcome.error;
       const delay = retryDelay(policy.backoff, attempt, outcome.headers, ctx.random);
-      log(ctx, `${operation} retrying`, { attempt: attempt + 1, delay_ms: Math.round(delay), reason: outcome.error.message });
-      await sleep(delay, userSignal);
+      ctx.logger.info(ctx.redact(`${operation} retrying in ${Math.round(delay)} ms (retry ${attempt + 1} of ${policy.maxRetries}): ${outcome.error.message}`));
+      await sleep(delay, userSignal, ctx.pool.signal);
     }
   };
+}
+
+/** Sets or (for `null`) removes headers; `Authorization` is the client's alone. */
+function setHeaders(headers: Headers, entries: Iterable<readonly [string, string | null | undefined]>): void {
+  for (const [name, value] of entries) {
+    if (value === undefined || name.toLowerCase() === "authorization") continue;
+    if (value === null) headers.delete(name);
+    else headers.set(name, value);
+  }
 }
 
 async function runAttempt(
@@ -169,23 +174,37 @@ function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new APIUserAbortError(undefined, { cause: signal.reason });
 }
 
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+/**
+ * The wait between attempts. A user abort ends it with APIUserAbortError, `close()` of the
+ * pool with APIConnectionError, both at once rather than when the wait would have ended.
+ */
+function sleep(ms: number, signal: AbortSignal | undefined, closed: AbortSignal): Promise<void> {
   if (ms <= 0) return Promise.resolve().then(() => throwIfAborted(signal));
   return new Promise((resolve, reject) => {
-    const onAbort = () => {
+    const cleanup = () => {
       clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      closed.removeEventListener("abort", onClose);
+    };
+    const onAbort = () => {
+      cleanup();
       reject(new APIUserAbortError(undefined, { cause: signal?.reason }));
     };
+    const onClose = () => {
+      cleanup();
+      reject(new APIConnectionError("The client was closed while the call waited to retry."));
+    };
     const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
+      cleanup();
       resolve();
-    }, ms);
+    }, Math.min(ms, MAX_TIMEOUT_MS));
     signal?.addEventListener("abort", onAbort, { once: true });
+    closed.addEventListener("abort", onClose, { once: true });
   });
 }
 
 function log(ctx: TransportContext, message: string, fields: Record<string, unknown>): void {
-  if (!ctx.logger) return;
+  if (!ctx.logger.debugging) return;
   const safe: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(fields)) safe[key] = typeof value === "string" ? ctx.redact(value) : value;
   ctx.logger.debug(ctx.redact(message), safe);

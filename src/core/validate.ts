@@ -1,4 +1,5 @@
-import type { z } from "zod";
+import * as z from "zod/mini";
+import en from "zod/v4/locales/en.js";
 
 /** One problem found in a value checked against a generated schema. */
 export interface ValidationIssue {
@@ -41,15 +42,28 @@ export function findUnknownKey(input: unknown, parsed: unknown, path: PropertyKe
   return undefined;
 }
 
+let messages: z.core.$ZodErrorMap | undefined;
+
+/**
+ * `safeParse` of a generated (Zod Mini) schema with English issue messages
+ * (`Too big: expected number to be <=64`). Zod Mini loads no locale of its own and says only
+ * "Invalid input"; the map is passed per parse rather than set with `z.config`, so an
+ * application's own zod configuration is never touched.
+ */
+export function safeParse<S extends z.core.$ZodType>(schema: S, value: unknown): z.core.util.SafeParseResult<z.output<S>> {
+  messages ??= en().localeError;
+  return z.safeParse(schema, value, { error: messages });
+}
+
 /**
  * Checks `value` against a generated schema and returns the parsed value (defaults applied)
  * or every issue, each with its field path. Unknown keys are issues too.
  */
-export function checkAgainst<S extends z.ZodType>(
+export function checkAgainst<S extends z.core.$ZodType>(
   schema: S,
   value: unknown,
 ): { ok: true; value: z.output<S> } | { ok: false; issues: ValidationIssue[] } {
-  const result = schema.safeParse(value);
+  const result = safeParse(schema, value);
   if (!result.success) {
     return {
       ok: false,

@@ -3,6 +3,7 @@ import { parseArgs } from "node:util";
 import { SERVER_DEFAULTS, startServer } from "./start-server.js";
 
 const USAGE = `Usage: signal serve [options]
+       signal mock [--port N] [--api-key K]   (the contract mock; see \`signal mock --help\`)
 
 Starts the Frontier Signal local reference server.
 
@@ -23,6 +24,11 @@ Options:
  * @returns the process exit code for errors found before the server starts.
  */
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === "mock") {
+    // Loaded only for this subcommand: the mock needs no server code, the server no Prism.
+    const { mockCommand } = await import("../testing/mock-command.js");
+    return mockCommand(argv.slice(1));
+  }
   let parsed;
   try {
     parsed = parseArgs({

@@ -37,6 +37,12 @@ export interface ServerOptions {
   engine?: Engine;
   /** Worker threads of the engine the server starts. @default 2 */
   workers?: number;
+  /**
+   * The model `listModels` marks `default: true` and lists first, e.g. `signal-byte-tiny` for
+   * fast tests. @default "signal-byte-base"
+   * @throws Error from `startServer` when the engine has no such model.
+   */
+  defaultModel?: string;
   /** Largest request body accepted; bigger ones get 413. @default 8 MiB */
   bodyLimitBytes?: number;
   /** Connection, queue, size and memory bounds; see `ServerLimits` for each default. */
@@ -95,7 +101,12 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const ownsEngine = options.engine === undefined;
   const engine = options.engine ?? (await createEngine({ workers: options.workers ?? SERVER_DEFAULTS.workers }));
   const models = engine.listModels();
-  models.sort((a, b) => Number(b.id === DEFAULT_MODEL_ID) - Number(a.id === DEFAULT_MODEL_ID));
+  const defaultModelId = options.defaultModel ?? DEFAULT_MODEL_ID;
+  if (!models.some((m) => m.id === defaultModelId)) {
+    if (ownsEngine) await engine.close();
+    throw new Error(`defaultModel: no model '${defaultModelId}'; the models are: ${models.map((m) => m.id).join(", ")}`);
+  }
+  models.sort((a, b) => Number(b.id === defaultModelId) - Number(a.id === defaultModelId));
   const queue = new RunQueue();
   const services: Services = {
     engine,
@@ -107,7 +118,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     admission: new Admission(limits),
     limits,
     models,
-    defaultModelId: DEFAULT_MODEL_ID,
+    defaultModelId,
     startedAt: Date.now(),
     version: SERVER_VERSION,
   };

@@ -8,13 +8,13 @@ import { afterAll, describe, expect, it } from "vitest";
 // Works on a copy of the project, so regenerating never rewrites files other tests are reading.
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const copy = mkdtempSync(join(tmpdir(), "signal-generated-"));
-for (const part of ["openapi", "generated", "scripts/generate.mjs", "scripts/check.mjs", "openapi-ts.config.mjs"]) {
+for (const part of ["openapi", "generated", "scripts/generate.mjs", "scripts/generate-operations.mjs", "scripts/check.mjs", "openapi-ts.config.mjs"]) {
   cpSync(join(root, part), join(copy, part), { recursive: true });
 }
 symlinkSync(join(root, "node_modules"), join(copy, "node_modules"));
 afterAll(() => rmSync(copy, { recursive: true, force: true }));
 
-const generatedFiles = ["generated/schema.d.ts", "generated/zod/zod.gen.ts"];
+const generatedFiles = ["generated/schema.d.ts", "generated/zod/zod.gen.ts", "generated/operations.ts"];
 
 describe("generated/", () => {
   it("is exactly what npm run generate makes from the committed spec, with a do-not-edit header", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, inject, it } from "vitest";
-import type { z } from "zod";
+import type { z } from "zod/mini";
 import * as schemas from "../../generated/zod/zod.gen.js";
 import { createRawClient, type RawClient } from "../../src/core/raw-client.js";
 
@@ -18,7 +18,7 @@ interface Case {
   valid: Call;
   /** A request the spec rejects: a bad body, or a bad path or query parameter. */
   invalid: Call;
-  schema: z.ZodType;
+  schema: z.ZodMiniType;
   status: number;
   auth?: boolean;
   /** Status of the invalid call, when it is not 422. */

@@ -1,7 +1,7 @@
 import type { Tensor2D } from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { initBaseSafetensors, loadBaseWeights } from "../../src/server/engine/base-weights.js";
-import { DecodeBase, type DecodeWeights, KvCache, forwardRows, logitsOf, mergeLora, project } from "../../src/server/engine/decoder.js";
+import { DecodeBase, DecodeScratch, type DecodeWeights, KvCache, forwardRows, logitsOf, mergeLora, project } from "../../src/server/engine/decoder.js";
 import { encodeBatch } from "../../src/server/engine/encode-batch.js";
 import { type LoraParams, initLora } from "../../src/server/engine/lora.js";
 import { MODEL_CONFIGS } from "../../src/server/engine/models.js";
@@ -61,6 +61,36 @@ describe("wasm matmul rows do not depend on the other rows", () => {
         }
         w.dispose();
       });
+    });
+  }
+});
+
+describe("the decoder's direct wasm matmul", () => {
+  for (const id of MODEL_CONFIGS.keys()) {
+    it(`is bit-identical to tf.matMul for every decode shape and row count, in place in its buffers (${id})`, () => {
+      const c = MODEL_CONFIGS.get(id)!;
+      const d = c.d_model;
+      const sc = new DecodeScratch(tf, c);
+      const shapes: [number, number][] = [[d, 3 * d], [d, d], [d, c.d_ff], [c.d_ff, d], [d, c.vocab_size]];
+      const before = tf.memory().numTensors;
+      shapes.forEach(([k, n], si) => {
+        const w = tf.tensor2d(randn(k * n, si + 7, 1 / Math.sqrt(k)), [k, n]) as Tensor2D;
+        for (const [m, src] of [[1, "a"], [3, "b"], [17, "a"], [300, "b"]] as const) {
+          const x = randn(m * k, 90 + m + si);
+          sc.reserve(m);
+          const dst = src === "a" ? "b" : "a";
+          sc.view().set(x, src === "a" ? sc.aOffset : sc.bOffset);
+          sc.matmul(src, m, w, dst);
+          const off = dst === "a" ? sc.aOffset : sc.bOffset;
+          const got = sc.view().slice(off, off + m * n);
+          expect(bytes(got).equals(bytes(project(tf, x, m, w))), `${k}x${n}, ${m} rows`).toBe(true);
+        }
+        w.dispose();
+      });
+      // Growing replaces the two buffers; matmuls themselves create no tensors.
+      expect(tf.memory().numTensors).toBe(before + 2);
+      sc.dispose();
+      expect(tf.memory().numTensors).toBe(before);
     });
   }
 });

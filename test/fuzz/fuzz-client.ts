@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import type { z } from "zod/mini";
 import * as gen from "../../generated/zod/zod.gen.js";
 import { checkAgainst, summarizeIssues } from "../../src/core/validate.js";
 
@@ -20,7 +20,7 @@ export interface RawRequest {
 }
 
 /** How a 2xx answer must look: a JSON schema, SSE events of a schema, or bytes. */
-export type Expect = { json: z.ZodType } | { sse: z.ZodType } | { bytes: true } | { any: true };
+export type Expect = { json: z.ZodMiniType } | { sse: z.ZodMiniType } | { bytes: true } | { any: true };
 
 /**
  * Sends requests and checks the rules that hold for every answer, whatever the input:
@@ -86,7 +86,7 @@ export function checkAnswer(status: number, headers: Headers, text: string, expe
   return problems;
 }
 
-function checkJson(schema: z.ZodType, text: string): string[] {
+function checkJson(schema: z.ZodMiniType, text: string): string[] {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -105,7 +105,7 @@ function checkError(text: string, requestId: string | null): string[] {
 }
 
 /** Every `data:` event in `schema` (or `[DONE]` last), every `event: error` in the error schema. */
-function checkEvents(schema: z.ZodType, text: string, requestId: string | null): string[] {
+function checkEvents(schema: z.ZodMiniType, text: string, requestId: string | null): string[] {
   const problems: string[] = [];
   const events = text.split("\n\n").filter((e) => e.trim() !== "");
   let done = false;

@@ -1,5 +1,5 @@
 import fc from "fast-check";
-import type { z } from "zod";
+import type { z } from "zod/mini";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as gen from "../../generated/zod/zod.gen.js";
 import { invalidArbitrary, validArbitrary } from "../helpers/schema-arbitrary.js";
@@ -81,7 +81,7 @@ function withUnknownKey(valid: fc.Arbitrary<unknown>): fc.Arbitrary<string> {
 interface BodyOperation {
   name: string;
   path: () => string;
-  schema: z.ZodType;
+  schema: z.ZodMiniType;
   valid: () => fc.Arbitrary<unknown>;
   expect: Expect;
 }
@@ -218,7 +218,7 @@ describe("fuzzed requests derived from the spec never get a 5xx and every answer
   });
 
   it("listRuns and listMetrics: generated query strings", async () => {
-    const query = (schema: z.ZodType) =>
+    const query = (schema: z.ZodMiniType) =>
       fc.oneof(validArbitrary(schema), invalidArbitrary(schema), fc.dictionary(fc.string({ maxLength: 6 }), fc.string({ maxLength: 12, unit: "grapheme" }), { maxKeys: 3 }));
     const arb = fc.oneof(
       query(gen.zListRunsQuery).map((q) => ({ path: "/v1/runs", q, expect: { json: gen.zListRunsResponse } as Expect })),

@@ -1,5 +1,5 @@
 import fc from "fast-check";
-import { z } from "zod";
+import { z } from "zod/mini";
 
 /** The subset of JSON Schema (draft 2020-12) that `z.toJSONSchema` emits for the spec. */
 interface JsonSchema {
@@ -38,7 +38,7 @@ export interface Caps {
 const defaultCaps: Caps = { maxItems: 3, maxLength: 24, fields: { max_tokens: 6, n: 2, top_k: 50 } };
 
 /** fast-check arbitrary of values valid against a generated zod schema (its JSON Schema form). */
-export function validArbitrary(schema: z.ZodType, caps: Partial<Caps> = {}): fc.Arbitrary<unknown> {
+export function validArbitrary(schema: z.ZodMiniType, caps: Partial<Caps> = {}): fc.Arbitrary<unknown> {
   const json = z.toJSONSchema(schema, { io: "input", unrepresentable: "any" }) as JsonSchema;
   return fromSchema(json, { ...defaultCaps, ...caps }, "");
 }
@@ -98,7 +98,7 @@ function fromSchema(schema: JsonSchema, caps: Caps, field: string): fc.Arbitrary
  * fast-check arbitrary of bodies that break the schema in one way: a required field dropped, an
  * unknown field added, a field of the wrong type, or not an object at all.
  */
-export function invalidArbitrary(schema: z.ZodType, caps: Partial<Caps> = {}): fc.Arbitrary<unknown> {
+export function invalidArbitrary(schema: z.ZodMiniType, caps: Partial<Caps> = {}): fc.Arbitrary<unknown> {
   const valid = validArbitrary(schema, caps);
   const json = z.toJSONSchema(schema, { io: "input", unrepresentable: "any" }) as JsonSchema;
   const keys = Object.keys(json.properties ?? {});

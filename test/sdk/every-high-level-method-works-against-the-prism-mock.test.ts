@@ -144,7 +144,7 @@ describe("InferenceClient against Prism", () => {
     // the mock answers one sample per request whatever the prompts, so one prompt per chunk
     expect(await inference.batchSample(["a", "b", "c"], { temperature: 0 })).toEqual([" Paris", " Paris", " Paris"]);
     expect(await inference.embeddings(["The quick brown fox."])).toEqual([[0.0123, -0.4411, 0.2087, 0.0915]]);
-    inference.enableCache({ max_entries: 10 });
+    inference.enableCache({ maxEntries: 10 });
     await inference.sample(["Q"], { temperature: 0 });
     await inference.sample(["Q"], { temperature: 0 });
     expect(inference.getCacheStats()).toMatchObject({ cache_size: 1, hits: 1, misses: 1, enabled: true });

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll } from "vitest";
-import type { z } from "zod";
+import type { z } from "zod/mini";
 import { checkAgainst, summarizeIssues } from "../../src/core/validate.js";
 import { type Engine, createEngine } from "../../src/server/engine/index.js";
 import type { EngineError, SampleResult } from "../../src/server/engine/types.js";
@@ -119,7 +119,7 @@ export async function call<T = any>(
 }
 
 /** Asserts `value` matches a generated response schema (unknown keys included) and returns it. */
-export function conform<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
+export function conform<S extends z.ZodMiniType>(schema: S, value: unknown): z.output<S> {
   const result = checkAgainst(schema, value);
   if (!result.ok) throw new Error(`response breaks the schema: ${summarizeIssues(result.issues)}\n${JSON.stringify(value).slice(0, 500)}`);
   return result.value;

@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import type { z } from "zod/mini";
 import { describe, expect, it } from "vitest";
 import * as gen from "../../generated/zod/zod.gen.js";
 import { readSafetensors } from "../../src/server/engine/index.js";

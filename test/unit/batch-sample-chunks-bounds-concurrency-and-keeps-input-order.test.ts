@@ -5,7 +5,7 @@ import { BASE, KEY, RUN_ID, apiError, echoSampleFetch, sampleResponse, scriptedF
 const prompts = Array.from({ length: 10 }, (_, i) => `p${i}`);
 
 describe("batchSample", () => {
-  it("sends chunks of batch_size and returns texts in input order even when chunks finish out of order", async () => {
+  it("sends chunks of batchSize and returns texts in input order even when chunks finish out of order", async () => {
     const sizes: number[] = [];
     const { fetch } = echoSampleFetch(async (chunk) => {
       sizes.push(chunk.length);
@@ -18,13 +18,13 @@ describe("batchSample", () => {
     expect(out).toEqual(prompts.map((p) => `out:${p}`));
   });
 
-  it("batch_size per call overrides the client's", async () => {
+  it("batchSize per call overrides the client's", async () => {
     const sizes: number[] = [];
     const { fetch, seen } = echoSampleFetch((chunk) => void sizes.push(chunk.length));
     const inference = new SignalClient({ apiKey: KEY, baseUrl: BASE, fetch }).inference(RUN_ID, { batchSize: 32 });
-    await inference.batchSample(prompts, { batch_size: 3, max_tokens: 5 });
+    await inference.batchSample(prompts, { batchSize: 3, max_tokens: 5 });
     expect(sizes.sort()).toEqual([1, 3, 3, 3]);
-    expect(JSON.parse(seen[0]!.body)).not.toHaveProperty("batch_size");
+    expect(JSON.parse(seen[0]!.body)).not.toHaveProperty("batchSize");
   });
 
   it("keeps at most `concurrency` chunks in flight", async () => {

@@ -9,6 +9,7 @@ import type {
   SampleChunk,
   SignalClient,
   SignalRun,
+  Stream,
   TrainingClient,
   TrainingMetrics,
   TrainStepResult,
@@ -36,7 +37,8 @@ describe("the SDK's types", () => {
     expectTypeOf<TrainingMetrics>().toHaveProperty("grad_norm_history").toEqualTypeOf<number[]>();
     expectTypeOf(inference.getCacheStats()).toEqualTypeOf<CacheStats>();
     expectTypeOf<CacheStats>().toHaveProperty("hit_rate").toEqualTypeOf<number>();
-    expectTypeOf(inference.streamSample("a")).toEqualTypeOf<AsyncIterable<SampleChunk>>();
+    expectTypeOf(inference.streamSample("a")).toEqualTypeOf<Stream<SampleChunk>>();
+    expectTypeOf(inference.streamSample("a")).toMatchTypeOf<AsyncIterable<SampleChunk>>();
     expectTypeOf(inference.embeddings(["a"])).resolves.toMatchTypeOf<number[][]>();
     expectTypeOf(run.run_id).toEqualTypeOf<string>();
     expectTypeOf(run.current_step).toEqualTypeOf<number>();
@@ -61,8 +63,8 @@ describe("the SDK's types", () => {
     void training.saveCheckpoint({ mode: "full" });
     // @ts-expect-error learning_rate is a number
     void training.trainBatch([{ text: "a" }], { learning_rate: "1e-4" });
-    // @ts-expect-error camelCase option on the client is batchSize, on the call batch_size
-    void inference.batchSample(["a"], { batchSize: 4 });
+    // @ts-expect-error an SDK option is a number
+    void inference.batchSample(["a"], { batchSize: "4" });
     // @ts-expect-error runId is required
     void new AsyncTrainingClient({ apiKey: "k" });
     // @ts-expect-error not a metric

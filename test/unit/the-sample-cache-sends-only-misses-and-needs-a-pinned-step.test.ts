@@ -60,9 +60,9 @@ describe("the sample cache", () => {
     expect(sent).toHaveLength(3);
   });
 
-  it("is bounded by max_entries (LRU)", async () => {
+  it("is bounded by maxEntries (LRU)", async () => {
     const { inference, sent } = pinned();
-    inference.enableCache({ max_entries: 2 });
+    inference.enableCache({ maxEntries: 2 });
     await inference.sample(["a", "b", "c"], { temperature: 0 });
     expect(inference.getCacheStats().cache_size).toBe(2);
     await inference.sample(["a"], { temperature: 0 });
@@ -93,7 +93,7 @@ describe("the sample cache", () => {
     const { inference, sent } = pinned();
     inference.enableCache();
     await inference.sample(["p1"], { temperature: 0 });
-    const out = await inference.batchSample(["p0", "p1", "p2"], { temperature: 0, batch_size: 2 });
+    const out = await inference.batchSample(["p0", "p1", "p2"], { temperature: 0, batchSize: 2 });
     expect(out).toEqual(["out:p0", "out:p1", "out:p2"]);
     expect(sent.slice(1).sort()).toEqual([["p0"], ["p2"]]);
   });

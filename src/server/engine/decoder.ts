@@ -1,4 +1,4 @@
-import type { Tensor2D } from "@tensorflow/tfjs";
+import type { Tensor1D, Tensor2D } from "@tensorflow/tfjs";
 import type { BaseWeights } from "./base-weights.js";
 import type { LoraParams } from "./lora.js";
 import type { ModelConfig } from "./models.js";
@@ -22,6 +22,8 @@ export class DecodeBase {
   readonly up: Tensor2D[];
   readonly down: Tensor2D[];
   readonly head: Tensor2D;
+  /** Buffers of this thread's forward passes on this model. */
+  readonly scratch: DecodeScratch;
 
   constructor(
     readonly tf: Tf,
@@ -33,10 +35,12 @@ export class DecodeBase {
     this.up = base.layers.map((l) => m(l.up, c.d_model, c.d_ff));
     this.down = base.layers.map((l) => m(l.down, c.d_ff, c.d_model));
     this.head = m(base.head, c.d_model, c.vocab_size);
+    this.scratch = new DecodeScratch(tf, c);
   }
 
   dispose(): void {
     for (const t of [...this.up, ...this.down, this.head]) t.dispose();
+    this.scratch.dispose();
   }
 }
 
@@ -124,7 +128,7 @@ export class KvCache {
   }
 }
 
-/** `x[rows, k] @ w[k, n]` on the wasm backend; returns a fresh `[rows, n]` array. */
+/** `x[rows, k] @ w[k, n]` through tfjs (the reference path); returns a fresh `[rows, n]` array. */
 export function project(tf: Tf, x: Float32Array, rows: number, w: Tensor2D): Float32Array {
   const k = w.shape[0];
   const xt = tf.tensor2d(x.length === rows * k ? x : x.subarray(0, rows * k), [rows, k]);
@@ -135,16 +139,146 @@ export function project(tf: Tf, x: Float32Array, rows: number, w: Tensor2D): Flo
   return out;
 }
 
-function layerNorm(x: Float32Array, rows: number, d: number, g: Float32Array, b: Float32Array, out: Float32Array): void {
+/** The parts of the tfjs wasm backend (an Emscripten module) that the decoder calls directly. */
+interface WasmModule {
+  HEAPF32: Float32Array;
+  HEAP32: Int32Array;
+  _malloc(bytes: number): number;
+  _free(ptr: number): void;
+  /** `(aId, aShapePtr, aRank, bId, bShapePtr, bRank, transposeA, transposeB, outId)` */
+  _BatchMatMul(...args: number[]): void;
+}
+
+interface WasmBackend {
+  wasm: WasmModule;
+  dataIdMap: { get(dataId: object): { id: number; memoryOffset: number } | undefined };
+}
+
+/** A float buffer in the wasm heap, registered with the backend as a tensor so kernels can address it. */
+class HeapBuffer {
+  readonly id: number;
+  readonly offset: number;
+
+  constructor(
+    backend: WasmBackend,
+    readonly tensor: Tensor1D,
+    readonly floats: number,
+  ) {
+    const info = backend.dataIdMap.get(tensor.dataId)!;
+    this.id = info.id;
+    this.offset = info.memoryOffset >>> 2;
+  }
+}
+
+/**
+ * Preallocated decode state of one base model on one thread: two wasm-heap buffers the matmuls
+ * read and write in place (ping-pong), the residual stream and the attention scratch. Each
+ * projection is one direct call of the backend's BatchMatMul kernel — the kernel `tf.matMul`
+ * reaches, with the same XNNPACK operator cached per weight tensor, so the results are
+ * bit-identical to `project` — without creating, reading back or disposing any tensor.
+ * Grows (never shrinks) to the largest number of rows seen. Not reentrant: one forward at a time.
+ */
+export class DecodeScratch {
+  private readonly backend: WasmBackend;
+  private readonly wasm: WasmModule;
+  /** Byte offset of six int32s in the wasm heap: the 3-D shapes of a matmul's two operands. */
+  private readonly shapes: number;
+  private readonly width: number;
+  private capacity = 0;
+  private a: HeapBuffer | undefined;
+  private b: HeapBuffer | undefined;
+  private heap: Float32Array;
+  /** Residual stream `[rows, d]`. */
+  x = new Float32Array(0);
+  rowSeq = new Int32Array(0);
+  rowPos = new Int32Array(0);
+  readonly scores: Float64Array;
+  readonly qh: Float64Array;
+  readonly acc: Float64Array;
+
+  constructor(
+    private readonly tf: Tf,
+    private readonly config: ModelConfig,
+  ) {
+    this.backend = tf.backend() as unknown as WasmBackend;
+    this.wasm = this.backend.wasm;
+    if (typeof this.wasm?._BatchMatMul !== "function") throw new Error("the decoder needs the tfjs wasm backend");
+    this.shapes = this.wasm._malloc(24);
+    this.width = Math.max(3 * config.d_model, config.d_ff, config.vocab_size);
+    this.heap = this.wasm.HEAPF32;
+    const dh = config.d_model / config.n_heads;
+    this.scores = new Float64Array(config.context_length);
+    this.qh = new Float64Array(dh);
+    this.acc = new Float64Array(dh);
+  }
+
+  /** Makes room for `rows` rows. */
+  reserve(rows: number): void {
+    if (rows <= this.capacity) return;
+    const cap = Math.max(rows, this.capacity * 2, 16);
+    this.a?.tensor.dispose();
+    this.b?.tensor.dispose();
+    const buf = () => new HeapBuffer(this.backend, this.tf.keep(this.tf.zeros([cap * this.width])) as Tensor1D, cap * this.width);
+    this.a = buf();
+    this.b = buf();
+    const d = this.config.d_model;
+    this.x = new Float32Array(cap * d);
+    this.rowSeq = new Int32Array(cap);
+    this.rowPos = new Int32Array(cap);
+    this.capacity = cap;
+  }
+
+  /** The whole wasm heap as floats (re-read: the heap's buffer changes when wasm memory grows). */
+  view(): Float32Array {
+    if (this.heap.buffer !== this.wasm.HEAPF32.buffer) this.heap = this.wasm.HEAPF32;
+    return this.heap;
+  }
+
+  /** Float offset of buffer A or B in `view()`. */
+  get aOffset(): number {
+    return this.a!.offset;
+  }
+
+  get bOffset(): number {
+    return this.b!.offset;
+  }
+
+  /** `dst[rows, n] = src[rows, k] @ w[k, n]`, src and dst being buffer A or B. */
+  matmul(src: "a" | "b", rows: number, w: Tensor2D, dst: "a" | "b"): void {
+    const [k, n] = w.shape;
+    const s = this.shapes >>> 2;
+    const i32 = this.wasm.HEAP32;
+    i32[s] = 1;
+    i32[s + 1] = rows;
+    i32[s + 2] = k;
+    i32[s + 3] = 1;
+    i32[s + 4] = k;
+    i32[s + 5] = n;
+    const wInfo = this.backend.dataIdMap.get(w.dataId);
+    if (!wInfo) throw new Error("decode weight tensor was disposed");
+    this.wasm._BatchMatMul(this[src]!.id, this.shapes, 3, wInfo.id, this.shapes + 12, 3, 0, 0, this[dst]!.id);
+  }
+
+  dispose(): void {
+    this.a?.tensor.dispose();
+    this.b?.tensor.dispose();
+    this.a = this.b = undefined;
+    this.capacity = 0;
+    this.wasm._free(this.shapes);
+  }
+}
+
+function layerNorm(x: Float32Array, xo: number, rows: number, d: number, g: Float32Array, b: Float32Array, out: Float32Array, oo: number): void {
   for (let r = 0; r < rows; r++) {
-    const o = r * d;
+    const o = xo + r * d;
+    const p = oo + r * d;
     let mean = 0;
     for (let i = 0; i < d; i++) mean += x[o + i]!;
     mean /= d;
     let v = 0;
     for (let i = 0; i < d; i++) v += (x[o + i]! - mean) ** 2;
     const inv = 1 / Math.sqrt(v / d + 1e-5);
-    for (let i = 0; i < d; i++) out[o + i] = (x[o + i]! - mean) * inv * g[i]! + b[i]!;
+    for (let i = 0; i < d; i++) out[p + i] = (x[o + i]! - mean) * inv * g[i]! + b[i]!;
   }
 }
 
@@ -153,7 +287,8 @@ const GELU_C = Math.sqrt(2 / Math.PI);
 /**
  * Causal attention of one row over the first `len` cached positions: `q` at `qo0` in `qkv`
  * (rows of `3d`), output at `ao` in `att`. Float64 sums in a fixed order (four interleaved
- * partial sums), so the result depends only on this row's query and cache.
+ * partial sums for each score, position order for each output), so the result depends only on
+ * this row's query and cache.
  */
 function attendRow(
   qkv: Float32Array,
@@ -169,13 +304,13 @@ function attendRow(
   scale: number,
   scores: Float64Array,
   qh: Float64Array,
+  acc: Float64Array,
 ): void {
   for (let hd = 0; hd < heads; hd++) {
     const ho = hd * dh;
     for (let i = 0; i < dh; i++) qh[i] = qkv[qo0 + ho + i]! * scale;
     let max = -Infinity;
-    for (let t = 0; t < len; t++) {
-      const ko = t * d + ho;
+    for (let t = 0, ko = ho; t < len; t++, ko += d) {
       let s0 = 0;
       let s1 = 0;
       let s2 = 0;
@@ -218,11 +353,11 @@ function attendRow(
 }
 
 /**
- * tanh-approximated GELU in place (the training graph's formula), with
+ * tanh-approximated GELU in place on `x[o, o + n)` (the training graph's formula), with
  * `0.5 u (1 + tanh y) = u - u / (exp(2y) + 1)`: one exp is cheaper than V8's tanh.
  */
-function geluInPlace(x: Float32Array): void {
-  for (let i = 0; i < x.length; i++) {
+function geluInPlace(x: Float32Array, o: number, n: number): void {
+  for (let i = o, end = o + n; i < end; i++) {
     const u = x[i]!;
     const y = GELU_C * (u + 0.044715 * u * u * u);
     x[i] = u - u / (Math.exp(2 * y) + 1);
@@ -231,62 +366,109 @@ function geluInPlace(x: Float32Array): void {
 
 /**
  * Runs `tokens[s]` (new tokens) through the model for each sequence `s`, appending to its KV
- * cache, and returns the final hidden state (after the last LayerNorm) of every new row.
- * @returns `[totalRows, d]`, rows in order of sequences then positions.
+ * cache, and leaves the final hidden state (after the last LayerNorm) of every new row in the
+ * scratch's buffer A: rows in order of sequences then positions. Allocates nothing once the
+ * scratch has room. @returns the number of rows.
  */
-export function forwardRows(w: DecodeWeights, caches: KvCache[], tokens: number[][]): Float32Array {
-  const tf = w.tf;
+export function forwardInto(w: DecodeWeights, caches: readonly KvCache[], tokens: readonly (readonly number[])[]): number {
+  const sc = w.shared.scratch;
   const c = w.config;
   const d = c.d_model;
+  const ff = c.d_ff;
   const heads = c.n_heads;
   const dh = d / heads;
   const scale = 1 / Math.sqrt(dh);
-  const rowSeq: number[] = [];
-  const rowPos: number[] = [];
-  tokens.forEach((toks, s) => toks.forEach((_, i) => (rowSeq.push(s), rowPos.push(caches[s]!.length + i))));
-  const rows = rowSeq.length;
-  const x = new Float32Array(rows * d);
+  let rows = 0;
+  for (const t of tokens) rows += t.length;
+  sc.reserve(rows);
+  const { x, rowSeq, rowPos, scores, qh, acc } = sc;
+  const { embed, pos } = w.base;
   let r0 = 0;
-  tokens.forEach((toks) =>
-    toks.forEach((t) => {
-      const pos = rowPos[r0]!;
-      for (let i = 0; i < d; i++) x[r0 * d + i] = w.base.embed[t * d + i]! + w.base.pos[pos * d + i]!;
-      r0++;
-    }),
-  );
-  const h = new Float32Array(rows * d);
-  const att = new Float32Array(rows * d);
-  const scores = new Float64Array(c.context_length);
-  const qh = new Float64Array(dh);
+  for (let s = 0; s < tokens.length; s++) {
+    const toks = tokens[s]!;
+    const start = caches[s]!.length;
+    for (let i = 0; i < toks.length; i++, r0++) {
+      const p = start + i;
+      rowSeq[r0] = s;
+      rowPos[r0] = p;
+      const eo = toks[i]! * d;
+      const po = p * d;
+      const xo = r0 * d;
+      for (let j = 0; j < d; j++) x[xo + j] = embed[eo + j]! + pos[po + j]!;
+    }
+  }
+  const n = rows * d;
   for (let li = 0; li < w.layers.length; li++) {
     const lw = w.layers[li]!;
     const base = w.base.layers[li]!;
-    layerNorm(x, rows, d, base.ln1G, base.ln1B, h);
-    const qkv = project(tf, h, rows, lw.qkv);
+    const A = sc.aOffset;
+    const B = sc.bOffset;
+    layerNorm(x, 0, rows, d, base.ln1G, base.ln1B, sc.view(), A);
+    sc.matmul("a", rows, lw.qkv, "b");
+    let heap = sc.view();
     for (let r = 0; r < rows; r++) {
       const cache = caches[rowSeq[r]!]!;
-      const o = r * 3 * d;
-      cache.k[li]!.set(qkv.subarray(o + d, o + 2 * d), rowPos[r]! * d);
-      cache.v[li]!.set(qkv.subarray(o + 2 * d, o + 3 * d), rowPos[r]! * d);
+      const o = B + r * 3 * d;
+      const at = rowPos[r]! * d;
+      cache.k[li]!.set(heap.subarray(o + d, o + 2 * d), at);
+      cache.v[li]!.set(heap.subarray(o + 2 * d, o + 3 * d), at);
     }
     for (let r = 0; r < rows; r++) {
       const cache = caches[rowSeq[r]!]!;
-      attendRow(qkv, r * 3 * d, att, r * d, cache.k[li]!, cache.v[li]!, rowPos[r]! + 1, heads, dh, d, scale, scores, qh);
+      attendRow(heap, B + r * 3 * d, heap, A + r * d, cache.k[li]!, cache.v[li]!, rowPos[r]! + 1, heads, dh, d, scale, scores, qh, acc);
     }
-    const proj = project(tf, att, rows, lw.o);
-    for (let i = 0; i < x.length; i++) x[i] = x[i]! + proj[i]!;
-    layerNorm(x, rows, d, base.ln2G, base.ln2B, h);
-    const up = project(tf, h, rows, w.shared.up[li]!);
-    geluInPlace(up);
-    const down = project(tf, up, rows, w.shared.down[li]!);
-    for (let i = 0; i < x.length; i++) x[i] = x[i]! + down[i]!;
+    sc.matmul("a", rows, lw.o, "b");
+    heap = sc.view();
+    for (let i = 0; i < n; i++) x[i] = x[i]! + heap[B + i]!;
+    layerNorm(x, 0, rows, d, base.ln2G, base.ln2B, heap, A);
+    sc.matmul("a", rows, w.shared.up[li]!, "b");
+    heap = sc.view();
+    geluInPlace(heap, B, rows * ff);
+    sc.matmul("b", rows, w.shared.down[li]!, "a");
+    heap = sc.view();
+    for (let i = 0; i < n; i++) x[i] = x[i]! + heap[A + i]!;
   }
-  tokens.forEach((toks, s) => (caches[s]!.length += toks.length));
-  layerNorm(x, rows, d, w.base.normG, w.base.normB, h);
-  return h;
+  for (let s = 0; s < tokens.length; s++) caches[s]!.length += tokens[s]!.length;
+  layerNorm(x, 0, rows, d, w.base.normG, w.base.normB, sc.view(), sc.aOffset);
+  return rows;
 }
 
-/** Logits `[rows, vocab]` of hidden states `[rows, d]`. */
+/**
+ * Logits of hidden rows left in buffer A by `forwardInto`: of `pick`ed rows (ascending row
+ * indices), or of the first `rows` rows. @returns a view `[rows, vocab]` into the wasm heap,
+ * valid until the next forward or logits call.
+ */
+export function logitsInto(w: DecodeWeights, rows: number, pick?: ArrayLike<number>): Float32Array {
+  const sc = w.shared.scratch;
+  const d = w.config.d_model;
+  const A = sc.aOffset;
+  let m = rows;
+  if (pick) {
+    const heap = sc.view();
+    for (let j = 0; j < pick.length; j++) if (pick[j] !== j) heap.copyWithin(A + j * d, A + pick[j]! * d, A + (pick[j]! + 1) * d);
+    m = pick.length;
+  }
+  sc.matmul("a", m, w.shared.head, "b");
+  const B = sc.bOffset;
+  return sc.view().subarray(B, B + m * w.config.vocab_size);
+}
+
+/**
+ * Runs `tokens[s]` (new tokens) through the model for each sequence `s`, appending to its KV
+ * cache, and returns the final hidden state (after the last LayerNorm) of every new row.
+ * @returns a fresh `[totalRows, d]`, rows in order of sequences then positions.
+ */
+export function forwardRows(w: DecodeWeights, caches: KvCache[], tokens: number[][]): Float32Array {
+  const rows = forwardInto(w, caches, tokens);
+  const A = w.shared.scratch.aOffset;
+  return w.shared.scratch.view().slice(A, A + rows * w.config.d_model);
+}
+
+/** Logits `[rows, vocab]` (a fresh array) of hidden states `[rows, d]`. */
 export function logitsOf(w: DecodeWeights, hidden: Float32Array, rows: number): Float32Array {
-  return project(w.tf, hidden, rows, w.shared.head);
+  const sc = w.shared.scratch;
+  const d = w.config.d_model;
+  sc.reserve(rows);
+  sc.view().set(hidden.subarray(0, rows * d), sc.aOffset);
+  return logitsInto(w, rows).slice();
 }

@@ -1,5 +1,5 @@
 import { CompletionText } from "./completion-text.js";
-import { type DecodeWeights, KvCache, forwardRows, logitsOf } from "./decoder.js";
+import { type DecodeWeights, KvCache, forwardInto, logitsInto } from "./decoder.js";
 import { pickToken } from "./pick-token.js";
 import { Rng } from "./rng.js";
 import { BOS, EOS, encodeText } from "./tokenizer.js";
@@ -63,7 +63,6 @@ export function sampleLoop(w: DecodeWeights, prompts: string[], partial: Partial
   const seed = p.seed ?? crypto.getRandomValues(new Uint32Array(1))[0]!;
   const opts = { temperature: p.temperature, topP: p.top_p, topK: p.top_k };
   const live: Live[] = [];
-  const d = w.config.d_model;
   const V = w.config.vocab_size;
   // Prefill prompts together (each row's arithmetic is independent of the others), in chunks of
   // about PREFILL_ROWS rows to bound memory.
@@ -74,14 +73,11 @@ export function sampleLoop(w: DecodeWeights, prompts: string[], partial: Partial
     while (last < encoded.length && rows + encoded[last]!.length <= PREFILL_ROWS) rows += encoded[last++]!.length;
     const chunk = encoded.slice(first, last);
     const caches = chunk.map(() => new KvCache(w.config));
-    const hidden = forwardRows(w, caches, chunk);
-    const lastRows = new Float32Array(chunk.length * d);
+    const chunkRows = forwardInto(w, caches, chunk);
+    const lastRows: number[] = [];
     let end = 0;
-    chunk.forEach((tokens, i) => {
-      end += tokens.length;
-      lastRows.set(hidden.subarray((end - 1) * d, end * d), i * d);
-    });
-    const logits = logitsOf(w, lastRows, chunk.length);
+    for (const tokens of chunk) lastRows.push((end += tokens.length) - 1);
+    const logits = logitsInto(w, chunkRows, lastRows);
     chunk.forEach((_, i) => {
       const promptIndex = first + i;
       const cache = caches[i]!;
@@ -107,12 +103,12 @@ export function sampleLoop(w: DecodeWeights, prompts: string[], partial: Partial
     const active = live.filter((l) => l.finish === undefined);
     if (active.length === 0) break;
     if (hooks.isAborted?.()) throw new EngineError("aborted", "sampling was aborted");
-    const hidden = forwardRows(
+    const rows = forwardInto(
       w,
       active.map((l) => l.cache),
       active.map((l) => [l.next!]),
     );
-    const logits = logitsOf(w, hidden, active.length);
+    const logits = logitsInto(w, rows);
     active.forEach((l, i) => step(l, logits.subarray(i * V, (i + 1) * V), p, opts, hooks));
   }
   const completions: Completion[] = live.map((l) => ({

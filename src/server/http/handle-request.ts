@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { z } from "zod";
+import { z } from "zod/mini";
 import { ApiError, internalError, validationError } from "./api-error.js";
 import type { Handler, Reply, RequestContext, Services } from "../context.js";
 import { READ_ONLY_POSTS, idempotencyScope, requestHash } from "../store/idempotency.js";

@@ -1,12 +1,12 @@
-import { z } from "zod";
+import { z } from "zod/mini";
 import * as gen from "../../../generated/zod/zod.gen.js";
 import type { OperationId } from "./routes.js";
 
 /** The generated runtime schemas of one operation's inputs; absent parts take none. */
 export interface OperationSchemas {
-  path?: z.ZodType;
-  query?: z.ZodType;
-  body?: z.ZodType;
+  path?: z.ZodMiniType;
+  query?: z.ZodMiniType;
+  body?: z.ZodMiniType;
   /** The body may be omitted (the spec's `requestBody.required: false`); it is then `{}`. */
   bodyOptional?: boolean;
 }

@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import type { z } from "zod/mini";
 import { checkAgainst, summarizeIssues } from "../../core/validate.js";
 import { validationError } from "./api-error.js";
 
@@ -9,7 +9,7 @@ import { validationError } from "./api-error.js";
  *
  * @throws ApiError 422 `validation_error` whose `param` is the first offending field.
  */
-export function validatePart<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
+export function validatePart<S extends z.ZodMiniType>(schema: S, value: unknown): z.output<S> {
   const result = checkAgainst(schema, value);
   if (result.ok) return result.value;
   const first = result.issues[0];
@@ -22,7 +22,7 @@ export function validatePart<S extends z.ZodType>(schema: S, value: unknown): z.
  * `default` and `nullable`) is a number or boolean and the text is exactly one, so a numeric
  * cursor such as `after=12` stays a string for a string schema.
  */
-export function coerceStrings(schema: z.ZodType | undefined, values: Record<string, string | string[]>): Record<string, unknown> {
+export function coerceStrings(schema: z.ZodMiniType | undefined, values: Record<string, string | string[]>): Record<string, unknown> {
   const shape = objectShape(schema);
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(values)) {
@@ -40,7 +40,7 @@ interface Def {
   shape?: Record<string, { def: Def }>;
 }
 
-function objectShape(schema: z.ZodType | undefined): Record<string, { def: Def }> | undefined {
+function objectShape(schema: z.ZodMiniType | undefined): Record<string, { def: Def }> | undefined {
   const def = (schema as unknown as { def?: Def } | undefined)?.def;
   return def?.type === "object" ? def.shape : undefined;
 }
