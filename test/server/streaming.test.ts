@@ -67,7 +67,7 @@ describe("streamed sampling", () => {
   it("stops generating when the client goes away", async () => {
     const abort = new AbortController();
     const before = sampleOutcomes.length;
-    const response = await post(`/v1/runs/${runId}/sample`, { prompts: ["a"], max_tokens: 250, temperature: 1, seed: 4, stream: true }, abort.signal);
+    const response = await post(`/v1/runs/${runId}/sample`, { prompts: Array.from({ length: 16 }, (_, i) => `${i}`), n: 8, max_tokens: 250, temperature: 1, seed: 4, stream: true }, abort.signal);
     const reader = response.body!.getReader();
     await reader.read();
     abort.abort();

@@ -1,13 +1,14 @@
-import type { z } from "zod";
+import type * as z from "zod/mini";
 import * as gen from "../../../generated/zod/zod.gen.js";
+import { safeParse } from "../../core/validate.js";
 import { ApiError, validationError } from "./api-error.js";
 import type { OperationId } from "./routes.js";
 
 /** The operations whose body carries training examples. */
 const TRAINING_BODIES: ReadonlySet<OperationId> = new Set(["forwardBackward", "trainStep"]);
 
-const tokenSchema = (gen.zTokensExample.shape.tokens as unknown as z.ZodArray<z.ZodType>).element;
-const weightSchema = (gen.zTokensExample.shape.weights.unwrap() as unknown as z.ZodArray<z.ZodType>).element;
+const tokenSchema = elementOf(gen.zTokensExample.shape.tokens);
+const weightSchema = elementOf(gen.zTokensExample.shape.weights);
 
 /**
  * Limits checked on a parsed body before it is validated against its schema, where the cost is
@@ -39,10 +40,24 @@ export function checkCheapLimits(operationId: OperationId, body: unknown, contex
           param,
         );
       }
-      const bad = values.findIndex((v) => !schema.safeParse(v).success);
+      const bad = values.findIndex((v) => !safeParse(schema, v).success);
       if (bad >= 0) throw validationError(`${param}[${bad}]: ${JSON.stringify(values[bad])?.slice(0, 40)} is not a valid ${field === "tokens" ? "token id" : "weight"}`, `${param}[${bad}]`);
     }
   });
+}
+
+interface Def {
+  type: string;
+  element?: z.core.$ZodType;
+  innerType?: z.core.$ZodType;
+}
+
+/** The element schema of an array schema, looked through `optional`. */
+function elementOf(schema: z.core.$ZodType): z.core.$ZodType {
+  let def = schema._zod.def as unknown as Def;
+  while (def.type === "optional" && def.innerType) def = def.innerType._zod.def as unknown as Def;
+  if (!def.element) throw new TypeError(`expected an array schema, got ${def.type}`);
+  return def.element;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
