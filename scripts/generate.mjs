@@ -1,13 +1,19 @@
 #!/usr/bin/env node
 // Regenerates everything under generated/ from openapi/signal.yaml:
-//   generated/schema.d.ts  (openapi-typescript: paths, components, operations)
+//   generated/schema.d.ts  (openapi-typescript: paths, components, operations, with open
+//                           response enums (scripts/open-enums.mjs); then
+//                           scripts/name-schema-types.mjs: one named type per schema)
 //   generated/zod/         (@hey-api/openapi-ts zod plugin: runtime schemas)
 //   generated/operations.ts (scripts/generate-operations.mjs: routes and declared responses)
 // Every file written gets a do-not-edit header naming this command.
 import { execFileSync } from "node:child_process";
-import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import openapiTS, { astToString } from "openapi-typescript";
+import { parse } from "yaml";
+import { openResponseEnums } from "./open-enums.mjs";
 import { generateOperations } from "./generate-operations.mjs";
+import { nameSchemaTypes } from "./name-schema-types.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
 const header =
@@ -19,8 +25,19 @@ const run = (args) => execFileSync(process.execPath, args, { cwd: root, stdio: [
 
 rmSync(join(root, "generated"), { recursive: true, force: true });
 
-run([bin("openapi-typescript", "bin/cli.js"), "openapi/signal.yaml", "-o", "generated/schema.d.ts",
-  "--default-non-nullable", "false", "--root-types", "--root-types-no-schema-prefix", "--alphabetize=false"]);
+// openapi-typescript through its Node API, for the hook that makes response-side enums
+// extensible (`"active" | (string & {})`; see open-enums.mjs).
+const specText = readFileSync(join(root, "openapi/signal.yaml"), "utf8");
+const ast = await openapiTS(specText, {
+  defaultNonNullable: false,
+  rootTypes: true,
+  rootTypesNoSchemaPrefix: true,
+  alphabetize: false,
+  postTransform: openResponseEnums(parse(specText)),
+});
+mkdirSync(join(root, "generated"), { recursive: true });
+writeFileSync(join(root, "generated/schema.d.ts"), astToString(ast));
+nameSchemaTypes(join(root, "generated/schema.d.ts"));
 run([bin("@hey-api/openapi-ts", "bin/run.js"), "-f", "openapi-ts.config.mjs"]);
 generateOperations(root);
 

@@ -50,6 +50,17 @@ export interface ClientOptions {
    */
   defaultHeaders?: Record<string, string | null | undefined> | undefined;
   /**
+   * Check every response against the spec's schemas exactly as generated: an unknown field is
+   * dropped and an enum value the SDK does not know is an `APIResponseValidationError`. Off by
+   * default, so an app on this SDK keeps working when the server adds a field or a value (the
+   * tolerant reader: unknown fields are kept on the returned objects, unknown enum values are
+   * passed through as strings; a missing required field or a known field of the wrong type is
+   * still an `APIResponseValidationError`). Turn it on in tests against a server you own, to
+   * catch drift from the spec.
+   * @default false
+   */
+  strictResponseValidation?: boolean | undefined;
+  /**
    * What the SDK logs: `debug` (every request, response and retry), `info` (retries), `warn`
    * (deprecated calls), `error`, `off`.
    * @default the SIGNAL_LOG environment variable, else `debug` when a `logger` is given (its own level filters), else `warn`
@@ -73,6 +84,9 @@ export function checkClientOptions(options: ClientOptions): void {
   if (options.fetch !== undefined && typeof options.fetch !== "function") throw new SignalError("fetch must be a function.");
   if (options.defaultHeaders !== undefined && (typeof options.defaultHeaders !== "object" || options.defaultHeaders === null)) {
     throw new SignalError("defaultHeaders must be an object of header names to values.");
+  }
+  if (options.strictResponseValidation !== undefined && typeof options.strictResponseValidation !== "boolean") {
+    throw new SignalError(`strictResponseValidation must be true or false, got ${String(options.strictResponseValidation)}.`);
   }
 }
 
@@ -103,6 +117,7 @@ export function openApi(options: ClientOptions, policy: Readonly<RequestPolicy>,
     logger: resolveLogger(options.logger, options.logLevel, env),
     defaultHeaders: options.defaultHeaders,
     fetchOptions: options.fetchOptions,
+    strictResponseValidation: options.strictResponseValidation,
   });
 }
 

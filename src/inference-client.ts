@@ -129,7 +129,12 @@ export class InferenceClient {
     options: RequestOptions | undefined,
     done: (texts: string[]) => void,
   ): Promise<RawCall> {
-    const found: Array<string[] | Promise<string[]> | undefined> = prompts.map((prompt) => cache.get(scope, prompt) ?? this.#pending.get(scope + prompt));
+    const found: Array<string[] | Promise<string[]> | undefined> = prompts.map((prompt) => {
+      const shared = this.#pending.get(scope + prompt);
+      if (shared === undefined) return cache.get(scope, prompt);
+      cache.countHit();
+      return shared;
+    });
     const misses = [...new Set(prompts.filter((_, i) => found[i] === undefined))];
     let rawCall: RawCall = localHit();
     if (misses.length > 0) {
@@ -189,7 +194,8 @@ export class InferenceClient {
           } catch (error) {
             if (stop.signal.aborted && !options.signal?.aborted) return [];
             stop.abort();
-            throw options.signal?.aborted ? error : new BatchSampleError(start, end, error);
+            // An abort or close() ends the whole call: it is not one chunk's failure.
+            throw options.signal?.aborted || this.#api.pool.closed ? error : new BatchSampleError(start, end, error);
           }
         }),
       );

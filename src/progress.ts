@@ -33,8 +33,9 @@ const silent: ProgressReporter = { update() {}, stop() {} };
 
 /**
  * A bar (cli-progress) on a TTY — step, loss, running average, tokens/s and, when the number of
- * batches is known, ETA — and plain periodic lines elsewhere; nothing for `false`, nor when no
- * stream is given and the runtime has no `process.stderr` (a browser).
+ * batches is known, ETA. Off a TTY (a log file, CI, a pipe): nothing unless asked (`true` or
+ * options), then plain periodic lines. Nothing for `false`, nor when no stream is given and the
+ * runtime has no `process.stderr` (a browser).
  */
 export async function createProgress(progress: boolean | ProgressOptions | undefined, total: number | undefined): Promise<ProgressReporter> {
   if (progress === false) return silent;
@@ -42,7 +43,8 @@ export async function createProgress(progress: boolean | ProgressOptions | undef
   const stream = options.stream ?? defaultStream();
   if (!stream) return silent;
   const lines = () => lineReporter(stream, total, options.every ?? 10);
-  return stream.isTTY === true ? ((await barReporter(stream, total)) ?? lines()) : lines();
+  if (stream.isTTY === true) return (await barReporter(stream, total)) ?? lines();
+  return progress === undefined ? silent : lines();
 }
 
 function defaultStream(): ProgressStream | undefined {

@@ -68,6 +68,11 @@ export class SampleCache {
     return found;
   }
 
+  /** Counts a prompt answered without a request of its own (an identical call's, in flight). */
+  countHit(): void {
+    this.#hits += 1;
+  }
+
   set(scope: string, prompt: string, texts: string[]): void {
     this.#lru.set(scope + prompt, texts);
   }

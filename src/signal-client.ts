@@ -89,7 +89,7 @@ export class SignalClient {
 
   /**
    * A copy of this client with some options replaced (timeout, maxRetries, backoff,
-   * defaultHeaders, fetchOptions, logLevel, logger, apiKey, baseUrl), on the SAME pool: closing
+   * defaultHeaders, fetchOptions, logLevel, logger, apiKey, baseUrl, strictResponseValidation), on the SAME pool: closing
    * either closes both. The options are checked like the constructor's.
    * @example
    * const patient = client.withOptions({ timeout: 600_000, maxRetries: 5 });
@@ -106,6 +106,7 @@ export class SignalClient {
         ...(overrides.baseUrl !== undefined ? { baseUrl: checkBaseUrl(overrides.baseUrl, "baseUrl") } : {}),
         ...(overrides.defaultHeaders !== undefined ? { defaultHeaders: { ...api.defaultHeaders, ...overrides.defaultHeaders } } : {}),
         ...(overrides.fetchOptions !== undefined ? { fetchOptions: { ...api.fetchOptions, ...overrides.fetchOptions } } : {}),
+        ...(overrides.strictResponseValidation !== undefined ? { strictResponseValidation: overrides.strictResponseValidation } : {}),
       }),
     );
   }

@@ -24,8 +24,10 @@ export interface EpochStep {
 /** Options of `trainEpoch`. */
 export interface TrainEpochOptions extends TrainBatchParams {
   /**
-   * A bar on a TTY, plain lines on any other stream (stderr by default), nothing for `false`.
-   * @default true
+   * Where progress goes (stderr by default). Unset: a bar on a TTY and nothing elsewhere (a log
+   * file, CI). `true` or options: the bar on a TTY, a plain line every `every` steps elsewhere.
+   * `false`: nothing.
+   * @default a bar on a TTY, silent otherwise
    */
   progress?: boolean | ProgressOptions;
   /** Called after every step, e.g. to log to a tracker. An exception stops the epoch. */

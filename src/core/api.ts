@@ -8,6 +8,7 @@ import type { Pool } from "./pool.js";
 import type { RequestPolicy } from "./policy.js";
 import { APIPromise, type RawCall } from "./api-promise.js";
 import type { FetchOptions, RequestOptions } from "./request-options.js";
+import { tolerantSchema } from "./tolerant-reader.js";
 import { createCallFetch, type TransportContext } from "./transport.js";
 import { checkAgainst, formatPath, safeParse, summarizeIssues } from "./validate.js";
 
@@ -21,6 +22,8 @@ export interface ApiConfig {
   defaultHeaders?: Record<string, string | null | undefined> | undefined;
   fetchOptions?: FetchOptions | undefined;
   random?: (() => number) | undefined;
+  /** Check responses against the generated schemas as they are (see `ClientOptions`). @default false */
+  strictResponseValidation?: boolean | undefined;
 }
 
 /** The per-request pieces openapi-fetch accepts: our call fetch, and how to parse the body. */
@@ -95,6 +98,14 @@ export class Api {
     return new Api({ ...this.#config, ...changes });
   }
 
+  /**
+   * The schema responses are read with: the generated one under `strictResponseValidation`,
+   * else its tolerant reader (unknown fields kept, unknown enum values passed through).
+   */
+  reader<S extends z.core.$ZodType>(schema: S): S {
+    return this.#config.strictResponseValidation === true ? schema : tolerantSchema(schema);
+  }
+
   /** The custom fetch for one logical call of `operation`. */
   fetchFor(operation: string, options?: RequestOptions): (request: Request) => Promise<Response> {
     return createCallFetch(this.#transport, operation, options);
@@ -113,7 +124,7 @@ export class Api {
     invoke: (init: InvokeInit) => Promise<RawResult>,
     options?: RequestOptions,
   ): APIPromise<z.output<S>> {
-    return new APIPromise(this.send(operation, invoke, options), (raw) => parseAgainst(operation, responseSchema, raw));
+    return new APIPromise(this.send(operation, invoke, options), (raw) => parseAgainst(operation, this.reader(responseSchema), raw));
   }
 
   /** Like `call` without a schema: for bodies that are bytes or streams. */

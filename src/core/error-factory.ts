@@ -11,6 +11,8 @@ import {
   type APIErrorBody,
 } from "../errors.js";
 import { zError } from "../../generated/zod/zod.gen.js";
+import { tolerantSchema } from "./tolerant-reader.js";
+import { safeParse } from "./validate.js";
 
 /** The status each error `type` of the spec maps to, for errors that arrive without one (SSE). */
 const STATUS_OF_TYPE: Record<string, number> = {
@@ -24,9 +26,12 @@ const STATUS_OF_TYPE: Record<string, number> = {
   overloaded_error: 503,
 };
 
-/** Reads the error body when it matches the spec's `Error` schema. */
+/**
+ * Reads the error body when it matches the spec's `Error` schema, tolerantly: a newer server's
+ * error `type` or extra fields still give the body (its `code` and `message` are what matter).
+ */
 export function parseErrorBody(body: unknown): APIErrorBody | undefined {
-  const parsed = zError.safeParse(body);
+  const parsed = safeParse(tolerantSchema(zError), body);
   return parsed.success ? parsed.data.error : undefined;
 }
 

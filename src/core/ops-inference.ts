@@ -1,5 +1,5 @@
 import type { EmbeddingsResponse, SampleChunk, SampleRequest, SampleResult } from "../../generated/schema.js";
-import { zCreateEmbeddingsBody, zCreateEmbeddingsResponse, zSampleBody, zSampleResponse } from "../../generated/zod/zod.gen.js";
+import { zCreateEmbeddingsBody, zCreateEmbeddingsResponse, zSampleBody, zSampleChunk, zSampleResponse } from "../../generated/zod/zod.gen.js";
 import { APIConnectionError, APIResponseValidationError, APIUserAbortError, SignalError } from "../errors.js";
 import { Stream } from "../stream.js";
 import { parseSampleStream } from "./sse.js";
@@ -70,7 +70,7 @@ export function sampleStream(api: Api, runId: string, body: SampleRequest, optio
     const combined = options.signal ? AbortSignal.any([options.signal, signal]) : signal;
     try {
       const raw = await openSampleStream(api, runId, body, { ...options, signal: combined });
-      yield* parseSampleStream(raw.data, raw.response.headers, api.redact);
+      yield* parseSampleStream(raw.data, raw.response.headers, api.redact, api.reader(zSampleChunk));
     } catch (error) {
       throw streamFailure(error, combined, api);
     } finally {

@@ -1,9 +1,18 @@
-import createClient, { type Client, type FetchResponse, type MaybeOptionalInit, type ParseAs } from "openapi-fetch";
-import type { HttpMethod, PathsWithMethod, RequiredKeysOf } from "openapi-typescript-helpers";
+import createClient, { type Client, type MaybeOptionalInit, type ParseAs, type ParseAsResponse } from "openapi-fetch";
+import type { ErrorResponse, HttpMethod, MediaType, PathsWithMethod, RequiredKeysOf, ResponseObjectMap, SuccessResponse } from "openapi-typescript-helpers";
 import type { paths } from "../../generated/schema.js";
 
 type Init<P extends keyof paths, M extends HttpMethod> = MaybeOptionalInit<paths[P], M> & { parseAs?: ParseAs };
 type InitArg<I> = RequiredKeysOf<I> extends never ? [init?: I] : [init: I];
+/**
+ * openapi-fetch's `FetchResponse` without its `Readable` mapping (which strips writeOnly fields,
+ * of which the spec has none, and expands the open enum types `"active" | (string & {})` into
+ * string's members).
+ */
+type FetchResponse<T extends Record<string | number, any>, Options, Media extends MediaType> =
+  | { data: ParseAsResponse<SuccessResponse<ResponseObjectMap<T>, Media>, Options>; error?: never; response: Response }
+  | { data?: never; error: ErrorResponse<ResponseObjectMap<T>, Media>; response: Response };
+
 type Method<M extends HttpMethod> = <P extends PathsWithMethod<paths, M>, I extends Init<P, M> = Init<P, M>>(
   url: P,
   ...init: InitArg<Init<P, M>>

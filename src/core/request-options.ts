@@ -15,6 +15,19 @@ export interface RequestOptions {
   headers?: Record<string, string | null | undefined> | undefined;
   /** Merged into this call's `fetch` init, over the client's `fetchOptions`. */
   fetchOptions?: FetchOptions | undefined;
+  /**
+   * Extra fields of the JSON body, sent as given: merged over the body the SDK builds (a key
+   * here wins) after the SDK's own checks, so a field a newer server accepts can be sent from an
+   * SDK that does not know it. Nothing here is validated. Not for calls without a body (GET).
+   * @example client.createRun(params, { extraBody: { priority: "high" } })
+   */
+  extraBody?: Record<string, unknown> | undefined;
+  /**
+   * Extra query parameters, added to the URL as given (a key here replaces the SDK's own; an
+   * `undefined` value is skipped). Nothing here is validated.
+   * @example client.listRuns({}, { extraQuery: { status: "paused" } })
+   */
+  extraQuery?: Record<string, string | number | boolean | undefined> | undefined;
 }
 
 /**

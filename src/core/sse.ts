@@ -7,7 +7,7 @@ import { formatPath, safeParse } from "./validate.js";
 
 /**
  * Parses a `text/event-stream` body of `sample` as it arrives: each `data:` event is checked
- * against `SampleChunk` and yielded at once, `data: [DONE]` ends the stream, `event: error`
+ * against `chunkSchema` (the client's reader of `SampleChunk`) and yielded at once, `data: [DONE]` ends the stream, `event: error`
  * throws the mapped APIError. Leaving the loop early (break, throw) cancels the body, which
  * aborts the request.
  */
@@ -15,6 +15,7 @@ export async function* parseSampleStream(
   body: ReadableStream<Uint8Array>,
   headers: Headers,
   redact: (text: string) => string,
+  chunkSchema: typeof zSampleChunk = zSampleChunk,
 ): AsyncGenerator<SampleChunk, void, undefined> {
   const requestId = headers.get("x-request-id") ?? undefined;
   const reader = body.pipeThrough(new TextDecoderStream() as unknown as TransformStream<Uint8Array, string>).pipeThrough(new EventSourceParserStream()).getReader();
@@ -25,7 +26,7 @@ export async function* parseSampleStream(
       if (value.data === "[DONE]") return;
       const payload = parseJson(value.data, requestId);
       if (value.event === "error") throw makeStreamError(payload, headers, redact);
-      const parsed = safeParse(zSampleChunk, payload);
+      const parsed = safeParse(chunkSchema, payload);
       if (!parsed.success) {
         const issue = parsed.error.issues[0];
         throw new APIResponseValidationError("sample (stream)", formatPath(issue?.path ?? []), issue?.message ?? "invalid chunk", requestId);

@@ -1,5 +1,5 @@
 import { randomUUID } from "./random-id.js";
-import { APIConnectionError, APIError, APITimeoutError, APIUserAbortError, SignalError } from "../errors.js";
+import { APIConnectionError, APIError, APITimeoutError, APIUserAbortError, SignalError, ValidationError } from "../errors.js";
 import { makeAPIError } from "./error-factory.js";
 import { BufferedResponse, LiteRequest } from "./lite-http.js";
 import { checkPolicyOptions, MAX_TIMEOUT_MS } from "./check-options.js";
@@ -50,13 +50,15 @@ export function createCallFetch(ctx: TransportContext, operation: string, option
     if (request.method === "POST" && !headers.has("idempotency-key")) {
       headers.set("Idempotency-Key", options.idempotencyKey ?? `sdk-${randomUUID()}`);
     }
-    const body = request instanceof LiteRequest ? request.bodyText : request.body === null ? undefined : await request.arrayBuffer();
+    const sdkBody = request instanceof LiteRequest ? request.bodyText : request.body === null ? undefined : await request.text();
+    const body = withExtraBody(operation, request.method, sdkBody, options.extraBody, headers);
+    const url = withExtraQuery(request.url, options.extraQuery);
     const extra = options.fetchOptions ? { ...ctx.fetchOptions, ...options.fetchOptions } : ctx.fetchOptions;
     for (let attempt = 0; ; attempt++) {
       throwIfAborted(userSignal);
       if (ctx.pool.closed) throw new APIConnectionError("The client is closed.");
       const init = { ...extra, method: request.method, headers, body: body ?? null, redirect: "follow" as const };
-      const outcome = await runAttempt(ctx, operation, policy.timeout, userSignal, attempt, request.url, init);
+      const outcome = await runAttempt(ctx, operation, policy.timeout, userSignal, attempt, url, init);
       if (outcome.kind === "done") return outcome.response;
       if (outcome.kind === "fail" || attempt >= policy.maxRetries) throw outcome.error;
       const delay = retryDelay(policy.backoff, attempt, outcome.headers, ctx.random);
@@ -131,6 +133,33 @@ async function runAttempt(
       ctx.pool.untrack(controller);
     }
   }
+}
+
+/** The SDK's JSON body with `extraBody` merged over it. @throws ValidationError when there is no JSON object to extend. */
+function withExtraBody(operation: string, method: string, body: string | undefined, extra: Record<string, unknown> | undefined, headers: Headers): string | undefined {
+  if (extra === undefined) return body;
+  if (method === "GET" || method === "HEAD") {
+    throw new ValidationError(`${operation}: extraBody: a ${method} request has no body; use extraQuery`, [{ path: "extraBody", message: "not allowed on GET" }]);
+  }
+  if (body === undefined || body === "") {
+    headers.set("content-type", "application/json");
+    return JSON.stringify(extra);
+  }
+  const parsed: unknown = JSON.parse(body);
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new ValidationError(`${operation}: extraBody: the body is not a JSON object`, [{ path: "extraBody", message: "body is not an object" }]);
+  }
+  return JSON.stringify({ ...parsed, ...extra });
+}
+
+/** The URL with `extraQuery` set on it. */
+function withExtraQuery(url: string, extra: RequestOptions["extraQuery"]): string {
+  if (extra === undefined) return url;
+  const out = new URL(url);
+  for (const [name, value] of Object.entries(extra)) {
+    if (value !== undefined) out.searchParams.set(name, String(value));
+  }
+  return out.toString();
 }
 
 /** The same response, its body wrapped so that the end or cancel of the stream releases the attempt. */

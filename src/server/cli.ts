@@ -2,8 +2,9 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { SERVER_DEFAULTS, startServer } from "./start-server.js";
 
-const USAGE = `Usage: signal serve [options]
-       signal mock [--port N] [--api-key K]   (the contract mock; see \`signal mock --help\`)
+const USAGE = `Usage: frontier-signal serve [options]
+       frontier-signal mock [--port N] [--api-key K]   (the contract mock; see \`frontier-signal mock --help\`)
+       (\`signal\` is the same command)
 
 Starts the Frontier Signal local reference server.
 
@@ -14,11 +15,13 @@ Options:
   --api-key K      an accepted API key; repeat for several (default: SIGNAL_API_KEYS,
                    comma-separated; with neither, one is generated and printed)
   --workers N      engine worker threads (default ${SERVER_DEFAULTS.workers})
+  --cors-origin O  a page origin that may call from a browser, e.g. http://localhost:5173,
+                   or * for any; repeat for several (default: loopback origins only)
   -h, --help       show this help
 `;
 
 /**
- * The `signal` command. Logs one line per request; SIGINT/SIGTERM stop it cleanly (queued
+ * The `frontier-signal` command (also installed as `signal`). Logs one line per request; SIGINT/SIGTERM stop it cleanly (queued
  * training calls finish and persist first); a second signal exits at once.
  *
  * @returns the process exit code for errors found before the server starts.
@@ -40,6 +43,7 @@ export async function main(argv: string[]): Promise<number> {
         "data-dir": { type: "string" },
         "api-key": { type: "string", multiple: true },
         workers: { type: "string" },
+        "cors-origin": { type: "string", multiple: true },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -68,6 +72,7 @@ export async function main(argv: string[]): Promise<number> {
       ...(workers !== undefined ? { workers } : {}),
       ...(values.host !== undefined ? { host: values.host } : {}),
       ...(values["api-key"] ? { apiKeys: values["api-key"] } : {}),
+      ...(values["cors-origin"] ? { corsOrigins: values["cors-origin"] } : {}),
       dataDir,
       log: (line) => process.stdout.write(`${line}\n`),
     });

@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { AdapterCache } from "./runs/adapter-cache.js";
 import { createAuthenticator } from "./http/auth.js";
 import { answerClientError } from "./http/client-error.js";
+import { normalizeCorsOrigins } from "./http/cors.js";
 import type { Services } from "./context.js";
 import { DEFAULT_MODEL_ID, createEngine } from "./engine/index.js";
 import type { Engine } from "./engine/types.js";
@@ -53,6 +54,15 @@ export interface ServerOptions {
    * @default writes to stdout
    */
   log?: ((line: string) => void) | false;
+  /**
+   * Page origins that may call the server from a browser (CORS), exact origins such as
+   * `http://localhost:5173`, or `"*"` for any. Preflights are answered with the route's methods
+   * and the headers the SDK sends; `x-request-id`, `Retry-After` and `idempotent-replayed` are
+   * exposed to scripts.
+   * @default loopback origins only (`localhost`, `127.0.0.0/8`, `[::1]`, any scheme and port)
+   * @throws Error from `startServer` for an entry that is neither `*` nor an http(s) origin.
+   */
+  corsOrigins?: string[];
 }
 
 /** The defaults of `ServerOptions`, documented there. */
@@ -89,6 +99,7 @@ export interface RunningServer {
  */
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
   const limits = resolveLimits(options.limits);
+  const corsOrigins = normalizeCorsOrigins(options.corsOrigins);
   const log = options.log === false ? undefined : (options.log ?? ((line: string) => process.stdout.write(`${line}\n`)));
   const apiKeys = resolveKeys(options.apiKeys);
   if (apiKeys.length === 0) {
@@ -97,9 +108,15 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     log?.(`No API key configured (set SIGNAL_API_KEYS or pass --api-key); generated one for this process: ${key}`);
   }
   const store = await RunStore.open(options.dataDir ?? SERVER_DEFAULTS.dataDir, (message) => log?.(`warning: ${message}`));
-  const idempotency = new IdempotencyStore(store.all(), (runId) => store.get(runId));
+  const idempotency = new IdempotencyStore(store, (runId) => store.get(runId));
   const ownsEngine = options.engine === undefined;
-  const engine = options.engine ?? (await createEngine({ workers: options.workers ?? SERVER_DEFAULTS.workers }));
+  let engine: Engine;
+  try {
+    engine = options.engine ?? (await createEngine({ workers: options.workers ?? SERVER_DEFAULTS.workers }));
+  } catch (error) {
+    store.close();
+    throw error;
+  }
   const models = engine.listModels();
   const defaultModelId = options.defaultModel ?? DEFAULT_MODEL_ID;
   if (!models.some((m) => m.id === defaultModelId)) {
@@ -126,6 +143,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     handlers: HANDLERS,
     authenticate: createAuthenticator(apiKeys),
     bodyLimitBytes: options.bodyLimitBytes ?? SERVER_DEFAULTS.bodyLimitBytes,
+    corsOrigins,
     log,
     onInternalError: (error, requestId) => {
       const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
@@ -157,6 +175,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       });
     });
   } catch (error) {
+    store.close();
     if (ownsEngine) await engine.close();
     throw error;
   }
@@ -176,6 +195,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         await queue.idle();
         server.closeAllConnections();
         await closed;
+        store.close();
         if (ownsEngine) await engine.close();
       })()),
   };

@@ -68,7 +68,9 @@ describe("the engine over worker threads", () => {
   it("rejects an aborted sample with EngineError aborted", async () => {
     await engine.createRun("w3", tinyConfig());
     const controller = new AbortController();
-    const p = engine.sample({ runId: "w3" }, ["a"], { ...params, max_tokens: 200 }, { signal: controller.signal, onToken: () => controller.abort() });
+    // Enough work (32 × up to 200 tokens) that the worker is still decoding when the first token event reaches this thread.
+    const prompts = Array.from({ length: 32 }, (_, i) => `a${i}`);
+    const p = engine.sample({ runId: "w3" }, prompts, { ...params, max_tokens: 200 }, { signal: controller.signal, onToken: () => controller.abort() });
     await expect(p).rejects.toMatchObject({ code: "aborted" });
   });
 

@@ -135,8 +135,8 @@ async function trainPairs(training: TrainingClient, pairs: number): Promise<numb
 
 /** Runs `loop` once through kills and once uninterrupted, then compares everything the server kept. */
 async function compareWithUninterrupted(kills: Kill[], steps: number, loop: (training: TrainingClient) => Promise<number[]>): Promise<void> {
-  const crashing = new SignalClient({ apiKey: KEY, baseUrl: `http://127.0.0.1:${port}`, fetch: crashingFetch(kills) });
-  const direct = new SignalClient({ apiKey: KEY, baseUrl: `http://127.0.0.1:${port}`, ...RESILIENT });
+  const crashing = new SignalClient({ strictResponseValidation: true, apiKey: KEY, baseUrl: `http://127.0.0.1:${port}`, fetch: crashingFetch(kills) });
+  const direct = new SignalClient({ strictResponseValidation: true, apiKey: KEY, baseUrl: `http://127.0.0.1:${port}`, ...RESILIENT });
   try {
     const killedRun = await direct.createRun(RUN_PARAMS);
     const killedTraining = crashing.training(killedRun.run_id, RESILIENT);

@@ -23,11 +23,11 @@ beforeAll(async () => {
     retryAfterSeconds: 0,
     delayMs: 5,
   });
-  direct = new SignalClient({ apiKey: fixture.server.key, baseUrl: fixture.server.url });
-  faulty = new SignalClient({ apiKey: fixture.server.key, baseUrl: proxy.url });
+  direct = new SignalClient({ strictResponseValidation: true, apiKey: fixture.server.key, baseUrl: fixture.server.url });
+  faulty = new SignalClient({ strictResponseValidation: true, apiKey: fixture.server.key, baseUrl: proxy.url });
   // Drops every other answer: the first attempt of each call is applied and never heard of.
   alternating = await startFaultProxy({ upstream: fixture.server.url, seed: 1, rates: { "drop-after-forward": 1 }, maxConsecutiveFaults: 1 });
-  dropping = new SignalClient({ apiKey: fixture.server.key, baseUrl: alternating.url, backoff: { initialDelay: 5, maxDelay: 10 } });
+  dropping = new SignalClient({ strictResponseValidation: true, apiKey: fixture.server.key, baseUrl: alternating.url, backoff: { initialDelay: 5, maxDelay: 10 } });
 });
 afterAll(async () => {
   await faulty?.close();

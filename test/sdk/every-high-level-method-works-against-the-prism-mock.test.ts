@@ -16,7 +16,7 @@ const RUN = "run_8f3a2c1d9e7b4a60";
 const batch = [{ prompt: "Q: capital of France?\nA:", completion: " Paris" }];
 
 function client(): SignalClient {
-  return new SignalClient({ apiKey, baseUrl, maxRetries: 0 });
+  return new SignalClient({ strictResponseValidation: true, apiKey, baseUrl, maxRetries: 0 });
 }
 
 describe("SignalClient against Prism", () => {
@@ -128,7 +128,7 @@ describe("TrainingClient against Prism", () => {
   });
 
   it("AsyncTrainingClient works standalone with await using", async () => {
-    await using training = new AsyncTrainingClient({ runId: RUN, apiKey, baseUrl, maxRetries: 0 });
+    await using training = new AsyncTrainingClient({ strictResponseValidation: true, runId: RUN, apiKey, baseUrl, maxRetries: 0 });
     const result = await training.trainBatch(batch);
     expect(result.loss).toEqual(expect.any(Number));
     await training.saveCheckpoint({ mode: "adapter" });
@@ -151,7 +151,7 @@ describe("InferenceClient against Prism", () => {
   });
 
   it("AsyncInferenceClient runs several batchSample calls at once", async () => {
-    await using inference = new AsyncInferenceClient({ runId: RUN, apiKey, baseUrl, batchSize: 1, maxRetries: 0 });
+    await using inference = new AsyncInferenceClient({ strictResponseValidation: true, runId: RUN, apiKey, baseUrl, batchSize: 1, maxRetries: 0 });
     const results = await Promise.all([inference.batchSample(["a", "b"]), inference.batchSample(["c"]), inference.batchSample(["d", "e", "f"])]);
     expect(results.map((r) => r.length)).toEqual([2, 1, 3]);
   });

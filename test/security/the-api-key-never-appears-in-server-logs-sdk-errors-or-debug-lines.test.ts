@@ -66,7 +66,7 @@ describe("the API key never appears", () => {
 
   it("in the SDK's debug lines, errors or inspection while it works against the server", async () => {
     const logger = { debug: (message: string, fields?: Record<string, unknown>) => debugLines.push(`${message} ${safeJson(fields)}`) };
-    const client = new SignalClient({ apiKey: KEY, baseUrl: fixture.server.url, logger, maxRetries: 0 });
+    const client = new SignalClient({ strictResponseValidation: true, apiKey: KEY, baseUrl: fixture.server.url, logger, maxRetries: 0 });
     const run = await client.createRun({ base_model: "signal-byte-tiny", learning_rate: 0.02 });
     await run.trainStep(QA);
     await client.saveState(run.run_id, { mode: "state" });
@@ -79,8 +79,8 @@ describe("the API key never appears", () => {
     const training = client.training(run.run_id);
     await training.trainBatch(QA);
     const standalone = [
-      new AsyncTrainingClient({ runId: run.run_id, apiKey: KEY, baseUrl: fixture.server.url, logger }),
-      new AsyncInferenceClient({ runId: run.run_id, apiKey: KEY, baseUrl: fixture.server.url, logger }),
+      new AsyncTrainingClient({ strictResponseValidation: true, runId: run.run_id, apiKey: KEY, baseUrl: fixture.server.url, logger }),
+      new AsyncInferenceClient({ strictResponseValidation: true, runId: run.run_id, apiKey: KEY, baseUrl: fixture.server.url, logger }),
     ];
     for (const value of [client, run, inference, training, ...standalone]) expectNoSecret(everythingAbout(value), `inspection of ${value.constructor.name}`);
 
@@ -92,8 +92,8 @@ describe("the API key never appears", () => {
     await fail(client.createRun({ base_model: "signal-byte-tiny", lora_r: 999 }));
     await fail(client.optimStep(run.run_id));
     await fail(client.getRun("../etc/passwd"));
-    await fail(new SignalClient({ apiKey: WRONG, baseUrl: fixture.server.url, logger, maxRetries: 0 }).listModels());
-    await fail(new SignalClient({ apiKey: KEY, baseUrl: "http://127.0.0.1:9", logger, maxRetries: 0 }).listModels());
+    await fail(new SignalClient({ strictResponseValidation: true, apiKey: WRONG, baseUrl: fixture.server.url, logger, maxRetries: 0 }).listModels());
+    await fail(new SignalClient({ strictResponseValidation: true, apiKey: KEY, baseUrl: "http://127.0.0.1:9", logger, maxRetries: 0 }).listModels());
     await fail(client.sample(run.run_id, ["a"], { max_tokens: 200 }, { timeout: 1 }));
     await fail(training.trainBatch([{ text: "x".repeat(400) }]));
     expect(errors).toHaveLength(10);
@@ -110,10 +110,10 @@ describe("the API key never appears", () => {
     process.env.SIGNAL_LOG = "debug";
     const before = output.length;
     try {
-      const client = new SignalClient({ apiKey: KEY, baseUrl: fixture.server.url, maxRetries: 0 });
+      const client = new SignalClient({ strictResponseValidation: true, apiKey: KEY, baseUrl: fixture.server.url, maxRetries: 0 });
       await client.listModels();
       await client.getRun("run_0000000000000000").catch(() => undefined);
-      await new SignalClient({ apiKey: WRONG, baseUrl: fixture.server.url, maxRetries: 0 }).listModels().catch(() => undefined);
+      await new SignalClient({ strictResponseValidation: true, apiKey: WRONG, baseUrl: fixture.server.url, maxRetries: 0 }).listModels().catch(() => undefined);
     } finally {
       if (saved === undefined) delete process.env.SIGNAL_LOG;
       else process.env.SIGNAL_LOG = saved;

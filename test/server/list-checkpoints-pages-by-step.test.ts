@@ -7,7 +7,7 @@ const fixture = useTestServer();
 
 describe("listCheckpoints", () => {
   it("pages by step with limit and after, over the wire and through the SDK", async () => {
-    const client = new SignalClient({ apiKey: fixture.server.key, baseUrl: fixture.server.url });
+    const client = new SignalClient({ strictResponseValidation: true, apiKey: fixture.server.key, baseUrl: fixture.server.url });
     const run = await client.createRun({ base_model: "signal-byte-tiny", seed: 3 });
     for (let i = 0; i < 5; i++) {
       await run.trainBatch([{ text: `example ${i}` }]);

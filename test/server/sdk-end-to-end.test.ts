@@ -5,7 +5,7 @@ import { QA, useTestServer } from "./helpers.js";
 let client: SignalClient;
 const fixture = useTestServer();
 beforeAll(async () => {
-  client = new SignalClient({ apiKey: fixture.server.key, baseUrl: fixture.server.url });
+  client = new SignalClient({ strictResponseValidation: true, apiKey: fixture.server.key, baseUrl: fixture.server.url });
 });
 afterAll(async () => {
   await client?.close();

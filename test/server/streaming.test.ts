@@ -67,7 +67,9 @@ describe("streamed sampling", () => {
   it("stops generating when the client goes away", async () => {
     const abort = new AbortController();
     const before = sampleOutcomes.length;
-    const response = await post(`/v1/runs/${runId}/sample`, { prompts: Array.from({ length: 16 }, (_, i) => `${i}`), n: 8, max_tokens: 250, temperature: 1, seed: 4, stream: true }, abort.signal);
+    // Enough work (64 × up to 250 tokens) that the engine is still decoding when the abort arrives.
+    const prompts = Array.from({ length: 64 }, (_, i) => `a${i}`);
+    const response = await post(`/v1/runs/${runId}/sample`, { prompts, max_tokens: 250, temperature: 1, seed: 4, stream: true }, abort.signal);
     const reader = response.body!.getReader();
     await reader.read();
     abort.abort();

@@ -5,6 +5,10 @@ import { RateLimitError, SignalClient } from "../../../src/index.js";
 import { type MockServer, createLocalServer, createMockServer } from "../../../src/testing/index.js";
 import { JobError, fineTuneAndEvaluate, findRun } from "./fine-tune-app.js";
 
+// Starting Prism or the engine takes a few seconds, more on a busy machine: generous timeouts
+// here keep these tests independent of the runner's defaults (vitest's are 5 s and 10 s).
+const START_TIMEOUT = 60_000;
+
 const job = {
   id: "colours-1",
   pairs: [
@@ -26,7 +30,7 @@ describe("on the local server", () => {
     expect(report.correct).toBe(2);
     expect(report.checkpointStep).toBe(job.steps);
     expect(await findRun(client, report.runId)).toMatchObject({ run_id: report.runId, current_step: job.steps });
-  });
+  }, 120_000);
 });
 
 describe("on the contract mock", () => {
@@ -35,12 +39,12 @@ describe("on the contract mock", () => {
   beforeAll(async () => {
     mock = await createMockServer();
     client = new SignalClient({ baseUrl: mock.url, apiKey: mock.apiKey, maxRetries: 2 });
-  });
+  }, START_TIMEOUT);
   afterEach(() => mock.reset());
   afterAll(async () => {
     await client?.close();
     await mock?.close();
-  });
+  }, START_TIMEOUT);
 
   it("reports a refused API key as bad credentials (401)", async () => {
     await using wrongKey = new SignalClient({ baseUrl: mock.url, apiKey: "sk-not-the-key" });

@@ -64,7 +64,7 @@ export async function fineTuneAndEvaluate(client: SignalClient, job: Job): Promi
       { idempotencyKey: `job-${job.id}` },
     );
     let lastLoss = Number.NaN;
-    for (let i = 0; i < job.steps; i++) lastLoss = (await run.trainStep([...job.pairs])).loss;
+    for (let i = 0; i < job.steps; i++) lastLoss = (await run.trainBatch([...job.pairs])).loss;
     const checkpoint = await run.saveState({ mode: "adapter" });
     const answers = await run.sample(
       job.pairs.map((p) => p.prompt),

@@ -24,6 +24,8 @@ export class DecodeBase {
   readonly head: Tensor2D;
   /** Buffers of this thread's forward passes on this model. */
   readonly scratch: DecodeScratch;
+  /** KV caches of this thread's sequences on this model. */
+  readonly kvPool: KvPool;
 
   constructor(
     readonly tf: Tf,
@@ -36,6 +38,7 @@ export class DecodeBase {
     this.down = base.layers.map((l) => m(l.down, c.d_ff, c.d_model));
     this.head = m(base.head, c.d_model, c.vocab_size);
     this.scratch = new DecodeScratch(tf, c);
+    this.kvPool = new KvPool(c);
   }
 
   dispose(): void {
@@ -44,8 +47,16 @@ export class DecodeBase {
   }
 }
 
-/** Decode weights of one run or adapter: attention projections with LoRA merged in, plus the shared base. */
+/**
+ * Decode weights of one run or adapter: attention projections with LoRA merged in, plus the
+ * shared base. Immutable once built: a run's next optimizer step makes new ones, so requests
+ * already decoding keep the weights they started with. `retain`/`release` count those users;
+ * `dispose` frees the tensors once the last one is done.
+ */
 export class DecodeWeights {
+  private users = 0;
+  private retired = false;
+
   constructor(
     readonly shared: DecodeBase,
     /** Per layer: `qkv` `[d, 3d]` (q, k, v side by side) and `o` `[d, d]`, LoRA merged. */
@@ -64,8 +75,23 @@ export class DecodeWeights {
     return this.shared.tf;
   }
 
-  /** Frees this run's merged tensors (not the shared base). */
+  retain(): void {
+    this.users++;
+  }
+
+  release(): void {
+    this.users--;
+    if (this.retired && this.users === 0) this.free();
+  }
+
+  /** Frees this run's merged tensors (not the shared base), now or when the last user releases them. */
   dispose(): void {
+    if (this.retired) return;
+    this.retired = true;
+    if (this.users === 0) this.free();
+  }
+
+  private free(): void {
     for (const l of this.layers) {
       l.qkv.dispose();
       l.o.dispose();
@@ -117,14 +143,52 @@ export class KvCache {
     this.v = Array.from({ length: config.n_layers }, () => new Float32Array(size));
   }
 
-  /** An independent copy (n samples share one prompt prefill). */
-  clone(config: ModelConfig): KvCache {
-    const c = new KvCache(config);
-    const used = this.length * config.d_model;
-    this.k.forEach((k, i) => c.k[i]!.set(k.subarray(0, used)));
-    this.v.forEach((v, i) => c.v[i]!.set(v.subarray(0, used)));
-    c.length = this.length;
+  /** Makes this cache a copy of `other`'s used positions. */
+  copyFrom(other: KvCache, d: number): void {
+    const used = other.length * d;
+    other.k.forEach((k, i) => this.k[i]!.set(k.subarray(0, used)));
+    other.v.forEach((v, i) => this.v[i]!.set(v.subarray(0, used)));
+    this.length = other.length;
+  }
+}
+
+/**
+ * KV caches of one model on one thread, reused across requests: a finished sequence's cache
+ * goes back to the pool (up to `keep` of them stay allocated) instead of being garbage.
+ * Positions past `length` are never read, so a reused cache needs no clearing.
+ */
+export class KvPool {
+  private readonly free: KvCache[] = [];
+  /** Caches handed out and not yet released. */
+  inUse = 0;
+
+  constructor(
+    private readonly config: ModelConfig,
+    private readonly keep = 64,
+  ) {}
+
+  acquire(): KvCache {
+    this.inUse++;
+    const c = this.free.pop() ?? new KvCache(this.config);
+    c.length = 0;
     return c;
+  }
+
+  /** A cache holding a copy of `other` (n samples share one prompt prefill). */
+  copyOf(other: KvCache): KvCache {
+    const c = this.acquire();
+    c.copyFrom(other, this.config.d_model);
+    return c;
+  }
+
+  release(c: KvCache): void {
+    this.inUse--;
+    if (this.free.length < this.keep) this.free.push(c);
+  }
+
+  /** Bytes held by the pool's idle caches. */
+  get idleBytes(): number {
+    return this.free.length * 2 * this.config.n_layers * this.config.context_length * this.config.d_model * 4;
   }
 }
 

@@ -14,7 +14,7 @@ import {
   initAdam,
   l2Norm,
 } from "./optimizer.js";
-import { type SampleHooks, sampleLoop } from "./sample-loop.js";
+import { SampleBatcher, type SampleDone, type SampleHooks, sampleLoop } from "./sample-loop.js";
 import { type Tf, loadTf } from "./tf-loader.js";
 import { BOS, encodeText } from "./tokenizer.js";
 import { TrainGraph } from "./train-graph.js";
@@ -61,6 +61,8 @@ export class EngineCore {
   private readonly models = new Map<string, LoadedModel>();
   private readonly runs = new Map<string, Slot>();
   private readonly adapters = new Map<string, Slot>();
+  /** Sample requests of this thread, decoded together (see `submitSample`). */
+  private readonly batcher = new SampleBatcher();
 
   private constructor(private readonly tf: Tf) {}
 
@@ -223,6 +225,32 @@ export class EngineCore {
   }
 
   /**
+   * Queues a sample request into this core's continuous batch: it is prefilled and then decoded
+   * together with every other request on the same weights, one `stepSampling()` round at a time,
+   * and `done` is called from the round that finishes it. The weights are those of `ref` now:
+   * a later optimizer step does not change what this request samples from.
+   * @throws EngineError `run_not_found`/`adapter_not_found`, `context_length_exceeded`, synchronously.
+   */
+  submitSample(ref: WeightsRef, prompts: string[], params: Partial<SampleParams>, hooks: SampleHooks, done: SampleDone): void {
+    this.batcher.submit(this.decodeWeights(ref), prompts, params, hooks, done);
+  }
+
+  /** One round of the continuous batch (see `SampleBatcher.step`). @returns whether requests remain. */
+  stepSampling(): boolean {
+    return this.batcher.step();
+  }
+
+  /** Ends every queued or decoding sample request with `error`. */
+  failSamples(error: Error): void {
+    this.batcher.failAll(error);
+  }
+
+  /** Sample requests submitted and not yet answered. */
+  pendingSamples(): number {
+    return this.batcher.pending;
+  }
+
+  /**
    * Mean over positions (BOS included) of the final hidden states after the last LayerNorm.
    * @throws EngineError `context_length_exceeded` (param `inputs[i]`) for inputs longer than the context.
    */
@@ -249,6 +277,7 @@ export class EngineCore {
 
   /** Frees every tensor. */
   dispose(): void {
+    this.batcher.failAll(new Error("engine is closed"));
     for (const s of [...this.runs.values(), ...this.adapters.values()]) freeDecode(s);
     for (const m of this.models.values()) {
       m.graph?.dispose();

@@ -1,6 +1,6 @@
 import { CompletionText } from "./completion-text.js";
-import { type DecodeWeights, KvCache, forwardInto, logitsInto } from "./decoder.js";
-import { pickToken } from "./pick-token.js";
+import { type DecodeWeights, type KvCache, forwardInto, logitsInto } from "./decoder.js";
+import { type PickOptions, pickToken } from "./pick-token.js";
 import { Rng } from "./rng.js";
 import { BOS, EOS, encodeText } from "./tokenizer.js";
 import { type Completion, EngineError, type SampleParams, type SampleResult, type TokenEvent } from "./types.js";
@@ -24,10 +24,14 @@ export interface SampleHooks {
   isAborted?: () => boolean;
 }
 
-/** Rows per prefill forward pass (several prompts share one). */
+/** How a submitted request ends: exactly one of the two, once. */
+export type SampleDone = (error: Error | undefined, result: SampleResult | undefined) => void;
+
+/** Rows per round of prefill (several prompts share one forward pass). */
 const PREFILL_ROWS = 2048;
 
 interface Live {
+  job: Job;
   index: number;
   promptIndex: number;
   cache: KvCache;
@@ -35,123 +39,303 @@ interface Live {
   text: CompletionText;
   tokens: number[];
   logprobs: number[];
-  next: number | undefined;
+  next: number;
   finish: "stop" | "length" | undefined;
 }
 
+interface Job {
+  w: DecodeWeights;
+  p: SampleParams;
+  opts: PickOptions;
+  seed: number;
+  hooks: SampleHooks;
+  done: SampleDone;
+  encoded: number[][];
+  /** Prompts prefilled so far (prefill may take several rounds). */
+  prefilled: number;
+  live: Live[];
+  /** Sequences of this job still decoding. */
+  running: number;
+  ended: boolean;
+}
+
 /**
- * Samples `n` completions for each prompt. Each completion's randomness comes from
- * `Rng(seed, sampleIndex)` and its arithmetic only from its own tokens, so with a seed a
- * prompt's output never depends on the other prompts or its position in the batch.
- * @throws EngineError `context_length_exceeded` (param `prompts[i]`) when BOS + prompt +
- *   max_tokens exceeds the context; `aborted` when `isAborted` turns true.
+ * Continuous batching of sample requests on one thread. Every sequence being decoded with the
+ * same weights (one run's live weights at one step, or one adapter) goes through each decoding
+ * step together: one forward pass, one matmul per projection, whatever request it belongs to. A
+ * request submitted while others decode is prefilled at the start of the next round and joins
+ * them; a sequence that finishes leaves at once, and a request answers as soon as its own
+ * sequences are done. Each sequence's randomness comes from `Rng(seed, sampleIndex)` and its
+ * arithmetic only from its own tokens (matmul rows are independent, see decoder.ts), so a seeded
+ * request's output is bit-identical whatever it is batched with.
+ *
+ * `step()` runs one round; the owner calls it again while it returns true (the worker between
+ * messages, so requests join between steps; `sampleLoop` in a plain loop).
  */
-export function sampleLoop(w: DecodeWeights, prompts: string[], partial: Partial<SampleParams>, hooks: SampleHooks = {}): SampleResult {
-  const p: SampleParams = { ...SAMPLE_DEFAULTS, ...stripUndefined(partial) };
-  const ctx = w.config.context_length;
-  const encoded = prompts.map((text, i) => {
-    const tokens = [BOS, ...encodeText(text)];
-    if (tokens.length + p.max_tokens > ctx) {
-      throw new EngineError(
-        "context_length_exceeded",
-        `prompts[${i}] is ${tokens.length} tokens (with BOS) and max_tokens is ${p.max_tokens}: ${tokens.length + p.max_tokens} exceeds the model's context length of ${ctx}`,
-        `prompts[${i}]`,
-      );
+export class SampleBatcher {
+  private fresh: Job[] = [];
+  private jobs: Job[] = [];
+  /** Decoding sequences by weights; a Map keeps groups in the order they appeared. */
+  private readonly groups = new Map<DecodeWeights, Live[]>();
+
+  /** Requests not yet answered. */
+  get pending(): number {
+    return this.jobs.length;
+  }
+
+  /**
+   * Validates and queues a request; `done` is called from a later `step()`. Holds `w` (see
+   * `DecodeWeights.retain`) until the request ends.
+   * @throws EngineError `context_length_exceeded` (param `prompts[i]`) when BOS + prompt +
+   *   max_tokens exceeds the context, before anything is queued.
+   */
+  submit(w: DecodeWeights, prompts: string[], partial: Partial<SampleParams>, hooks: SampleHooks, done: SampleDone): void {
+    const p: SampleParams = { ...SAMPLE_DEFAULTS, ...stripUndefined(partial) };
+    const ctx = w.config.context_length;
+    const encoded = prompts.map((text, i) => {
+      const tokens = [BOS, ...encodeText(text)];
+      if (tokens.length + p.max_tokens > ctx) {
+        throw new EngineError(
+          "context_length_exceeded",
+          `prompts[${i}] is ${tokens.length} tokens (with BOS) and max_tokens is ${p.max_tokens}: ${tokens.length + p.max_tokens} exceeds the model's context length of ${ctx}`,
+          `prompts[${i}]`,
+        );
+      }
+      return tokens;
+    });
+    const seed = p.seed ?? crypto.getRandomValues(new Uint32Array(1))[0]!;
+    w.retain();
+    const job: Job = {
+      w,
+      p,
+      opts: { temperature: p.temperature, topP: p.top_p, topK: p.top_k },
+      seed,
+      hooks,
+      done,
+      encoded,
+      prefilled: 0,
+      live: [],
+      running: 0,
+      ended: false,
+    };
+    this.jobs.push(job);
+    this.fresh.push(job);
+  }
+
+  /**
+   * One round: drops aborted requests, prefills up to ~2048 rows of queued prompts (oldest
+   * first, at least one prompt), then runs one decoding step per group of weights.
+   * @returns whether work remains.
+   */
+  step(): boolean {
+    for (const job of this.jobs) {
+      if (job.hooks.isAborted?.()) this.end(job, new EngineError("aborted", "sampling was aborted"));
     }
-    return tokens;
-  });
-  const seed = p.seed ?? crypto.getRandomValues(new Uint32Array(1))[0]!;
-  const opts = { temperature: p.temperature, topP: p.top_p, topK: p.top_k };
-  const live: Live[] = [];
-  const V = w.config.vocab_size;
-  // Prefill prompts together (each row's arithmetic is independent of the others), in chunks of
-  // about PREFILL_ROWS rows to bound memory.
-  for (let first = 0; first < encoded.length; ) {
-    if (hooks.isAborted?.()) throw new EngineError("aborted", "sampling was aborted");
-    let last = first + 1;
-    let rows = encoded[first]!.length;
-    while (last < encoded.length && rows + encoded[last]!.length <= PREFILL_ROWS) rows += encoded[last++]!.length;
-    const chunk = encoded.slice(first, last);
-    const caches = chunk.map(() => new KvCache(w.config));
-    const chunkRows = forwardInto(w, caches, chunk);
-    const lastRows: number[] = [];
-    let end = 0;
-    for (const tokens of chunk) lastRows.push((end += tokens.length) - 1);
-    const logits = logitsInto(w, chunkRows, lastRows);
+    this.prefillRound();
+    for (const [w, group] of this.groups) {
+      if (group.length === 0) {
+        this.groups.delete(w);
+        continue;
+      }
+      try {
+        this.decodeStep(w, group);
+      } catch (e) {
+        for (const job of new Set(group.map((l) => l.job))) this.end(job, toError(e));
+      }
+    }
+    this.jobs = this.jobs.filter((j) => !j.ended);
+    return this.jobs.length > 0;
+  }
+
+  /** Ends every request with `error` (e.g. the engine shutting down). */
+  failAll(error: Error): void {
+    for (const job of this.jobs) this.end(job, error);
+    this.jobs = [];
+  }
+
+  private prefillRound(): void {
+    let budget = PREFILL_ROWS;
+    while (this.fresh.length > 0 && budget > 0) {
+      const job = this.fresh[0]!;
+      if (job.ended) {
+        this.fresh.shift();
+        continue;
+      }
+      const first = job.prefilled;
+      let last = first + 1;
+      let rows = job.encoded[first]!.length;
+      while (last < job.encoded.length && rows + job.encoded[last]!.length <= budget) rows += job.encoded[last++]!.length;
+      try {
+        this.prefill(job, first, last);
+      } catch (e) {
+        this.end(job, toError(e));
+      }
+      budget -= rows;
+      if (job.prefilled === job.encoded.length) this.fresh.shift();
+    }
+  }
+
+  /** Prefills prompts `[first, last)` of `job` in one forward pass and picks their first tokens. */
+  private prefill(job: Job, first: number, last: number): void {
+    const { w, p } = job;
+    const pool = w.shared.kvPool;
+    const chunk = job.encoded.slice(first, last);
+    const caches = chunk.map(() => pool.acquire());
+    let logits: Float32Array;
+    try {
+      const rows = forwardInto(w, caches, chunk);
+      const lastRows: number[] = [];
+      let end = 0;
+      for (const tokens of chunk) lastRows.push((end += tokens.length) - 1);
+      logits = logitsInto(w, rows, lastRows);
+    } catch (e) {
+      for (const c of caches) pool.release(c);
+      throw e;
+    }
+    job.prefilled = last;
+    const V = w.config.vocab_size;
+    const group = this.groupOf(w);
     chunk.forEach((_, i) => {
       const promptIndex = first + i;
       const cache = caches[i]!;
       for (let s = 0; s < p.n; s++) {
         const l: Live = {
+          job,
           index: promptIndex * p.n + s,
           promptIndex,
-          cache: s === p.n - 1 ? cache : cache.clone(w.config),
-          rng: new Rng(seed, s),
+          cache: s === p.n - 1 ? cache : pool.copyOf(cache),
+          rng: new Rng(job.seed, s),
           text: new CompletionText(p.stop),
           tokens: [],
           logprobs: [],
-          next: undefined,
+          next: 0,
           finish: p.max_tokens === 0 ? "length" : undefined,
         };
-        if (!l.finish) step(l, logits.subarray(i * V, (i + 1) * V), p, opts, hooks);
-        live.push(l);
+        job.live.push(l);
+        if (!l.finish) this.pick(l, logits.subarray(i * V, (i + 1) * V));
+        if (l.finish) pool.release(l.cache);
+        else {
+          job.running++;
+          group.push(l);
+        }
       }
     });
-    first = last;
+    this.maybeFinish(job);
   }
-  for (;;) {
-    const active = live.filter((l) => l.finish === undefined);
-    if (active.length === 0) break;
-    if (hooks.isAborted?.()) throw new EngineError("aborted", "sampling was aborted");
-    const rows = forwardInto(
-      w,
-      active.map((l) => l.cache),
-      active.map((l) => [l.next!]),
-    );
+
+  private decodeStep(w: DecodeWeights, group: Live[]): void {
+    const caches = group.map((l) => l.cache);
+    const tokens = group.map((l) => [l.next]);
+    const rows = forwardInto(w, caches, tokens);
     const logits = logitsInto(w, rows);
-    active.forEach((l, i) => step(l, logits.subarray(i * V, (i + 1) * V), p, opts, hooks));
+    const V = w.config.vocab_size;
+    const finished = new Set<Job>();
+    let kept = 0;
+    for (let i = 0; i < group.length; i++) {
+      const l = group[i]!;
+      this.pick(l, logits.subarray(i * V, (i + 1) * V));
+      if (l.finish) {
+        w.shared.kvPool.release(l.cache);
+        l.job.running--;
+        finished.add(l.job);
+      } else group[kept++] = l;
+    }
+    group.length = kept;
+    for (const job of finished) this.maybeFinish(job);
   }
-  const completions: Completion[] = live.map((l) => ({
-    index: l.index,
-    prompt_index: l.promptIndex,
-    text: l.text.text ?? "",
-    tokens: l.tokens,
-    ...(p.logprobs ? { logprobs: l.logprobs } : {}),
-    finish_reason: l.finish!,
-  }));
-  return {
-    completions,
-    prompt_tokens: encoded.reduce((a, t) => a + t.length, 0) * p.n,
-    completion_tokens: live.reduce((a, l) => a + l.tokens.length, 0),
-  };
+
+  private groupOf(w: DecodeWeights): Live[] {
+    let g = this.groups.get(w);
+    if (!g) this.groups.set(w, (g = []));
+    return g;
+  }
+
+  private pick(l: Live, logits: Float32Array): void {
+    const { p, hooks } = l.job;
+    const { token, logprob } = pickToken(logits, l.job.opts, l.rng);
+    let delta: string;
+    if (token === EOS) {
+      delta = l.text.finish().delta;
+      l.finish = "stop";
+    } else {
+      l.tokens.push(token);
+      l.logprobs.push(logprob);
+      const r = l.text.push(token);
+      delta = r.delta;
+      if (r.stopped) {
+        l.finish = "stop";
+      } else if (l.tokens.length >= p.max_tokens) {
+        delta += l.text.finish().delta;
+        l.finish = "length";
+      }
+    }
+    l.next = token;
+    hooks.onToken?.({
+      index: l.index,
+      prompt_index: l.promptIndex,
+      delta,
+      finish_reason: l.finish ?? null,
+      ...(p.logprobs ? { logprob } : {}),
+    });
+  }
+
+  private maybeFinish(job: Job): void {
+    if (job.ended || job.running > 0 || job.prefilled < job.encoded.length) return;
+    const { p } = job;
+    const completions: Completion[] = job.live.map((l) => ({
+      index: l.index,
+      prompt_index: l.promptIndex,
+      text: l.text.text ?? "",
+      tokens: l.tokens,
+      ...(p.logprobs ? { logprobs: l.logprobs } : {}),
+      finish_reason: l.finish!,
+    }));
+    this.end(job, undefined, {
+      completions,
+      prompt_tokens: job.encoded.reduce((a, t) => a + t.length, 0) * p.n,
+      completion_tokens: job.live.reduce((a, l) => a + l.tokens.length, 0),
+    });
+  }
+
+  /** Ends `job` once: its sequences leave their group, their caches go back to the pool. */
+  private end(job: Job, error: Error | undefined, result?: SampleResult): void {
+    if (job.ended) return;
+    job.ended = true;
+    if (job.running > 0) {
+      const group = this.groups.get(job.w);
+      if (group) {
+        let kept = 0;
+        for (const l of group) {
+          if (l.job === job) job.w.shared.kvPool.release(l.cache);
+          else group[kept++] = l;
+        }
+        group.length = kept;
+      }
+      job.running = 0;
+    }
+    job.w.release();
+    job.done(error, result);
+  }
 }
 
-function step(l: Live, logits: Float32Array, p: SampleParams, opts: Parameters<typeof pickToken>[1], hooks: SampleHooks): void {
-  const { token, logprob } = pickToken(logits, opts, l.rng);
-  let delta: string;
-  if (token === EOS) {
-    delta = l.text.finish().delta;
-    l.finish = "stop";
-  } else {
-    l.tokens.push(token);
-    l.logprobs.push(logprob);
-    const r = l.text.push(token);
-    delta = r.delta;
-    if (r.stopped) {
-      l.finish = "stop";
-    } else if (l.tokens.length >= p.max_tokens) {
-      delta += l.text.finish().delta;
-      l.finish = "length";
-    }
-  }
-  l.next = token;
-  hooks.onToken?.({
-    index: l.index,
-    prompt_index: l.promptIndex,
-    delta,
-    finish_reason: l.finish ?? null,
-    ...(p.logprobs ? { logprob } : {}),
-  });
+/**
+ * Samples `n` completions for each prompt, on the calling thread (one request in its own
+ * batcher). See `SampleBatcher` for batch independence.
+ * @throws EngineError `context_length_exceeded` (param `prompts[i]`) when BOS + prompt +
+ *   max_tokens exceeds the context; `aborted` when `isAborted` turns true.
+ */
+export function sampleLoop(w: DecodeWeights, prompts: string[], partial: Partial<SampleParams>, hooks: SampleHooks = {}): SampleResult {
+  const batcher = new SampleBatcher();
+  let outcome: { error: Error | undefined; result: SampleResult | undefined } | undefined;
+  batcher.submit(w, prompts, partial, hooks, (error, result) => (outcome = { error, result }));
+  while (batcher.step());
+  if (!outcome) throw new Error("sampling ended without an answer");
+  if (outcome.error) throw outcome.error;
+  return outcome.result!;
+}
+
+function toError(e: unknown): Error {
+  return e instanceof Error ? e : new Error(String(e));
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

@@ -1,11 +1,12 @@
 /**
  * Worker-thread entry: one EngineCore (one wasm instance, so one core) per thread. Requests are
- * handled strictly in arrival order; every call is synchronous once the core exists, so the
- * only way to stop a sampling loop is the shared-memory abort flag it polls between steps.
+ * taken in arrival order; every call but sampling runs to completion at once. Sample requests
+ * are decoded together in rounds (continuous batching), and a request's shared-memory abort
+ * flag is polled between rounds.
  */
 import { parentPort } from "node:worker_threads";
 import { EngineCore } from "./engine-core.js";
-import { EngineError } from "./types.js";
+import { EngineError, type TokenEvent } from "./types.js";
 import type { WireError, WorkerMessage, WorkerRequest } from "./worker-protocol.js";
 
 const port = parentPort;
@@ -28,21 +29,48 @@ try {
   throw e;
 }
 
+/**
+ * Sample requests join the core's continuous batch; one round of it runs per turn of the event
+ * loop, so requests that arrive meanwhile (samples to join the batch, training calls, aborts)
+ * are taken between decoding steps.
+ */
+let scheduled = false;
+function schedule(): void {
+  if (scheduled) return;
+  scheduled = true;
+  setImmediate(pump);
+}
+function pump(): void {
+  scheduled = false;
+  let more: boolean;
+  try {
+    more = core.stepSampling();
+  } catch (e) {
+    // Not expected (each round catches per request); never leave a request unanswered.
+    core.failSamples(e instanceof Error ? e : new Error(String(e)));
+    return;
+  }
+  if (more) schedule();
+}
+
 port.on("message", (req: WorkerRequest) => {
   try {
-    let value: unknown;
     if (req.method === "sample") {
       const [ref, prompts, params] = req.args as Parameters<EngineCore["sample"]>;
       const flag = req.abortFlag ? new Int32Array(req.abortFlag) : undefined;
-      value = core.sample(ref, prompts, params, {
-        ...(req.stream ? { onToken: (event) => post({ kind: "token", id: req.id, event }) } : {}),
+      const hooks = {
+        ...(req.stream ? { onToken: (event: TokenEvent) => post({ kind: "token", id: req.id, event }) } : {}),
         ...(flag ? { isAborted: () => Atomics.load(flag, 0) === 1 } : {}),
+      };
+      core.submitSample(ref, prompts, params, hooks, (error, result) => {
+        post(error ? { kind: "error", id: req.id, error: toWire(error) } : { kind: "result", id: req.id, value: result ?? null });
       });
-    } else {
-      const fn = (core as unknown as Record<string, (...a: unknown[]) => unknown>)[req.method];
-      if (typeof fn !== "function") throw new Error(`unknown engine method ${req.method}`);
-      value = fn.apply(core, req.args);
+      schedule();
+      return;
     }
+    const fn = (core as unknown as Record<string, (...a: unknown[]) => unknown>)[req.method];
+    if (typeof fn !== "function") throw new Error(`unknown engine method ${req.method}`);
+    const value = fn.apply(core, req.args);
     post({ kind: "result", id: req.id, value: value ?? null });
   } catch (e) {
     post({ kind: "error", id: req.id, error: toWire(e) });

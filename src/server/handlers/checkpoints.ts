@@ -11,7 +11,8 @@ type Schemas = components["schemas"];
 
 /**
  * createCheckpoint: the live adapter (and optimizer for mode "state") at the current step,
- * written into place and then listed in the run's header; saving again at a step replaces it.
+ * written durably into a directory of its own, then listed in one transaction; saving again at a
+ * step replaces the old copy only once the new one is committed (the old files go after that).
  */
 export const createCheckpoint: Handler = (ctx) => {
   const runId = ctx.path.run_id as string;
@@ -24,11 +25,10 @@ export const createCheckpoint: Handler = (ctx) => {
     };
     if (mode === "state") files[CHECKPOINT_FILES.optimizer] = state.optimizer;
     await ctx.services.adapters.drop(`${runId}@${run.current_step}#`);
-    const size = await ctx.services.store.writeCheckpoint(runId, run.current_step, files);
     const record = nextRecord(run);
-    const checkpoint: CheckpointRecord = { step: run.current_step, mode, size_bytes: size, created_at: record.updated_at };
+    const checkpoint = await ctx.services.store.writeCheckpoint(runId, run.current_step, mode, record.updated_at, files);
     record.checkpoints = [...run.checkpoints.filter((c) => c.step !== checkpoint.step), checkpoint].sort((a, b) => a.step - b.step);
-    return { record, status: 201, body: toCheckpoint(runId, checkpoint) };
+    return { record, checkpoint, status: 201, body: toCheckpoint(runId, checkpoint) };
   });
 };
 
@@ -60,7 +60,7 @@ export const downloadCheckpoint: Handler = async (ctx) => {
   return { kind: "bytes", status: 200, body: bytes, contentType: "application/octet-stream" };
 };
 
-/** deleteCheckpoint: unlisted first (one atomic write), then its files are removed. */
+/** deleteCheckpoint: unlisted first (one transaction), then its files are removed. */
 export const deleteCheckpoint: Handler = async (ctx) => {
   const runId = ctx.path.run_id as string;
   const step = ctx.path.step as number;
@@ -70,9 +70,8 @@ export const deleteCheckpoint: Handler = async (ctx) => {
     findCheckpoint(run, step);
     const record = nextRecord(run);
     record.checkpoints = run.checkpoints.filter((c) => c.step !== step);
-    await ctx.services.store.commit(record);
+    await ctx.services.store.commit(record, { removeCheckpoint: step });
     await ctx.services.adapters.drop(`${runId}@${step}#`);
-    await ctx.services.store.removeCheckpoint(runId, step);
   });
   const body: Schemas["CheckpointDeleted"] = { object: "checkpoint.deleted", run_id: runId, step, deleted: true };
   return json(200, body);
@@ -100,10 +99,9 @@ export const restoreCheckpoint: Handler = (ctx) => {
     const record = nextRecord(run);
     record.current_step = step;
     record.pending = { calls: 0, loss_sum: 0, num_tokens: 0 };
-    record.metrics = run.metrics.filter((m) => m.step <= step);
     record.adapter_config = adapterConfig;
     const body: Schemas["RestoreResponse"] = { run_id: runId, step, mode: checkpoint.mode, restored_optimizer: restoresOptimizer };
-    return { record, state, status: 200, body };
+    return { record, state, dropMetricsAfter: step, status: 200, body };
   });
 };
 

@@ -17,7 +17,7 @@ type CompletionRequest = Schemas["CompletionRequest"] & { max_tokens: number; te
  * @throws ApiError 400 `invalid_model` for a malformed `model`; 404 for another key's run or a missing step.
  */
 export const createCompletion: Handler = async (ctx) => {
-  const body = ctx.body as CompletionRequest;
+  const body = ctx.body as unknown as CompletionRequest;
   const match = /^(run_[a-z0-9]{8,40})(?:@(\d{1,10}))?$/.exec(body.model);
   if (!match) {
     throw new ApiError(400, "invalid_request_error", "invalid_model", `model '${body.model}' is not 'run_id' or 'run_id@step'.`, "model");

@@ -3,7 +3,6 @@ import { ApiError, validationError } from "../http/api-error.js";
 import { type Handler, json } from "../context.js";
 import type { RunConfig } from "../engine/types.js";
 import { toApiError } from "../runs/engine-errors.js";
-import { addRecordToRun } from "../store/idempotency.js";
 import { newRunId } from "../store/ids.js";
 import { ownedRun } from "../runs/run-access.js";
 import { type RunRecord, toRun } from "../store/run-record.js";
@@ -12,12 +11,12 @@ type CreateRunRequest = components["schemas"]["CreateRunRequest"];
 
 /**
  * createRun: the engine makes the adapter (A from the seed, B zero) and optimizer state; the run
- * is durable, with the request's idempotency record inside it, before it is answered.
+ * is durable, with the request's idempotency record, in one transaction before it is answered.
  * @throws ApiError 404 `model_not_found` listing the models.
  */
 export const createRun: Handler = async (ctx) => {
   const { services } = ctx;
-  const body = ctx.body as CreateRunRequest & Required<Pick<CreateRunRequest, "lora_r" | "lora_alpha" | "target_modules" | "learning_rate" | "seed">>;
+  const body = ctx.body as unknown as CreateRunRequest & Required<Pick<CreateRunRequest, "lora_r" | "lora_alpha" | "target_modules" | "learning_rate" | "seed">>;
   if (!services.models.some((m) => m.id === body.base_model)) {
     const ids = services.models.map((m) => m.id).join(", ");
     throw new ApiError(404, "not_found_error", "model_not_found", `No base model '${body.base_model}'; the models are: ${ids}.`, "base_model");
@@ -55,17 +54,13 @@ export const createRun: Handler = async (ctx) => {
     updated_at: now,
     current_step: 0,
     pending: { calls: 0, loss_sum: 0, num_tokens: 0 },
-    metrics: [],
     checkpoints: [],
     adapter_config: state.adapter_config,
-    idempotency: {},
   };
   const run = toRun(record);
-  if (ctx.idempotency) {
-    addRecordToRun(record, ctx.idempotency.scope, { request_hash: ctx.idempotency.request_hash, status: 201, body: run, created_at: Date.now() });
-  }
+  const idempotency = ctx.idempotency && { scope: ctx.idempotency.scope, record: { request_hash: ctx.idempotency.request_hash, status: 201, body: run, created_at: Date.now() } };
   try {
-    await services.store.commit(record, state);
+    await services.store.commit(record, idempotency ? { state, idempotency } : { state });
   } catch (error) {
     await services.engine.dropRun(runId).catch(() => undefined);
     throw error;

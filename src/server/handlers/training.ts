@@ -1,6 +1,6 @@
 import type { components } from "../../../generated/schema.js";
 import { ApiError } from "../http/api-error.js";
-import { pageByStep } from "../store/page-by-step.js";
+import { stepCursor } from "../store/page-by-step.js";
 import { type Handler, type RequestContext, json } from "../context.js";
 import type { Example, OptimStepOptions } from "../engine/types.js";
 import { changeRun, nextRecord, ownedRun } from "../runs/run-access.js";
@@ -44,9 +44,9 @@ export const optimStep: Handler = (ctx) => {
     const result = await engine.optimStep(runId, options);
     const state = await engine.exportState(runId);
     const record = nextRecord(run);
-    applyStep(record, run.pending, result);
+    const metric = applyStep(record, run.pending, result);
     const body: Schemas["OptimStepResult"] = { step: result.step, learning_rate: result.learning_rate, grad_norm: result.grad_norm };
-    return { record, state, status: 200, body };
+    return { record, state, metric, status: 200, body };
   });
 };
 
@@ -65,7 +65,7 @@ export const trainStep: Handler = (ctx) => {
       loss_sum: run.pending.loss_sum + result.loss,
       num_tokens: run.pending.num_tokens + result.num_tokens,
     };
-    applyStep(record, pending, result);
+    const metric = applyStep(record, pending, result);
     const body: Schemas["TrainStepResult"] = {
       step: result.step,
       loss: result.loss,
@@ -74,7 +74,7 @@ export const trainStep: Handler = (ctx) => {
       num_tokens: result.num_tokens,
       num_examples: result.num_examples,
     };
-    return { record, state, status: 200, body };
+    return { record, state, metric, status: 200, body };
   });
 };
 
@@ -92,10 +92,16 @@ export const zeroGrad: Handler = (ctx) => {
   });
 };
 
-/** listMetrics: one entry per applied step, oldest first; the cursor is the last step. */
+/** listMetrics: one entry per applied step, oldest first, read from the store a page at a time; the cursor is the last step. */
 export const listMetrics: Handler = async (ctx) => {
   const run = ownedRun(ctx, ctx.path.run_id as string);
-  return json(200, pageByStep(run.metrics, ctx.query as { limit: number; after?: string }, "listMetrics"));
+  const { limit, after } = ctx.query as { limit: number; after?: string };
+  const afterStep = stepCursor(after, "listMetrics");
+  const rows = ctx.services.store.metrics(run.run_id, afterStep ?? -1, limit + 1);
+  const data = rows.slice(0, limit);
+  const hasMore = rows.length > limit;
+  const body: Schemas["MetricList"] = { object: "list", data, has_more: hasMore, next_cursor: hasMore ? String(data[data.length - 1]!.step) : null };
+  return json(200, body);
 };
 
 /**
@@ -120,8 +126,8 @@ function stepOptions(body: Record<string, unknown>): OptimStepOptions {
   return options;
 }
 
-/** Records an applied step: new step, cleared accumulator, one metric for the calls it applied. */
-function applyStep(record: RunRecord, pending: RunRecord["pending"], result: { step: number; learning_rate: number; grad_norm: number }): void {
+/** Records an applied step: new step, cleared accumulator; returns the metric row for the calls it applied. */
+function applyStep(record: RunRecord, pending: RunRecord["pending"], result: { step: number; learning_rate: number; grad_norm: number }): Schemas["Metric"] {
   if (pending.calls === 0) {
     // The engine applied a step the header has no calls for: the two disagree, so fail (which
     // reloads the engine from disk) rather than persist a metric of nothing.
@@ -129,12 +135,12 @@ function applyStep(record: RunRecord, pending: RunRecord["pending"], result: { s
   }
   record.current_step = result.step;
   record.pending = { calls: 0, loss_sum: 0, num_tokens: 0 };
-  record.metrics.push({
+  return {
     step: result.step,
     loss: pending.loss_sum / pending.calls,
     grad_norm: result.grad_norm,
     learning_rate: result.learning_rate,
     num_tokens: pending.num_tokens,
     created_at: record.updated_at,
-  });
+  };
 }

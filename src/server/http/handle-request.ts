@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod/mini";
 import { ApiError, internalError, validationError } from "./api-error.js";
+import { applyCors, type CorsOrigins } from "./cors.js";
 import type { Handler, Reply, RequestContext, Services } from "../context.js";
 import { READ_ONLY_POSTS, idempotencyScope, requestHash } from "../store/idempotency.js";
 import { newRequestId } from "../store/ids.js";
@@ -45,6 +46,8 @@ export interface PipelineOptions {
   onInfrastructureError: (line: string, requestId: string) => void;
   /** The connection cap, whose over-cap connections are served only for getHealth. */
   guard?: ConnectionGuard;
+  /** Page origins that may call from a browser; `undefined` for loopback origins only. */
+  corsOrigins?: CorsOrigins;
 }
 
 const noInput = z.object({});
@@ -106,6 +109,7 @@ async function handle(
   rawPath: string,
   signal: AbortSignal,
 ): Promise<void> {
+  if (applyCors(req, res, options.corsOrigins, rawPath)) return;
   const method = req.method ?? "GET";
   const match = matchRoute(method, rawPath);
   if (match.kind === "not_found") {
@@ -195,11 +199,8 @@ async function answer(services: Services, options: PipelineOptions, routed: Rout
     res.setHeader("idempotent-replayed", "false");
     const reply = await handler(ctx);
     if (reply.kind === "json") {
-      if (reply.recordedInRun !== undefined) {
-        const run = services.store.get(reply.recordedInRun);
-        if (run) services.idempotency.indexRun(run);
-      } else if (reply.status < 300 && READ_ONLY_POSTS.has(operationId)) {
-        // Calls that change a run were recorded in its state file by `changeRun`.
+      if (reply.recordedInRun === undefined && reply.status < 300 && READ_ONLY_POSTS.has(operationId)) {
+        // Calls that change a run were recorded in the same transaction by `changeRun`.
         const record: IdempotencyRecord = { request_hash: hash, status: reply.status, body: reply.body, created_at: Date.now() };
         if (reply.runId !== undefined) record.run_id = reply.runId;
         services.idempotency.remember(keyHash, scope, record);

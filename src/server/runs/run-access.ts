@@ -2,8 +2,8 @@ import { ApiError, runNotFound } from "../http/api-error.js";
 import type { Reply, RequestContext } from "../context.js";
 import type { RunState } from "../engine/types.js";
 import { toApiError } from "./engine-errors.js";
-import { addRecordToRun } from "../store/idempotency.js";
 import type { RunRecord } from "../store/run-record.js";
+import type { RunCommit } from "../store/run-store.js";
 
 /**
  * The run `runId` if the caller's key created it. Another key's run answers exactly like a
@@ -16,19 +16,20 @@ export function ownedRun(ctx: RequestContext, runId: string, param = "run_id"): 
   return run;
 }
 
-/** What a change to a run produces: the new header, the tensors to persist, the answer. */
-export interface RunChange {
+/**
+ * What a change to a run produces: the new header, what else to commit with it (tensors, a
+ * metric row, a checkpoint), and the answer.
+ */
+export interface RunChange extends Omit<RunCommit, "idempotency"> {
   /** The new header (a modified copy of the current one). */
   record: RunRecord;
-  /** New tensors; omitted keeps the persisted ones. */
-  state?: RunState;
   status: number;
   body: unknown;
 }
 
 /**
  * Applies a change to a run: queued behind earlier changes of the same run, loaded into the
- * engine if needed, and persisted (with the request's idempotency record, in one atomic write)
+ * engine if needed, and persisted (with the request's idempotency record, in one transaction)
  * before it is acknowledged. If the engine fails unexpectedly or the write fails, the engine's
  * copy is discarded, so it is reloaded from the last durable state and a retry cannot apply the
  * work twice.
@@ -43,15 +44,12 @@ export function changeRun(ctx: RequestContext, runId: string, work: (run: RunRec
     let change: RunChange;
     try {
       change = await work(run);
-      if (ctx.idempotency && change.status < 300) {
-        addRecordToRun(change.record, ctx.idempotency.scope, {
-          request_hash: ctx.idempotency.request_hash,
-          status: change.status,
-          body: change.body,
-          created_at: Date.now(),
-        });
+      const { record, status, body, ...commit } = change;
+      if (ctx.idempotency && status < 300) {
+        const { scope, request_hash } = ctx.idempotency;
+        (commit as RunCommit).idempotency = { scope, record: { request_hash, status, body, created_at: Date.now() } };
       }
-      await store.commit(change.record, change.state);
+      await store.commit(record, commit);
     } catch (error) {
       const mapped = toApiError(error);
       if (mapped === error && !(error instanceof ApiError)) await live.discard(runId);

@@ -2,14 +2,7 @@ import { createHash } from "node:crypto";
 import { MemoryReplays } from "./memory-replays.js";
 import type { OperationId } from "../http/routes.js";
 import type { IdempotencyRecord, RunRecord } from "./run-record.js";
-
-/** How long and how many idempotency records are kept. */
-export const IDEMPOTENCY_DEFAULTS = {
-  /** Records older than this are pruned; a retry after that applies the work again. @default 24 h */
-  retentionMs: 24 * 60 * 60 * 1000,
-  /** Newest records kept per run (they are rewritten with every step of the run). @default 1000 */
-  maxPerRun: 1000,
-} as const;
+import type { RunStore } from "./run-store.js";
 
 /**
  * POSTs without side effects: their idempotency records are kept in memory only (see
@@ -43,37 +36,23 @@ function canonicalJson(value: unknown): string {
 }
 
 /**
- * Adds a record to a run's header (to be committed in the same atomic write as the work it
- * describes) and prunes old ones.
- */
-export function addRecordToRun(run: RunRecord, scope: string, record: IdempotencyRecord, now = Date.now()): void {
-  const kept = Object.entries(run.idempotency)
-    .filter(([, r]) => now - r.created_at < IDEMPOTENCY_DEFAULTS.retentionMs)
-    .sort(([, a], [, b]) => b.created_at - a.created_at)
-    .slice(0, IDEMPOTENCY_DEFAULTS.maxPerRun - 1);
-  run.idempotency = Object.fromEntries([[scope, record], ...kept]);
-}
-
-/**
  * Finds stored responses and keeps concurrent duplicates apart.
  *
- * Every POST either changes a run, and then its record lives in that run's state file (written
- * atomically with the change, see `changeRun`; an index here maps scopes to runs), or changes
- * nothing (`READ_ONLY_POSTS`), and then its record lives in memory only and does not survive a
- * restart: a retry then does the read again, which changes nothing either.
+ * Every POST either changes a run, and then its record is committed in the same transaction as
+ * the change (see `changeRun`) and read back from the store by scope, or changes nothing
+ * (`READ_ONLY_POSTS`), and then its record lives in memory only, bounded per key, and does not
+ * survive a restart: a retry then does the read again, which changes nothing either. Nothing
+ * here grows with the number of calls a run has had.
  */
 export class IdempotencyStore {
   readonly #inflight = new Map<string, Promise<void>>();
-  readonly #runIndex = new Map<string, string>();
   readonly #memory = new MemoryReplays();
 
-  /** Indexes the records the runs' headers hold; `lookupRun` reads a run's current header. */
+  /** `store` reads committed records; `lookupRun` tells whether a run still exists. */
   constructor(
-    runs: Iterable<RunRecord>,
+    private readonly store: Pick<RunStore, "findIdempotency">,
     readonly lookupRun: (runId: string) => RunRecord | undefined,
-  ) {
-    for (const run of runs) this.indexRun(run);
-  }
+  ) {}
 
   /**
    * Waits until no other request holds `scope`, then holds it. The caller must call the
@@ -94,20 +73,11 @@ export class IdempotencyStore {
   find(keyHash: string, scope: string): IdempotencyRecord | undefined {
     const remembered = this.#memory.get(keyHash, scope);
     if (remembered) return remembered.run_id !== undefined && !this.lookupRun(remembered.run_id) ? undefined : remembered;
-    const runId = this.#runIndex.get(scope);
-    if (runId === undefined) return undefined;
-    const record = this.lookupRun(runId)?.idempotency[scope];
-    if (!record) this.#runIndex.delete(scope);
-    return record;
+    return this.store.findIdempotency(scope);
   }
 
   /** Keeps the record of a read-only call (`READ_ONLY_POSTS`) in memory: no disk write. */
   remember(keyHash: string, scope: string, record: IdempotencyRecord): void {
     this.#memory.set(keyHash, scope, record);
-  }
-
-  /** Indexes the records a run's header holds (after each commit of that run). */
-  indexRun(run: RunRecord): void {
-    for (const scope of Object.keys(run.idempotency)) this.#runIndex.set(scope, run.run_id);
   }
 }

@@ -15,12 +15,14 @@ export interface IdempotencyRecord {
   run_id?: string;
 }
 
-/** One checkpoint as the run's state file lists it; the files live in `checkpoints/<step>/`. */
+/** One listed checkpoint; its files live in `checkpoints/<dir>/` of the run's directory. */
 export interface CheckpointRecord {
   step: number;
   mode: "adapter" | "state";
   size_bytes: number;
   created_at: string;
+  /** The directory holding its files: `<step>-<12 hex>` (or `<step>` for a migrated one). */
+  dir: string;
 }
 
 /** Gradients accumulated since the last optimizer step, and what their calls reported. */
@@ -31,8 +33,9 @@ export interface PendingAccumulation {
 }
 
 /**
- * Everything the server knows about a run except its tensors. It is the header of the run's
- * state file, so it changes atomically with the weights, optimizer and accumulator.
+ * What the server keeps in memory about a run: everything except its tensors, metrics and
+ * idempotency records, which are read from the store. It changes in the same transaction as the
+ * weights, optimizer and accumulator.
  */
 export interface RunRecord {
   run_id: string;
@@ -44,11 +47,8 @@ export interface RunRecord {
   updated_at: string;
   current_step: number;
   pending: PendingAccumulation;
-  metrics: Schemas["Metric"][];
   checkpoints: CheckpointRecord[];
   adapter_config: Record<string, unknown>;
-  /** Idempotency records of calls on this run, by scope (hash of API key hash and Idempotency-Key). */
-  idempotency: Record<string, IdempotencyRecord>;
 }
 
 /** The wire `Run` of a record. */

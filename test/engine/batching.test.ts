@@ -1,0 +1,160 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { EngineCore } from "../../src/server/engine/engine-core.js";
+import { type Engine, EngineError, type SampleParams, type SampleResult, createEngine } from "../../src/server/engine/index.js";
+import type { SampleHooks } from "../../src/server/engine/sample-loop.js";
+import type { WeightsRef } from "../../src/server/engine/types.js";
+import { QA_PAIRS, sharedCore, tinyConfig } from "./helpers.js";
+
+const params: Partial<SampleParams> = { temperature: 1, top_p: 0.95, max_tokens: 40, seed: 11, n: 2, logprobs: true };
+
+/** A request submitted to the core's continuous batch, answered by later `stepSampling()` rounds. */
+function submit(core: EngineCore, ref: WeightsRef, prompts: string[], p: Partial<SampleParams>, hooks: SampleHooks = {}) {
+  const out: { result?: SampleResult; error?: Error; rounds: number } = { rounds: 0 };
+  core.submitSample(ref, prompts, p, hooks, (error, result) => {
+    if (error) out.error = error;
+    else out.result = result;
+  });
+  return out;
+}
+
+function rounds(core: EngineCore, n: number): void {
+  for (let i = 0; i < n && core.stepSampling(); i++);
+}
+
+const shape = (r: SampleResult | undefined) => r?.completions.map((c) => [c.tokens, c.logprobs, c.finish_reason, c.text]);
+
+describe("continuous batching (in-thread core, rounds stepped by hand)", () => {
+  it("gives a seeded request the same output whenever it joins and whoever decodes with it", async () => {
+    const core = await sharedCore();
+    core.createRun("cb", tinyConfig({ learning_rate: 3e-2 }));
+    for (let i = 0; i < 3; i++) core.trainStep("cb", QA_PAIRS);
+    const ref = { runId: "cb" };
+    const alone = core.sample(ref, ["Q: dog?\nA:", "hello"], params);
+    for (const joinAt of [0, 1, 5, 17]) {
+      const long = submit(core, ref, ["a long one", "Q: sun?\nA:", "zz"], { ...params, seed: 3, max_tokens: 60 });
+      rounds(core, joinAt);
+      const target = submit(core, ref, ["Q: dog?\nA:", "hello"], params);
+      rounds(core, 3);
+      const late = submit(core, ref, ["x"], { temperature: 0, max_tokens: 30 });
+      while (core.stepSampling());
+      expect(target.error).toBeUndefined();
+      expect(shape(target.result), `joined after ${joinAt} rounds`).toEqual(shape(alone));
+      expect(long.result && late.result).toBeTruthy();
+    }
+  });
+
+  it("answers a short request that joins a long one before the long one ends", async () => {
+    const core = await sharedCore();
+    core.createRun("cb-short", tinyConfig());
+    const ref = { runId: "cb-short" };
+    const order: string[] = [];
+    core.submitSample(ref, ["long"], { temperature: 0, max_tokens: 200 }, {}, () => order.push("long"));
+    rounds(core, 2);
+    core.submitSample(ref, ["short"], { temperature: 0, max_tokens: 3 }, {}, () => order.push("short"));
+    let n = 0;
+    while (core.stepSampling()) n++;
+    const longAlone = core.sample(ref, ["long"], { temperature: 0, max_tokens: 200 });
+    // Greedy on this run decodes well past the short request's 3 tokens.
+    expect(longAlone.completion_tokens).toBeGreaterThan(20);
+    expect(order).toEqual(["short", "long"]);
+    expect(n).toBeGreaterThan(10);
+  });
+
+  it("keeps decoding a request with the weights it started with across an optimizer step", async () => {
+    const core = await sharedCore();
+    core.createRun("cb-step", tinyConfig({ learning_rate: 5e-2 }));
+    const ref = { runId: "cb-step" };
+    const before = core.sample(ref, ["Q: cat?\nA:"], params);
+    const tensors = core.numTensors();
+    const during = submit(core, ref, ["Q: cat?\nA:"], params);
+    rounds(core, 4);
+    core.trainStep("cb-step", QA_PAIRS);
+    const after = submit(core, ref, ["Q: cat?\nA:"], params);
+    while (core.stepSampling());
+    expect(shape(during.result)).toEqual(shape(before));
+    expect(shape(after.result)).toEqual(shape(core.sample(ref, ["Q: cat?\nA:"], params)));
+    expect(shape(after.result)).not.toEqual(shape(before));
+    // The old merged weights were freed once the last request using them ended.
+    expect(core.numTensors()).toBe(tensors);
+  });
+
+  it("lets an aborted request leave the batch at once without disturbing the others", async () => {
+    const core = await sharedCore();
+    core.createRun("cb-abort", tinyConfig());
+    const ref = { runId: "cb-abort" };
+    const alone = core.sample(ref, ["stay"], params);
+    let abort = false;
+    let tokensAfterAbort = 0;
+    const stays = submit(core, ref, ["stay"], params);
+    const leaves = submit(core, ref, ["leave"], { ...params, max_tokens: 200 }, {
+      isAborted: () => abort,
+      onToken: () => {
+        if (abort) tokensAfterAbort++;
+      },
+    });
+    rounds(core, 3);
+    abort = true;
+    while (core.stepSampling());
+    expect(leaves.error).toMatchObject({ code: "aborted" });
+    expect(leaves.error).toBeInstanceOf(EngineError);
+    expect(tokensAfterAbort).toBe(0);
+    expect(shape(stays.result)).toEqual(shape(alone));
+    expect(core.pendingSamples()).toBe(0);
+  });
+
+  it("rejects a bad request when it is submitted, leaving the batch as it was", async () => {
+    const core = await sharedCore();
+    core.createRun("cb-bad", tinyConfig());
+    const ok = submit(core, { runId: "cb-bad" }, ["fine"], { max_tokens: 4, seed: 1 });
+    expect(() => submit(core, { runId: "cb-bad" }, ["x".repeat(250)], { max_tokens: 10 })).toThrow(expect.objectContaining({ code: "context_length_exceeded" }));
+    expect(() => submit(core, { runId: "nope" }, ["x"], {})).toThrow(expect.objectContaining({ code: "run_not_found" }));
+    expect(core.pendingSamples()).toBe(1);
+    while (core.stepSampling());
+    expect(ok.result?.completions).toHaveLength(1);
+  });
+});
+
+describe("continuous batching over worker threads", () => {
+  let engine: Engine;
+  beforeAll(async () => {
+    engine = await createEngine({ workers: 1 });
+  });
+  afterAll(async () => {
+    await engine.close();
+  });
+
+  it("decodes concurrent requests of one run together: a short one answers first, outputs match the in-thread core", async () => {
+    await engine.createRun("wb", tinyConfig());
+    const ref = { runId: "wb" };
+    const order: string[] = [];
+    let firstToken: () => void = () => {};
+    const started = new Promise<void>((r) => (firstToken = r));
+    const long = engine
+      .sample(ref, ["long"], { ...fullParams, temperature: 0, max_tokens: 200 }, { onToken: () => firstToken() })
+      .then((r) => (order.push("long"), r));
+    await started;
+    const short = engine.sample(ref, ["short", "Q: cat?\nA:"], fullParams).then((r) => (order.push("short"), r));
+    const [longResult, shortResult] = await Promise.all([long, short]);
+    expect(longResult.completion_tokens).toBeGreaterThan(20);
+    expect(order).toEqual(["short", "long"]);
+    const core = await sharedCore();
+    core.createRun("wb", tinyConfig());
+    expect(shortResult).toEqual(core.sample(ref, ["short", "Q: cat?\nA:"], fullParams));
+    expect(longResult).toEqual(core.sample(ref, ["long"], { ...fullParams, temperature: 0, max_tokens: 200 }));
+  });
+
+  it("cancels one request through its signal while another keeps decoding", async () => {
+    await engine.createRun("wc", tinyConfig());
+    const ref = { runId: "wc" };
+    const controller = new AbortController();
+    const gone = Array.from({ length: 32 }, (_, i) => `gone ${i}`);
+    const cancelled = engine.sample(ref, gone, { ...fullParams, max_tokens: 200 }, { signal: controller.signal, onToken: () => controller.abort() });
+    const kept = engine.sample(ref, ["kept"], fullParams);
+    await expect(cancelled).rejects.toMatchObject({ code: "aborted" });
+    const core = await sharedCore();
+    core.createRun("wc", tinyConfig());
+    expect(await kept).toEqual(core.sample(ref, ["kept"], fullParams));
+  });
+});
+
+const fullParams: SampleParams = { max_tokens: 12, temperature: 1, top_p: 1, top_k: 0, stop: [], n: 1, logprobs: true, seed: 5 };
