@@ -475,7 +475,10 @@ export interface components {
         /**
          * @description The request is well-formed JSON of the right shape but cannot be done: malformed JSON
          *     (`invalid_json`), an example or prompt longer than the model's context
-         *     (`context_length_exceeded`, naming its index and both lengths), a bad `model` string.
+         *     (`context_length_exceeded`, naming its index and both lengths; also a `tokens` or
+         *     `weights` array longer than any model's context, refused from its length alone), a
+         *     sampling call whose `prompts × n × max_tokens` is over the server's budget
+         *     (`sample_too_large`, naming `max_tokens`), a bad `model` string.
          */
         BadRequest: {
             headers: {
@@ -2120,7 +2123,12 @@ export interface RestoreResponse {
 export interface SampleRequest {
     prompts: string[];
     /**
-     * @description Most tokens to generate per completion.
+     * @description Most tokens to generate per completion. BOS + the prompt's tokens + `max_tokens` must
+     *     fit the model's `context_length` (see listModels), or the call is a 400
+     *     `context_length_exceeded`: the local server's built-in models have a 256-token
+     *     context, so 255 is the most that can succeed there (for an empty prompt). The 1024
+     *     bound is the service's largest context. `prompts × n × max_tokens` is also bounded
+     *     (400 `sample_too_large`; the local server allows 1,048,576).
      * @default 64
      */
     max_tokens?: number;
@@ -2226,7 +2234,11 @@ export interface CompletionRequest {
     model: string;
     /** @description One prompt or a list of prompts. */
     prompt: string | string[];
-    /** @default 16 */
+    /**
+     * @description As `max_tokens` of sample: BOS + the prompt's tokens + `max_tokens` must fit the
+     *     model's `context_length` (256 for the local server's built-in models).
+     * @default 16
+     */
     max_tokens?: number;
     /** @default 1 */
     temperature?: number;

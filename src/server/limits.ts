@@ -34,21 +34,6 @@ export interface ServerLimits {
    * context allow (256 × 16 × 255). @default 1 048 576
    */
   maxSampleTokens: number;
-  /**
-   * KV-cache bytes one engine sampling call may hold; a bigger request is sampled in waves of
-   * prompts that fit (results are the same: a prompt's output does not depend on its neighbours).
-   * @default 64 MiB
-   */
-  kvBudgetBytes: number;
-  /**
-   * A streamed answer whose client has not read for this long is cancelled (generation waits for
-   * the socket to drain meanwhile). @default 30 000 ms
-   */
-  streamStallMs: number;
-  /** A run unused for this long is unloaded from the engine (reloaded from disk on its next call). @default 600 000 ms */
-  idleRunMs: number;
-  /** Runs kept loaded in the engine; the least recently used beyond this are unloaded. @default 64 */
-  maxLoadedRuns: number;
 }
 
 /** The defaults of `ServerLimits`, documented there. */
@@ -61,10 +46,6 @@ export const SERVER_LIMITS: Readonly<ServerLimits> = {
   maxQueuedPerRun: 32,
   maxQueuedPerKey: 64,
   maxSampleTokens: 1_048_576,
-  kvBudgetBytes: 64 * 1024 * 1024,
-  streamStallMs: 30_000,
-  idleRunMs: 600_000,
-  maxLoadedRuns: 64,
 };
 
 /** The defaults with `overrides` applied. @throws RangeError naming a limit that is not a positive number. */

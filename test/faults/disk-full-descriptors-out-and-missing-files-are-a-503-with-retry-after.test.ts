@@ -66,7 +66,8 @@ function expectRetryable503(reply: { status: number; headers: Headers; body: any
 describe("infrastructure failures", () => {
   it("a full disk while a step is persisted is a 503 resource_exhausted, logged, and the retry applies the step once", async () => {
     const before = (await call("GET", `/v1/runs/${runId}`)).body.current_step as number;
-    await inject("fsync,fdatasync", "ENOSPC");
+    // The run store's database writes with pwrite64; a full disk fails those with ENOSPC.
+    await inject("pwrite64", "ENOSPC");
     const failed = await call("POST", `/v1/runs/${runId}/train_step`, { batch }, { "idempotency-key": "disk-full-1" });
     await detach();
     expectRetryable503(failed, "resource_exhausted");
@@ -90,7 +91,7 @@ describe("infrastructure failures", () => {
     const saved = await call("POST", `/v1/runs/${runId}/checkpoints`, { mode: "state" });
     expect(saved.status).toBe(201);
     const dataDir = /data dir (.+)\)/.exec(server.output())![1]!;
-    await rm(path.join(dataDir, "runs", runId, "checkpoints", String(saved.body.step)), { recursive: true, force: true });
+    await rm(path.join(dataDir, "runs", runId, "checkpoints"), { recursive: true, force: true });
     const restored = await call("POST", `/v1/runs/${runId}/restore`, { step: saved.body.step });
     expectRetryable503(restored, "storage_unavailable");
     expect(server.output()).toMatch(/storage_unavailable: storage failed, a file the server's records list is missing/);

@@ -4,6 +4,7 @@ import { type Handler, type RequestContext, json } from "../context.js";
 import { EngineError, type SampleParams, type SampleResult, type TokenEvent, type WeightsRef } from "../engine/types.js";
 import { toApiError } from "../runs/engine-errors.js";
 import { ownedRun } from "../runs/run-access.js";
+import { checkSampleSize } from "../http/cheap-limits.js";
 import { EventStream } from "../http/sse.js";
 import { resolveWeights, weightsLost } from "../runs/weights.js";
 
@@ -18,6 +19,7 @@ type SampleRequest = Required<Omit<Schemas["SampleRequest"], "stop" | "seed" | "
 export const sample: Handler = async (ctx) => {
   const body = ctx.body as SampleRequest;
   const run = ownedRun(ctx, ctx.path.run_id as string);
+  checkSampleSize(body.prompts.length, body.n, body.max_tokens, ctx.services.limits.maxSampleTokens);
   const { weights, step } = await resolveWeights(ctx, run, body.step);
   const params: SampleParams = {
     max_tokens: body.max_tokens,
