@@ -7,6 +7,8 @@ import type { OperationId } from "./http/routes.js";
 import type { CallSequencer } from "./runs/call-sequencer.js";
 import type { RunQueue } from "./runs/run-queue.js";
 import type { RunStore } from "./store/run-store.js";
+import type { Admission } from "./runs/admission.js";
+import type { ServerLimits } from "./limits.js";
 
 /** What every handler can use; one per server. */
 export interface Services {
@@ -18,6 +20,9 @@ export interface Services {
   sequencer: CallSequencer;
   live: LiveRuns;
   adapters: AdapterCache;
+  /** Bounds of the engine-bound calls held at once. */
+  admission: Admission;
+  limits: ServerLimits;
   /** The engine's models, the default first. */
   models: ModelInfo[];
   defaultModelId: string;
@@ -42,6 +47,8 @@ export interface RequestContext {
   idempotency?: { scope: string; request_hash: string };
   req: IncomingMessage;
   res: ServerResponse;
+  /** Aborts when the client goes away before its answer is complete. */
+  signal: AbortSignal;
 }
 
 /** A handler's answer; the pipeline writes it (except `streamed`, written by the handler). */
