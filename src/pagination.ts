@@ -35,6 +35,10 @@ export class Page<Item> implements AsyncIterable<Item> {
     this.has_more = page.has_more;
     this.next_cursor = page.next_cursor;
     this.#fetch = fetch;
+    // Fields a newer server adds to the page (a `total`, say) stay readable, as on every result.
+    for (const [key, value] of Object.entries(page)) {
+      if (!(key in this)) (this as unknown as Record<string, unknown>)[key] = value;
+    }
   }
 
   /** True when another page follows (`has_more` and a cursor). */

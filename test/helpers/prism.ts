@@ -16,12 +16,12 @@ export interface PrismProcess {
  * on a free loopback port and resolves once it is listening. Spawned through node directly,
  * not npx, so killing it leaves no orphan holding the port.
  */
-export async function startPrism(mode: { kind: "mock" } | { kind: "proxy"; upstream: string }): Promise<PrismProcess> {
+export async function startPrism(mode: { kind: "mock"; spec?: string } | { kind: "proxy"; upstream: string }): Promise<PrismProcess> {
   const port = await freePort();
   const cli = `${root}node_modules/@stoplight/prism-cli/dist/index.js`;
   const args =
     mode.kind === "mock"
-      ? [cli, "mock", "-h", "127.0.0.1", "-p", String(port), "openapi/signal.yaml"]
+      ? [cli, "mock", "-h", "127.0.0.1", "-p", String(port), mode.spec ?? "openapi/signal.yaml"]
       : [cli, "proxy", "--errors", "-h", "127.0.0.1", "-p", String(port), "openapi/signal.yaml", mode.upstream];
   const child = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
   let log = "";

@@ -1,4 +1,4 @@
-import { inject, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   AsyncInferenceClient,
   AsyncTrainingClient,
@@ -9,14 +9,17 @@ import {
   SignalRun,
   requestIdOf,
 } from "../../src/index.js";
+import { suiteTarget } from "./suite-target.js";
 
-const baseUrl = inject("prismUrl");
+// The Prism mock of openapi/signal.yaml, read strictly; the newer-server test runs this same
+// suite against a Prism of a newer spec with the default (tolerant) reader.
+const { baseUrl, strictResponseValidation } = suiteTarget();
 const apiKey = "sk-prism-test-key";
 const RUN = "run_8f3a2c1d9e7b4a60";
 const batch = [{ prompt: "Q: capital of France?\nA:", completion: " Paris" }];
 
 function client(): SignalClient {
-  return new SignalClient({ strictResponseValidation: true, apiKey, baseUrl, maxRetries: 0 });
+  return new SignalClient({ strictResponseValidation, apiKey, baseUrl, maxRetries: 0 });
 }
 
 describe("SignalClient against Prism", () => {
@@ -128,7 +131,7 @@ describe("TrainingClient against Prism", () => {
   });
 
   it("AsyncTrainingClient works standalone with await using", async () => {
-    await using training = new AsyncTrainingClient({ strictResponseValidation: true, runId: RUN, apiKey, baseUrl, maxRetries: 0 });
+    await using training = new AsyncTrainingClient({ strictResponseValidation, runId: RUN, apiKey, baseUrl, maxRetries: 0 });
     const result = await training.trainBatch(batch);
     expect(result.loss).toEqual(expect.any(Number));
     await training.saveCheckpoint({ mode: "adapter" });
@@ -151,7 +154,7 @@ describe("InferenceClient against Prism", () => {
   });
 
   it("AsyncInferenceClient runs several batchSample calls at once", async () => {
-    await using inference = new AsyncInferenceClient({ strictResponseValidation: true, runId: RUN, apiKey, baseUrl, batchSize: 1, maxRetries: 0 });
+    await using inference = new AsyncInferenceClient({ strictResponseValidation, runId: RUN, apiKey, baseUrl, batchSize: 1, maxRetries: 0 });
     const results = await Promise.all([inference.batchSample(["a", "b"]), inference.batchSample(["c"]), inference.batchSample(["d", "e", "f"])]);
     expect(results.map((r) => r.length)).toEqual([2, 1, 3]);
   });
