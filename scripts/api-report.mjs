@@ -45,7 +45,11 @@ async function emitDeclarations() {
     ],
     { cwd: root, maxBuffer: 16 * 1024 * 1024 },
   ).catch((error) => {
-    throw new Error(`tsc could not emit the declarations:\n${error.stdout ?? ""}${error.stderr ?? ""}`);
+    const detail = `${error.stdout ?? ""}${error.stderr ?? ""}`.trim();
+    // Exit code 2: type errors, declarations still written. The report is still worth making
+    // (the type-check step of `npm run check` reports the errors themselves).
+    if (error.code === 2) return void console.warn(`api-report: src/ has type errors (the report is made anyway):\n${detail}`);
+    throw Object.assign(new Error(`tsc could not emit the declarations:\n${detail}`), { detail });
   });
   // tsc does not copy .d.ts inputs; the emitted declarations import generated/schema.js.
   mkdirSync(join(types, "generated"), { recursive: true });
@@ -109,7 +113,10 @@ export async function apiReport({ update }) {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const started = performance.now();
-  const { changed, problems } = await apiReport({ update: true });
+  const { changed, problems } = await apiReport({ update: true }).catch((error) => {
+    console.error(`api-report: ${error.message}`);
+    process.exit(1);
+  });
   for (const problem of problems) console.warn(`api-report: ${problem}`);
   if (changed.length === 0) console.log(`api-report: the reports in api/ match src/ (${Math.round(performance.now() - started)} ms)`);
   for (const { report } of changed) console.log(`api-report: rewrote ${report}; review it and commit it with the change to src/`);

@@ -82,7 +82,7 @@ try {
   writeFileSync(join(project, "mock.mjs"), 'import { createMockServer } from "frontier-signal/testing";\nawait createMockServer();\n');
   expectFailure("node", ["mock.mjs"], /npm install --save-dev @stoplight\/prism-cli@\^5\.14\.2[\s\S]*"@stoplight\/prism-http": "5\.12\.0"/);
   writeFileSync(join(project, "local.mjs"), 'import { createLocalServer } from "frontier-signal/testing";\nawait createLocalServer();\n');
-  expectFailure("node", ["local.mjs"], /npm install[^\n]*@tensorflow\/tfjs/);
+  expectFailure("node", ["local.mjs"], /npm install[^\n]*(@tensorflow\/tfjs|better-sqlite3)/);
 
   step("the documented peers");
   const consumer = JSON.parse(readFileSync(join(project, "package.json"), "utf8"));
@@ -91,14 +91,18 @@ try {
     "@stoplight/prism-http": manifest.overrides["@stoplight/prism-http"],
     "@stoplight/prism-http-server": manifest.overrides["@stoplight/prism-http-server"],
   };
+  // npm 11 runs no dependency install script unless package.json allows it: better-sqlite3 builds
+  // its native module in one (the local server's run store).
+  consumer.allowScripts = { "better-sqlite3": true };
   writeFileSync(join(project, "package.json"), `${JSON.stringify(consumer, null, 2)}\n`);
-  console.log(`package.json overrides: ${JSON.stringify(consumer.overrides)}`);
+  console.log(`package.json overrides: ${JSON.stringify(consumer.overrides)}, allowScripts: ${JSON.stringify(consumer.allowScripts)}`);
   sh("npm", [
     "install",
     "--save-dev",
     `@stoplight/prism-cli@${pinned("@stoplight/prism-cli")}`,
     `@tensorflow/tfjs@${pinned("@tensorflow/tfjs")}`,
     `@tensorflow/tfjs-backend-wasm@${pinned("@tensorflow/tfjs-backend-wasm")}`,
+    `better-sqlite3@${manifest.peerDependencies["better-sqlite3"]}`,
     `vitest@${pinned("vitest")}`,
     `vite@${pinned("vite")}`,
     `typescript@${pinned("typescript")}`,
@@ -156,8 +160,8 @@ try {
   expectFailure("npx", ["vitest", "run", "fails-half-way.test.ts"], /expected 200 to be 500/);
   noLeftovers("the failing run");
 
-  step("npx frontier-signal mock");
   const bin = Object.keys(manifest.bin).includes("frontier-signal") ? "frontier-signal" : Object.keys(manifest.bin)[0];
+  step(`npx ${bin} mock`);
   console.log(`$ npx ${bin} mock --port 0   # then GET /v1/models with the printed key, then SIGTERM to its process group (as Ctrl-C would)`);
   const child = spawn("npx", [bin, "mock", "--port", "0"], { cwd: project, env, stdio: ["ignore", "pipe", "inherit"], detached: true });
   let out = "";

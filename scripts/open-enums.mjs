@@ -25,7 +25,7 @@ function collectRefs(node, out) {
 }
 
 /** Component schema names reachable from `roots` (following $refs, also through responses/parameters). */
-function reachable(spec, roots) {
+export function reachable(spec, roots) {
   const seen = new Set();
   const queue = [...collectRefs(roots, new Set())];
   while (queue.length > 0) {

@@ -12,11 +12,12 @@
 //   listing them on an operation documents behaviour the contract had already promised;
 // - a new required response header breaks clients that validate headers (redocly rates it minor).
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { parse } from "yaml";
+import { parse, stringify } from "yaml";
+import { reachable } from "./open-enums.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
 const redocly = join(root, "node_modules/@redocly/cli/bin/cli.js");
@@ -84,6 +85,8 @@ function why(ruleId, side) {
 
 /** `#/paths/~1v1~1runs/get/...` → the operation it is under (method, path, operationId). */
 function operationOf(pointer, spec) {
+  const orphan = pointer.replace(/~1/g, "/").match(/^#\/paths\/\/x-components-without-operation\/([^/]+)/);
+  if (orphan) return { path: "a schema no operation refers to, e.g. a stream event", method: undefined, operationId: orphan[1] };
   const parts = pointer.replace(/^#\//, "").split("/").map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"));
   if (parts[0] !== "paths" || parts.length < 2) return undefined;
   const path = parts[1];
@@ -153,9 +156,39 @@ function ownChecks(base, revision) {
   return changes;
 }
 
-async function redoclyDiff(basePath, revisionPath) {
+/** Where a component schema no operation refers to is attached for the diff (see below). */
+const ORPHANS = "/x-components-without-operation/";
+
+/**
+ * `redocly diff` only walks what operations reach, so a schema no operation refers to (the SSE
+ * chunk `SampleChunk`, sent as `data:` lines of a streamed sample) would change unseen. Each such
+ * schema is attached to a synthetic GET whose 200 answer is that schema, in a temporary copy.
+ */
+function attachOrphans(spec, names, file) {
+  const copy = structuredClone(spec);
+  for (const name of names) {
+    copy.paths[`${ORPHANS}${name}`] = {
+      get: {
+        operationId: `${name} (a schema no operation refers to, e.g. a stream event)`,
+        responses: { "200": { description: name, content: { "application/json": { schema: { $ref: `#/components/schemas/${name}` } } } } },
+      },
+    };
+  }
+  writeFileSync(file, stringify(copy, { aliasDuplicateObjects: false }));
+  return file;
+}
+
+function orphansOf(spec) {
+  const reached = reachable(spec, Object.values(spec.paths ?? {}));
+  return Object.keys(spec.components?.schemas ?? {}).filter((name) => !reached.has(name));
+}
+
+async function redoclyDiff(base, revision) {
   const dir = mkdtempSync(join(tmpdir(), "spec-diff-"));
   const out = join(dir, "diff.json");
+  const names = [...new Set([...orphansOf(base), ...orphansOf(revision)])].filter((n) => base.components?.schemas?.[n] && revision.components?.schemas?.[n]);
+  const basePath = attachOrphans(base, names, join(dir, "base.yaml"));
+  const revisionPath = attachOrphans(revision, names, join(dir, "revision.yaml"));
   try {
     await promisify(execFile)(process.execPath, [redocly, "diff", basePath, revisionPath, "--config", join(root, "redocly.yaml"), "--format", "json", "--fail-on", "none", "-o", out], {
       cwd: root,
@@ -176,7 +209,7 @@ async function redoclyDiff(basePath, revisionPath) {
 export async function classify(basePath, revisionPath) {
   const base = parse(readFileSync(basePath, "utf8"));
   const revision = parse(readFileSync(revisionPath, "utf8"));
-  const report = await redoclyDiff(basePath, revisionPath);
+  const report = await redoclyDiff(base, revision);
   const changes = [];
   for (const change of report.changes ?? []) {
     // A response added to an operation is rated by ownChecks (new status codes).

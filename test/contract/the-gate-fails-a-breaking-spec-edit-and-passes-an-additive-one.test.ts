@@ -49,6 +49,17 @@ describe("npm run check's compatibility gate", () => {
     expect(output).toContain("getRun (GET /v1/runs/{run_id}), response: New response status 418.");
   });
 
+  it("sees a schema no operation refers to: the SSE chunk of a streamed sample", () => {
+    editYaml(spec, (doc) => {
+      const chunk = doc.components.schemas.SampleChunk;
+      delete chunk.properties.delta;
+      chunk.required = chunk.required.filter((name: string) => name !== "delta");
+    });
+    const { status, output } = gate();
+    expect(status).toBe(1);
+    expect(output).toContain("SampleChunk (a schema no operation refers to, e.g. a stream event), response: Property `delta` of `SampleChunk` was removed.");
+  });
+
   it("passes additive edits: a response field, an optional request field, an enum value, an operation", () => {
     editYaml(spec, (doc) => {
       doc.components.schemas.Run.properties.owner = { type: "string" };

@@ -158,3 +158,33 @@ describe("continuous batching over worker threads", () => {
 });
 
 const fullParams: SampleParams = { max_tokens: 12, temperature: 1, top_p: 1, top_k: 0, stop: [], n: 1, logprobs: true, seed: 5 };
+
+describe("sampling a live run on both workers", () => {
+  let engine: Engine;
+  beforeAll(async () => {
+    engine = await createEngine({ workers: 2 });
+  });
+  afterAll(async () => {
+    await engine.close();
+  });
+
+  it("answers concurrent samples around unawaited training steps exactly as the calls' order implies", async () => {
+    const config = tinyConfig({ learning_rate: 5e-2 });
+    await engine.createRun("both", config);
+    const ref = { runId: "both" };
+    const wave = (tag: string) => Promise.all(Array.from({ length: 4 }, (_, i) => engine.sample(ref, [`${tag} ${i}`, `Q: cat?\nA: ${i}`], fullParams)));
+    // Made in this order without waiting: each wave must see the weights of the steps made before it.
+    const calls = [wave("a"), engine.trainStep("both", QA_PAIRS), wave("b"), wave("c"), engine.trainStep("both", QA_PAIRS), wave("d")];
+    const [a, , b, c, , d] = await Promise.all(calls);
+
+    const core = await sharedCore();
+    core.createRun("both", config);
+    const expected = (tag: string) => Array.from({ length: 4 }, (_, i) => core.sample(ref, [`${tag} ${i}`, `Q: cat?\nA: ${i}`], fullParams));
+    expect(a).toEqual(expected("a"));
+    core.trainStep("both", QA_PAIRS);
+    expect(b).toEqual(expected("b"));
+    expect(c).toEqual(expected("c"));
+    core.trainStep("both", QA_PAIRS);
+    expect(d).toEqual(expected("d"));
+  });
+});

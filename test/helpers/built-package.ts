@@ -18,7 +18,8 @@ export interface BuiltPackage {
 }
 
 /**
- * Builds the package (`tsc -p tsconfig.build.json` and the generated types, as `npm run build`)
+ * Builds the package (`tsc -p tsconfig.build.json --inlineSources` and the generated types, as
+ * `npm run build`: src/ is not shipped, so the maps carry the sources)
  * into a directory of its own with its package.json and the other entries of `files`, and a
  * consumer project that resolves `frontier-signal` to it through its `exports`. The package's
  * dependencies resolve from this checkout's node_modules; the checkout's dist/ is never used.
@@ -29,7 +30,7 @@ export interface BuiltPackage {
  */
 export async function buildPackage(): Promise<BuiltPackage> {
   const manifest = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { files: string[] };
-  const inputs = ["package.json", "tsconfig.json", "tsconfig.build.json", "src", "generated", ...manifest.files.filter((f) => f !== "dist")];
+  const inputs = ["package.json", "tsconfig.json", "tsconfig.build.json", "src", "generated", "README.md", "LICENSE", ...manifest.files.filter((f) => f !== "dist")];
   const base = join(tmpdir(), `frontier-signal-package-${hashOf(inputs)}`);
   if (!existsSync(join(base, "complete"))) {
     const scratch = mkdtempSync(join(tmpdir(), "frontier-signal-build-"));
@@ -48,10 +49,11 @@ async function assemble(base: string, files: string[]): Promise<void> {
   const dir = join(base, "frontier-signal");
   mkdirSync(dir, { recursive: true });
   cpSync(join(root, "package.json"), join(dir, "package.json"));
-  for (const entry of files) {
+  // npm packs README and LICENSE whatever `files` says.
+  for (const entry of [...files, "README.md", "LICENSE"]) {
     if (entry !== "dist" && existsSync(join(root, entry))) cpSync(join(root, entry), join(dir, entry), { recursive: true });
   }
-  await run(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-p", join(root, "tsconfig.build.json"), "--outDir", join(dir, "dist")], { cwd: root });
+  await run(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-p", join(root, "tsconfig.build.json"), "--inlineSources", "--outDir", join(dir, "dist")], { cwd: root });
   await run(process.execPath, [join(root, "scripts/copy-generated-types.mjs"), join(dir, "dist")], { cwd: root });
   symlinkSync(join(root, "node_modules"), join(dir, "node_modules"), "dir");
   const consumer = join(base, "consumer");

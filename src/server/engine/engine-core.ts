@@ -196,6 +196,11 @@ export class EngineCore {
     };
   }
 
+  /** The run's LoRA weights now, as PEFT safetensors (what `loadAdapter` takes). */
+  exportAdapter(runId: string): Uint8Array {
+    return exportAdapter(this.slot(runId).lora);
+  }
+
   /** @throws SafetensorsError when the adapter does not match the config's model and targets. */
   loadAdapter(key: string, config: RunConfig, adapter: Uint8Array): void {
     const full = withDefaults(config);

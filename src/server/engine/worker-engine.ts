@@ -38,7 +38,25 @@ interface Slot {
   worker: Worker;
   pending: Map<number, Pending>;
   pinned: number;
+  /** Sequences (prompts × n) of sample calls in flight on this worker, and those calls. */
+  sampling: number;
+  sampleCalls: number;
 }
+
+/** A live run's weights at one version, copied to another worker for sampling. */
+interface Replica {
+  version: number;
+  slot: Slot;
+  key: string;
+  /** Settles once the copy is loaded there (rejects if it could not be made). */
+  ready: Promise<void>;
+  /** Sample calls routed to it and not yet answered. */
+  users: number;
+  stale: boolean;
+}
+
+/** A pending training or state call counts as this many sequences of sampling work when routing. */
+const CALL_WEIGHT = 32;
 
 function fromWire(e: WireError): Error {
   if (e.name === "EngineError" && e.code) return new EngineError(e.code as EngineErrorCode, e.message, e.param);
@@ -80,7 +98,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     await Promise.all(
       Array.from({ length: count }, async () => {
         const worker = spawn();
-        const slot: Slot = { worker, pending: new Map(), pinned: 0 };
+        const slot: Slot = { worker, pending: new Map(), pinned: 0, sampling: 0, sampleCalls: 0 };
         slots.push(slot);
         const onError = (e: Error) => fail(e);
         const onExit = (code: number) => fail(new Error(`engine worker exited with code ${code} while starting`));
@@ -118,6 +136,14 @@ class WorkerEngine implements Engine {
   private readonly runs = new Map<string, Slot>();
   /** Frozen adapters (checkpoints) are loaded on every worker: sampling them can use every core. */
   private readonly adapters = new Set<string>();
+  /**
+   * Per live run: its config and a version that every call which may change its weights bumps
+   * (when the call is made, so the order of calls decides which weights a sample sees).
+   */
+  private readonly live = new Map<string, { config: RunConfig; version: number }>();
+  /** Per live run: its weights copied to another worker, so its samples can use that core too. */
+  private readonly replicas = new Map<string, Replica>();
+  private nextReplica = 1;
   private closed = false;
 
   constructor(private readonly slots: Slot[]) {
@@ -204,7 +230,29 @@ class WorkerEngine implements Engine {
     return listModels();
   }
 
+  /** Marks a run's weights as changed by the call being made now; copies on other workers go stale. */
+  private changed(runId: string, config?: RunConfig): void {
+    const entry = this.live.get(runId);
+    if (config) this.live.set(runId, { config, version: (entry?.version ?? 0) + 1 });
+    else if (entry) entry.version++;
+    const replica = this.replicas.get(runId);
+    if (replica) {
+      this.replicas.delete(runId);
+      replica.stale = true;
+      this.dropReplicaIfUnused(replica);
+    }
+  }
+
+  private dropReplicaIfUnused(replica: Replica): void {
+    if (!replica.stale || replica.users > 0) return;
+    replica.ready.then(
+      () => this.call(replica.slot, "unloadAdapter", [replica.key]).catch(() => {}),
+      () => {},
+    );
+  }
+
   async createRun(runId: string, config: RunConfig): Promise<RunState> {
+    this.changed(runId, config);
     const isNew = !this.runs.has(runId);
     const slot = this.pin(this.runs, runId);
     try {
@@ -216,6 +264,7 @@ class WorkerEngine implements Engine {
   }
 
   async loadRun(runId: string, config: RunConfig, state: RunState): Promise<void> {
+    this.changed(runId, config);
     const isNew = !this.runs.has(runId);
     const slot = this.pin(this.runs, runId);
     try {
@@ -227,6 +276,8 @@ class WorkerEngine implements Engine {
   }
 
   async dropRun(runId: string): Promise<void> {
+    this.changed(runId);
+    this.live.delete(runId);
     const slot = this.unpin(this.runs, runId);
     if (slot) await this.call(slot, "dropRun", [runId]);
   }
@@ -236,10 +287,12 @@ class WorkerEngine implements Engine {
   }
 
   async optimStep(runId: string, options: OptimStepOptions = {}): Promise<OptimStepResult> {
+    this.changed(runId);
     return this.call(this.runSlot(runId), "optimStep", [runId, options]);
   }
 
   async trainStep(runId: string, batch: Example[], options: OptimStepOptions = {}): Promise<TrainStepResult> {
+    this.changed(runId);
     return this.call(this.runSlot(runId), "trainStep", [runId, batch, options]);
   }
 
@@ -279,23 +332,89 @@ class WorkerEngine implements Engine {
     params: SampleParams,
     options: { signal?: AbortSignal; onToken?: (event: TokenEvent) => void } = {},
   ): Promise<SampleResult> {
-    const slot = this.weightsSlot(weights);
     const { signal, onToken } = options;
-    if (signal?.aborted) throw new EngineError("aborted", "sampling was aborted");
-    const abortFlag = signal ? new SharedArrayBuffer(4) : undefined;
-    const onAbort = () => Atomics.store(new Int32Array(abortFlag!), 0, 1);
-    signal?.addEventListener("abort", onAbort, { once: true });
+    // Routed and (unless it waits for a copy of the weights) posted before the first await, so
+    // calls made after this one cannot overtake it on the run's worker.
+    const route = this.sampleRoute(weights);
+    const sequences = prompts.length * (params.n ?? 1);
+    let slot = route.slot;
+    slot.sampling += sequences;
+    slot.sampleCalls++;
+    let ref = weights;
     try {
-      return await this.call<SampleResult>(
-        slot,
-        "sample",
-        [weights, prompts, params],
-        { ...(abortFlag ? { abortFlag } : {}), stream: onToken !== undefined },
-        onToken,
-      );
+      if (route.replica) {
+        try {
+          await route.replica.ready;
+          ref = { adapterKey: route.replica.key };
+        } catch {
+          // The copy could not be made (e.g. the run was dropped meanwhile): the run's own worker answers.
+          const runId = (weights as { runId: string }).runId;
+          if (this.replicas.get(runId) === route.replica) this.replicas.delete(runId);
+          slot.sampling -= sequences;
+          slot.sampleCalls--;
+          slot = this.runSlot(runId);
+          slot.sampling += sequences;
+          slot.sampleCalls++;
+        }
+      }
+      if (signal?.aborted) throw new EngineError("aborted", "sampling was aborted");
+      const abortFlag = signal ? new SharedArrayBuffer(4) : undefined;
+      const onAbort = () => Atomics.store(new Int32Array(abortFlag!), 0, 1);
+      signal?.addEventListener("abort", onAbort, { once: true });
+      try {
+        return await this.call<SampleResult>(
+          slot,
+          "sample",
+          [ref, prompts, params],
+          { ...(abortFlag ? { abortFlag } : {}), stream: onToken !== undefined },
+          onToken,
+        );
+      } finally {
+        signal?.removeEventListener("abort", onAbort);
+      }
     } finally {
-      signal?.removeEventListener("abort", onAbort);
+      slot.sampling -= sequences;
+      slot.sampleCalls--;
+      if (route.replica) {
+        route.replica.users--;
+        this.dropReplicaIfUnused(route.replica);
+      }
     }
+  }
+
+  /** How busy a worker is, in sequences of sampling work. */
+  private load(slot: Slot): number {
+    return slot.sampling + CALL_WEIGHT * Math.max(0, slot.pending.size - slot.sampleCalls);
+  }
+
+  /**
+   * Where a sample call goes. A frozen adapter: the least busy worker. A live run: its own
+   * worker, unless another one is less busy — then a copy of the run's weights as they are at
+   * this call (exported from its worker after every call made before this one) is loaded there
+   * once per version of the weights and sampled from; the next call that changes the weights
+   * makes it stale. Requests on one worker are batched together, so the copy only pays when
+   * the run's own worker already has work and another core is free for it.
+   */
+  private sampleRoute(weights: WeightsRef): { slot: Slot; replica?: Replica } {
+    if (!("runId" in weights) || this.slots.length < 2) return { slot: this.weightsSlot(weights) };
+    const runId = weights.runId;
+    const home = this.runSlot(runId);
+    const entry = this.live.get(runId);
+    let replica = this.replicas.get(runId);
+    const other = this.slots.filter((s) => s !== home).reduce((best, s) => (this.load(s) < this.load(best) ? s : best));
+    const target = replica && replica.version === entry?.version ? replica.slot : other;
+    if (!entry || this.load(home) === 0 || this.load(target) >= this.load(home)) return { slot: home };
+    if (!replica || replica.version !== entry.version) {
+      const key = `live\u0000${runId}\u0000${this.nextReplica++}`;
+      const exported = this.call<Uint8Array>(home, "exportAdapter", [runId]);
+      const ready = exported.then((bytes) => this.call<void>(target, "loadAdapter", [key, entry.config, bytes]));
+      // A failed copy is handled by each sample that waits for it; nothing else awaits it.
+      ready.catch(() => {});
+      replica = { version: entry.version, slot: target, key, ready, users: 0, stale: false };
+      this.replicas.set(runId, replica);
+    }
+    replica.users++;
+    return { slot: replica.slot, replica };
   }
 
   async embeddings(weights: WeightsRef, inputs: string[]): Promise<number[][]> {
