@@ -475,7 +475,10 @@ export interface components {
         /**
          * @description The request is well-formed JSON of the right shape but cannot be done: malformed JSON
          *     (`invalid_json`), an example or prompt longer than the model's context
-         *     (`context_length_exceeded`, naming its index and both lengths), a bad `model` string.
+         *     (`context_length_exceeded`, naming its index and both lengths; also a `tokens` or
+         *     `weights` array longer than any model's context, refused from its length alone), a
+         *     sampling call whose `prompts × n × max_tokens` is over the server's budget
+         *     (`sample_too_large`, naming `max_tokens`), a bad `model` string.
          */
         BadRequest: {
             headers: {
@@ -608,7 +611,11 @@ export interface components {
                 "application/json": Error;
             };
         };
-        /** @description Too many requests; wait `Retry-After` seconds. */
+        /**
+         * @description Too many requests; wait `Retry-After` seconds. `rate_limited`: this API key already has
+         *     as many calls in progress or queued as the server takes from one key (the local server:
+         *     64 calls that use the engine). `retry-after-ms` may give the wait in milliseconds.
+         */
         RateLimited: {
             headers: {
                 "x-request-id": components["headers"]["RequestId"];
@@ -649,7 +656,16 @@ export interface components {
                 "application/json": Error;
             };
         };
-        /** @description The service is overloaded or restarting; wait `Retry-After` seconds. */
+        /**
+         * @description The service cannot take the request now; wait `Retry-After` seconds (`retry-after-ms`
+         *     may give it in milliseconds) and retry with the same Idempotency-Key. Codes:
+         *     - `overloaded`: the run's queue or the server's is full (the local server: 32 calls that
+         *       use the engine per run, 128 in all), or every connection is busy.
+         *     - `resource_exhausted` (type `overloaded_error`): the server ran out of disk space,
+         *       file descriptors or memory; the message says which. The request did not complete.
+         *     - `storage_unavailable` (type `api_error`): the server's storage failed or a file its
+         *       records list is missing; the operator may have to repair the data directory.
+         */
         ServiceUnavailable: {
             headers: {
                 "x-request-id": components["headers"]["RequestId"];
@@ -2107,7 +2123,12 @@ export interface RestoreResponse {
 export interface SampleRequest {
     prompts: string[];
     /**
-     * @description Most tokens to generate per completion.
+     * @description Most tokens to generate per completion. BOS + the prompt's tokens + `max_tokens` must
+     *     fit the model's `context_length` (see listModels), or the call is a 400
+     *     `context_length_exceeded`: the local server's built-in models have a 256-token
+     *     context, so 255 is the most that can succeed there (for an empty prompt). The 1024
+     *     bound is the service's largest context. `prompts × n × max_tokens` is also bounded
+     *     (400 `sample_too_large`; the local server allows 1,048,576).
      * @default 64
      */
     max_tokens?: number;
@@ -2213,7 +2234,11 @@ export interface CompletionRequest {
     model: string;
     /** @description One prompt or a list of prompts. */
     prompt: string | string[];
-    /** @default 16 */
+    /**
+     * @description As `max_tokens` of sample: BOS + the prompt's tokens + `max_tokens` must fit the
+     *     model's `context_length` (256 for the local server's built-in models).
+     * @default 16
+     */
     max_tokens?: number;
     /** @default 1 */
     temperature?: number;

@@ -1,7 +1,7 @@
 // `npm run bench`: every benchmark, side by side in one run, written to BENCHMARKS.md with the
 // command and the machine. Figures are medians of repeated runs; comparisons are ratios measured
 // in the same run, because this machine is shared and noisy.
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 
 type Section = () => Promise<{ markdown: string; figures: Record<string, number> }>;
@@ -13,6 +13,7 @@ const sections: Array<[string, () => Promise<Section>]> = [
   ["SDK against the local server", async () => (await import("./sdk.js")).benchSdk],
   ["engine", async () => (await import("./engine.js")).benchEngine],
   ["testing servers", async () => (await import("./testing.js")).benchTestingServers],
+  ["run store", async () => (await import("./run-store.js")).benchRunStore],
 ];
 
 const only = process.argv.slice(2);
@@ -38,6 +39,31 @@ const header = [
   "",
 ].join("\n");
 const markdown = `${header}\n${parts.join("\n")}\n<details><summary>Raw figures</summary>\n\n\`\`\`json\n${JSON.stringify(all, null, 2)}\n\`\`\`\n</details>\n`;
-if (only.length === 0) writeFileSync(new URL("../../BENCHMARKS.md", import.meta.url), markdown);
-else process.stdout.write(markdown);
+const target = new URL("../../BENCHMARKS.md", import.meta.url);
+if (only.length === 0) writeFileSync(target, markdown);
+else {
+  // `npm run bench -- <section>`: that section's tables and raw figures replace their earlier
+  // version in BENCHMARKS.md; the other sections stay as their last full run wrote them.
+  writeFileSync(target, spliceSections(readFileSync(target, "utf8"), parts, all));
+  process.stdout.write(parts.join("\n"));
+}
 process.exit(0);
+
+function spliceSections(existing: string, fresh: string[], figures: Record<string, Record<string, number>>): string {
+  let text = existing;
+  const detailsAt = () => (text.indexOf("<details>") < 0 ? text.length : text.indexOf("<details>"));
+  for (const part of fresh) {
+    const heading = part.split("\n", 1)[0]!;
+    const start = text.indexOf(`${heading}\n`);
+    if (start < 0) {
+      text = `${text.slice(0, detailsAt())}${part}\n${text.slice(detailsAt())}`;
+      continue;
+    }
+    const next = text.slice(start + heading.length).search(/\n## |\n<details>/);
+    const end = next < 0 ? text.length : start + heading.length + next + 1;
+    text = `${text.slice(0, start)}${part}\n${text.slice(end)}`;
+  }
+  const raw = /```json\n([\s\S]*?)\n```/.exec(text);
+  if (raw?.[1]) text = text.replace(raw[1], JSON.stringify({ ...(JSON.parse(raw[1]) as object), ...figures }, null, 2));
+  return text;
+}

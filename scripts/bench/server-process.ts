@@ -15,8 +15,10 @@ export interface ServerProcess {
  * The local server as its own process (`signal serve`), so a benchmark's client side does not
  * share an event loop or a core's time slices with the server's request handling.
  */
-export async function startServerProcess(options: { workers?: number } = {}): Promise<ServerProcess> {
-  const dataDir = mkdtempSync(join(tmpdir(), "signal-bench-data-"));
+export async function startServerProcess(options: { workers?: number; dataDir?: string } = {}): Promise<ServerProcess> {
+  // A given data dir is the caller's to keep; a fresh one is removed on stop.
+  const ownsDataDir = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "signal-bench-data-"));
   const apiKey = `sk-bench-${process.pid}`;
   const args = [join(root, "bin/signal.js"), "serve", "--port", "0", "--data-dir", dataDir, "--api-key", apiKey];
   if (options.workers !== undefined) args.push("--workers", String(options.workers));
@@ -42,7 +44,7 @@ export async function startServerProcess(options: { workers?: number } = {}): Pr
     stop: () =>
       new Promise<void>((resolve) => {
         child.once("exit", () => {
-          rmSync(dataDir, { recursive: true, force: true });
+          if (ownsDataDir) rmSync(dataDir, { recursive: true, force: true });
           resolve();
         });
         child.kill("SIGTERM");

@@ -6,6 +6,8 @@ import type { LiveRuns } from "./runs/live-runs.js";
 import type { OperationId } from "./http/routes.js";
 import type { RunQueue } from "./runs/run-queue.js";
 import type { RunStore } from "./store/run-store.js";
+import type { Admission } from "./runs/admission.js";
+import type { ServerLimits } from "./limits.js";
 
 /** What every handler can use; one per server. */
 export interface Services {
@@ -15,6 +17,9 @@ export interface Services {
   queue: RunQueue;
   live: LiveRuns;
   adapters: AdapterCache;
+  /** Bounds of the engine-bound calls held at once. */
+  admission: Admission;
+  limits: ServerLimits;
   /** The engine's models, the default first. */
   models: ModelInfo[];
   defaultModelId: string;
@@ -39,6 +44,8 @@ export interface RequestContext {
   idempotency?: { scope: string; request_hash: string };
   req: IncomingMessage;
   res: ServerResponse;
+  /** Aborts when the client goes away before its answer is complete. */
+  signal: AbortSignal;
 }
 
 /** A handler's answer; the pipeline writes it (except `streamed`, written by the handler). */

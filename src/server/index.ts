@@ -3,4 +3,5 @@
  * library; `startServer` starts the engine (which does).
  */
 export { startServer, SERVER_DEFAULTS, SERVER_VERSION, type ServerOptions, type RunningServer } from "./start-server.js";
+export { SERVER_LIMITS, type ServerLimits } from "./limits.js";
 export type { Engine, ModelInfo } from "./engine/types.js";

@@ -7,13 +7,16 @@ import { normalizeCorsOrigins } from "./http/cors.js";
 import type { Services } from "./context.js";
 import { DEFAULT_MODEL_ID, createEngine } from "./engine/index.js";
 import type { Engine } from "./engine/types.js";
-import { createRequestListener } from "./http/handle-request.js";
+import { type PipelineOptions, createRequestListener } from "./http/handle-request.js";
 import { HANDLERS } from "./handlers/index.js";
 import { IdempotencyStore } from "./store/idempotency.js";
 import { newApiKey } from "./store/ids.js";
 import { LiveRuns } from "./runs/live-runs.js";
 import { RunQueue } from "./runs/run-queue.js";
 import { RunStore } from "./store/run-store.js";
+import { Admission } from "./runs/admission.js";
+import { guardConnections } from "./http/connection-guard.js";
+import { type ServerLimits, resolveLimits } from "./limits.js";
 
 /** Options of `startServer`. */
 export interface ServerOptions {
@@ -43,6 +46,8 @@ export interface ServerOptions {
   defaultModel?: string;
   /** Largest request body accepted; bigger ones get 413. @default 8 MiB */
   bodyLimitBytes?: number;
+  /** Connection, queue, size and memory bounds; see `ServerLimits` for each default. */
+  limits?: Partial<ServerLimits>;
   /**
    * Receives one line per request (method, path, status, ms, request id) and the server's own
    * notices; `false` silences them. Never receives an API key, except the generated one.
@@ -93,6 +98,7 @@ export interface RunningServer {
  *   engine's tensor library is missing (the message names the `npm install` command).
  */
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
+  const limits = resolveLimits(options.limits);
   const corsOrigins = normalizeCorsOrigins(options.corsOrigins);
   const log = options.log === false ? undefined : (options.log ?? ((line: string) => process.stdout.write(`${line}\n`)));
   const apiKeys = resolveKeys(options.apiKeys);
@@ -126,24 +132,36 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     queue,
     live: new LiveRuns(engine, store),
     adapters: new AdapterCache(engine),
+    admission: new Admission(limits),
+    limits,
     models,
     defaultModelId,
     startedAt: Date.now(),
     version: SERVER_VERSION,
   };
+  const pipeline: PipelineOptions = {
+    handlers: HANDLERS,
+    authenticate: createAuthenticator(apiKeys),
+    bodyLimitBytes: options.bodyLimitBytes ?? SERVER_DEFAULTS.bodyLimitBytes,
+    corsOrigins,
+    log,
+    onInternalError: (error, requestId) => {
+      const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
+      log?.(`error ${requestId}: ${detail}`);
+    },
+    onInfrastructureError: (line, requestId) => log?.(`error ${requestId}: ${line}`),
+  };
   const server = createServer(
-    createRequestListener(services, {
-      handlers: HANDLERS,
-      authenticate: createAuthenticator(apiKeys),
-      bodyLimitBytes: options.bodyLimitBytes ?? SERVER_DEFAULTS.bodyLimitBytes,
-      corsOrigins,
-      log,
-      onInternalError: (error, requestId) => {
-        const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
-        log?.(`error ${requestId}: ${detail}`);
-      },
-    }),
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // How often Node looks for requests past those timeouts (30 s by default).
+      connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
+    },
+    createRequestListener(services, pipeline),
   );
+  pipeline.guard = guardConnections(server, limits.maxConnections);
   server.on("clientError", (error: Error & { code?: string }, socket) => {
     const requestId = answerClientError(error, socket);
     if (requestId !== undefined) log?.(`- - ${error.code ?? "clientError"} ${requestId}`);
@@ -161,6 +179,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     if (ownsEngine) await engine.close();
     throw error;
   }
+  // Once listening, the server's errors are failed accepts (EMFILE under a descriptor limit):
+  // the connection is lost, the server is not.
+  server.on("error", (error: Error & { code?: string }) => log?.(`warning: accepting a connection failed: ${error.code ?? error.message}`));
   const address = server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   let closing: Promise<void> | undefined;

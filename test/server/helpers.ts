@@ -5,6 +5,7 @@ import { afterAll, beforeAll } from "vitest";
 import type { z } from "zod/mini";
 import { checkAgainst, summarizeIssues } from "../../src/core/validate.js";
 import { type Engine, createEngine } from "../../src/server/engine/index.js";
+import type { EngineError, SampleResult } from "../../src/server/engine/types.js";
 import { type RunningServer, type ServerOptions, startServer } from "../../src/server/index.js";
 
 /** A server on a loopback port with its own temporary data directory. */
@@ -33,6 +34,21 @@ export async function startTestServer(engine: Engine, options: Partial<ServerOpt
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * `engine` with every sample call's outcome recorded, in call order, so a test can see generation
+ * stop (an EngineError `aborted`) or finish.
+ */
+export function watchSamples(engine: Engine): { engine: Engine; outcomes: Promise<SampleResult | EngineError>[] } {
+  const outcomes: Promise<SampleResult | EngineError>[] = [];
+  const watched: Engine = Object.create(engine);
+  watched.sample = (...args) => {
+    const outcome = engine.sample(...args);
+    outcomes.push(outcome.catch((e: EngineError) => e));
+    return outcome;
+  };
+  return { engine: watched, outcomes };
 }
 
 /** The engine and server of a test file, set up by `useTestServer`. */

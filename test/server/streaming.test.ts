@@ -1,23 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as gen from "../../generated/zod/zod.gen.js";
 import { EngineError, type Engine, type SampleResult } from "../../src/server/engine/types.js";
-import { QA, type TestServer, call, conform, createTinyRun, startTestServer, testEngine } from "./helpers.js";
+import { QA, type TestServer, call, conform, createTinyRun, startTestServer, testEngine, watchSamples } from "./helpers.js";
 
 let engine: Engine;
 let server: TestServer;
 let runId: string;
 /** Outcomes of the engine's sample calls, so a test can see generation stop. */
-const sampleOutcomes: Promise<SampleResult | EngineError>[] = [];
+let sampleOutcomes: Promise<SampleResult | EngineError>[];
 
 beforeAll(async () => {
   engine = await testEngine();
-  const watched: Engine = Object.create(engine);
-  watched.sample = (...args) => {
-    const outcome = engine.sample(...args);
-    sampleOutcomes.push(outcome.catch((e: EngineError) => e));
-    return outcome;
-  };
-  server = await startTestServer(watched);
+  const watched = watchSamples(engine);
+  sampleOutcomes = watched.outcomes;
+  server = await startTestServer(watched.engine);
   runId = await createTinyRun(server);
 });
 afterAll(async () => {

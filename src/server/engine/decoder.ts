@@ -259,6 +259,9 @@ export class DecodeScratch {
   readonly scores: Float64Array;
   readonly qh: Float64Array;
   readonly acc: Float64Array;
+  /** One row's query and attention output. */
+  readonly qRow: Float32Array;
+  readonly attRow: Float32Array;
 
   constructor(
     private readonly tf: Tf,
@@ -274,6 +277,8 @@ export class DecodeScratch {
     this.scores = new Float64Array(config.context_length);
     this.qh = new Float64Array(dh);
     this.acc = new Float64Array(dh);
+    this.qRow = new Float32Array(config.d_model);
+    this.attRow = new Float32Array(config.d_model);
   }
 
   /** Makes room for `rows` rows. */
@@ -477,9 +482,15 @@ export function forwardInto(w: DecodeWeights, caches: readonly KvCache[], tokens
       cache.k[li]!.set(heap.subarray(o + d, o + 2 * d), at);
       cache.v[li]!.set(heap.subarray(o + 2 * d, o + 3 * d), at);
     }
+    // Attention reads and writes JavaScript-owned rows only (typed arrays over the wasm heap are
+    // slower to index in V8's hot loops), one copy in and out per row.
+    const { qRow, attRow } = sc;
     for (let r = 0; r < rows; r++) {
       const cache = caches[rowSeq[r]!]!;
-      attendRow(heap, B + r * 3 * d, heap, A + r * d, cache.k[li]!, cache.v[li]!, rowPos[r]! + 1, heads, dh, d, scale, scores, qh, acc);
+      const qo = B + r * 3 * d;
+      qRow.set(heap.subarray(qo, qo + d));
+      attendRow(qRow, 0, attRow, 0, cache.k[li]!, cache.v[li]!, rowPos[r]! + 1, heads, dh, d, scale, scores, qh, acc);
+      heap.set(attRow, A + r * d);
     }
     sc.matmul("a", rows, lw.o, "b");
     heap = sc.view();

@@ -3,6 +3,7 @@ import { ApiError } from "../http/api-error.js";
 import { type Handler, json } from "../context.js";
 import type { Completion, SampleParams } from "../engine/types.js";
 import { newCompletionId } from "../store/ids.js";
+import { checkSampleSize } from "../http/cheap-limits.js";
 import { ownedRun } from "../runs/run-access.js";
 import { resolveWeights } from "../runs/weights.js";
 import { runSample, streamSample } from "./inference.js";
@@ -24,8 +25,9 @@ export const createCompletion: Handler = async (ctx) => {
   }
   const runId = match[1]!;
   const run = ownedRun(ctx, runId, "model");
-  const { weights } = await resolveWeights(ctx, run, match[2] === undefined ? undefined : Number(match[2]), "model");
   const prompts = typeof body.prompt === "string" ? [body.prompt] : body.prompt;
+  checkSampleSize(prompts.length, body.n, body.max_tokens, ctx.services.limits.maxSampleTokens);
+  const { weights } = await resolveWeights(ctx, run, match[2] === undefined ? undefined : Number(match[2]), "model");
   const stop = body.stop === undefined || body.stop === null ? [] : typeof body.stop === "string" ? [body.stop] : body.stop;
   const withLogprobs = body.logprobs !== undefined && body.logprobs !== null;
   const params: SampleParams = {

@@ -4,6 +4,7 @@ import { type Handler, type RequestContext, json } from "../context.js";
 import { EngineError, type SampleParams, type SampleResult, type TokenEvent, type WeightsRef } from "../engine/types.js";
 import { toApiError } from "../runs/engine-errors.js";
 import { ownedRun } from "../runs/run-access.js";
+import { checkSampleSize } from "../http/cheap-limits.js";
 import { EventStream } from "../http/sse.js";
 import { resolveWeights, weightsLost } from "../runs/weights.js";
 
@@ -18,6 +19,7 @@ type SampleRequest = Required<Omit<Schemas["SampleRequest"], "stop" | "seed" | "
 export const sample: Handler = async (ctx) => {
   const body = ctx.body as SampleRequest;
   const run = ownedRun(ctx, ctx.path.run_id as string);
+  checkSampleSize(body.prompts.length, body.n, body.max_tokens, ctx.services.limits.maxSampleTokens);
   const { weights, step } = await resolveWeights(ctx, run, body.step);
   const params: SampleParams = {
     max_tokens: body.max_tokens,
@@ -77,7 +79,10 @@ export const createEmbeddings: Handler = async (ctx) => {
   return json(200, response, { runId: run.run_id });
 };
 
-/** Non-streamed sampling with engine errors mapped to their 4xx. */
+/**
+ * Non-streamed sampling with engine errors mapped to their 4xx. A client that goes away stops
+ * the work: the engine is aborted between decoding steps (or before it starts, if still queued).
+ */
 export async function runSample(
   ctx: RequestContext,
   weights: WeightsRef,
@@ -86,10 +91,16 @@ export async function runSample(
   renameParam?: (param: string) => string,
 ): Promise<SampleResult> {
   try {
-    return await ctx.services.engine.sample(weights, prompts, params);
+    return await ctx.services.engine.sample(weights, prompts, params, { signal: ctx.signal });
   } catch (error) {
+    if (ctx.signal.aborted) throw clientGone();
     throw toApiError(weightsLost(ctx, weights, error, renameParam), renameParam);
   }
+}
+
+/** What a call whose client has gone ends with: nobody reads it, and it is not the server's fault. */
+function clientGone(): ApiError {
+  return new ApiError(499, "invalid_request_error", "client_closed_request", "The client closed the connection before the answer was ready.");
 }
 
 /**
@@ -107,14 +118,9 @@ export async function streamSample(
 ): Promise<void> {
   const { res, requestId } = ctx;
   const stream = new EventStream(res, requestId);
-  const abort = new AbortController();
-  const onClose = () => {
-    if (!res.writableFinished) abort.abort();
-  };
-  res.once("close", onClose);
   try {
     const result = await ctx.services.engine.sample(weights, prompts, params, {
-      signal: abort.signal,
+      signal: ctx.signal,
       onToken: (event) => {
         if (event.delta === "" && event.finish_reason === null) return;
         stream.data(toChunk(event));
@@ -124,12 +130,10 @@ export async function streamSample(
     if (last !== undefined) stream.data(last);
     stream.done();
   } catch (error) {
-    if (abort.signal.aborted || (error instanceof EngineError && error.code === "aborted")) return;
+    if (ctx.signal.aborted || (error instanceof EngineError && error.code === "aborted")) return;
     const mapped = toApiError(weightsLost(ctx, weights, error, options.renameParam), options.renameParam);
     stream.fail(mapped instanceof ApiError ? mapped : internalError());
     // The client already has its answer; rethrown only so the pipeline reports it.
     if (!(mapped instanceof ApiError)) throw error;
-  } finally {
-    res.off("close", onClose);
   }
 }

@@ -11,6 +11,26 @@ import { sendBytes, sendError, sendJson } from "./respond.js";
 import { matchRoute, type OperationId } from "./routes.js";
 import type { IdempotencyRecord } from "../store/run-record.js";
 import { coerceStrings, validatePart } from "./validate-request.js";
+import { checkCheapLimits } from "./cheap-limits.js";
+import type { ConnectionGuard } from "./connection-guard.js";
+import { classifyInfrastructureError } from "./infrastructure-errors.js";
+
+/**
+ * Operations that use the engine (or wait for a run's queue): the ones admission bounds. The rest
+ * answer from memory or a small file read and are never refused for load.
+ */
+const ENGINE_BOUND: ReadonlySet<OperationId> = new Set([
+  "createRun",
+  "forwardBackward",
+  "optimStep",
+  "trainStep",
+  "zeroGrad",
+  "createCheckpoint",
+  "restoreCheckpoint",
+  "sample",
+  "createEmbeddings",
+  "createCompletion",
+]);
 
 /** What the pipeline needs besides the services. */
 export interface PipelineOptions {
@@ -22,6 +42,10 @@ export interface PipelineOptions {
   log: ((line: string) => void) | undefined;
   /** Reports unexpected errors (with their stack) that the client sees only as a 500. */
   onInternalError: (error: unknown, requestId: string) => void;
+  /** Reports what ran out or failed when the machine, not the request, is at fault (the client sees a 503). */
+  onInfrastructureError: (line: string, requestId: string) => void;
+  /** The connection cap, whose over-cap connections are served only for getHealth. */
+  guard?: ConnectionGuard;
   /** Page origins that may call from a browser; `undefined` for loopback origins only. */
   corsOrigins?: CorsOrigins;
 }
@@ -40,6 +64,10 @@ export function createRequestListener(services: Services, options: PipelineOptio
     const started = performance.now();
     res.setHeader("x-request-id", requestId);
     const rawPath = (req.url ?? "/").split("?")[0] ?? "/";
+    const gone = new AbortController();
+    res.once("close", () => {
+      if (!res.writableFinished) gone.abort();
+    });
     if (options.log) {
       const log = options.log;
       res.once("close", () => {
@@ -48,10 +76,14 @@ export function createRequestListener(services: Services, options: PipelineOptio
         log(`${req.method} ${rawPath} ${status} ${ms}ms ${requestId}`);
       });
     }
-    handle(services, options, req, res, requestId, rawPath).catch((error: unknown) => {
+    handle(services, options, req, res, requestId, rawPath, gone.signal).catch((error: unknown) => {
       let apiError: ApiError;
+      const infrastructure = error instanceof ApiError ? undefined : classifyInfrastructureError(error);
       if (error instanceof ApiError) {
         apiError = error;
+      } else if (infrastructure) {
+        options.onInfrastructureError(`${infrastructure.error.code}: ${infrastructure.logLine}`, requestId);
+        apiError = infrastructure.error;
       } else {
         options.onInternalError(error, requestId);
         apiError = internalError();
@@ -75,6 +107,7 @@ async function handle(
   res: ServerResponse,
   requestId: string,
   rawPath: string,
+  signal: AbortSignal,
 ): Promise<void> {
   if (applyCors(req, res, options.corsOrigins, rawPath)) return;
   const method = req.method ?? "GET";
@@ -89,22 +122,58 @@ async function handle(
   }
   const { route, params } = match;
   const operationId = route.operationId;
+  if (options.guard?.overCap(req)) {
+    res.setHeader("connection", "close");
+    if (operationId !== "getHealth") {
+      throw new ApiError(503, "overloaded_error", "overloaded", "The server is at its connection limit and every connection is busy; retry after 1 s.", undefined, {
+        "retry-after": "1",
+      });
+    }
+  }
   const keyHash = operationId === "getHealth" ? "" : options.authenticate(req.headers.authorization);
   const schemas = OPERATION_SCHEMAS[operationId];
 
   const path = (schemas.path ? validatePart(schemas.path, coerceStrings(schemas.path, params)) : {}) as Record<string, unknown>;
   const query = validatePart(schemas.query ?? noInput, coerceStrings(schemas.query, queryOf(req.url ?? ""))) as Record<string, unknown>;
 
+  // Refused for load before the body is read: the cheapest place to say no.
+  const release = ENGINE_BOUND.has(operationId) ? services.admission.admit(keyHash, typeof path.run_id === "string" ? path.run_id : undefined) : undefined;
+  try {
+    await answer(services, options, { req, res, requestId, rawPath, signal, operationId, keyHash, path, query });
+  } finally {
+    release?.();
+  }
+}
+
+/** A routed, authenticated request whose path and query are valid. */
+interface Routed {
+  req: IncomingMessage;
+  res: ServerResponse;
+  requestId: string;
+  rawPath: string;
+  signal: AbortSignal;
+  operationId: OperationId;
+  keyHash: string;
+  path: Record<string, unknown>;
+  query: Record<string, unknown>;
+}
+
+/** Reads and validates the body, then runs the handler (through the Idempotency-Key record when there is a key). */
+async function answer(services: Services, options: PipelineOptions, routed: Routed): Promise<void> {
+  const { req, res, requestId, rawPath, signal, operationId, keyHash, path, query } = routed;
+  const method = req.method ?? "GET";
+  const schemas = OPERATION_SCHEMAS[operationId];
   let body: Record<string, unknown> = {};
   let rawBody: unknown;
   if (method === "POST") {
     rawBody = parseJsonBody(await readBody(req, options.bodyLimitBytes));
     if (rawBody === undefined && !schemas.bodyOptional) throw validationError("body: a JSON request body is required");
+    checkCheapLimits(operationId, rawBody, Math.max(...services.models.map((m) => m.context_length)));
     // Only an absent body stands for `{}`; a JSON `null` is a body, and not an object.
     body = validatePart(schemas.body ?? noInput, rawBody === undefined ? {} : rawBody) as Record<string, unknown>;
   }
 
-  const ctx: RequestContext = { services, requestId, operationId, keyHash, path, query, body, req, res };
+  const ctx: RequestContext = { services, requestId, operationId, keyHash, path, query, body, req, res, signal };
   const handler = options.handlers[operationId];
   const idempotencyKey = method === "POST" ? req.headers["idempotency-key"] : undefined;
   if (idempotencyKey === undefined) {

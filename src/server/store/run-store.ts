@@ -71,6 +71,12 @@ CREATE INDEX IF NOT EXISTS idempotency_by_run ON idempotency (run_id, created_at
 /** The part of a run record kept in the `header` column (run id, owner and checkpoints have their own). */
 type Header = Omit<RunRecord, "run_id" | "owner" | "checkpoints">;
 
+/** Metric rows and idempotency records (by scope) of a run. */
+export interface RunHistory {
+  metrics?: Iterable<Metric>;
+  idempotency?: Iterable<[string, IdempotencyRecord]>;
+}
+
 /** Everything one applied call changes, committed in one transaction. */
 export interface RunCommit {
   /** New tensors; omitted keeps the stored ones. */
@@ -225,23 +231,45 @@ export class RunStore {
 
   /**
    * Adds a run with a history it already has (metric rows and idempotency records) in one
-   * transaction: migration from the state-file format, and benchmarks that need a long run
-   * without training it.
+   * transaction: migration from the state-file format.
    */
-  importRun(record: RunRecord, state: RunState, history: { metrics?: Iterable<Metric>; idempotency?: Iterable<[string, IdempotencyRecord]> } = {}): void {
+  importRun(record: RunRecord, state: RunState, history: RunHistory = {}): void {
     checkRunId(record.run_id);
     try {
       this.#db.transaction(() => {
         this.#sql.insertRun.run(record.run_id, record.owner, JSON.stringify(headerOf(record)));
         this.#sql.putTensors.run(record.run_id, state.adapter, state.optimizer, state.accumulated ?? null);
-        for (const metric of history.metrics ?? []) this.#sql.insertMetric.run({ run_id: record.run_id, ...metric });
         for (const checkpoint of record.checkpoints) this.#sql.putCheckpoint.run({ run_id: record.run_id, ...checkpoint });
-        for (const [scope, r] of history.idempotency ?? []) this.#sql.putIdempotency.run(scope, record.run_id, r.request_hash, r.status, JSON.stringify(r.body), r.created_at);
+        this.#appendHistory(record.run_id, history);
       })();
     } catch (error) {
       throw asInfrastructureError(error);
     }
     this.#runs.set(record.run_id, record);
+  }
+
+  /**
+   * Sets a stored run's header and appends history to it in one transaction, without the
+   * per-record pruning of `commit` (benchmarks use it to give a run a long record without
+   * training it).
+   */
+  appendHistory(record: RunRecord, history: RunHistory): void {
+    checkRunId(record.run_id);
+    if (!this.#runs.has(record.run_id)) throw new Error(`run ${record.run_id} is not stored`);
+    try {
+      this.#db.transaction(() => {
+        this.#sql.updateRun.run(JSON.stringify(headerOf(record)), record.run_id);
+        this.#appendHistory(record.run_id, history);
+      })();
+    } catch (error) {
+      throw asInfrastructureError(error);
+    }
+    this.#runs.set(record.run_id, record);
+  }
+
+  #appendHistory(runId: string, history: RunHistory): void {
+    for (const metric of history.metrics ?? []) this.#sql.insertMetric.run({ run_id: runId, ...metric });
+    for (const [scope, r] of history.idempotency ?? []) this.#sql.putIdempotency.run(scope, runId, r.request_hash, r.status, JSON.stringify(r.body), r.created_at);
   }
 
   /** The run's persisted tensors, as the engine's `loadRun` takes them. */

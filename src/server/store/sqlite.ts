@@ -14,13 +14,14 @@ export const SQLITE_INSTALL_HINT = "npm install better-sqlite3@^12.9.0";
  * better-sqlite3 is an optional peer dependency, loaded here on first use: neither
  * `import "frontier-signal"` nor importing the server module loads it; only starting a server does.
  *
+ * @param load loads the driver (a test can stand in a missing one).
  * @throws Error naming the exact `npm install` command when better-sqlite3 is missing or was
  *   installed without its native build (npm skipped its install script).
  */
-export function openDatabase(file: string): Database {
+export function openDatabase(file: string, load: () => unknown = () => createRequire(import.meta.url)("better-sqlite3")): Database {
   let open: typeof BetterSqlite3;
   try {
-    open = createRequire(import.meta.url)("better-sqlite3") as typeof BetterSqlite3;
+    open = load() as typeof BetterSqlite3;
   } catch (cause) {
     throw new Error(`The local server keeps its runs in SQLite through better-sqlite3, which is not installed: ${SQLITE_INSTALL_HINT}`, { cause });
   }
@@ -32,7 +33,7 @@ export function openDatabase(file: string): Database {
     if (code === "ERR_DLOPEN_FAILED" || /bindings file|Could not locate the bindings|NODE_MODULE_VERSION/.test(String(cause))) {
       throw new Error(
         `better-sqlite3 is installed without its native build (npm blocked its install script, or it was built for another Node.js). ` +
-          `Allow it (npm install-scripts approve better-sqlite3) and reinstall: ${SQLITE_INSTALL_HINT}`,
+          `Approve its install script (add "allowScripts": { "better-sqlite3": true } to package.json), then: npm rebuild better-sqlite3`,
         { cause },
       );
     }

@@ -1,0 +1,76 @@
+import { readFileSync } from "node:fs";
+
+/**
+ * The bounds that keep the server answering under hostile clients and overload. Every one has a
+ * default (`SERVER_LIMITS`); `startServer({ limits })` overrides any of them.
+ */
+export interface ServerLimits {
+  /**
+   * Open connections kept at once. A connection past the cap first closes the oldest one that
+   * is not in the middle of a request (a slow or idle one); when every one is busy, it is served
+   * only for `getHealth` and answered 503 `overloaded` otherwise.
+   * @default half the process's soft descriptor limit, at most 1024 (512 under `ulimit -n 1024`)
+   */
+  maxConnections: number;
+  /** Time a client has to send the request line and headers. @default 10 000 ms */
+  headersTimeoutMs: number;
+  /** Time a client has to send the whole request, body included. @default 30 000 ms */
+  requestTimeoutMs: number;
+  /** How long an idle keep-alive connection stays open. @default 5 000 ms */
+  keepAliveTimeoutMs: number;
+  /**
+   * Engine-bound calls (training, checkpoints, sampling, embeddings, completions) in progress or
+   * waiting, over all runs; past it the server answers 503 `overloaded` with `Retry-After`.
+   * @default 128
+   */
+  maxQueued: number;
+  /** The same for one run; past it, 503 `overloaded` with `Retry-After`. @default 32 */
+  maxQueuedPerRun: number;
+  /** The same for one API key; past it, 429 `rate_limited` with `Retry-After`. @default 64 */
+  maxQueuedPerKey: number;
+  /**
+   * Largest `prompts × n × max_tokens` of one sampling call (the tokens it may generate); past it,
+   * 400 `sample_too_large`. The default admits the largest request the schema and a 256-token
+   * context allow (256 × 16 × 255). @default 1 048 576
+   */
+  maxSampleTokens: number;
+}
+
+/** The defaults of `ServerLimits`, documented there. */
+export const SERVER_LIMITS: Readonly<ServerLimits> = {
+  maxConnections: defaultMaxConnections(),
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+  maxQueued: 128,
+  maxQueuedPerRun: 32,
+  maxQueuedPerKey: 64,
+  maxSampleTokens: 1_048_576,
+};
+
+/** The defaults with `overrides` applied. @throws RangeError naming a limit that is not a positive number. */
+export function resolveLimits(overrides: Partial<ServerLimits> = {}): ServerLimits {
+  const limits: ServerLimits = { ...SERVER_LIMITS };
+  for (const [name, value] of Object.entries(overrides) as [keyof ServerLimits, number | undefined][]) {
+    if (value === undefined) continue;
+    if (!(name in SERVER_LIMITS)) throw new RangeError(`limits.${name} is not a server limit; known: ${Object.keys(SERVER_LIMITS).join(", ")}`);
+    if (typeof value !== "number" || !(value > 0)) throw new RangeError(`limits.${name} must be a positive number, got ${String(value)}`);
+    limits[name] = value;
+  }
+  return limits;
+}
+
+/**
+ * Half the soft `RLIMIT_NOFILE` (the rest is for files, the engine's workers and the store), at
+ * most 1024. Node has no getrlimit; Linux shows it in /proc, elsewhere 512 is assumed.
+ */
+function defaultMaxConnections(): number {
+  let soft = 1024;
+  try {
+    const line = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync("/proc/self/limits", "utf8"));
+    if (line?.[1] !== undefined) soft = line[1] === "unlimited" ? 2048 : Number(line[1]);
+  } catch {
+    // not Linux: keep the assumption
+  }
+  return Math.max(16, Math.min(1024, Math.floor(soft / 2)));
+}
