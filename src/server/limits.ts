@@ -34,6 +34,11 @@ export interface ServerLimits {
    * context allow (256 × 16 × 255). @default 1 048 576
    */
   maxSampleTokens: number;
+  /**
+   * A streamed answer whose client has not read for this long is cut off, which cancels its
+   * generation (generation waits for the socket to drain meanwhile). @default 30 000 ms
+   */
+  streamStallMs: number;
 }
 
 /** The defaults of `ServerLimits`, documented there. */
@@ -46,6 +51,7 @@ export const SERVER_LIMITS: Readonly<ServerLimits> = {
   maxQueuedPerRun: 32,
   maxQueuedPerKey: 64,
   maxSampleTokens: 1_048_576,
+  streamStallMs: 30_000,
 };
 
 /** The defaults with `overrides` applied. @throws RangeError naming a limit that is not a positive number. */

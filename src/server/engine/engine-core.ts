@@ -246,6 +246,11 @@ export class EngineCore {
   }
 
   /** Ends every queued or decoding sample request with `error`. */
+  samplingPaused(): boolean {
+    return this.batcher.paused;
+  }
+
+  /** Ends every sample request with `error`. */
   failSamples(error: Error): void {
     this.batcher.failAll(error);
   }
