@@ -116,6 +116,12 @@ export interface paths {
          *
          *     An example that does not fit the model's context is a 400 naming its index and both
          *     lengths; nothing is truncated.
+         *
+         *     `loss_fn` picks the loss (see `LossFn`): `cross_entropy` (the default) or, for
+         *     reinforcement learning on `TokensExample`s that carry the sampler's `logprobs` and per-token
+         *     `advantages`, `importance_sampling` or `ppo`. An RL loss without those fields, with
+         *     lengths that disagree, or with non-finite values is a 400 naming the field, before any
+         *     work is done.
          */
         post: operations["forwardBackward"];
         delete?: never;
@@ -305,6 +311,93 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/runs/{run_id}/forward": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The run's id, as returned by `createRun`. */
+                run_id: components["parameters"]["RunIdPath"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Per-token log-probabilities of a batch, without gradients
+         * @description Runs the batch forward through the run's live weights (or the checkpoint at `step`) and
+         *     returns, for every example, the log-probability of each token given the ones before it
+         *     (`logprobs[example][position]`; position 0 has no predecessor and is `null`), and the
+         *     batch's cross-entropy. Nothing changes: no gradient is accumulated, the step and the
+         *     weights stay as they are.
+         *
+         *     The log-probabilities are computed exactly as `sample` reports them (the same arithmetic,
+         *     over the tokens a sample can produce: every token but BOS and PAD), so for a sequence that
+         *     `sample` produced, `forward` on the same weights returns the sampler's logprobs to 1e-5.
+         *     `loss` is the mean of `-logprobs` over the weighted target positions, weighted as in
+         *     `forward_backward`; it can differ from `forward_backward`'s `cross_entropy` loss in the
+         *     fifth digit, which normalises over the whole vocabulary in the training graph.
+         *
+         *     With the `Signal-Sequence` header, a call is ordered with the same client's training calls.
+         */
+        post: operations["forward"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/models/{model_id}/tokenize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A base model id, as `listModels` lists them. */
+                model_id: components["parameters"]["ModelIdPath"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Text to the model's token ids
+         * @description The token ids the model reads for `text`, so clients can build `TokensExample`s and
+         *     `prompt_tokens` without knowing the tokenizer. With `add_bos`, the beginning-of-sequence
+         *     token every text prompt starts with is prepended (as `sample` does for `prompts`).
+         *     Unknown model: 404 `model_not_found`.
+         */
+        post: operations["tokenize"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/models/{model_id}/detokenize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A base model id, as `listModels` lists them. */
+                model_id: components["parameters"]["ModelIdPath"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Token ids to text
+         * @description The text of `tokens`; special tokens (BOS, EOS, PAD) are skipped and invalid UTF-8
+         *     becomes U+FFFD. A token id outside the vocabulary is a 400 naming its index. Unknown
+         *     model: 404 `model_not_found`.
+         */
+        post: operations["detokenize"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/runs/{run_id}/restore": {
         parameters: {
             query?: never;
@@ -349,6 +442,15 @@ export interface paths {
          *     `step`. With a `seed`, a prompt's output does not depend on the other prompts in the
          *     request. A prompt whose length plus `max_tokens` exceeds the model's context is a 400
          *     naming its index and both lengths.
+         *
+         *     Give exactly one of `prompts` (text; BOS is prepended) or `prompt_tokens` (token ids, used
+         *     as given, e.g. from `tokenize` with `add_bos`). With `logprobs: true` each sample has its
+         *     `tokens` and their `logprobs`; with `prompt_logprobs: true` also the prompt's
+         *     (`prompt_tokens` and `prompt_logprobs`, position 0 `null`). A logprob is the model's
+         *     log-probability of the token at temperature 1 over the tokens a sample can produce,
+         *     whatever `temperature`, `top_p` and `top_k` are: exactly what `forward` computes for the
+         *     same sequence on the same weights (to 1e-5), so they can be the `logprobs` of an
+         *     `importance_sampling` or `ppo` example.
          *
          *     With `stream: true` the answer is `text/event-stream`: one `data:` line per generated
          *     piece of text holding a JSON `SampleChunk` (`index` is `prompt_index * n + sample`),
@@ -434,12 +536,44 @@ export interface components {
         PromptCompletionExample: PromptCompletionExample;
         /** @description Loss on every token. */
         TextExample: TextExample;
-        /** @description Raw token ids; `weights[i]` weighs the loss of predicting `tokens[i]` (default 1; `weights[0]` is unused). */
+        /**
+         * @description Raw token ids; `weights[i]` weighs the loss of predicting `tokens[i]` (default 1;
+         *     `weights[0]` is unused). For the RL losses (`importance_sampling`, `ppo`) the example
+         *     carries, aligned with `tokens`, `logprobs` (the sampler's log-probability of `tokens[i]`)
+         *     and `advantages` (the advantage of `tokens[i]`); their position 0 is unused (give 0), and
+         *     `weights` is not allowed (an advantage of 0 leaves a position out of the sum).
+         */
         TokensExample: TokensExample;
         /** @description One training example. */
         Example: Example;
         Batch: Batch;
         ForwardBackwardRequest: ForwardBackwardRequest;
+        /**
+         * @description The loss of a batch. For target position i (i >= 1) of an example with current
+         *     log-probability p_i of `tokens[i]`, sampler log-probability q_i (`logprobs[i]`), ratio
+         *     r_i = exp(p_i - q_i) and advantage A_i (`advantages[i]`), where N is the number of target
+         *     positions in the batch and sums run over every target position of every example:
+         *     - `cross_entropy`: loss = -sum_i w_i * p_i / sum_i w_i with the example's `weights` w_i
+         *       (the default; every example type).
+         *     - `importance_sampling`: loss = -sum_i r_i * A_i / N
+         *     - `ppo`: loss = -sum_i min(r_i * A_i, clip(r_i, low, high) * A_i) / N, with
+         *       low = `loss_fn_config.clip_low_threshold` and high = `loss_fn_config.clip_high_threshold`.
+         *     The RL losses need every example to be a `TokensExample` with `logprobs` and `advantages`
+         *     of the same length as `tokens`. p_i is computed, like q_i, over the tokens a sample can
+         *     produce (every token but BOS and PAD). `loss` and `grad_norm` are reported as for
+         *     `cross_entropy`; `num_tokens` is N.
+         * @default cross_entropy
+         * @enum {string}
+         */
+        LossFn: LossFn;
+        /** @description Parameters of `ppo` (`clip_low_threshold` < 1 < `clip_high_threshold`); not allowed with other losses. */
+        LossFnConfig: LossFnConfig;
+        ForwardRequest: ForwardRequest;
+        ForwardResult: ForwardResult;
+        TokenizeRequest: TokenizeRequest;
+        TokenizeResult: TokenizeResult;
+        DetokenizeRequest: DetokenizeRequest;
+        DetokenizeResult: DetokenizeResult;
         ForwardBackwardResult: ForwardBackwardResult;
         OptimStepRequest: OptimStepRequest;
         OptimStepResult: OptimStepResult;
@@ -459,6 +593,7 @@ export interface components {
         CheckpointDeleted: CheckpointDeleted;
         RestoreRequest: RestoreRequest;
         RestoreResponse: RestoreResponse;
+        /** @description Exactly one of `prompts` and `prompt_tokens`. */
         SampleRequest: SampleRequest;
         Sample: Sample;
         SampleResult: SampleResult;
@@ -692,6 +827,23 @@ export interface components {
         RunIdPath: RunId;
         /** @description The optimizer step the checkpoint was saved at. */
         StepPath: number;
+        /** @description A base model id, as `listModels` lists them. */
+        ModelIdPath: string;
+        /**
+         * @description Orders pipelined calls: `<client_id>:<position>`, where `client_id` names one client's
+         *     sequence of calls on this run (8-64 characters of `A-Z a-z 0-9 _ -`, random per client)
+         *     and `position` counts that client's calls from 0. The server applies a client's calls on
+         *     a run in position order and each exactly once: a call that arrives before its
+         *     predecessor is held (at most `sequence_hold_ms`, 30 s on the local server) until the
+         *     predecessor has been applied or refused; if the predecessor never comes, the held call
+         *     goes ahead and the late predecessor is refused with 409 `sequence_superseded`. A
+         *     predecessor that failed with a retryable error (429, 5xx) keeps its place, so its retry
+         *     is still applied first. Retries of an applied call are answered from its Idempotency-Key
+         *     record as usual. Calls of different clients (or without the header) on the same run are
+         *     applied in arrival order, interleaved with each other: two clients on one run are
+         *     ordered only within each client.
+         */
+        Sequence: string;
         /**
          * @description Makes the POST safe to retry: the same key with the same body returns the stored response
          *     without applying the work again; with a different body it is a 409
@@ -730,6 +882,8 @@ export type ResponseInternalServerError = components['responses']['InternalServe
 export type ResponseServiceUnavailable = components['responses']['ServiceUnavailable'];
 export type ParameterRunIdPath = components['parameters']['RunIdPath'];
 export type ParameterStepPath = components['parameters']['StepPath'];
+export type ParameterModelIdPath = components['parameters']['ModelIdPath'];
+export type ParameterSequence = components['parameters']['Sequence'];
 export type ParameterIdempotencyKey = components['parameters']['IdempotencyKey'];
 export type ParameterLimit = components['parameters']['Limit'];
 export type ParameterStepListLimit = components['parameters']['StepListLimit'];
@@ -1017,6 +1171,21 @@ export interface operations {
                  *     are remembered in memory for an hour, so a retry after a restart answers afresh.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+                /**
+                 * @description Orders pipelined calls: `<client_id>:<position>`, where `client_id` names one client's
+                 *     sequence of calls on this run (8-64 characters of `A-Z a-z 0-9 _ -`, random per client)
+                 *     and `position` counts that client's calls from 0. The server applies a client's calls on
+                 *     a run in position order and each exactly once: a call that arrives before its
+                 *     predecessor is held (at most `sequence_hold_ms`, 30 s on the local server) until the
+                 *     predecessor has been applied or refused; if the predecessor never comes, the held call
+                 *     goes ahead and the late predecessor is refused with 409 `sequence_superseded`. A
+                 *     predecessor that failed with a retryable error (429, 5xx) keeps its place, so its retry
+                 *     is still applied first. Retries of an applied call are answered from its Idempotency-Key
+                 *     record as usual. Calls of different clients (or without the header) on the same run are
+                 *     applied in arrival order, interleaved with each other: two clients on one run are
+                 *     ordered only within each client.
+                 */
+                "Signal-Sequence"?: components["parameters"]["Sequence"];
             };
             path: {
                 /** @description The run's id, as returned by `createRun`. */
@@ -1088,6 +1257,21 @@ export interface operations {
                  *     are remembered in memory for an hour, so a retry after a restart answers afresh.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+                /**
+                 * @description Orders pipelined calls: `<client_id>:<position>`, where `client_id` names one client's
+                 *     sequence of calls on this run (8-64 characters of `A-Z a-z 0-9 _ -`, random per client)
+                 *     and `position` counts that client's calls from 0. The server applies a client's calls on
+                 *     a run in position order and each exactly once: a call that arrives before its
+                 *     predecessor is held (at most `sequence_hold_ms`, 30 s on the local server) until the
+                 *     predecessor has been applied or refused; if the predecessor never comes, the held call
+                 *     goes ahead and the late predecessor is refused with 409 `sequence_superseded`. A
+                 *     predecessor that failed with a retryable error (429, 5xx) keeps its place, so its retry
+                 *     is still applied first. Retries of an applied call are answered from its Idempotency-Key
+                 *     record as usual. Calls of different clients (or without the header) on the same run are
+                 *     applied in arrival order, interleaved with each other: two clients on one run are
+                 *     ordered only within each client.
+                 */
+                "Signal-Sequence"?: components["parameters"]["Sequence"];
             };
             path: {
                 /** @description The run's id, as returned by `createRun`. */
@@ -1149,6 +1333,21 @@ export interface operations {
                  *     are remembered in memory for an hour, so a retry after a restart answers afresh.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+                /**
+                 * @description Orders pipelined calls: `<client_id>:<position>`, where `client_id` names one client's
+                 *     sequence of calls on this run (8-64 characters of `A-Z a-z 0-9 _ -`, random per client)
+                 *     and `position` counts that client's calls from 0. The server applies a client's calls on
+                 *     a run in position order and each exactly once: a call that arrives before its
+                 *     predecessor is held (at most `sequence_hold_ms`, 30 s on the local server) until the
+                 *     predecessor has been applied or refused; if the predecessor never comes, the held call
+                 *     goes ahead and the late predecessor is refused with 409 `sequence_superseded`. A
+                 *     predecessor that failed with a retryable error (429, 5xx) keeps its place, so its retry
+                 *     is still applied first. Retries of an applied call are answered from its Idempotency-Key
+                 *     record as usual. Calls of different clients (or without the header) on the same run are
+                 *     applied in arrival order, interleaved with each other: two clients on one run are
+                 *     ordered only within each client.
+                 */
+                "Signal-Sequence"?: components["parameters"]["Sequence"];
             };
             path: {
                 /** @description The run's id, as returned by `createRun`. */
@@ -1218,6 +1417,21 @@ export interface operations {
                  *     are remembered in memory for an hour, so a retry after a restart answers afresh.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+                /**
+                 * @description Orders pipelined calls: `<client_id>:<position>`, where `client_id` names one client's
+                 *     sequence of calls on this run (8-64 characters of `A-Z a-z 0-9 _ -`, random per client)
+                 *     and `position` counts that client's calls from 0. The server applies a client's calls on
+                 *     a run in position order and each exactly once: a call that arrives before its
+                 *     predecessor is held (at most `sequence_hold_ms`, 30 s on the local server) until the
+                 *     predecessor has been applied or refused; if the predecessor never comes, the held call
+                 *     goes ahead and the late predecessor is refused with 409 `sequence_superseded`. A
+                 *     predecessor that failed with a retryable error (429, 5xx) keeps its place, so its retry
+                 *     is still applied first. Retries of an applied call are answered from its Idempotency-Key
+                 *     record as usual. Calls of different clients (or without the header) on the same run are
+                 *     applied in arrival order, interleaved with each other: two clients on one run are
+                 *     ordered only within each client.
+                 */
+                "Signal-Sequence"?: components["parameters"]["Sequence"];
             };
             path: {
                 /** @description The run's id, as returned by `createRun`. */
@@ -1371,6 +1585,21 @@ export interface operations {
                  *     are remembered in memory for an hour, so a retry after a restart answers afresh.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+                /**
+                 * @description Orders pipelined calls: `<client_id>:<position>`, where `client_id` names one client's
+                 *     sequence of calls on this run (8-64 characters of `A-Z a-z 0-9 _ -`, random per client)
+                 *     and `position` counts that client's calls from 0. The server applies a client's calls on
+                 *     a run in position order and each exactly once: a call that arrives before its
+                 *     predecessor is held (at most `sequence_hold_ms`, 30 s on the local server) until the
+                 *     predecessor has been applied or refused; if the predecessor never comes, the held call
+                 *     goes ahead and the late predecessor is refused with 409 `sequence_superseded`. A
+                 *     predecessor that failed with a retryable error (429, 5xx) keeps its place, so its retry
+                 *     is still applied first. Retries of an applied call are answered from its Idempotency-Key
+                 *     record as usual. Calls of different clients (or without the header) on the same run are
+                 *     applied in arrival order, interleaved with each other: two clients on one run are
+                 *     ordered only within each client.
+                 */
+                "Signal-Sequence"?: components["parameters"]["Sequence"];
             };
             path: {
                 /** @description The run's id, as returned by `createRun`. */
@@ -1515,6 +1744,238 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    forward: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes the POST safe to retry: the same key with the same body returns the stored response
+                 *     without applying the work again; with a different body it is a 409
+                 *     `idempotency_key_reused`. Use a new random key per logical call. Printable ASCII.
+                 *     Calls that change a run keep their record with the change (it survives a restart of the
+                 *     local server); calls that change nothing (`sample`, `createEmbeddings`, `createCompletion`)
+                 *     are remembered in memory for an hour, so a retry after a restart answers afresh.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+                /**
+                 * @description Orders pipelined calls: `<client_id>:<position>`, where `client_id` names one client's
+                 *     sequence of calls on this run (8-64 characters of `A-Z a-z 0-9 _ -`, random per client)
+                 *     and `position` counts that client's calls from 0. The server applies a client's calls on
+                 *     a run in position order and each exactly once: a call that arrives before its
+                 *     predecessor is held (at most `sequence_hold_ms`, 30 s on the local server) until the
+                 *     predecessor has been applied or refused; if the predecessor never comes, the held call
+                 *     goes ahead and the late predecessor is refused with 409 `sequence_superseded`. A
+                 *     predecessor that failed with a retryable error (429, 5xx) keeps its place, so its retry
+                 *     is still applied first. Retries of an applied call are answered from its Idempotency-Key
+                 *     record as usual. Calls of different clients (or without the header) on the same run are
+                 *     applied in arrival order, interleaved with each other: two clients on one run are
+                 *     ordered only within each client.
+                 */
+                "Signal-Sequence"?: components["parameters"]["Sequence"];
+            };
+            path: {
+                /** @description The run's id, as returned by `createRun`. */
+                run_id: components["parameters"]["RunIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "batch": [
+                 *         {
+                 *           "tokens": [
+                 *             256,
+                 *             49,
+                 *             43,
+                 *             50,
+                 *             61,
+                 *             51
+                 *           ]
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": ForwardRequest;
+            };
+        };
+        responses: {
+            /** @description The per-token log-probabilities and the batch's cross-entropy. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "idempotent-replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "object": "forward",
+                     *       "run_id": "run_8f3a2c1d9e7b4a60",
+                     *       "step": 12,
+                     *       "logprobs": [
+                     *         [
+                     *           null,
+                     *           -3.912,
+                     *           -2.107,
+                     *           -4.551,
+                     *           -1.023,
+                     *           -0.412
+                     *         ]
+                     *       ],
+                     *       "loss": 2.401,
+                     *       "num_tokens": 5,
+                     *       "num_examples": 1
+                     *     }
+                     */
+                    "application/json": ForwardResult;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["UnprocessableEntity"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    tokenize: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes the POST safe to retry: the same key with the same body returns the stored response
+                 *     without applying the work again; with a different body it is a 409
+                 *     `idempotency_key_reused`. Use a new random key per logical call. Printable ASCII.
+                 *     Calls that change a run keep their record with the change (it survives a restart of the
+                 *     local server); calls that change nothing (`sample`, `createEmbeddings`, `createCompletion`)
+                 *     are remembered in memory for an hour, so a retry after a restart answers afresh.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description A base model id, as `listModels` lists them. */
+                model_id: components["parameters"]["ModelIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "text": "1+2=",
+                 *       "add_bos": true
+                 *     }
+                 */
+                "application/json": TokenizeRequest;
+            };
+        };
+        responses: {
+            /** @description The token ids. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "idempotent-replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "object": "tokens",
+                     *       "model": "signal-byte-small",
+                     *       "tokens": [
+                     *         256,
+                     *         49,
+                     *         43,
+                     *         50,
+                     *         61
+                     *       ],
+                     *       "bos_token_id": 256,
+                     *       "eos_token_id": 257
+                     *     }
+                     */
+                    "application/json": TokenizeResult;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["UnprocessableEntity"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    detokenize: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes the POST safe to retry: the same key with the same body returns the stored response
+                 *     without applying the work again; with a different body it is a 409
+                 *     `idempotency_key_reused`. Use a new random key per logical call. Printable ASCII.
+                 *     Calls that change a run keep their record with the change (it survives a restart of the
+                 *     local server); calls that change nothing (`sample`, `createEmbeddings`, `createCompletion`)
+                 *     are remembered in memory for an hour, so a retry after a restart answers afresh.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description A base model id, as `listModels` lists them. */
+                model_id: components["parameters"]["ModelIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "tokens": [
+                 *         256,
+                 *         49,
+                 *         43,
+                 *         50,
+                 *         61
+                 *       ]
+                 *     }
+                 */
+                "application/json": DetokenizeRequest;
+            };
+        };
+        responses: {
+            /** @description The text. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "idempotent-replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "object": "text",
+                     *       "model": "signal-byte-small",
+                     *       "text": "1+2="
+                     *     }
+                     */
+                    "application/json": DetokenizeResult;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["UnprocessableEntity"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     restoreCheckpoint: {
         parameters: {
             query?: never;
@@ -1528,6 +1989,21 @@ export interface operations {
                  *     are remembered in memory for an hour, so a retry after a restart answers afresh.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+                /**
+                 * @description Orders pipelined calls: `<client_id>:<position>`, where `client_id` names one client's
+                 *     sequence of calls on this run (8-64 characters of `A-Z a-z 0-9 _ -`, random per client)
+                 *     and `position` counts that client's calls from 0. The server applies a client's calls on
+                 *     a run in position order and each exactly once: a call that arrives before its
+                 *     predecessor is held (at most `sequence_hold_ms`, 30 s on the local server) until the
+                 *     predecessor has been applied or refused; if the predecessor never comes, the held call
+                 *     goes ahead and the late predecessor is refused with 409 `sequence_superseded`. A
+                 *     predecessor that failed with a retryable error (429, 5xx) keeps its place, so its retry
+                 *     is still applied first. Retries of an applied call are answered from its Idempotency-Key
+                 *     record as usual. Calls of different clients (or without the header) on the same run are
+                 *     applied in arrival order, interleaved with each other: two clients on one run are
+                 *     ordered only within each client.
+                 */
+                "Signal-Sequence"?: components["parameters"]["Sequence"];
             };
             path: {
                 /** @description The run's id, as returned by `createRun`. */
@@ -1981,10 +2457,20 @@ export interface TextExample {
     text: string;
 }
 
-/** @description Raw token ids; `weights[i]` weighs the loss of predicting `tokens[i]` (default 1; `weights[0]` is unused). */
+/**
+ * @description Raw token ids; `weights[i]` weighs the loss of predicting `tokens[i]` (default 1;
+ *     `weights[0]` is unused). For the RL losses (`importance_sampling`, `ppo`) the example
+ *     carries, aligned with `tokens`, `logprobs` (the sampler's log-probability of `tokens[i]`)
+ *     and `advantages` (the advantage of `tokens[i]`); their position 0 is unused (give 0), and
+ *     `weights` is not allowed (an advantage of 0 leaves a position out of the sum).
+ */
 export interface TokensExample {
     tokens: number[];
     weights?: number[];
+    /** @description The sampler's log-probability of each token (as `sample` with `logprobs` reports it); used by `importance_sampling` and `ppo`. */
+    logprobs?: number[];
+    /** @description The advantage of each token; used by `importance_sampling` and `ppo`. */
+    advantages?: number[];
 }
 
 /** @description One training example. */
@@ -1994,6 +2480,86 @@ export type Batch = Example[];
 
 export interface ForwardBackwardRequest {
     batch: Batch;
+    loss_fn?: LossFn;
+    loss_fn_config?: LossFnConfig;
+}
+
+/**
+ * @description The loss of a batch. For target position i (i >= 1) of an example with current
+ *     log-probability p_i of `tokens[i]`, sampler log-probability q_i (`logprobs[i]`), ratio
+ *     r_i = exp(p_i - q_i) and advantage A_i (`advantages[i]`), where N is the number of target
+ *     positions in the batch and sums run over every target position of every example:
+ *     - `cross_entropy`: loss = -sum_i w_i * p_i / sum_i w_i with the example's `weights` w_i
+ *       (the default; every example type).
+ *     - `importance_sampling`: loss = -sum_i r_i * A_i / N
+ *     - `ppo`: loss = -sum_i min(r_i * A_i, clip(r_i, low, high) * A_i) / N, with
+ *       low = `loss_fn_config.clip_low_threshold` and high = `loss_fn_config.clip_high_threshold`.
+ *     The RL losses need every example to be a `TokensExample` with `logprobs` and `advantages`
+ *     of the same length as `tokens`. p_i is computed, like q_i, over the tokens a sample can
+ *     produce (every token but BOS and PAD). `loss` and `grad_norm` are reported as for
+ *     `cross_entropy`; `num_tokens` is N.
+ * @default cross_entropy
+ * @enum {string}
+ */
+export type LossFn = "cross_entropy" | "importance_sampling" | "ppo";
+
+/** @description Parameters of `ppo` (`clip_low_threshold` < 1 < `clip_high_threshold`); not allowed with other losses. */
+export interface LossFnConfig {
+    /** @default 0.8 */
+    clip_low_threshold?: number;
+    /** @default 1.2 */
+    clip_high_threshold?: number;
+}
+
+export interface ForwardRequest {
+    batch: Batch;
+    /** @description Use the checkpoint at this step; omitted means the live weights. */
+    step?: number;
+}
+
+export interface ForwardResult {
+    /** @enum {string} */
+    object: "forward";
+    run_id: RunId;
+    /** @description The step of the weights used. */
+    step: number;
+    /** @description `logprobs[e][i]` is the log-probability of token i of example e given tokens 0..i-1; `logprobs[e][0]` is null. */
+    logprobs: (number | null)[][];
+    /** @description Mean of -logprob over the weighted target tokens, weighted as in `forward_backward`. */
+    loss: number;
+    /** @description Weighted target tokens in this batch. */
+    num_tokens: number;
+    num_examples: number;
+}
+
+export interface TokenizeRequest {
+    text: string;
+    /**
+     * @description Prepend the beginning-of-sequence token.
+     * @default false
+     */
+    add_bos?: boolean;
+}
+
+export interface TokenizeResult {
+    /** @enum {string} */
+    object: "tokens";
+    model: string;
+    tokens: number[];
+    bos_token_id: number;
+    /** @description Ends a sequence; `sample` stops on it and never returns it in `tokens`. */
+    eos_token_id: number;
+}
+
+export interface DetokenizeRequest {
+    tokens: number[];
+}
+
+export interface DetokenizeResult {
+    /** @enum {string} */
+    object: "text";
+    model: string;
+    text: string;
 }
 
 export interface ForwardBackwardResult {
@@ -2028,6 +2594,8 @@ export interface OptimStepResult {
 
 export interface TrainStepRequest {
     batch: Batch;
+    loss_fn?: LossFn;
+    loss_fn_config?: LossFnConfig;
     /** @description Overrides the run's learning rate for this step only. */
     learning_rate?: number;
     /** @description Clip the gradient to this L2 norm before the update. */
@@ -2120,8 +2688,16 @@ export interface RestoreResponse {
     restored_optimizer: boolean;
 }
 
+/** @description Exactly one of `prompts` and `prompt_tokens`. */
 export interface SampleRequest {
-    prompts: string[];
+    prompts?: string[];
+    /** @description Prompts as token ids, used as given (no BOS is added; `tokenize` with `add_bos` gives one). */
+    prompt_tokens?: number[][];
+    /**
+     * @description Return the prompt's tokens and their log-probabilities with each sample.
+     * @default false
+     */
+    prompt_logprobs?: boolean;
     /**
      * @description Most tokens to generate per completion. BOS + the prompt's tokens + `max_tokens` must
      *     fit the model's `context_length` (see listModels), or the call is a 400
@@ -2181,6 +2757,10 @@ export interface Sample {
     tokens?: number[];
     /** @description Log-probability of each generated token; present when `logprobs` is true. */
     logprobs?: number[];
+    /** @description The prompt's token ids (BOS first for a text prompt); present when `prompt_logprobs` is true. */
+    prompt_tokens?: number[];
+    /** @description Log-probability of each prompt token given the ones before it (the first is null); present when `prompt_logprobs` is true. */
+    prompt_logprobs?: (number | null)[];
 }
 
 export interface SampleResult {

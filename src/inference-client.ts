@@ -1,4 +1,3 @@
-import pLimit from "p-limit";
 import type { SampleChunk, SampleResult } from "../generated/schema.js";
 import type { Api } from "./core/api.js";
 import { APIPromise, type RawCall } from "./core/api-promise.js";
@@ -180,28 +179,33 @@ export class InferenceClient {
     const size = batchSize ?? batch_size ?? this.batchSize;
     const stop = new AbortController();
     const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
-    const limit = pLimit(this.concurrency);
-    const chunks: Array<Promise<WithRequestId<string[]>>> = [];
-    for (let start = 0; start < prompts.length; start += size) {
+    const starts: number[] = [];
+    for (let start = 0; start < prompts.length; start += size) starts.push(start);
+    const runChunk = async (start: number): Promise<WithRequestId<string[]>> => {
       const end = Math.min(start + size, prompts.length);
       // One key per chunk: the same key on a different body is a 409 `idempotency_key_reused`.
       const idempotencyKey = options.idempotencyKey === undefined ? undefined : `${options.idempotencyKey}:${start}`;
-      chunks.push(
-        limit(async () => {
-          if (stop.signal.aborted) return [];
-          try {
-            return await this.sample(prompts.slice(start, end), sampling, { ...options, signal, idempotencyKey });
-          } catch (error) {
-            if (stop.signal.aborted && !options.signal?.aborted) return [];
-            stop.abort();
-            // An abort or close() ends the whole call: it is not one chunk's failure.
-            throw options.signal?.aborted || this.#api.pool.closed ? error : new BatchSampleError(start, end, error);
-          }
-        }),
-      );
-    }
+      if (stop.signal.aborted) return [];
+      try {
+        return await this.sample(prompts.slice(start, end), sampling, { ...options, signal, idempotencyKey });
+      } catch (error) {
+        if (stop.signal.aborted && !options.signal?.aborted) return [];
+        stop.abort();
+        // An abort or close() ends the whole call: it is not one chunk's failure.
+        throw options.signal?.aborted || this.#api.pool.closed ? error : new BatchSampleError(start, end, error);
+      }
+    };
+    // `concurrency` lanes, each taking the next chunk when its last one is answered.
+    const results = new Array<WithRequestId<string[]>>(starts.length);
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < starts.length) {
+        const i = next++;
+        results[i] = await runChunk(starts[i]!);
+      }
+    };
     try {
-      const results = await Promise.all(chunks);
+      await Promise.all(Array.from({ length: Math.min(this.concurrency, starts.length) }, lane));
       const ids = results.map((result) => result._request_id);
       const texts = attachRequestId(results.flat(), ids[0]);
       Object.defineProperty(texts, "_request_ids", { value: Object.freeze(ids), enumerable: false, configurable: true });

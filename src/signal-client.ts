@@ -3,7 +3,9 @@ import type {
   Checkpoint,
   CheckpointDeleted,
   CreateRunRequest,
+  DetokenizeResult,
   ForwardBackwardResult,
+  ForwardResult,
   Health,
   Metric,
   ModelList,
@@ -13,6 +15,8 @@ import type {
   RunDeleted,
   SampleChunk,
   SampleResult,
+  TokenizeRequest,
+  TokenizeResult,
   TrainStepResult,
   ZeroGradResult,
 } from "../generated/schema.js";
@@ -24,7 +28,7 @@ import { resolveLogger } from "./core/logger.js";
 import { createCheckpoint, deleteCheckpoint, downloadCheckpoint, getCheckpoint, listCheckpointsPage, restoreCheckpoint, type ListCheckpointsQuery } from "./core/ops-checkpoints.js";
 import { embeddings, sample, sampleStream } from "./core/ops-inference.js";
 import { createRun, deleteRun, getHealth, getRun, listModels, listRunsPage, type ListRunsQuery } from "./core/ops-runs.js";
-import { forwardBackward, listMetricsPage, optimStep, trainStep, zeroGrad, type ListMetricsQuery } from "./core/ops-training.js";
+import { detokenize, forward, forwardBackward, listMetricsPage, optimStep, tokenize, trainStep, zeroGrad, type ListMetricsQuery } from "./core/ops-training.js";
 import { type Backoff, inferencePolicy, simplePolicy, trainingPolicy, withOverrides } from "./core/policy.js";
 import { checkBaseUrl } from "./core/check-options.js";
 import type { RequestOptions } from "./core/request-options.js";
@@ -156,6 +160,26 @@ export class SignalClient {
   /** Loss of `batch`; the gradient accumulates until optimStep. */
   forwardBackward(runId: string, batch: Batch, options?: RequestOptions): APIPromise<ForwardBackwardResult> {
     return forwardBackward(this.#api, runId, batch, options);
+  }
+
+  /**
+   * Per-token log-probabilities of `batch` (`logprobs[example][position]`, position 0 `null`)
+   * and its cross-entropy, under the live weights or the checkpoint at `params.step`. Changes
+   * nothing: no gradient accumulates and the step stays.
+   * @throws ValidationError for a malformed batch (nothing sent); NotFoundError for a step with no checkpoint.
+   */
+  forward(runId: string, batch: Batch, params: { step?: number } = {}, options?: RequestOptions): APIPromise<ForwardResult> {
+    return forward(this.#api, runId, { batch, ...params }, options);
+  }
+
+  /** The token ids `model` gives `text` (BOS first with `add_bos: true`), to build token batches and prompts. */
+  tokenize(model: string, text: string, params: Omit<TokenizeRequest, "text"> = {}, options?: RequestOptions): APIPromise<TokenizeResult> {
+    return tokenize(this.#api, model, { text, ...params }, options);
+  }
+
+  /** The text of `tokens` under `model`'s tokenizer (special tokens skipped). */
+  detokenize(model: string, tokens: number[], options?: RequestOptions): APIPromise<DetokenizeResult> {
+    return detokenize(this.#api, model, { tokens }, options);
   }
 
   /** Applies the accumulated gradient. @throws ConflictError `nothing_accumulated` */

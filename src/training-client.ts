@@ -1,9 +1,9 @@
-import type { Batch, Checkpoint, ForwardBackwardResult, Metric, OptimStepResult, RestoreResponse, TrainStepResult, ZeroGradResult } from "../generated/schema.js";
+import type { Batch, Checkpoint, ForwardBackwardResult, ForwardResult, Metric, OptimStepResult, RestoreResponse, TrainStepResult, ZeroGradResult } from "../generated/schema.js";
 import type { Api } from "./core/api.js";
 import { APIPromise } from "./core/api-promise.js";
 import { warnDeprecated } from "./core/deprecation.js";
 import { createCheckpoint, listCheckpointsPage, restoreCheckpoint, type ListCheckpointsQuery } from "./core/ops-checkpoints.js";
-import { forwardBackward, listMetricsPage, optimStep, trainStep, zeroGrad, type ListMetricsQuery } from "./core/ops-training.js";
+import { forward, forwardBackward, listMetricsPage, optimStep, trainStep, zeroGrad, type ListMetricsQuery } from "./core/ops-training.js";
 import type { WithRequestId } from "./core/request-id.js";
 import type { RequestOptions } from "./core/request-options.js";
 import { inspectSymbol } from "./client-options.js";
@@ -80,7 +80,7 @@ export class TrainingClient {
    * (and recorded) as soon as it arrives, whether or not the caller awaits it, and a failure
    * rejects its own promise without blocking the calls after it.
    */
-  #enqueue<T extends { step: number }>(start: () => APIPromise<T>, record?: (result: T) => void): APIPromise<T> {
+  #enqueue<T extends { step: number }>(start: () => APIPromise<T>, record?: (result: T) => void, learnsStep = true): APIPromise<T> {
     if (this.#closed) {
       const error = new SignalError(`TrainingClient for ${this.runId} is closed.`);
       return new APIPromise<T>(Promise.reject(error), () => Promise.reject(error));
@@ -93,7 +93,7 @@ export class TrainingClient {
     const parsed = raw.then(async () => {
       const result = await (call as APIPromise<T>);
       // Every training answer carries the run's step: the client learns it from the server.
-      this.#metrics.recordStep(result.step);
+      if (learnsStep) this.#metrics.recordStep(result.step);
       record?.(result);
       return result;
     });
@@ -110,6 +110,16 @@ export class TrainingClient {
       () => forwardBackward(this.#api, this.runId, batch, options),
       (result) => this.#metrics.recordLoss(result.loss, result.grad_norm, result.num_tokens),
     );
+  }
+
+  /**
+   * Per-token log-probabilities of `batch` and its cross-entropy under the live weights (in call
+   * order: after every call made before it) or the checkpoint at `params.step`. Changes nothing.
+   * @throws ValidationError for a malformed batch (nothing sent); NotFoundError for a step with no checkpoint.
+   */
+  forward(batch: Batch, params: { step?: number } = {}, options?: RequestOptions): APIPromise<ForwardResult> {
+    // A checkpoint's step is not the run's: only a live-weights answer tells the current step.
+    return this.#enqueue(() => forward(this.#api, this.runId, { batch, ...params }, options), undefined, params.step === undefined);
   }
 
   /**

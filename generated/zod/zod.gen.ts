@@ -130,11 +130,18 @@ export const zTextExample = z.object({
 });
 
 /**
- * Raw token ids; `weights[i]` weighs the loss of predicting `tokens[i]` (default 1; `weights[0]` is unused).
+ * Raw token ids; `weights[i]` weighs the loss of predicting `tokens[i]` (default 1;
+ * `weights[0]` is unused). For the RL losses (`importance_sampling`, `ppo`) the example
+ * carries, aligned with `tokens`, `logprobs` (the sampler's log-probability of `tokens[i]`)
+ * and `advantages` (the advantage of `tokens[i]`); their position 0 is unused (give 0), and
+ * `weights` is not allowed (an advantage of 0 leaves a position out of the sum).
+ *
  */
 export const zTokensExample = z.object({
     tokens: z.array(z.int().check(z.gte(0), z.lte(65535))).check(z.minLength(2), z.maxLength(65536)),
-    weights: z.optional(z.array(z.number().check(z.gte(0))).check(z.maxLength(65536)))
+    weights: z.optional(z.array(z.number().check(z.gte(0))).check(z.maxLength(65536))),
+    logprobs: z.optional(z.array(z.number().check(z.lte(0))).check(z.maxLength(65536))),
+    advantages: z.optional(z.array(z.number()).check(z.maxLength(65536)))
 });
 
 /**
@@ -148,8 +155,78 @@ export const zExample = z.union([
 
 export const zBatch = z.array(zExample).check(z.minLength(1), z.maxLength(512));
 
+/**
+ * The loss of a batch. For target position i (i >= 1) of an example with current
+ * log-probability p_i of `tokens[i]`, sampler log-probability q_i (`logprobs[i]`), ratio
+ * r_i = exp(p_i - q_i) and advantage A_i (`advantages[i]`), where N is the number of target
+ * positions in the batch and sums run over every target position of every example:
+ * - `cross_entropy`: loss = -sum_i w_i * p_i / sum_i w_i with the example's `weights` w_i
+ * (the default; every example type).
+ * - `importance_sampling`: loss = -sum_i r_i * A_i / N
+ * - `ppo`: loss = -sum_i min(r_i * A_i, clip(r_i, low, high) * A_i) / N, with
+ * low = `loss_fn_config.clip_low_threshold` and high = `loss_fn_config.clip_high_threshold`.
+ * The RL losses need every example to be a `TokensExample` with `logprobs` and `advantages`
+ * of the same length as `tokens`. p_i is computed, like q_i, over the tokens a sample can
+ * produce (every token but BOS and PAD). `loss` and `grad_norm` are reported as for
+ * `cross_entropy`; `num_tokens` is N.
+ *
+ */
+export const zLossFn = z.enum([
+    'cross_entropy',
+    'importance_sampling',
+    'ppo'
+]);
+
+/**
+ * Parameters of `ppo` (`clip_low_threshold` < 1 < `clip_high_threshold`); not allowed with other losses.
+ */
+export const zLossFnConfig = z.object({
+    clip_low_threshold: z._default(z.optional(z.number().check(z.gt(0), z.lte(1))), 0.8),
+    clip_high_threshold: z._default(z.optional(z.number().check(z.gte(1), z.lte(100))), 1.2)
+});
+
 export const zForwardBackwardRequest = z.object({
-    batch: zBatch
+    batch: zBatch,
+    loss_fn: z.optional(zLossFn),
+    loss_fn_config: z.optional(zLossFnConfig)
+});
+
+export const zForwardRequest = z.object({
+    batch: zBatch,
+    step: z.optional(z.int().check(z.gte(0), z.lte(1000000000)))
+});
+
+export const zForwardResult = z.object({
+    object: z.enum(['forward']),
+    run_id: zRunId,
+    step: z.int().check(z.gte(0)),
+    logprobs: z.array(z.array(z.nullable(z.number()))),
+    loss: z.number(),
+    num_tokens: z.int().check(z.gte(0)),
+    num_examples: z.int().check(z.gte(0))
+});
+
+export const zTokenizeRequest = z.object({
+    text: z.string().check(z.maxLength(65536)),
+    add_bos: z._default(z.optional(z.boolean()), false)
+});
+
+export const zTokenizeResult = z.object({
+    object: z.enum(['tokens']),
+    model: z.string(),
+    tokens: z.array(z.int().check(z.gte(0))),
+    bos_token_id: z.int().check(z.gte(0)),
+    eos_token_id: z.int().check(z.gte(0))
+});
+
+export const zDetokenizeRequest = z.object({
+    tokens: z.array(z.int().check(z.gte(0), z.lte(65535))).check(z.maxLength(65536))
+});
+
+export const zDetokenizeResult = z.object({
+    object: z.enum(['text']),
+    model: z.string(),
+    text: z.string()
 });
 
 export const zForwardBackwardResult = z.object({
@@ -174,6 +251,8 @@ export const zOptimStepResult = z.object({
 
 export const zTrainStepRequest = z.object({
     batch: zBatch,
+    loss_fn: z.optional(zLossFn),
+    loss_fn_config: z.optional(zLossFnConfig),
     learning_rate: z.optional(z.number().check(z.gt(0), z.lte(1))),
     max_grad_norm: z.optional(z.number().check(z.gt(0)))
 });
@@ -252,8 +331,13 @@ export const zRestoreResponse = z.object({
     restored_optimizer: z.boolean()
 });
 
+/**
+ * Exactly one of `prompts` and `prompt_tokens`.
+ */
 export const zSampleRequest = z.object({
-    prompts: z.array(z.string().check(z.maxLength(16384))).check(z.minLength(1), z.maxLength(256)),
+    prompts: z.optional(z.array(z.string().check(z.maxLength(16384))).check(z.minLength(1), z.maxLength(256))),
+    prompt_tokens: z.optional(z.array(z.array(z.int().check(z.gte(0), z.lte(65535))).check(z.minLength(1), z.maxLength(16384))).check(z.minLength(1), z.maxLength(256))),
+    prompt_logprobs: z._default(z.optional(z.boolean()), false),
     max_tokens: z._default(z.optional(z.int().check(z.gte(1), z.lte(1024))), 64),
     temperature: z._default(z.optional(z.number().check(z.gte(0), z.lte(2))), 1),
     top_p: z._default(z.optional(z.number().check(z.gt(0), z.lte(1))), 1),
@@ -272,7 +356,9 @@ export const zSample = z.object({
     text: z.string(),
     finish_reason: z.enum(['stop', 'length']),
     tokens: z.optional(z.array(z.int())),
-    logprobs: z.optional(z.array(z.number()))
+    logprobs: z.optional(z.array(z.number())),
+    prompt_tokens: z.optional(z.array(z.int())),
+    prompt_logprobs: z.optional(z.array(z.nullable(z.number())))
 });
 
 export const zSampleUsage = z.object({
@@ -374,6 +460,28 @@ export const zRunIdPath = zRunId;
 export const zStepPath = z.int().check(z.gte(0), z.lte(1000000000));
 
 /**
+ * A base model id, as `listModels` lists them.
+ */
+export const zModelIdPath = z.string().check(z.minLength(1), z.maxLength(128));
+
+/**
+ * Orders pipelined calls: `<client_id>:<position>`, where `client_id` names one client's
+ * sequence of calls on this run (8-64 characters of `A-Z a-z 0-9 _ -`, random per client)
+ * and `position` counts that client's calls from 0. The server applies a client's calls on
+ * a run in position order and each exactly once: a call that arrives before its
+ * predecessor is held (at most `sequence_hold_ms`, 30 s on the local server) until the
+ * predecessor has been applied or refused; if the predecessor never comes, the held call
+ * goes ahead and the late predecessor is refused with 409 `sequence_superseded`. A
+ * predecessor that failed with a retryable error (429, 5xx) keeps its place, so its retry
+ * is still applied first. Retries of an applied call are answered from its Idempotency-Key
+ * record as usual. Calls of different clients (or without the header) on the same run are
+ * applied in arrival order, interleaved with each other: two clients on one run are
+ * ordered only within each client.
+ *
+ */
+export const zSequence = z.string().check(z.maxLength(96), z.regex(/^[A-Za-z0-9_-]{8,64}:[0-9]{1,15}$/));
+
+/**
  * Makes the POST safe to retry: the same key with the same body returns the stored response
  * without applying the work again; with a different body it is a 409
  * `idempotency_key_reused`. Use a new random key per logical call. Printable ASCII.
@@ -451,7 +559,8 @@ export const zGetRunResponse = zRun;
 export const zForwardBackwardBody = zForwardBackwardRequest;
 
 export const zForwardBackwardHeaders = z.object({
-    'Idempotency-Key': z.optional(z.string().check(z.minLength(1), z.maxLength(255), z.regex(/^[\x21-\x7E]+$/)))
+    'Idempotency-Key': z.optional(z.string().check(z.minLength(1), z.maxLength(255), z.regex(/^[\x21-\x7E]+$/))),
+    'Signal-Sequence': z.optional(z.string().check(z.maxLength(96), z.regex(/^[A-Za-z0-9_-]{8,64}:[0-9]{1,15}$/)))
 });
 
 export const zForwardBackwardPath = z.object({
@@ -466,7 +575,8 @@ export const zForwardBackwardResponse = zForwardBackwardResult;
 export const zOptimStepBody = zOptimStepRequest;
 
 export const zOptimStepHeaders = z.object({
-    'Idempotency-Key': z.optional(z.string().check(z.minLength(1), z.maxLength(255), z.regex(/^[\x21-\x7E]+$/)))
+    'Idempotency-Key': z.optional(z.string().check(z.minLength(1), z.maxLength(255), z.regex(/^[\x21-\x7E]+$/))),
+    'Signal-Sequence': z.optional(z.string().check(z.maxLength(96), z.regex(/^[A-Za-z0-9_-]{8,64}:[0-9]{1,15}$/)))
 });
 
 export const zOptimStepPath = z.object({
@@ -481,7 +591,8 @@ export const zOptimStepResponse = zOptimStepResult;
 export const zTrainStepBody = zTrainStepRequest;
 
 export const zTrainStepHeaders = z.object({
-    'Idempotency-Key': z.optional(z.string().check(z.minLength(1), z.maxLength(255), z.regex(/^[\x21-\x7E]+$/)))
+    'Idempotency-Key': z.optional(z.string().check(z.minLength(1), z.maxLength(255), z.regex(/^[\x21-\x7E]+$/))),
+    'Signal-Sequence': z.optional(z.string().check(z.maxLength(96), z.regex(/^[A-Za-z0-9_-]{8,64}:[0-9]{1,15}$/)))
 });
 
 export const zTrainStepPath = z.object({
@@ -494,7 +605,8 @@ export const zTrainStepPath = z.object({
 export const zTrainStepResponse = zTrainStepResult;
 
 export const zZeroGradHeaders = z.object({
-    'Idempotency-Key': z.optional(z.string().check(z.minLength(1), z.maxLength(255), z.regex(/^[\x21-\x7E]+$/)))
+    'Idempotency-Key': z.optional(z.string().check(z.minLength(1), z.maxLength(255), z.regex(/^[\x21-\x7E]+$/))),
+    'Signal-Sequence': z.optional(z.string().check(z.maxLength(96), z.regex(/^[A-Za-z0-9_-]{8,64}:[0-9]{1,15}$/)))
 });
 
 export const zZeroGradPath = z.object({
@@ -537,7 +649,8 @@ export const zListCheckpointsResponse = zCheckpointList;
 export const zCreateCheckpointBody = zCreateCheckpointRequest;
 
 export const zCreateCheckpointHeaders = z.object({
-    'Idempotency-Key': z.optional(z.string().check(z.minLength(1), z.maxLength(255), z.regex(/^[\x21-\x7E]+$/)))
+    'Idempotency-Key': z.optional(z.string().check(z.minLength(1), z.maxLength(255), z.regex(/^[\x21-\x7E]+$/))),
+    'Signal-Sequence': z.optional(z.string().check(z.maxLength(96), z.regex(/^[A-Za-z0-9_-]{8,64}:[0-9]{1,15}$/)))
 });
 
 export const zCreateCheckpointPath = z.object({
@@ -579,10 +692,57 @@ export const zDownloadCheckpointPath = z.object({
  */
 export const zDownloadCheckpointResponse = z.string();
 
+export const zForwardBody = zForwardRequest;
+
+export const zForwardHeaders = z.object({
+    'Idempotency-Key': z.optional(z.string().check(z.minLength(1), z.maxLength(255), z.regex(/^[\x21-\x7E]+$/))),
+    'Signal-Sequence': z.optional(z.string().check(z.maxLength(96), z.regex(/^[A-Za-z0-9_-]{8,64}:[0-9]{1,15}$/)))
+});
+
+export const zForwardPath = z.object({
+    run_id: zRunId
+});
+
+/**
+ * The per-token log-probabilities and the batch's cross-entropy.
+ */
+export const zForwardResponse = zForwardResult;
+
+export const zTokenizeBody = zTokenizeRequest;
+
+export const zTokenizeHeaders = z.object({
+    'Idempotency-Key': z.optional(z.string().check(z.minLength(1), z.maxLength(255), z.regex(/^[\x21-\x7E]+$/)))
+});
+
+export const zTokenizePath = z.object({
+    model_id: z.string().check(z.minLength(1), z.maxLength(128))
+});
+
+/**
+ * The token ids.
+ */
+export const zTokenizeResponse = zTokenizeResult;
+
+export const zDetokenizeBody = zDetokenizeRequest;
+
+export const zDetokenizeHeaders = z.object({
+    'Idempotency-Key': z.optional(z.string().check(z.minLength(1), z.maxLength(255), z.regex(/^[\x21-\x7E]+$/)))
+});
+
+export const zDetokenizePath = z.object({
+    model_id: z.string().check(z.minLength(1), z.maxLength(128))
+});
+
+/**
+ * The text.
+ */
+export const zDetokenizeResponse = zDetokenizeResult;
+
 export const zRestoreCheckpointBody = zRestoreRequest;
 
 export const zRestoreCheckpointHeaders = z.object({
-    'Idempotency-Key': z.optional(z.string().check(z.minLength(1), z.maxLength(255), z.regex(/^[\x21-\x7E]+$/)))
+    'Idempotency-Key': z.optional(z.string().check(z.minLength(1), z.maxLength(255), z.regex(/^[\x21-\x7E]+$/))),
+    'Signal-Sequence': z.optional(z.string().check(z.maxLength(96), z.regex(/^[A-Za-z0-9_-]{8,64}:[0-9]{1,15}$/)))
 });
 
 export const zRestoreCheckpointPath = z.object({

@@ -9,6 +9,7 @@ type Section = () => Promise<{ markdown: string; figures: Record<string, number>
 const sections: Array<[string, () => Promise<Section>]> = [
   ["cold start", async () => (await import("./cold-start.js")).benchColdStart],
   ["client bundle and import cost", async () => (await import("./bundle-size.js")).benchBundleSize],
+  ["SDK overhead", async () => (await import("./sdk-overhead.js")).benchSdkOverhead],
   ["SDK against the local server", async () => (await import("./sdk.js")).benchSdk],
   ["engine", async () => (await import("./engine.js")).benchEngine],
   ["testing servers", async () => (await import("./testing.js")).benchTestingServers],

@@ -1,7 +1,6 @@
 import type * as z from "zod/mini";
 import { APIResponseValidationError, ValidationError } from "../errors.js";
-import { LiteRequest } from "./lite-http.js";
-import { createRawClient, type RawClient } from "./raw-client.js";
+import { createDirectClient, type DirectClient } from "./direct-client.js";
 import { clientHeaders } from "./client-header.js";
 import { makeRedactor, type LevelLogger } from "./logger.js";
 import type { Pool } from "./pool.js";
@@ -48,7 +47,7 @@ export class Api {
   readonly pool: Pool;
   readonly policy: Readonly<RequestPolicy>;
   readonly logger: LevelLogger;
-  readonly raw: RawClient;
+  readonly raw: DirectClient;
   readonly redact: (text: string) => string;
   readonly #config: ApiConfig;
   readonly #transport: TransportContext;
@@ -65,12 +64,7 @@ export class Api {
     );
     this.#transport = { pool: this.pool, policy: this.policy, logger: this.logger, redact: this.redact, random: config.random, headers, fetchOptions: config.fetchOptions };
     // Every call passes its own fetch (the transport), which reads the LiteRequest directly.
-    this.raw = createRawClient({
-      baseUrl: this.baseUrl,
-      apiKey: config.apiKey,
-      fetch: config.pool.fetch,
-      Request: LiteRequest as unknown as typeof Request,
-    });
+    this.raw = createDirectClient(this.baseUrl, config.apiKey);
   }
 
   /** The key, for building a sibling client. Not enumerable, not in any inspect output. */

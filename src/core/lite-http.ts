@@ -12,18 +12,33 @@
 export class LiteRequest {
   readonly url: string;
   readonly method: string;
-  readonly headers: Headers;
   /** The serialized body (openapi-fetch's JSON serializer gives a string), if any. */
   readonly bodyText: string | undefined;
+  readonly #init: HeadersInit | undefined;
+  #headers: Headers | undefined;
 
   constructor(url: string | URL, init: { method?: string; headers?: HeadersInit; body?: unknown } = {}) {
     this.url = String(url);
     this.method = (init.method ?? "GET").toUpperCase();
-    this.headers = new Headers(init.headers);
+    this.#init = init.headers;
     if (init.body !== undefined && init.body !== null && typeof init.body !== "string") {
       throw new TypeError("LiteRequest carries text bodies only");
     }
     this.bodyText = init.body ?? undefined;
+  }
+
+  /** The headers as a `Headers` (made on first use: the transport reads them with `forEachHeader`). */
+  get headers(): Headers {
+    this.#headers ??= new Headers(this.#init);
+    return this.#headers;
+  }
+
+  /** Calls `fn` for each header without building a `Headers` when they were given as a plain object. */
+  forEachHeader(fn: (value: string, name: string) => void): void {
+    const init = this.#init;
+    if (this.#headers === undefined && init !== undefined && !Array.isArray(init) && !(init instanceof Headers)) {
+      for (const [name, value] of Object.entries(init as Record<string, string>)) fn(value, name);
+    } else this.headers.forEach(fn);
   }
 }
 

@@ -1,14 +1,26 @@
 import type {
   Batch,
+  DetokenizeRequest,
+  DetokenizeResult,
   ForwardBackwardResult,
+  ForwardRequest,
+  ForwardResult,
   MetricList,
   OptimStepRequest,
   OptimStepResult,
   TrainStepRequest,
+  TokenizeRequest,
+  TokenizeResult,
   TrainStepResult,
   ZeroGradResult,
 } from "../../generated/schema.js";
 import {
+  zDetokenizeBody,
+  zDetokenizeResponse,
+  zForwardBody,
+  zForwardResponse,
+  zTokenizeBody,
+  zTokenizeResponse,
   zForwardBackwardBody,
   zForwardBackwardResponse,
   zListMetricsQuery,
@@ -93,6 +105,46 @@ export function listMetricsPage(api: Api, runId: string, query: ListMetricsQuery
       const checked = definedOnly(query);
       validateInput("listMetrics", zListMetricsQuery, checked);
       return api.raw.GET("/v1/runs/{run_id}/metrics", { ...init, params: { path: { run_id: runId }, query: checked } });
+    },
+    options,
+  );
+}
+
+/** Per-token logprobs of `body.batch` under the live weights or checkpoint `body.step`; changes nothing. */
+export function forward(api: Api, runId: string, body: ForwardRequest, options?: RequestOptions): APIPromise<ForwardResult> {
+  return api.call(
+    "forward",
+    zForwardResponse,
+    (init) => {
+      checkRunId("forward", runId);
+      validateInput("forward", zForwardBody, body);
+      return api.raw.POST("/v1/runs/{run_id}/forward", { ...init, params: { path: { run_id: runId } }, body });
+    },
+    options,
+  );
+}
+
+/** The model's token ids of `body.text` (BOS first with `add_bos`). */
+export function tokenize(api: Api, model: string, body: TokenizeRequest, options?: RequestOptions): APIPromise<TokenizeResult> {
+  return api.call(
+    "tokenize",
+    zTokenizeResponse,
+    (init) => {
+      validateInput("tokenize", zTokenizeBody, body);
+      return api.raw.POST("/v1/models/{model_id}/tokenize", { ...init, params: { path: { model_id: model } }, body });
+    },
+    options,
+  );
+}
+
+/** The text of `body.tokens` (special tokens skipped). */
+export function detokenize(api: Api, model: string, body: DetokenizeRequest, options?: RequestOptions): APIPromise<DetokenizeResult> {
+  return api.call(
+    "detokenize",
+    zDetokenizeResponse,
+    (init) => {
+      validateInput("detokenize", zDetokenizeBody, body);
+      return api.raw.POST("/v1/models/{model_id}/detokenize", { ...init, params: { path: { model_id: model } }, body });
     },
     options,
   );

@@ -1,8 +1,8 @@
-import { EventSourceParserStream } from "eventsource-parser/stream";
 import type { SampleChunk } from "../../generated/schema.js";
 import { zSampleChunk } from "../../generated/zod/zod.gen.js";
 import { APIResponseValidationError } from "../errors.js";
 import { makeStreamError } from "./error-factory.js";
+import { readServerSentEvents } from "./sse-events.js";
 import { formatPath, safeParse } from "./validate.js";
 
 /**
@@ -18,11 +18,16 @@ export async function* parseSampleStream(
   chunkSchema: typeof zSampleChunk = zSampleChunk,
 ): AsyncGenerator<SampleChunk, void, undefined> {
   const requestId = headers.get("x-request-id") ?? undefined;
-  const reader = body.pipeThrough(new TextDecoderStream() as unknown as TransformStream<Uint8Array, string>).pipeThrough(new EventSourceParserStream()).getReader();
-  try {
+  const reader = body.pipeThrough(new TextDecoderStream() as unknown as TransformStream<Uint8Array, string>).getReader();
+  async function* text(): AsyncGenerator<string, void, undefined> {
     for (;;) {
       const { done, value } = await reader.read();
       if (done) return;
+      yield value;
+    }
+  }
+  try {
+    for await (const value of readServerSentEvents(text())) {
       if (value.data === "[DONE]") return;
       const payload = parseJson(value.data, requestId);
       if (value.event === "error") throw makeStreamError(payload, headers, redact);

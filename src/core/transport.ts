@@ -45,7 +45,9 @@ export function createCallFetch(ctx: TransportContext, operation: string, option
     const userSignal = options.signal;
     const headers = new Headers();
     setHeaders(headers, ctx.headers);
-    request.headers.forEach((value, name) => headers.set(name, value));
+    const copy = (value: string, name: string) => headers.set(name, value);
+    if (request instanceof LiteRequest) request.forEachHeader(copy);
+    else request.headers.forEach(copy);
     if (options.headers) setHeaders(headers, Object.entries(options.headers));
     if (request.method === "POST" && !headers.has("idempotency-key")) {
       headers.set("Idempotency-Key", options.idempotencyKey ?? `sdk-${randomUUID()}`);

@@ -4,6 +4,7 @@ import type { Engine, ModelInfo } from "./engine/types.js";
 import type { IdempotencyStore } from "./store/idempotency.js";
 import type { LiveRuns } from "./runs/live-runs.js";
 import type { OperationId } from "./http/routes.js";
+import type { CallSequencer } from "./runs/call-sequencer.js";
 import type { RunQueue } from "./runs/run-queue.js";
 import type { RunStore } from "./store/run-store.js";
 import type { Admission } from "./runs/admission.js";
@@ -15,6 +16,8 @@ export interface Services {
   store: RunStore;
   idempotency: IdempotencyStore;
   queue: RunQueue;
+  /** Orders each client's pipelined calls on a run (`Signal-Sequence`) in front of `queue`. */
+  sequencer: CallSequencer;
   live: LiveRuns;
   adapters: AdapterCache;
   /** Bounds of the engine-bound calls held at once. */

@@ -12,6 +12,7 @@ import { HANDLERS } from "./handlers/index.js";
 import { IdempotencyStore } from "./store/idempotency.js";
 import { newApiKey } from "./store/ids.js";
 import { LiveRuns } from "./runs/live-runs.js";
+import { CallSequencer, SEQUENCE_DEFAULTS } from "./runs/call-sequencer.js";
 import { RunQueue } from "./runs/run-queue.js";
 import { RunStore } from "./store/run-store.js";
 import { Admission } from "./runs/admission.js";
@@ -55,6 +56,11 @@ export interface ServerOptions {
    */
   log?: ((line: string) => void) | false;
   /**
+   * Longest a pipelined call (`Signal-Sequence`) is held waiting for a missing predecessor
+   * before it goes ahead. @default 30000
+   */
+  sequenceHoldMs?: number;
+  /**
    * Page origins that may call the server from a browser (CORS), exact origins such as
    * `http://localhost:5173`, or `"*"` for any. Preflights are answered with the route's methods
    * and the headers the SDK sends; `x-request-id`, `Retry-After` and `idempotent-replayed` are
@@ -72,6 +78,7 @@ export const SERVER_DEFAULTS = {
   dataDir: ".signal",
   workers: 2,
   bodyLimitBytes: 8 * 1024 * 1024,
+  sequenceHoldMs: SEQUENCE_DEFAULTS.holdMs,
 } as const;
 
 /** The server version reported by getHealth. */
@@ -130,6 +137,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     store,
     idempotency,
     queue,
+    sequencer: new CallSequencer(options.sequenceHoldMs ?? SERVER_DEFAULTS.sequenceHoldMs),
     live: new LiveRuns(engine, store),
     adapters: new AdapterCache(engine),
     admission: new Admission(limits),

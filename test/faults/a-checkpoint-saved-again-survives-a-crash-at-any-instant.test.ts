@@ -2,9 +2,9 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../helpers/free-port.js";
+import { spawnServer, type SpawnedServer } from "./spawn-server.js";
 
 // Saving a checkpoint again at a step that has one must never destroy the acknowledged copy.
 // strace holds one kind of system call for a while in the running server (its fault injection,
@@ -13,7 +13,6 @@ import { freePort } from "../helpers/free-port.js";
 // checkpoint there), and inside fsyncs early and late in the save. After a restart,
 // every acknowledged checkpoint must still download its bytes, sample and restore.
 
-const root = fileURLToPath(new URL("../..", import.meta.url));
 const KEY = "sk-fault-checkpoint";
 const QA = [{ prompt: "Q: red?\nA:", completion: " apple\n" }];
 const GREEDY = { prompts: ["Q: red?\nA:"], max_tokens: 8, temperature: 0 };
@@ -25,30 +24,10 @@ let dataDir: string;
 let port: number;
 const spawned: ChildProcess[] = [];
 
-interface Server {
-  child: ChildProcess;
-  exited: Promise<void>;
-  output: () => string;
-}
-
-async function serve(): Promise<Server> {
-  const child = spawn(process.execPath, ["--import", "tsx", `${root}test/faults/serve-from-source.ts`, "serve", "--port", String(port), "--data-dir", dataDir, "--api-key", KEY, "--workers", "1"], {
-    cwd: root,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  spawned.push(child);
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  let output = "";
-  await new Promise<void>((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes(`listening on http://127.0.0.1:${port}`)) resolve();
-    };
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", onData);
-    void exited.then(() => reject(new Error(`signal serve exited before listening:\n${output}`)));
-  });
-  return { child, exited, output: () => output };
+async function serve(): Promise<SpawnedServer> {
+  const server = await spawnServer({ port, dataDir, key: KEY });
+  spawned.push(server.child);
+  return server;
 }
 
 async function api(method: string, pathname: string, body?: unknown): Promise<{ status: number; json: any; bytes: Uint8Array }> {

@@ -13,9 +13,11 @@ export interface SpawnedServer {
   port: number;
   key: string;
   child: ChildProcess;
+  /** Settles when the process has exited. */
+  exited: Promise<void>;
   /** Everything it printed so far. */
   output(): string;
-  /** SIGKILLs it and removes its data directory. */
+  /** SIGKILLs it and removes its data directory (unless the caller passed one). */
   dispose(): Promise<void>;
 }
 
@@ -23,10 +25,13 @@ export interface SpawnedServer {
  * Starts `signal serve` from the TypeScript source in a child process, optionally under a
  * descriptor limit (`ulimit -n`), and resolves once it listens.
  */
-export async function spawnServer(options: { openFiles?: number; workers?: number } = {}): Promise<SpawnedServer> {
-  const dataDir = await mkdtemp(path.join(tmpdir(), "signal-spawned-"));
-  const port = await freePort();
-  const key = "sk-spawned";
+export async function spawnServer(
+  options: { openFiles?: number; workers?: number; port?: number; dataDir?: string; key?: string } = {},
+): Promise<SpawnedServer> {
+  const ownsDataDir = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? (await mkdtemp(path.join(tmpdir(), "signal-spawned-")));
+  const port = options.port ?? (await freePort());
+  const key = options.key ?? "sk-spawned";
   const args = ["--import", "tsx", `${root}test/faults/serve-from-source.ts`, "serve", "--port", String(port), "--data-dir", dataDir, "--api-key", key, "--workers", String(options.workers ?? 1)];
   const quoted = [process.execPath, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");
   const child =
@@ -49,13 +54,14 @@ export async function spawnServer(options: { openFiles?: number; workers?: numbe
     port,
     key,
     child,
+    exited,
     output: () => output,
     dispose: async () => {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill("SIGKILL");
         await exited;
       }
-      await rm(dataDir, { recursive: true, force: true });
+      if (ownsDataDir) await rm(dataDir, { recursive: true, force: true });
     },
   };
 }

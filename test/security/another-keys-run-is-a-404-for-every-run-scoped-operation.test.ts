@@ -30,6 +30,10 @@ const attempts: Partial<Record<OperationId, (id: string) => Attempt[]>> = {
   optimStep: (id) => [{ method: "POST", path: `/v1/runs/${id}/optim_step`, body: {} }],
   trainStep: (id) => [{ method: "POST", path: `/v1/runs/${id}/train_step`, body: { batch: QA } }],
   zeroGrad: (id) => [{ method: "POST", path: `/v1/runs/${id}/zero_grad` }],
+  forward: (id) => [
+    { method: "POST", path: `/v1/runs/${id}/forward`, body: { batch: QA } },
+    { method: "POST", path: `/v1/runs/${id}/forward`, body: { batch: QA, step: 1 } },
+  ],
   listMetrics: (id) => [{ method: "GET", path: `/v1/runs/${id}/metrics` }],
   createCheckpoint: (id) => [{ method: "POST", path: `/v1/runs/${id}/checkpoints`, body: { mode: "state" } }],
   listCheckpoints: (id) => [{ method: "GET", path: `/v1/runs/${id}/checkpoints` }],

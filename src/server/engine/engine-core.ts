@@ -1,6 +1,6 @@
 import { type BaseWeights, initBaseSafetensors, loadBaseWeights } from "./base-weights.js";
 import { DecodeBase, type DecodeWeights, KvCache, forwardRows, mergeLora } from "./decoder.js";
-import { encodeBatch } from "./encode-batch.js";
+import { encodeBatch, encodeExample } from "./encode-batch.js";
 import { type LoraParams, adapterConfig, exportAdapter, importAdapter, initLora } from "./lora.js";
 import { MODEL_CONFIGS, type ModelConfig, listModels } from "./models.js";
 import {
@@ -14,17 +14,22 @@ import {
   initAdam,
   l2Norm,
 } from "./optimizer.js";
-import { SampleBatcher, type SampleDone, type SampleHooks, sampleLoop } from "./sample-loop.js";
+import { checkLoss, encodePolicyBatch, isPolicyLoss } from "./rl-loss.js";
+import { SampleBatcher, type SampleDone, type SampleHooks, encodePrompt, sampleLoop } from "./sample-loop.js";
+import { sequenceLogprobs } from "./sequence-logprobs.js";
 import { type Tf, loadTf } from "./tf-loader.js";
-import { BOS, encodeText } from "./tokenizer.js";
+import { BOS, VOCAB_SIZE, encodeText } from "./tokenizer.js";
 import { TrainGraph } from "./train-graph.js";
 import {
   EngineError,
   type Example,
   type ForwardBackwardResult,
+  type ForwardResult,
+  type LossSpec,
   type ModelInfo,
   type OptimStepOptions,
   type OptimStepResult,
+  type Prompt,
   type RunConfig,
   type RunState,
   type SampleParams,
@@ -140,10 +145,27 @@ export class EngineCore {
     this.setSlot(this.runs, runId);
   }
 
-  forwardBackward(runId: string, batch: Example[]): ForwardBackwardResult {
+  /**
+   * The loss of `batch` (`loss.loss_fn`, default cross-entropy; see `LossSpec`) and its gradient,
+   * added to the run's accumulator.
+   * @throws EngineError `invalid_example` naming the field for a batch its loss cannot use.
+   */
+  forwardBackward(runId: string, batch: Example[], loss?: LossSpec): ForwardBackwardResult {
     const s = this.slot(runId);
-    const enc = encodeBatch(batch, s.model.weights.config.context_length);
-    const { loss, grads } = this.graph(s.model).lossAndGrads(enc, s.lora);
+    checkLoss(batch, loss);
+    const ctx = s.model.weights.config.context_length;
+    let result: { loss: number; grads: [Float32Array, Float32Array][] };
+    let numTokens: number;
+    if (isPolicyLoss(loss)) {
+      const enc = encodePolicyBatch(batch, ctx);
+      result = this.graph(s.model).policyLossAndGrads(enc, s.lora, loss);
+      numTokens = enc.numTargets;
+    } else {
+      const enc = encodeBatch(batch, ctx);
+      result = this.graph(s.model).lossAndGrads(enc, s.lora);
+      numTokens = enc.numTokens;
+    }
+    const grads = result.grads;
     if (s.acc) {
       s.acc.calls += 1;
       s.acc.sums.forEach((pair, i) => pair.forEach((sum, j) => {
@@ -153,7 +175,7 @@ export class EngineCore {
     } else {
       s.acc = { calls: 1, sums: grads.map(([a, b]) => [Float32Array.from(a), Float32Array.from(b)]) };
     }
-    return { loss, grad_norm: l2Norm(grads), num_tokens: enc.numTokens, num_examples: batch.length };
+    return { loss: result.loss, grad_norm: l2Norm(grads), num_tokens: numTokens, num_examples: batch.length };
   }
 
   /** @throws EngineError `nothing_accumulated` when no forwardBackward happened since the last step. */
@@ -175,8 +197,8 @@ export class EngineCore {
     return { step: s.adam.step, learning_rate: lr, grad_norm: norm };
   }
 
-  trainStep(runId: string, batch: Example[], options: OptimStepOptions = {}): TrainStepResult {
-    const fb = this.forwardBackward(runId, batch);
+  trainStep(runId: string, batch: Example[], options: OptimStepOptions = {}, loss?: LossSpec): TrainStepResult {
+    const fb = this.forwardBackward(runId, batch, loss);
     const step = this.optimStep(runId, options);
     return { ...fb, ...step, grad_norm: step.grad_norm };
   }
@@ -224,9 +246,14 @@ export class EngineCore {
     return s.decode;
   }
 
-  /** See `sampleLoop` for the semantics; abort throws EngineError `aborted`. */
-  sample(ref: WeightsRef, prompts: string[], params: Partial<SampleParams>, hooks: SampleHooks = {}): SampleResult {
-    return sampleLoop(this.decodeWeights(ref), prompts, params, hooks);
+  /** See `sampleLoop` and `submitSample` for the semantics; abort throws EngineError `aborted`. */
+  sample(ref: WeightsRef, prompts: Prompt[], params: Partial<SampleParams>, hooks: SampleHooks = {}): SampleResult {
+    checkPrompts(prompts);
+    const w = this.decodeWeights(ref);
+    const prompted = params.prompt_logprobs ? promptLogprobs(w, prompts) : undefined;
+    const result = sampleLoop(w, prompts, params, hooks);
+    prompted?.(result);
+    return result;
   }
 
   /**
@@ -236,8 +263,44 @@ export class EngineCore {
    * a later optimizer step does not change what this request samples from.
    * @throws EngineError `run_not_found`/`adapter_not_found`, `context_length_exceeded`, synchronously.
    */
-  submitSample(ref: WeightsRef, prompts: string[], params: Partial<SampleParams>, hooks: SampleHooks, done: SampleDone): void {
-    this.batcher.submit(this.decodeWeights(ref), prompts, params, hooks, done);
+  submitSample(ref: WeightsRef, prompts: Prompt[], params: Partial<SampleParams>, hooks: SampleHooks, done: SampleDone): void {
+    checkPrompts(prompts);
+    const w = this.decodeWeights(ref);
+    // Prompt logprobs come from the weights the request samples from, computed now.
+    const prompted = params.prompt_logprobs ? promptLogprobs(w, prompts) : undefined;
+    this.batcher.submit(w, prompts, params, hooks, prompted ? (error, result) => (result && prompted(result), done(error, result)) : done);
+  }
+
+  /**
+   * Per-token log-probabilities of `batch` on the sampler's arithmetic (see `sequenceLogprobs`)
+   * and their mean weighted negative (weights as in `forwardBackward`). Changes nothing.
+   * @throws EngineError `context_length_exceeded` (param `batch[i]`), `invalid_example`.
+   */
+  forward(ref: WeightsRef, batch: Example[]): ForwardResult {
+    if (!Array.isArray(batch) || batch.length === 0) throw new EngineError("invalid_example", "batch must hold at least one example", "batch");
+    const w = this.decodeWeights(ref);
+    const ctx = w.config.context_length;
+    const encoded = batch.map((example, i) => {
+      const e = encodeExample(example, i);
+      if (e.tokens.length > ctx) throw new EngineError("context_length_exceeded", `batch[${i}] is ${e.tokens.length} tokens (with BOS/EOS) but the model's context length is ${ctx}`, `batch[${i}]`);
+      return e;
+    });
+    const logprobs = sequenceLogprobs(
+      w,
+      encoded.map((e) => e.tokens),
+    );
+    let sum = 0;
+    let total = 0;
+    encoded.forEach((e, i) => {
+      for (let t = 1; t < e.tokens.length; t++) {
+        const weight = e.weights[t]!;
+        if (weight > 0) {
+          sum -= weight * logprobs[i]![t]!;
+          total += weight;
+        }
+      }
+    });
+    return { logprobs, loss: total > 0 ? sum / total : 0, num_tokens: total, num_examples: batch.length };
   }
 
   /** One round of the continuous batch (see `SampleBatcher.step`). @returns whether requests remain. */
@@ -297,6 +360,28 @@ export class EngineCore {
     this.runs.clear();
     this.adapters.clear();
   }
+}
+
+/** @throws EngineError `invalid_example` (param `prompts[i]`) for an empty token prompt or an id outside the vocabulary. */
+function checkPrompts(prompts: Prompt[]): void {
+  prompts.forEach((p, i) => {
+    if (typeof p === "string") return;
+    const bad = p.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= VOCAB_SIZE);
+    if (bad >= 0) throw new EngineError("invalid_example", `prompts[${i}][${bad}] is ${String(p[bad])}; token ids are integers in [0, ${VOCAB_SIZE})`, `prompts[${i}]`);
+    if (p.length === 0) throw new EngineError("invalid_example", `prompts[${i}] holds no token`, `prompts[${i}]`);
+  });
+}
+
+/** The prompts' tokens and logprobs now, and a function that puts them on each completion of a result. */
+function promptLogprobs(w: DecodeWeights, prompts: Prompt[]): (result: SampleResult) => void {
+  const encoded = prompts.map(encodePrompt);
+  const logprobs = sequenceLogprobs(w, encoded);
+  return (result) => {
+    for (const c of result.completions) {
+      c.prompt_tokens = encoded[c.prompt_index]!;
+      c.prompt_logprobs = logprobs[c.prompt_index]!;
+    }
+  };
 }
 
 function freeDecode(s: Slot): void {

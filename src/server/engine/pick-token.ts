@@ -1,4 +1,5 @@
 import type { Rng } from "./rng.js";
+import { logNormalizer } from "./token-logprob.js";
 import { BOS, PAD } from "./tokenizer.js";
 
 /** Token choice settings (already defaulted). */
@@ -23,18 +24,7 @@ export interface Picked {
  */
 export function pickToken(logits: Float32Array, opts: PickOptions, rng: Rng): Picked {
   const V = logits.length;
-  let max = -Infinity;
-  let argmax = 0;
-  for (let i = 0; i < V; i++) {
-    if (i === BOS || i === PAD) continue;
-    if (logits[i]! > max) {
-      max = logits[i]!;
-      argmax = i;
-    }
-  }
-  let z = 0;
-  for (let i = 0; i < V; i++) if (i !== BOS && i !== PAD) z += Math.exp(logits[i]! - max);
-  const logZ = max + Math.log(z);
+  const { max, argmax, logZ } = logNormalizer(logits);
   const logprobOf = (t: number) => logits[t]! - logZ;
   if (opts.temperature === 0) return { token: argmax, logprob: logprobOf(argmax) };
 

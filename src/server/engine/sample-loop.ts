@@ -3,7 +3,7 @@ import { type DecodeWeights, type KvCache, forwardInto, logitsInto } from "./dec
 import { type PickOptions, pickToken } from "./pick-token.js";
 import { Rng } from "./rng.js";
 import { BOS, EOS, encodeText } from "./tokenizer.js";
-import { type Completion, EngineError, type SampleParams, type SampleResult, type TokenEvent } from "./types.js";
+import { type Completion, EngineError, type Prompt, type SampleParams, type SampleResult, type TokenEvent } from "./types.js";
 
 /** Sampling defaults, as documented on `SampleParams`. */
 export const SAMPLE_DEFAULTS: SampleParams = {
@@ -95,15 +95,15 @@ export class SampleBatcher {
    * @throws EngineError `context_length_exceeded` (param `prompts[i]`) when BOS + prompt +
    *   max_tokens exceeds the context, before anything is queued.
    */
-  submit(w: DecodeWeights, prompts: string[], partial: Partial<SampleParams>, hooks: SampleHooks, done: SampleDone): void {
+  submit(w: DecodeWeights, prompts: Prompt[], partial: Partial<SampleParams>, hooks: SampleHooks, done: SampleDone): void {
     const p: SampleParams = { ...SAMPLE_DEFAULTS, ...stripUndefined(partial) };
     const ctx = w.config.context_length;
     const encoded = prompts.map((text, i) => {
-      const tokens = [BOS, ...encodeText(text)];
+      const tokens = encodePrompt(text);
       if (tokens.length + p.max_tokens > ctx) {
         throw new EngineError(
           "context_length_exceeded",
-          `prompts[${i}] is ${tokens.length} tokens (with BOS) and max_tokens is ${p.max_tokens}: ${tokens.length + p.max_tokens} exceeds the model's context length of ${ctx}`,
+          `prompts[${i}] is ${tokens.length} tokens${typeof text === "string" ? " (with BOS)" : ""} and max_tokens is ${p.max_tokens}: ${tokens.length + p.max_tokens} exceeds the model's context length of ${ctx}`,
           `prompts[${i}]`,
         );
       }
@@ -334,7 +334,7 @@ export class SampleBatcher {
  * @throws EngineError `context_length_exceeded` (param `prompts[i]`) when BOS + prompt +
  *   max_tokens exceeds the context; `aborted` when `isAborted` turns true.
  */
-export function sampleLoop(w: DecodeWeights, prompts: string[], partial: Partial<SampleParams>, hooks: SampleHooks = {}): SampleResult {
+export function sampleLoop(w: DecodeWeights, prompts: Prompt[], partial: Partial<SampleParams>, hooks: SampleHooks = {}): SampleResult {
   const batcher = new SampleBatcher();
   let outcome: { error: Error | undefined; result: SampleResult | undefined } | undefined;
   batcher.submit(w, prompts, partial, hooks, (error, result) => (outcome = { error, result }));
@@ -350,4 +350,9 @@ function toError(e: unknown): Error {
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** A text prompt's tokens (BOS first); token prompts are used as given. */
+export function encodePrompt(prompt: Prompt): number[] {
+  return typeof prompt === "string" ? [BOS, ...encodeText(prompt)] : prompt;
 }

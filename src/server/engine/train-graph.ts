@@ -3,8 +3,9 @@ import type { BaseWeights } from "./base-weights.js";
 import { causalAttention, frozenLinear, gelu, layerNorm, loraLinear, weightedCrossEntropy } from "./grad-ops.js";
 import type { EncodedBatch } from "./encode-batch.js";
 import type { LoraPair, LoraParams } from "./lora.js";
+import { type PolicyBatch, type PolicyLossFn, policyLoss, samplingMask } from "./rl-loss.js";
 import type { Tf } from "./tf-loader.js";
-import type { TargetModule } from "./types.js";
+import type { LossSpec, TargetModule } from "./types.js";
 
 /** Loss and gradient of one batch, gradients in the pairs' order as `[at, bt]`. */
 export interface LossAndGrads {
@@ -90,7 +91,7 @@ export class TrainGraph {
   }
 
   /** Final hidden states `[batch*seq, d]` (before the LM head) for LoRA tensors `params`. */
-  private hidden(batch: EncodedBatch, lora: LoraParams, params: Tensor2D[]): Tensor2D {
+  private hidden(batch: Pick<EncodedBatch, "rows" | "seq" | "tokens">, lora: LoraParams, params: Tensor2D[]): Tensor2D {
     const tf = this.tf;
     const c = this.weights.config;
     const { rows, seq } = batch;
@@ -137,17 +138,35 @@ export class TrainGraph {
 
   /** Mean weighted cross-entropy of `batch` and its gradient w.r.t. every LoRA tensor. */
   lossAndGrads(batch: EncodedBatch, lora: LoraParams): LossAndGrads {
+    return this.valueAndGrads(batch, lora, (onehot) => {
+      const weights = this.tf.tensor2d(batch.weights, [batch.weights.length, 1]);
+      return (logits) => weightedCrossEntropy(this.tf, logits, onehot, weights) as Scalar;
+    });
+  }
+
+  /** An RL loss (`importance_sampling` or `ppo`, see `policyLoss`) of `batch` and its gradient. */
+  policyLossAndGrads(batch: PolicyBatch, lora: LoraParams, loss: LossSpec & { loss_fn: PolicyLossFn }): LossAndGrads {
+    const mask = samplingMask(this.tf, this.weights.config.vocab_size);
+    try {
+      return this.valueAndGrads(batch, lora, (onehot) => policyLoss(this.tf, onehot, mask, batch, loss));
+    } finally {
+      mask.dispose();
+    }
+  }
+
+  /** `lossFor(onehot)` makes its constant tensors (outside the gradient scope) and returns the loss of the logits. */
+  private valueAndGrads(batch: Pick<EncodedBatch, "rows" | "seq" | "tokens" | "targets">, lora: LoraParams, lossFor: (onehot: Tensor2D) => (logits: Tensor2D) => Scalar): LossAndGrads {
     const tf = this.tf;
     let result: LossAndGrads | undefined;
     tf.tidy(() => {
       const params = this.paramTensors(lora);
       // The wasm OneHot kernel ignores its dtype argument (float32 gets int bits), so cast.
       const onehot = tf.cast(tf.oneHot(tf.tensor1d(batch.targets, "int32"), this.weights.config.vocab_size), "float32") as Tensor2D;
-      const weights = tf.tensor2d(batch.weights, [batch.weights.length, 1]);
+      const lossOf = lossFor(onehot);
       const f = (...p: Tensor[]) => {
         const h = this.hidden(batch, lora, p as Tensor2D[]);
         const logits = frozenLinear(tf, h, this.head[0], this.head[1]);
-        return weightedCrossEntropy(tf, logits, onehot, weights) as Scalar;
+        return lossOf(logits);
       };
       const { value, grads } = tf.valueAndGrads(f)(params);
       const g = grads.map((t) => t.dataSync() as Float32Array);

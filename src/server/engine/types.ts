@@ -48,7 +48,30 @@ export interface RunConfig {
 export type Example =
   | { prompt: string; completion: string }
   | { text: string }
-  | { tokens: number[]; weights?: number[] };
+  | { tokens: number[]; weights?: number[]; logprobs?: number[]; advantages?: number[] };
+
+/** The loss of a training call; see `LossFn` in the spec for the formulas. */
+export type LossFn = "cross_entropy" | "importance_sampling" | "ppo";
+
+/** A training call's loss and its parameters (the clip thresholds are `ppo`'s only). */
+export interface LossSpec {
+  /** @default "cross_entropy" */
+  loss_fn: LossFn;
+  /** @default 0.8 */
+  clip_low_threshold?: number;
+  /** @default 1.2 */
+  clip_high_threshold?: number;
+}
+
+/** What `forward` returns: per-token log-probabilities, no gradient, no state change. */
+export interface ForwardResult {
+  /** `logprobs[e][i]`: log-probability of token i of example e given the ones before; `[e][0]` is null. */
+  logprobs: (number | null)[][];
+  /** Mean of -logprob over the weighted target tokens. */
+  loss: number;
+  num_tokens: number;
+  num_examples: number;
+}
 
 export interface ForwardBackwardResult {
   /** Mean cross-entropy per weighted target token of this call. */
@@ -110,7 +133,12 @@ export interface SampleParams {
   n: number;
   /** Return the log-probability of each sampled token. @default false */
   logprobs: boolean;
+  /** Return the prompt's tokens and their log-probabilities. @default false */
+  prompt_logprobs?: boolean;
 }
+
+/** A prompt: text (BOS is prepended) or token ids (used as given). */
+export type Prompt = string | number[];
 
 /** Which weights to sample from: a live run, or a frozen adapter registered with `loadAdapter`. */
 export type WeightsRef = { runId: string } | { adapterKey: string };
@@ -123,6 +151,9 @@ export interface Completion {
   tokens: number[];
   /** Present when logprobs was asked for. */
   logprobs?: number[];
+  /** The prompt's tokens and their log-probabilities (first null); present when prompt_logprobs was asked for. */
+  prompt_tokens?: number[];
+  prompt_logprobs?: (number | null)[];
   finish_reason: "stop" | "length";
 }
 
@@ -199,10 +230,12 @@ export interface Engine {
   loadRun(runId: string, config: RunConfig, state: RunState): Promise<void>;
   /** Frees a run's live state. */
   dropRun(runId: string): Promise<void>;
-  forwardBackward(runId: string, batch: Example[]): Promise<ForwardBackwardResult>;
+  forwardBackward(runId: string, batch: Example[], loss?: LossSpec): Promise<ForwardBackwardResult>;
   /** Throws `nothing_accumulated` when no forwardBackward happened since the last step. */
   optimStep(runId: string, options?: OptimStepOptions): Promise<OptimStepResult>;
-  trainStep(runId: string, batch: Example[], options?: OptimStepOptions): Promise<TrainStepResult>;
+  trainStep(runId: string, batch: Example[], options?: OptimStepOptions, loss?: LossSpec): Promise<TrainStepResult>;
+  /** Per-token log-probabilities of a batch on the sampler's arithmetic; changes nothing. */
+  forward(weights: WeightsRef, batch: Example[]): Promise<ForwardResult>;
   zeroGrad(runId: string): Promise<void>;
   /** The run's full state now (for persistence after each acknowledged call). */
   exportState(runId: string): Promise<RunState>;
@@ -211,7 +244,7 @@ export interface Engine {
   unloadAdapter(key: string): Promise<void>;
   sample(
     weights: WeightsRef,
-    prompts: string[],
+    prompts: Prompt[],
     params: SampleParams,
     options?: { signal?: AbortSignal; onToken?: (event: TokenEvent) => void; flow?: SampleFlow },
   ): Promise<SampleResult>;

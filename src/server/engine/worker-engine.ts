@@ -6,9 +6,12 @@ import {
   type EngineErrorCode,
   type Example,
   type ForwardBackwardResult,
+  type ForwardResult,
+  type LossSpec,
   type ModelInfo,
   type OptimStepOptions,
   type OptimStepResult,
+  type Prompt,
   type RunConfig,
   type RunState,
   type SampleParams,
@@ -283,8 +286,8 @@ class WorkerEngine implements Engine {
     if (slot) await this.call(slot, "dropRun", [runId]);
   }
 
-  async forwardBackward(runId: string, batch: Example[]): Promise<ForwardBackwardResult> {
-    return this.call(this.runSlot(runId), "forwardBackward", [runId, batch]);
+  async forwardBackward(runId: string, batch: Example[], loss?: LossSpec): Promise<ForwardBackwardResult> {
+    return this.call(this.runSlot(runId), "forwardBackward", [runId, batch, loss]);
   }
 
   async optimStep(runId: string, options: OptimStepOptions = {}): Promise<OptimStepResult> {
@@ -292,9 +295,13 @@ class WorkerEngine implements Engine {
     return this.call(this.runSlot(runId), "optimStep", [runId, options]);
   }
 
-  async trainStep(runId: string, batch: Example[], options: OptimStepOptions = {}): Promise<TrainStepResult> {
+  async trainStep(runId: string, batch: Example[], options: OptimStepOptions = {}, loss?: LossSpec): Promise<TrainStepResult> {
     this.changed(runId);
-    return this.call(this.runSlot(runId), "trainStep", [runId, batch, options]);
+    return this.call(this.runSlot(runId), "trainStep", [runId, batch, options, loss]);
+  }
+
+  async forward(weights: WeightsRef, batch: Example[]): Promise<ForwardResult> {
+    return this.call(this.weightsSlot(weights), "forward", [weights, batch]);
   }
 
   async zeroGrad(runId: string): Promise<void> {
@@ -329,7 +336,7 @@ class WorkerEngine implements Engine {
    */
   async sample(
     weights: WeightsRef,
-    prompts: string[],
+    prompts: Prompt[],
     params: SampleParams,
     options: { signal?: AbortSignal; onToken?: (event: TokenEvent) => void; flow?: SampleFlow } = {},
   ): Promise<SampleResult> {

@@ -2,7 +2,9 @@ import type { Handler } from "../context.js";
 import type { OperationId } from "../http/routes.js";
 import { createCheckpoint, deleteCheckpoint, downloadCheckpoint, getCheckpoint, listCheckpoints, restoreCheckpoint } from "./checkpoints.js";
 import { createCompletion } from "./completions.js";
+import { forward } from "./forward.js";
 import { createEmbeddings, sample } from "./inference.js";
+import { detokenize, tokenize } from "./tokens.js";
 import { getHealth, listModels } from "./meta.js";
 import { createRun, deleteRun, getRun, listRuns } from "./runs.js";
 import { forwardBackward, listMetrics, optimStep, trainStep, zeroGrad } from "./training.js";
@@ -19,6 +21,9 @@ export const HANDLERS: Record<OperationId, Handler> = {
   optimStep,
   trainStep,
   zeroGrad,
+  forward,
+  tokenize,
+  detokenize,
   listMetrics,
   createCheckpoint,
   listCheckpoints,

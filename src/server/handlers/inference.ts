@@ -1,7 +1,7 @@
 import type { components } from "../../../generated/schema.js";
 import { ApiError, internalError } from "../http/api-error.js";
 import { type Handler, type RequestContext, json } from "../context.js";
-import { EngineError, SampleFlow, type SampleParams, type SampleResult, type TokenEvent, type WeightsRef } from "../engine/types.js";
+import { EngineError, type Prompt, SampleFlow, type SampleParams, type SampleResult, type TokenEvent, type WeightsRef } from "../engine/types.js";
 import { toApiError } from "../runs/engine-errors.js";
 import { ownedRun } from "../runs/run-access.js";
 import { checkSampleSize } from "../http/cheap-limits.js";
@@ -9,7 +9,21 @@ import { EventStream } from "../http/sse.js";
 import { resolveWeights, weightsLost } from "../runs/weights.js";
 
 type Schemas = components["schemas"];
-type SampleRequest = Required<Omit<Schemas["SampleRequest"], "stop" | "seed" | "step">> & Pick<Schemas["SampleRequest"], "stop" | "seed" | "step">;
+type SampleRequest = Required<Omit<Schemas["SampleRequest"], "stop" | "seed" | "step" | "prompts" | "prompt_tokens">> &
+  Pick<Schemas["SampleRequest"], "stop" | "seed" | "step" | "prompts" | "prompt_tokens">;
+
+/**
+ * The request's prompts: `prompts` (text) or `prompt_tokens` (ids), exactly one of them; and
+ * how to name a prompt in errors.
+ * @throws ApiError 400 `invalid_request` naming `prompts` when both or neither are given.
+ */
+function promptsOf(body: SampleRequest): { prompts: Prompt[]; renameParam: ((param: string) => string) | undefined } {
+  if ((body.prompts === undefined) === (body.prompt_tokens === undefined)) {
+    throw new ApiError(400, "invalid_request_error", "invalid_request", "Give exactly one of prompts (text) and prompt_tokens (token ids).", "prompts");
+  }
+  if (body.prompts !== undefined) return { prompts: body.prompts, renameParam: undefined };
+  return { prompts: body.prompt_tokens!, renameParam: (p) => p.replace(/^prompts/, "prompt_tokens") };
+}
 
 /**
  * sample: completions from the live weights or a checkpoint. With `stream: true` the answer is
@@ -18,8 +32,9 @@ type SampleRequest = Required<Omit<Schemas["SampleRequest"], "stop" | "seed" | "
  */
 export const sample: Handler = async (ctx) => {
   const body = ctx.body as SampleRequest;
+  const { prompts, renameParam } = promptsOf(body);
   const run = ownedRun(ctx, ctx.path.run_id as string);
-  checkSampleSize(body.prompts.length, body.n, body.max_tokens, ctx.services.limits.maxSampleTokens);
+  checkSampleSize(prompts.length, body.n, body.max_tokens, ctx.services.limits.maxSampleTokens);
   const { weights, step } = await resolveWeights(ctx, run, body.step);
   const params: SampleParams = {
     max_tokens: body.max_tokens,
@@ -29,22 +44,34 @@ export const sample: Handler = async (ctx) => {
     stop: body.stop ?? [],
     n: body.n,
     logprobs: body.logprobs,
+    prompt_logprobs: body.prompt_logprobs,
   };
   if (body.seed !== undefined) params.seed = body.seed;
   if (body.stream) {
-    await streamSample(ctx, weights, body.prompts, params, (event) => {
-      const chunk: Schemas["SampleChunk"] = { index: event.index, prompt_index: event.prompt_index, delta: event.delta, finish_reason: event.finish_reason };
-      if (event.logprob !== undefined) chunk.logprob = event.logprob;
-      return chunk;
-    });
+    await streamSample(
+      ctx,
+      weights,
+      prompts,
+      params,
+      (event) => {
+        const chunk: Schemas["SampleChunk"] = { index: event.index, prompt_index: event.prompt_index, delta: event.delta, finish_reason: event.finish_reason };
+        if (event.logprob !== undefined) chunk.logprob = event.logprob;
+        return chunk;
+      },
+      renameParam ? { renameParam } : {},
+    );
     return { kind: "streamed" };
   }
-  const result = await runSample(ctx, weights, body.prompts, params);
+  const result = await runSample(ctx, weights, prompts, params, renameParam);
   const samples: Schemas["Sample"][] = result.completions.map((c) => {
     const out: Schemas["Sample"] = { index: c.index, prompt_index: c.prompt_index, text: c.text, finish_reason: c.finish_reason };
     if (body.logprobs) {
       out.tokens = c.tokens;
       out.logprobs = c.logprobs ?? [];
+    }
+    if (body.prompt_logprobs) {
+      out.prompt_tokens = c.prompt_tokens ?? [];
+      out.prompt_logprobs = c.prompt_logprobs ?? [];
     }
     return out;
   });
@@ -86,7 +113,7 @@ export const createEmbeddings: Handler = async (ctx) => {
 export async function runSample(
   ctx: RequestContext,
   weights: WeightsRef,
-  prompts: string[],
+  prompts: Prompt[],
   params: SampleParams,
   renameParam?: (param: string) => string,
 ): Promise<SampleResult> {
@@ -111,7 +138,7 @@ function clientGone(): ApiError {
 export async function streamSample(
   ctx: RequestContext,
   weights: WeightsRef,
-  prompts: string[],
+  prompts: Prompt[],
   params: SampleParams,
   toChunk: (event: TokenEvent) => unknown,
   options: { renameParam?: (param: string) => string; final?: (result: SampleResult) => unknown } = {},

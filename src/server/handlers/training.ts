@@ -2,7 +2,9 @@ import type { components } from "../../../generated/schema.js";
 import { ApiError } from "../http/api-error.js";
 import { stepCursor } from "../store/page-by-step.js";
 import { type Handler, type RequestContext, json } from "../context.js";
-import type { Example, OptimStepOptions } from "../engine/types.js";
+import { checkLoss } from "../engine/rl-loss.js";
+import type { Example, LossSpec, OptimStepOptions } from "../engine/types.js";
+import { toApiError } from "../runs/engine-errors.js";
 import { changeRun, nextRecord, ownedRun } from "../runs/run-access.js";
 import type { RunRecord } from "../store/run-record.js";
 
@@ -13,12 +15,13 @@ type Schemas = components["schemas"];
  * accumulator and the running loss are persisted with the call's idempotency record.
  * @throws ApiError 400 `context_length_exceeded` naming `batch[i]`.
  */
-export const forwardBackward: Handler = (ctx) => {
+export const forwardBackward: Handler = async (ctx) => {
   const runId = ctx.path.run_id as string;
   const batch = ctx.body.batch as Example[];
+  const loss = lossSpec(ctx.body, batch);
   return changeRun(ctx, runId, async (run) => {
     const { engine } = ctx.services;
-    const result = await checkResult(ctx, runId, await engine.forwardBackward(runId, batch));
+    const result = await checkResult(ctx, runId, await engine.forwardBackward(runId, batch, loss));
     const state = await engine.exportState(runId);
     const record = nextRecord(run);
     record.pending = {
@@ -51,13 +54,14 @@ export const optimStep: Handler = (ctx) => {
 };
 
 /** trainStep: forward_backward and optim_step as one change, with earlier accumulated gradients included. */
-export const trainStep: Handler = (ctx) => {
+export const trainStep: Handler = async (ctx) => {
   const runId = ctx.path.run_id as string;
   const batch = ctx.body.batch as Example[];
   const options = stepOptions(ctx.body);
+  const loss = lossSpec(ctx.body, batch);
   return changeRun(ctx, runId, async (run) => {
     const { engine } = ctx.services;
-    const result = await checkResult(ctx, runId, await engine.trainStep(runId, batch, options));
+    const result = await checkResult(ctx, runId, await engine.trainStep(runId, batch, options, loss));
     const state = await engine.exportState(runId);
     const record = nextRecord(run);
     const pending = {
@@ -116,7 +120,27 @@ export const listMetrics: Handler = async (ctx) => {
 async function checkResult<R extends { loss: number; grad_norm: number; num_tokens: number }>(ctx: RequestContext, runId: string, result: R): Promise<R> {
   if (Number.isFinite(result.loss) && Number.isFinite(result.grad_norm)) return { ...result, num_tokens: Math.round(result.num_tokens) };
   await ctx.services.live.discard(runId);
-  throw new ApiError(400, "invalid_request_error", "invalid_example", "The batch's token weights overflow: the loss or gradient is not finite. Use weights of ordinary size (e.g. 0 to 1).", "batch");
+  throw new ApiError(400, "invalid_request_error", "invalid_example", "The loss or gradient is not finite: the batch's token weights overflow, or for an RL loss a ratio exp(p - logprobs[i]) does (sampler logprobs far below the current ones). Use weights of ordinary size (e.g. 0 to 1) and the sampler's own logprobs.", "batch");
+}
+
+/**
+ * The call's loss (`loss_fn`, `loss_fn_config`), checked against the batch before any work.
+ * @throws ApiError 400 `invalid_example` naming the field (`batch[i].logprobs`, `loss_fn_config`, ...).
+ */
+function lossSpec(body: Record<string, unknown>, batch: Example[]): LossSpec {
+  const config = body.loss_fn_config as Schemas["LossFnConfig"] | undefined;
+  const loss: LossSpec = { loss_fn: (body.loss_fn as LossSpec["loss_fn"] | undefined) ?? "cross_entropy" };
+  if (config?.clip_low_threshold !== undefined) loss.clip_low_threshold = config.clip_low_threshold;
+  if (config?.clip_high_threshold !== undefined) loss.clip_high_threshold = config.clip_high_threshold;
+  if (config !== undefined && loss.loss_fn !== "ppo") {
+    throw new ApiError(400, "invalid_request_error", "invalid_example", `loss_fn_config is only used by ppo (loss_fn is ${loss.loss_fn})`, "loss_fn_config");
+  }
+  try {
+    checkLoss(batch, loss);
+  } catch (error) {
+    throw toApiError(error);
+  }
+  return loss;
 }
 
 function stepOptions(body: Record<string, unknown>): OptimStepOptions {

@@ -77,6 +77,7 @@ export function createRequestListener(services: Services, options: PipelineOptio
       });
     }
     handle(services, options, req, res, requestId, rawPath, gone.signal).catch((error: unknown) => {
+      settleRefused(services, options, req, rawPath, error);
       let apiError: ApiError;
       const infrastructure = error instanceof ApiError ? undefined : classifyInfrastructureError(error);
       if (error instanceof ApiError) {
@@ -210,6 +211,27 @@ async function answer(services: Services, options: PipelineOptions, routed: Rout
   } finally {
     release();
   }
+}
+
+/**
+ * A pipelined call refused before it took its turn (a bad body, a check before the run's queue)
+ * still settles its position, so the calls after it are not held for it. Only for a caller
+ * whose key is valid and who owns the run.
+ */
+function settleRefused(services: Services, options: PipelineOptions, req: IncomingMessage, rawPath: string, error: unknown): void {
+  const header = req.headers["signal-sequence"];
+  if (header === undefined) return;
+  const match = matchRoute(req.method ?? "GET", rawPath);
+  const runId = match.kind === "found" ? match.params.run_id : undefined;
+  if (runId === undefined) return;
+  let keyHash: string;
+  try {
+    keyHash = options.authenticate(req.headers.authorization);
+  } catch {
+    return;
+  }
+  const run = services.store.get(runId);
+  if (run?.owner === keyHash) services.sequencer.refused(run, header, req, error);
 }
 
 function writeReply(res: ServerResponse, reply: Reply): void {

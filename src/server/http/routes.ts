@@ -10,6 +10,9 @@ export type OperationId =
   | "optimStep"
   | "trainStep"
   | "zeroGrad"
+  | "forward"
+  | "tokenize"
+  | "detokenize"
   | "listMetrics"
   | "createCheckpoint"
   | "listCheckpoints"
@@ -40,6 +43,9 @@ export const ROUTES: readonly Route[] = [
   { method: "POST", path: "/v1/runs/{run_id}/optim_step", operationId: "optimStep" },
   { method: "POST", path: "/v1/runs/{run_id}/train_step", operationId: "trainStep" },
   { method: "POST", path: "/v1/runs/{run_id}/zero_grad", operationId: "zeroGrad" },
+  { method: "POST", path: "/v1/runs/{run_id}/forward", operationId: "forward" },
+  { method: "POST", path: "/v1/models/{model_id}/tokenize", operationId: "tokenize" },
+  { method: "POST", path: "/v1/models/{model_id}/detokenize", operationId: "detokenize" },
   { method: "GET", path: "/v1/runs/{run_id}/metrics", operationId: "listMetrics" },
   { method: "POST", path: "/v1/runs/{run_id}/checkpoints", operationId: "createCheckpoint" },
   { method: "GET", path: "/v1/runs/{run_id}/checkpoints", operationId: "listCheckpoints" },

@@ -1,6 +1,7 @@
 import { ApiError, runNotFound } from "../http/api-error.js";
 import type { Reply, RequestContext } from "../context.js";
 import type { RunState } from "../engine/types.js";
+import { type Turn, isRetryable, recordSequence } from "./call-sequencer.js";
 import { toApiError } from "./engine-errors.js";
 import type { RunRecord } from "../store/run-record.js";
 import type { RunCommit } from "../store/run-store.js";
@@ -38,7 +39,7 @@ export interface RunChange extends Omit<RunCommit, "idempotency"> {
  */
 export function changeRun(ctx: RequestContext, runId: string, work: (run: RunRecord) => Promise<RunChange>): Promise<Reply> {
   const { queue, live, store } = ctx.services;
-  return queue.run(runId, async () => {
+  return inTurn(ctx, runId, (turn) => queue.run(runId, async () => {
     const run = ownedRun(ctx, runId);
     await live.ensure(run);
     let change: RunChange;
@@ -49,6 +50,7 @@ export function changeRun(ctx: RequestContext, runId: string, work: (run: RunRec
         const { scope, request_hash } = ctx.idempotency;
         (commit as RunCommit).idempotency = { scope, record: { request_hash, status, body, created_at: Date.now() } };
       }
+      if (turn.sequence && status < 300) recordSequence(record, turn.sequence);
       await store.commit(record, commit);
     } catch (error) {
       const mapped = toApiError(error);
@@ -56,7 +58,41 @@ export function changeRun(ctx: RequestContext, runId: string, work: (run: RunRec
       throw mapped;
     }
     return { kind: "json", status: change.status, body: change.body, recordedInRun: runId };
-  });
+  }));
+}
+
+/**
+ * Reads a run's live state in its queue, after the calls before it, without changing it (the
+ * `forward` operation): ordered like a change, nothing persisted.
+ * @throws ApiError 404 when the run is gone by the time its turn comes; the engine's 4xx errors.
+ */
+export function readRun<T>(ctx: RequestContext, runId: string, work: (run: RunRecord) => Promise<T>): Promise<T> {
+  const { queue, live } = ctx.services;
+  return inTurn(ctx, runId, () => queue.run(runId, async () => {
+    const run = ownedRun(ctx, runId);
+    await live.ensure(run);
+    try {
+      return await work(run);
+    } catch (error) {
+      throw toApiError(error);
+    }
+  }));
+}
+
+/**
+ * Runs `work` in the call's turn among its client's pipelined calls (`Signal-Sequence`; no
+ * header, no waiting), and settles the turn with the outcome so the next call can go.
+ */
+async function inTurn<T>(ctx: RequestContext, runId: string, work: (turn: Turn) => Promise<T>): Promise<T> {
+  const turn = await ctx.services.sequencer.turn(ownedRun(ctx, runId), ctx.req.headers["signal-sequence"], ctx.req);
+  try {
+    const result = await work(turn);
+    turn.settle("settled");
+    return result;
+  } catch (error) {
+    turn.settle(isRetryable(error) ? "retryable" : "settled");
+    throw error;
+  }
 }
 
 /** A copy of a run's header to modify, with `updated_at` set to now. */

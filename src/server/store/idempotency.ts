@@ -8,7 +8,7 @@ import type { RunStore } from "./run-store.js";
  * POSTs without side effects: their idempotency records are kept in memory only (see
  * `MemoryReplays`), so they cost no disk write. Every other POST is durable before its answer.
  */
-export const READ_ONLY_POSTS: ReadonlySet<OperationId> = new Set<OperationId>(["sample", "createEmbeddings", "createCompletion"]);
+export const READ_ONLY_POSTS: ReadonlySet<OperationId> = new Set<OperationId>(["sample", "createEmbeddings", "createCompletion", "forward", "tokenize", "detokenize"]);
 
 /**
  * The scope of an Idempotency-Key: hashed with the caller's key hash, so two API keys using the

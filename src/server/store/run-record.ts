@@ -49,6 +49,11 @@ export interface RunRecord {
   pending: PendingAccumulation;
   checkpoints: CheckpointRecord[];
   adapter_config: Record<string, unknown>;
+  /**
+   * Per client of pipelined calls (`Signal-Sequence`), the next position to apply and when it
+   * was set (epoch ms); committed with the call it follows, so a restart keeps the order.
+   */
+  sequences?: Record<string, { next: number; at: number }>;
 }
 
 /** The wire `Run` of a record. */

@@ -1,0 +1,39 @@
+import { type DecodeWeights, KvCache, forwardRows, logitsOf } from "./decoder.js";
+import { logNormalizer } from "./token-logprob.js";
+
+/** Rows per forward pass (several sequences share one), as the sampler's prefill. */
+const CHUNK_ROWS = 2048;
+
+/**
+ * The log-probability of every token of every sequence given the ones before it, on the
+ * sampler's arithmetic (decoder rows and `logNormalizer`), so a token a sample produced gets
+ * exactly the logprob the sampler reported. Position 0 has no predecessor: null.
+ */
+export function sequenceLogprobs(w: DecodeWeights, sequences: readonly number[][]): (number | null)[][] {
+  const V = w.config.vocab_size;
+  const out: (number | null)[][] = [];
+  for (let first = 0; first < sequences.length; ) {
+    let last = first + 1;
+    let rows = sequences[first]!.length;
+    while (last < sequences.length && rows + sequences[last]!.length <= CHUNK_ROWS) rows += sequences[last++]!.length;
+    const chunk = sequences.slice(first, last);
+    const hidden = forwardRows(
+      w,
+      chunk.map(() => new KvCache(w.config)),
+      chunk,
+    );
+    const logits = logitsOf(w, hidden, rows);
+    let row = 0;
+    for (const tokens of chunk) {
+      const lp: (number | null)[] = [null];
+      for (let t = 1; t < tokens.length; t++) {
+        const l = logits.subarray((row + t - 1) * V, (row + t) * V);
+        lp.push(l[tokens[t]!]! - logNormalizer(l).logZ);
+      }
+      out.push(lp);
+      row += tokens.length;
+    }
+    first = last;
+  }
+  return out;
+}
