@@ -308,12 +308,12 @@ export class EngineCore {
     return this.batcher.step();
   }
 
-  /** Ends every queued or decoding sample request with `error`. */
+  /** True when every pending sample request is paused (nothing to do until one resumes). */
   samplingPaused(): boolean {
     return this.batcher.paused;
   }
 
-  /** Ends every sample request with `error`. */
+  /** Ends every queued or decoding sample request with `error`. */
   failSamples(error: Error): void {
     this.batcher.failAll(error);
   }

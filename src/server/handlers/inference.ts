@@ -145,8 +145,10 @@ export async function streamSample(
 ): Promise<void> {
   const { res, requestId } = ctx;
   const stream = new EventStream(res, requestId);
-  // Backpressure: when the socket's buffer is full, generation pauses until it drains; a client
-  // that does not read for `streamStallMs` is cut off (which aborts the call).
+  // Backpressure: once `streamBufferBytes` wait unsent (the socket's own buffer is full),
+  // generation pauses until the socket drains; a client that does not read for `streamStallMs`
+  // is cut off (which aborts the call).
+  const { streamBufferBytes, streamStallMs } = ctx.services.limits;
   const flow = new SampleFlow();
   let stall: NodeJS.Timeout | undefined;
   const onDrain = () => {
@@ -159,10 +161,11 @@ export async function streamSample(
       flow,
       onToken: (event) => {
         if (event.delta === "" && event.finish_reason === null) return;
-        if (stream.data(toChunk(event)) || flow.paused) return;
+        // A write that returns false has set the socket to emit `drain` once it has sent everything.
+        if (stream.data(toChunk(event)) || flow.paused || res.writableLength < streamBufferBytes) return;
         flow.pause();
         res.once("drain", onDrain);
-        stall = setTimeout(() => res.destroy(), ctx.services.limits.streamStallMs);
+        stall = setTimeout(() => res.destroy(), streamStallMs);
       },
     });
     const last = options.final?.(result);
