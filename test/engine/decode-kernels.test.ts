@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { MODEL_CONFIGS, type ModelConfig } from "../../src/server/engine/models.js";
 import { Rng } from "../../src/server/engine/rng.js";
-import { attendScratchBytes, decodeKernels, kvCacheBytes } from "../../src/server/engine/wasm/decode-kernels.js";
+import { JsLogitSums } from "../../src/server/engine/pick-token.js";
+import { BOS, PAD } from "../../src/server/engine/tokenizer.js";
+import { attendScratchBytes, decodeKernels, kvCacheBytes, logitScratchBytes } from "../../src/server/engine/wasm/decode-kernels.js";
 
 /**
  * The decoder's wasm kernels against the float64 JavaScript they replaced (kept here as the
@@ -146,4 +148,35 @@ describe("the decoder's wasm kernels", () => {
       }
     });
   }
+
+  it("the sampler's sums over logits (normalizer, tempered probabilities) are bit-identical to the JavaScript reference", () => {
+    const V = base.vocab_size;
+    const rows = 64;
+    const outAt = rows * V * 4 + 64;
+    const { memory, k } = setup(base, outAt + logitScratchBytes(V));
+    const logits = new Float32Array(memory.buffer, 0, rows * V);
+    const rng = new Rng(4);
+    for (let r = 0; r < rows; r++) {
+      const row = logits.subarray(r * V, (r + 1) * V);
+      const spread = [0.5, 3, 30, 900][r % 4]!;
+      for (let i = 0; i < V; i++) row[i] = rng.normal() * spread;
+      if (r % 5 === 1) row[BOS] = row[PAD] = 1e4; // never the max: they cannot be sampled
+      if (r % 5 === 2) row[40] = row[7] = row[200] = 50; // a tie: the lowest id is the argmax
+    }
+    const js = new JsLogitSums();
+    const f64 = new Float64Array(memory.buffer);
+    for (let r = 0; r < rows; r++) {
+      const row = logits.subarray(r * V, (r + 1) * V);
+      const want = js.normalizer(row);
+      k.normalizer(r * V * 4, V, outAt);
+      expect(Object.is(f64[outAt / 8], want.max), `max, row ${r}`).toBe(true);
+      expect(Object.is(want.max + Math.log(f64[outAt / 8 + 1]!), want.logZ), `logZ, row ${r}`).toBe(true);
+      expect(new Int32Array(memory.buffer)[outAt / 4 + 4]).toBe(want.argmax);
+      for (const temperature of [1, 0.7, 1.3, 0.05]) {
+        const total = js.tempered(row, want.max, temperature);
+        expect(Object.is(k.tempered(r * V * 4, V, want.max, temperature, outAt), total), `total, row ${r}, T ${temperature}`).toBe(true);
+        expect(same(new Float64Array(memory.buffer, outAt, V), js.probs.subarray(0, V)), `probs, row ${r}, T ${temperature}`).toBe(true);
+      }
+    }
+  });
 });

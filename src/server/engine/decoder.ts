@@ -4,7 +4,9 @@ import type { LoraParams } from "./lora.js";
 import type { ModelConfig } from "./models.js";
 import type { Tf } from "./tf-loader.js";
 import type { TargetModule } from "./types.js";
-import { type DecodeKernels, attendScratchBytes, decodeKernels, kvCacheBytes } from "./wasm/decode-kernels.js";
+import { JsLogitSums, type LogitSums } from "./pick-token.js";
+import type { LogNormalizer } from "./token-logprob.js";
+import { type DecodeKernels, attendScratchBytes, decodeKernels, kvCacheBytes, logitScratchBytes } from "./wasm/decode-kernels.js";
 
 /**
  * Inference with a KV cache. The projections (q/k/v, o, MLP, LM head) of every row being decoded
@@ -234,6 +236,7 @@ export function project(tf: Tf, x: Float32Array, rows: number, w: Tensor2D): Flo
 /** The parts of the tfjs wasm backend (an Emscripten module) that the decoder calls directly. */
 interface WasmModule {
   HEAPF32: Float32Array;
+  HEAPF64: Float64Array;
   HEAP32: Int32Array;
   HEAPU8: Uint8Array;
   /** The instance's exports (Emscripten keeps them here), among them its memory. */
@@ -266,6 +269,42 @@ class HeapBuffer {
 }
 
 /**
+ * `LogitSums` on the wasm kernels, for logits that are a view of the wasm heap (others go to the
+ * JavaScript reference, which gives the same bits).
+ */
+class HeapLogitSums implements LogitSums {
+  private readonly js = new JsLogitSums();
+  private inHeap = false;
+  private vocab = 0;
+
+  constructor(
+    private readonly wasm: WasmModule,
+    private readonly kernels: DecodeKernels,
+    /** Byte address of the kernels' output. */
+    readonly out: number,
+  ) {}
+
+  normalizer(logits: Float32Array): LogNormalizer {
+    if (logits.buffer !== this.wasm.HEAPF32.buffer) return this.js.normalizer(logits);
+    this.kernels.normalizer(logits.byteOffset, logits.length, this.out);
+    const o = this.out;
+    const max = this.wasm.HEAPF64[o >>> 3]!;
+    return { max, argmax: this.wasm.HEAP32[(o + 16) >>> 2]!, logZ: max + Math.log(this.wasm.HEAPF64[(o + 8) >>> 3]!) };
+  }
+
+  tempered(logits: Float32Array, max: number, temperature: number): number {
+    this.inHeap = logits.buffer === this.wasm.HEAPF32.buffer;
+    if (!this.inHeap) return this.js.tempered(logits, max, temperature);
+    this.vocab = logits.length;
+    return this.kernels.tempered(logits.byteOffset, logits.length, max, temperature, this.out);
+  }
+
+  get probs(): Float64Array {
+    return this.inHeap ? this.wasm.HEAPF64.subarray(this.out >>> 3, (this.out >>> 3) + this.vocab) : this.js.probs;
+  }
+}
+
+/**
  * Preallocated decode state of one base model on one thread: two wasm-heap buffers the matmuls
  * read and write in place (ping-pong), the residual stream and the attention scratch. Each
  * projection is one direct call of the backend's BatchMatMul kernel — the kernel `tf.matMul`
@@ -289,6 +328,8 @@ export class DecodeScratch {
   readonly attendScratch: number;
   /** Byte address of the row table (cache address and position of each row, two int32s). */
   table = 0;
+  /** The sampler's per-token sums, on the kernels for logits in this heap. */
+  readonly logitSums: HeapLogitSums;
   /** Residual stream `[rows, d]`. */
   x = new Float32Array(0);
 
@@ -305,6 +346,7 @@ export class DecodeScratch {
     this.attendScratch = this.wasm._malloc(attendScratchBytes(config));
     this.width = Math.max(3 * config.d_model, config.d_ff, config.vocab_size);
     this.heap = this.wasm.HEAPF32;
+    this.logitSums = new HeapLogitSums(this.wasm, this.kernels, this.malloc(logitScratchBytes(config.vocab_size)));
   }
 
   /** Makes room for `rows` rows. */
@@ -382,6 +424,7 @@ export class DecodeScratch {
     this.capacity = 0;
     this.wasm._free(this.shapes);
     this.wasm._free(this.attendScratch);
+    this.wasm._free(this.logitSums.out);
     if (this.table) this.wasm._free(this.table);
   }
 }
