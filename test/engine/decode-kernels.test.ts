@@ -58,6 +58,18 @@ function geluReference(u: number): number {
   return u - u / (Math.exp(2 * y) + 1);
 }
 
+/** LayerNorm of one row, as the JavaScript decoder computed it. */
+function layerNormReference(x: Float32Array, g: Float32Array, b: Float32Array): Float32Array {
+  const d = x.length;
+  let mean = 0;
+  for (let i = 0; i < d; i++) mean += x[i]!;
+  mean /= d;
+  let v = 0;
+  for (let i = 0; i < d; i++) v += (x[i]! - mean) ** 2;
+  const inv = 1 / Math.sqrt(v / d + 1e-5);
+  return Float32Array.from(x, (xi, i) => (xi - mean) * inv * g[i]! + b[i]!);
+}
+
 function setup(c: ModelConfig, bytes: number) {
   const memory = new WebAssembly.Memory({ initial: Math.ceil(bytes / 65536) + 1 });
   return { memory, k: decodeKernels(memory, c) };
@@ -179,4 +191,37 @@ describe("the decoder's wasm kernels", () => {
       }
     }
   });
+
+  for (const id of MODEL_CONFIGS.keys()) {
+    it(`LayerNorm, and the residual sum before it, are bit-identical to their JavaScript form (${id})`, () => {
+      const d = MODEL_CONFIGS.get(id)!.d_model;
+      const rows = 24;
+      const n = rows * d;
+      const { memory, k } = setup(MODEL_CONFIGS.get(id)!, 4 * (4 * n + 2 * d));
+      const f32 = new Float32Array(memory.buffer);
+      const rng = new Rng(5);
+      const [X, S, G, B] = [0, n, 2 * n, 2 * n + d];
+      const OUT = 2 * n + 2 * d;
+      for (let i = 0; i < 2 * n; i++) f32[i] = rng.normal() * [1, 50, 0.01][i % 3]! + (i % 7);
+      for (let i = 0; i < d; i++) {
+        f32[G + i] = 1 + rng.normal() * 0.3;
+        f32[B + i] = rng.normal() * 0.1;
+      }
+      const g = f32.slice(G, G + d);
+      const b = f32.slice(B, B + d);
+      const x = f32.slice(X, X + n);
+      const src = f32.slice(S, S + n);
+      k.layerNorm(4 * X, rows, 4 * G, 4 * B, 4 * OUT);
+      for (let r = 0; r < rows; r++) {
+        expect(same(f32.subarray(OUT + r * d, OUT + (r + 1) * d), layerNormReference(x.subarray(r * d, (r + 1) * d), g, b)), `row ${r}`).toBe(true);
+      }
+      // in place over its source, as the decoder calls it
+      const sum = Float32Array.from(x, (xi, i) => xi + src[i]!);
+      k.addNorm(4 * X, 4 * S, rows, 4 * G, 4 * B, 4 * S);
+      expect(same(f32.subarray(X, X + n), sum)).toBe(true);
+      for (let r = 0; r < rows; r++) {
+        expect(same(f32.subarray(S + r * d, S + (r + 1) * d), layerNormReference(sum.subarray(r * d, (r + 1) * d), g, b)), `row ${r} after the sum`).toBe(true);
+      }
+    });
+  }
 });

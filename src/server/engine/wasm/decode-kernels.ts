@@ -22,6 +22,10 @@ export interface DecodeKernels {
   gelu(ptr: number, n: number): void;
   /** `dst[i] = exp(src[i])` for `n` float64s (`n` a multiple of 4): for tests. */
   expArray(src: number, dst: number, n: number): void;
+  /** LayerNorm of `rows` rows of `d` floats at `x` (gain `g`, bias `b`) into `out`. */
+  layerNorm(x: number, rows: number, g: number, b: number, out: number): void;
+  /** `x += src` (float32, `rows × d`), then `layerNorm(x)` into `out` (which may be `src`). */
+  addNorm(x: number, src: number, rows: number, g: number, b: number, out: number): void;
   /**
    * `logNormalizer` of the `vocab` logits at `ptr`: writes the largest logit (float64) at `out`,
    * the sum of `exp(logit - max)` (float64) at `out + 8` and the argmax (int32) at `out + 16`.
@@ -59,6 +63,11 @@ const I32_NE = 0x47;
 const I32_AND = 0x71;
 const F32_LOAD = 0x2a;
 const F64_PROMOTE_F32 = 0xbb;
+const F64_SUB = 0xa1;
+const F64_MUL = 0xa2;
+const F64_DIV = 0xa3;
+const F64_SQRT = 0x9f;
+const F32X4_ADD = 0xe4;
 const F64_LOAD = 0x2b;
 const F64_STORE = 0x39;
 const F64_ADD = 0xa0;
@@ -303,6 +312,74 @@ function tempered(): FunctionDef {
   return { name: "tempered", params: [I32, I32, F64, F64, I32], results: [F64], body: b, export: true };
 }
 
+/**
+ * LayerNorm of one row (float64 sums in index order, as the JavaScript decoder did): `x`, `g`,
+ * `bias` and `out` are i32 locals holding byte addresses.
+ */
+function emitNormRow(b: Body, d: number, x: number, g: number, bias: number, out: number): void {
+  const i = b.local(I32);
+  const mean = b.local(F64);
+  const v = b.local(F64);
+  const dx = b.local(F64);
+  const inv = b.local(F64);
+  b.f64(0).set(mean).f64(0).set(v);
+  b.for(i, () => b.i32(0), () => b.i32(4 * d), 4, () => b.get(mean).get(x).get(i).op(I32_ADD).mem(F32_LOAD, 2).op(F64_PROMOTE_F32).op(F64_ADD).set(mean));
+  b.get(mean).f64(d).op(F64_DIV).set(mean);
+  b.for(i, () => b.i32(0), () => b.i32(4 * d), 4, () => {
+    b.get(x).get(i).op(I32_ADD).mem(F32_LOAD, 2).op(F64_PROMOTE_F32).get(mean).op(F64_SUB).set(dx);
+    b.get(v).get(dx).get(dx).op(F64_MUL).op(F64_ADD).set(v);
+  });
+  b.f64(1).get(v).f64(d).op(F64_DIV).f64(1e-5).op(F64_ADD).op(F64_SQRT).op(F64_DIV).set(inv);
+  // out = (x - mean) * inv * g + b, two lanes at a time
+  b.for(i, () => b.i32(0), () => b.i32(4 * d), 8, () => {
+    b.get(out).get(i).op(I32_ADD);
+    b.get(x).get(i).op(I32_ADD).simdMem(V_LOAD64_ZERO, 2).simd(F64X2_PROMOTE_LOW).get(mean).simd(F64X2_SPLAT).simd(F64X2_SUB);
+    b.get(inv).simd(F64X2_SPLAT).simd(F64X2_MUL);
+    b.get(g).get(i).op(I32_ADD).simdMem(V_LOAD64_ZERO, 2).simd(F64X2_PROMOTE_LOW).simd(F64X2_MUL);
+    b.get(bias).get(i).op(I32_ADD).simdMem(V_LOAD64_ZERO, 2).simd(F64X2_PROMOTE_LOW).simd(F64X2_ADD);
+    b.simd(F32X4_DEMOTE_ZERO).simdMem(V_STORE64_LANE, 2, 0, 0);
+  });
+}
+
+function layerNorm(c: ModelConfig): FunctionDef {
+  const d = c.d_model;
+  const b = new Body([I32, I32, I32, I32, I32]);
+  const [x, rows, g, bias, out] = [0, 1, 2, 3, 4];
+  const r = b.local(I32);
+  const xr = b.local(I32);
+  const or = b.local(I32);
+  b.for(r, () => b.i32(0), () => b.get(rows), 1, () => {
+    b.get(x).get(r).i32(4 * d).op(I32_MUL).op(I32_ADD).set(xr);
+    b.get(out).get(r).i32(4 * d).op(I32_MUL).op(I32_ADD).set(or);
+    emitNormRow(b, d, xr, g, bias, or);
+  });
+  return { name: "layerNorm", params: [I32, I32, I32, I32, I32], results: [], body: b, export: true };
+}
+
+function addNorm(c: ModelConfig): FunctionDef {
+  const d = c.d_model;
+  const b = new Body([I32, I32, I32, I32, I32, I32]);
+  const [x, src, rows, g, bias, out] = [0, 1, 2, 3, 4, 5];
+  const r = b.local(I32);
+  const i = b.local(I32);
+  const xr = b.local(I32);
+  const sr = b.local(I32);
+  const or = b.local(I32);
+  b.for(r, () => b.i32(0), () => b.get(rows), 1, () => {
+    b.get(x).get(r).i32(4 * d).op(I32_MUL).op(I32_ADD).set(xr);
+    b.get(src).get(r).i32(4 * d).op(I32_MUL).op(I32_ADD).set(sr);
+    b.get(out).get(r).i32(4 * d).op(I32_MUL).op(I32_ADD).set(or);
+    // float32 sums: the float64 sum of two float32s rounds to the same float32
+    b.for(i, () => b.i32(0), () => b.i32(4 * d), 16, () => {
+      b.get(xr).get(i).op(I32_ADD);
+      b.get(xr).get(i).op(I32_ADD).simdMem(V_LOAD, 2).get(sr).get(i).op(I32_ADD).simdMem(V_LOAD, 2).simd(F32X4_ADD);
+      b.simdMem(V_STORE, 2);
+    });
+    emitNormRow(b, d, xr, g, bias, or);
+  });
+  return { name: "addNorm", params: [I32, I32, I32, I32, I32, I32], results: [], body: b, export: true };
+}
+
 function attend(c: ModelConfig): FunctionDef {
   const d = c.d_model;
   const dh = d / c.n_heads;
@@ -420,8 +497,8 @@ function attend(c: ModelConfig): FunctionDef {
 /** Assembles and instantiates the kernels for models shaped like `c` on `memory`. */
 export function decodeKernels(memory: WebAssembly.Memory, c: ModelConfig): DecodeKernels {
   const dh = c.d_model / c.n_heads;
-  if (dh % 4 !== 0 || c.d_ff % 4 !== 0) throw new Error(`decode kernels need a head size and an MLP size divisible by 4`);
-  const bytes = assemble([{ module: "Math", name: "exp", params: [F64], results: [F64] }], [expArray(), gelu(), attend(c), normalizer(), tempered()]);
+  if (dh % 4 !== 0 || c.d_ff % 4 !== 0 || c.d_model % 4 !== 0) throw new Error(`decode kernels need a head size, d_model and an MLP size divisible by 4`);
+  const bytes = assemble([{ module: "Math", name: "exp", params: [F64], results: [F64] }], [expArray(), gelu(), attend(c), normalizer(), tempered(), layerNorm(c), addNorm(c)]);
   const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory }, Math: { exp: Math.exp } });
   return instance.exports as unknown as DecodeKernels;
 }
