@@ -34,6 +34,25 @@ export interface ServerLimits {
    * context allow (256 × 16 × 255). @default 1 048 576
    */
   maxSampleTokens: number;
+  /**
+   * A streamed answer whose client has not read for this long is cut off, which cancels its
+   * generation (generation waits for the socket to drain meanwhile). @default 30 000 ms
+   */
+  streamStallMs: number;
+  /**
+   * Bytes of a streamed answer's events that may wait in the server for a slow client (past what
+   * the socket itself buffers, and never less than its 16 KiB) before generation pauses until
+   * the client reads. `Infinity` turns this backpressure off. @default 65 536
+   */
+  streamBufferBytes: number;
+  /**
+   * Runs the engine holds at once; past it the least recently used one is unloaded (after the
+   * calls queued for it) and loaded again from the store when next used. Runs in use by a
+   * request in progress are not unloaded. @default 64
+   */
+  maxLoadedRuns: number;
+  /** A run unused for this long is unloaded from the engine (`Infinity`: never). @default 600 000 ms */
+  runIdleMs: number;
 }
 
 /** The defaults of `ServerLimits`, documented there. */
@@ -46,6 +65,10 @@ export const SERVER_LIMITS: Readonly<ServerLimits> = {
   maxQueuedPerRun: 32,
   maxQueuedPerKey: 64,
   maxSampleTokens: 1_048_576,
+  streamStallMs: 30_000,
+  streamBufferBytes: 65_536,
+  maxLoadedRuns: 64,
+  runIdleMs: 600_000,
 };
 
 /** The defaults with `overrides` applied. @throws RangeError naming a limit that is not a positive number. */

@@ -138,7 +138,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     idempotency,
     queue,
     sequencer: new CallSequencer(options.sequenceHoldMs ?? SERVER_DEFAULTS.sequenceHoldMs),
-    live: new LiveRuns(engine, store),
+    live: new LiveRuns(engine, store, queue, limits),
     adapters: new AdapterCache(engine),
     admission: new Admission(limits),
     limits,
@@ -200,6 +200,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       (closing ??= (async () => {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
+        services.live.close();
         await queue.idle();
         server.closeAllConnections();
         await closed;

@@ -102,6 +102,37 @@ describe("continuous batching (in-thread core, rounds stepped by hand)", () => {
     expect(core.pendingSamples()).toBe(0);
   });
 
+  it("lets a paused request sit out rounds (no tokens) while the others decode, then finish with the same output", async () => {
+    const core = await sharedCore();
+    core.createRun("cb-pause", tinyConfig());
+    const ref = { runId: "cb-pause" };
+    const aloneA = core.sample(ref, ["paused one", "Q: sea?\nA:"], { ...params, max_tokens: 60 });
+    const aloneB = core.sample(ref, ["goes on"], params);
+    let paused = true;
+    let tokensWhilePaused = 0;
+    // Paused before its prefill, then again in the middle of decoding.
+    const a = submit(core, ref, ["paused one", "Q: sea?\nA:"], { ...params, max_tokens: 60 }, {
+      isPaused: () => paused,
+      onToken: () => {
+        if (paused) tokensWhilePaused++;
+      },
+    });
+    const b = submit(core, ref, ["goes on"], params);
+    rounds(core, 5);
+    paused = false;
+    rounds(core, 4);
+    paused = true;
+    while (!b.result && core.stepSampling());
+    expect(shape(b.result)).toEqual(shape(aloneB));
+    rounds(core, 20);
+    expect(a.result).toBeUndefined();
+    expect(core.pendingSamples()).toBe(1);
+    paused = false;
+    while (core.stepSampling());
+    expect(tokensWhilePaused).toBe(0);
+    expect(shape(a.result)).toEqual(shape(aloneA));
+  });
+
   it("rejects a bad request when it is submitted, leaving the batch as it was", async () => {
     const core = await sharedCore();
     core.createRun("cb-bad", tinyConfig());

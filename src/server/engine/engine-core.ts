@@ -308,6 +308,11 @@ export class EngineCore {
     return this.batcher.step();
   }
 
+  /** True when every pending sample request is paused (nothing to do until one resumes). */
+  samplingPaused(): boolean {
+    return this.batcher.paused;
+  }
+
   /** Ends every queued or decoding sample request with `error`. */
   failSamples(error: Error): void {
     this.batcher.failAll(error);

@@ -22,6 +22,8 @@ export interface SampleHooks {
   onToken?: (event: TokenEvent) => void;
   /** Polled between decoding steps; true stops the call with EngineError `aborted`. */
   isAborted?: () => boolean;
+  /** Polled every round; while true the request's sequences sit out (no tokens, no progress). */
+  isPaused?: () => boolean;
 }
 
 /** How a submitted request ends: exactly one of the two, once. */
@@ -83,6 +85,10 @@ export class SampleBatcher {
     return this.jobs.length;
   }
 
+  /** True when the last round found every request paused (nothing to do until one resumes). */
+  paused = false;
+  #pausedJobs = new Set<Job>();
+
   /**
    * Validates and queues a request; `done` is called from a later `step()`. Holds `w` (see
    * `DecodeWeights.retain`) until the request ends.
@@ -131,6 +137,8 @@ export class SampleBatcher {
     for (const job of this.jobs) {
       if (job.hooks.isAborted?.()) this.end(job, new EngineError("aborted", "sampling was aborted"));
     }
+    this.#pausedJobs = new Set(this.jobs.filter((j) => !j.ended && j.hooks.isPaused?.() === true));
+    this.paused = this.#pausedJobs.size > 0 && this.#pausedJobs.size === this.jobs.filter((j) => !j.ended).length;
     this.prefillRound();
     for (const [w, group] of this.groups) {
       if (group.length === 0) {
@@ -155,12 +163,10 @@ export class SampleBatcher {
 
   private prefillRound(): void {
     let budget = PREFILL_ROWS;
-    while (this.fresh.length > 0 && budget > 0) {
-      const job = this.fresh[0]!;
-      if (job.ended) {
-        this.fresh.shift();
-        continue;
-      }
+    this.fresh = this.fresh.filter((j) => !j.ended);
+    while (budget > 0) {
+      const job = this.fresh.find((j) => !j.ended && !this.#pausedJobs.has(j));
+      if (!job) break;
       const first = job.prefilled;
       let last = first + 1;
       let rows = job.encoded[first]!.length;
@@ -171,7 +177,7 @@ export class SampleBatcher {
         this.end(job, toError(e));
       }
       budget -= rows;
-      if (job.prefilled === job.encoded.length) this.fresh.shift();
+      if (job.prefilled === job.encoded.length || job.ended) this.fresh.splice(this.fresh.indexOf(job), 1);
     }
   }
 
@@ -223,14 +229,16 @@ export class SampleBatcher {
     this.maybeFinish(job);
   }
 
-  private decodeStep(w: DecodeWeights, group: Live[]): void {
+  private decodeStep(w: DecodeWeights, all: Live[]): void {
+    // Paused requests' sequences keep their place (and caches) but sit this step out.
+    const group = this.#pausedJobs.size === 0 ? all : all.filter((l) => !this.#pausedJobs.has(l.job));
+    if (group.length === 0) return;
     const caches = group.map((l) => l.cache);
     const tokens = group.map((l) => [l.next]);
     const rows = forwardInto(w, caches, tokens);
     const logits = logitsInto(w, rows);
     const V = w.config.vocab_size;
     const finished = new Set<Job>();
-    let kept = 0;
     for (let i = 0; i < group.length; i++) {
       const l = group[i]!;
       this.pick(l, logits.subarray(i * V, (i + 1) * V));
@@ -238,9 +246,11 @@ export class SampleBatcher {
         w.shared.kvPool.release(l.cache);
         l.job.running--;
         finished.add(l.job);
-      } else group[kept++] = l;
+      }
     }
-    group.length = kept;
+    let kept = 0;
+    for (const l of all) if (!l.finish) all[kept++] = l;
+    all.length = kept;
     for (const job of finished) this.maybeFinish(job);
   }
 

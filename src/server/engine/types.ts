@@ -182,6 +182,29 @@ export type EngineErrorCode =
   | "nothing_accumulated"
   | "aborted";
 
+/**
+ * Flow control of one streamed sampling call, for a consumer that cannot keep up (a client that
+ * does not read): while paused, the call's sequences sit out the decoding rounds and send no
+ * tokens, and the other requests of the batch go on. Shared memory, so a worker sees it.
+ */
+export class SampleFlow {
+  /** An Int32Array(1) over it: 1 while paused. */
+  readonly buffer = new SharedArrayBuffer(4);
+  readonly #flag = new Int32Array(this.buffer);
+
+  pause(): void {
+    Atomics.store(this.#flag, 0, 1);
+  }
+
+  resume(): void {
+    Atomics.store(this.#flag, 0, 0);
+  }
+
+  get paused(): boolean {
+    return Atomics.load(this.#flag, 0) === 1;
+  }
+}
+
 /** An error the server maps to a 4xx; anything else thrown by the engine is a 500. */
 export class EngineError extends Error {
   override readonly name = "EngineError";
@@ -223,7 +246,7 @@ export interface Engine {
     weights: WeightsRef,
     prompts: Prompt[],
     params: SampleParams,
-    options?: { signal?: AbortSignal; onToken?: (event: TokenEvent) => void },
+    options?: { signal?: AbortSignal; onToken?: (event: TokenEvent) => void; flow?: SampleFlow },
   ): Promise<SampleResult>;
   /** Mean-pooled final hidden states, one vector per input. */
   embeddings(weights: WeightsRef, inputs: string[]): Promise<number[][]>;

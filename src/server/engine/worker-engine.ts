@@ -15,6 +15,7 @@ import {
   type RunConfig,
   type RunState,
   type SampleParams,
+  type SampleFlow,
   type SampleResult,
   type TokenEvent,
   type TrainStepResult,
@@ -337,9 +338,9 @@ class WorkerEngine implements Engine {
     weights: WeightsRef,
     prompts: Prompt[],
     params: SampleParams,
-    options: { signal?: AbortSignal; onToken?: (event: TokenEvent) => void } = {},
+    options: { signal?: AbortSignal; onToken?: (event: TokenEvent) => void; flow?: SampleFlow } = {},
   ): Promise<SampleResult> {
-    const { signal, onToken } = options;
+    const { signal, onToken, flow } = options;
     // Routed and (unless it waits for a copy of the weights) posted before the first await, so
     // calls made after this one cannot overtake it on the run's worker.
     const route = this.sampleRoute(weights);
@@ -373,7 +374,7 @@ class WorkerEngine implements Engine {
           slot,
           "sample",
           [ref, prompts, params],
-          { ...(abortFlag ? { abortFlag } : {}), stream: onToken !== undefined },
+          { ...(abortFlag ? { abortFlag } : {}), ...(flow ? { pauseFlag: flow.buffer } : {}), stream: onToken !== undefined },
           onToken,
         );
       } finally {

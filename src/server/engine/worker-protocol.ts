@@ -7,6 +7,8 @@ export interface WorkerRequest {
   args: unknown[];
   /** Sampling only: an Int32Array(1) over shared memory; 1 means abort. */
   abortFlag?: SharedArrayBuffer;
+  /** Sampling only: an Int32Array(1) over shared memory; 1 while the consumer wants no tokens (see SampleFlow). */
+  pauseFlag?: SharedArrayBuffer;
   /** Sampling only: stream token events back. */
   stream?: boolean;
 }

@@ -35,6 +35,8 @@ try {
  * are taken between decoding steps.
  */
 let scheduled = false;
+/** How often a worker whose every sample request is paused looks whether one may go on. */
+const PAUSED_POLL_MS = 5;
 function schedule(): void {
   if (scheduled) return;
   scheduled = true;
@@ -50,7 +52,14 @@ function pump(): void {
     core.failSamples(e instanceof Error ? e : new Error(String(e)));
     return;
   }
-  if (more) schedule();
+  if (!more) return;
+  if (!core.samplingPaused()) {
+    schedule();
+    return;
+  }
+  // Every request is paused: look again shortly rather than spin.
+  scheduled = true;
+  setTimeout(pump, PAUSED_POLL_MS);
 }
 
 port.on("message", (req: WorkerRequest) => {
@@ -58,9 +67,11 @@ port.on("message", (req: WorkerRequest) => {
     if (req.method === "sample") {
       const [ref, prompts, params] = req.args as Parameters<EngineCore["sample"]>;
       const flag = req.abortFlag ? new Int32Array(req.abortFlag) : undefined;
+      const pause = req.pauseFlag ? new Int32Array(req.pauseFlag) : undefined;
       const hooks = {
         ...(req.stream ? { onToken: (event: TokenEvent) => post({ kind: "token", id: req.id, event }) } : {}),
         ...(flag ? { isAborted: () => Atomics.load(flag, 0) === 1 } : {}),
+        ...(pause ? { isPaused: () => Atomics.load(pause, 0) === 1 } : {}),
       };
       core.submitSample(ref, prompts, params, hooks, (error, result) => {
         post(error ? { kind: "error", id: req.id, error: toWire(error) } : { kind: "result", id: req.id, value: result ?? null });

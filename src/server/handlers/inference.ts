@@ -1,7 +1,7 @@
 import type { components } from "../../../generated/schema.js";
 import { ApiError, internalError } from "../http/api-error.js";
 import { type Handler, type RequestContext, json } from "../context.js";
-import { EngineError, type Prompt, type SampleParams, type SampleResult, type TokenEvent, type WeightsRef } from "../engine/types.js";
+import { EngineError, type Prompt, SampleFlow, type SampleParams, type SampleResult, type TokenEvent, type WeightsRef } from "../engine/types.js";
 import { toApiError } from "../runs/engine-errors.js";
 import { ownedRun } from "../runs/run-access.js";
 import { checkSampleSize } from "../http/cheap-limits.js";
@@ -145,12 +145,27 @@ export async function streamSample(
 ): Promise<void> {
   const { res, requestId } = ctx;
   const stream = new EventStream(res, requestId);
+  // Backpressure: once `streamBufferBytes` wait unsent (the socket's own buffer is full),
+  // generation pauses until the socket drains; a client that does not read for `streamStallMs`
+  // is cut off (which aborts the call).
+  const { streamBufferBytes, streamStallMs } = ctx.services.limits;
+  const flow = new SampleFlow();
+  let stall: NodeJS.Timeout | undefined;
+  const onDrain = () => {
+    clearTimeout(stall);
+    flow.resume();
+  };
   try {
     const result = await ctx.services.engine.sample(weights, prompts, params, {
       signal: ctx.signal,
+      flow,
       onToken: (event) => {
         if (event.delta === "" && event.finish_reason === null) return;
-        stream.data(toChunk(event));
+        // A write that returns false has set the socket to emit `drain` once it has sent everything.
+        if (stream.data(toChunk(event)) || flow.paused || res.writableLength < streamBufferBytes) return;
+        flow.pause();
+        res.once("drain", onDrain);
+        stall = setTimeout(() => res.destroy(), streamStallMs);
       },
     });
     const last = options.final?.(result);
@@ -162,5 +177,8 @@ export async function streamSample(
     stream.fail(mapped instanceof ApiError ? mapped : internalError());
     // The client already has its answer; rethrown only so the pipeline reports it.
     if (!(mapped instanceof ApiError)) throw error;
+  } finally {
+    clearTimeout(stall);
+    res.off("drain", onDrain);
   }
 }

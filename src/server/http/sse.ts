@@ -15,11 +15,14 @@ export class EventStream {
     private readonly requestId: string,
   ) {}
 
-  /** Sends one `data:` event: JSON for an object, verbatim for a string (`[DONE]`). */
-  data(payload: unknown): void {
+  /**
+   * Sends one `data:` event: JSON for an object, verbatim for a string (`[DONE]`).
+   * @returns false when the socket's buffer is full: wait for `drain` before sending more.
+   */
+  data(payload: unknown): boolean {
     this.#open();
-    if (this.res.writableEnded || this.res.destroyed) return;
-    this.res.write(`data: ${typeof payload === "string" ? payload : JSON.stringify(payload)}\n\n`);
+    if (this.res.writableEnded || this.res.destroyed) return true;
+    return this.res.write(`data: ${typeof payload === "string" ? payload : JSON.stringify(payload)}\n\n`);
   }
 
   /** Reports a failure: a JSON error response before the stream opened, `event: error` after. */

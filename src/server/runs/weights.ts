@@ -37,6 +37,10 @@ export async function resolveWeights(
   const { live, adapters, store } = ctx.services;
   if (step === undefined) {
     await live.ensure(run);
+    // Loaded until the answer is complete (or the client has gone), so it is not unloaded under the call.
+    const release = live.hold(run.run_id);
+    if (ctx.res.closed) release();
+    else ctx.res.once("close", release);
     return { weights: { runId: run.run_id }, step: run.current_step };
   }
   const checkpoint = findCheckpoint(run, step, param);
