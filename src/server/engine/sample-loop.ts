@@ -187,6 +187,8 @@ export class SampleBatcher {
     const pool = w.shared.kvPool;
     const chunk = job.encoded.slice(first, last);
     const caches = chunk.map(() => pool.acquire());
+    // The copies for n > 1 are allocated now: growing the heap later would detach `logits`.
+    pool.reserve(chunk.length * (p.n - 1));
     let logits: Float32Array;
     try {
       const rows = forwardInto(w, caches, chunk);
