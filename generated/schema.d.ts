@@ -838,13 +838,16 @@ export interface components {
          *     and `position` counts that client's calls from 0. The server applies a client's calls on
          *     a run in position order and each exactly once: a call that arrives before its
          *     predecessor is held (at most `sequence_hold_ms`, 30 s on the local server) until the
-         *     predecessor has been applied or refused; if the predecessor never comes, the held call
-         *     goes ahead and the late predecessor is refused with 409 `sequence_superseded`. A
-         *     predecessor that failed with a retryable error (429, 5xx) keeps its place, so its retry
-         *     is still applied first. Retries of an applied call are answered from its Idempotency-Key
-         *     record as usual. Calls of different clients (or without the header) on the same run are
-         *     applied in arrival order, interleaved with each other: two clients on one run are
-         *     ordered only within each client.
+         *     predecessor has been applied. A predecessor that failed with a retryable error (429,
+         *     5xx) keeps its place, so its retry is still applied first. A call that fails for good
+         *     (any other 4xx, whether before or during its turn) breaks the sequence: every later
+         *     position of that client, held or still to come, is refused with 409 `sequence_broken`
+         *     and not applied, and so is every call after a gap nobody fills within the hold. A client
+         *     starts a new `client_id` for the calls it makes after it learns of a failure. A position
+         *     already applied or in progress is refused with 409 `sequence_superseded`. Retries of an
+         *     applied call are answered from its Idempotency-Key record as usual. Calls of different
+         *     clients (or without the header) on the same run are applied in arrival order,
+         *     interleaved with each other: two clients on one run are ordered only within each client.
          */
         Sequence: string;
         /**
@@ -1180,13 +1183,16 @@ export interface operations {
                  *     and `position` counts that client's calls from 0. The server applies a client's calls on
                  *     a run in position order and each exactly once: a call that arrives before its
                  *     predecessor is held (at most `sequence_hold_ms`, 30 s on the local server) until the
-                 *     predecessor has been applied or refused; if the predecessor never comes, the held call
-                 *     goes ahead and the late predecessor is refused with 409 `sequence_superseded`. A
-                 *     predecessor that failed with a retryable error (429, 5xx) keeps its place, so its retry
-                 *     is still applied first. Retries of an applied call are answered from its Idempotency-Key
-                 *     record as usual. Calls of different clients (or without the header) on the same run are
-                 *     applied in arrival order, interleaved with each other: two clients on one run are
-                 *     ordered only within each client.
+                 *     predecessor has been applied. A predecessor that failed with a retryable error (429,
+                 *     5xx) keeps its place, so its retry is still applied first. A call that fails for good
+                 *     (any other 4xx, whether before or during its turn) breaks the sequence: every later
+                 *     position of that client, held or still to come, is refused with 409 `sequence_broken`
+                 *     and not applied, and so is every call after a gap nobody fills within the hold. A client
+                 *     starts a new `client_id` for the calls it makes after it learns of a failure. A position
+                 *     already applied or in progress is refused with 409 `sequence_superseded`. Retries of an
+                 *     applied call are answered from its Idempotency-Key record as usual. Calls of different
+                 *     clients (or without the header) on the same run are applied in arrival order,
+                 *     interleaved with each other: two clients on one run are ordered only within each client.
                  */
                 "Signal-Sequence"?: components["parameters"]["Sequence"];
             };
@@ -1266,13 +1272,16 @@ export interface operations {
                  *     and `position` counts that client's calls from 0. The server applies a client's calls on
                  *     a run in position order and each exactly once: a call that arrives before its
                  *     predecessor is held (at most `sequence_hold_ms`, 30 s on the local server) until the
-                 *     predecessor has been applied or refused; if the predecessor never comes, the held call
-                 *     goes ahead and the late predecessor is refused with 409 `sequence_superseded`. A
-                 *     predecessor that failed with a retryable error (429, 5xx) keeps its place, so its retry
-                 *     is still applied first. Retries of an applied call are answered from its Idempotency-Key
-                 *     record as usual. Calls of different clients (or without the header) on the same run are
-                 *     applied in arrival order, interleaved with each other: two clients on one run are
-                 *     ordered only within each client.
+                 *     predecessor has been applied. A predecessor that failed with a retryable error (429,
+                 *     5xx) keeps its place, so its retry is still applied first. A call that fails for good
+                 *     (any other 4xx, whether before or during its turn) breaks the sequence: every later
+                 *     position of that client, held or still to come, is refused with 409 `sequence_broken`
+                 *     and not applied, and so is every call after a gap nobody fills within the hold. A client
+                 *     starts a new `client_id` for the calls it makes after it learns of a failure. A position
+                 *     already applied or in progress is refused with 409 `sequence_superseded`. Retries of an
+                 *     applied call are answered from its Idempotency-Key record as usual. Calls of different
+                 *     clients (or without the header) on the same run are applied in arrival order,
+                 *     interleaved with each other: two clients on one run are ordered only within each client.
                  */
                 "Signal-Sequence"?: components["parameters"]["Sequence"];
             };
@@ -1342,13 +1351,16 @@ export interface operations {
                  *     and `position` counts that client's calls from 0. The server applies a client's calls on
                  *     a run in position order and each exactly once: a call that arrives before its
                  *     predecessor is held (at most `sequence_hold_ms`, 30 s on the local server) until the
-                 *     predecessor has been applied or refused; if the predecessor never comes, the held call
-                 *     goes ahead and the late predecessor is refused with 409 `sequence_superseded`. A
-                 *     predecessor that failed with a retryable error (429, 5xx) keeps its place, so its retry
-                 *     is still applied first. Retries of an applied call are answered from its Idempotency-Key
-                 *     record as usual. Calls of different clients (or without the header) on the same run are
-                 *     applied in arrival order, interleaved with each other: two clients on one run are
-                 *     ordered only within each client.
+                 *     predecessor has been applied. A predecessor that failed with a retryable error (429,
+                 *     5xx) keeps its place, so its retry is still applied first. A call that fails for good
+                 *     (any other 4xx, whether before or during its turn) breaks the sequence: every later
+                 *     position of that client, held or still to come, is refused with 409 `sequence_broken`
+                 *     and not applied, and so is every call after a gap nobody fills within the hold. A client
+                 *     starts a new `client_id` for the calls it makes after it learns of a failure. A position
+                 *     already applied or in progress is refused with 409 `sequence_superseded`. Retries of an
+                 *     applied call are answered from its Idempotency-Key record as usual. Calls of different
+                 *     clients (or without the header) on the same run are applied in arrival order,
+                 *     interleaved with each other: two clients on one run are ordered only within each client.
                  */
                 "Signal-Sequence"?: components["parameters"]["Sequence"];
             };
@@ -1426,13 +1438,16 @@ export interface operations {
                  *     and `position` counts that client's calls from 0. The server applies a client's calls on
                  *     a run in position order and each exactly once: a call that arrives before its
                  *     predecessor is held (at most `sequence_hold_ms`, 30 s on the local server) until the
-                 *     predecessor has been applied or refused; if the predecessor never comes, the held call
-                 *     goes ahead and the late predecessor is refused with 409 `sequence_superseded`. A
-                 *     predecessor that failed with a retryable error (429, 5xx) keeps its place, so its retry
-                 *     is still applied first. Retries of an applied call are answered from its Idempotency-Key
-                 *     record as usual. Calls of different clients (or without the header) on the same run are
-                 *     applied in arrival order, interleaved with each other: two clients on one run are
-                 *     ordered only within each client.
+                 *     predecessor has been applied. A predecessor that failed with a retryable error (429,
+                 *     5xx) keeps its place, so its retry is still applied first. A call that fails for good
+                 *     (any other 4xx, whether before or during its turn) breaks the sequence: every later
+                 *     position of that client, held or still to come, is refused with 409 `sequence_broken`
+                 *     and not applied, and so is every call after a gap nobody fills within the hold. A client
+                 *     starts a new `client_id` for the calls it makes after it learns of a failure. A position
+                 *     already applied or in progress is refused with 409 `sequence_superseded`. Retries of an
+                 *     applied call are answered from its Idempotency-Key record as usual. Calls of different
+                 *     clients (or without the header) on the same run are applied in arrival order,
+                 *     interleaved with each other: two clients on one run are ordered only within each client.
                  */
                 "Signal-Sequence"?: components["parameters"]["Sequence"];
             };
@@ -1594,13 +1609,16 @@ export interface operations {
                  *     and `position` counts that client's calls from 0. The server applies a client's calls on
                  *     a run in position order and each exactly once: a call that arrives before its
                  *     predecessor is held (at most `sequence_hold_ms`, 30 s on the local server) until the
-                 *     predecessor has been applied or refused; if the predecessor never comes, the held call
-                 *     goes ahead and the late predecessor is refused with 409 `sequence_superseded`. A
-                 *     predecessor that failed with a retryable error (429, 5xx) keeps its place, so its retry
-                 *     is still applied first. Retries of an applied call are answered from its Idempotency-Key
-                 *     record as usual. Calls of different clients (or without the header) on the same run are
-                 *     applied in arrival order, interleaved with each other: two clients on one run are
-                 *     ordered only within each client.
+                 *     predecessor has been applied. A predecessor that failed with a retryable error (429,
+                 *     5xx) keeps its place, so its retry is still applied first. A call that fails for good
+                 *     (any other 4xx, whether before or during its turn) breaks the sequence: every later
+                 *     position of that client, held or still to come, is refused with 409 `sequence_broken`
+                 *     and not applied, and so is every call after a gap nobody fills within the hold. A client
+                 *     starts a new `client_id` for the calls it makes after it learns of a failure. A position
+                 *     already applied or in progress is refused with 409 `sequence_superseded`. Retries of an
+                 *     applied call are answered from its Idempotency-Key record as usual. Calls of different
+                 *     clients (or without the header) on the same run are applied in arrival order,
+                 *     interleaved with each other: two clients on one run are ordered only within each client.
                  */
                 "Signal-Sequence"?: components["parameters"]["Sequence"];
             };
@@ -1766,13 +1784,16 @@ export interface operations {
                  *     and `position` counts that client's calls from 0. The server applies a client's calls on
                  *     a run in position order and each exactly once: a call that arrives before its
                  *     predecessor is held (at most `sequence_hold_ms`, 30 s on the local server) until the
-                 *     predecessor has been applied or refused; if the predecessor never comes, the held call
-                 *     goes ahead and the late predecessor is refused with 409 `sequence_superseded`. A
-                 *     predecessor that failed with a retryable error (429, 5xx) keeps its place, so its retry
-                 *     is still applied first. Retries of an applied call are answered from its Idempotency-Key
-                 *     record as usual. Calls of different clients (or without the header) on the same run are
-                 *     applied in arrival order, interleaved with each other: two clients on one run are
-                 *     ordered only within each client.
+                 *     predecessor has been applied. A predecessor that failed with a retryable error (429,
+                 *     5xx) keeps its place, so its retry is still applied first. A call that fails for good
+                 *     (any other 4xx, whether before or during its turn) breaks the sequence: every later
+                 *     position of that client, held or still to come, is refused with 409 `sequence_broken`
+                 *     and not applied, and so is every call after a gap nobody fills within the hold. A client
+                 *     starts a new `client_id` for the calls it makes after it learns of a failure. A position
+                 *     already applied or in progress is refused with 409 `sequence_superseded`. Retries of an
+                 *     applied call are answered from its Idempotency-Key record as usual. Calls of different
+                 *     clients (or without the header) on the same run are applied in arrival order,
+                 *     interleaved with each other: two clients on one run are ordered only within each client.
                  */
                 "Signal-Sequence"?: components["parameters"]["Sequence"];
             };
@@ -1998,13 +2019,16 @@ export interface operations {
                  *     and `position` counts that client's calls from 0. The server applies a client's calls on
                  *     a run in position order and each exactly once: a call that arrives before its
                  *     predecessor is held (at most `sequence_hold_ms`, 30 s on the local server) until the
-                 *     predecessor has been applied or refused; if the predecessor never comes, the held call
-                 *     goes ahead and the late predecessor is refused with 409 `sequence_superseded`. A
-                 *     predecessor that failed with a retryable error (429, 5xx) keeps its place, so its retry
-                 *     is still applied first. Retries of an applied call are answered from its Idempotency-Key
-                 *     record as usual. Calls of different clients (or without the header) on the same run are
-                 *     applied in arrival order, interleaved with each other: two clients on one run are
-                 *     ordered only within each client.
+                 *     predecessor has been applied. A predecessor that failed with a retryable error (429,
+                 *     5xx) keeps its place, so its retry is still applied first. A call that fails for good
+                 *     (any other 4xx, whether before or during its turn) breaks the sequence: every later
+                 *     position of that client, held or still to come, is refused with 409 `sequence_broken`
+                 *     and not applied, and so is every call after a gap nobody fills within the hold. A client
+                 *     starts a new `client_id` for the calls it makes after it learns of a failure. A position
+                 *     already applied or in progress is refused with 409 `sequence_superseded`. Retries of an
+                 *     applied call are answered from its Idempotency-Key record as usual. Calls of different
+                 *     clients (or without the header) on the same run are applied in arrival order,
+                 *     interleaved with each other: two clients on one run are ordered only within each client.
                  */
                 "Signal-Sequence"?: components["parameters"]["Sequence"];
             };

@@ -1,10 +1,10 @@
 import { trainingPolicy, inferencePolicy } from "./core/policy.js";
 import { openApi, type ClientOptions } from "./client-options.js";
 import { InferenceClient, type InferenceOptions } from "./inference-client.js";
-import { TrainingClient } from "./training-client.js";
+import { TrainingClient, type TrainingOptions } from "./training-client.js";
 
 /** Options of `new AsyncTrainingClient(...)`. */
-export interface AsyncTrainingClientOptions extends ClientOptions {
+export interface AsyncTrainingClientOptions extends ClientOptions, TrainingOptions {
   /** The run to train. */
   runId: string;
 }
@@ -17,7 +17,7 @@ export interface AsyncTrainingClientOptions extends ClientOptions {
  */
 export class AsyncTrainingClient extends TrainingClient {
   constructor(options: AsyncTrainingClientOptions) {
-    super(openApi(options, trainingPolicy), options.runId, { ownsPool: true });
+    super(openApi(options, trainingPolicy), options.runId, { ownsPool: true, maxInFlight: options.maxInFlight });
   }
 }
 

@@ -178,3 +178,15 @@ export class BatchSampleError extends SignalError {
     this.endIndex = endIndex;
   }
 }
+
+/**
+ * A `TrainingClient` call that was not applied because a call made before it failed first
+ * (`cause` is that failure): pipelined calls never apply past a failed one. Make the call again
+ * once you have dealt with the failure; it starts a new sequence.
+ */
+export class SequenceBrokenError extends SignalError {
+  override name = "SequenceBrokenError";
+  constructor(cause: unknown) {
+    super(`Not applied: an earlier call of this TrainingClient failed (${cause instanceof Error ? cause.message : String(cause)}).`, { cause });
+  }
+}

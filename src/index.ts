@@ -1,6 +1,6 @@
 export { SignalClient, type ChildPolicyOptions } from "./signal-client.js";
 export { SignalRun } from "./signal-run.js";
-export { TrainingClient, type EpochResult, type EpochStep, type TrainEpochOptions } from "./training-client.js";
+export { TrainingClient, type EpochResult, type EpochStep, type TrainEpochOptions, type TrainingOptions } from "./training-client.js";
 export { InferenceClient, type BatchSampleParams, type InferenceOptions, type WithRequestIds } from "./inference-client.js";
 export {
   AsyncInferenceClient,
@@ -16,7 +16,7 @@ export type { TrainingMetrics } from "./training-metrics.js";
 export type { CacheOptions, CacheStats } from "./sample-cache.js";
 export type { ProgressOptions, ProgressStream } from "./progress.js";
 export { Page, PagePromise, type CursorPage } from "./pagination.js";
-export type { EmbeddingsParams, OptimStepParams, SampleParams, SaveStateParams, TrainBatchParams } from "./types.js";
+export type { EmbeddingsParams, ForwardBackwardParams, OptimStepParams, SampleParams, SaveStateParams, TrainBatchParams } from "./types.js";
 export type { FetchOptions, RequestOptions } from "./core/request-options.js";
 export type { ListRunsQuery } from "./core/ops-runs.js";
 export type { ListCheckpointsQuery } from "./core/ops-checkpoints.js";
@@ -37,6 +37,7 @@ export {
   NotFoundError,
   PermissionDeniedError,
   RateLimitError,
+  SequenceBrokenError,
   SignalError,
   UnprocessableEntityError,
   ValidationError,

@@ -28,7 +28,7 @@ import { resolveLogger } from "./core/logger.js";
 import { createCheckpoint, deleteCheckpoint, downloadCheckpoint, getCheckpoint, listCheckpointsPage, restoreCheckpoint, type ListCheckpointsQuery } from "./core/ops-checkpoints.js";
 import { embeddings, sample, sampleStream } from "./core/ops-inference.js";
 import { createRun, deleteRun, getHealth, getRun, listModels, listRunsPage, type ListRunsQuery } from "./core/ops-runs.js";
-import { detokenize, forward, forwardBackward, listMetricsPage, optimStep, tokenize, trainStep, zeroGrad, type ListMetricsQuery } from "./core/ops-training.js";
+import { detokenize, forward, forwardBackward, listMetricsPage, lossAndOptions, optimStep, tokenize, trainStep, zeroGrad, type ListMetricsQuery } from "./core/ops-training.js";
 import { type Backoff, inferencePolicy, simplePolicy, trainingPolicy, withOverrides } from "./core/policy.js";
 import { checkBaseUrl } from "./core/check-options.js";
 import type { RequestOptions } from "./core/request-options.js";
@@ -37,8 +37,8 @@ import { InferenceClient, type InferenceOptions } from "./inference-client.js";
 import { PagePromise } from "./pagination.js";
 import { SignalRun } from "./signal-run.js";
 import type { Stream } from "./stream.js";
-import { TrainingClient } from "./training-client.js";
-import type { EmbeddingsParams, OptimStepParams, SampleParams, SaveStateParams, TrainBatchParams } from "./types.js";
+import { TrainingClient, type TrainingOptions } from "./training-client.js";
+import type { EmbeddingsParams, ForwardBackwardParams, OptimStepParams, SampleParams, SaveStateParams, TrainBatchParams } from "./types.js";
 
 /** Per-client overrides of `training()` / `inference()`. */
 export interface ChildPolicyOptions {
@@ -157,9 +157,17 @@ export class SignalClient {
     return deleteRun(this.#api, runId, options);
   }
 
-  /** Loss of `batch`; the gradient accumulates until optimStep. */
-  forwardBackward(runId: string, batch: Batch, options?: RequestOptions): APIPromise<ForwardBackwardResult> {
-    return forwardBackward(this.#api, runId, batch, options);
+  /**
+   * Loss of `batch` (cross-entropy, or the RL loss `params.loss_fn`); the gradient accumulates
+   * until optimStep.
+   * @throws ValidationError for a malformed batch (nothing sent); BadRequestError naming the field for an RL loss without `logprobs` / `advantages`.
+   */
+  forwardBackward(runId: string, batch: Batch, params?: ForwardBackwardParams, options?: RequestOptions): APIPromise<ForwardBackwardResult>;
+  /** @deprecated Pass the options third: `forwardBackward(runId, batch, {}, options)`. */
+  forwardBackward(runId: string, batch: Batch, options: RequestOptions): APIPromise<ForwardBackwardResult>;
+  forwardBackward(runId: string, batch: Batch, second?: ForwardBackwardParams | RequestOptions, third?: RequestOptions): APIPromise<ForwardBackwardResult> {
+    const [params, options] = lossAndOptions(second, third);
+    return forwardBackward(this.#api, runId, { ...params, batch }, options);
   }
 
   /**
@@ -267,10 +275,10 @@ export class SignalClient {
    * backoff capped at 60 s) unless overridden. Closing it leaves this client open.
    * @throws SignalError for a bad `timeout` / `maxRetries` / `backoff`.
    */
-  training(runId: string, options: ChildPolicyOptions & { initialStep?: number | undefined } = {}): TrainingClient {
+  training(runId: string, options: ChildPolicyOptions & TrainingOptions & { initialStep?: number | undefined } = {}): TrainingClient {
     checkPolicyOptions(options);
     const api = this.#api.withPolicy(withOverrides(trainingPolicy, options));
-    return new TrainingClient(api, runId, { ownsPool: false, initialStep: options.initialStep });
+    return new TrainingClient(api, runId, { ownsPool: false, initialStep: options.initialStep, maxInFlight: options.maxInFlight });
   }
 
   /**

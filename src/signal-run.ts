@@ -14,14 +14,14 @@ import type {
 } from "../generated/schema.js";
 import type { APIPromise } from "./core/api-promise.js";
 import type { ListCheckpointsQuery } from "./core/ops-checkpoints.js";
-import type { ListMetricsQuery } from "./core/ops-training.js";
+import { lossAndOptions, type ListMetricsQuery } from "./core/ops-training.js";
 import type { RequestOptions } from "./core/request-options.js";
 import type { PagePromise } from "./pagination.js";
 import type { InferenceClient, InferenceOptions } from "./inference-client.js";
 import type { ChildPolicyOptions, SignalClient } from "./signal-client.js";
 import type { Stream } from "./stream.js";
-import type { TrainingClient } from "./training-client.js";
-import type { EmbeddingsParams, OptimStepParams, SampleParams, SaveStateParams, TrainBatchParams } from "./types.js";
+import type { TrainingClient, TrainingOptions } from "./training-client.js";
+import type { EmbeddingsParams, ForwardBackwardParams, OptimStepParams, SampleParams, SaveStateParams, TrainBatchParams } from "./types.js";
 
 export interface SignalRun extends Run {}
 
@@ -39,9 +39,13 @@ export class SignalRun {
     assignFields(this, run);
   }
 
-  /** Loss of `batch`; the gradient accumulates until optimStep. */
-  forwardBackward(batch: Batch, options?: RequestOptions): APIPromise<ForwardBackwardResult> {
-    return this.#client.forwardBackward(this.run_id, batch, options);
+  /** Loss of `batch` (cross-entropy, or the RL loss `params.loss_fn`); the gradient accumulates until optimStep. */
+  forwardBackward(batch: Batch, params?: ForwardBackwardParams, options?: RequestOptions): APIPromise<ForwardBackwardResult>;
+  /** @deprecated Pass the options third: `forwardBackward(batch, {}, options)`. */
+  forwardBackward(batch: Batch, options: RequestOptions): APIPromise<ForwardBackwardResult>;
+  forwardBackward(batch: Batch, second?: ForwardBackwardParams | RequestOptions, third?: RequestOptions): APIPromise<ForwardBackwardResult> {
+    const [params, options] = lossAndOptions(second, third);
+    return this.#client.forwardBackward(this.run_id, batch, params, options);
   }
 
   /** Applies the accumulated gradient. @throws ConflictError `nothing_accumulated` */
@@ -118,7 +122,7 @@ export class SignalRun {
   }
 
   /** A TrainingClient for this run on the client's pool (training policy unless overridden). */
-  training(options: ChildPolicyOptions = {}): TrainingClient {
+  training(options: ChildPolicyOptions & TrainingOptions = {}): TrainingClient {
     return this.#client.training(this.run_id, { ...options, initialStep: this.current_step });
   }
 

@@ -1,17 +1,30 @@
 import type { Batch, Checkpoint, ForwardBackwardResult, ForwardResult, Metric, OptimStepResult, RestoreResponse, TrainStepResult, ZeroGradResult } from "../generated/schema.js";
 import type { Api } from "./core/api.js";
-import { APIPromise } from "./core/api-promise.js";
+import { APIPromise, type RawCall } from "./core/api-promise.js";
+import { checkInteger } from "./core/check-options.js";
 import { warnDeprecated } from "./core/deprecation.js";
 import { createCheckpoint, listCheckpointsPage, restoreCheckpoint, type ListCheckpointsQuery } from "./core/ops-checkpoints.js";
-import { forward, forwardBackward, listMetricsPage, optimStep, trainStep, zeroGrad, type ListMetricsQuery } from "./core/ops-training.js";
+import { forward, forwardBackward, listMetricsPage, lossAndOptions, optimStep, trainStep, zeroGrad, type ListMetricsQuery } from "./core/ops-training.js";
+import { randomUUID } from "./core/random-id.js";
 import type { WithRequestId } from "./core/request-id.js";
-import type { RequestOptions } from "./core/request-options.js";
+import type { CallOptions, RequestOptions } from "./core/request-options.js";
 import { inspectSymbol } from "./client-options.js";
-import { APIUserAbortError, SignalError } from "./errors.js";
+import { APIError, APIUserAbortError, SequenceBrokenError, SignalError } from "./errors.js";
 import { PagePromise } from "./pagination.js";
 import { createProgress, type ProgressOptions } from "./progress.js";
 import { MetricsRecorder, type TrainingMetrics } from "./training-metrics.js";
-import type { OptimStepParams, SaveStateParams, TrainBatchParams } from "./types.js";
+import type { ForwardBackwardParams, OptimStepParams, SaveStateParams, TrainBatchParams } from "./types.js";
+
+/** Options of a TrainingClient (`client.training(runId, options)`, `new AsyncTrainingClient(options)`). */
+export interface TrainingOptions {
+  /**
+   * Calls sent without waiting for the answers of the ones before them. Un-awaited calls go out
+   * back to back, this many at most, and still apply in call order, each once (see
+   * `TrainingClient`). `1` sends a call only when the one before it has been answered.
+   * @default 8
+   */
+  maxInFlight?: number | undefined;
+}
 /** One step of `trainEpoch`, as `onStep` receives it. */
 export interface EpochStep {
   /** 1-based position of the batch in this epoch. */
@@ -49,10 +62,26 @@ export interface EpochResult {
 
 /**
  * Training on one run with training defaults: 1 h per attempt, 3 retries, exponential backoff
- * capped at 60 s (it waits out overload rather than failing a run). Calls apply in the order
- * they were made, even when the caller does not await each one: they go through a promise
- * queue, and a failed call rejects its own promise without blocking the ones after it. Every
- * POST carries an Idempotency-Key reused by its retries, so a retried step is applied once.
+ * capped at 60 s (it waits out overload rather than failing a run). Every POST carries an
+ * Idempotency-Key reused by its retries, so a retried step is applied once.
+ *
+ * **Pipelining.** Calls apply in the order they were made, and un-awaited calls do not wait for
+ * each other's answers: up to `maxInFlight` (8) are on the wire at once, each with a
+ * `Signal-Sequence: <client id>:<position>` header, and the server applies them in position
+ * order (holding an early arrival for its predecessors), so a loop of un-awaited `trainBatch`
+ * calls costs one round trip, not one per step. Their promises settle in call order. Awaiting
+ * every call behaves exactly as one call at a time.
+ *
+ * **Failures.** A call that fails (after its retries) never lets the calls made after it apply
+ * as if it had succeeded: every call made before the failure reached the client that has not
+ * been applied yet rejects with `SequenceBrokenError` (its `cause` is the failure) and is not
+ * applied. Calls made after that start a new sequence. A call the SDK refuses before sending
+ * (`ValidationError`) counts as a failure too. When the failure left a gap (the call's retries
+ * ran out before the server saw it), the server refuses the calls after it once its hold
+ * (30 s on the local server) expires.
+ *
+ * Two clients on one run are ordered only within each client: the server interleaves their
+ * calls in arrival order.
  *
  * Make one with `client.training(runId)` / `run.training()` (shares the client's pool) or
  * `new AsyncTrainingClient({ runId, apiKey })` (owns its pool). Close with `await t.close()`
@@ -64,31 +93,81 @@ export class TrainingClient {
   readonly #api: Api;
   readonly #ownsPool: boolean;
   readonly #metrics: MetricsRecorder;
+  readonly #maxInFlight: number;
+  /** Calls not started yet, in call order. */
+  readonly #waiting: Array<() => void> = [];
+  #inFlight = 0;
+  /** A started call that has not taken its position yet: nothing after it starts until it does. */
+  #holder: object | undefined;
+  #sequence: Sequence = newSequence();
+  /** Settles when every call made so far has settled (in call order). */
   #tail: Promise<unknown> = Promise.resolve();
   #closed = false;
 
-  /** @internal Use `client.training(runId)` or `new AsyncTrainingClient(...)`. */
-  constructor(api: Api, runId: string, options: { ownsPool: boolean; initialStep?: number | undefined }) {
+  /**
+   * @internal Use `client.training(runId)` or `new AsyncTrainingClient(...)`.
+   * @throws SignalError for a `maxInFlight` that is not an integer >= 1.
+   */
+  constructor(api: Api, runId: string, options: TrainingOptions & { ownsPool: boolean; initialStep?: number | undefined }) {
+    checkInteger("maxInFlight", options.maxInFlight, 1);
     this.#api = api;
     this.runId = runId;
     this.#ownsPool = options.ownsPool;
     this.#metrics = new MetricsRecorder(options.initialStep);
+    this.#maxInFlight = options.maxInFlight ?? 8;
   }
 
   /**
-   * Queues one call: it starts when the calls before it have settled, its result is parsed
-   * (and recorded) as soon as it arrives, whether or not the caller awaits it, and a failure
-   * rejects its own promise without blocking the calls after it.
+   * Queues one call. It starts when fewer than `maxInFlight` calls are on the wire and every
+   * call before it has started (and taken its position); it settles after the call before it,
+   * and its result is recorded then, whether or not the caller awaits it. `sequenced: false` is
+   * for a call the server does not order (a forward on a checkpoint): it takes no position.
    */
-  #enqueue<T extends { step: number }>(start: () => APIPromise<T>, record?: (result: T) => void, learnsStep = true): APIPromise<T> {
+  #enqueue<T extends { step: number }>(
+    start: (options: CallOptions) => APIPromise<T>,
+    options: RequestOptions | undefined,
+    record?: (result: T) => void,
+    { learnsStep = true, sequenced = true } = {},
+  ): APIPromise<T> {
     if (this.#closed) {
       const error = new SignalError(`TrainingClient for ${this.runId} is closed.`);
       return new APIPromise<T>(Promise.reject(error), () => Promise.reject(error));
     }
+    const sequence = this.#sequence;
     let call: APIPromise<T> | undefined;
-    const raw = this.#tail.then(() => {
-      call = start();
-      return call._raw();
+    const sent = new Promise<RawCall>((resolve, reject) => {
+      this.#waiting.push(() => {
+        if (sequence !== this.#sequence) return reject(SKIPPED);
+        const token = {};
+        let placed = !sequenced;
+        const callOptions: CallOptions = { ...options };
+        if (sequenced) {
+          callOptions.sequence = () => {
+            placed = true;
+            if (this.#holder === token) this.#release(token);
+            return `${sequence.id}:${sequence.next++}`;
+          };
+        }
+        this.#inFlight++;
+        call = start(callOptions);
+        call
+          ._raw()
+          .then(resolve, (error: unknown) => {
+            if (sequenced) this.#failed(sequence, error);
+            reject(error);
+          })
+          .finally(() => {
+            this.#inFlight--;
+            this.#release(token);
+          });
+        if (!placed) this.#holder = token;
+      });
+      this.#pump();
+    });
+    // Handled here at once: the caller sees the rejection through `raw`, after the call before it settles.
+    sent.catch(noop);
+    const raw = this.#tail.then(() => sent).catch((error: unknown) => {
+      throw error === SKIPPED || isBroken(error) ? new SequenceBrokenError(sequence.failure ?? error) : error;
     });
     const parsed = raw.then(async () => {
       const result = await (call as APIPromise<T>);
@@ -101,13 +180,39 @@ export class TrainingClient {
     return new APIPromise<T>(raw, () => parsed);
   }
 
+  #pump(): void {
+    while (this.#holder === undefined && this.#inFlight < this.#maxInFlight) {
+      const next = this.#waiting.shift();
+      if (!next) return;
+      next();
+    }
+  }
+
+  #release(token: object): void {
+    if (this.#holder === token) this.#holder = undefined;
+    queueMicrotask(() => this.#pump());
+  }
+
+  /** A call of `sequence` failed: the calls not applied yet fail with it, later ones start a new sequence. */
+  #failed(sequence: Sequence, error: unknown): void {
+    // The failure that broke the sequence, not the refusals it caused (they may come first).
+    if (sequence.failure === undefined || isBroken(sequence.failure)) sequence.failure = error;
+    if (this.#sequence === sequence) this.#sequence = newSequence();
+  }
+
   /**
-   * Computes the loss of `batch` and accumulates its gradient (applied by the next optimStep).
-   * @throws ValidationError for a malformed batch (nothing sent); BadRequestError for an example longer than the context.
+   * Computes the loss of `batch` (cross-entropy, or the RL loss `params.loss_fn` with
+   * `params.loss_fn_config`) and accumulates its gradient (applied by the next optimStep).
+   * @throws ValidationError for a malformed batch (nothing sent); BadRequestError for an example longer than the context, or an RL loss without `logprobs` / `advantages` (naming the field).
    */
-  forwardBackward(batch: Batch, options?: RequestOptions): APIPromise<ForwardBackwardResult> {
+  forwardBackward(batch: Batch, params?: ForwardBackwardParams, options?: RequestOptions): APIPromise<ForwardBackwardResult>;
+  /** @deprecated Pass the options third: `forwardBackward(batch, {}, options)`. */
+  forwardBackward(batch: Batch, options: RequestOptions): APIPromise<ForwardBackwardResult>;
+  forwardBackward(batch: Batch, second?: ForwardBackwardParams | RequestOptions, third?: RequestOptions): APIPromise<ForwardBackwardResult> {
+    const [params, options] = lossAndOptions(second, third);
     return this.#enqueue(
-      () => forwardBackward(this.#api, this.runId, batch, options),
+      (call) => forwardBackward(this.#api, this.runId, { ...params, batch }, call),
+      options,
       (result) => this.#metrics.recordLoss(result.loss, result.grad_norm, result.num_tokens),
     );
   }
@@ -119,7 +224,9 @@ export class TrainingClient {
    */
   forward(batch: Batch, params: { step?: number } = {}, options?: RequestOptions): APIPromise<ForwardResult> {
     // A checkpoint's step is not the run's: only a live-weights answer tells the current step.
-    return this.#enqueue(() => forward(this.#api, this.runId, { batch, ...params }, options), undefined, params.step === undefined);
+    const live = params.step === undefined;
+    // The server orders only live-weights forwards among the run's calls.
+    return this.#enqueue((call) => forward(this.#api, this.runId, { batch, ...params }, call), options, undefined, { learnsStep: live, sequenced: live });
   }
 
   /**
@@ -127,12 +234,12 @@ export class TrainingClient {
    * @throws ConflictError `nothing_accumulated` when no forwardBackward happened since the last step.
    */
   optimStep(params: OptimStepParams = {}, options?: RequestOptions): APIPromise<OptimStepResult> {
-    return this.#enqueue(() => optimStep(this.#api, this.runId, params, options));
+    return this.#enqueue((call) => optimStep(this.#api, this.runId, params, call), options);
   }
 
   /** Discards the accumulated gradient: the "skip this step" path. */
   zeroGrad(options?: RequestOptions): APIPromise<ZeroGradResult> {
-    return this.#enqueue(() => zeroGrad(this.#api, this.runId, options));
+    return this.#enqueue((call) => zeroGrad(this.#api, this.runId, call), options);
   }
 
   /**
@@ -141,7 +248,8 @@ export class TrainingClient {
    */
   trainBatch(batch: Batch, params: TrainBatchParams = {}, options?: RequestOptions): APIPromise<TrainStepResult> {
     return this.#enqueue(
-      () => trainStep(this.#api, this.runId, { ...params, batch }, options),
+      (call) => trainStep(this.#api, this.runId, { ...params, batch }, call),
+      options,
       (result) => this.#metrics.recordLoss(result.loss, result.grad_norm, result.num_tokens),
     );
   }
@@ -178,7 +286,7 @@ export class TrainingClient {
 
   /** Saves a checkpoint at the current step: `adapter` (LoRA weights) or `state` (with the optimizer). */
   saveCheckpoint(params: SaveStateParams = {}, options?: RequestOptions): APIPromise<Checkpoint> {
-    return this.#enqueue(() => createCheckpoint(this.#api, this.runId, params, options));
+    return this.#enqueue((call) => createCheckpoint(this.#api, this.runId, params, call), options);
   }
 
   /**
@@ -186,7 +294,7 @@ export class TrainingClient {
    * @throws NotFoundError listing the steps that have checkpoints.
    */
   restoreCheckpoint(step: number, options?: RequestOptions): APIPromise<RestoreResponse> {
-    return this.#enqueue(() => restoreCheckpoint(this.#api, this.runId, step, options));
+    return this.#enqueue((call) => restoreCheckpoint(this.#api, this.runId, step, call), options);
   }
 
   /** @deprecated Use `restoreCheckpoint` (the one name of this operation on every client). */
@@ -239,6 +347,26 @@ export class TrainingClient {
 }
 
 function noop(): void {}
+
+/** One client's sequence of calls on its run: the `Signal-Sequence` id and the next position. */
+interface Sequence {
+  readonly id: string;
+  next: number;
+  /** The first failure of the sequence, once there is one. */
+  failure?: unknown;
+}
+
+function newSequence(): Sequence {
+  return { id: randomUUID(), next: 0 };
+}
+
+/** Why a queued call was not sent: its sequence failed before its turn. */
+const SKIPPED = Symbol("skipped");
+
+/** The server's refusal of a call after a failed predecessor. */
+function isBroken(error: unknown): boolean {
+  return error instanceof APIError && error.code === "sequence_broken";
+}
 
 function lengthOf(batches: unknown): number | undefined {
   if (Array.isArray(batches)) return batches.length;

@@ -1,10 +1,13 @@
-import type { CheckpointMode, OptimStepRequest, SampleRequest, TrainStepRequest } from "../generated/schema.js";
+import type { CheckpointMode, ForwardBackwardRequest, OptimStepRequest, SampleRequest, TrainStepRequest } from "../generated/schema.js";
 
 /** Sampling parameters: everything of the wire's `SampleRequest` but the prompts and `stream`. */
 export type SampleParams = Omit<SampleRequest, "prompts" | "stream">;
 
 /** Overrides of one optimizer step (`learning_rate`, `max_grad_norm`). */
 export type OptimStepParams = OptimStepRequest;
+
+/** The loss of a `forwardBackward` call: `loss_fn` (@default "cross_entropy") and `loss_fn_config` (for `ppo`). */
+export type ForwardBackwardParams = Omit<ForwardBackwardRequest, "batch">;
 
 /** Overrides of one `trainBatch` step (`learning_rate`, `max_grad_norm`). */
 export type TrainBatchParams = Omit<TrainStepRequest, "batch">;

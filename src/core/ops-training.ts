@@ -1,7 +1,7 @@
 import type {
-  Batch,
   DetokenizeRequest,
   DetokenizeResult,
+  ForwardBackwardRequest,
   ForwardBackwardResult,
   ForwardRequest,
   ForwardResult,
@@ -36,18 +36,29 @@ import { validateInput, type Api } from "./api.js";
 import { checkRunId, definedOnly } from "./ops-runs.js";
 import type { RequestOptions } from "./transport.js";
 
-export function forwardBackward(api: Api, runId: string, batch: Batch, options?: RequestOptions): APIPromise<ForwardBackwardResult> {
+export function forwardBackward(api: Api, runId: string, body: ForwardBackwardRequest, options?: RequestOptions): APIPromise<ForwardBackwardResult> {
   return api.call(
     "forwardBackward",
     zForwardBackwardResponse,
     (init) => {
       checkRunId("forwardBackward", runId);
-      const body = { batch };
       validateInput("forwardBackward", zForwardBackwardBody, body);
       return api.raw.POST("/v1/runs/{run_id}/forward_backward", { ...init, params: { path: { run_id: runId } }, body });
     },
     options,
   );
+}
+
+/**
+ * The `(params, options)` of a `forwardBackward` call, which may also be the older
+ * `(options)`: a second argument without `loss_fn` / `loss_fn_config` and no third is options.
+ */
+export function lossAndOptions(
+  second: Omit<ForwardBackwardRequest, "batch"> | RequestOptions | undefined,
+  third: RequestOptions | undefined,
+): [Omit<ForwardBackwardRequest, "batch">, RequestOptions | undefined] {
+  if (third === undefined && second !== undefined && !("loss_fn" in second) && !("loss_fn_config" in second)) return [{}, second as RequestOptions];
+  return [(second ?? {}) as Omit<ForwardBackwardRequest, "batch">, third];
 }
 
 export function optimStep(api: Api, runId: string, body: OptimStepRequest = {}, options?: RequestOptions): APIPromise<OptimStepResult> {

@@ -35,3 +35,12 @@ export interface RequestOptions {
  * `cache`, ...). The SDK's own `method`, `headers`, `body` and `signal` always win.
  */
 export type FetchOptions = Omit<RequestInit, "method" | "headers" | "body" | "signal"> & Record<string, unknown>;
+
+/** @internal What the SDK's own clients add to a call's options. */
+export interface CallOptions extends RequestOptions {
+  /**
+   * Gives the call its `Signal-Sequence` header, once, just before its first attempt is sent
+   * (so a call refused by the SDK's own checks takes no position); its retries reuse it.
+   */
+  sequence?: (() => string) | undefined;
+}

@@ -4,7 +4,7 @@ import { makeAPIError } from "./error-factory.js";
 import { BufferedResponse, LiteRequest } from "./lite-http.js";
 import { checkPolicyOptions, MAX_TIMEOUT_MS } from "./check-options.js";
 import type { LevelLogger } from "./logger.js";
-import type { FetchOptions, RequestOptions } from "./request-options.js";
+import type { CallOptions, FetchOptions } from "./request-options.js";
 import type { Pool } from "./pool.js";
 import { withOverrides, type RequestPolicy } from "./policy.js";
 import { retryDelay } from "./retry-delay.js";
@@ -38,7 +38,7 @@ type Outcome =
  * openapi-fetch only ever sees a 2xx response; JSON bodies are read inside the attempt so the
  * timeout covers them, `text/event-stream` bodies are handed on unread.
  */
-export function createCallFetch(ctx: TransportContext, operation: string, options: RequestOptions = {}) {
+export function createCallFetch(ctx: TransportContext, operation: string, options: CallOptions = {}) {
   checkPolicyOptions(options);
   const policy = withOverrides(ctx.policy, options);
   return async function callFetch(request: Request | LiteRequest): Promise<Response> {
@@ -59,6 +59,7 @@ export function createCallFetch(ctx: TransportContext, operation: string, option
     for (let attempt = 0; ; attempt++) {
       throwIfAborted(userSignal);
       if (ctx.pool.closed) throw new APIConnectionError("The client is closed.");
+      if (attempt === 0 && options.sequence) headers.set("Signal-Sequence", options.sequence());
       const init = { ...extra, method: request.method, headers, body: body ?? null, redirect: "follow" as const };
       const outcome = await runAttempt(ctx, operation, policy.timeout, userSignal, attempt, url, init);
       if (outcome.kind === "done") return outcome.response;
@@ -155,7 +156,7 @@ function withExtraBody(operation: string, method: string, body: string | undefin
 }
 
 /** The URL with `extraQuery` set on it. */
-function withExtraQuery(url: string, extra: RequestOptions["extraQuery"]): string {
+function withExtraQuery(url: string, extra: CallOptions["extraQuery"]): string {
   if (extra === undefined) return url;
   const out = new URL(url);
   for (const [name, value] of Object.entries(extra)) {

@@ -1,5 +1,4 @@
 import * as z from "zod/mini";
-import en from "zod/v4/locales/en.js";
 
 /** One problem found in a value checked against a generated schema. */
 export interface ValidationIssue {
@@ -42,16 +41,49 @@ export function findUnknownKey(input: unknown, parsed: unknown, path: PropertyKe
   return undefined;
 }
 
-let messages: z.core.$ZodErrorMap | undefined;
+/** `"a"`, `1`: a value as zod's English messages show it. */
+const show = (value: unknown) => (typeof value === "string" ? `"${value}"` : String(value));
+
+/** What a value is, for "expected number, received string". */
+function kind(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "array";
+  if (typeof value === "number" && !Number.isFinite(value)) return String(value);
+  return typeof value;
+}
 
 /**
- * `safeParse` of a generated (Zod Mini) schema with English issue messages
- * (`Too big: expected number to be <=64`). Zod Mini loads no locale of its own and says only
- * "Invalid input"; the map is passed per parse rather than set with `z.config`, so an
- * application's own zod configuration is never touched.
+ * English issue messages in the words of zod's own English locale
+ * (`Too big: expected number to be <=64`) for the checks the generated schemas make. Zod Mini
+ * loads no locale of its own and says only "Invalid input", and its full locale costs a browser
+ * bundle ~1 KB more than this. The map is passed per parse rather than set with `z.config`, so
+ * an application's own zod configuration is never touched.
  */
+const messages: z.core.$ZodErrorMap = (issue) => {
+  switch (issue.code) {
+    case "invalid_type":
+      return `Invalid input: expected ${issue.expected}, received ${kind(issue.input)}`;
+    case "invalid_value":
+      return issue.values.length === 1 ? `Invalid input: expected ${show(issue.values[0])}` : `Invalid option: expected one of ${issue.values.map(show).join("|")}`;
+    case "too_big":
+    case "too_small": {
+      const big = issue.code === "too_big";
+      const bound = big ? issue.maximum : issue.minimum;
+      const adj = issue.exact ? "exactly " : `${big ? "<" : ">"}${issue.inclusive ? "=" : ""}`;
+      const unit = issue.origin === "string" ? "characters" : issue.origin === "array" ? "items" : undefined;
+      return `Too ${big ? "big" : "small"}: expected ${issue.origin ?? "value"} to ${unit ? `have ${adj}${bound} ${unit}` : `be ${adj}${bound}`}`;
+    }
+    case "invalid_format":
+      return issue.format === "regex" ? `Invalid string: must match pattern ${issue.pattern}` : `Invalid ${issue.format}`;
+    case "not_multiple_of":
+      return `Invalid number: must be a multiple of ${issue.divisor}`;
+    default:
+      return "Invalid input";
+  }
+};
+
+/** `safeParse` of a generated (Zod Mini) schema with English issue messages (see `messages`). */
 export function safeParse<S extends z.core.$ZodType>(schema: S, value: unknown): z.core.util.SafeParseResult<z.output<S>> {
-  messages ??= en().localeError;
   return z.safeParse(schema, value, { error: messages });
 }
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EngineCore } from "../../src/server/engine/engine-core.js";
 import { MODEL_CONFIGS } from "../../src/server/engine/models.js";
-import { kvBytesPerSequence } from "../../src/server/engine/sample-loop.js";
+import { kvCacheBytes } from "../../src/server/engine/wasm/decode-kernels.js";
 import { type Engine, EngineError, type SampleParams, type SampleResult, createEngine } from "../../src/server/engine/index.js";
 import type { SampleHooks } from "../../src/server/engine/sample-loop.js";
 import type { WeightsRef } from "../../src/server/engine/types.js";
@@ -137,7 +137,7 @@ describe("continuous batching (in-thread core, rounds stepped by hand)", () => {
 
   it("decodes a request larger than the KV budget in waves that fit, with the same seeded output", async () => {
     const core = await sharedCore();
-    const perSequence = kvBytesPerSequence(MODEL_CONFIGS.get("signal-byte-tiny")!);
+    const perSequence = kvCacheBytes(MODEL_CONFIGS.get("signal-byte-tiny")!);
     // Room for 10 sequences: 2 prompts of n = 4 at a time.
     const small = await EngineCore.create({ kvBudgetBytes: 10 * perSequence });
     core.createRun("kv-ref", tinyConfig());
@@ -155,7 +155,7 @@ describe("continuous batching (in-thread core, rounds stepped by hand)", () => {
   });
 
   it("bounds the KV memory of a 256-prompt × n=16 request by the budget, and refuses one prompt's n that can never fit", async () => {
-    const perSequence = kvBytesPerSequence(MODEL_CONFIGS.get("signal-byte-tiny")!);
+    const perSequence = kvCacheBytes(MODEL_CONFIGS.get("signal-byte-tiny")!);
     const small = await EngineCore.create({ kvBudgetBytes: 64 * perSequence });
     small.createRun("kv-big", tinyConfig());
     const prompts = Array.from({ length: 256 }, (_, i) => `p${i}`);

@@ -1,7 +1,7 @@
 import type { Tensor2D } from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { initBaseSafetensors, loadBaseWeights } from "../../src/server/engine/base-weights.js";
-import { DecodeBase, DecodeScratch, type DecodeWeights, KvCache, forwardRows, logitsOf, mergeLora, project } from "../../src/server/engine/decoder.js";
+import { DecodeBase, DecodeScratch, type DecodeWeights, forwardRows, forwardSequences, logitsOf, mergeLora, project } from "../../src/server/engine/decoder.js";
 import { encodeBatch } from "../../src/server/engine/encode-batch.js";
 import { type LoraParams, initLora } from "../../src/server/engine/lora.js";
 import { MODEL_CONFIGS } from "../../src/server/engine/models.js";
@@ -99,12 +99,13 @@ describe("decoder", () => {
   it("prefill and token-by-token decoding give bit-identical hidden states", () => {
     const { w, shared } = decodeWeights("signal-byte-tiny", randomLora("signal-byte-tiny", 3));
     const tokens = [BOS, ...encodeText("Q: cat?\nA: meow")];
-    const all = forwardRows(w, [new KvCache(w.config)], [tokens]);
-    const cache = new KvCache(w.config);
+    const all = forwardSequences(w, [tokens]);
+    const cache = w.shared.kvPool.acquire();
     const one = tokens.map((t) => forwardRows(w, [cache], [[t]]));
     const d = w.config.d_model;
     one.forEach((h, i) => expect(h).toEqual(all.subarray(i * d, (i + 1) * d)));
     expect(cache.length).toBe(tokens.length);
+    w.shared.kvPool.release(cache);
     w.dispose();
     shared.dispose();
   });
@@ -113,8 +114,8 @@ describe("decoder", () => {
     const { w, shared } = decodeWeights("signal-byte-tiny", randomLora("signal-byte-tiny", 4));
     const d = w.config.d_model;
     const seqs = ["hello", "Q: sun?\nA:", "x", "a longer prompt with more bytes in it"].map((t) => [BOS, ...encodeText(t)]);
-    const alone = seqs.map((s) => forwardRows(w, [new KvCache(w.config)], [s]));
-    const together = forwardRows(w, seqs.map(() => new KvCache(w.config)), seqs);
+    const alone = seqs.map((s) => forwardSequences(w, [s]));
+    const together = forwardSequences(w, seqs);
     let off = 0;
     seqs.forEach((s, i) => {
       expect(together.subarray(off * d, (off + s.length) * d)).toEqual(alone[i]);
@@ -133,7 +134,7 @@ describe("decoder", () => {
       const enc = encodeBatch([{ text }], w.config.context_length);
       const expected = graph.logits(enc, lora);
       const tokens = [BOS, ...encodeText(text)];
-      const hidden = forwardRows(w, [new KvCache(w.config)], [tokens]);
+      const hidden = forwardSequences(w, [tokens]);
       const got = logitsOf(w, hidden, tokens.length);
       const V = w.config.vocab_size;
       let worst = 0;

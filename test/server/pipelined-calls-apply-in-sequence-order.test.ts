@@ -16,8 +16,8 @@ describe("CallSequencer", () => {
     order.push(0);
     await Promise.resolve();
     expect(order).toEqual([0]);
-    first.settle("settled");
-    (await second).settle("settled");
+    first.settle("applied");
+    (await second).settle("applied");
     expect(order).toEqual([0, 1]);
   });
 
@@ -29,22 +29,37 @@ describe("CallSequencer", () => {
     await Promise.resolve();
     const retry = await seq.turn(run(), "client-b1:0");
     order.push("0 again");
-    retry.settle("settled");
-    (await next).settle("settled");
+    retry.settle("applied");
+    (await next).settle("applied");
     expect(order).toEqual(["0 again", "1"]);
   });
 
   it("continues from the positions a run's record kept (a restart), and refuses a settled position", async () => {
     const seq = new CallSequencer(60_000);
     const t = await seq.turn(run({ "client-c1": { next: 5, at: 0 } }), "client-c1:5");
-    t.settle("settled");
+    t.settle("applied");
     await expect(seq.turn(run(), "client-c1:3")).rejects.toMatchObject({ status: 409, code: "sequence_superseded" });
   });
 
-  it("gives up a gap after the hold, and the late predecessor is refused", async () => {
+  it("a gap nobody fills within the hold breaks the sequence: the calls after it are refused", async () => {
     const seq = new CallSequencer(20);
-    (await seq.turn(run(), "client-d1:1")).settle("settled");
-    await expect(seq.turn(run(), "client-d1:0")).rejects.toMatchObject({ code: "sequence_superseded" });
+    await expect(seq.turn(run(), "client-d1:1")).rejects.toMatchObject({ status: 409, code: "sequence_broken", message: expect.stringContaining("call 0 did not arrive within 20 ms") });
+    await expect(seq.turn(run(), "client-d1:2")).rejects.toMatchObject({ code: "sequence_broken" });
+    // the missing call itself may still come: nothing after it was applied
+    (await seq.turn(run(), "client-d1:0")).settle("applied");
+  });
+
+  it("a call that fails for good in its turn breaks the sequence: held and later calls are refused, earlier ones still apply", async () => {
+    const seq = new CallSequencer(60_000);
+    const first = await seq.turn(run(), "client-g1:0");
+    const held = seq.turn(run(), "client-g1:2");
+    const failing = seq.turn(run(), "client-g1:1");
+    first.settle("applied");
+    (await failing).settle("failed");
+    await expect(held).rejects.toMatchObject({ status: 409, code: "sequence_broken", message: expect.stringContaining("call 1 failed") });
+    await expect(seq.turn(run(), "client-g1:3")).rejects.toMatchObject({ code: "sequence_broken" });
+    // a new sequence of the same client (a new id) is not affected
+    (await seq.turn(run(), "client-g2:0")).settle("applied");
   });
 
   it("clients are independent, calls without the header are not held, and a bad header is named", async () => {
@@ -53,23 +68,21 @@ describe("CallSequencer", () => {
     const b = await seq.turn(run(), "client-e2:0");
     const none = await seq.turn(run(), undefined);
     expect(none.sequence).toBeUndefined();
-    for (const t of [a, b, none]) t.settle("settled");
+    for (const t of [a, b, none]) t.settle("applied");
     await expect(seq.turn(run(), "short:1")).rejects.toMatchObject({ param: "Signal-Sequence" });
   });
 
-  it("a call refused before its turn (e.g. its body is a 400) does not hold its successors", async () => {
+  it("a call refused before its turn (e.g. its body is a 400) breaks the sequence; a retryable refusal keeps its place", async () => {
     const seq = new CallSequencer(60_000);
-    const req = {};
     const next = seq.turn(run(), "client-f1:1");
-    seq.refused(run(), "client-f1:0", req, new ApiError(400, "invalid_request_error", "invalid_example", "x"));
-    (await next).settle("settled");
-    // a retryable refusal keeps the place
-    const waiting = seq.turn(run(), "client-f1:3");
-    seq.refused(run(), "client-f1:2", {}, new ApiError(503, "overloaded_error", "overloaded", "x"));
+    seq.refused(run(), "client-f1:0", {}, new ApiError(400, "invalid_request_error", "invalid_example", "x"));
+    await expect(next).rejects.toMatchObject({ code: "sequence_broken", message: expect.stringContaining("call 0 was refused") });
+    const waiting = seq.turn(run(), "client-f2:1");
+    seq.refused(run(), "client-f2:0", {}, new ApiError(503, "overloaded_error", "overloaded", "x"));
     const state = await Promise.race([waiting.then(() => "went"), Promise.resolve().then(() => "held")]);
     expect(state).toBe("held");
-    (await seq.turn(run(), "client-f1:2")).settle("settled");
-    (await waiting).settle("settled");
+    (await seq.turn(run(), "client-f2:0")).settle("applied");
+    (await waiting).settle("applied");
   });
 
   it("counts 429, 5xx and conflict_retryable as retryable, other 4xx as settled", () => {
@@ -99,7 +112,7 @@ describe("pipelined calls over HTTP", () => {
     expect((await call(fixture.server, "GET", `/v1/runs/${runId}`)).body.current_step).toBe(4);
   });
 
-  it("a failed call (400) does not hold the ones after it", async () => {
+  it("after a failed call (400) the calls sent after it are refused with 409 sequence_broken and not applied", async () => {
     const runId = await createTinyRun(fixture.server);
     const bad = call(fixture.server, "POST", `/v1/runs/${runId}/forward_backward`, {
       body: { batch: [{ tokens: [256, 49], advantages: [0, 1] }] },
@@ -107,15 +120,18 @@ describe("pipelined calls over HTTP", () => {
     });
     const next = call(fixture.server, "POST", `/v1/runs/${runId}/train_step`, { body: { batch: QA }, headers: { "signal-sequence": "client-fail:1" } });
     expect((await bad).status).toBe(400);
-    expect((await next).body.step).toBe(1);
+    const refused = await next;
+    expect(refused.status).toBe(409);
+    expect(refused.body.error).toMatchObject({ code: "sequence_broken", param: "Signal-Sequence" });
+    expect((await call(fixture.server, "GET", `/v1/runs/${runId}`)).body.current_step).toBe(0);
   });
 
-  it("a gap is given up after the hold: the later call applies and the late one gets 409 sequence_superseded", async () => {
+  it("a gap nobody fills within the hold: the later call is refused and not applied, the late one still applies", async () => {
     const runId = await createTinyRun(fixture.server);
     const later = await trainStep(runId, 1, `${runId}-gap-1`);
-    expect(later.body.step).toBe(1);
+    expect(later.status).toBe(409);
+    expect(later.body.error.code).toBe("sequence_broken");
     const late = await trainStep(runId, 0, `${runId}-gap-0`);
-    expect(late.status).toBe(409);
-    expect(late.body.error.code).toBe("sequence_superseded");
+    expect(late.body.step).toBe(1);
   });
 });

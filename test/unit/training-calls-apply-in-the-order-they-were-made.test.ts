@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { APIUserAbortError, BadRequestError, SignalClient } from "../../src/index.js";
+import { APIUserAbortError, BadRequestError, SequenceBrokenError, SignalClient, ValidationError } from "../../src/index.js";
 import { BASE, KEY, RUN_ID, apiError, json, scriptedFetch, trainStepResult, type SeenRequest } from "./helpers/scripted-fetch.js";
 import { recordingStream } from "./helpers/recording-stream.js";
 
@@ -29,10 +29,33 @@ function reorderingServer() {
   return { ...script, arrived };
 }
 
+/** A server that answers nothing until `count` requests are on the wire, then answers them in reverse. */
+function gatheringServer(count: number) {
+  const seen: SeenRequest[] = [];
+  let most = 0;
+  let open = 0;
+  const waiting: Array<() => void> = [];
+  const script = scriptedFetch([
+    async (_request: Request, entry: SeenRequest) => {
+      seen.push(entry);
+      open++;
+      most = Math.max(most, open);
+      const answered = new Promise<void>((resolve) => waiting.push(resolve));
+      if (waiting.length === count) for (const go of waiting.splice(0).reverse()) go();
+      await answered;
+      open--;
+      return json(200, trainStepResult(seen.indexOf(entry) + 1, 1 + seen.indexOf(entry) / 10));
+    },
+  ]);
+  return { fetch: script.fetch, seen, most: () => most };
+}
+
+const positionOf = (request: SeenRequest) => request.headers.get("signal-sequence")!.split(":");
+
 describe("TrainingClient ordering", () => {
-  it("un-awaited calls reach the server in call order", async () => {
+  it("with maxInFlight 1, un-awaited calls reach the server one at a time in call order", async () => {
     const server = reorderingServer();
-    const training = new SignalClient({ apiKey: KEY, baseUrl: BASE, fetch: server.fetch }).training(RUN_ID);
+    const training = new SignalClient({ apiKey: KEY, baseUrl: BASE, fetch: server.fetch }).training(RUN_ID, { maxInFlight: 1 });
     const calls = [
       training.forwardBackward([{ text: "a" }]),
       training.optimStep(),
@@ -44,14 +67,58 @@ describe("TrainingClient ordering", () => {
     expect(server.arrived).toEqual(["forward_backward", "optim_step", "forward_backward", "zero_grad", "train_step"]);
   });
 
-  it("a failed call rejects alone and does not wedge the queue", async () => {
-    const server = reorderingServer();
+  it("un-awaited calls are on the wire together, each with its position in call order, and settle in call order", async () => {
+    const server = gatheringServer(5);
     const training = new SignalClient({ apiKey: KEY, baseUrl: BASE, fetch: server.fetch }).training(RUN_ID);
+    const settled: number[] = [];
+    const calls = [0, 1, 2, 3, 4].map((i) => training.trainBatch([{ text: `b${i}` }]).then(() => settled.push(i)));
+    await Promise.all(calls);
+    expect(server.most()).toBe(5);
+    const ids = new Set(server.seen.map((r) => positionOf(r)[0]));
+    expect(ids.size).toBe(1);
+    const byPosition = server.seen.map((r) => [Number(positionOf(r)[1]), JSON.parse(r.body).batch[0].text]);
+    expect(byPosition.sort((a, b) => a[0] - b[0])).toEqual([0, 1, 2, 3, 4].map((i) => [i, `b${i}`]));
+    // the server answered the last call first; the promises still settle in call order
+    expect(settled).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  it("keeps at most maxInFlight calls on the wire", async () => {
+    const server = gatheringServer(3);
+    const training = new SignalClient({ apiKey: KEY, baseUrl: BASE, fetch: server.fetch }).training(RUN_ID, { maxInFlight: 3 });
+    await Promise.all(Array.from({ length: 9 }, (_, i) => training.trainBatch([{ text: `b${i}` }])));
+    expect(server.seen).toHaveLength(9);
+    expect(server.most()).toBe(3);
+    expect(server.seen.map((r) => Number(positionOf(r)[1])).sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(() => new SignalClient({ apiKey: KEY, baseUrl: BASE }).training(RUN_ID, { maxInFlight: 0 })).toThrow("maxInFlight must be an integer >= 1, got 0.");
+  });
+
+  it("a failed call: the calls made before its failure was reported are not sent, and the next call starts a new sequence", async () => {
+    const server = reorderingServer();
+    const training = new SignalClient({ apiKey: KEY, baseUrl: BASE, fetch: server.fetch }).training(RUN_ID, { maxInFlight: 1 });
     const failing = training.forwardBackward([{ text: "bad" }]);
-    const next = training.forwardBackward([{ text: "good" }]);
+    const skipped = training.optimStep();
     await expect(failing).rejects.toBeInstanceOf(BadRequestError);
-    await expect(next).resolves.toMatchObject({ loss: 2 });
-    expect(server.arrived).toEqual(["forward_backward", "forward_backward"]);
+    const error = await skipped.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SequenceBrokenError);
+    expect((error as SequenceBrokenError).cause).toBeInstanceOf(BadRequestError);
+    expect(server.arrived).toEqual(["forward_backward"]);
+    // awaited one at a time, as before: a failure rejects alone
+    await expect(training.forwardBackward([{ text: "good" }])).resolves.toMatchObject({ loss: 2 });
+    const [first, second] = server.seen.map((r) => r.headers.get("signal-sequence")!.split(":"));
+    expect(second![0]).not.toBe(first![0]);
+    expect(second![1]).toBe("0");
+  });
+
+  it("a call the SDK refuses before sending takes no position and the calls after it are not sent", async () => {
+    const server = gatheringServer(1);
+    const training = new SignalClient({ apiKey: KEY, baseUrl: BASE, fetch: server.fetch }).training(RUN_ID);
+    const ok = training.trainBatch([{ text: "a" }]);
+    const refused = training.trainBatch([{ text: 5 }] as never);
+    const after = training.trainBatch([{ text: "c" }]);
+    await expect(ok).resolves.toMatchObject({ step: 1 });
+    await expect(refused).rejects.toBeInstanceOf(ValidationError);
+    await expect(after).rejects.toMatchObject({ name: "SequenceBrokenError", cause: expect.any(ValidationError) });
+    expect(server.seen.map((r) => JSON.parse(r.body).batch[0].text)).toEqual(["a"]);
   });
 
   it("close() waits for queued calls and then refuses new ones", async () => {

@@ -4,12 +4,13 @@ import type { LoraParams } from "./lora.js";
 import type { ModelConfig } from "./models.js";
 import type { Tf } from "./tf-loader.js";
 import type { TargetModule } from "./types.js";
+import { type DecodeKernels, attendScratchBytes, decodeKernels, kvCacheBytes } from "./wasm/decode-kernels.js";
 
 /**
  * Inference with a KV cache. The projections (q/k/v, o, MLP, LM head) of every row being decoded
  * run as one untransposed 2-D matmul each on the tfjs wasm backend (XNNPACK), which is ~10x faster
- * than JavaScript loops; LayerNorm, attention over the cache, GELU and residuals stay in
- * JavaScript, one row at a time.
+ * than JavaScript loops. Attention over the cache and GELU run as the decoder's own wasm kernels
+ * (`wasm/decode-kernels.ts`) on the same heap; LayerNorm and residuals stay in JavaScript.
  *
  * Batch independence: XNNPACK computes each output row with the same micro-kernel and the same
  * summation order whatever the number of rows and wherever the row sits (checked bit-for-bit by
@@ -38,11 +39,12 @@ export class DecodeBase {
     this.down = base.layers.map((l) => m(l.down, c.d_ff, c.d_model));
     this.head = m(base.head, c.d_model, c.vocab_size);
     this.scratch = new DecodeScratch(tf, c);
-    this.kvPool = new KvPool(c);
+    this.kvPool = new KvPool(this.scratch, c);
   }
 
   dispose(): void {
     for (const t of [...this.up, ...this.down, this.head]) t.dispose();
+    this.kvPool.dispose();
     this.scratch.dispose();
   }
 }
@@ -131,64 +133,90 @@ export function mergeLora(shared: DecodeBase, lora: LoraParams | undefined): Dec
   return new DecodeWeights(shared, layers);
 }
 
-/** One sequence's KV cache. */
+/** One sequence's KV cache in the wasm heap (layout: see `kvCacheBytes`). Made by a `KvPool`. */
 export class KvCache {
-  readonly k: Float32Array[];
-  readonly v: Float32Array[];
+  /** Positions filled. */
   length = 0;
 
-  constructor(config: ModelConfig) {
-    const size = config.context_length * config.d_model;
-    this.k = Array.from({ length: config.n_layers }, () => new Float32Array(size));
-    this.v = Array.from({ length: config.n_layers }, () => new Float32Array(size));
-  }
-
-  /** Makes this cache a copy of `other`'s used positions. */
-  copyFrom(other: KvCache, d: number): void {
-    const used = other.length * d;
-    other.k.forEach((k, i) => this.k[i]!.set(k.subarray(0, used)));
-    other.v.forEach((v, i) => this.v[i]!.set(v.subarray(0, used)));
-    this.length = other.length;
-  }
+  constructor(
+    /** Byte address in the wasm heap. */
+    readonly ptr: number,
+  ) {}
 }
 
 /**
  * KV caches of one model on one thread, reused across requests: a finished sequence's cache
- * goes back to the pool (up to `keep` of them stay allocated) instead of being garbage.
- * Positions past `length` are never read, so a reused cache needs no clearing.
+ * goes back to the pool (up to `keep` of them stay allocated, the rest are freed) instead of
+ * being garbage. Positions past `length` are never read, so a reused cache needs no clearing.
  */
 export class KvPool {
   private readonly free: KvCache[] = [];
+  private readonly bytes: number;
   /** Caches handed out and not yet released. */
   inUse = 0;
 
   constructor(
+    private readonly scratch: DecodeScratch,
     private readonly config: ModelConfig,
     private readonly keep = 64,
-  ) {}
+  ) {
+    this.bytes = kvCacheBytes(config);
+  }
 
   acquire(): KvCache {
     this.inUse++;
-    const c = this.free.pop() ?? new KvCache(this.config);
+    const c = this.free.pop() ?? new KvCache(this.scratch.malloc(this.bytes));
     c.length = 0;
     return c;
+  }
+
+  /** Allocates now whatever the next `count` acquires need, so they do not grow the heap. */
+  reserve(count: number): void {
+    while (this.free.length < count) this.free.push(new KvCache(this.scratch.malloc(this.bytes)));
   }
 
   /** A cache holding a copy of `other` (n samples share one prompt prefill). */
   copyOf(other: KvCache): KvCache {
     const c = this.acquire();
-    c.copyFrom(other, this.config.d_model);
+    const { n_layers, context_length, d_model } = this.config;
+    const block = context_length * d_model * 4;
+    const used = other.length * d_model * 4;
+    const heap = this.scratch.bytes();
+    for (let i = 0; i < 2 * n_layers; i++) heap.copyWithin(c.ptr + i * block, other.ptr + i * block, other.ptr + i * block + used);
+    c.length = other.length;
     return c;
   }
 
   release(c: KvCache): void {
     this.inUse--;
     if (this.free.length < this.keep) this.free.push(c);
+    else this.scratch.freeBytes(c.ptr);
+  }
+
+  /** Frees the idle caches. */
+  dispose(): void {
+    for (const c of this.free.splice(0)) this.scratch.freeBytes(c.ptr);
   }
 
   /** Bytes held by the pool's idle caches. */
   get idleBytes(): number {
-    return this.free.length * 2 * this.config.n_layers * this.config.context_length * this.config.d_model * 4;
+    return this.free.length * this.bytes;
+  }
+}
+
+/**
+ * Runs each of `sequences` from an empty cache (caches from the pool, released afterwards) and
+ * returns the final hidden state of every row, as `forwardRows`.
+ */
+export function forwardSequences(w: DecodeWeights, sequences: readonly (readonly number[])[]): Float32Array {
+  const pool = w.shared.kvPool;
+  const caches = sequences.map(() => pool.acquire());
+  try {
+    const rows = forwardInto(w, caches, sequences);
+    const A = w.shared.scratch.aOffset;
+    return w.shared.scratch.view().slice(A, A + rows * w.config.d_model);
+  } finally {
+    for (const c of caches) pool.release(c);
   }
 }
 
@@ -207,6 +235,9 @@ export function project(tf: Tf, x: Float32Array, rows: number, w: Tensor2D): Flo
 interface WasmModule {
   HEAPF32: Float32Array;
   HEAP32: Int32Array;
+  HEAPU8: Uint8Array;
+  /** The instance's exports (Emscripten keeps them here), among them its memory. */
+  asm?: { memory?: WebAssembly.Memory };
   _malloc(bytes: number): number;
   _free(ptr: number): void;
   /** `(aId, aShapePtr, aRank, bId, bShapePtr, bRank, transposeA, transposeB, outId)` */
@@ -252,16 +283,14 @@ export class DecodeScratch {
   private a: HeapBuffer | undefined;
   private b: HeapBuffer | undefined;
   private heap: Float32Array;
+  /** The decoder's non-matmul arithmetic, on this heap. */
+  readonly kernels: DecodeKernels;
+  /** Byte address of `attend`'s scratch. */
+  readonly attendScratch: number;
+  /** Byte address of the row table (cache address and position of each row, two int32s). */
+  table = 0;
   /** Residual stream `[rows, d]`. */
   x = new Float32Array(0);
-  rowSeq = new Int32Array(0);
-  rowPos = new Int32Array(0);
-  readonly scores: Float64Array;
-  readonly qh: Float64Array;
-  readonly acc: Float64Array;
-  /** One row's query and attention output. */
-  readonly qRow: Float32Array;
-  readonly attRow: Float32Array;
 
   constructor(
     private readonly tf: Tf,
@@ -269,16 +298,13 @@ export class DecodeScratch {
   ) {
     this.backend = tf.backend() as unknown as WasmBackend;
     this.wasm = this.backend.wasm;
-    if (typeof this.wasm?._BatchMatMul !== "function") throw new Error("the decoder needs the tfjs wasm backend");
+    const memory = this.wasm?.asm?.memory;
+    if (typeof this.wasm?._BatchMatMul !== "function" || !(memory instanceof WebAssembly.Memory)) throw new Error("the decoder needs the tfjs wasm backend");
+    this.kernels = decodeKernels(memory, config);
     this.shapes = this.wasm._malloc(24);
+    this.attendScratch = this.wasm._malloc(attendScratchBytes(config));
     this.width = Math.max(3 * config.d_model, config.d_ff, config.vocab_size);
     this.heap = this.wasm.HEAPF32;
-    const dh = config.d_model / config.n_heads;
-    this.scores = new Float64Array(config.context_length);
-    this.qh = new Float64Array(dh);
-    this.acc = new Float64Array(dh);
-    this.qRow = new Float32Array(config.d_model);
-    this.attRow = new Float32Array(config.d_model);
   }
 
   /** Makes room for `rows` rows. */
@@ -290,11 +316,32 @@ export class DecodeScratch {
     const buf = () => new HeapBuffer(this.backend, this.tf.keep(this.tf.zeros([cap * this.width])) as Tensor1D, cap * this.width);
     this.a = buf();
     this.b = buf();
+    if (this.table) this.wasm._free(this.table);
+    this.table = this.wasm._malloc(cap * 8);
     const d = this.config.d_model;
     this.x = new Float32Array(cap * d);
-    this.rowSeq = new Int32Array(cap);
-    this.rowPos = new Int32Array(cap);
     this.capacity = cap;
+  }
+
+  /** `bytes` bytes of the wasm heap (16-byte aligned). @throws Error when the heap cannot grow. */
+  malloc(bytes: number): number {
+    const p = this.wasm._malloc(bytes);
+    if (!p) throw new Error(`the wasm heap could not grow by ${bytes} bytes`);
+    return p;
+  }
+
+  freeBytes(ptr: number): void {
+    this.wasm._free(ptr);
+  }
+
+  /** The whole wasm heap as bytes (re-read after anything that may grow the heap). */
+  bytes(): Uint8Array {
+    return this.wasm.HEAPU8;
+  }
+
+  /** The whole wasm heap as int32s. */
+  int32(): Int32Array {
+    return this.wasm.HEAP32;
   }
 
   /** The whole wasm heap as floats (re-read: the heap's buffer changes when wasm memory grows). */
@@ -334,6 +381,8 @@ export class DecodeScratch {
     this.a = this.b = undefined;
     this.capacity = 0;
     this.wasm._free(this.shapes);
+    this.wasm._free(this.attendScratch);
+    if (this.table) this.wasm._free(this.table);
   }
 }
 
@@ -351,88 +400,6 @@ function layerNorm(x: Float32Array, xo: number, rows: number, d: number, g: Floa
   }
 }
 
-const GELU_C = Math.sqrt(2 / Math.PI);
-
-/**
- * Causal attention of one row over the first `len` cached positions: `q` at `qo0` in `qkv`
- * (rows of `3d`), output at `ao` in `att`. Float64 sums in a fixed order (four interleaved
- * partial sums for each score, position order for each output), so the result depends only on
- * this row's query and cache.
- */
-function attendRow(
-  qkv: Float32Array,
-  qo0: number,
-  att: Float32Array,
-  ao: number,
-  K: Float32Array,
-  V: Float32Array,
-  len: number,
-  heads: number,
-  dh: number,
-  d: number,
-  scale: number,
-  scores: Float64Array,
-  qh: Float64Array,
-  acc: Float64Array,
-): void {
-  for (let hd = 0; hd < heads; hd++) {
-    const ho = hd * dh;
-    for (let i = 0; i < dh; i++) qh[i] = qkv[qo0 + ho + i]! * scale;
-    let max = -Infinity;
-    for (let t = 0, ko = ho; t < len; t++, ko += d) {
-      let s0 = 0;
-      let s1 = 0;
-      let s2 = 0;
-      let s3 = 0;
-      for (let i = 0; i < dh; i += 4) {
-        s0 += qh[i]! * K[ko + i]!;
-        s1 += qh[i + 1]! * K[ko + i + 1]!;
-        s2 += qh[i + 2]! * K[ko + i + 2]!;
-        s3 += qh[i + 3]! * K[ko + i + 3]!;
-      }
-      const s = s0 + s1 + (s2 + s3);
-      scores[t] = s;
-      if (s > max) max = s;
-    }
-    let sum = 0;
-    for (let t = 0; t < len; t++) {
-      const e = Math.exp(scores[t]! - max);
-      scores[t] = e;
-      sum += e;
-    }
-    for (let i = 0; i < dh; i += 4) {
-      let a0 = 0;
-      let a1 = 0;
-      let a2 = 0;
-      let a3 = 0;
-      for (let t = 0, vo = ho + i; t < len; t++, vo += d) {
-        const e = scores[t]!;
-        a0 += e * V[vo]!;
-        a1 += e * V[vo + 1]!;
-        a2 += e * V[vo + 2]!;
-        a3 += e * V[vo + 3]!;
-      }
-      const o = ao + ho + i;
-      att[o] = a0 / sum;
-      att[o + 1] = a1 / sum;
-      att[o + 2] = a2 / sum;
-      att[o + 3] = a3 / sum;
-    }
-  }
-}
-
-/**
- * tanh-approximated GELU in place on `x[o, o + n)` (the training graph's formula), with
- * `0.5 u (1 + tanh y) = u - u / (exp(2y) + 1)`: one exp is cheaper than V8's tanh.
- */
-function geluInPlace(x: Float32Array, o: number, n: number): void {
-  for (let i = o, end = o + n; i < end; i++) {
-    const u = x[i]!;
-    const y = GELU_C * (u + 0.044715 * u * u * u);
-    x[i] = u - u / (Math.exp(2 * y) + 1);
-  }
-}
-
 /**
  * Runs `tokens[s]` (new tokens) through the model for each sequence `s`, appending to its KV
  * cache, and leaves the final hidden state (after the last LayerNorm) of every new row in the
@@ -441,25 +408,27 @@ function geluInPlace(x: Float32Array, o: number, n: number): void {
  */
 export function forwardInto(w: DecodeWeights, caches: readonly KvCache[], tokens: readonly (readonly number[])[]): number {
   const sc = w.shared.scratch;
+  const k = sc.kernels;
   const c = w.config;
   const d = c.d_model;
-  const ff = c.d_ff;
-  const heads = c.n_heads;
-  const dh = d / heads;
-  const scale = 1 / Math.sqrt(dh);
   let rows = 0;
-  for (const t of tokens) rows += t.length;
+  for (let s = 0; s < tokens.length; s++) {
+    rows += tokens[s]!.length;
+    if (caches[s]!.length + tokens[s]!.length > c.context_length) throw new Error(`sequence ${s} would exceed the context length`);
+  }
   sc.reserve(rows);
-  const { x, rowSeq, rowPos, scores, qh, acc } = sc;
+  const x = sc.x;
   const { embed, pos } = w.base;
+  const table = sc.int32();
+  const T = sc.table >>> 2;
   let r0 = 0;
   for (let s = 0; s < tokens.length; s++) {
     const toks = tokens[s]!;
     const start = caches[s]!.length;
     for (let i = 0; i < toks.length; i++, r0++) {
       const p = start + i;
-      rowSeq[r0] = s;
-      rowPos[r0] = p;
+      table[T + 2 * r0] = caches[s]!.ptr;
+      table[T + 2 * r0 + 1] = p;
       const eo = toks[i]! * d;
       const po = p * d;
       const xo = r0 * d;
@@ -474,31 +443,13 @@ export function forwardInto(w: DecodeWeights, caches: readonly KvCache[], tokens
     const B = sc.bOffset;
     layerNorm(x, 0, rows, d, base.ln1G, base.ln1B, sc.view(), A);
     sc.matmul("a", rows, lw.qkv, "b");
-    let heap = sc.view();
-    for (let r = 0; r < rows; r++) {
-      const cache = caches[rowSeq[r]!]!;
-      const o = B + r * 3 * d;
-      const at = rowPos[r]! * d;
-      cache.k[li]!.set(heap.subarray(o + d, o + 2 * d), at);
-      cache.v[li]!.set(heap.subarray(o + 2 * d, o + 3 * d), at);
-    }
-    // Attention reads and writes JavaScript-owned rows only (typed arrays over the wasm heap are
-    // slower to index in V8's hot loops), one copy in and out per row.
-    const { qRow, attRow } = sc;
-    for (let r = 0; r < rows; r++) {
-      const cache = caches[rowSeq[r]!]!;
-      const qo = B + r * 3 * d;
-      qRow.set(heap.subarray(qo, qo + d));
-      attendRow(qRow, 0, attRow, 0, cache.k[li]!, cache.v[li]!, rowPos[r]! + 1, heads, dh, d, scale, scores, qh, acc);
-      heap.set(attRow, A + r * d);
-    }
+    k.attend(rows, sc.table, B << 2, A << 2, li, sc.attendScratch);
     sc.matmul("a", rows, lw.o, "b");
-    heap = sc.view();
+    let heap = sc.view();
     for (let i = 0; i < n; i++) x[i] = x[i]! + heap[B + i]!;
     layerNorm(x, 0, rows, d, base.ln2G, base.ln2B, heap, A);
     sc.matmul("a", rows, w.shared.up[li]!, "b");
-    heap = sc.view();
-    geluInPlace(heap, B, rows * ff);
+    k.gelu(B << 2, rows * c.d_ff);
     sc.matmul("b", rows, w.shared.down[li]!, "a");
     heap = sc.view();
     for (let i = 0; i < n; i++) x[i] = x[i]! + heap[A + i]!;

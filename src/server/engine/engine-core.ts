@@ -1,5 +1,5 @@
 import { type BaseWeights, initBaseSafetensors, loadBaseWeights } from "./base-weights.js";
-import { DecodeBase, type DecodeWeights, KvCache, forwardRows, mergeLora } from "./decoder.js";
+import { DecodeBase, type DecodeWeights, forwardSequences, mergeLora } from "./decoder.js";
 import { encodeBatch, encodeExample } from "./encode-batch.js";
 import { type LoraParams, adapterConfig, exportAdapter, importAdapter, initLora } from "./lora.js";
 import { MODEL_CONFIGS, type ModelConfig, listModels } from "./models.js";
@@ -351,7 +351,7 @@ export class EngineCore {
       if (tokens.length > ctx) {
         throw new EngineError("context_length_exceeded", `inputs[${i}] is ${tokens.length} tokens (with BOS) but the model's context length is ${ctx}`, `inputs[${i}]`);
       }
-      const h = forwardRows(w, [new KvCache(w.config)], [tokens]);
+      const h = forwardSequences(w, [tokens]);
       const out = new Array<number>(d).fill(0);
       for (let t = 0; t < tokens.length; t++) for (let j = 0; j < d; j++) out[j]! += h[t * d + j]!;
       return out.map((v) => v / tokens.length);

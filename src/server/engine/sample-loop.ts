@@ -1,9 +1,9 @@
 import { CompletionText } from "./completion-text.js";
 import { type DecodeWeights, type KvCache, forwardInto, logitsInto } from "./decoder.js";
-import type { ModelConfig } from "./models.js";
 import { type PickOptions, pickToken } from "./pick-token.js";
 import { Rng } from "./rng.js";
 import { BOS, EOS, encodeText } from "./tokenizer.js";
+import { kvCacheBytes } from "./wasm/decode-kernels.js";
 import { type Completion, EngineError, type Prompt, type SampleParams, type SampleResult, type TokenEvent } from "./types.js";
 
 /** Sampling defaults, as documented on `SampleParams`. */
@@ -35,11 +35,6 @@ const PREFILL_ROWS = 2048;
 
 /** KV-cache memory of one batcher (one worker) by default: 256 MiB. */
 export const DEFAULT_KV_BUDGET_BYTES = 256 * 1024 * 1024;
-
-/** Bytes of one sequence's KV cache on a model: keys and values, every layer, the whole context, float32. */
-export function kvBytesPerSequence(config: ModelConfig): number {
-  return 2 * config.n_layers * config.context_length * config.d_model * 4;
-}
 
 interface Live {
   job: Job;
@@ -81,7 +76,7 @@ interface Job {
  * request's output is bit-identical whatever it is batched with.
  *
  * KV-cache memory is bounded: the sequences decoding at once hold at most `kvBudgetBytes` of
- * caches (`kvBytesPerSequence` each). A prompt is prefilled only when its `n` sequences fit, so
+ * caches (`kvCacheBytes` each). A prompt is prefilled only when its `n` sequences fit, so
  * a large request runs in waves, its later prompts starting as earlier sequences finish (oldest
  * request first); by batch independence its seeded output is the same whatever the waves. A
  * request whose `n` sequences of one prompt can never fit is refused when submitted.
@@ -133,11 +128,11 @@ export class SampleBatcher {
       }
       return tokens;
     });
-    const perPrompt = p.n * kvBytesPerSequence(w.config);
+    const perPrompt = p.n * kvCacheBytes(w.config);
     if (perPrompt > this.kvBudgetBytes) {
       throw new EngineError(
         "sample_too_large",
-        `n is ${p.n}: the ${p.n} sequences of one prompt need ${mib(perPrompt)} of KV cache on ${w.config.id}, more than the engine's budget of ${mib(this.kvBudgetBytes)} (${Math.floor(this.kvBudgetBytes / kvBytesPerSequence(w.config))} sequences); ask for fewer samples per prompt`,
+        `n is ${p.n}: the ${p.n} sequences of one prompt need ${mib(perPrompt)} of KV cache on ${w.config.id}, more than the engine's budget of ${mib(this.kvBudgetBytes)} (${Math.floor(this.kvBudgetBytes / kvCacheBytes(w.config))} sequences); ask for fewer samples per prompt`,
         "n",
       );
     }
@@ -201,7 +196,7 @@ export class SampleBatcher {
       const job = this.fresh.find((j) => !j.ended && !this.#pausedJobs.has(j));
       if (!job) break;
       // The oldest request waits for KV memory rather than being overtaken (no starvation).
-      const perPrompt = job.p.n * kvBytesPerSequence(job.w.config);
+      const perPrompt = job.p.n * kvCacheBytes(job.w.config);
       let room = Math.floor((this.kvBudgetBytes - this.kvBytes) / perPrompt);
       if (room < 1) break;
       const first = job.prefilled;
@@ -224,6 +219,8 @@ export class SampleBatcher {
     const chunk = job.encoded.slice(first, last);
     const caches = chunk.map(() => this.acquire(w));
     this.#progressed = true;
+    // The copies for n > 1 are allocated now: growing the heap later would detach `logits`.
+    w.shared.kvPool.reserve(chunk.length * (p.n - 1));
     let logits: Float32Array;
     try {
       const rows = forwardInto(w, caches, chunk);
@@ -296,14 +293,14 @@ export class SampleBatcher {
   private acquire(w: DecodeWeights, of?: KvCache): KvCache {
     const pool = w.shared.kvPool;
     const cache = of ? pool.copyOf(of) : pool.acquire();
-    this.kvBytes += kvBytesPerSequence(w.config);
+    this.kvBytes += kvCacheBytes(w.config);
     this.kvPeakBytes = Math.max(this.kvPeakBytes, this.kvBytes);
     return cache;
   }
 
   private release(w: DecodeWeights, cache: KvCache): void {
     w.shared.kvPool.release(cache);
-    this.kvBytes -= kvBytesPerSequence(w.config);
+    this.kvBytes -= kvCacheBytes(w.config);
   }
 
   private groupOf(w: DecodeWeights): Live[] {

@@ -1,4 +1,4 @@
-import { type DecodeWeights, KvCache, forwardRows, logitsOf } from "./decoder.js";
+import { type DecodeWeights, forwardSequences, logitsOf } from "./decoder.js";
 import { logNormalizer } from "./token-logprob.js";
 
 /** Rows per forward pass (several sequences share one), as the sampler's prefill. */
@@ -17,11 +17,7 @@ export function sequenceLogprobs(w: DecodeWeights, sequences: readonly number[][
     let rows = sequences[first]!.length;
     while (last < sequences.length && rows + sequences[last]!.length <= CHUNK_ROWS) rows += sequences[last++]!.length;
     const chunk = sequences.slice(first, last);
-    const hidden = forwardRows(
-      w,
-      chunk.map(() => new KvCache(w.config)),
-      chunk,
-    );
+    const hidden = forwardSequences(w, chunk);
     const logits = logitsOf(w, hidden, rows);
     let row = 0;
     for (const tokens of chunk) {

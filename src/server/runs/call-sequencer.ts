@@ -15,8 +15,11 @@ export interface SequencePosition {
   position: number;
 }
 
-/** How a call ended, for its successors: applied or refused for good, or worth a retry. */
-export type Outcome = "settled" | "retryable";
+/**
+ * How a call ended, for its successors: `applied`; `failed` for good (a 4xx), which breaks its
+ * client's sequence; or `retryable` (429, 5xx), which keeps its place for the retry.
+ */
+export type Outcome = "applied" | "failed" | "retryable";
 
 /** A call's turn; `settle` must be called exactly once when its outcome is known. */
 export interface Turn {
@@ -52,19 +55,25 @@ interface ClientState {
   next: number;
   /** The position that has its turn and has not settled. */
   running: number | undefined;
-  waiters: Map<number, () => void>;
-  /** Positions ahead of `next` refused before their turn: skipped when `next` reaches them. */
-  refused: Set<number>;
+  /** Held calls by position: `go()` gives the turn, `go(true)` refuses the call. */
+  waiters: Map<number, (refuse?: boolean) => void>;
+  /** Set when a call failed for good (or never came): every later position is refused. */
+  broken: { after: number; why: string } | undefined;
   touched: number;
 }
 
 /**
  * Applies each client's calls on a run in the order of their positions, whatever order they
- * arrive in. A call waits (at most `holdMs` while nothing of its client runs) until every
- * earlier position has settled: applied, or refused for good (a 4xx). A retryable failure (429,
- * 5xx) keeps its place, so its retry is applied before the calls after it. When the hold
- * expires the gap is given up: the waiting call goes ahead, and a predecessor arriving later is
- * refused with 409 `sequence_superseded`, so applied calls are always in call order.
+ * arrive in, and never applies a call after one of its predecessors failed:
+ * - A call waits until every earlier position has been applied (at most `holdMs` while nothing
+ *   of its client runs).
+ * - A retryable failure (429, 5xx) keeps its place, so its retry is applied before the calls
+ *   after it.
+ * - A call that fails for good (a 4xx, before or during its turn) breaks the sequence: every
+ *   later position of its client, held or still to come, is refused with 409 `sequence_broken`.
+ *   The client starts a new sequence (a new client id) for the calls it makes after it learns
+ *   of the failure. So is a gap nobody fills within `holdMs`: the calls after it are refused.
+ * - A position that was applied, or is in progress, is refused with 409 `sequence_superseded`.
  *
  * It sits in front of the run's queue: a call enters the queue only once its predecessor has
  * left it. Calls without the header, and calls of other clients, are not held.
@@ -79,27 +88,26 @@ export class CallSequencer {
   /**
    * Waits for the call's turn. `run.sequences` holds the positions that were durable at the
    * last commit, so after a restart the order continues where it was.
-   * @throws ApiError 409 `sequence_superseded` for a position already settled or given up;
-   *   400 for a malformed header.
+   * @throws ApiError 409 `sequence_broken` after a failed predecessor, `sequence_superseded`
+   *   for a position already applied or in progress; 400 for a malformed header.
    */
   async turn(run: RunRecord, header: string | string[] | undefined, req?: object): Promise<Turn> {
     const sequence = parseSequence(header);
     if (!sequence) return NO_TURN;
     if (req) this.#taken.add(req);
-    const key = `${run.run_id}\n${sequence.client}`;
-    const state = this.#state(key, run.sequences?.[sequence.client]?.next ?? 0);
+    const state = this.#state(run, sequence.client);
     const { position } = sequence;
-    if (state.running === undefined) while (state.refused.delete(state.next)) state.next++;
+    if (state.broken && position > state.broken.after) throw brokenError(sequence, state.broken);
     if (position < state.next || state.running === position || state.waiters.has(position)) {
       throw new ApiError(
         409,
         "conflict_error",
         "sequence_superseded",
-        `Call ${position} of client ${sequence.client} was not applied: ${position < state.next ? "a later call of the same client was applied before it arrived" : "a call with the same position is already in progress"}. Send a new call.`,
+        `Call ${position} of client ${sequence.client} was not applied: ${position < state.next ? "that position was already settled" : "a call with the same position is already in progress"}. Send a new call.`,
         "Signal-Sequence",
       );
     }
-    if (position > state.next) await this.#wait(state, position);
+    if (position > state.next) await this.#wait(state, sequence);
     state.running = position;
     state.touched = Date.now();
     let done = false;
@@ -110,7 +118,8 @@ export class CallSequencer {
         done = true;
         state.running = undefined;
         state.touched = Date.now();
-        if (outcome === "settled") state.next = Math.max(state.next, position + 1);
+        if (outcome !== "retryable") state.next = Math.max(state.next, position + 1);
+        if (outcome === "failed") this.#break(state, position, "failed");
         this.#wake(state);
         this.#prune();
       },
@@ -118,8 +127,9 @@ export class CallSequencer {
   }
 
   /**
-   * Settles the position of a call refused before it took its turn (e.g. a 400 for its body),
-   * unless the refusal is retryable: the client will send it again.
+   * A call refused before it took its turn (e.g. a 400 for its body) breaks its client's
+   * sequence like a failure in its turn, unless the refusal is retryable: the client will send
+   * it again.
    */
   refused(run: RunRecord, header: string | string[] | undefined, req: object, error: unknown): void {
     if (this.#taken.has(req) || isRetryable(error)) return;
@@ -130,28 +140,37 @@ export class CallSequencer {
       return;
     }
     if (!sequence) return;
-    const state = this.#state(`${run.run_id}\n${sequence.client}`, run.sequences?.[sequence.client]?.next ?? 0);
+    const state = this.#state(run, sequence.client);
     if (sequence.position < state.next || state.running === sequence.position) return;
-    state.refused.add(sequence.position);
-    this.#wake(state);
+    this.#break(state, sequence.position, "was refused");
   }
 
-  #state(key: string, durableNext: number): ClientState {
+  #state(run: RunRecord, client: string): ClientState {
+    const key = `${run.run_id}\n${client}`;
     let state = this.#clients.get(key);
     if (!state) {
-      state = { next: durableNext, running: undefined, waiters: new Map(), refused: new Set(), touched: Date.now() };
+      state = { next: run.sequences?.[client]?.next ?? 0, running: undefined, waiters: new Map(), broken: undefined, touched: Date.now() };
       this.#clients.set(key, state);
     }
     return state;
   }
 
-  #wait(state: ClientState, position: number): Promise<void> {
-    return new Promise<void>((resolve) => {
+  /** Refuses every position after `after`, held or still to come. */
+  #break(state: ClientState, after: number, why: string): void {
+    if (state.broken && state.broken.after <= after) return;
+    state.broken = { after, why: `call ${after} ${why}` };
+    for (const [position, go] of state.waiters) if (position > after) go(true);
+  }
+
+  #wait(state: ClientState, sequence: SequencePosition): Promise<void> {
+    const { position } = sequence;
+    return new Promise<void>((resolve, reject) => {
       let timer: NodeJS.Timeout;
-      const go = () => {
+      const go = (refuse?: boolean) => {
         clearTimeout(timer);
         state.waiters.delete(position);
-        resolve();
+        if (refuse) reject(brokenError(sequence, state.broken!));
+        else resolve();
       };
       const expire = () => {
         // A predecessor still running will settle; only a gap with nothing running is given up.
@@ -159,8 +178,7 @@ export class CallSequencer {
           timer = setTimeout(expire, this.holdMs);
           return;
         }
-        state.next = Math.max(state.next, position);
-        go();
+        this.#break(state, state.next, `did not arrive within ${this.holdMs} ms`);
       };
       timer = setTimeout(expire, this.holdMs);
       state.waiters.set(position, go);
@@ -168,10 +186,7 @@ export class CallSequencer {
   }
 
   #wake(state: ClientState): void {
-    if (state.running !== undefined) return;
-    while (state.refused.delete(state.next)) state.next++;
-    for (const p of state.refused) if (p < state.next) state.refused.delete(p);
-    state.waiters.get(state.next)?.();
+    if (state.running === undefined) state.waiters.get(state.next)?.();
   }
 
   /** Forgets clients idle for an hour (their next position stays in the run's record). */
@@ -180,6 +195,16 @@ export class CallSequencer {
     const cutoff = Date.now() - 60 * 60 * 1000;
     for (const [key, s] of this.#clients) if (s.touched < cutoff && s.running === undefined && s.waiters.size === 0) this.#clients.delete(key);
   }
+}
+
+function brokenError(sequence: SequencePosition, broken: { why: string }): ApiError {
+  return new ApiError(
+    409,
+    "conflict_error",
+    "sequence_broken",
+    `Call ${sequence.position} of client ${sequence.client} was not applied: ${broken.why}, and the calls of a client after a failed call are not applied. Send it again in a new sequence.`,
+    "Signal-Sequence",
+  );
 }
 
 /** Whether an error leaves a call worth retrying (so it keeps its place in its client's sequence). */

@@ -87,10 +87,10 @@ async function inTurn<T>(ctx: RequestContext, runId: string, work: (turn: Turn) 
   const turn = await ctx.services.sequencer.turn(ownedRun(ctx, runId), ctx.req.headers["signal-sequence"], ctx.req);
   try {
     const result = await work(turn);
-    turn.settle("settled");
+    turn.settle("applied");
     return result;
   } catch (error) {
-    turn.settle(isRetryable(error) ? "retryable" : "settled");
+    turn.settle(isRetryable(error) ? "retryable" : "failed");
     throw error;
   }
 }

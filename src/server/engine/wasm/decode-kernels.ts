@@ -1,0 +1,324 @@
+import type { ModelConfig } from "../models.js";
+import { Body, F64, type FunctionDef, I32, V128, assemble } from "./assembler.js";
+
+/**
+ * The decoder's per-row arithmetic as WebAssembly, run on the tfjs wasm heap (the module imports
+ * the backend's memory, so the kernels read the matmuls' outputs and write their inputs in
+ * place). Every kernel does exactly the float64 operations of the JavaScript it replaces, in the
+ * same order (SIMD lanes hold independent partial sums, never reassociated ones; no fused
+ * multiply-add exists in wasm), so results are bit-identical to it. `exp` is V8's `Math.exp`
+ * (fdlibm's algorithm) transcribed for two lanes; lanes outside its common range call
+ * `Math.exp` itself.
+ */
+export interface DecodeKernels {
+  /**
+   * Appends each row's k and v (from its `qkv` row of `3d` floats) to its sequence's cache, then
+   * writes each row's causal attention output (`d` floats) at `out`. `table` holds, per row, the
+   * cache's byte address and the row's position (two int32s); `scratch` is `scratchBytes` bytes.
+   */
+  attend(rows: number, table: number, qkv: number, out: number, layer: number, scratch: number): void;
+  /** tanh-approximated GELU in place on `n` floats at `ptr` (`n` a multiple of 4). */
+  gelu(ptr: number, n: number): void;
+  /** `dst[i] = exp(src[i])` for `n` float64s (`n` a multiple of 4): for tests. */
+  expArray(src: number, dst: number, n: number): void;
+}
+
+/** Bytes of scratch `attend` needs. */
+export function attendScratchBytes(c: ModelConfig): number {
+  return (c.context_length + 4) * 8 + (c.d_model / c.n_heads) * 8;
+}
+
+/** Bytes of one sequence's KV cache: per layer, K then V, `context_length × d_model` floats each. */
+export function kvCacheBytes(c: ModelConfig): number {
+  return c.n_layers * 2 * c.context_length * c.d_model * 4;
+}
+
+// Opcodes (core, then 0xfd-prefixed SIMD).
+const I32_ADD = 0x6a;
+const I32_MUL = 0x6c;
+const I32_LT_S = 0x48;
+const I32_LOAD = 0x28;
+const F64_LOAD = 0x2b;
+const F64_STORE = 0x39;
+const F64_ADD = 0xa0;
+const F64_GT = 0x64;
+const SELECT = 0x1b;
+const MEMORY_COPY = [0xfc, 0x0a, 0x00, 0x00];
+const V_LOAD = 0x00;
+const V_LOAD64_ZERO = 0x5d;
+const V_STORE = 0x0b;
+const V_STORE64_LANE = 0x5b;
+const I8X16_SHUFFLE = 0x0d;
+const F64X2_SPLAT = 0x14;
+const F64X2_EXTRACT = 0x21;
+const F64X2_REPLACE = 0x22;
+const V_AND = 0x4e;
+const V_OR = 0x50;
+const V_BITSELECT = 0x52;
+const V_ANY_TRUE = 0x53;
+const F64X2_EQ = 0x47;
+const F64X2_ADD = 0xf0;
+const F64X2_SUB = 0xf1;
+const F64X2_MUL = 0xf2;
+const F64X2_DIV = 0xf3;
+const F64X2_PROMOTE_LOW = 0x5f;
+const F32X4_DEMOTE_ZERO = 0x5e;
+const I32X4_TRUNC_SAT_F64X2_ZERO = 0xfc;
+const F64X2_CONVERT_LOW_I32X4 = 0xfe;
+const I64X2_EXTEND_LOW_I32X4 = 0xc7;
+const I64X2_ADD = 0xce;
+const I64X2_SHL = 0xcb;
+const I64X2_LT_S = 0xd8;
+const I64X2_GT_S = 0xd9;
+const I64X2_GE_S = 0xdb;
+/** i8x16.shuffle lanes moving floats 2 and 3 of an f32x4 to 0 and 1. */
+const HIGH_PAIR = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
+/** i8x16.shuffle lanes joining the low two floats of two f32x4s. */
+const LOW_PAIRS = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
+
+// fdlibm exp constants, as V8's ieee754.cc spells them.
+const LN2_HI = 6.93147180369123816490e-1;
+const LN2_LO = 1.90821492927058770002e-10;
+const INV_LN2 = 1.44269504088896338700e0;
+const P1 = 1.66666666666666019037e-1;
+const P2 = -2.77777777770155933842e-3;
+const P3 = 6.61375632143793436117e-5;
+const P4 = -1.65339022054652515390e-6;
+const P5 = 4.13813679705723846039e-8;
+const E = 2.718281828459045;
+const SIGN = -0x8000000000000000n;
+const ABS = 0x7fffffffffffffffn;
+/** |x| ≥ 704 (or NaN): lanes left to `Math.exp` (overflow, underflow and subnormal scaling). */
+const SLOW = 0x4086000000000000n;
+/** High word of |x| above 0x3FD62E42 (|x| > 0.5 ln2): the reduced-argument path. */
+const REDUCE = 0x3fd62e42ffffffffn;
+/** |x| < 2^-28: exp(x) is 1 + x. */
+const TINY = 0x3e30000000000000n;
+
+const GELU_C = Math.sqrt(2 / Math.PI);
+
+/** Function index of the imported `Math.exp`. */
+const MATH_EXP = 0;
+
+/**
+ * Emits `ys[i] = exp(xs[i])` (v128 locals of two float64 lanes each) inline. The vectors'
+ * steps are interleaved so their dependency chains overlap. When any lane is NaN or |x| ≥ 704
+ * (overflow, underflow, the subnormal scaling), every lane goes to `Math.exp` instead.
+ */
+function emitExp(b: Body, xs: readonly number[], ys: readonly number[]): void {
+  const each = (f: (i: number) => void) => xs.forEach((_, i) => f(i));
+  const vec = () => xs.map(() => b.local(V128));
+  const [abs, big, ki, t, hi, lo, xr, tt, c] = [vec(), vec(), vec(), vec(), vec(), vec(), vec(), vec(), vec()];
+  each((i) => b.get(xs[i]!).i64x2(ABS).simd(V_AND).set(abs[i]!));
+  each((i) => {
+    b.get(abs[i]!).i64x2(SLOW).simd(I64X2_GE_S);
+    if (i > 0) b.simd(V_OR);
+  });
+  b.simd(V_ANY_TRUE);
+  b.if(
+    () =>
+      each((i) => {
+        b.get(xs[i]!).simd(F64X2_EXTRACT, 0).call(MATH_EXP).simd(F64X2_SPLAT);
+        b.get(xs[i]!).simd(F64X2_EXTRACT, 1).call(MATH_EXP).simd(F64X2_REPLACE, 1).set(ys[i]!);
+      }),
+    () => {
+      each((i) => b.get(abs[i]!).i64x2(REDUCE).simd(I64X2_GT_S).set(big[i]!));
+      // k = (int)(invln2 * x + copysign(0.5, x)), 0 when |x| <= 0.5 ln2
+      each((i) => {
+        b.f64x2(INV_LN2).get(xs[i]!).simd(F64X2_MUL);
+        b.get(xs[i]!).i64x2(SIGN).simd(V_AND).f64x2(0.5).simd(V_OR);
+        b.simd(F64X2_ADD).simd(I32X4_TRUNC_SAT_F64X2_ZERO).set(ki[i]!);
+      });
+      each((i) => b.get(ki[i]!).simd(F64X2_CONVERT_LOW_I32X4).get(big[i]!).simd(V_AND).set(t[i]!));
+      // hi = x - t * ln2HI; lo = t * ln2LO; x = hi - lo
+      each((i) => b.get(xs[i]!).get(t[i]!).f64x2(LN2_HI).simd(F64X2_MUL).simd(F64X2_SUB).set(hi[i]!));
+      each((i) => b.get(t[i]!).f64x2(LN2_LO).simd(F64X2_MUL).set(lo[i]!));
+      each((i) => b.get(hi[i]!).get(lo[i]!).simd(F64X2_SUB).tee(xr[i]!).get(xr[i]!).simd(F64X2_MUL).set(tt[i]!));
+      // c = x - t * (P1 + t * (P2 + t * (P3 + t * (P4 + t * P5))))
+      each((i) => {
+        const T = tt[i]!;
+        b.get(xr[i]!).get(T).f64x2(P1).get(T).f64x2(P2).get(T).f64x2(P3).get(T).f64x2(P4).get(T).f64x2(P5);
+        for (let k = 0; k < 4; k++) b.simd(F64X2_MUL).simd(F64X2_ADD);
+        b.simd(F64X2_MUL).simd(F64X2_SUB).set(c[i]!);
+      });
+      // y = (1 - ((lo - (x * c) / (2 - c)) - hi)) * 2^k   (the k = 0 formula gives the same bits)
+      each((i) => {
+        b.f64x2(1).get(lo[i]!).get(xr[i]!).get(c[i]!).simd(F64X2_MUL).f64x2(2).get(c[i]!).simd(F64X2_SUB).simd(F64X2_DIV);
+        b.simd(F64X2_SUB).get(hi[i]!).simd(F64X2_SUB).simd(F64X2_SUB);
+        b.get(ki[i]!).simd(I64X2_EXTEND_LOW_I32X4).get(big[i]!).simd(V_AND).i64x2(1023n).simd(I64X2_ADD).i32(52).simd(I64X2_SHL);
+        b.simd(F64X2_MUL).set(ys[i]!);
+      });
+      // exp(1) is E exactly (V8's special case); |x| < 2^-28 gives 1 + x
+      each((i) => {
+        b.f64x2(E).get(ys[i]!).get(xs[i]!).f64x2(1).simd(F64X2_EQ).simd(V_BITSELECT).set(ys[i]!);
+        b.f64x2(1).get(xs[i]!).simd(F64X2_ADD).get(ys[i]!).get(abs[i]!).i64x2(TINY).simd(I64X2_LT_S).simd(V_BITSELECT).set(ys[i]!);
+      });
+    },
+  );
+}
+
+/** Four float64s per iteration. */
+function expArray(): FunctionDef {
+  const b = new Body([I32, I32, I32]);
+  const [src, dst, n] = [0, 1, 2];
+  const i = b.local(I32);
+  const xs = [b.local(V128), b.local(V128)];
+  const ys = [b.local(V128), b.local(V128)];
+  b.for(i, () => b.i32(0), () => b.get(n), 4, () => {
+    xs.forEach((x, k) => b.get(src).get(i).i32(8).op(I32_MUL).op(I32_ADD).simdMem(V_LOAD, 3, 16 * k).set(x));
+    emitExp(b, xs, ys);
+    ys.forEach((y, k) => b.get(dst).get(i).i32(8).op(I32_MUL).op(I32_ADD).get(y).simdMem(V_STORE, 3, 16 * k));
+  });
+  return { name: "expArray", params: [I32, I32, I32], results: [], body: b, export: true };
+}
+
+/** Four floats per iteration. */
+function gelu(): FunctionDef {
+  const b = new Body([I32, I32]);
+  const [ptr, n] = [0, 1];
+  const p = b.local(I32);
+  const end = b.local(I32);
+  const v = b.local(V128);
+  const us = [b.local(V128), b.local(V128)];
+  const zs = [b.local(V128), b.local(V128)];
+  const es = [b.local(V128), b.local(V128)];
+  b.get(ptr).get(n).i32(4).op(I32_MUL).op(I32_ADD).set(end);
+  b.for(p, () => b.get(ptr), () => b.get(end), 16, () => {
+    b.get(p).simdMem(V_LOAD, 2).tee(v).simd(F64X2_PROMOTE_LOW).set(us[0]!);
+    b.get(v).get(v).simd(I8X16_SHUFFLE, ...HIGH_PAIR).simd(F64X2_PROMOTE_LOW).set(us[1]!);
+    // z = 2 * (c * (u + 0.044715 * u * u * u))
+    us.forEach((u, k) => {
+      b.f64x2(2).f64x2(GELU_C).get(u).f64x2(0.044715).get(u).simd(F64X2_MUL).get(u).simd(F64X2_MUL).get(u).simd(F64X2_MUL);
+      b.simd(F64X2_ADD).simd(F64X2_MUL).simd(F64X2_MUL).set(zs[k]!);
+    });
+    emitExp(b, zs, es);
+    // u - u / (exp(z) + 1), back to float32
+    b.get(p);
+    us.forEach((u, k) => b.get(u).get(u).get(es[k]!).f64x2(1).simd(F64X2_ADD).simd(F64X2_DIV).simd(F64X2_SUB).simd(F32X4_DEMOTE_ZERO));
+    b.simd(I8X16_SHUFFLE, ...LOW_PAIRS).simdMem(V_STORE, 2);
+  });
+  return { name: "gelu", params: [I32, I32], results: [], body: b, export: true };
+}
+
+function attend(c: ModelConfig): FunctionDef {
+  const d = c.d_model;
+  const dh = d / c.n_heads;
+  const ctx = c.context_length;
+  const scale = 1 / Math.sqrt(dh);
+  const rowBytes = d * 4;
+  const b = new Body([I32, I32, I32, I32, I32, I32]);
+  const [rows, table, qkv, out, layer, scratch] = [0, 1, 2, 3, 4, 5];
+  const r = b.local(I32);
+  const K = b.local(I32);
+  const V = b.local(I32);
+  const pos = b.local(I32);
+  const len = b.local(I32);
+  const q = b.local(I32);
+  const o = b.local(I32);
+  const h = b.local(I32);
+  const t = b.local(I32);
+  const kp = b.local(I32);
+  const i = b.local(I32);
+  const qh = b.local(I32);
+  const acc01 = b.local(V128);
+  const acc23 = b.local(V128);
+  const kv = b.local(V128);
+  const s = b.local(F64);
+  const max = b.local(F64);
+  const sum = b.local(F64);
+  const e = b.local(V128);
+  const xs = [b.local(V128), b.local(V128)];
+  const es = [b.local(V128), b.local(V128)];
+  const chunk = dh % 8 === 0 ? 8 : 4;
+  const accs = Array.from({ length: chunk / 2 }, () => b.local(V128));
+  b.get(scratch).i32((ctx + 4) * 8).op(I32_ADD).set(qh);
+  /** Sets K and V to row r's layer caches, pos to its position. */
+  const rowCache = () => {
+    b.get(table).get(r).i32(8).op(I32_MUL).op(I32_ADD).tee(K).mem(I32_LOAD, 2, 4).set(pos);
+    b.get(K).mem(I32_LOAD, 2).get(layer).i32(2 * ctx * rowBytes).op(I32_MUL).op(I32_ADD).tee(K);
+    b.i32(ctx * rowBytes).op(I32_ADD).set(V);
+  };
+  // every row's k and v first: a prefill row attends to the rows before it in the same call
+  b.for(r, () => b.i32(0), () => b.get(rows), 1, () => {
+    rowCache();
+    b.get(qkv).get(r).i32(3 * rowBytes).op(I32_MUL).op(I32_ADD).set(q);
+    b.get(K).get(pos).i32(rowBytes).op(I32_MUL).op(I32_ADD).get(q).i32(rowBytes).op(I32_ADD).i32(rowBytes).op(...MEMORY_COPY);
+    b.get(V).get(pos).i32(rowBytes).op(I32_MUL).op(I32_ADD).get(q).i32(2 * rowBytes).op(I32_ADD).i32(rowBytes).op(...MEMORY_COPY);
+  });
+  b.for(r, () => b.i32(0), () => b.get(rows), 1, () => {
+    rowCache();
+    b.get(pos).i32(1).op(I32_ADD).set(len);
+    b.get(qkv).get(r).i32(3 * rowBytes).op(I32_MUL).op(I32_ADD).set(q);
+    b.get(out).get(r).i32(rowBytes).op(I32_MUL).op(I32_ADD).set(o);
+    b.for(h, () => b.i32(0), () => b.i32(d), dh, () => {
+      // qh = q * scale (float64)
+      for (let j = 0; j < dh; j += 2) {
+        b.get(qh).get(q).get(h).i32(4).op(I32_MUL).op(I32_ADD).simdMem(V_LOAD64_ZERO, 3, j * 4).simd(F64X2_PROMOTE_LOW);
+        b.f64x2(scale).simd(F64X2_MUL).simdMem(V_STORE, 3, j * 8);
+      }
+      // scores: four interleaved partial sums per position (lanes 0,1 of acc01 and of acc23)
+      b.f64(-Infinity).set(max);
+      b.get(K).get(h).i32(4).op(I32_MUL).op(I32_ADD).set(kp);
+      b.for(t, () => b.i32(0), () => b.get(len), 1, () => {
+        b.f64x2(0).set(acc01).f64x2(0).set(acc23);
+        for (let j = 0; j < dh; j += 4) {
+          b.get(kp).simdMem(V_LOAD, 2, j * 4).set(kv);
+          b.get(acc01).get(qh).simdMem(V_LOAD, 3, j * 8).get(kv).simd(F64X2_PROMOTE_LOW).simd(F64X2_MUL).simd(F64X2_ADD).set(acc01);
+          b.get(acc23).get(qh).simdMem(V_LOAD, 3, j * 8 + 16).get(kv).get(kv).simd(I8X16_SHUFFLE, ...HIGH_PAIR).simd(F64X2_PROMOTE_LOW);
+          b.simd(F64X2_MUL).simd(F64X2_ADD).set(acc23);
+        }
+        b.get(acc01).simd(F64X2_EXTRACT, 0).get(acc01).simd(F64X2_EXTRACT, 1).op(F64_ADD);
+        b.get(acc23).simd(F64X2_EXTRACT, 0).get(acc23).simd(F64X2_EXTRACT, 1).op(F64_ADD).op(F64_ADD).set(s);
+        b.get(scratch).get(t).i32(8).op(I32_MUL).op(I32_ADD).get(s).mem(F64_STORE, 3);
+        b.get(s).get(max).get(s).get(max).op(F64_GT).op(SELECT).set(max);
+        b.get(kp).i32(rowBytes).op(I32_ADD).set(kp);
+      });
+      // e = exp(score - max) in place, summed in position order; the pad lanes past len are unused
+      for (let k = 0; k < 3; k++) b.get(scratch).get(len).i32(8).op(I32_MUL).op(I32_ADD).get(max).mem(F64_STORE, 3, 8 * k);
+      b.f64(0).set(sum);
+      b.for(t, () => b.i32(0), () => b.get(len), 4, () => {
+        b.get(scratch).get(t).i32(8).op(I32_MUL).op(I32_ADD).set(i);
+        xs.forEach((x, k) => b.get(i).simdMem(V_LOAD, 3, 16 * k).get(max).simd(F64X2_SPLAT).simd(F64X2_SUB).set(x));
+        emitExp(b, xs, es);
+        es.forEach((ev, k) => b.get(i).get(ev).simdMem(V_STORE, 3, 16 * k));
+        for (let k = 0; k < 4; k++) {
+          const lane = () => b.get(sum).get(es[k >> 1]!).simd(F64X2_EXTRACT, k & 1).op(F64_ADD).set(sum);
+          if (k === 0) lane();
+          else {
+            b.get(t).i32(k).op(I32_ADD).get(len).op(I32_LT_S);
+            b.if(lane);
+          }
+        }
+      });
+      // output: sum_t e_t * v_t in position order, one accumulator per pair of features
+      for (let j = 0; j < dh; j += chunk) {
+        for (const a of accs) b.f64x2(0).set(a);
+        b.get(V).get(h).i32(4).op(I32_MUL).op(I32_ADD).set(kp);
+        b.for(t, () => b.i32(0), () => b.get(len), 1, () => {
+          b.get(scratch).get(t).i32(8).op(I32_MUL).op(I32_ADD).mem(F64_LOAD, 3).simd(F64X2_SPLAT).set(e);
+          for (let a = 0; a < accs.length; a += 2) {
+            b.get(kp).simdMem(V_LOAD, 2, (j + a * 2) * 4).set(kv);
+            b.get(accs[a]!).get(e).get(kv).simd(F64X2_PROMOTE_LOW).simd(F64X2_MUL).simd(F64X2_ADD).set(accs[a]!);
+            b.get(accs[a + 1]!).get(e).get(kv).get(kv).simd(I8X16_SHUFFLE, ...HIGH_PAIR).simd(F64X2_PROMOTE_LOW);
+            b.simd(F64X2_MUL).simd(F64X2_ADD).set(accs[a + 1]!);
+          }
+          b.get(kp).i32(rowBytes).op(I32_ADD).set(kp);
+        });
+        accs.forEach((a, k) => {
+          b.get(o).get(h).i32(4).op(I32_MUL).op(I32_ADD);
+          b.get(a).get(sum).simd(F64X2_SPLAT).simd(F64X2_DIV).simd(F32X4_DEMOTE_ZERO).simdMem(V_STORE64_LANE, 3, (j + k * 2) * 4, 0);
+        });
+      }
+    });
+  });
+  return { name: "attend", params: [I32, I32, I32, I32, I32, I32], results: [], body: b, export: true };
+}
+
+/** Assembles and instantiates the kernels for models shaped like `c` on `memory`. */
+export function decodeKernels(memory: WebAssembly.Memory, c: ModelConfig): DecodeKernels {
+  const dh = c.d_model / c.n_heads;
+  if (dh % 4 !== 0 || c.d_ff % 4 !== 0) throw new Error(`decode kernels need a head size and an MLP size divisible by 4`);
+  const bytes = assemble([{ module: "Math", name: "exp", params: [F64], results: [F64] }], [expArray(), gelu(), attend(c)]);
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory }, Math: { exp: Math.exp } });
+  return instance.exports as unknown as DecodeKernels;
+}
