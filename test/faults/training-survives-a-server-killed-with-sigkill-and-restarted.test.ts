@@ -65,13 +65,16 @@ interface Kill {
   /** The n-th call of that operation (1-based, by Idempotency-Key: retries are not counted). */
   nth: number;
   when: When;
+  /** The Idempotency-Key of that call, once it was seen. */
+  key?: string;
   fired?: boolean;
 }
 
 /**
- * The fetch the SDK client goes through: on the planned attempt it kills the server before
- * sending it (connection refused until the restart), after the server answered it (the step is
- * applied and durable, the client never hears), or a few ms after sending it (anywhere in the step).
+ * The fetch the SDK client goes through: on the planned call it kills the server before
+ * sending it (connection refused until the restart), after the server answered it with a 200
+ * (the step is applied and durable, the client never hears; with calls pipelined, the first
+ * attempt that gets one), or a few ms after sending it (anywhere in the step).
  */
 function crashingFetch(kills: Kill[]): (request: Request) => Promise<Response> {
   const calls = new Map<string, Set<string>>();
@@ -80,11 +83,14 @@ function crashingFetch(kills: Kill[]): (request: Request) => Promise<Response> {
     const keys = calls.get(operation) ?? new Set<string>();
     calls.set(operation, keys);
     const key = request.headers.get("idempotency-key") ?? "";
-    const first = !keys.has(key);
-    keys.add(key);
-    const kill = first ? kills.find((k) => !k.fired && k.operation === operation && k.nth === keys.size) : undefined;
+    if (!keys.has(key)) {
+      keys.add(key);
+      const planned = kills.find((k) => k.key === undefined && k.operation === operation && k.nth === keys.size);
+      if (planned) planned.key = key;
+    }
+    const kill = kills.find((k) => !k.fired && k.key === key);
     if (!kill) return fetch(request);
-    kill.fired = true;
+    if (kill.when !== "after-applied") kill.fired = true;
     if (kill.when === "before") {
       await crash();
       return fetch(request);
@@ -97,8 +103,9 @@ function crashingFetch(kills: Kill[]): (request: Request) => Promise<Response> {
       return response;
     }
     const response = await fetch(request);
+    if (response.status !== 200) return response;
     await response.arrayBuffer();
-    expect(response.status).toBe(200);
+    kill.fired = true;
     await crash();
     throw new TypeError("fetch failed", { cause: new Error("the server died before the answer arrived") });
   };
@@ -118,14 +125,23 @@ afterAll(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
 
-async function trainBatches(training: TrainingClient, steps: number): Promise<number[]> {
+/** `pipelined`: every call made at once, 8 on the wire; `awaited`: one call at a time. */
+type Mode = "pipelined" | "awaited";
+const IN_FLIGHT: Record<Mode, number> = { pipelined: 8, awaited: 1 };
+
+async function trainBatches(training: TrainingClient, steps: number, mode: Mode): Promise<number[]> {
   const losses: number[] = [];
+  if (mode === "pipelined") return (await Promise.all(Array.from({ length: steps }, (_, i) => training.trainBatch(batchAt(3, i))))).map((r) => r.loss);
   for (let i = 0; i < steps; i++) losses.push((await training.trainBatch(batchAt(3, i))).loss);
   return losses;
 }
 
-async function trainPairs(training: TrainingClient, pairs: number): Promise<number[]> {
+async function trainPairs(training: TrainingClient, pairs: number, mode: Mode): Promise<number[]> {
   const losses: number[] = [];
+  if (mode === "pipelined") {
+    const results = await Promise.all(Array.from({ length: pairs }, (_, i) => Promise.all([training.forwardBackward(batchAt(4, i)), training.optimStep()])));
+    return results.map(([fb]) => fb.loss);
+  }
   for (let i = 0; i < pairs; i++) {
     losses.push((await training.forwardBackward(batchAt(4, i))).loss);
     await training.optimStep();
@@ -133,19 +149,27 @@ async function trainPairs(training: TrainingClient, pairs: number): Promise<numb
   return losses;
 }
 
-/** Runs `loop` once through kills and once uninterrupted, then compares everything the server kept. */
-async function compareWithUninterrupted(kills: Kill[], steps: number, loop: (training: TrainingClient) => Promise<number[]>): Promise<void> {
+/**
+ * Runs `loop` once through kills (in `killed` mode) and once uninterrupted (in `steady` mode),
+ * then compares everything the server kept: the two modes must agree bit for bit.
+ */
+async function compareWithUninterrupted(
+  kills: Kill[],
+  steps: number,
+  modes: { killed: Mode; steady: Mode },
+  loop: (training: TrainingClient, mode: Mode) => Promise<number[]>,
+): Promise<void> {
   const crashing = new SignalClient({ strictResponseValidation: true, apiKey: KEY, baseUrl: `http://127.0.0.1:${port}`, fetch: crashingFetch(kills) });
   const direct = new SignalClient({ strictResponseValidation: true, apiKey: KEY, baseUrl: `http://127.0.0.1:${port}`, ...RESILIENT });
   try {
     const killedRun = await direct.createRun(RUN_PARAMS);
-    const killedTraining = crashing.training(killedRun.run_id, RESILIENT);
-    const killedLosses = await loop(killedTraining);
+    const killedTraining = crashing.training(killedRun.run_id, { ...RESILIENT, maxInFlight: IN_FLIGHT[modes.killed] });
+    const killedLosses = await loop(killedTraining, modes.killed);
     expect(kills.filter((k) => !k.fired)).toEqual([]);
     await restarting;
 
     const steadyRun = await direct.createRun(RUN_PARAMS);
-    const steadyLosses = await loop(direct.training(steadyRun.run_id));
+    const steadyLosses = await loop(direct.training(steadyRun.run_id, { maxInFlight: IN_FLIGHT[modes.steady] }), modes.steady);
 
     expect(mismatches(killedLosses, steadyLosses)).toEqual([]);
     expect(killedTraining.getMetrics().current_step).toBe(steps);
@@ -162,18 +186,18 @@ async function compareWithUninterrupted(kills: Kill[], steps: number, loop: (tra
 }
 
 describe("a server SIGKILLed mid-training and restarted on the same port and data dir", () => {
-  it("trainBatch: the loop carries on and ends identical to an uninterrupted run", async () => {
+  it("trainBatch, pipelined: the loop carries on and ends identical to an uninterrupted serial run", async () => {
     const kills: Kill[] = [
       { operation: "train_step", nth: 3, when: "before" },
       { operation: "train_step", nth: 6, when: "after-applied" },
       { operation: "train_step", nth: 9, when: "in-flight" },
     ];
     const before = restarts;
-    await compareWithUninterrupted(kills, 12, (training) => trainBatches(training, 12));
+    await compareWithUninterrupted(kills, 12, { killed: "pipelined", steady: "awaited" }, (training, mode) => trainBatches(training, 12, mode));
     expect(restarts - before).toBe(3);
   });
 
-  it("forwardBackward + optimStep: kills between and inside the pair change nothing", async () => {
+  it("forwardBackward + optimStep, awaited one by one: kills between and inside the pair change nothing (same as pipelined)", async () => {
     const kills: Kill[] = [
       { operation: "forward_backward", nth: 2, when: "after-applied" },
       { operation: "optim_step", nth: 3, when: "after-applied" },
@@ -181,7 +205,7 @@ describe("a server SIGKILLed mid-training and restarted on the same port and dat
       { operation: "forward_backward", nth: 7, when: "in-flight" },
     ];
     const before = restarts;
-    await compareWithUninterrupted(kills, 8, (training) => trainPairs(training, 8));
+    await compareWithUninterrupted(kills, 8, { killed: "awaited", steady: "pipelined" }, (training, mode) => trainPairs(training, 8, mode));
     expect(restarts - before).toBe(4);
   });
 

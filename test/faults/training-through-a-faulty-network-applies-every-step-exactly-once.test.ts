@@ -37,22 +37,38 @@ afterAll(async () => {
   await proxy?.close();
 });
 
-/** 100 trainBatch calls, then 50 forwardBackward/optimStep pairs, all on one TrainingClient. */
-async function trainLoop(client: SignalClient, runId: string): Promise<{ losses: number[]; fbLosses: number[]; steps: number[] }> {
+/**
+ * 100 trainBatch calls, then 50 forwardBackward/optimStep pairs, all on one TrainingClient:
+ * `pipelined`, every call made at once without awaiting (8 on the wire), or `awaited`, one at a
+ * time (maxInFlight 1) as a serial loop does it.
+ */
+async function trainLoop(client: SignalClient, runId: string, mode: "pipelined" | "awaited"): Promise<{ losses: number[]; fbLosses: number[]; steps: number[] }> {
   // More retries than the proxy's run of faults, and a tiny backoff: Retry-After 0 answers at once.
-  const training = client.training(runId, { maxRetries: MAX_CONSECUTIVE_FAULTS + 2, backoff: { initialDelay: 2, maxDelay: 10 } });
+  const training = client.training(runId, { maxRetries: MAX_CONSECUTIVE_FAULTS + 2, backoff: { initialDelay: 2, maxDelay: 10 }, maxInFlight: mode === "pipelined" ? 8 : 1 });
   const losses: number[] = [];
   const fbLosses: number[] = [];
   const steps: number[] = [];
-  // Made all at once without awaiting each: the client must still apply them in call order.
-  const results = await Promise.all(Array.from({ length: TRAIN_STEPS }, (_, i) => training.trainBatch(batchAt(1, i))));
-  for (const result of results) {
-    losses.push(result.loss);
-    steps.push(result.step);
-  }
-  for (let i = 0; i < PAIRS; i++) {
-    fbLosses.push((await training.forwardBackward(batchAt(2, i))).loss);
-    steps.push((await training.optimStep()).step);
+  if (mode === "pipelined") {
+    const results = await Promise.all(Array.from({ length: TRAIN_STEPS }, (_, i) => training.trainBatch(batchAt(1, i))));
+    for (const result of results) {
+      losses.push(result.loss);
+      steps.push(result.step);
+    }
+    const pairs = await Promise.all(Array.from({ length: PAIRS }, (_, i) => Promise.all([training.forwardBackward(batchAt(2, i)), training.optimStep()])));
+    for (const [fb, optim] of pairs) {
+      fbLosses.push(fb.loss);
+      steps.push(optim.step);
+    }
+  } else {
+    for (let i = 0; i < TRAIN_STEPS; i++) {
+      const result = await training.trainBatch(batchAt(1, i));
+      losses.push(result.loss);
+      steps.push(result.step);
+    }
+    for (let i = 0; i < PAIRS; i++) {
+      fbLosses.push((await training.forwardBackward(batchAt(2, i))).loss);
+      steps.push((await training.optimStep()).step);
+    }
   }
   expect(training.getMetrics().loss_history).toEqual([...losses, ...fbLosses]);
   await training.close();
@@ -60,10 +76,10 @@ async function trainLoop(client: SignalClient, runId: string): Promise<{ losses:
 }
 
 describe("training through a proxy that drops answers, throttles and sheds load", () => {
-  it("ends with the same steps, losses and adapter bytes as a fault-free run", async () => {
+  it("pipelined through the faults, ends with the same steps, losses and adapter bytes as a fault-free serial run", async () => {
     // createRun and saveState lose their first answer: the retry must not make a second run or checkpoint.
     const faultyRun = await dropping.createRun(RUN_PARAMS);
-    const viaProxy = await trainLoop(faulty, faultyRun.run_id);
+    const viaProxy = await trainLoop(faulty, faultyRun.run_id, "pipelined");
     const saved = await dropping.saveState(faultyRun.run_id, { mode: "state" });
     expect(saved.step).toBe(TRAIN_STEPS + PAIRS);
     expect(alternating.log.map((e) => `${e.path.split("/").at(-1)} ${e.fault}`)).toEqual([
@@ -73,7 +89,7 @@ describe("training through a proxy that drops answers, throttles and sheds load"
       "checkpoints pass",
     ]);
     const cleanRun = await direct.createRun(RUN_PARAMS);
-    const clean = await trainLoop(direct, cleanRun.run_id);
+    const clean = await trainLoop(direct, cleanRun.run_id, "awaited");
 
     // The proxy really did its worst, to every kind of training call.
     expect(proxy.counts["drop-after-forward"]).toBeGreaterThan(5);
@@ -82,6 +98,11 @@ describe("training through a proxy that drops answers, throttles and sheds load"
     expect(proxy.counts.delay).toBeGreaterThan(2);
     const droppedOn = new Set(proxy.log.filter((e) => e.fault === "drop-after-forward").map((e) => e.path.split("/").at(-1)));
     expect([...droppedOn].sort()).toEqual(["forward_backward", "optim_step", "train_step"]);
+    // Pipelined for real: calls were on the wire together, each with its place in one sequence.
+    expect(proxy.peakInFlight).toBeGreaterThan(1);
+    const training = proxy.log.filter((e) => /(train_step|forward_backward|optim_step)$/.test(e.path));
+    expect(new Set(training.map((e) => e.sequence?.split(":")[0])).size).toBe(1);
+    expect(Math.max(...training.map((e) => Number(e.sequence?.split(":")[1])))).toBe(TRAIN_STEPS + 2 * PAIRS - 1);
 
     const total = TRAIN_STEPS + PAIRS;
     const expectedSteps = Array.from({ length: total }, (_, i) => i + 1);

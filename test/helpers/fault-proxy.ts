@@ -12,8 +12,9 @@ export interface FaultProxyOptions {
   /** Probability of each fault per request; the rest pass. */
   rates: Partial<Record<Exclude<Fault, "pass">, number>>;
   /**
-   * Most faults in a row before a request is let through untouched, so a client with that many
-   * retries always gets through. @default 2
+   * Most faults in a row for one call (one Idempotency-Key; requests without one count
+   * together) before its next attempt is let through untouched, so a client with that many
+   * retries always gets through, however many calls it has in flight. @default 2
    */
   maxConsecutiveFaults?: number;
   /** `Retry-After` seconds on injected 429/503. @default 0 */
@@ -28,8 +29,10 @@ export interface FaultProxy {
   url: string;
   /** How many requests met each fate. */
   counts: Record<Fault, number>;
-  /** Every decision, in arrival order. */
-  log: Array<{ method: string; path: string; fault: Fault }>;
+  /** Every decision, in arrival order, with the request's `Signal-Sequence` header if any. */
+  log: Array<{ method: string; path: string; fault: Fault; sequence?: string | undefined }>;
+  /** Most requests the proxy was handling at once. */
+  peakInFlight: number;
   close(): Promise<void>;
 }
 
@@ -56,13 +59,17 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const maxRun = options.maxConsecutiveFaults ?? 2;
   const counts: Record<Fault, number> = { pass: 0, "drop-after-forward": 0, "503": 0, "429": 0, delay: 0 };
   const log: FaultProxy["log"] = [];
-  let consecutive = 0;
+  /** Faults in a row by Idempotency-Key. */
+  const consecutive = new Map<string, number>();
+  let inFlight = 0;
+  let peakInFlight = 0;
 
-  const decide = (method: string, path: string): Fault => {
+  const decide = (method: string, path: string, key: string): Fault => {
     if (options.match && !options.match(method, path)) return "pass";
     const roll = next();
-    if (consecutive >= maxRun) {
-      consecutive = 0;
+    const run = consecutive.get(key) ?? 0;
+    if (run >= maxRun) {
+      consecutive.delete(key);
       return "pass";
     }
     let edge = 0;
@@ -70,11 +77,11 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       edge += options.rates[fault] ?? 0;
       if (roll < edge) {
         // A delay is not a failure: it does not count towards the bound.
-        if (fault !== "delay") consecutive++;
+        if (fault !== "delay") consecutive.set(key, run + 1);
         return fault;
       }
     }
-    consecutive = 0;
+    consecutive.delete(key);
     return "pass";
   };
 
@@ -110,9 +117,13 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     const body = Buffer.concat(chunks);
     const method = req.method ?? "GET";
     const path = req.url ?? "/";
-    const fault = decide(method, path);
+    const key = req.headers["idempotency-key"];
+    const fault = decide(method, path, typeof key === "string" ? key : "");
     counts[fault]++;
-    log.push({ method, path, fault });
+    const sequence = req.headers["signal-sequence"];
+    log.push({ method, path, fault, sequence: typeof sequence === "string" ? sequence : undefined });
+    peakInFlight = Math.max(peakInFlight, ++inFlight);
+    res.once("close", () => inFlight--);
     try {
       if (fault === "503" || fault === "429") {
         const status = Number(fault);
@@ -151,6 +162,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     url: `http://127.0.0.1:${port}`,
     counts,
     log,
+    get peakInFlight() {
+      return peakInFlight;
+    },
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections();
