@@ -613,7 +613,10 @@ export interface components {
          *     (`context_length_exceeded`, naming its index and both lengths; also a `tokens` or
          *     `weights` array longer than any model's context, refused from its length alone), a
          *     sampling call whose `prompts × n × max_tokens` is over the server's budget
-         *     (`sample_too_large`, naming `max_tokens`), a bad `model` string.
+         *     (`sample_too_large`, naming `max_tokens`) or whose `n` sequences of one prompt need
+         *     more KV-cache memory than the server has for decoding at once (`sample_too_large`,
+         *     naming `n`; smaller calls larger than that memory are decoded in waves instead), a bad
+         *     `model` string.
          */
         BadRequest: {
             headers: {

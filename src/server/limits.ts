@@ -53,6 +53,13 @@ export interface ServerLimits {
   maxLoadedRuns: number;
   /** A run unused for this long is unloaded from the engine (`Infinity`: never). @default 600 000 ms */
   runIdleMs: number;
+  /**
+   * KV-cache memory per engine worker for the sequences decoding at once, when the server starts
+   * its own engine. A larger sampling call is decoded in waves that fit (a seeded call's output
+   * does not change); one whose `n` sequences of a single prompt can never fit is a 400
+   * `sample_too_large` naming `n`. @default 268 435 456 (256 MiB)
+   */
+  kvBudgetBytes: number;
 }
 
 /** The defaults of `ServerLimits`, documented there. */
@@ -69,6 +76,7 @@ export const SERVER_LIMITS: Readonly<ServerLimits> = {
   streamBufferBytes: 65_536,
   maxLoadedRuns: 64,
   runIdleMs: 600_000,
+  kvBudgetBytes: 256 * 1024 * 1024,
 };
 
 /** The defaults with `overrides` applied. @throws RangeError naming a limit that is not a positive number. */

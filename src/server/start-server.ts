@@ -119,7 +119,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const ownsEngine = options.engine === undefined;
   let engine: Engine;
   try {
-    engine = options.engine ?? (await createEngine({ workers: options.workers ?? SERVER_DEFAULTS.workers }));
+    engine = options.engine ?? (await createEngine({ workers: options.workers ?? SERVER_DEFAULTS.workers, kvBudgetBytes: limits.kvBudgetBytes }));
   } catch (error) {
     store.close();
     throw error;

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { EngineCore } from "../../src/server/engine/engine-core.js";
+import { EngineCore } from "../../src/server/engine/engine-core.js";
+import { MODEL_CONFIGS } from "../../src/server/engine/models.js";
+import { kvCacheBytes } from "../../src/server/engine/wasm/decode-kernels.js";
 import { type Engine, EngineError, type SampleParams, type SampleResult, createEngine } from "../../src/server/engine/index.js";
 import type { SampleHooks } from "../../src/server/engine/sample-loop.js";
 import type { WeightsRef } from "../../src/server/engine/types.js";
@@ -131,6 +133,46 @@ describe("continuous batching (in-thread core, rounds stepped by hand)", () => {
     while (core.stepSampling());
     expect(tokensWhilePaused).toBe(0);
     expect(shape(a.result)).toEqual(shape(aloneA));
+  });
+
+  it("decodes a request larger than the KV budget in waves that fit, with the same seeded output", async () => {
+    const core = await sharedCore();
+    const perSequence = kvCacheBytes(MODEL_CONFIGS.get("signal-byte-tiny")!);
+    // Room for 10 sequences: 2 prompts of n = 4 at a time.
+    const small = await EngineCore.create({ kvBudgetBytes: 10 * perSequence });
+    core.createRun("kv-ref", tinyConfig());
+    small.createRun("kv-small", tinyConfig());
+    const prompts = Array.from({ length: 24 }, (_, i) => `wave ${i}`);
+    const p = { ...params, n: 4, max_tokens: 12 };
+    const reference = core.sample({ runId: "kv-ref" }, prompts, p);
+
+    const waved = submit(small, { runId: "kv-small" }, prompts, p);
+    const other = submit(small, { runId: "kv-small" }, ["Q: dog?\nA:", "hello"], params);
+    while (small.stepSampling());
+    expect(shape(waved.result)).toEqual(shape(reference));
+    expect(shape(other.result)).toEqual(shape(core.sample({ runId: "kv-ref" }, ["Q: dog?\nA:", "hello"], params)));
+    expect(small.kvMemory()).toEqual({ bytes: 0, peakBytes: 10 * perSequence, budgetBytes: 10 * perSequence });
+  });
+
+  it("bounds the KV memory of a 256-prompt × n=16 request by the budget, and refuses one prompt's n that can never fit", async () => {
+    const perSequence = kvCacheBytes(MODEL_CONFIGS.get("signal-byte-tiny")!);
+    const small = await EngineCore.create({ kvBudgetBytes: 64 * perSequence });
+    small.createRun("kv-big", tinyConfig());
+    const prompts = Array.from({ length: 256 }, (_, i) => `p${i}`);
+    const big = small.sample({ runId: "kv-big" }, prompts, { n: 16, max_tokens: 1, seed: 1 });
+    expect(big.completions).toHaveLength(4096);
+    // Unbounded, this was 4096 caches (1 GiB on this model, 2 GiB on signal-byte-base).
+    expect(small.kvMemory().peakBytes).toBeLessThanOrEqual(64 * perSequence);
+    const streamed = submit(small, { runId: "kv-big" }, prompts, { n: 16, max_tokens: 1, seed: 1 });
+    while (small.stepSampling());
+    expect(streamed.result?.completions).toHaveLength(4096);
+    expect(small.kvMemory().peakBytes).toBeLessThanOrEqual(64 * perSequence);
+
+    const tight = await EngineCore.create({ kvBudgetBytes: 8 * perSequence });
+    tight.createRun("kv-tight", tinyConfig());
+    expect(() => tight.sample({ runId: "kv-tight" }, ["x"], { n: 9 })).toThrow(expect.objectContaining({ code: "sample_too_large", param: "n" }));
+    expect(() => submit(tight, { runId: "kv-tight" }, ["x"], { n: 9 })).toThrow(/n is 9: the 9 sequences of one prompt need 2\.25 MiB .*budget of 2 MiB \(8 sequences\)/);
+    expect(tight.sample({ runId: "kv-tight" }, ["x", "y", "z"], { n: 8, max_tokens: 3, seed: 2 }).completions).toHaveLength(24);
   });
 
   it("rejects a bad request when it is submitted, leaving the batch as it was", async () => {

@@ -57,6 +57,12 @@ interface Slot {
 
 const ALL_TARGETS: readonly TargetModule[] = ["q_proj", "k_proj", "v_proj", "o_proj"];
 
+/** Options of `EngineCore.create`. */
+export interface EngineCoreOptions {
+  /** KV-cache memory of this core's sample requests at once (see `SampleBatcher`). @default 256 MiB */
+  kvBudgetBytes?: number;
+}
+
 /**
  * The engine on the calling thread, synchronous once created: the workers run one each, and
  * unit tests use it directly. Base models load lazily, once, and are shared by all runs and
@@ -67,13 +73,18 @@ export class EngineCore {
   private readonly runs = new Map<string, Slot>();
   private readonly adapters = new Map<string, Slot>();
   /** Sample requests of this thread, decoded together (see `submitSample`). */
-  private readonly batcher = new SampleBatcher();
+  private readonly batcher: SampleBatcher;
 
-  private constructor(private readonly tf: Tf) {}
+  private constructor(
+    private readonly tf: Tf,
+    options: EngineCoreOptions,
+  ) {
+    this.batcher = new SampleBatcher(options.kvBudgetBytes);
+  }
 
   /** Loads tfjs (wasm) and returns a core. @throws Error with the install command if tfjs is missing. */
-  static async create(): Promise<EngineCore> {
-    return new EngineCore(await loadTf());
+  static async create(options: EngineCoreOptions = {}): Promise<EngineCore> {
+    return new EngineCore(await loadTf(), options);
   }
 
   listModels(): ModelInfo[] {
@@ -251,7 +262,7 @@ export class EngineCore {
     checkPrompts(prompts);
     const w = this.decodeWeights(ref);
     const prompted = params.prompt_logprobs ? promptLogprobs(w, prompts) : undefined;
-    const result = sampleLoop(w, prompts, params, hooks);
+    const result = sampleLoop(w, prompts, params, hooks, this.batcher.kvBudgetBytes);
     prompted?.(result);
     return result;
   }
@@ -321,6 +332,11 @@ export class EngineCore {
   /** Sample requests submitted and not yet answered. */
   pendingSamples(): number {
     return this.batcher.pending;
+  }
+
+  /** KV-cache bytes the sample requests hold now, the most they ever held, and the budget. */
+  kvMemory(): { bytes: number; peakBytes: number; budgetBytes: number } {
+    return { bytes: this.batcher.kvBytes, peakBytes: this.batcher.kvPeakBytes, budgetBytes: this.batcher.kvBudgetBytes };
   }
 
   /**

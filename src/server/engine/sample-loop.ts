@@ -3,6 +3,7 @@ import { type DecodeWeights, type KvCache, forwardInto, logitsInto } from "./dec
 import { type PickOptions, pickToken } from "./pick-token.js";
 import { Rng } from "./rng.js";
 import { BOS, EOS, encodeText } from "./tokenizer.js";
+import { kvCacheBytes } from "./wasm/decode-kernels.js";
 import { type Completion, EngineError, type Prompt, type SampleParams, type SampleResult, type TokenEvent } from "./types.js";
 
 /** Sampling defaults, as documented on `SampleParams`. */
@@ -31,6 +32,9 @@ export type SampleDone = (error: Error | undefined, result: SampleResult | undef
 
 /** Rows per round of prefill (several prompts share one forward pass). */
 const PREFILL_ROWS = 2048;
+
+/** KV-cache memory of one batcher (one worker) by default: 256 MiB. */
+export const DEFAULT_KV_BUDGET_BYTES = 256 * 1024 * 1024;
 
 interface Live {
   job: Job;
@@ -71,6 +75,12 @@ interface Job {
  * arithmetic only from its own tokens (matmul rows are independent, see decoder.ts), so a seeded
  * request's output is bit-identical whatever it is batched with.
  *
+ * KV-cache memory is bounded: the sequences decoding at once hold at most `kvBudgetBytes` of
+ * caches (`kvCacheBytes` each). A prompt is prefilled only when its `n` sequences fit, so
+ * a large request runs in waves, its later prompts starting as earlier sequences finish (oldest
+ * request first); by batch independence its seeded output is the same whatever the waves. A
+ * request whose `n` sequences of one prompt can never fit is refused when submitted.
+ *
  * `step()` runs one round; the owner calls it again while it returns true (the worker between
  * messages, so requests join between steps; `sampleLoop` in a plain loop).
  */
@@ -85,9 +95,18 @@ export class SampleBatcher {
     return this.jobs.length;
   }
 
-  /** True when the last round found every request paused (nothing to do until one resumes). */
+  /**
+   * True when the last round could do nothing though requests remain: every one is paused, or
+   * waits for KV-cache memory that paused ones hold. The owner may wait a little before the next.
+   */
   paused = false;
   #pausedJobs = new Set<Job>();
+  /** KV-cache bytes held by the sequences of this batcher now, and the most ever held. */
+  kvBytes = 0;
+  kvPeakBytes = 0;
+  #progressed = false;
+
+  constructor(readonly kvBudgetBytes: number = DEFAULT_KV_BUDGET_BYTES) {}
 
   /**
    * Validates and queues a request; `done` is called from a later `step()`. Holds `w` (see
@@ -109,6 +128,14 @@ export class SampleBatcher {
       }
       return tokens;
     });
+    const perPrompt = p.n * kvCacheBytes(w.config);
+    if (perPrompt > this.kvBudgetBytes) {
+      throw new EngineError(
+        "sample_too_large",
+        `n is ${p.n}: the ${p.n} sequences of one prompt need ${mib(perPrompt)} of KV cache on ${w.config.id}, more than the engine's budget of ${mib(this.kvBudgetBytes)} (${Math.floor(this.kvBudgetBytes / kvCacheBytes(w.config))} sequences); ask for fewer samples per prompt`,
+        "n",
+      );
+    }
     const seed = p.seed ?? crypto.getRandomValues(new Uint32Array(1))[0]!;
     w.retain();
     const job: Job = {
@@ -138,7 +165,7 @@ export class SampleBatcher {
       if (job.hooks.isAborted?.()) this.end(job, new EngineError("aborted", "sampling was aborted"));
     }
     this.#pausedJobs = new Set(this.jobs.filter((j) => !j.ended && j.hooks.isPaused?.() === true));
-    this.paused = this.#pausedJobs.size > 0 && this.#pausedJobs.size === this.jobs.filter((j) => !j.ended).length;
+    this.#progressed = false;
     this.prefillRound();
     for (const [w, group] of this.groups) {
       if (group.length === 0) {
@@ -152,6 +179,7 @@ export class SampleBatcher {
       }
     }
     this.jobs = this.jobs.filter((j) => !j.ended);
+    this.paused = !this.#progressed && this.jobs.length > 0;
     return this.jobs.length > 0;
   }
 
@@ -167,10 +195,14 @@ export class SampleBatcher {
     while (budget > 0) {
       const job = this.fresh.find((j) => !j.ended && !this.#pausedJobs.has(j));
       if (!job) break;
+      // The oldest request waits for KV memory rather than being overtaken (no starvation).
+      const perPrompt = job.p.n * kvCacheBytes(job.w.config);
+      let room = Math.floor((this.kvBudgetBytes - this.kvBytes) / perPrompt);
+      if (room < 1) break;
       const first = job.prefilled;
       let last = first + 1;
       let rows = job.encoded[first]!.length;
-      while (last < job.encoded.length && rows + job.encoded[last]!.length <= budget) rows += job.encoded[last++]!.length;
+      while (last < job.encoded.length && last - first < room && rows + job.encoded[last]!.length <= budget) rows += job.encoded[last++]!.length;
       try {
         this.prefill(job, first, last);
       } catch (e) {
@@ -184,11 +216,11 @@ export class SampleBatcher {
   /** Prefills prompts `[first, last)` of `job` in one forward pass and picks their first tokens. */
   private prefill(job: Job, first: number, last: number): void {
     const { w, p } = job;
-    const pool = w.shared.kvPool;
     const chunk = job.encoded.slice(first, last);
-    const caches = chunk.map(() => pool.acquire());
+    const caches = chunk.map(() => this.acquire(w));
+    this.#progressed = true;
     // The copies for n > 1 are allocated now: growing the heap later would detach `logits`.
-    pool.reserve(chunk.length * (p.n - 1));
+    w.shared.kvPool.reserve(chunk.length * (p.n - 1));
     let logits: Float32Array;
     try {
       const rows = forwardInto(w, caches, chunk);
@@ -197,7 +229,7 @@ export class SampleBatcher {
       for (const tokens of chunk) lastRows.push((end += tokens.length) - 1);
       logits = logitsInto(w, rows, lastRows);
     } catch (e) {
-      for (const c of caches) pool.release(c);
+      for (const c of caches) this.release(w, c);
       throw e;
     }
     job.prefilled = last;
@@ -211,7 +243,7 @@ export class SampleBatcher {
           job,
           index: promptIndex * p.n + s,
           promptIndex,
-          cache: s === p.n - 1 ? cache : pool.copyOf(cache),
+          cache: s === p.n - 1 ? cache : this.acquire(w, cache),
           rng: new Rng(job.seed, s),
           text: new CompletionText(p.stop),
           tokens: [],
@@ -221,7 +253,7 @@ export class SampleBatcher {
         };
         job.live.push(l);
         if (!l.finish) this.pick(l, logits.subarray(i * V, (i + 1) * V));
-        if (l.finish) pool.release(l.cache);
+        if (l.finish) this.release(w, l.cache);
         else {
           job.running++;
           group.push(l);
@@ -235,6 +267,7 @@ export class SampleBatcher {
     // Paused requests' sequences keep their place (and caches) but sit this step out.
     const group = this.#pausedJobs.size === 0 ? all : all.filter((l) => !this.#pausedJobs.has(l.job));
     if (group.length === 0) return;
+    this.#progressed = true;
     const caches = group.map((l) => l.cache);
     const tokens = group.map((l) => [l.next]);
     const rows = forwardInto(w, caches, tokens);
@@ -245,7 +278,7 @@ export class SampleBatcher {
       const l = group[i]!;
       this.pick(l, logits.subarray(i * V, (i + 1) * V));
       if (l.finish) {
-        w.shared.kvPool.release(l.cache);
+        this.release(w, l.cache);
         l.job.running--;
         finished.add(l.job);
       }
@@ -254,6 +287,20 @@ export class SampleBatcher {
     for (const l of all) if (!l.finish) all[kept++] = l;
     all.length = kept;
     for (const job of finished) this.maybeFinish(job);
+  }
+
+  /** A KV cache from the pool (a copy of `of`, if given), counted against the budget. */
+  private acquire(w: DecodeWeights, of?: KvCache): KvCache {
+    const pool = w.shared.kvPool;
+    const cache = of ? pool.copyOf(of) : pool.acquire();
+    this.kvBytes += kvCacheBytes(w.config);
+    this.kvPeakBytes = Math.max(this.kvPeakBytes, this.kvBytes);
+    return cache;
+  }
+
+  private release(w: DecodeWeights, cache: KvCache): void {
+    w.shared.kvPool.release(cache);
+    this.kvBytes -= kvCacheBytes(w.config);
   }
 
   private groupOf(w: DecodeWeights): Live[] {
@@ -318,7 +365,7 @@ export class SampleBatcher {
       if (group) {
         let kept = 0;
         for (const l of group) {
-          if (l.job === job) job.w.shared.kvPool.release(l.cache);
+          if (l.job === job) this.release(job.w, l.cache);
           else group[kept++] = l;
         }
         group.length = kept;
@@ -336,14 +383,24 @@ export class SampleBatcher {
  * @throws EngineError `context_length_exceeded` (param `prompts[i]`) when BOS + prompt +
  *   max_tokens exceeds the context; `aborted` when `isAborted` turns true.
  */
-export function sampleLoop(w: DecodeWeights, prompts: Prompt[], partial: Partial<SampleParams>, hooks: SampleHooks = {}): SampleResult {
-  const batcher = new SampleBatcher();
+export function sampleLoop(
+  w: DecodeWeights,
+  prompts: Prompt[],
+  partial: Partial<SampleParams>,
+  hooks: SampleHooks = {},
+  kvBudgetBytes = DEFAULT_KV_BUDGET_BYTES,
+): SampleResult {
+  const batcher = new SampleBatcher(kvBudgetBytes);
   let outcome: { error: Error | undefined; result: SampleResult | undefined } | undefined;
   batcher.submit(w, prompts, partial, hooks, (error, result) => (outcome = { error, result }));
   while (batcher.step());
   if (!outcome) throw new Error("sampling ended without an answer");
   if (outcome.error) throw outcome.error;
   return outcome.result!;
+}
+
+function mib(bytes: number): string {
+  return `${Number((bytes / 2 ** 20).toFixed(2))} MiB`;
 }
 
 function toError(e: unknown): Error {

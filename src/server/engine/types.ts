@@ -180,6 +180,7 @@ export type EngineErrorCode =
   | "context_length_exceeded"
   | "invalid_example"
   | "nothing_accumulated"
+  | "sample_too_large"
   | "aborted";
 
 /**

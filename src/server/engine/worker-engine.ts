@@ -21,7 +21,7 @@ import {
   type TrainStepResult,
   type WeightsRef,
 } from "./types.js";
-import type { WireError, WorkerMessage, WorkerRequest } from "./worker-protocol.js";
+import type { WireError, WorkerData, WorkerMessage, WorkerRequest } from "./worker-protocol.js";
 
 /** Options of `createEngine`. */
 export interface EngineOptions {
@@ -30,6 +30,12 @@ export interface EngineOptions {
    * runs and adapters are spread over them and pinned. @default 2
    */
   workers?: number;
+  /**
+   * KV-cache memory per worker for the sample requests decoding at once. A larger request is
+   * decoded in waves that fit (same seeded output); one whose `n` sequences of a single prompt
+   * cannot fit is refused (`sample_too_large`). @default 268 435 456 (256 MiB)
+   */
+  kvBudgetBytes?: number;
 }
 
 interface Pending {
@@ -75,14 +81,14 @@ function fromWire(e: WireError): Error {
  * does not apply `--import tsx` from a worker's execArgv to its entry module; so the worker
  * starts from a tiny script that registers tsx's loader in the thread, then imports the source.
  */
-function spawn(): Worker {
+function spawn(workerData: WorkerData): Worker {
   const here = import.meta.url;
   if (here.endsWith(".ts")) {
     const entry = new URL("./worker.ts", here).href;
     const boot = `import("tsx/esm/api").then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
-    return new Worker(boot, { eval: true, execArgv: [...workerExecArgv(), "--import", "tsx"] });
+    return new Worker(boot, { eval: true, execArgv: [...workerExecArgv(), "--import", "tsx"], workerData });
   }
-  return new Worker(new URL("./worker.js", here), { execArgv: workerExecArgv() });
+  return new Worker(new URL("./worker.js", here), { execArgv: workerExecArgv(), workerData });
 }
 
 /** The process's flags minus those a Worker refuses (ERR_WORKER_INVALID_EXEC_ARGV), e.g. `--expose-gc`. */
@@ -101,7 +107,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   try {
     await Promise.all(
       Array.from({ length: count }, async () => {
-        const worker = spawn();
+        const worker = spawn(options.kvBudgetBytes === undefined ? {} : { kvBudgetBytes: options.kvBudgetBytes });
         const slot: Slot = { worker, pending: new Map(), pinned: 0, sampling: 0, sampleCalls: 0 };
         slots.push(slot);
         const onError = (e: Error) => fail(e);

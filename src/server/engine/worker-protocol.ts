@@ -29,3 +29,9 @@ export type WorkerMessage =
   | { kind: "token"; id: number; event: TokenEvent }
   | { kind: "result"; id: number; value: unknown }
   | { kind: "error"; id: number; error: WireError };
+
+/** What a worker is started with. */
+export interface WorkerData {
+  /** KV-cache budget of its sample requests (see `SampleBatcher`). */
+  kvBudgetBytes?: number;
+}

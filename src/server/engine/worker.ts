@@ -4,10 +4,10 @@
  * are decoded together in rounds (continuous batching), and a request's shared-memory abort
  * flag is polled between rounds.
  */
-import { parentPort } from "node:worker_threads";
+import { parentPort, workerData } from "node:worker_threads";
 import { EngineCore } from "./engine-core.js";
 import { EngineError, type TokenEvent } from "./types.js";
-import type { WireError, WorkerMessage, WorkerRequest } from "./worker-protocol.js";
+import type { WireError, WorkerData, WorkerMessage, WorkerRequest } from "./worker-protocol.js";
 
 const port = parentPort;
 if (!port) throw new Error("engine worker must run in a worker thread");
@@ -22,7 +22,7 @@ function toWire(e: unknown): WireError {
 
 let core: EngineCore;
 try {
-  core = await EngineCore.create();
+  core = await EngineCore.create(((workerData ?? {}) as WorkerData));
   post({ kind: "ready" });
 } catch (e) {
   post({ kind: "init_failed", error: toWire(e) });
@@ -35,7 +35,7 @@ try {
  * are taken between decoding steps.
  */
 let scheduled = false;
-/** How often a worker whose every sample request is paused looks whether one may go on. */
+/** How often a worker whose sample requests cannot go on (paused, or waiting for KV memory paused ones hold) looks again. */
 const PAUSED_POLL_MS = 5;
 function schedule(): void {
   if (scheduled) return;
@@ -57,7 +57,7 @@ function pump(): void {
     schedule();
     return;
   }
-  // Every request is paused: look again shortly rather than spin.
+  // Nothing could go on: look again shortly rather than spin.
   scheduled = true;
   setTimeout(pump, PAUSED_POLL_MS);
 }

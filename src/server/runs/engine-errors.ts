@@ -14,6 +14,7 @@ export function toApiError(error: unknown, renameParam: (param: string) => strin
   switch (error.code) {
     case "context_length_exceeded":
     case "invalid_example":
+    case "sample_too_large":
       return new ApiError(400, "invalid_request_error", error.code, error.message, param);
     case "nothing_accumulated":
       return new ApiError(409, "conflict_error", "nothing_accumulated", "No gradients are accumulated: call forward_backward before optim_step.");
