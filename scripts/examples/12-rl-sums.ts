@@ -66,7 +66,7 @@ run(async () => {
     let total = 0;
     for (const [p, problem] of problems.entries()) {
       const samples = sampled[p]!.samples;
-      const scores = samples.map((s) => (s.text.trim() === problem.answer ? 1 : 0));
+      const scores = samples.map((s): number => (s.text.trim() === problem.answer ? 1 : 0));
       const mean = scores.reduce((a, b) => a + b, 0) / scores.length;
       total += mean;
       // A group whose answers all scored the same teaches nothing: every advantage is 0.
