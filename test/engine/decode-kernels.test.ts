@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { MODEL_CONFIGS, type ModelConfig } from "../../src/server/engine/models.js";
 import { Rng } from "../../src/server/engine/rng.js";
-import { attendScratchBytes, decodeKernels, kvCacheBytes } from "../../src/server/engine/wasm/decode-kernels.js";
+import { JsLogitSums } from "../../src/server/engine/pick-token.js";
+import { BOS, PAD } from "../../src/server/engine/tokenizer.js";
+import { attendScratchBytes, decodeKernels, kvCacheBytes, logitScratchBytes } from "../../src/server/engine/wasm/decode-kernels.js";
 
 /**
  * The decoder's wasm kernels against the float64 JavaScript they replaced (kept here as the
@@ -54,6 +56,18 @@ const GELU_C = Math.sqrt(2 / Math.PI);
 function geluReference(u: number): number {
   const y = GELU_C * (u + 0.044715 * u * u * u);
   return u - u / (Math.exp(2 * y) + 1);
+}
+
+/** LayerNorm of one row, as the JavaScript decoder computed it. */
+function layerNormReference(x: Float32Array, g: Float32Array, b: Float32Array): Float32Array {
+  const d = x.length;
+  let mean = 0;
+  for (let i = 0; i < d; i++) mean += x[i]!;
+  mean /= d;
+  let v = 0;
+  for (let i = 0; i < d; i++) v += (x[i]! - mean) ** 2;
+  const inv = 1 / Math.sqrt(v / d + 1e-5);
+  return Float32Array.from(x, (xi, i) => (xi - mean) * inv * g[i]! + b[i]!);
 }
 
 function setup(c: ModelConfig, bytes: number) {
@@ -143,6 +157,70 @@ describe("the decoder's wasm kernels", () => {
           const want = attendReference(qkv.subarray(r * 3 * d, r * 3 * d + d), K[s]!, V[s]!, rowPos[r]! + 1, c);
           expect(same(f32.subarray(outAt / 4 + r * d, outAt / 4 + (r + 1) * d), want), `layer ${layer} row ${r}`).toBe(true);
         }
+      }
+    });
+  }
+
+  it("the sampler's sums over logits (normalizer, tempered probabilities) are bit-identical to the JavaScript reference", () => {
+    const V = base.vocab_size;
+    const rows = 64;
+    const outAt = rows * V * 4 + 64;
+    const { memory, k } = setup(base, outAt + logitScratchBytes(V));
+    const logits = new Float32Array(memory.buffer, 0, rows * V);
+    const rng = new Rng(4);
+    for (let r = 0; r < rows; r++) {
+      const row = logits.subarray(r * V, (r + 1) * V);
+      const spread = [0.5, 3, 30, 900][r % 4]!;
+      for (let i = 0; i < V; i++) row[i] = rng.normal() * spread;
+      if (r % 5 === 1) row[BOS] = row[PAD] = 1e4; // never the max: they cannot be sampled
+      if (r % 5 === 2) row[40] = row[7] = row[200] = 50; // a tie: the lowest id is the argmax
+    }
+    const js = new JsLogitSums();
+    const f64 = new Float64Array(memory.buffer);
+    for (let r = 0; r < rows; r++) {
+      const row = logits.subarray(r * V, (r + 1) * V);
+      const want = js.normalizer(row);
+      k.normalizer(r * V * 4, V, outAt);
+      expect(Object.is(f64[outAt / 8], want.max), `max, row ${r}`).toBe(true);
+      expect(Object.is(want.max + Math.log(f64[outAt / 8 + 1]!), want.logZ), `logZ, row ${r}`).toBe(true);
+      expect(new Int32Array(memory.buffer)[outAt / 4 + 4]).toBe(want.argmax);
+      for (const temperature of [1, 0.7, 1.3, 0.05]) {
+        const total = js.tempered(row, want.max, temperature);
+        expect(Object.is(k.tempered(r * V * 4, V, want.max, temperature, outAt), total), `total, row ${r}, T ${temperature}`).toBe(true);
+        expect(same(new Float64Array(memory.buffer, outAt, V), js.probs.subarray(0, V)), `probs, row ${r}, T ${temperature}`).toBe(true);
+      }
+    }
+  });
+
+  for (const id of MODEL_CONFIGS.keys()) {
+    it(`LayerNorm, and the residual sum before it, are bit-identical to their JavaScript form (${id})`, () => {
+      const d = MODEL_CONFIGS.get(id)!.d_model;
+      const rows = 24;
+      const n = rows * d;
+      const { memory, k } = setup(MODEL_CONFIGS.get(id)!, 4 * (4 * n + 2 * d));
+      const f32 = new Float32Array(memory.buffer);
+      const rng = new Rng(5);
+      const [X, S, G, B] = [0, n, 2 * n, 2 * n + d];
+      const OUT = 2 * n + 2 * d;
+      for (let i = 0; i < 2 * n; i++) f32[i] = rng.normal() * [1, 50, 0.01][i % 3]! + (i % 7);
+      for (let i = 0; i < d; i++) {
+        f32[G + i] = 1 + rng.normal() * 0.3;
+        f32[B + i] = rng.normal() * 0.1;
+      }
+      const g = f32.slice(G, G + d);
+      const b = f32.slice(B, B + d);
+      const x = f32.slice(X, X + n);
+      const src = f32.slice(S, S + n);
+      k.layerNorm(4 * X, rows, 4 * G, 4 * B, 4 * OUT);
+      for (let r = 0; r < rows; r++) {
+        expect(same(f32.subarray(OUT + r * d, OUT + (r + 1) * d), layerNormReference(x.subarray(r * d, (r + 1) * d), g, b)), `row ${r}`).toBe(true);
+      }
+      // in place over its source, as the decoder calls it
+      const sum = Float32Array.from(x, (xi, i) => xi + src[i]!);
+      k.addNorm(4 * X, 4 * S, rows, 4 * G, 4 * B, 4 * S);
+      expect(same(f32.subarray(X, X + n), sum)).toBe(true);
+      for (let r = 0; r < rows; r++) {
+        expect(same(f32.subarray(S + r * d, S + (r + 1) * d), layerNormReference(sum.subarray(r * d, (r + 1) * d), g, b)), `row ${r} after the sum`).toBe(true);
       }
     });
   }

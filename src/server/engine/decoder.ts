@@ -4,13 +4,17 @@ import type { LoraParams } from "./lora.js";
 import type { ModelConfig } from "./models.js";
 import type { Tf } from "./tf-loader.js";
 import type { TargetModule } from "./types.js";
-import { type DecodeKernels, attendScratchBytes, decodeKernels, kvCacheBytes } from "./wasm/decode-kernels.js";
+import { JsLogitSums, type LogitSums } from "./pick-token.js";
+import type { LogNormalizer } from "./token-logprob.js";
+import { type DecodeKernels, attendScratchBytes, decodeKernels, kvCacheBytes, logitScratchBytes } from "./wasm/decode-kernels.js";
 
 /**
  * Inference with a KV cache. The projections (q/k/v, o, MLP, LM head) of every row being decoded
  * run as one untransposed 2-D matmul each on the tfjs wasm backend (XNNPACK), which is ~10x faster
- * than JavaScript loops. Attention over the cache and GELU run as the decoder's own wasm kernels
- * (`wasm/decode-kernels.ts`) on the same heap; LayerNorm and residuals stay in JavaScript.
+ * than JavaScript loops. Everything else per row (LayerNorm, residuals, attention over the cache,
+ * GELU, and the sampler's sums over the logits) runs as the decoder's own wasm kernels
+ * (`wasm/decode-kernels.ts`) on the same heap, with the float64 arithmetic the JavaScript
+ * decoder had, so the results are bit-identical to it.
  *
  * Batch independence: XNNPACK computes each output row with the same micro-kernel and the same
  * summation order whatever the number of rows and wherever the row sits (checked bit-for-bit by
@@ -27,6 +31,13 @@ export class DecodeBase {
   readonly scratch: DecodeScratch;
   /** KV caches of this thread's sequences on this model. */
   readonly kvPool: KvPool;
+  /**
+   * Byte addresses of the LayerNorm parameters copied into the wasm heap: gain and bias of each
+   * layer's two norms (`ln1`, `ln2`), and of the final norm.
+   */
+  readonly norms: { ln1: [number, number]; ln2: [number, number] }[];
+  readonly finalNorm: [number, number];
+  private readonly normBlock: number;
 
   constructor(
     readonly tf: Tf,
@@ -40,11 +51,19 @@ export class DecodeBase {
     this.head = m(base.head, c.d_model, c.vocab_size);
     this.scratch = new DecodeScratch(tf, c);
     this.kvPool = new KvPool(this.scratch, c);
+    const params = [...base.layers.flatMap((l) => [l.ln1G, l.ln1B, l.ln2G, l.ln2B]), base.normG, base.normB];
+    const d = c.d_model;
+    this.normBlock = this.scratch.malloc(params.length * d * 4);
+    params.forEach((p, i) => this.scratch.view().set(p, (this.normBlock >>> 2) + i * d));
+    const at = (i: number) => this.normBlock + i * d * 4;
+    this.norms = base.layers.map((_, li) => ({ ln1: [at(4 * li), at(4 * li + 1)], ln2: [at(4 * li + 2), at(4 * li + 3)] }));
+    this.finalNorm = [at(4 * base.layers.length), at(4 * base.layers.length + 1)];
   }
 
   dispose(): void {
     for (const t of [...this.up, ...this.down, this.head]) t.dispose();
     this.kvPool.dispose();
+    this.scratch.freeBytes(this.normBlock);
     this.scratch.dispose();
   }
 }
@@ -234,6 +253,7 @@ export function project(tf: Tf, x: Float32Array, rows: number, w: Tensor2D): Flo
 /** The parts of the tfjs wasm backend (an Emscripten module) that the decoder calls directly. */
 interface WasmModule {
   HEAPF32: Float32Array;
+  HEAPF64: Float64Array;
   HEAP32: Int32Array;
   HEAPU8: Uint8Array;
   /** The instance's exports (Emscripten keeps them here), among them its memory. */
@@ -266,6 +286,42 @@ class HeapBuffer {
 }
 
 /**
+ * `LogitSums` on the wasm kernels, for logits that are a view of the wasm heap (others go to the
+ * JavaScript reference, which gives the same bits).
+ */
+class HeapLogitSums implements LogitSums {
+  private readonly js = new JsLogitSums();
+  private inHeap = false;
+  private vocab = 0;
+
+  constructor(
+    private readonly wasm: WasmModule,
+    private readonly kernels: DecodeKernels,
+    /** Byte address of the kernels' output. */
+    readonly out: number,
+  ) {}
+
+  normalizer(logits: Float32Array): LogNormalizer {
+    if (logits.buffer !== this.wasm.HEAPF32.buffer) return this.js.normalizer(logits);
+    this.kernels.normalizer(logits.byteOffset, logits.length, this.out);
+    const o = this.out;
+    const max = this.wasm.HEAPF64[o >>> 3]!;
+    return { max, argmax: this.wasm.HEAP32[(o + 16) >>> 2]!, logZ: max + Math.log(this.wasm.HEAPF64[(o + 8) >>> 3]!) };
+  }
+
+  tempered(logits: Float32Array, max: number, temperature: number): number {
+    this.inHeap = logits.buffer === this.wasm.HEAPF32.buffer;
+    if (!this.inHeap) return this.js.tempered(logits, max, temperature);
+    this.vocab = logits.length;
+    return this.kernels.tempered(logits.byteOffset, logits.length, max, temperature, this.out);
+  }
+
+  get probs(): Float64Array {
+    return this.inHeap ? this.wasm.HEAPF64.subarray(this.out >>> 3, (this.out >>> 3) + this.vocab) : this.js.probs;
+  }
+}
+
+/**
  * Preallocated decode state of one base model on one thread: two wasm-heap buffers the matmuls
  * read and write in place (ping-pong), the residual stream and the attention scratch. Each
  * projection is one direct call of the backend's BatchMatMul kernel — the kernel `tf.matMul`
@@ -289,8 +345,10 @@ export class DecodeScratch {
   readonly attendScratch: number;
   /** Byte address of the row table (cache address and position of each row, two int32s). */
   table = 0;
-  /** Residual stream `[rows, d]`. */
-  x = new Float32Array(0);
+  /** The sampler's per-token sums, on the kernels for logits in this heap. */
+  readonly logitSums: HeapLogitSums;
+  /** Byte address of the residual stream `[rows, d]`. */
+  x = 0;
 
   constructor(
     private readonly tf: Tf,
@@ -305,6 +363,7 @@ export class DecodeScratch {
     this.attendScratch = this.wasm._malloc(attendScratchBytes(config));
     this.width = Math.max(3 * config.d_model, config.d_ff, config.vocab_size);
     this.heap = this.wasm.HEAPF32;
+    this.logitSums = new HeapLogitSums(this.wasm, this.kernels, this.malloc(logitScratchBytes(config.vocab_size)));
   }
 
   /** Makes room for `rows` rows. */
@@ -318,8 +377,8 @@ export class DecodeScratch {
     this.b = buf();
     if (this.table) this.wasm._free(this.table);
     this.table = this.wasm._malloc(cap * 8);
-    const d = this.config.d_model;
-    this.x = new Float32Array(cap * d);
+    if (this.x) this.wasm._free(this.x);
+    this.x = this.malloc(cap * this.config.d_model * 4);
     this.capacity = cap;
   }
 
@@ -382,21 +441,9 @@ export class DecodeScratch {
     this.capacity = 0;
     this.wasm._free(this.shapes);
     this.wasm._free(this.attendScratch);
+    this.wasm._free(this.logitSums.out);
     if (this.table) this.wasm._free(this.table);
-  }
-}
-
-function layerNorm(x: Float32Array, xo: number, rows: number, d: number, g: Float32Array, b: Float32Array, out: Float32Array, oo: number): void {
-  for (let r = 0; r < rows; r++) {
-    const o = xo + r * d;
-    const p = oo + r * d;
-    let mean = 0;
-    for (let i = 0; i < d; i++) mean += x[o + i]!;
-    mean /= d;
-    let v = 0;
-    for (let i = 0; i < d; i++) v += (x[o + i]! - mean) ** 2;
-    const inv = 1 / Math.sqrt(v / d + 1e-5);
-    for (let i = 0; i < d; i++) out[p + i] = (x[o + i]! - mean) * inv * g[i]! + b[i]!;
+    if (this.x) this.wasm._free(this.x);
   }
 }
 
@@ -407,7 +454,8 @@ function layerNorm(x: Float32Array, xo: number, rows: number, d: number, g: Floa
  * scratch has room. @returns the number of rows.
  */
 export function forwardInto(w: DecodeWeights, caches: readonly KvCache[], tokens: readonly (readonly number[])[]): number {
-  const sc = w.shared.scratch;
+  const shared = w.shared;
+  const sc = shared.scratch;
   const k = sc.kernels;
   const c = w.config;
   const d = c.d_model;
@@ -417,10 +465,11 @@ export function forwardInto(w: DecodeWeights, caches: readonly KvCache[], tokens
     if (caches[s]!.length + tokens[s]!.length > c.context_length) throw new Error(`sequence ${s} would exceed the context length`);
   }
   sc.reserve(rows);
-  const x = sc.x;
   const { embed, pos } = w.base;
   const table = sc.int32();
   const T = sc.table >>> 2;
+  const heap = sc.view();
+  const X = sc.x >>> 2;
   let r0 = 0;
   for (let s = 0; s < tokens.length; s++) {
     const toks = tokens[s]!;
@@ -431,31 +480,29 @@ export function forwardInto(w: DecodeWeights, caches: readonly KvCache[], tokens
       table[T + 2 * r0 + 1] = p;
       const eo = toks[i]! * d;
       const po = p * d;
-      const xo = r0 * d;
-      for (let j = 0; j < d; j++) x[xo + j] = embed[eo + j]! + pos[po + j]!;
+      const xo = X + r0 * d;
+      for (let j = 0; j < d; j++) heap[xo + j] = embed[eo + j]! + pos[po + j]!;
     }
   }
-  const n = rows * d;
-  for (let li = 0; li < w.layers.length; li++) {
+  const A = sc.aOffset << 2;
+  const B = sc.bOffset << 2;
+  const L = w.layers.length;
+  k.layerNorm(sc.x, rows, shared.norms[0]!.ln1[0], shared.norms[0]!.ln1[1], A);
+  for (let li = 0; li < L; li++) {
     const lw = w.layers[li]!;
-    const base = w.base.layers[li]!;
-    const A = sc.aOffset;
-    const B = sc.bOffset;
-    layerNorm(x, 0, rows, d, base.ln1G, base.ln1B, sc.view(), A);
+    const norm = shared.norms[li]!;
     sc.matmul("a", rows, lw.qkv, "b");
-    k.attend(rows, sc.table, B << 2, A << 2, li, sc.attendScratch);
+    k.attend(rows, sc.table, B, A, li, sc.attendScratch);
     sc.matmul("a", rows, lw.o, "b");
-    let heap = sc.view();
-    for (let i = 0; i < n; i++) x[i] = x[i]! + heap[B + i]!;
-    layerNorm(x, 0, rows, d, base.ln2G, base.ln2B, heap, A);
-    sc.matmul("a", rows, w.shared.up[li]!, "b");
-    k.gelu(B << 2, rows * c.d_ff);
-    sc.matmul("b", rows, w.shared.down[li]!, "a");
-    heap = sc.view();
-    for (let i = 0; i < n; i++) x[i] = x[i]! + heap[A + i]!;
+    k.addNorm(sc.x, B, rows, norm.ln2[0], norm.ln2[1], A);
+    sc.matmul("a", rows, shared.up[li]!, "b");
+    k.gelu(B, rows * c.d_ff);
+    sc.matmul("b", rows, shared.down[li]!, "a");
+    // the residual, then the next layer's first norm (or the final norm) into buffer A
+    const [g, b] = li + 1 < L ? shared.norms[li + 1]!.ln1 : shared.finalNorm;
+    k.addNorm(sc.x, A, rows, g, b, A);
   }
   for (let s = 0; s < tokens.length; s++) caches[s]!.length += tokens[s]!.length;
-  layerNorm(x, 0, rows, d, w.base.normG, w.base.normB, sc.view(), sc.aOffset);
   return rows;
 }
 

@@ -1,5 +1,5 @@
 import type { Rng } from "./rng.js";
-import { logNormalizer } from "./token-logprob.js";
+import { type LogNormalizer, logNormalizer } from "./token-logprob.js";
 import { BOS, PAD } from "./tokenizer.js";
 
 /** Token choice settings (already defaulted). */
@@ -16,23 +16,80 @@ export interface Picked {
 }
 
 /**
+ * The sums over one row of logits that choosing a token needs. `jsLogitSums` is the
+ * definition; the decoder's wasm kernels compute the same bits for logits in the wasm heap.
+ */
+export interface LogitSums {
+  normalizer(logits: Float32Array): LogNormalizer;
+  /**
+   * Sets `probs[i] = exp((logits[i] - max) / temperature)` for every token a sample can
+   * produce, 0 for BOS and PAD. @returns their sum, in id order, in float64.
+   */
+  tempered(logits: Float32Array, max: number, temperature: number): number;
+  /** What the last `tempered` call wrote (valid until the next call). */
+  readonly probs: Float64Array;
+}
+
+/** The reference `LogitSums`, in JavaScript. */
+export class JsLogitSums implements LogitSums {
+  probs = new Float64Array(0);
+
+  normalizer(logits: Float32Array): LogNormalizer {
+    return logNormalizer(logits);
+  }
+
+  tempered(logits: Float32Array, max: number, temperature: number): number {
+    const V = logits.length;
+    if (this.probs.length < V) this.probs = new Float64Array(V);
+    const probs = this.probs;
+    let total = 0;
+    for (let i = 0; i < V; i++) {
+      if (i === BOS || i === PAD) {
+        probs[i] = 0;
+        continue;
+      }
+      const p = Math.exp((logits[i]! - max) / temperature);
+      probs[i] = p;
+      total += p;
+    }
+    return total;
+  }
+}
+
+const jsSums = new JsLogitSums();
+
+/**
  * Chooses the next token from `logits`. BOS and PAD are never chosen. Temperature 0 is greedy
  * (lowest id wins ties, no randomness used); otherwise the distribution is tempered, cut to the
  * `topK` most likely tokens (0 = all), then to the smallest set reaching `topP` mass, and one
  * uniform draw from `rng` picks the token (walking the kept tokens from most to least likely, or
  * in id order when nothing is cut).
+ * @param sums where the per-token sums are computed (@default the JavaScript reference)
  */
-export function pickToken(logits: Float32Array, opts: PickOptions, rng: Rng): Picked {
+export function pickToken(logits: Float32Array, opts: PickOptions, rng: Rng, sums: LogitSums = jsSums): Picked {
   const V = logits.length;
-  const { max, argmax, logZ } = logNormalizer(logits);
+  const { max, argmax, logZ } = sums.normalizer(logits);
   const logprobOf = (t: number) => logits[t]! - logZ;
   if (opts.temperature === 0) return { token: argmax, logprob: logprobOf(argmax) };
 
+  if (opts.topK <= 0 && opts.topP >= 1) {
+    // Nothing is cut: every token in id order (the kept mass is the total).
+    const total = sums.tempered(logits, max, opts.temperature);
+    const probs = sums.probs;
+    let u = rng.next() * total;
+    let last = 0;
+    for (let i = 0; i < V; i++) {
+      if (i === BOS || i === PAD) continue;
+      last = i;
+      u -= probs[i]!;
+      if (u < 0) return { token: i, logprob: logprobOf(i) };
+    }
+    return { token: last, logprob: logprobOf(last) };
+  }
+
   const ids: number[] = [];
   for (let i = 0; i < V; i++) if (i !== BOS && i !== PAD) ids.push(i);
-  // Cutting needs the tokens by probability; without a cut, id order gives the same distribution.
-  const cut = opts.topK > 0 || opts.topP < 1;
-  if (cut) ids.sort((a, b) => logits[b]! - logits[a]! || a - b);
+  ids.sort((a, b) => logits[b]! - logits[a]! || a - b);
   const k = opts.topK > 0 ? Math.min(opts.topK, ids.length) : ids.length;
   const probs: number[] = [];
   let total = 0;

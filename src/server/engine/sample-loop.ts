@@ -311,7 +311,7 @@ export class SampleBatcher {
 
   private pick(l: Live, logits: Float32Array): void {
     const { p, hooks } = l.job;
-    const { token, logprob } = pickToken(logits, l.job.opts, l.rng);
+    const { token, logprob } = pickToken(logits, l.job.opts, l.rng, l.job.w.shared.scratch.logitSums);
     let delta: string;
     if (token === EOS) {
       delta = l.text.finish().delta;

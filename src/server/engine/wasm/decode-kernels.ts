@@ -1,4 +1,5 @@
 import type { ModelConfig } from "../models.js";
+import { BOS, PAD } from "../tokenizer.js";
 import { Body, F64, type FunctionDef, I32, V128, assemble } from "./assembler.js";
 
 /**
@@ -21,6 +22,25 @@ export interface DecodeKernels {
   gelu(ptr: number, n: number): void;
   /** `dst[i] = exp(src[i])` for `n` float64s (`n` a multiple of 4): for tests. */
   expArray(src: number, dst: number, n: number): void;
+  /** LayerNorm of `rows` rows of `d` floats at `x` (gain `g`, bias `b`) into `out`. */
+  layerNorm(x: number, rows: number, g: number, b: number, out: number): void;
+  /** `x += src` (float32, `rows × d`), then `layerNorm(x)` into `out` (which may be `src`). */
+  addNorm(x: number, src: number, rows: number, g: number, b: number, out: number): void;
+  /**
+   * `logNormalizer` of the `vocab` logits at `ptr`: writes the largest logit (float64) at `out`,
+   * the sum of `exp(logit - max)` (float64) at `out + 8` and the argmax (int32) at `out + 16`.
+   */
+  normalizer(ptr: number, vocab: number, out: number): void;
+  /**
+   * Writes `exp((logit - max) / temperature)` of every token a sample can produce (0 for BOS and
+   * PAD) as float64s at `out`. @returns their sum in id order.
+   */
+  tempered(ptr: number, vocab: number, max: number, temperature: number, out: number): number;
+}
+
+/** Bytes of output `normalizer` and `tempered` need for `vocab` logits. */
+export function logitScratchBytes(vocab: number): number {
+  return (vocab + 4) * 8 + 24;
 }
 
 /** Bytes of scratch `attend` needs. */
@@ -38,6 +58,16 @@ const I32_ADD = 0x6a;
 const I32_MUL = 0x6c;
 const I32_LT_S = 0x48;
 const I32_LOAD = 0x28;
+const I32_STORE = 0x36;
+const I32_NE = 0x47;
+const I32_AND = 0x71;
+const F32_LOAD = 0x2a;
+const F64_PROMOTE_F32 = 0xbb;
+const F64_SUB = 0xa1;
+const F64_MUL = 0xa2;
+const F64_DIV = 0xa3;
+const F64_SQRT = 0x9f;
+const F32X4_ADD = 0xe4;
 const F64_LOAD = 0x2b;
 const F64_STORE = 0x39;
 const F64_ADD = 0xa0;
@@ -200,6 +230,156 @@ function gelu(): FunctionDef {
   return { name: "gelu", params: [I32, I32], results: [], body: b, export: true };
 }
 
+/**
+ * Four logits per iteration: `f(b, xs)` leaves the float64 arguments of `exp` in the two v128
+ * locals `xs` (from the logits `v` at `p`), `lane(k, e)` consumes lane k's exp (an f64 on the
+ * stack) for token `id + k` when that token can be sampled, `skip(k)` handles the others.
+ */
+function forLogits(b: Body, ptr: number, vocab: number, args: (xs: number[], v: number) => void, lane: (id: number, k: number) => void, skip: (id: number) => void): void {
+  const i = b.local(I32);
+  const id = b.local(I32);
+  const v = b.local(V128);
+  const xs = [b.local(V128), b.local(V128)];
+  const es = [b.local(V128), b.local(V128)];
+  b.for(i, () => b.i32(0), () => b.get(vocab), 4, () => {
+    b.get(ptr).get(i).i32(4).op(I32_MUL).op(I32_ADD).simdMem(V_LOAD, 2).set(v);
+    args(xs, v);
+    emitExp(b, xs, es);
+    for (let k = 0; k < 4; k++) {
+      b.get(i).i32(k).op(I32_ADD).tee(id).get(vocab).op(I32_LT_S);
+      b.get(id).i32(BOS).op(I32_NE).op(I32_AND).get(id).i32(PAD).op(I32_NE).op(I32_AND);
+      b.if(
+        () => {
+          b.get(es[k >> 1]!).simd(F64X2_EXTRACT, k & 1);
+          lane(id, k);
+        },
+        () => skip(id),
+      );
+    }
+  });
+}
+
+/** Promotes float32 lanes of `v` to the two float64 vectors `xs`, minus `max`, divided by `div` when given. */
+function logitArgs(b: Body, max: number, div?: number): (xs: number[], v: number) => void {
+  return (xs, v) => {
+    b.get(v).simd(F64X2_PROMOTE_LOW).get(max).simd(F64X2_SPLAT).simd(F64X2_SUB);
+    if (div !== undefined) b.get(div).simd(F64X2_SPLAT).simd(F64X2_DIV);
+    b.set(xs[0]!);
+    b.get(v).get(v).simd(I8X16_SHUFFLE, ...HIGH_PAIR).simd(F64X2_PROMOTE_LOW).get(max).simd(F64X2_SPLAT).simd(F64X2_SUB);
+    if (div !== undefined) b.get(div).simd(F64X2_SPLAT).simd(F64X2_DIV);
+    b.set(xs[1]!);
+  };
+}
+
+function normalizer(): FunctionDef {
+  const b = new Body([I32, I32, I32]);
+  const [ptr, vocab, out] = [0, 1, 2];
+  const i = b.local(I32);
+  const argmax = b.local(I32);
+  const l = b.local(F64);
+  const max = b.local(F64);
+  const z = b.local(F64);
+  b.f64(-Infinity).set(max).i32(0).set(argmax);
+  b.for(i, () => b.i32(0), () => b.get(vocab), 1, () => {
+    b.get(i).i32(BOS).op(I32_NE).get(i).i32(PAD).op(I32_NE).op(I32_AND);
+    b.get(ptr).get(i).i32(4).op(I32_MUL).op(I32_ADD).mem(F32_LOAD, 2).op(F64_PROMOTE_F32).tee(l).get(max).op(F64_GT).op(I32_AND);
+    b.if(() => b.get(l).set(max).get(i).set(argmax));
+  });
+  b.f64(0).set(z);
+  forLogits(b, ptr, vocab, logitArgs(b, max), () => b.get(z).op(F64_ADD).set(z), () => {});
+  b.get(out).get(max).mem(F64_STORE, 3).get(out).get(z).mem(F64_STORE, 3, 8).get(out).get(argmax).mem(I32_STORE, 2, 16);
+  return { name: "normalizer", params: [I32, I32, I32], results: [], body: b, export: true };
+}
+
+function tempered(): FunctionDef {
+  const b = new Body([I32, I32, F64, F64, I32]);
+  const [ptr, vocab, max, temperature, out] = [0, 1, 2, 3, 4];
+  const total = b.local(F64);
+  const p = b.local(F64);
+  b.f64(0).set(total);
+  forLogits(
+    b,
+    ptr,
+    vocab,
+    logitArgs(b, max, temperature),
+    (id) => {
+      b.set(p).get(out).get(id).i32(8).op(I32_MUL).op(I32_ADD).get(p).mem(F64_STORE, 3);
+      b.get(total).get(p).op(F64_ADD).set(total);
+    },
+    (id) => b.get(out).get(id).i32(8).op(I32_MUL).op(I32_ADD).f64(0).mem(F64_STORE, 3),
+  );
+  b.get(total);
+  return { name: "tempered", params: [I32, I32, F64, F64, I32], results: [F64], body: b, export: true };
+}
+
+/**
+ * LayerNorm of one row (float64 sums in index order, as the JavaScript decoder did): `x`, `g`,
+ * `bias` and `out` are i32 locals holding byte addresses.
+ */
+function emitNormRow(b: Body, d: number, x: number, g: number, bias: number, out: number): void {
+  const i = b.local(I32);
+  const mean = b.local(F64);
+  const v = b.local(F64);
+  const dx = b.local(F64);
+  const inv = b.local(F64);
+  b.f64(0).set(mean).f64(0).set(v);
+  b.for(i, () => b.i32(0), () => b.i32(4 * d), 4, () => b.get(mean).get(x).get(i).op(I32_ADD).mem(F32_LOAD, 2).op(F64_PROMOTE_F32).op(F64_ADD).set(mean));
+  b.get(mean).f64(d).op(F64_DIV).set(mean);
+  b.for(i, () => b.i32(0), () => b.i32(4 * d), 4, () => {
+    b.get(x).get(i).op(I32_ADD).mem(F32_LOAD, 2).op(F64_PROMOTE_F32).get(mean).op(F64_SUB).set(dx);
+    b.get(v).get(dx).get(dx).op(F64_MUL).op(F64_ADD).set(v);
+  });
+  b.f64(1).get(v).f64(d).op(F64_DIV).f64(1e-5).op(F64_ADD).op(F64_SQRT).op(F64_DIV).set(inv);
+  // out = (x - mean) * inv * g + b, two lanes at a time
+  b.for(i, () => b.i32(0), () => b.i32(4 * d), 8, () => {
+    b.get(out).get(i).op(I32_ADD);
+    b.get(x).get(i).op(I32_ADD).simdMem(V_LOAD64_ZERO, 2).simd(F64X2_PROMOTE_LOW).get(mean).simd(F64X2_SPLAT).simd(F64X2_SUB);
+    b.get(inv).simd(F64X2_SPLAT).simd(F64X2_MUL);
+    b.get(g).get(i).op(I32_ADD).simdMem(V_LOAD64_ZERO, 2).simd(F64X2_PROMOTE_LOW).simd(F64X2_MUL);
+    b.get(bias).get(i).op(I32_ADD).simdMem(V_LOAD64_ZERO, 2).simd(F64X2_PROMOTE_LOW).simd(F64X2_ADD);
+    b.simd(F32X4_DEMOTE_ZERO).simdMem(V_STORE64_LANE, 2, 0, 0);
+  });
+}
+
+function layerNorm(c: ModelConfig): FunctionDef {
+  const d = c.d_model;
+  const b = new Body([I32, I32, I32, I32, I32]);
+  const [x, rows, g, bias, out] = [0, 1, 2, 3, 4];
+  const r = b.local(I32);
+  const xr = b.local(I32);
+  const or = b.local(I32);
+  b.for(r, () => b.i32(0), () => b.get(rows), 1, () => {
+    b.get(x).get(r).i32(4 * d).op(I32_MUL).op(I32_ADD).set(xr);
+    b.get(out).get(r).i32(4 * d).op(I32_MUL).op(I32_ADD).set(or);
+    emitNormRow(b, d, xr, g, bias, or);
+  });
+  return { name: "layerNorm", params: [I32, I32, I32, I32, I32], results: [], body: b, export: true };
+}
+
+function addNorm(c: ModelConfig): FunctionDef {
+  const d = c.d_model;
+  const b = new Body([I32, I32, I32, I32, I32, I32]);
+  const [x, src, rows, g, bias, out] = [0, 1, 2, 3, 4, 5];
+  const r = b.local(I32);
+  const i = b.local(I32);
+  const xr = b.local(I32);
+  const sr = b.local(I32);
+  const or = b.local(I32);
+  b.for(r, () => b.i32(0), () => b.get(rows), 1, () => {
+    b.get(x).get(r).i32(4 * d).op(I32_MUL).op(I32_ADD).set(xr);
+    b.get(src).get(r).i32(4 * d).op(I32_MUL).op(I32_ADD).set(sr);
+    b.get(out).get(r).i32(4 * d).op(I32_MUL).op(I32_ADD).set(or);
+    // float32 sums: the float64 sum of two float32s rounds to the same float32
+    b.for(i, () => b.i32(0), () => b.i32(4 * d), 16, () => {
+      b.get(xr).get(i).op(I32_ADD);
+      b.get(xr).get(i).op(I32_ADD).simdMem(V_LOAD, 2).get(sr).get(i).op(I32_ADD).simdMem(V_LOAD, 2).simd(F32X4_ADD);
+      b.simdMem(V_STORE, 2);
+    });
+    emitNormRow(b, d, xr, g, bias, or);
+  });
+  return { name: "addNorm", params: [I32, I32, I32, I32, I32, I32], results: [], body: b, export: true };
+}
+
 function attend(c: ModelConfig): FunctionDef {
   const d = c.d_model;
   const dh = d / c.n_heads;
@@ -317,8 +497,8 @@ function attend(c: ModelConfig): FunctionDef {
 /** Assembles and instantiates the kernels for models shaped like `c` on `memory`. */
 export function decodeKernels(memory: WebAssembly.Memory, c: ModelConfig): DecodeKernels {
   const dh = c.d_model / c.n_heads;
-  if (dh % 4 !== 0 || c.d_ff % 4 !== 0) throw new Error(`decode kernels need a head size and an MLP size divisible by 4`);
-  const bytes = assemble([{ module: "Math", name: "exp", params: [F64], results: [F64] }], [expArray(), gelu(), attend(c)]);
+  if (dh % 4 !== 0 || c.d_ff % 4 !== 0 || c.d_model % 4 !== 0) throw new Error(`decode kernels need a head size, d_model and an MLP size divisible by 4`);
+  const bytes = assemble([{ module: "Math", name: "exp", params: [F64], results: [F64] }], [expArray(), gelu(), attend(c), normalizer(), tempered(), layerNorm(c), addNorm(c)]);
   const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory }, Math: { exp: Math.exp } });
   return instance.exports as unknown as DecodeKernels;
 }
