@@ -14,6 +14,7 @@ const sections: Array<[string, () => Promise<Section>]> = [
   ["engine", async () => (await import("./engine.js")).benchEngine],
   ["testing servers", async () => (await import("./testing.js")).benchTestingServers],
   ["run store", async () => (await import("./run-store.js")).benchRunStore],
+  ["server bounds", async () => (await import("./server-bounds.js")).benchServerBounds],
   ["pipelined training calls", async () => (await import("./pipelining.js")).benchPipelining],
 ];
 
