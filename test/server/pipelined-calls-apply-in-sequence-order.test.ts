@@ -2,7 +2,10 @@ import { describe, expect, it } from "vitest";
 import { ApiError } from "../../src/server/http/api-error.js";
 import { CallSequencer, isRetryable } from "../../src/server/runs/call-sequencer.js";
 import type { RunRecord } from "../../src/server/store/run-record.js";
-import { QA, call, createTinyRun, useTestServer } from "./helpers.js";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { QA, call, createTinyRun, startTestServer, testEngine, useTestServer } from "./helpers.js";
 
 const fixture = useTestServer({ sequenceHoldMs: 300 });
 const run = (sequences?: RunRecord["sequences"]) => ({ run_id: "run_x", sequences }) as RunRecord;
@@ -133,5 +136,26 @@ describe("pipelined calls over HTTP", () => {
     expect(later.body.error.code).toBe("sequence_broken");
     const late = await trainStep(runId, 0, `${runId}-gap-0`);
     expect(late.body.step).toBe(1);
+  });
+
+  it("a pipelined forward's position survives a restart: the call after it is applied, not held for it", async () => {
+    const engine = await testEngine();
+    const dataDir = await mkdtemp(path.join(tmpdir(), "signal-sequence-restart-"));
+    let server = await startTestServer(engine, { dataDir, sequenceHoldMs: 300 });
+    try {
+      const runId = await createTinyRun(server);
+      const headers = (p: number) => ({ "signal-sequence": `client-restart:${p}` });
+      expect((await call(server, "POST", `/v1/runs/${runId}/train_step`, { body: { batch: QA }, headers: headers(0) })).body.step).toBe(1);
+      const before = (await call(server, "GET", `/v1/runs/${runId}`)).body;
+      expect((await call(server, "POST", `/v1/runs/${runId}/forward`, { body: { batch: [{ text: "abc" }] }, headers: headers(1) })).status).toBe(200);
+      expect((await call(server, "GET", `/v1/runs/${runId}`)).body).toEqual(before);
+      await server.close();
+      server = await startTestServer(engine, { dataDir, sequenceHoldMs: 300 });
+      const after = await call(server, "POST", `/v1/runs/${runId}/train_step`, { body: { batch: QA }, headers: headers(2) });
+      expect(after.body.step).toBe(2);
+    } finally {
+      await server.dispose();
+      await engine.close();
+    }
   });
 });

@@ -63,19 +63,28 @@ export function changeRun(ctx: RequestContext, runId: string, work: (run: RunRec
 
 /**
  * Reads a run's live state in its queue, after the calls before it, without changing it (the
- * `forward` operation): ordered like a change, nothing persisted.
+ * `forward` operation): ordered like a change. Only a pipelined call's position is persisted
+ * (the header alone, `updated_at` kept), so after a restart the call after it is not held
+ * waiting for a position that was already answered.
  * @throws ApiError 404 when the run is gone by the time its turn comes; the engine's 4xx errors.
  */
 export function readRun<T>(ctx: RequestContext, runId: string, work: (run: RunRecord) => Promise<T>): Promise<T> {
-  const { queue, live } = ctx.services;
-  return inTurn(ctx, runId, () => queue.run(runId, async () => {
+  const { queue, live, store } = ctx.services;
+  return inTurn(ctx, runId, (turn) => queue.run(runId, async () => {
     const run = ownedRun(ctx, runId);
     await live.ensure(run);
+    let result: T;
     try {
-      return await work(run);
+      result = await work(run);
     } catch (error) {
       throw toApiError(error);
     }
+    if (turn.sequence) {
+      const record = structuredClone(run);
+      recordSequence(record, turn.sequence);
+      await store.commit(record);
+    }
+    return result;
   }));
 }
 

@@ -92,15 +92,11 @@ const F64X2_SUB = 0xf1;
 const F64X2_MUL = 0xf2;
 const F64X2_DIV = 0xf3;
 const F64X2_PROMOTE_LOW = 0x5f;
+const F64X2_TRUNC = 0x7a;
 const F32X4_DEMOTE_ZERO = 0x5e;
-const I32X4_TRUNC_SAT_F64X2_ZERO = 0xfc;
-const F64X2_CONVERT_LOW_I32X4 = 0xfe;
-const I64X2_EXTEND_LOW_I32X4 = 0xc7;
-const I64X2_ADD = 0xce;
 const I64X2_SHL = 0xcb;
 const I64X2_LT_S = 0xd8;
 const I64X2_GT_S = 0xd9;
-const I64X2_GE_S = 0xdb;
 /** i8x16.shuffle lanes moving floats 2 and 3 of an f32x4 to 0 and 1. */
 const HIGH_PAIR = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
 /** i8x16.shuffle lanes joining the low two floats of two f32x4s. */
@@ -138,10 +134,10 @@ const MATH_EXP = 0;
 function emitExp(b: Body, xs: readonly number[], ys: readonly number[]): void {
   const each = (f: (i: number) => void) => xs.forEach((_, i) => f(i));
   const vec = () => xs.map(() => b.local(V128));
-  const [abs, big, ki, t, hi, lo, xr, tt, c] = [vec(), vec(), vec(), vec(), vec(), vec(), vec(), vec(), vec()];
+  const [abs, big, t, hi, lo, xr, tt, c] = [vec(), vec(), vec(), vec(), vec(), vec(), vec(), vec()];
   each((i) => b.get(xs[i]!).i64x2(ABS).simd(V_AND).set(abs[i]!));
   each((i) => {
-    b.get(abs[i]!).i64x2(SLOW).simd(I64X2_GE_S);
+    b.get(abs[i]!).i64x2(SLOW - 1n).simd(I64X2_GT_S);
     if (i > 0) b.simd(V_OR);
   });
   b.simd(V_ANY_TRUE);
@@ -157,9 +153,9 @@ function emitExp(b: Body, xs: readonly number[], ys: readonly number[]): void {
       each((i) => {
         b.f64x2(INV_LN2).get(xs[i]!).simd(F64X2_MUL);
         b.get(xs[i]!).i64x2(SIGN).simd(V_AND).f64x2(0.5).simd(V_OR);
-        b.simd(F64X2_ADD).simd(I32X4_TRUNC_SAT_F64X2_ZERO).set(ki[i]!);
+        // truncating in float64 gives (double)(int) exactly here (|k| < 1024; a -0 is masked off)
+        b.simd(F64X2_ADD).simd(F64X2_TRUNC).get(big[i]!).simd(V_AND).set(t[i]!);
       });
-      each((i) => b.get(ki[i]!).simd(F64X2_CONVERT_LOW_I32X4).get(big[i]!).simd(V_AND).set(t[i]!));
       // hi = x - t * ln2HI; lo = t * ln2LO; x = hi - lo
       each((i) => b.get(xs[i]!).get(t[i]!).f64x2(LN2_HI).simd(F64X2_MUL).simd(F64X2_SUB).set(hi[i]!));
       each((i) => b.get(t[i]!).f64x2(LN2_LO).simd(F64X2_MUL).set(lo[i]!));
@@ -175,7 +171,8 @@ function emitExp(b: Body, xs: readonly number[], ys: readonly number[]): void {
       each((i) => {
         b.f64x2(1).get(lo[i]!).get(xr[i]!).get(c[i]!).simd(F64X2_MUL).f64x2(2).get(c[i]!).simd(F64X2_SUB).simd(F64X2_DIV);
         b.simd(F64X2_SUB).get(hi[i]!).simd(F64X2_SUB).simd(F64X2_SUB);
-        b.get(ki[i]!).simd(I64X2_EXTEND_LOW_I32X4).get(big[i]!).simd(V_AND).i64x2(1023n).simd(I64X2_ADD).i32(52).simd(I64X2_SHL);
+        // 2^k: k + 1023 sits in the low mantissa bits of t + (2^52 + 1023)
+        b.get(t[i]!).f64x2(2 ** 52 + 1023).simd(F64X2_ADD).i32(52).simd(I64X2_SHL);
         b.simd(F64X2_MUL).set(ys[i]!);
       });
       // exp(1) is E exactly (V8's special case); |x| < 2^-28 gives 1 + x
@@ -402,6 +399,10 @@ function attend(c: ModelConfig): FunctionDef {
   const qh = b.local(I32);
   const acc01 = b.local(V128);
   const acc23 = b.local(V128);
+  const acc01b = b.local(V128);
+  const acc23b = b.local(V128);
+  const q01 = b.local(V128);
+  const q23 = b.local(V128);
   const kv = b.local(V128);
   const s = b.local(F64);
   const max = b.local(F64);
@@ -436,22 +437,30 @@ function attend(c: ModelConfig): FunctionDef {
         b.get(qh).get(q).get(h).i32(4).op(I32_MUL).op(I32_ADD).simdMem(V_LOAD64_ZERO, 3, j * 4).simd(F64X2_PROMOTE_LOW);
         b.f64x2(scale).simd(F64X2_MUL).simdMem(V_STORE, 3, j * 8);
       }
-      // scores: four interleaved partial sums per position (lanes 0,1 of acc01 and of acc23)
+      // scores: four interleaved partial sums per position (lanes 0,1 of acc01 and of acc23), two
+      // positions at a time (the second's result is dropped when it is past len)
       b.f64(-Infinity).set(max);
       b.get(K).get(h).i32(4).op(I32_MUL).op(I32_ADD).set(kp);
-      b.for(t, () => b.i32(0), () => b.get(len), 1, () => {
-        b.f64x2(0).set(acc01).f64x2(0).set(acc23);
+      b.for(t, () => b.i32(0), () => b.get(len), 2, () => {
+        for (const a of [acc01, acc23, acc01b, acc23b]) b.f64x2(0).set(a);
         for (let j = 0; j < dh; j += 4) {
-          b.get(kp).simdMem(V_LOAD, 2, j * 4).set(kv);
-          b.get(acc01).get(qh).simdMem(V_LOAD, 3, j * 8).get(kv).simd(F64X2_PROMOTE_LOW).simd(F64X2_MUL).simd(F64X2_ADD).set(acc01);
-          b.get(acc23).get(qh).simdMem(V_LOAD, 3, j * 8 + 16).get(kv).get(kv).simd(I8X16_SHUFFLE, ...HIGH_PAIR).simd(F64X2_PROMOTE_LOW);
-          b.simd(F64X2_MUL).simd(F64X2_ADD).set(acc23);
+          b.get(qh).simdMem(V_LOAD, 3, j * 8).set(q01);
+          b.get(qh).simdMem(V_LOAD, 3, j * 8 + 16).set(q23);
+          for (const [k01, k23, off] of [[acc01, acc23, 0], [acc01b, acc23b, rowBytes]] as const) {
+            b.get(kp).simdMem(V_LOAD, 2, off + j * 4).set(kv);
+            b.get(k01).get(q01).get(kv).simd(F64X2_PROMOTE_LOW).simd(F64X2_MUL).simd(F64X2_ADD).set(k01);
+            b.get(k23).get(q23).get(kv).get(kv).simd(I8X16_SHUFFLE, ...HIGH_PAIR).simd(F64X2_PROMOTE_LOW).simd(F64X2_MUL).simd(F64X2_ADD).set(k23);
+          }
         }
-        b.get(acc01).simd(F64X2_EXTRACT, 0).get(acc01).simd(F64X2_EXTRACT, 1).op(F64_ADD);
-        b.get(acc23).simd(F64X2_EXTRACT, 0).get(acc23).simd(F64X2_EXTRACT, 1).op(F64_ADD).op(F64_ADD).set(s);
-        b.get(scratch).get(t).i32(8).op(I32_MUL).op(I32_ADD).get(s).mem(F64_STORE, 3);
-        b.get(s).get(max).get(s).get(max).op(F64_GT).op(SELECT).set(max);
-        b.get(kp).i32(rowBytes).op(I32_ADD).set(kp);
+        ([[acc01, acc23, 0], [acc01b, acc23b, 8]] as const).forEach(([k01, k23, off]) => {
+          b.get(k01).simd(F64X2_EXTRACT, 0).get(k01).simd(F64X2_EXTRACT, 1).op(F64_ADD);
+          b.get(k23).simd(F64X2_EXTRACT, 0).get(k23).simd(F64X2_EXTRACT, 1).op(F64_ADD).op(F64_ADD).set(s);
+          b.get(scratch).get(t).i32(8).op(I32_MUL).op(I32_ADD).get(s).mem(F64_STORE, 3, off);
+          const update = () => b.get(s).get(max).get(s).get(max).op(F64_GT).op(SELECT).set(max);
+          if (off === 0) update();
+          else b.get(t).i32(1).op(I32_ADD).get(len).op(I32_LT_S).if(update);
+        });
+        b.get(kp).i32(2 * rowBytes).op(I32_ADD).set(kp);
       });
       // e = exp(score - max) in place, summed in position order; the pad lanes past len are unused
       for (let k = 0; k < 3; k++) b.get(scratch).get(len).i32(8).op(I32_MUL).op(I32_ADD).get(max).mem(F64_STORE, 3, 8 * k);
