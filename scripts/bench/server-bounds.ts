@@ -156,6 +156,9 @@ interface BurstFigures {
   healthP99: number;
   healthMax: number;
   healthFailed: number;
+  idleHealthP50: number;
+  idleHealthP99: number;
+  idleHealthMax: number;
 }
 
 /** BURST concurrent `client.sample` calls (one prompt, 16 tokens, one key, one run) against a server process. */
@@ -177,6 +180,10 @@ async function burst(): Promise<BurstFigures> {
     const run = await client.createRun({ base_model: "signal-byte-tiny", seed: 1 });
     await client.sample(run.run_id, ["warm up"], { max_tokens: 4 });
     statuses.length = 0;
+    // The same poll with the server idle first: what the shared machine alone costs.
+    const idlePoller = healthPoller(server.url);
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    const idle = (await idlePoller.stop()).filter((t) => t >= 0);
     const poller = healthPoller(server.url);
     await new Promise((resolve) => setTimeout(resolve, 300));
     const started = performance.now();
@@ -201,6 +208,9 @@ async function burst(): Promise<BurstFigures> {
       healthP99: percentile(ok, 99),
       healthMax: Math.max(...ok),
       healthFailed: health.length - ok.length,
+      idleHealthP50: median(idle),
+      idleHealthP99: percentile(idle, 99),
+      idleHealthMax: Math.max(...idle),
     };
   } finally {
     await server.stop();
@@ -233,6 +243,9 @@ export async function benchServerBounds(): Promise<{ markdown: string; figures: 
     "burst: getHealth p99 ms": b.healthP99,
     "burst: getHealth max ms": b.healthMax,
     "burst: getHealth failed": b.healthFailed,
+    "idle server: getHealth p50 ms": b.idleHealthP50,
+    "idle server: getHealth p99 ms": b.idleHealthP99,
+    "idle server: getHealth max ms": b.idleHealthMax,
   };
   const markdown = [
     "## Server bounds: unread streams and a burst of samples",
@@ -244,11 +257,11 @@ export async function benchServerBounds(): Promise<{ markdown: string; figures: 
     `| backpressure (now) | ${fmt(mib(after.heapPerStream))} | ${fmt(mib(after.externalPerStream))} | ${after.eventsPerStream.toFixed(0)} |`,
     `| no backpressure (before) | ${fmt(mib(before.heapPerStream))} | ${fmt(mib(before.externalPerStream))} | ${before.eventsPerStream.toFixed(0)} |`,
     "",
-    `**${BURST} concurrent samples through the SDK** (goals: all succeed; 0 × 5xx other than 503 with Retry-After; getHealth p99 ≤ 50 ms). One \`SignalClient\` (\`maxRetries: 100\`), one key, one run on \`signal-byte-tiny\`, each call one prompt and 16 tokens, against \`signal serve\` (2 workers, default limits) in its own process. Every HTTP response the SDK received is counted, retries included. getHealth is polled every 10 ms by a separate process during the burst.`,
+    `**${BURST} concurrent samples through the SDK** (goals: all succeed; 0 × 5xx other than 503 with Retry-After; getHealth p99 ≤ 50 ms). One \`SignalClient\` (\`maxRetries: 100\`), one key, one run on \`signal-byte-tiny\`, each call one prompt and 16 tokens, against \`signal serve\` (2 workers, default limits) in its own process. Every HTTP response the SDK received is counted, retries included. getHealth is polled every 10 ms by a separate process during the burst, and for 3 s before it with the server idle (what the shared machine alone costs).`,
     "",
-    "| calls | succeeded | wall s | responses | 2xx | 429 | 503 + Retry-After | other 5xx | getHealth p50 / p99 / max ms |",
-    "|---|---|---|---|---|---|---|---|---|",
-    `| ${BURST} | ${b.succeeded} | ${fmt(b.wallMs / 1000, 1)} | ${b.responses} | ${b.status2xx} | ${b.status429} | ${b.status503WithRetryAfter} | ${b.other5xx} | ${fmt(b.healthP50, 1)} / ${fmt(b.healthP99, 1)} / ${fmt(b.healthMax, 1)} |`,
+    "| calls | succeeded | wall s | responses | 2xx | 429 | 503 + Retry-After | other 5xx | getHealth p50 / p99 / max ms | idle server: getHealth p50 / p99 / max ms |",
+    "|---|---|---|---|---|---|---|---|---|---|",
+    `| ${BURST} | ${b.succeeded} | ${fmt(b.wallMs / 1000, 1)} | ${b.responses} | ${b.status2xx} | ${b.status429} | ${b.status503WithRetryAfter} | ${b.other5xx} | ${fmt(b.healthP50, 1)} / ${fmt(b.healthP99, 1)} / ${fmt(b.healthMax, 1)} | ${fmt(b.idleHealthP50, 1)} / ${fmt(b.idleHealthP99, 1)} / ${fmt(b.idleHealthMax, 1)} |`,
     "",
   ].join("\n");
   return { markdown, figures };

@@ -18,7 +18,7 @@ export interface DecodeKernels {
    * cache's byte address and the row's position (two int32s); `scratch` is `scratchBytes` bytes.
    */
   attend(rows: number, table: number, qkv: number, out: number, layer: number, scratch: number): void;
-  /** tanh-approximated GELU in place on `n` floats at `ptr` (`n` a multiple of 4). */
+  /** tanh-approximated GELU in place on `n` floats at `ptr` (`n` a multiple of 8). */
   gelu(ptr: number, n: number): void;
   /** `dst[i] = exp(src[i])` for `n` float64s (`n` a multiple of 4): for tests. */
   expArray(src: number, dst: number, n: number): void;
@@ -200,19 +200,21 @@ function expArray(): FunctionDef {
 }
 
 /** Four floats per iteration. */
+/** Eight floats per iteration (four exp chains in flight). */
 function gelu(): FunctionDef {
   const b = new Body([I32, I32]);
   const [ptr, n] = [0, 1];
   const p = b.local(I32);
   const end = b.local(I32);
   const v = b.local(V128);
-  const us = [b.local(V128), b.local(V128)];
-  const zs = [b.local(V128), b.local(V128)];
-  const es = [b.local(V128), b.local(V128)];
+  const vec = () => [0, 1, 2, 3].map(() => b.local(V128));
+  const [us, zs, es] = [vec(), vec(), vec()];
   b.get(ptr).get(n).i32(4).op(I32_MUL).op(I32_ADD).set(end);
-  b.for(p, () => b.get(ptr), () => b.get(end), 16, () => {
-    b.get(p).simdMem(V_LOAD, 2).tee(v).simd(F64X2_PROMOTE_LOW).set(us[0]!);
-    b.get(v).get(v).simd(I8X16_SHUFFLE, ...HIGH_PAIR).simd(F64X2_PROMOTE_LOW).set(us[1]!);
+  b.for(p, () => b.get(ptr), () => b.get(end), 32, () => {
+    for (const h of [0, 1]) {
+      b.get(p).simdMem(V_LOAD, 2, 16 * h).tee(v).simd(F64X2_PROMOTE_LOW).set(us[2 * h]!);
+      b.get(v).get(v).simd(I8X16_SHUFFLE, ...HIGH_PAIR).simd(F64X2_PROMOTE_LOW).set(us[2 * h + 1]!);
+    }
     // z = 2 * (c * (u + 0.044715 * u * u * u))
     us.forEach((u, k) => {
       b.f64x2(2).f64x2(GELU_C).get(u).f64x2(0.044715).get(u).simd(F64X2_MUL).get(u).simd(F64X2_MUL).get(u).simd(F64X2_MUL);
@@ -220,9 +222,11 @@ function gelu(): FunctionDef {
     });
     emitExp(b, zs, es);
     // u - u / (exp(z) + 1), back to float32
-    b.get(p);
-    us.forEach((u, k) => b.get(u).get(u).get(es[k]!).f64x2(1).simd(F64X2_ADD).simd(F64X2_DIV).simd(F64X2_SUB).simd(F32X4_DEMOTE_ZERO));
-    b.simd(I8X16_SHUFFLE, ...LOW_PAIRS).simdMem(V_STORE, 2);
+    for (const h of [0, 1]) {
+      b.get(p);
+      for (const k of [2 * h, 2 * h + 1]) b.get(us[k]!).get(us[k]!).get(es[k]!).f64x2(1).simd(F64X2_ADD).simd(F64X2_DIV).simd(F64X2_SUB).simd(F32X4_DEMOTE_ZERO);
+      b.simd(I8X16_SHUFFLE, ...LOW_PAIRS).simdMem(V_STORE, 2, 16 * h);
+    }
   });
   return { name: "gelu", params: [I32, I32], results: [], body: b, export: true };
 }
@@ -410,7 +414,7 @@ function attend(c: ModelConfig): FunctionDef {
   const e = b.local(V128);
   const xs = [b.local(V128), b.local(V128)];
   const es = [b.local(V128), b.local(V128)];
-  const chunk = dh % 8 === 0 ? 8 : 4;
+  const chunk = dh % 16 === 0 ? 16 : dh % 8 === 0 ? 8 : 4;
   const accs = Array.from({ length: chunk / 2 }, () => b.local(V128));
   b.get(scratch).i32((ctx + 4) * 8).op(I32_ADD).set(qh);
   /** Sets K and V to row r's layer caches, pos to its position. */
@@ -506,7 +510,7 @@ function attend(c: ModelConfig): FunctionDef {
 /** Assembles and instantiates the kernels for models shaped like `c` on `memory`. */
 export function decodeKernels(memory: WebAssembly.Memory, c: ModelConfig): DecodeKernels {
   const dh = c.d_model / c.n_heads;
-  if (dh % 4 !== 0 || c.d_ff % 4 !== 0 || c.d_model % 4 !== 0) throw new Error(`decode kernels need a head size, d_model and an MLP size divisible by 4`);
+  if (dh % 4 !== 0 || c.d_ff % 8 !== 0 || c.d_model % 4 !== 0) throw new Error(`decode kernels need a head size and d_model divisible by 4, an MLP size divisible by 8`);
   const bytes = assemble([{ module: "Math", name: "exp", params: [F64], results: [F64] }], [expArray(), gelu(), attend(c), normalizer(), tempered(), layerNorm(c), addNorm(c)]);
   const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory }, Math: { exp: Math.exp } });
   return instance.exports as unknown as DecodeKernels;
