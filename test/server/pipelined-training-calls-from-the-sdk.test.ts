@@ -12,6 +12,19 @@ afterAll(async () => {
 });
 
 const batches: Batch[] = Array.from({ length: 12 }, (_, i) => [QA[i % QA.length]!, QA[(i + 1) % QA.length]!]);
+/** A client whose network delivers each window of 8 train_step calls in reverse order: the later a call, the sooner it arrives. */
+function reversingClient(): SignalClient {
+  let sent = 0;
+  return new SignalClient({
+    apiKey: fixture.server.key,
+    baseUrl: fixture.server.url,
+    fetch: async (request) => {
+      if (request.url.endsWith("/train_step")) await new Promise((r) => setTimeout(r, (8 - (sent++ % 8)) * 15));
+      return fetch(request);
+    },
+  });
+}
+
 const newRun = (seed: number) => client.createRun({ base_model: "signal-byte-tiny", learning_rate: 0.02, seed });
 
 describe("pipelined TrainingClient calls against the local server", () => {
@@ -21,25 +34,27 @@ describe("pipelined TrainingClient calls against the local server", () => {
     const serialLosses: number[] = [];
     for (const batch of batches) serialLosses.push((await serial.trainBatch(batch)).loss);
 
-    // A network that delivers each window of calls in reverse order: the later a call, the sooner it arrives.
-    let sent = 0;
-    const reversing = new SignalClient({
-      apiKey: fixture.server.key,
-      baseUrl: fixture.server.url,
-      fetch: async (request) => {
-        const n = sent++;
-        if (request.url.includes("/train_step")) await new Promise((r) => setTimeout(r, (8 - (n % 8)) * 15));
-        return fetch(request);
-      },
-    });
+    const reversing = reversingClient();
     const pipelinedRun = await reversing.createRun({ base_model: "signal-byte-tiny", learning_rate: 0.02, seed: 11 });
-    sent = 0;
     const pipelined = reversing.training(pipelinedRun.run_id);
     const results = await Promise.all(batches.map((batch) => pipelined.trainBatch(batch)));
     expect(results.map((r) => r.step)).toEqual(batches.map((_, i) => i + 1));
     expect(results.map((r) => r.loss)).toEqual(serialLosses);
     expect(pipelined.getMetrics().loss_history).toEqual(serialLosses);
     expect((await pipelinedRun.refresh()).current_step).toBe(12);
+    await reversing.close();
+  });
+
+  it("two clients pipelining on one run: each one's calls apply in its own call order, the two interleaved", async () => {
+    const run = await newRun(14);
+    const reversing = reversingClient();
+    const [a, b] = [client.training(run.run_id), reversing.training(run.run_id)];
+    const calls = batches.slice(0, 6).flatMap((batch) => [a.trainBatch(batch), b.trainBatch(batch)]);
+    const steps = (await Promise.all(calls)).map((r) => r.step);
+    const ofA = steps.filter((_, i) => i % 2 === 0);
+    const ofB = steps.filter((_, i) => i % 2 === 1);
+    for (const own of [ofA, ofB]) expect(own).toEqual([...own].sort((x, y) => x - y));
+    expect([...steps].sort((x, y) => x - y)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
     await reversing.close();
   });
 
