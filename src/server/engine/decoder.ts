@@ -372,7 +372,8 @@ export class DecodeScratch {
     const cap = Math.max(rows, this.capacity * 2, 16);
     this.a?.tensor.dispose();
     this.b?.tensor.dispose();
-    const buf = () => new HeapBuffer(this.backend, this.tf.keep(this.tf.zeros([cap * this.width])) as Tensor1D, cap * this.width);
+    // 8 floats of slack: the logit kernels read whole groups of 8 past the last row's end.
+    const buf = () => new HeapBuffer(this.backend, this.tf.keep(this.tf.zeros([cap * this.width + 8])) as Tensor1D, cap * this.width);
     this.a = buf();
     this.b = buf();
     if (this.table) this.wasm._free(this.table);

@@ -40,7 +40,7 @@ export interface DecodeKernels {
 
 /** Bytes of output `normalizer` and `tempered` need for `vocab` logits. */
 export function logitScratchBytes(vocab: number): number {
-  return (vocab + 4) * 8 + 24;
+  return (vocab + 8) * 8 + 24;
 }
 
 /** Bytes of scratch `attend` needs. */
@@ -232,27 +232,27 @@ function gelu(): FunctionDef {
 }
 
 /**
- * Four logits per iteration: `f(b, xs)` leaves the float64 arguments of `exp` in the two v128
- * locals `xs` (from the logits `v` at `p`), `lane(k, e)` consumes lane k's exp (an f64 on the
- * stack) for token `id + k` when that token can be sampled, `skip(k)` handles the others.
+ * Eight logits per iteration: `args(xs, vs)` turns the logits in the v128 locals `vs` into the
+ * float64 arguments of `exp` in the four locals `xs`; `lane(id)` consumes the exp of token `id`
+ * (an f64 on the stack) when that token can be sampled, `skip(id)` handles the others.
  */
-function forLogits(b: Body, ptr: number, vocab: number, args: (xs: number[], v: number) => void, lane: (id: number, k: number) => void, skip: (id: number) => void): void {
+function forLogits(b: Body, ptr: number, vocab: number, args: (xs: number[], vs: number[]) => void, lane: (id: number) => void, skip: (id: number) => void): void {
   const i = b.local(I32);
   const id = b.local(I32);
-  const v = b.local(V128);
-  const xs = [b.local(V128), b.local(V128)];
-  const es = [b.local(V128), b.local(V128)];
-  b.for(i, () => b.i32(0), () => b.get(vocab), 4, () => {
-    b.get(ptr).get(i).i32(4).op(I32_MUL).op(I32_ADD).simdMem(V_LOAD, 2).set(v);
-    args(xs, v);
+  const vs = [b.local(V128), b.local(V128)];
+  const xs = [0, 1, 2, 3].map(() => b.local(V128));
+  const es = [0, 1, 2, 3].map(() => b.local(V128));
+  b.for(i, () => b.i32(0), () => b.get(vocab), 8, () => {
+    vs.forEach((v, h) => b.get(ptr).get(i).i32(4).op(I32_MUL).op(I32_ADD).simdMem(V_LOAD, 2, 16 * h).set(v));
+    args(xs, vs);
     emitExp(b, xs, es);
-    for (let k = 0; k < 4; k++) {
+    for (let k = 0; k < 8; k++) {
       b.get(i).i32(k).op(I32_ADD).tee(id).get(vocab).op(I32_LT_S);
       b.get(id).i32(BOS).op(I32_NE).op(I32_AND).get(id).i32(PAD).op(I32_NE).op(I32_AND);
       b.if(
         () => {
           b.get(es[k >> 1]!).simd(F64X2_EXTRACT, k & 1);
-          lane(id, k);
+          lane(id);
         },
         () => skip(id),
       );
@@ -260,15 +260,17 @@ function forLogits(b: Body, ptr: number, vocab: number, args: (xs: number[], v: 
   });
 }
 
-/** Promotes float32 lanes of `v` to the two float64 vectors `xs`, minus `max`, divided by `div` when given. */
-function logitArgs(b: Body, max: number, div?: number): (xs: number[], v: number) => void {
-  return (xs, v) => {
-    b.get(v).simd(F64X2_PROMOTE_LOW).get(max).simd(F64X2_SPLAT).simd(F64X2_SUB);
-    if (div !== undefined) b.get(div).simd(F64X2_SPLAT).simd(F64X2_DIV);
-    b.set(xs[0]!);
-    b.get(v).get(v).simd(I8X16_SHUFFLE, ...HIGH_PAIR).simd(F64X2_PROMOTE_LOW).get(max).simd(F64X2_SPLAT).simd(F64X2_SUB);
-    if (div !== undefined) b.get(div).simd(F64X2_SPLAT).simd(F64X2_DIV);
-    b.set(xs[1]!);
+/** Promotes the float32 lanes of `vs` to the float64 vectors `xs`, minus `max`, divided by `div` when given. */
+function logitArgs(b: Body, max: number, div?: number): (xs: number[], vs: number[]) => void {
+  return (xs, vs) => {
+    xs.forEach((x, k) => {
+      const v = vs[k >> 1]!;
+      if (k & 1) b.get(v).get(v).simd(I8X16_SHUFFLE, ...HIGH_PAIR);
+      else b.get(v);
+      b.simd(F64X2_PROMOTE_LOW).get(max).simd(F64X2_SPLAT).simd(F64X2_SUB);
+      if (div !== undefined) b.get(div).simd(F64X2_SPLAT).simd(F64X2_DIV);
+      b.set(x);
+    });
   };
 }
 
