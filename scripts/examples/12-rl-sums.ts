@@ -13,8 +13,8 @@ import { run } from "./data.js";
 const MODEL = "signal-byte-base";
 const SEED = 7;
 /** Supervised steps first: the model learns the format (a digit, then a new line) and a little more. */
-const WARMUP_STEPS = 25;
-const ITERATIONS = 16;
+const WARMUP_STEPS = 10;
+const ITERATIONS = 12;
 /** Samples per prompt: one GRPO group. */
 const N = 8;
 
@@ -44,7 +44,7 @@ function svgOf(rewards: number[]): string {
 
 run(async () => {
   const client = new SignalClient();
-  const signalRun = await client.createRun({ base_model: MODEL, learning_rate: 0.01, seed: SEED });
+  const signalRun = await client.createRun({ base_model: MODEL, learning_rate: 0.02, seed: SEED });
   const training = signalRun.training();
   const inference = client.inference(signalRun.run_id);
 

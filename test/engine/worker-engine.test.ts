@@ -1,3 +1,4 @@
+import { readFileSync, readdirSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Engine, EngineError, type TokenEvent, createEngine } from "../../src/server/engine/index.js";
 import { QA_PAIRS, sharedCore, tinyConfig } from "./helpers.js";
@@ -12,7 +13,30 @@ afterAll(async () => {
 
 const params = { max_tokens: 16, temperature: 0.9, top_p: 0.95, top_k: 0, stop: [], n: 1, logprobs: true, seed: 4 };
 
+/** Nice values of this process's threads (Linux), by thread id. */
+function threadNices(): Map<number, number> {
+  const nices = new Map<number, number>();
+  for (const tid of readdirSync("/proc/self/task")) {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
+    nices.set(Number(tid), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]));
+  }
+  return nices;
+}
+
 describe("the engine over worker threads", () => {
+  it.runIf(process.platform === "linux")("runs its workers at nice 5, below the calling thread, so a busy engine does not starve the server's requests", async () => {
+    const before = [...threadNices().values()].filter((n) => n === 5).length;
+    const calm = await createEngine({ workers: 1, workerNice: 0 });
+    try {
+      expect([...threadNices().values()].filter((n) => n === 5).length).toBe(before);
+    } finally {
+      await calm.close();
+    }
+    // The two workers of the file's engine.
+    expect(before).toBeGreaterThanOrEqual(2);
+    expect(threadNices().get(process.pid)).toBe(0);
+  });
+
   it("does a forwardBackward / optimStep / sample round trip identical to the in-thread core", async () => {
     const config = tinyConfig();
     await engine.createRun("w1", config);
@@ -62,7 +86,7 @@ describe("the engine over worker threads", () => {
       if (!resolved) seenBefore.push(events.length);
     }
     const result = await done;
-    expect(Math.max(0, ...seenBefore)).toBeGreaterThan(0);
+    expect(seenBefore.reduce((a, b) => Math.max(a, b), 0)).toBeGreaterThan(0);
     const first = events.filter((e) => e.index === 0);
     expect(first.map((e) => e.delta).join("")).toBe(result.completions[0]!.text);
     expect(first.at(-1)!.finish_reason).toBe(result.completions[0]!.finish_reason);

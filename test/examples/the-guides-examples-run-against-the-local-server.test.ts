@@ -57,18 +57,18 @@ describe("the guide's examples in scripts/examples", () => {
 
 describe(`the RL example (${RL_EXAMPLE})`, () => {
   // Seeded sampling and bit-reproducible training: the curve is the same on every run
-  // (0.203 for the first three iterations, 0.305 for the last three when it was written).
-  const MARGIN = 0.05;
+  // (0.096 for the first three iterations, 0.240 for the last three when it was written).
+  const MARGIN = 0.1;
 
   it(`raises the mean reward of the last three iterations over the first three by more than ${MARGIN}, and writes the curve as an SVG`, async () => {
     const svg = join(dataDir, "rl-sums-reward.svg");
     const { stdout } = await runExample(RL_EXAMPLE, { RL_SUMS_SVG: svg });
     const rewards = [...stdout.matchAll(/^iteration \d+ mean reward ([\d.]+)$/gm)].map((m) => Number(m[1]));
-    expect(rewards).toHaveLength(16);
+    expect(rewards).toHaveLength(12);
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     expect(mean(rewards.slice(-3)) - mean(rewards.slice(0, 3))).toBeGreaterThan(MARGIN);
     const drawn = await readFile(svg, "utf8");
     expect(drawn).toMatch(/^<svg /);
-    expect(drawn.match(/<circle /g)).toHaveLength(16);
+    expect(drawn.match(/<circle /g)).toHaveLength(12);
   });
 });

@@ -4,6 +4,8 @@
  * are decoded together in rounds (continuous batching), and a request's shared-memory abort
  * flag is polled between rounds.
  */
+import { readlinkSync } from "node:fs";
+import { setPriority } from "node:os";
 import { parentPort, workerData } from "node:worker_threads";
 import { EngineCore } from "./engine-core.js";
 import { EngineError, type TokenEvent } from "./types.js";
@@ -20,9 +22,27 @@ function toWire(e: unknown): WireError {
   return { name: "Error", message: String(e) };
 }
 
+/**
+ * Lowers this thread's priority to `nice` (Linux: a thread has its own nice value); elsewhere, or
+ * when not permitted, nothing. The server's main thread answers every request (getHealth among
+ * them) and its work is short; the engine's is long. With as many workers as cores, a busy
+ * engine would otherwise take the main thread's time slices, and getHealth would wait.
+ */
+function yieldToMainThread(nice: number): void {
+  if (nice === 0) return;
+  try {
+    const tid = Number(readlinkSync("/proc/thread-self").split("/").pop());
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, nice);
+  } catch {
+    // Not Linux, or not permitted: keep the default priority.
+  }
+}
+const options = (workerData ?? {}) as WorkerData;
+yieldToMainThread(options.nice ?? 0);
+
 let core: EngineCore;
 try {
-  core = await EngineCore.create(((workerData ?? {}) as WorkerData));
+  core = await EngineCore.create(options);
   post({ kind: "ready" });
 } catch (e) {
   post({ kind: "init_failed", error: toWire(e) });
