@@ -377,7 +377,7 @@ export class DecodeScratch {
     this.a = buf();
     this.b = buf();
     if (this.table) this.wasm._free(this.table);
-    this.table = this.wasm._malloc(cap * 8);
+    this.table = this.malloc(cap * 8);
     if (this.x) this.wasm._free(this.x);
     this.x = this.malloc(cap * this.config.d_model * 4);
     this.capacity = cap;

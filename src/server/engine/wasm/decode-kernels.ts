@@ -15,7 +15,7 @@ export interface DecodeKernels {
   /**
    * Appends each row's k and v (from its `qkv` row of `3d` floats) to its sequence's cache, then
    * writes each row's causal attention output (`d` floats) at `out`. `table` holds, per row, the
-   * cache's byte address and the row's position (two int32s); `scratch` is `scratchBytes` bytes.
+   * cache's byte address and the row's position (two int32s); `scratch` is `attendScratchBytes` bytes.
    */
   attend(rows: number, table: number, qkv: number, out: number, layer: number, scratch: number): void;
   /** tanh-approximated GELU in place on `n` floats at `ptr` (`n` a multiple of 8). */
