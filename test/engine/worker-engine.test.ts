@@ -24,17 +24,18 @@ function threadNices(): Map<number, number> {
 }
 
 describe("the engine over worker threads", () => {
-  it.runIf(process.platform === "linux")("runs its workers at nice 5, below the calling thread, so a busy engine does not starve the server's requests", async () => {
-    const before = [...threadNices().values()].filter((n) => n === 5).length;
+  it.runIf(process.platform === "linux")("runs its workers 5 nicer than the process, so a busy engine does not starve the server's requests", async () => {
+    const own = threadNices().get(process.pid)!;
+    const nicer = () => [...threadNices().values()].filter((n) => n === Math.min(19, own + 5)).length;
+    const before = nicer();
     const calm = await createEngine({ workers: 1, workerNice: 0 });
     try {
-      expect([...threadNices().values()].filter((n) => n === 5).length).toBe(before);
+      expect(nicer()).toBe(before);
     } finally {
       await calm.close();
     }
     // The two workers of the file's engine.
     expect(before).toBeGreaterThanOrEqual(2);
-    expect(threadNices().get(process.pid)).toBe(0);
   });
 
   it("does a forwardBackward / optimStep / sample round trip identical to the in-thread core", async () => {

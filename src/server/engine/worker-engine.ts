@@ -37,8 +37,8 @@ export interface EngineOptions {
    */
   kvBudgetBytes?: number;
   /**
-   * Nice value of the worker threads (Linux; ignored elsewhere): above 0 they yield to the
-   * calling thread when the cores are contended, so a server's requests (getHealth among them)
+   * How much nicer than the process the worker threads run (Linux; ignored elsewhere): above 0
+   * they yield to the calling thread when the cores are contended, so a server's requests (getHealth among them)
    * are answered promptly while the engine is busy. 0 leaves them as they are. @default 5
    */
   workerNice?: number;

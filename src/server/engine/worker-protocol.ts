@@ -34,6 +34,6 @@ export type WorkerMessage =
 export interface WorkerData {
   /** KV-cache budget of its sample requests (see `SampleBatcher`). */
   kvBudgetBytes?: number;
-  /** The thread's nice value (see `EngineOptions.workerNice`). */
+  /** How much nicer than the process the thread runs (see `EngineOptions.workerNice`). */
   nice?: number;
 }

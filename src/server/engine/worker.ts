@@ -5,7 +5,7 @@
  * flag is polled between rounds.
  */
 import { readlinkSync } from "node:fs";
-import { setPriority } from "node:os";
+import { getPriority, setPriority } from "node:os";
 import { parentPort, workerData } from "node:worker_threads";
 import { EngineCore } from "./engine-core.js";
 import { EngineError, type TokenEvent } from "./types.js";
@@ -23,7 +23,7 @@ function toWire(e: unknown): WireError {
 }
 
 /**
- * Lowers this thread's priority to `nice` (Linux: a thread has its own nice value); elsewhere, or
+ * Lowers this thread's priority by `nice` (Linux: a thread has its own nice value); elsewhere, or
  * when not permitted, nothing. The server's main thread answers every request (getHealth among
  * them) and its work is short; the engine's is long. With as many workers as cores, a busy
  * engine would otherwise take the main thread's time slices, and getHealth would wait.
@@ -32,7 +32,8 @@ function yieldToMainThread(nice: number): void {
   if (nice === 0) return;
   try {
     const tid = Number(readlinkSync("/proc/thread-self").split("/").pop());
-    if (Number.isInteger(tid) && tid > 0) setPriority(tid, nice);
+    // Relative to the priority the thread started with (a process already niced stays below).
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, Math.min(19, getPriority(tid) + nice));
   } catch {
     // Not Linux, or not permitted: keep the default priority.
   }
