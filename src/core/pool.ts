@@ -13,6 +13,9 @@ export class Pool {
   readonly #native: boolean;
   readonly #inFlight = new Set<AbortController>();
   readonly #closing = new AbortController();
+  /** What waits between attempts; a Set rather than listeners on one shared AbortSignal, which
+   * past 10 waiting calls would print Node's MaxListenersExceededWarning. */
+  readonly #onClose = new Set<() => void>();
 
   constructor(fetchImpl: ((request: Request) => Promise<Response>) | undefined) {
     const base = fetchImpl ?? ((request: Request) => globalThis.fetch(request));
@@ -34,9 +37,10 @@ export class Pool {
     return this.#closing.signal.aborted;
   }
 
-  /** Aborts when the pool closes: what waits between attempts listens to it. */
-  get signal(): AbortSignal {
-    return this.#closing.signal;
+  /** Calls `listener` once when the pool closes; the returned function unsubscribes it. */
+  onClose(listener: () => void): () => void {
+    this.#onClose.add(listener);
+    return () => this.#onClose.delete(listener);
   }
 
   /** Requests currently in flight on this pool. */
@@ -59,5 +63,7 @@ export class Pool {
     this.#closing.abort(reason);
     for (const controller of this.#inFlight) controller.abort(reason);
     this.#inFlight.clear();
+    for (const listener of this.#onClose) listener();
+    this.#onClose.clear();
   }
 }

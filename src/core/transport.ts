@@ -66,7 +66,7 @@ export function createCallFetch(ctx: TransportContext, operation: string, option
       if (outcome.kind === "fail" || attempt >= policy.maxRetries) throw outcome.error;
       const delay = retryDelay(policy.backoff, attempt, outcome.headers, ctx.random);
       ctx.logger.info(ctx.redact(`${operation} retrying in ${Math.round(delay)} ms (retry ${attempt + 1} of ${policy.maxRetries}): ${outcome.error.message}`));
-      await sleep(delay, userSignal, ctx.pool.signal);
+      await sleep(delay, userSignal, ctx.pool);
     }
   };
 }
@@ -210,28 +210,27 @@ function throwIfAborted(signal: AbortSignal | undefined): void {
  * The wait between attempts. A user abort ends it with APIUserAbortError, `close()` of the
  * pool with APIConnectionError, both at once rather than when the wait would have ended.
  */
-function sleep(ms: number, signal: AbortSignal | undefined, closed: AbortSignal): Promise<void> {
+function sleep(ms: number, signal: AbortSignal | undefined, pool: Pool): Promise<void> {
   if (ms <= 0) return Promise.resolve().then(() => throwIfAborted(signal));
   return new Promise((resolve, reject) => {
     const cleanup = () => {
       clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
-      closed.removeEventListener("abort", onClose);
+      unsubscribe();
     };
     const onAbort = () => {
       cleanup();
       reject(new APIUserAbortError(undefined, { cause: signal?.reason }));
     };
-    const onClose = () => {
+    const unsubscribe = pool.onClose(() => {
       cleanup();
       reject(new APIConnectionError("The client was closed while the call waited to retry."));
-    };
+    });
     const timer = setTimeout(() => {
       cleanup();
       resolve();
     }, Math.min(ms, MAX_TIMEOUT_MS));
     signal?.addEventListener("abort", onAbort, { once: true });
-    closed.addEventListener("abort", onClose, { once: true });
   });
 }
 
