@@ -9,7 +9,7 @@ function show(value: unknown): string {
 
 /**
  * Checks an option that must be an integer in `[min, max]`; `undefined` passes (the default
- * applies). `NaN` — what `Number(process.env.X)` gives when X is unset — is refused like any
+ * applies). `NaN` — what `Number()` of an unset environment variable gives — is refused like any
  * other non-integer.
  * @throws SignalError naming the option and the value it got.
  */

@@ -147,16 +147,8 @@ async function handle(
 }
 
 /** A routed, authenticated request whose path and query are valid. */
-interface Routed {
-  req: IncomingMessage;
-  res: ServerResponse;
-  requestId: string;
+interface Routed extends Pick<RequestContext, "req" | "res" | "requestId" | "signal" | "operationId" | "keyHash" | "path" | "query"> {
   rawPath: string;
-  signal: AbortSignal;
-  operationId: OperationId;
-  keyHash: string;
-  path: Record<string, unknown>;
-  query: Record<string, unknown>;
 }
 
 /** Reads and validates the body, then runs the handler (through the Idempotency-Key record when there is a key). */

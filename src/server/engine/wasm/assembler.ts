@@ -94,19 +94,19 @@ export class Body {
   }
 
   get(i: number): this {
-    this.code.push(0x20);
-    uleb(i, this.code);
-    return this;
+    return this.#local(0x20, i);
   }
 
   set(i: number): this {
-    this.code.push(0x21);
-    uleb(i, this.code);
-    return this;
+    return this.#local(0x21, i);
   }
 
   tee(i: number): this {
-    this.code.push(0x22);
+    return this.#local(0x22, i);
+  }
+
+  #local(opcode: number, i: number): this {
+    this.code.push(opcode);
     uleb(i, this.code);
     return this;
   }

@@ -131,6 +131,11 @@ const MATH_EXP = 0;
  * steps are interleaved so their dependency chains overlap. When any lane is NaN or |x| ≥ 704
  * (overflow, underflow, the subnormal scaling), every lane goes to `Math.exp` instead.
  */
+/** `dest = base + index × stride` (byte addresses, i32 locals). */
+function setAddress(b: Body, dest: number, base: number, index: number, stride: number): void {
+  b.get(base).get(index).i32(stride).op(I32_MUL).op(I32_ADD).set(dest);
+}
+
 function emitExp(b: Body, xs: readonly number[], ys: readonly number[]): void {
   const each = (f: (i: number) => void) => xs.forEach((_, i) => f(i));
   const vec = () => xs.map(() => b.local(V128));
@@ -209,7 +214,7 @@ function gelu(): FunctionDef {
   const v = b.local(V128);
   const vec = () => [0, 1, 2, 3].map(() => b.local(V128));
   const [us, zs, es] = [vec(), vec(), vec()];
-  b.get(ptr).get(n).i32(4).op(I32_MUL).op(I32_ADD).set(end);
+  setAddress(b, end, ptr, n, 4);
   b.for(p, () => b.get(ptr), () => b.get(end), 32, () => {
     for (const h of [0, 1]) {
       b.get(p).simdMem(V_LOAD, 2, 16 * h).tee(v).simd(F64X2_PROMOTE_LOW).set(us[2 * h]!);
@@ -352,8 +357,8 @@ function layerNorm(c: ModelConfig): FunctionDef {
   const xr = b.local(I32);
   const or = b.local(I32);
   b.for(r, () => b.i32(0), () => b.get(rows), 1, () => {
-    b.get(x).get(r).i32(4 * d).op(I32_MUL).op(I32_ADD).set(xr);
-    b.get(out).get(r).i32(4 * d).op(I32_MUL).op(I32_ADD).set(or);
+    setAddress(b, xr, x, r, 4 * d);
+    setAddress(b, or, out, r, 4 * d);
     emitNormRow(b, d, xr, g, bias, or);
   });
   return { name: "layerNorm", params: [I32, I32, I32, I32, I32], results: [], body: b, export: true };
@@ -369,9 +374,9 @@ function addNorm(c: ModelConfig): FunctionDef {
   const sr = b.local(I32);
   const or = b.local(I32);
   b.for(r, () => b.i32(0), () => b.get(rows), 1, () => {
-    b.get(x).get(r).i32(4 * d).op(I32_MUL).op(I32_ADD).set(xr);
-    b.get(src).get(r).i32(4 * d).op(I32_MUL).op(I32_ADD).set(sr);
-    b.get(out).get(r).i32(4 * d).op(I32_MUL).op(I32_ADD).set(or);
+    setAddress(b, xr, x, r, 4 * d);
+    setAddress(b, sr, src, r, 4 * d);
+    setAddress(b, or, out, r, 4 * d);
     // float32 sums: the float64 sum of two float32s rounds to the same float32
     b.for(i, () => b.i32(0), () => b.i32(4 * d), 16, () => {
       b.get(xr).get(i).op(I32_ADD);
@@ -428,15 +433,15 @@ function attend(c: ModelConfig): FunctionDef {
   // every row's k and v first: a prefill row attends to the rows before it in the same call
   b.for(r, () => b.i32(0), () => b.get(rows), 1, () => {
     rowCache();
-    b.get(qkv).get(r).i32(3 * rowBytes).op(I32_MUL).op(I32_ADD).set(q);
+    setAddress(b, q, qkv, r, 3 * rowBytes);
     b.get(K).get(pos).i32(rowBytes).op(I32_MUL).op(I32_ADD).get(q).i32(rowBytes).op(I32_ADD).i32(rowBytes).op(...MEMORY_COPY);
     b.get(V).get(pos).i32(rowBytes).op(I32_MUL).op(I32_ADD).get(q).i32(2 * rowBytes).op(I32_ADD).i32(rowBytes).op(...MEMORY_COPY);
   });
   b.for(r, () => b.i32(0), () => b.get(rows), 1, () => {
     rowCache();
     b.get(pos).i32(1).op(I32_ADD).set(len);
-    b.get(qkv).get(r).i32(3 * rowBytes).op(I32_MUL).op(I32_ADD).set(q);
-    b.get(out).get(r).i32(rowBytes).op(I32_MUL).op(I32_ADD).set(o);
+    setAddress(b, q, qkv, r, 3 * rowBytes);
+    setAddress(b, o, out, r, rowBytes);
     b.for(h, () => b.i32(0), () => b.i32(d), dh, () => {
       // qh = q * scale (float64)
       for (let j = 0; j < dh; j += 2) {
@@ -446,7 +451,7 @@ function attend(c: ModelConfig): FunctionDef {
       // scores: four interleaved partial sums per position (lanes 0,1 of acc01 and of acc23), two
       // positions at a time (the second's result is dropped when it is past len)
       b.f64(-Infinity).set(max);
-      b.get(K).get(h).i32(4).op(I32_MUL).op(I32_ADD).set(kp);
+      setAddress(b, kp, K, h, 4);
       b.for(t, () => b.i32(0), () => b.get(len), 2, () => {
         for (const a of [acc01, acc23, acc01b, acc23b]) b.f64x2(0).set(a);
         for (let j = 0; j < dh; j += 4) {
@@ -472,7 +477,7 @@ function attend(c: ModelConfig): FunctionDef {
       for (let k = 0; k < 3; k++) b.get(scratch).get(len).i32(8).op(I32_MUL).op(I32_ADD).get(max).mem(F64_STORE, 3, 8 * k);
       b.f64(0).set(sum);
       b.for(t, () => b.i32(0), () => b.get(len), 4, () => {
-        b.get(scratch).get(t).i32(8).op(I32_MUL).op(I32_ADD).set(i);
+        setAddress(b, i, scratch, t, 8);
         xs.forEach((x, k) => b.get(i).simdMem(V_LOAD, 3, 16 * k).get(max).simd(F64X2_SPLAT).simd(F64X2_SUB).set(x));
         emitExp(b, xs, es);
         es.forEach((ev, k) => b.get(i).get(ev).simdMem(V_STORE, 3, 16 * k));
@@ -488,7 +493,7 @@ function attend(c: ModelConfig): FunctionDef {
       // output: sum_t e_t * v_t in position order, one accumulator per pair of features
       for (let j = 0; j < dh; j += chunk) {
         for (const a of accs) b.f64x2(0).set(a);
-        b.get(V).get(h).i32(4).op(I32_MUL).op(I32_ADD).set(kp);
+        setAddress(b, kp, V, h, 4);
         b.for(t, () => b.i32(0), () => b.get(len), 1, () => {
           b.get(scratch).get(t).i32(8).op(I32_MUL).op(I32_ADD).mem(F64_LOAD, 3).simd(F64X2_SPLAT).set(e);
           for (let a = 0; a < accs.length; a += 2) {
