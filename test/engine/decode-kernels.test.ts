@@ -4,13 +4,54 @@ import { Rng } from "../../src/server/engine/rng.js";
 import { JsLogitSums } from "../../src/server/engine/pick-token.js";
 import { BOS, PAD } from "../../src/server/engine/tokenizer.js";
 import { attendScratchBytes, decodeKernels, kvCacheBytes, logitScratchBytes } from "../../src/server/engine/wasm/decode-kernels.js";
+import { expf, geluF32 } from "../../src/server/engine/wasm/expf.js";
 
 /**
- * The decoder's wasm kernels against the float64 JavaScript they replaced (kept here as the
- * reference): every result must be bit-identical, or seeded samples and logprobs would change.
+ * The decoder's wasm kernels against JavaScript forms of the same operations in the same order:
+ * every result must be bit-identical to its form (float64 for LayerNorm and the sampler's sums,
+ * float32 for attention and GELU, checked also against float64 arithmetic for accuracy).
  */
 
-/** Causal attention of one row, as the JavaScript decoder computed it. */
+const f = Math.fround;
+
+/** Causal attention of one row in float32, in the wasm kernel's order of operations. */
+function attendF32Reference(q: Float32Array, K: Float32Array, V: Float32Array, len: number, c: ModelConfig): Float32Array {
+  const d = c.d_model;
+  const dh = d / c.n_heads;
+  const chunks = dh / 4;
+  const scale = f(1 / Math.sqrt(dh));
+  const out = new Float32Array(d);
+  const scores = new Float32Array(len);
+  for (let ho = 0; ho < d; ho += dh) {
+    const qh = Float32Array.from({ length: dh }, (_, i) => f(q[ho + i]! * scale));
+    for (let t = 0; t < len; t++) {
+      const acc = [new Float32Array(4), new Float32Array(4)];
+      for (let j = 0; j < chunks; j++) {
+        for (let l = 0; l < 4; l++) {
+          const prod = f(K[t * d + ho + 4 * j + l]! * qh[4 * j + l]!);
+          acc[j % 2]![l] = j >= 2 ? f(prod + acc[j % 2]![l]!) : prod;
+        }
+      }
+      const v = chunks > 1 ? acc[0]!.map((a, l) => f(a + acc[1]![l]!)) : acc[0]!;
+      scores[t] = f(f(v[0]! + v[2]!) + f(v[1]! + v[3]!));
+    }
+    const max = scores.reduce((m, x) => Math.max(m, x), -Infinity);
+    const lanes = new Float32Array(4);
+    for (let t = 0; t < len; t++) {
+      scores[t] = expf(f(scores[t]! - max));
+      lanes[t % 4] = f(lanes[t % 4]! + scores[t]!);
+    }
+    const sum = f(f(lanes[0]! + lanes[1]!) + f(lanes[2]! + lanes[3]!));
+    for (let i = 0; i < dh; i++) {
+      let a = 0;
+      for (let t = 0; t < len; t++) a = f(a + f(scores[t]! * V[t * d + ho + i]!));
+      out[ho + i] = f(a / sum);
+    }
+  }
+  return out;
+}
+
+/** Causal attention of one row in float64 (the accuracy check for the float32 kernel). */
 function attendReference(q: Float32Array, K: Float32Array, V: Float32Array, len: number, c: ModelConfig): Float32Array {
   const d = c.d_model;
   const dh = d / c.n_heads;
@@ -100,19 +141,51 @@ describe("the decoder's wasm kernels", () => {
     expect(bad).toBe(0);
   });
 
-  it("gelu is bit-identical to its float64 JavaScript form", () => {
+  it("expf lanes are bit-identical to its JavaScript form, within 2 float32 ulp of exp on [-87, 88], 0 below, exp(88) above", () => {
+    const n = 1 << 16;
+    const { memory, k } = setup(base, 8 * n);
+    const x = new Float32Array(memory.buffer, 0, n);
+    const rng = new Rng(4);
+    const specials = [0, -0, 1, -1, 88, 88.5, 89, 1e30, Infinity, -87, -87.0001, -100, -1e30, -Infinity, NaN, 1e-30, -1e-30, Math.LN2, -Math.LN2, 0.5 * Math.LN2, -0.5 * Math.LN2];
+    for (let i = 0; i < n; i++) x[i] = i < specials.length ? specials[i]! : (rng.next() - 0.5) * [2, 20, 176, 1e-3][i % 4]!;
+    k.expfArray(0, 4 * n, n);
+    const got = new Float32Array(memory.buffer, 4 * n, n);
+    let mismatched = 0;
+    let worstUlp = 0;
+    for (let i = 0; i < n; i++) {
+      if (!Object.is(got[i], expf(x[i]!))) mismatched++;
+      const xi = x[i]!;
+      if (xi >= -87 && xi <= 88) {
+        const want = Math.exp(xi);
+        const ulp = 2 ** (Math.floor(Math.log2(want)) - 23);
+        worstUlp = Math.max(worstUlp, Math.abs(got[i]! - want) / ulp);
+      }
+    }
+    expect(mismatched).toBe(0);
+    expect(worstUlp).toBeLessThanOrEqual(2);
+    const at = (v: number) => got[specials.indexOf(v)];
+    expect([at(-87.0001), at(-100), at(-1e30), at(-Infinity)]).toEqual([0, 0, 0, 0]);
+    expect([at(89), at(1e30), at(Infinity)]).toEqual([at(88), at(88), at(88)]);
+    expect(Number.isNaN(got[specials.findIndex(Number.isNaN)])).toBe(true);
+    expect(at(0)).toBe(1);
+  });
+
+  it("gelu is bit-identical to its float32 JavaScript form, and within 1e-6 of float64 GELU", () => {
     const n = 1 << 14;
     const { memory, k } = setup(base, 4 * n);
     const x = new Float32Array(memory.buffer, 0, n);
     const rng = new Rng(2);
     for (let i = 0; i < n; i++) x[i] = rng.normal() * [0.1, 1, 4, 30][i % 4]!;
-    const want = Float32Array.from(x, geluReference);
+    const want = Float32Array.from(x, geluF32);
+    const exact = Array.from(x, geluReference);
     k.gelu(0, n);
     expect(same(x, want)).toBe(true);
+    const worst = Math.max(...Array.from(x, (y, i) => Math.abs(y - exact[i]!) / Math.max(1, Math.abs(exact[i]!))));
+    expect(worst).toBeLessThan(1e-6);
   });
 
   for (const id of MODEL_CONFIGS.keys()) {
-    it(`attention is bit-identical to its float64 JavaScript form, prefill and decode rows alike (${id})`, () => {
+    it(`attention is bit-identical to its float32 JavaScript form and within 3e-5 of float64, prefill and decode rows alike (${id})`, () => {
       const c = MODEL_CONFIGS.get(id)!;
       const d = c.d_model;
       const ctx = c.context_length;
@@ -130,6 +203,7 @@ describe("the decoder's wasm kernels", () => {
       const rowSeq = Array.from({ length: rows }, (_, r) => (r < 30 ? 0 : r < 35 ? 1 : 2));
       const lengths = [...filled];
       const rowPos = rowSeq.map((s) => lengths[s]!++);
+      let worst = 0;
       for (let layer = 0; layer < c.n_layers; layer++) {
         const f32 = new Float32Array(memory.buffer);
         const i32 = new Int32Array(memory.buffer);
@@ -154,10 +228,15 @@ describe("the decoder's wasm kernels", () => {
         }
         for (let r = 0; r < rows; r++) {
           const s = rowSeq[r]!;
-          const want = attendReference(qkv.subarray(r * 3 * d, r * 3 * d + d), K[s]!, V[s]!, rowPos[r]! + 1, c);
-          expect(same(f32.subarray(outAt / 4 + r * d, outAt / 4 + (r + 1) * d), want), `layer ${layer} row ${r}`).toBe(true);
+          const q = qkv.subarray(r * 3 * d, r * 3 * d + d);
+          const got = f32.subarray(outAt / 4 + r * d, outAt / 4 + (r + 1) * d);
+          expect(same(got, attendF32Reference(q, K[s]!, V[s]!, rowPos[r]! + 1, c)), `layer ${layer} row ${r}`).toBe(true);
+          const exact = attendReference(q, K[s]!, V[s]!, rowPos[r]! + 1, c);
+          worst = Math.max(worst, ...Array.from(got, (y, i) => Math.abs(y - exact[i]!)));
         }
       }
+      // outputs are weighted means of values ~N(0, 1): float32 rounding leaves ~1e-6
+      expect(worst).toBeLessThan(3e-5);
     });
   }
 

@@ -13,8 +13,8 @@ import { type DecodeKernels, attendScratchBytes, decodeKernels, kvCacheBytes, lo
  * run as one untransposed 2-D matmul each on the tfjs wasm backend (XNNPACK), which is ~10x faster
  * than JavaScript loops. Everything else per row (LayerNorm, residuals, attention over the cache,
  * GELU, and the sampler's sums over the logits) runs as the decoder's own wasm kernels
- * (`wasm/decode-kernels.ts`) on the same heap, with the float64 arithmetic the JavaScript
- * decoder had, so the results are bit-identical to it.
+ * (`wasm/decode-kernels.ts`) on the same heap: attention and GELU in float32, LayerNorm and the
+ * sampler's sums in float64.
  *
  * Batch independence: XNNPACK computes each output row with the same micro-kernel and the same
  * summation order whatever the number of rows and wherever the row sits (checked bit-for-bit by

@@ -133,6 +133,21 @@ export class Body {
     return this.v128([...new Uint8Array(new Float64Array([a, b]).buffer)]);
   }
 
+  /** A v128 constant of four float32 lanes. */
+  f32x4(a: number, b = a, c = a, d = a): this {
+    return this.v128([...new Uint8Array(new Float32Array([a, b, c, d]).buffer)]);
+  }
+
+  /** A v128 constant of four int32 lanes. */
+  i32x4(a: number, b = a, c = a, d = a): this {
+    return this.v128([...new Uint8Array(new Int32Array([a, b, c, d]).buffer)]);
+  }
+
+  f32(x: number): this {
+    this.code.push(0x43, ...new Uint8Array(new Float32Array([x]).buffer));
+    return this;
+  }
+
   /** A v128 constant of two int64 lanes. */
   i64x2(a: bigint, b = a): this {
     return this.v128([...new Uint8Array(new BigInt64Array([a, b]).buffer)]);

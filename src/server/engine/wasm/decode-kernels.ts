@@ -1,15 +1,18 @@
 import type { ModelConfig } from "../models.js";
 import { BOS, PAD } from "../tokenizer.js";
-import { Body, F64, type FunctionDef, I32, V128, assemble } from "./assembler.js";
+import { Body, F32, F64, type FunctionDef, I32, V128, assemble } from "./assembler.js";
+import { F32X4_ADD as F4_ADD, F32X4_DIV, F32X4_EXTRACT, F32X4_MUL, F32X4_SPLAT, F32X4_SUB, GELU_2C, GELU_A, emitExpF32 } from "./expf.js";
 
 /**
  * The decoder's per-row arithmetic as WebAssembly, run on the tfjs wasm heap (the module imports
  * the backend's memory, so the kernels read the matmuls' outputs and write their inputs in
- * place). Every kernel does exactly the float64 operations of the JavaScript it replaces, in the
- * same order (SIMD lanes hold independent partial sums, never reassociated ones; no fused
- * multiply-add exists in wasm), so results are bit-identical to it. `exp` is V8's `Math.exp`
- * (fdlibm's algorithm) transcribed for two lanes; lanes outside its common range call
- * `Math.exp` itself.
+ * place). Attention over the KV cache and GELU run in float32, four lanes at a time, with the
+ * float32 `expf` of `expf.ts`; LayerNorm and the sampler's sums over the logits run in float64
+ * with V8's `Math.exp` (fdlibm's algorithm) transcribed for two lanes (lanes outside its common
+ * range call `Math.exp` itself). Each kernel's order of operations is fixed and written out in
+ * JavaScript in test/engine/decode-kernels.test.ts, which holds the kernels to those forms bit
+ * for bit; every result depends only on its own row, which keeps seeded sampling independent of
+ * the batch.
  */
 export interface DecodeKernels {
   /**
@@ -18,8 +21,10 @@ export interface DecodeKernels {
    * cache's byte address and the row's position (two int32s); `scratch` is `attendScratchBytes` bytes.
    */
   attend(rows: number, table: number, qkv: number, out: number, layer: number, scratch: number): void;
-  /** tanh-approximated GELU in place on `n` floats at `ptr` (`n` a multiple of 8). */
+  /** tanh-approximated GELU (`geluF32`) in place on `n` floats at `ptr` (`n` a multiple of 16). */
   gelu(ptr: number, n: number): void;
+  /** `dst[i] = expf(src[i])` for `n` float32s (`n` a multiple of 4): for tests. */
+  expfArray(src: number, dst: number, n: number): void;
   /** `dst[i] = exp(src[i])` for `n` float64s (`n` a multiple of 4): for tests. */
   expArray(src: number, dst: number, n: number): void;
   /** LayerNorm of `rows` rows of `d` floats at `x` (gain `g`, bias `b`) into `out`. */
@@ -45,7 +50,7 @@ export function logitScratchBytes(vocab: number): number {
 
 /** Bytes of scratch `attend` needs. */
 export function attendScratchBytes(c: ModelConfig): number {
-  return (c.context_length + 4) * 8 + (c.d_model / c.n_heads) * 8;
+  return (c.context_length + 8) * 4;
 }
 
 /** Bytes of one sequence's KV cache: per layer, K then V, `context_length × d_model` floats each. */
@@ -62,6 +67,10 @@ const I32_STORE = 0x36;
 const I32_NE = 0x47;
 const I32_AND = 0x71;
 const F32_LOAD = 0x2a;
+const F32_STORE = 0x38;
+const F32_ADD = 0x92;
+const F32_MAX = 0x97;
+const F32X4_MAX = 0xe9;
 const F64_PROMOTE_F32 = 0xbb;
 const F64_SUB = 0xa1;
 const F64_MUL = 0xa2;
@@ -101,6 +110,11 @@ const I64X2_GT_S = 0xd9;
 const HIGH_PAIR = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
 /** i8x16.shuffle lanes joining the low two floats of two f32x4s. */
 const LOW_PAIRS = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
+/** i8x16.shuffle lanes joining the high two floats of two f32x4s. */
+const HIGH_PAIRS = [8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31];
+/** i8x16.shuffle lanes joining floats 0 and 2 of two f32x4s, and 1 and 3. */
+const EVEN_LANES = [0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27];
+const ODD_LANES = [4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31];
 
 // fdlibm exp constants, as V8's ieee754.cc spells them.
 const LN2_HI = 6.93147180369123816490e-1;
@@ -121,7 +135,6 @@ const REDUCE = 0x3fd62e42ffffffffn;
 /** |x| < 2^-28: exp(x) is 1 + x. */
 const TINY = 0x3e30000000000000n;
 
-const GELU_C = Math.sqrt(2 / Math.PI);
 
 /** Function index of the imported `Math.exp`. */
 const MATH_EXP = 0;
@@ -204,34 +217,44 @@ function expArray(): FunctionDef {
   return { name: "expArray", params: [I32, I32, I32], results: [], body: b, export: true };
 }
 
-/** Four floats per iteration. */
-/** Eight floats per iteration (four exp chains in flight). */
+/** `dst[i] = expf(src[i])` for `n` float32s (`n` a multiple of 4): for tests. */
+function expfArray(): FunctionDef {
+  const b = new Body([I32, I32, I32]);
+  const [src, dst, n] = [0, 1, 2];
+  const i = b.local(I32);
+  const at = b.local(I32);
+  const xs = [b.local(V128)];
+  const ys = [b.local(V128)];
+  b.for(i, () => b.i32(0), () => b.get(n), 4, () => {
+    setAddress(b, at, src, i, 4);
+    b.get(at).simdMem(V_LOAD, 2).set(xs[0]!);
+    emitExpF32(b, xs, ys);
+    b.get(dst).get(i).i32(4).op(I32_MUL).op(I32_ADD).get(ys[0]!).simdMem(V_STORE, 2);
+  });
+  return { name: "expfArray", params: [I32, I32, I32], results: [], body: b, export: true };
+}
+
+/** Sixteen floats per iteration (four exp chains in flight), in float32: `geluF32` per lane. */
 function gelu(): FunctionDef {
   const b = new Body([I32, I32]);
   const [ptr, n] = [0, 1];
   const p = b.local(I32);
   const end = b.local(I32);
-  const v = b.local(V128);
   const vec = () => [0, 1, 2, 3].map(() => b.local(V128));
   const [us, zs, es] = [vec(), vec(), vec()];
   setAddress(b, end, ptr, n, 4);
-  b.for(p, () => b.get(ptr), () => b.get(end), 32, () => {
-    for (const h of [0, 1]) {
-      b.get(p).simdMem(V_LOAD, 2, 16 * h).tee(v).simd(F64X2_PROMOTE_LOW).set(us[2 * h]!);
-      b.get(v).get(v).simd(I8X16_SHUFFLE, ...HIGH_PAIR).simd(F64X2_PROMOTE_LOW).set(us[2 * h + 1]!);
-    }
-    // z = 2 * (c * (u + 0.044715 * u * u * u))
+  b.for(p, () => b.get(ptr), () => b.get(end), 64, () => {
+    us.forEach((u, k) => b.get(p).simdMem(V_LOAD, 2, 16 * k).set(u));
+    // z = (u + ((u * u) * u) * A) * 2c
     us.forEach((u, k) => {
-      b.f64x2(2).f64x2(GELU_C).get(u).f64x2(0.044715).get(u).simd(F64X2_MUL).get(u).simd(F64X2_MUL).get(u).simd(F64X2_MUL);
-      b.simd(F64X2_ADD).simd(F64X2_MUL).simd(F64X2_MUL).set(zs[k]!);
+      b.get(u).get(u).get(u).simd(F32X4_MUL).get(u).simd(F32X4_MUL).f32x4(GELU_A).simd(F32X4_MUL).simd(F32X4_ADD);
+      b.f32x4(GELU_2C).simd(F32X4_MUL).set(zs[k]!);
     });
-    emitExp(b, zs, es);
-    // u - u / (exp(z) + 1), back to float32
-    for (const h of [0, 1]) {
-      b.get(p);
-      for (const k of [2 * h, 2 * h + 1]) b.get(us[k]!).get(us[k]!).get(es[k]!).f64x2(1).simd(F64X2_ADD).simd(F64X2_DIV).simd(F64X2_SUB).simd(F32X4_DEMOTE_ZERO);
-      b.simd(I8X16_SHUFFLE, ...LOW_PAIRS).simdMem(V_STORE, 2, 16 * h);
-    }
+    emitExpF32(b, zs, es);
+    // u - u / (exp(z) + 1)
+    us.forEach((u, k) => {
+      b.get(p).get(u).get(u).get(es[k]!).f32x4(1).simd(F32X4_ADD).simd(F32X4_DIV).simd(F32X4_SUB).simdMem(V_STORE, 2, 16 * k);
+    });
   });
   return { name: "gelu", params: [I32, I32], results: [], body: b, export: true };
 }
@@ -392,43 +415,30 @@ function attend(c: ModelConfig): FunctionDef {
   const d = c.d_model;
   const dh = d / c.n_heads;
   const ctx = c.context_length;
-  const scale = 1 / Math.sqrt(dh);
   const rowBytes = d * 4;
+  const chunks = dh / 4;
+  const scale = Math.fround(1 / Math.sqrt(dh));
   const b = new Body([I32, I32, I32, I32, I32, I32]);
   const [rows, table, qkv, out, layer, scratch] = [0, 1, 2, 3, 4, 5];
-  const r = b.local(I32);
-  const K = b.local(I32);
-  const V = b.local(I32);
-  const pos = b.local(I32);
-  const len = b.local(I32);
-  const q = b.local(I32);
-  const o = b.local(I32);
-  const h = b.local(I32);
-  const t = b.local(I32);
-  const kp = b.local(I32);
-  const i = b.local(I32);
-  const qh = b.local(I32);
-  const acc01 = b.local(V128);
-  const acc23 = b.local(V128);
-  const acc01b = b.local(V128);
-  const acc23b = b.local(V128);
-  const q01 = b.local(V128);
-  const q23 = b.local(V128);
-  const kv = b.local(V128);
-  const s = b.local(F64);
-  const max = b.local(F64);
-  const sum = b.local(F64);
-  const e = b.local(V128);
-  const xs = [b.local(V128), b.local(V128)];
-  const es = [b.local(V128), b.local(V128)];
-  const chunk = dh % 16 === 0 ? 16 : dh % 8 === 0 ? 8 : 4;
-  const accs = Array.from({ length: chunk / 2 }, () => b.local(V128));
-  b.get(scratch).i32((ctx + 4) * 8).op(I32_ADD).set(qh);
+  const i32 = () => b.local(I32);
+  const [r, K, V, pos, len, q, o, h, t, kp, i] = [i32(), i32(), i32(), i32(), i32(), i32(), i32(), i32(), i32(), i32(), i32()];
+  const qs = Array.from({ length: chunks }, () => b.local(V128));
+  const accs = Array.from({ length: chunks }, () => b.local(V128));
+  const [accA, accB, sv, e] = [b.local(V128), b.local(V128), b.local(V128), b.local(V128)];
+  const vs = [b.local(V128), b.local(V128), b.local(V128), b.local(V128)];
+  const [max, sum] = [b.local(F32), b.local(F32)];
+  const xs = [b.local(V128)];
+  const es = [b.local(V128)];
   /** Sets K and V to row r's layer caches, pos to its position. */
   const rowCache = () => {
     b.get(table).get(r).i32(8).op(I32_MUL).op(I32_ADD).tee(K).mem(I32_LOAD, 2, 4).set(pos);
     b.get(K).mem(I32_LOAD, 2).get(layer).i32(2 * ctx * rowBytes).op(I32_MUL).op(I32_ADD).tee(K);
     b.i32(ctx * rowBytes).op(I32_ADD).set(V);
+  };
+  /** Pushes lane sum `(v0 + v1) + (v2 + v3)` of v128 local `v`. */
+  const laneSum = (v: number) => {
+    b.get(v).simd(F32X4_EXTRACT, 0).get(v).simd(F32X4_EXTRACT, 1).op(F32_ADD);
+    b.get(v).simd(F32X4_EXTRACT, 2).get(v).simd(F32X4_EXTRACT, 3).op(F32_ADD).op(F32_ADD);
   };
   // every row's k and v first: a prefill row attends to the rows before it in the same call
   b.for(r, () => b.i32(0), () => b.get(rows), 1, () => {
@@ -443,72 +453,59 @@ function attend(c: ModelConfig): FunctionDef {
     setAddress(b, q, qkv, r, 3 * rowBytes);
     setAddress(b, o, out, r, rowBytes);
     b.for(h, () => b.i32(0), () => b.i32(d), dh, () => {
-      // qh = q * scale (float64)
-      for (let j = 0; j < dh; j += 2) {
-        b.get(qh).get(q).get(h).i32(4).op(I32_MUL).op(I32_ADD).simdMem(V_LOAD64_ZERO, 3, j * 4).simd(F64X2_PROMOTE_LOW);
-        b.f64x2(scale).simd(F64X2_MUL).simdMem(V_STORE, 3, j * 8);
-      }
-      // scores: four interleaved partial sums per position (lanes 0,1 of acc01 and of acc23), two
-      // positions at a time (the second's result is dropped when it is past len)
-      b.f64(-Infinity).set(max);
+      // q * scale
+      setAddress(b, i, q, h, 4);
+      qs.forEach((qv, j) => b.get(i).simdMem(V_LOAD, 2, 16 * j).f32x4(scale).simd(F32X4_MUL).set(qv));
+      // scores, four positions at a time (those past len are overwritten by the padding): per
+      // position, chunk products summed alternately into two accumulators, their sum v, then
+      // (v0 + v2) + (v1 + v3), the four positions' sums formed side by side by shuffles
       setAddress(b, kp, K, h, 4);
-      b.for(t, () => b.i32(0), () => b.get(len), 2, () => {
-        for (const a of [acc01, acc23, acc01b, acc23b]) b.f64x2(0).set(a);
-        for (let j = 0; j < dh; j += 4) {
-          b.get(qh).simdMem(V_LOAD, 3, j * 8).set(q01);
-          b.get(qh).simdMem(V_LOAD, 3, j * 8 + 16).set(q23);
-          for (const [k01, k23, off] of [[acc01, acc23, 0], [acc01b, acc23b, rowBytes]] as const) {
-            b.get(kp).simdMem(V_LOAD, 2, off + j * 4).set(kv);
-            b.get(k01).get(q01).get(kv).simd(F64X2_PROMOTE_LOW).simd(F64X2_MUL).simd(F64X2_ADD).set(k01);
-            b.get(k23).get(q23).get(kv).get(kv).simd(I8X16_SHUFFLE, ...HIGH_PAIR).simd(F64X2_PROMOTE_LOW).simd(F64X2_MUL).simd(F64X2_ADD).set(k23);
-          }
-        }
-        ([[acc01, acc23, 0], [acc01b, acc23b, 8]] as const).forEach(([k01, k23, off]) => {
-          b.get(k01).simd(F64X2_EXTRACT, 0).get(k01).simd(F64X2_EXTRACT, 1).op(F64_ADD);
-          b.get(k23).simd(F64X2_EXTRACT, 0).get(k23).simd(F64X2_EXTRACT, 1).op(F64_ADD).op(F64_ADD).set(s);
-          b.get(scratch).get(t).i32(8).op(I32_MUL).op(I32_ADD).get(s).mem(F64_STORE, 3, off);
-          const update = () => b.get(s).get(max).get(s).get(max).op(F64_GT).op(SELECT).set(max);
-          if (off === 0) update();
-          else b.get(t).i32(1).op(I32_ADD).get(len).op(I32_LT_S).if(update);
-        });
-        b.get(kp).i32(2 * rowBytes).op(I32_ADD).set(kp);
-      });
-      // e = exp(score - max) in place, summed in position order; the pad lanes past len are unused
-      for (let k = 0; k < 3; k++) b.get(scratch).get(len).i32(8).op(I32_MUL).op(I32_ADD).get(max).mem(F64_STORE, 3, 8 * k);
-      b.f64(0).set(sum);
       b.for(t, () => b.i32(0), () => b.get(len), 4, () => {
-        setAddress(b, i, scratch, t, 8);
-        xs.forEach((x, k) => b.get(i).simdMem(V_LOAD, 3, 16 * k).get(max).simd(F64X2_SPLAT).simd(F64X2_SUB).set(x));
-        emitExp(b, xs, es);
-        es.forEach((ev, k) => b.get(i).get(ev).simdMem(V_STORE, 3, 16 * k));
-        for (let k = 0; k < 4; k++) {
-          const lane = () => b.get(sum).get(es[k >> 1]!).simd(F64X2_EXTRACT, k & 1).op(F64_ADD).set(sum);
-          if (k === 0) lane();
-          else {
-            b.get(t).i32(k).op(I32_ADD).get(len).op(I32_LT_S);
-            b.if(lane);
-          }
+        vs.forEach((v, p) => {
+          qs.forEach((qv, j) => {
+            const acc = j % 2 ? accB : accA;
+            b.get(kp).simdMem(V_LOAD, 2, p * rowBytes + 16 * j).get(qv).simd(F32X4_MUL);
+            if (j >= 2) b.get(acc).simd(F4_ADD);
+            b.set(acc);
+          });
+          b.get(accA);
+          if (chunks > 1) b.get(accB).simd(F4_ADD);
+          b.set(v);
+        });
+        for (const [x, y] of [[0, 1], [2, 3]] as const) {
+          b.get(vs[x]!).get(vs[y]!).simd(I8X16_SHUFFLE, ...LOW_PAIRS).get(vs[x]!).get(vs[y]!).simd(I8X16_SHUFFLE, ...HIGH_PAIRS).simd(F4_ADD).set(vs[x]!);
         }
+        b.get(scratch).get(t).i32(4).op(I32_MUL).op(I32_ADD);
+        b.get(vs[0]!).get(vs[2]!).simd(I8X16_SHUFFLE, ...EVEN_LANES).get(vs[0]!).get(vs[2]!).simd(I8X16_SHUFFLE, ...ODD_LANES).simd(F4_ADD);
+        b.simdMem(V_STORE, 2);
+        b.get(kp).i32(4 * rowBytes).op(I32_ADD).set(kp);
       });
-      // output: sum_t e_t * v_t in position order, one accumulator per pair of features
-      for (let j = 0; j < dh; j += chunk) {
-        for (const a of accs) b.f64x2(0).set(a);
-        setAddress(b, kp, V, h, 4);
-        b.for(t, () => b.i32(0), () => b.get(len), 1, () => {
-          b.get(scratch).get(t).i32(8).op(I32_MUL).op(I32_ADD).mem(F64_LOAD, 3).simd(F64X2_SPLAT).set(e);
-          for (let a = 0; a < accs.length; a += 2) {
-            b.get(kp).simdMem(V_LOAD, 2, (j + a * 2) * 4).set(kv);
-            b.get(accs[a]!).get(e).get(kv).simd(F64X2_PROMOTE_LOW).simd(F64X2_MUL).simd(F64X2_ADD).set(accs[a]!);
-            b.get(accs[a + 1]!).get(e).get(kv).get(kv).simd(I8X16_SHUFFLE, ...HIGH_PAIR).simd(F64X2_PROMOTE_LOW);
-            b.simd(F64X2_MUL).simd(F64X2_ADD).set(accs[a + 1]!);
-          }
-          b.get(kp).i32(rowBytes).op(I32_ADD).set(kp);
-        });
-        accs.forEach((a, k) => {
-          b.get(o).get(h).i32(4).op(I32_MUL).op(I32_ADD);
-          b.get(a).get(sum).simd(F64X2_SPLAT).simd(F64X2_DIV).simd(F32X4_DEMOTE_ZERO).simdMem(V_STORE64_LANE, 3, (j + k * 2) * 4, 0);
-        });
-      }
+      // pad to a whole group of four with -inf (whose exp is 0); max over the groups
+      b.get(scratch).get(len).i32(4).op(I32_MUL).op(I32_ADD).f32x4(-Infinity).simdMem(V_STORE, 2);
+      b.f32x4(-Infinity).set(e);
+      b.for(t, () => b.i32(0), () => b.get(len), 4, () => b.get(e).get(scratch).get(t).i32(4).op(I32_MUL).op(I32_ADD).simdMem(V_LOAD, 2).simd(F32X4_MAX).set(e));
+      b.get(e).simd(F32X4_EXTRACT, 0).get(e).simd(F32X4_EXTRACT, 2).op(F32_MAX).get(e).simd(F32X4_EXTRACT, 1).get(e).simd(F32X4_EXTRACT, 3).op(F32_MAX).op(F32_MAX).set(max);
+      // e = expf(score - max) in place; sum = lane sum of the four lanes' running sums
+      b.f32x4(0).set(sv);
+      b.for(t, () => b.i32(0), () => b.get(len), 4, () => {
+        setAddress(b, i, scratch, t, 4);
+        b.get(i).simdMem(V_LOAD, 2).get(max).simd(F32X4_SPLAT).simd(F32X4_SUB).set(xs[0]!);
+        emitExpF32(b, xs, es);
+        b.get(i).get(es[0]!).simdMem(V_STORE, 2);
+        b.get(sv).get(es[0]!).simd(F4_ADD).set(sv);
+      });
+      laneSum(sv);
+      b.set(sum);
+      // output: sum_t e_t * v_t in position order, one accumulator per four features, / sum
+      for (const a of accs) b.f32x4(0).set(a);
+      setAddress(b, kp, V, h, 4);
+      b.for(t, () => b.i32(0), () => b.get(len), 1, () => {
+        b.get(scratch).get(t).i32(4).op(I32_MUL).op(I32_ADD).mem(F32_LOAD, 2).simd(F32X4_SPLAT).set(e);
+        accs.forEach((a, j) => b.get(a).get(e).get(kp).simdMem(V_LOAD, 2, 16 * j).simd(F32X4_MUL).simd(F4_ADD).set(a));
+        b.get(kp).i32(rowBytes).op(I32_ADD).set(kp);
+      });
+      setAddress(b, i, o, h, 4);
+      accs.forEach((a, j) => b.get(i).get(a).get(sum).simd(F32X4_SPLAT).simd(F32X4_DIV).simdMem(V_STORE, 2, 16 * j));
     });
   });
   return { name: "attend", params: [I32, I32, I32, I32, I32, I32], results: [], body: b, export: true };
@@ -517,8 +514,8 @@ function attend(c: ModelConfig): FunctionDef {
 /** Assembles and instantiates the kernels for models shaped like `c` on `memory`. */
 export function decodeKernels(memory: WebAssembly.Memory, c: ModelConfig): DecodeKernels {
   const dh = c.d_model / c.n_heads;
-  if (dh % 4 !== 0 || c.d_ff % 8 !== 0 || c.d_model % 4 !== 0) throw new Error(`decode kernels need a head size and d_model divisible by 4, an MLP size divisible by 8`);
-  const bytes = assemble([{ module: "Math", name: "exp", params: [F64], results: [F64] }], [expArray(), gelu(), attend(c), normalizer(), tempered(), layerNorm(c), addNorm(c)]);
+  if (dh % 4 !== 0 || c.d_ff % 16 !== 0 || c.d_model % 4 !== 0) throw new Error(`decode kernels need a head size and d_model divisible by 4, an MLP size divisible by 16`);
+  const bytes = assemble([{ module: "Math", name: "exp", params: [F64], results: [F64] }], [expArray(), gelu(), attend(c), expfArray(), normalizer(), tempered(), layerNorm(c), addNorm(c)]);
   const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory }, Math: { exp: Math.exp } });
   return instance.exports as unknown as DecodeKernels;
 }
