@@ -53,21 +53,40 @@ describe("custom gradients agree with tfjs autodiff", () => {
     expect(err).toBeLessThan(1e-5);
   });
 
-  it("causal attention: gradients w.r.t. q, k and v", () => {
-    const [batch, seq, heads, d] = [2, 5, 2, 8];
-    const mask = tf.tensor2d(Array.from({ length: seq * seq }, (_, i) => (i % seq > Math.floor(i / seq) ? -1e9 : 0)), [seq, seq]);
-    const reference = (q: Tensor, k: Tensor, v: Tensor) => {
-      const split = (t: Tensor) => tf.transpose(tf.reshape(t, [batch, seq, heads, d / heads]), [0, 2, 1, 3]);
-      const s = tf.add(tf.mul(tf.matMul(split(q), split(k), false, true), 1 / Math.sqrt(d / heads)), mask);
-      const o = tf.matMul(tf.softmax(s), split(v));
-      return tf.reshape(tf.transpose(o, [0, 2, 1, 3]), [batch * seq, d]);
-    };
-    const err = compareGrads(
-      (q, k, v) => causalAttention(tf, q as Tensor2D, k as Tensor2D, v as Tensor2D, batch, seq, heads, mask),
-      (q, k, v) => reference(q!, k!, v!),
-      [rand([batch * seq, d], 5), rand([batch * seq, d], 6), rand([batch * seq, d], 7)],
-    );
-    expect(err).toBeLessThan(1e-5);
+  // head sizes 4 and 32, sequence lengths that are and are not a multiple of the kernels' four lanes
+  for (const [batch, seq, heads, d] of [
+    [2, 5, 2, 8],
+    [3, 37, 4, 128],
+    [1, 64, 2, 64],
+  ] as const) {
+    it(`causal attention: values and gradients w.r.t. q, k and v (batch ${batch}, seq ${seq}, ${heads} heads, d ${d})`, () => {
+      const mask = tf.tensor2d(Array.from({ length: seq * seq }, (_, i) => (i % seq > Math.floor(i / seq) ? -1e9 : 0)), [seq, seq]);
+      const reference = (q: Tensor, k: Tensor, v: Tensor) => {
+        const split = (t: Tensor) => tf.transpose(tf.reshape(t, [batch, seq, heads, d / heads]), [0, 2, 1, 3]);
+        const s = tf.add(tf.mul(tf.matMul(split(q), split(k), false, true), 1 / Math.sqrt(d / heads)), mask);
+        const o = tf.matMul(tf.softmax(s), split(v));
+        return tf.reshape(tf.transpose(o, [0, 2, 1, 3]), [batch * seq, d]);
+      };
+      const custom = (q: Tensor, k: Tensor, v: Tensor) => causalAttention(tf, q as Tensor2D, k as Tensor2D, v as Tensor2D, batch, seq, heads);
+      const inputs = [rand([batch * seq, d], 5), rand([batch * seq, d], 6), rand([batch * seq, d], 7)];
+      const got = custom(inputs[0]!, inputs[1]!, inputs[2]!).dataSync();
+      const want = reference(inputs[0]!, inputs[1]!, inputs[2]!).dataSync();
+      expect(Math.max(...Array.from(got, (x, i) => Math.abs(x - want[i]!)))).toBeLessThan(1e-5);
+      expect(compareGrads((q, k, v) => custom(q!, k!, v!), (q, k, v) => reference(q!, k!, v!), inputs)).toBeLessThan(1e-5);
+    });
+  }
+
+  it("causal attention: only the gradients asked for are computed, the others are zeros", () => {
+    const [batch, seq, heads, d] = [2, 9, 2, 16];
+    const inputs = [rand([batch * seq, d], 5), rand([batch * seq, d], 6), rand([batch * seq, d], 7)];
+    const probe = rand([batch * seq, d], 99);
+    const grads = (needGrads: { q: boolean; k: boolean; v: boolean }) =>
+      tf.grads((q: Tensor, k: Tensor, v: Tensor) => tf.sum(tf.mul(causalAttention(tf, q as Tensor2D, k as Tensor2D, v as Tensor2D, batch, seq, heads, needGrads), probe)))(inputs).map((g) => Array.from(g.dataSync()));
+    const all = grads({ q: true, k: true, v: true });
+    const some = grads({ q: false, k: true, v: false });
+    expect(some[1]).toEqual(all[1]);
+    expect(some[0]!.every((x) => x === 0) && some[2]!.every((x) => x === 0)).toBe(true);
+    expect(all[0]!.some((x) => x !== 0) && all[2]!.some((x) => x !== 0)).toBe(true);
   });
 
   it("GELU", () => {

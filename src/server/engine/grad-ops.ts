@@ -1,5 +1,6 @@
 import type { GradSaveFunc, Tensor, Tensor2D } from "@tensorflow/tfjs";
 import type { Tf } from "./tf-loader.js";
+import { attentionKernels } from "./wasm/attention-kernels.js";
 
 /**
  * Differentiable ops with hand-written gradients. The wasm backend's matmul is ~10x slower for
@@ -47,49 +48,6 @@ export function loraLinear(tf: Tf, x: Tensor2D, w: Tensor2D, wT: Tensor2D, at: T
   return op(x, at, bt) as Tensor2D;
 }
 
-// Hot loops live at module level, not in the per-call closures, so V8 optimizes them once.
-
-/** Block (b, h) of a `[batch*seq, d]` array as `[seq, dh]`, or `[dh, seq]` when transposed, times `mul`. */
-function gatherBlock(src: Float32Array, b: number, h: number, seq: number, d: number, dh: number, transposed: boolean, mul: number, out: Float32Array): Float32Array {
-  const base = b * seq * d + h * dh;
-  for (let t = 0; t < seq; t++) {
-    const o = base + t * d;
-    if (transposed) for (let i = 0; i < dh; i++) out[i * seq + t] = src[o + i]! * mul;
-    else for (let i = 0; i < dh; i++) out[t * dh + i] = src[o + i]! * mul;
-  }
-  return out;
-}
-
-/** Writes `[seq, dh]` (or `[dh, seq]` when transposed) block data into (b, h) of `dst`, times `mul`. */
-function scatterBlock(dst: Float32Array, data: Float32Array, b: number, h: number, seq: number, d: number, dh: number, transposed: boolean, mul: number): void {
-  const base = b * seq * d + h * dh;
-  for (let t = 0; t < seq; t++) {
-    const o = base + t * d;
-    if (transposed) for (let i = 0; i < dh; i++) dst[o + i] = data[i * seq + t]! * mul;
-    else for (let i = 0; i < dh; i++) dst[o + i] = data[t * dh + i]! * mul;
-  }
-}
-
-/**
- * Causal softmax backward per row: `ds = p * (dp - rowsum(dp * p))`, float64 row sums. `p` is
- * exactly 0 above the diagonal (masked scores underflow), so only `j <= i` is computed and `ds`
- * keeps zeros there.
- */
-function softmaxBackward(p: Float32Array, dp: Float32Array, ds: Float32Array, seq: number): void {
-  for (let i = 0; i < seq; i++) {
-    const o = i * seq;
-    let dot = 0;
-    for (let j = 0; j <= i; j++) dot += dp[o + j]! * p[o + j]!;
-    for (let j = 0; j <= i; j++) ds[o + j] = p[o + j]! * (dp[o + j]! - dot);
-  }
-}
-
-/** Transpose of a lower-triangular `[n, n]` matrix into `out`, whose lower triangle (below the diagonal) must be zero. */
-function transposeLower(src: Float32Array, n: number, out: Float32Array): Float32Array {
-  for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) out[j * n + i] = src[i * n + j]!;
-  return out;
-}
-
 /** Which inputs of `causalAttention` need a gradient (false: zeros are returned). */
 export interface AttentionGrads {
   q: boolean;
@@ -97,90 +55,45 @@ export interface AttentionGrads {
   v: boolean;
 }
 
+interface WasmBackend {
+  wasm: { asm?: { memory?: WebAssembly.Memory } };
+  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
+}
+
 /**
- * Causal multi-head self-attention core on projected `q`, `k`, `v` (`[batch*seq, d]`), as
- * per-(row, head) 2-D products, which the wasm matmul runs fastest. `mask` is `[seq, seq]`
- * with 0 on and below the diagonal and a large negative number above it.
- *
- * The per-(row, head) blocks are cut out of the activations in JavaScript (one read of each
- * input), already transposed where a product needs it, because the wasm Slice/Unpack kernels
- * copy the whole input for every piece and transposed matmuls are ~10x slower. The score scale
- * is folded into q. The gradient works on the probabilities as data: the softmax backward and
- * the `[seq, seq]` transposes (`dk = dsᵀ (scale·q)`, `dv = pᵀ dy`) are JavaScript loops, and
- * every product is an untransposed 2-D matmul with a small right operand.
+ * Causal multi-head self-attention core on projected `q`, `k`, `v` (`[batch*seq, d]`), forward
+ * and backward as wasm kernels (`wasm/attention-kernels.ts`) that read and write the tensors'
+ * memory in place and compute only the causal half: no per-(row, head) tensors, no masked
+ * products. The attention probabilities are kept as one tensor for the backward pass.
  */
-export function causalAttention(
-  tf: Tf,
-  q: Tensor2D,
-  k: Tensor2D,
-  v: Tensor2D,
-  batch: number,
-  seq: number,
-  heads: number,
-  mask: Tensor2D,
-  needGrads: AttentionGrads = { q: true, k: true, v: true },
-): Tensor2D {
+export function causalAttention(tf: Tf, q: Tensor2D, k: Tensor2D, v: Tensor2D, batch: number, seq: number, heads: number, needGrads: AttentionGrads = { q: true, k: true, v: true }): Tensor2D {
   const d = q.shape[1];
-  const dh = d / heads;
-  const scale = 1 / Math.sqrt(dh);
-  const size = seq * dh;
-  // Scratch blocks: tf.tensor2d copies its data, so one buffer per use site can be refilled.
-  const scratch = Array.from({ length: 4 }, () => new Float32Array(seq * dh));
-  const gather = (src: Float32Array, b: number, h: number, transposed: boolean, mul = 1, slot = 0) => gatherBlock(src, b, h, seq, d, dh, transposed, mul, scratch[slot]!);
-  const scatter = (dst: Float32Array, data: Float32Array, b: number, h: number, transposed: boolean, mul = 1) => scatterBlock(dst, data, b, h, seq, d, dh, transposed, mul);
-  const readAndFree = (t: Tensor): Float32Array => {
-    const data = t.dataSync() as Float32Array;
-    t.dispose();
-    return data;
+  const backend = tf.backend() as unknown as WasmBackend;
+  const memory = backend.wasm?.asm?.memory;
+  if (!(memory instanceof WebAssembly.Memory)) throw new Error("causal attention needs the tfjs wasm backend");
+  const kernels = attentionKernels(memory, d, heads);
+  const at = (t: Tensor) => {
+    const info = backend.dataIdMap.get(t.dataId);
+    if (!info) throw new Error("attention tensor was disposed");
+    return info.memoryOffset;
   };
-  const square = new Float32Array(seq * seq);
-  const transposeSquare = (src: Float32Array) => transposeLower(src, seq, square);
-  const op = tf.customGrad((qi, ki, vi) => {
-    const qd = (qi as Tensor).dataSync() as Float32Array;
-    const kd = (ki as Tensor).dataSync() as Float32Array;
-    const vd = (vi as Tensor).dataSync() as Float32Array;
-    const out = new Float32Array(batch * seq * d);
-    // Attention probabilities per (row, head), kept as data for the backward pass.
-    const probs: Float32Array[] = [];
-    for (let b = 0; b < batch; b++) {
-      for (let h = 0; h < heads; h++) {
-        const p = tf.tidy(() => {
-          const s = tf.matMul(tf.tensor2d(gather(qd, b, h, false, scale, 0), [seq, dh]), tf.tensor2d(gather(kd, b, h, true, 1, 1), [dh, seq]));
-          return tf.softmax(tf.add(s, mask)) as Tensor2D;
-        });
-        const o = tf.tidy(() => tf.matMul(p, tf.tensor2d(gather(vd, b, h, false, 1, 2), [seq, dh])));
-        probs.push(readAndFree(p));
-        scatter(out, readAndFree(o), b, h, false);
-      }
-    }
+  const shape: [number, number] = [batch * seq, d];
+  const op = tf.customGrad((qi, ki, vi, save) => {
+    const out = tf.zeros(shape);
+    // 4 floats of slack: the kernels pad the last row to a group of four
+    const probs = tf.zeros([batch * heads * seq * seq + 4]);
+    kernels.forward(at(qi as Tensor), at(ki as Tensor), at(vi as Tensor), at(out), at(probs), batch, seq);
+    (save as GradSaveFunc)([qi as Tensor, ki as Tensor, vi as Tensor, probs]);
     return {
-      value: tf.tensor2d(out, [batch * seq, d]),
-      gradFunc: (dy) => {
-        // Per (row, head), every product is [seq, seq] @ [seq, dh] or [seq, dh] @ [dh, seq]: the
-        // right operand (which XNNPACK packs anew for each fresh tensor) stays small.
-        const dyd = (dy as Tensor).dataSync() as Float32Array;
-        const n = batch * seq * d;
-        const dq = new Float32Array(n);
-        const dk = new Float32Array(n);
-        const dv = new Float32Array(n);
-        const ds = new Float32Array(seq * seq);
-        for (let b = 0; b < batch; b++) {
-          for (let h = 0; h < heads; h++) {
-            const p = probs[b * heads + h]!;
-            const dyBlock = tf.tensor2d(gather(dyd, b, h, false, 1, 0), [seq, dh]);
-            if (needGrads.v) scatter(dv, readAndFree(tf.tidy(() => tf.matMul(tf.tensor2d(transposeSquare(p), [seq, seq]), dyBlock))), b, h, false);
-            if (needGrads.q || needGrads.k) {
-              // softmax backward: ds = p * (dp - rowsum(dp * p)), dp = dy vᵀ
-              const dp = readAndFree(tf.tidy(() => tf.matMul(dyBlock, tf.tensor2d(gather(vd, b, h, true, 1, 1), [dh, seq]))));
-              softmaxBackward(p, dp, ds, seq);
-              if (needGrads.q) scatter(dq, readAndFree(tf.tidy(() => tf.matMul(tf.tensor2d(ds, [seq, seq]), tf.tensor2d(gather(kd, b, h, false, 1, 2), [seq, dh])))), b, h, false, scale);
-              if (needGrads.k) scatter(dk, readAndFree(tf.tidy(() => tf.matMul(tf.tensor2d(transposeSquare(ds), [seq, seq]), tf.tensor2d(gather(qd, b, h, false, scale, 3), [seq, dh])))), b, h, false);
-            }
-            dyBlock.dispose();
-          }
-        }
-        const shape: [number, number] = [batch * seq, d];
-        return [tf.tensor2d(dq, shape), tf.tensor2d(dk, shape), tf.tensor2d(dv, shape)];
+      value: out,
+      gradFunc: (dy, saved) => {
+        const [qs, ks, vs, ps] = saved as Tensor[];
+        const [dq, dk, dv] = [tf.zeros(shape), tf.zeros(shape), tf.zeros(shape)];
+        const scratch = tf.zeros([seq + 4]);
+        const flags = (needGrads.q ? 1 : 0) | (needGrads.k ? 2 : 0) | (needGrads.v ? 4 : 0);
+        kernels.backward(at(qs!), at(ks!), at(vs!), at(dy as Tensor), at(ps!), at(dq), at(dk), at(dv), batch, seq, flags, at(scratch));
+        scratch.dispose();
+        return [dq, dk, dv];
       },
     };
   });

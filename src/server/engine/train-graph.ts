@@ -44,7 +44,6 @@ export class TrainGraph {
   private readonly head: [Tensor2D, Tensor2D];
   /** LayerNorm gains and biases as tensors, by their Float32Array. */
   private readonly norms = new Map<Float32Array, Tensor>();
-  private readonly masks = new Map<number, Tensor2D>();
 
   constructor(
     private readonly tf: Tf,
@@ -70,20 +69,9 @@ export class TrainGraph {
 
   /** Frees the frozen tensors. */
   dispose(): void {
-    const all: Tensor[] = [...this.head, ...this.masks.values(), ...this.norms.values()];
+    const all: Tensor[] = [...this.head, ...this.norms.values()];
     for (const l of this.layers) all.push(...Object.values(l.proj).flat(), ...l.up, ...l.down);
     for (const t of all) t.dispose();
-  }
-
-  private mask(seq: number): Tensor2D {
-    let mask = this.masks.get(seq);
-    if (!mask) {
-      const data = new Float32Array(seq * seq);
-      for (let i = 0; i < seq; i++) for (let j = i + 1; j < seq; j++) data[i * seq + j] = -1e9;
-      mask = this.tf.keep(this.tf.tensor2d(data, [seq, seq]));
-      this.masks.set(seq, mask);
-    }
-    return mask;
   }
 
   private layerNorm(x: Tensor2D, g: Float32Array, b: Float32Array): Tensor2D {
@@ -102,7 +90,6 @@ export class TrainGraph {
     const d = c.d_model;
     const x0 = embedRows(this.weights.embed, this.weights.pos, batch.tokens, rows, seq, d);
     let x = tf.tensor2d(x0, [rows * seq, d]);
-    const mask = this.mask(seq);
     // Gradients are only needed for activations that depend on a LoRA parameter: before the
     // first adapted layer nothing does, and in it only the adapted projections' outputs do.
     const adapted = (li: number, module: TargetModule) => byLayer.has(`${li}.${module}`);
@@ -121,7 +108,7 @@ export class TrainGraph {
         k: xDepends || adapted(li, "k_proj"),
         v: xDepends || adapted(li, "v_proj"),
       };
-      const att = causalAttention(tf, project("q_proj", h, xDepends), project("k_proj", h, xDepends), project("v_proj", h, xDepends), rows, seq, c.n_heads, mask, needGrads);
+      const att = causalAttention(tf, project("q_proj", h, xDepends), project("k_proj", h, xDepends), project("v_proj", h, xDepends), rows, seq, c.n_heads, needGrads);
       const attDepends = xDepends || needGrads.q || needGrads.k || needGrads.v;
       x = tf.add(x, project("o_proj", att, attDepends)) as Tensor2D;
       const h2 = this.layerNorm(x, lw.ln2G, lw.ln2B);
