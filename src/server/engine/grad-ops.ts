@@ -78,18 +78,20 @@ export function causalAttention(tf: Tf, q: Tensor2D, k: Tensor2D, v: Tensor2D, b
     return info.memoryOffset;
   };
   const shape: [number, number] = [batch * seq, d];
+  // Fill runs in the wasm heap (tf.zeros would build a JavaScript array of zeros and copy it in)
+  const zeros = (s: number[]) => tf.fill(s, 0, "float32");
   const op = tf.customGrad((qi, ki, vi, save) => {
-    const out = tf.zeros(shape);
+    const out = zeros(shape);
     // 4 floats of slack: the kernels pad the last row to a group of four
-    const probs = tf.zeros([batch * heads * seq * seq + 4]);
+    const probs = zeros([batch * heads * seq * seq + 4]);
     kernels.forward(at(qi as Tensor), at(ki as Tensor), at(vi as Tensor), at(out), at(probs), batch, seq);
     (save as GradSaveFunc)([qi as Tensor, ki as Tensor, vi as Tensor, probs]);
     return {
       value: out,
       gradFunc: (dy, saved) => {
         const [qs, ks, vs, ps] = saved as Tensor[];
-        const [dq, dk, dv] = [tf.zeros(shape), tf.zeros(shape), tf.zeros(shape)];
-        const scratch = tf.zeros([seq + 4]);
+        const [dq, dk, dv] = [zeros(shape), zeros(shape), zeros(shape)];
+        const scratch = zeros([seq + 4]);
         const flags = (needGrads.q ? 1 : 0) | (needGrads.k ? 2 : 0) | (needGrads.v ? 4 : 0);
         kernels.backward(at(qs!), at(ks!), at(vs!), at(dy as Tensor), at(ps!), at(dq), at(dk), at(dv), batch, seq, flags, at(scratch));
         scratch.dispose();

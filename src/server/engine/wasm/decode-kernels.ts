@@ -462,15 +462,21 @@ function attend(c: ModelConfig): FunctionDef {
       setAddress(b, kp, K, h, 4);
       b.for(t, () => b.i32(0), () => b.get(len), 4, () => {
         vs.forEach((v, p) => {
-          qs.forEach((qv, j) => {
-            const acc = j % 2 ? accB : accA;
-            b.get(kp).simdMem(V_LOAD, 2, p * rowBytes + 16 * j).get(qv).simd(F32X4_MUL);
-            if (j >= 2) b.get(acc).simd(F4_ADD);
-            b.set(acc);
-          });
-          b.get(accA);
-          if (chunks > 1) b.get(accB).simd(F4_ADD);
-          b.set(v);
+          const score = () => {
+            qs.forEach((qv, j) => {
+              const acc = j % 2 ? accB : accA;
+              b.get(kp).simdMem(V_LOAD, 2, p * rowBytes + 16 * j).get(qv).simd(F32X4_MUL);
+              if (j >= 2) b.get(acc).simd(F4_ADD);
+              b.set(acc);
+            });
+            b.get(accA);
+            if (chunks > 1) b.get(accB).simd(F4_ADD);
+            b.set(v);
+          };
+          // a branch per position also keeps the compiler from hoisting all of the group's
+          // loads to its start, which spills them
+          if (p === 0) score();
+          else b.get(t).i32(p).op(I32_ADD).get(len).op(I32_LT_S).if(score);
         });
         for (const [x, y] of [[0, 1], [2, 3]] as const) {
           b.get(vs[x]!).get(vs[y]!).simd(I8X16_SHUFFLE, ...LOW_PAIRS).get(vs[x]!).get(vs[y]!).simd(I8X16_SHUFFLE, ...HIGH_PAIRS).simd(F4_ADD).set(vs[x]!);

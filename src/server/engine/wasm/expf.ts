@@ -21,6 +21,9 @@ const LOG2E = f(Math.LOG2E);
 /** ln 2 = C1 - C2 with C1 = 355/512 exactly: n * C1 is exact for |n| ≤ 127. */
 const C1 = f(0.693359375);
 const C2 = f(-2.12194440e-4);
+/** 1.5 × 2^23: adding it rounds a float below 2^22 in size to an integer, held in the low mantissa bits. */
+const MAGIC = 12582912;
+const MAGIC_BITS = 0x4b400000;
 const P = [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1].map(f);
 
 /** Round half to even (wasm's `nearest`). */
@@ -65,7 +68,7 @@ export const F32X4_SUB = 0xe5;
 export const F32X4_MUL = 0xe6;
 export const F32X4_DIV = 0xe7;
 export const F32X4_MIN = 0xe8;
-const I32X4_TRUNC_SAT_F32X4_S = 0xf8;
+const F32X4_PMIN = 0xea;
 const I32X4_ADD = 0xae;
 const I32X4_SHL = 0xab;
 const V128_ANDNOT = 0x4f;
@@ -77,10 +80,14 @@ const V128_ANDNOT = 0x4f;
 export function emitExpF32(b: Body, xs: readonly number[], ys: readonly number[]): void {
   const each = (fn: (i: number) => void) => xs.forEach((_, i) => fn(i));
   const vec = () => xs.map(() => b.local(0x7b));
-  const [low, xc, n, r] = [vec(), vec(), vec(), vec()];
+  const [low, xc, m, n, r] = [vec(), vec(), vec(), vec(), vec()];
   each((i) => b.get(xs[i]!).f32x4(LO).simd(F32X4_LT).set(low[i]!));
-  each((i) => b.get(xs[i]!).f32x4(HI).simd(F32X4_MIN).set(xc[i]!));
-  each((i) => b.get(xc[i]!).f32x4(LOG2E).simd(F32X4_MUL).simd(F32X4_NEAREST).set(n[i]!));
+  // pmin is one x86 instruction (min is several); (HI < x) ? HI : x keeps a NaN x
+  each((i) => b.get(xs[i]!).f32x4(HI).simd(F32X4_PMIN).set(xc[i]!));
+  // m = x log2e + MAGIC rounds x log2e to an integer (ties to even, as `nearest`) in m's low
+  // mantissa bits, which give 2^n below without a float-to-int conversion
+  each((i) => b.get(xc[i]!).f32x4(LOG2E).simd(F32X4_MUL).f32x4(MAGIC).simd(F32X4_ADD).set(m[i]!));
+  each((i) => b.get(m[i]!).f32x4(MAGIC).simd(F32X4_SUB).set(n[i]!));
   each((i) => b.get(xc[i]!).get(n[i]!).f32x4(C1).simd(F32X4_MUL).simd(F32X4_SUB).get(n[i]!).f32x4(C2).simd(F32X4_MUL).simd(F32X4_SUB).set(r[i]!));
   // p = ((((P0 r + P1) r + P2) r + P3) r + P4) r + P5, left in ys
   each((i) => b.f32x4(P[0]!).set(ys[i]!));
@@ -88,7 +95,7 @@ export function emitExpF32(b: Body, xs: readonly number[], ys: readonly number[]
   // y = ((p * r²) + r) + 1, times 2^n (n + 127 in the exponent bits), 0 where x < LO
   each((i) => {
     b.get(ys[i]!).get(r[i]!).get(r[i]!).simd(F32X4_MUL).simd(F32X4_MUL).get(r[i]!).simd(F32X4_ADD).f32x4(1).simd(F32X4_ADD);
-    b.get(n[i]!).simd(I32X4_TRUNC_SAT_F32X4_S).i32x4(127).simd(I32X4_ADD).i32(23).simd(I32X4_SHL).simd(F32X4_MUL);
+    b.get(m[i]!).i32x4(127 - MAGIC_BITS).simd(I32X4_ADD).i32(23).simd(I32X4_SHL).simd(F32X4_MUL);
     b.get(low[i]!).simd(V128_ANDNOT).set(ys[i]!);
   });
 }
