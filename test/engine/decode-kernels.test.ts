@@ -120,27 +120,6 @@ const base = MODEL_CONFIGS.get("signal-byte-base")!;
 const same = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).every((x, i) => Object.is(x, b[i]));
 
 describe("the decoder's wasm kernels", () => {
-  it("exp is bit-identical to Math.exp, at fdlibm's branch thresholds, specials and random arguments", () => {
-    const n = 1 << 17;
-    const { memory, k } = setup(base, 16 * n);
-    const x = new Float64Array(memory.buffer, 0, n);
-    const bits = new BigUint64Array(memory.buffer, 0, n);
-    const rng = new Rng(1);
-    const specials = [0, -0, 1, -1, 2, 0.5, Math.LN2 / 2, -Math.LN2 / 2, 1.5 * Math.LN2, 1e-9, -1e-9, 2 ** -28, -(2 ** -29), 703.9, 704, -704, 709.7, 709.8, -745, -746, -708, Infinity, -Infinity, NaN, 5e-324];
-    // high words where fdlibm's exp changes branch, each side, random low words, both signs
-    const edges = [0x3fd62e42, 0x3fd62e43, 0x3ff0a2b1, 0x3ff0a2b2, 0x3e2fffff, 0x3e300000, 0x40862e41, 0x40862e42, 0x4085ffff, 0x40860000];
-    for (let i = 0; i < n; i++) {
-      if (i < specials.length) x[i] = specials[i]!;
-      else if (i < 16384) bits[i] = (BigInt(edges[i % edges.length]!) << 32n) | BigInt(Math.floor(rng.next() * 2 ** 32)) | (i & 1 ? 1n << 63n : 0n);
-      else x[i] = (rng.next() - 0.5) * [2, 40, 1500, 1e-6][i % 4]!;
-    }
-    k.expArray(0, 8 * n, n);
-    const got = new Float64Array(memory.buffer, 8 * n, n);
-    let bad = 0;
-    for (let i = 0; i < n; i++) if (!Object.is(got[i], Math.exp(x[i]!))) bad++;
-    expect(bad).toBe(0);
-  });
-
   it("expf lanes are bit-identical to its JavaScript form, within 2 float32 ulp of exp on [-87, 88], 0 below, exp(88) above", () => {
     const n = 1 << 16;
     const { memory, k } = setup(base, 8 * n);

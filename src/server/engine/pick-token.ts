@@ -1,6 +1,7 @@
 import type { Rng } from "./rng.js";
 import { type LogNormalizer, logNormalizer } from "./token-logprob.js";
 import { BOS, PAD } from "./tokenizer.js";
+import { expf } from "./wasm/expf.js";
 
 /** Token choice settings (already defaulted). */
 export interface PickOptions {
@@ -22,8 +23,9 @@ export interface Picked {
 export interface LogitSums {
   normalizer(logits: Float32Array): LogNormalizer;
   /**
-   * Sets `probs[i] = exp((logits[i] - max) / temperature)` for every token a sample can
-   * produce, 0 for BOS and PAD. @returns their sum, in id order, in float64.
+   * Sets `probs[i] = expf((logits[i] - max) / temperature)` (the argument rounded to float32)
+   * for every token a sample can produce, 0 for BOS and PAD. @returns their sum, in id order,
+   * in float64.
    */
   tempered(logits: Float32Array, max: number, temperature: number): number;
   /** What the last `tempered` call wrote (valid until the next call). */
@@ -48,7 +50,7 @@ export class JsLogitSums implements LogitSums {
         probs[i] = 0;
         continue;
       }
-      const p = Math.exp((logits[i]! - max) / temperature);
+      const p = expf((logits[i]! - max) / temperature);
       probs[i] = p;
       total += p;
     }

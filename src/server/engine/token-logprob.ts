@@ -1,4 +1,5 @@
 import { BOS, PAD } from "./tokenizer.js";
+import { expf } from "./wasm/expf.js";
 
 /** The normaliser of one row of logits over the tokens a sample can produce (all but BOS and PAD). */
 export interface LogNormalizer {
@@ -11,8 +12,9 @@ export interface LogNormalizer {
 
 /**
  * The one definition of a token's log-probability that the sampler and `forward` share, so
- * they agree to the last bit on the same logits: `logits[t] - logZ`, summed in id order in
- * float64.
+ * they agree to the last bit on the same logits: `logits[t] - logZ`, with
+ * `logZ = max + log(sum of expf(logit - max))`, the float32 exps (`wasm/expf.ts`, the decoder's
+ * kernels compute the same bits) summed in id order in float64.
  */
 export function logNormalizer(logits: Float32Array): LogNormalizer {
   const V = logits.length;
@@ -26,6 +28,6 @@ export function logNormalizer(logits: Float32Array): LogNormalizer {
     }
   }
   let z = 0;
-  for (let i = 0; i < V; i++) if (i !== BOS && i !== PAD) z += Math.exp(logits[i]! - max);
+  for (let i = 0; i < V; i++) if (i !== BOS && i !== PAD) z += expf(logits[i]! - max);
   return { max, argmax, logZ: max + Math.log(z) };
 }

@@ -6,10 +6,9 @@ import { F32X4_ADD as F4_ADD, F32X4_DIV, F32X4_EXTRACT, F32X4_MUL, F32X4_SPLAT, 
 /**
  * The decoder's per-row arithmetic as WebAssembly, run on the tfjs wasm heap (the module imports
  * the backend's memory, so the kernels read the matmuls' outputs and write their inputs in
- * place). Attention over the KV cache and GELU run in float32, four lanes at a time, with the
- * float32 `expf` of `expf.ts`; LayerNorm and the sampler's sums over the logits run in float64
- * with V8's `Math.exp` (fdlibm's algorithm) transcribed for two lanes (lanes outside its common
- * range call `Math.exp` itself). Each kernel's order of operations is fixed and written out in
+ * place). Attention over the KV cache and GELU run in float32, four lanes at a time; LayerNorm
+ * and the sampler's sums over the logits run in float64 (two lanes), with float32 exps. Every
+ * exp is the `expf` of `expf.ts`. Each kernel's order of operations is fixed and written out in
  * JavaScript in test/engine/decode-kernels.test.ts, which holds the kernels to those forms bit
  * for bit; every result depends only on its own row, which keeps seeded sampling independent of
  * the batch.
@@ -25,8 +24,6 @@ export interface DecodeKernels {
   gelu(ptr: number, n: number): void;
   /** `dst[i] = expf(src[i])` for `n` float32s (`n` a multiple of 4): for tests. */
   expfArray(src: number, dst: number, n: number): void;
-  /** `dst[i] = exp(src[i])` for `n` float64s (`n` a multiple of 4): for tests. */
-  expArray(src: number, dst: number, n: number): void;
   /** LayerNorm of `rows` rows of `d` floats at `x` (gain `g`, bias `b`) into `out`. */
   layerNorm(x: number, rows: number, g: number, b: number, out: number): void;
   /** `x += src` (float32, `rows × d`), then `layerNorm(x)` into `out` (which may be `src`). */
@@ -67,7 +64,6 @@ const I32_STORE = 0x36;
 const I32_NE = 0x47;
 const I32_AND = 0x71;
 const F32_LOAD = 0x2a;
-const F32_STORE = 0x38;
 const F32_ADD = 0x92;
 const F32_MAX = 0x97;
 const F32X4_MAX = 0xe9;
@@ -77,11 +73,9 @@ const F64_MUL = 0xa2;
 const F64_DIV = 0xa3;
 const F64_SQRT = 0x9f;
 const F32X4_ADD = 0xe4;
-const F64_LOAD = 0x2b;
 const F64_STORE = 0x39;
 const F64_ADD = 0xa0;
 const F64_GT = 0x64;
-const SELECT = 0x1b;
 const MEMORY_COPY = [0xfc, 0x0a, 0x00, 0x00];
 const V_LOAD = 0x00;
 const V_LOAD64_ZERO = 0x5d;
@@ -90,22 +84,12 @@ const V_STORE64_LANE = 0x5b;
 const I8X16_SHUFFLE = 0x0d;
 const F64X2_SPLAT = 0x14;
 const F64X2_EXTRACT = 0x21;
-const F64X2_REPLACE = 0x22;
-const V_AND = 0x4e;
-const V_OR = 0x50;
-const V_BITSELECT = 0x52;
-const V_ANY_TRUE = 0x53;
-const F64X2_EQ = 0x47;
 const F64X2_ADD = 0xf0;
 const F64X2_SUB = 0xf1;
 const F64X2_MUL = 0xf2;
 const F64X2_DIV = 0xf3;
 const F64X2_PROMOTE_LOW = 0x5f;
-const F64X2_TRUNC = 0x7a;
 const F32X4_DEMOTE_ZERO = 0x5e;
-const I64X2_SHL = 0xcb;
-const I64X2_LT_S = 0xd8;
-const I64X2_GT_S = 0xd9;
 /** i8x16.shuffle lanes moving floats 2 and 3 of an f32x4 to 0 and 1. */
 const HIGH_PAIR = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
 /** i8x16.shuffle lanes joining the low two floats of two f32x4s. */
@@ -116,105 +100,9 @@ const HIGH_PAIRS = [8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31
 const EVEN_LANES = [0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27];
 const ODD_LANES = [4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31];
 
-// fdlibm exp constants, as V8's ieee754.cc spells them.
-const LN2_HI = 6.93147180369123816490e-1;
-const LN2_LO = 1.90821492927058770002e-10;
-const INV_LN2 = 1.44269504088896338700e0;
-const P1 = 1.66666666666666019037e-1;
-const P2 = -2.77777777770155933842e-3;
-const P3 = 6.61375632143793436117e-5;
-const P4 = -1.65339022054652515390e-6;
-const P5 = 4.13813679705723846039e-8;
-const E = 2.718281828459045;
-const SIGN = -0x8000000000000000n;
-const ABS = 0x7fffffffffffffffn;
-/** |x| ≥ 704 (or NaN): lanes left to `Math.exp` (overflow, underflow and subnormal scaling). */
-const SLOW = 0x4086000000000000n;
-/** High word of |x| above 0x3FD62E42 (|x| > 0.5 ln2): the reduced-argument path. */
-const REDUCE = 0x3fd62e42ffffffffn;
-/** |x| < 2^-28: exp(x) is 1 + x. */
-const TINY = 0x3e30000000000000n;
-
-
-/** Function index of the imported `Math.exp`. */
-const MATH_EXP = 0;
-
-/**
- * Emits `ys[i] = exp(xs[i])` (v128 locals of two float64 lanes each) inline. The vectors'
- * steps are interleaved so their dependency chains overlap. When any lane is NaN or |x| ≥ 704
- * (overflow, underflow, the subnormal scaling), every lane goes to `Math.exp` instead.
- */
 /** `dest = base + index × stride` (byte addresses, i32 locals). */
 function setAddress(b: Body, dest: number, base: number, index: number, stride: number): void {
   b.get(base).get(index).i32(stride).op(I32_MUL).op(I32_ADD).set(dest);
-}
-
-function emitExp(b: Body, xs: readonly number[], ys: readonly number[]): void {
-  const each = (f: (i: number) => void) => xs.forEach((_, i) => f(i));
-  const vec = () => xs.map(() => b.local(V128));
-  const [abs, big, t, hi, lo, xr, tt, c] = [vec(), vec(), vec(), vec(), vec(), vec(), vec(), vec()];
-  each((i) => b.get(xs[i]!).i64x2(ABS).simd(V_AND).set(abs[i]!));
-  each((i) => {
-    b.get(abs[i]!).i64x2(SLOW - 1n).simd(I64X2_GT_S);
-    if (i > 0) b.simd(V_OR);
-  });
-  b.simd(V_ANY_TRUE);
-  b.if(
-    () =>
-      each((i) => {
-        b.get(xs[i]!).simd(F64X2_EXTRACT, 0).call(MATH_EXP).simd(F64X2_SPLAT);
-        b.get(xs[i]!).simd(F64X2_EXTRACT, 1).call(MATH_EXP).simd(F64X2_REPLACE, 1).set(ys[i]!);
-      }),
-    () => {
-      each((i) => b.get(abs[i]!).i64x2(REDUCE).simd(I64X2_GT_S).set(big[i]!));
-      // k = (int)(invln2 * x + copysign(0.5, x)), 0 when |x| <= 0.5 ln2
-      each((i) => {
-        b.f64x2(INV_LN2).get(xs[i]!).simd(F64X2_MUL);
-        b.get(xs[i]!).i64x2(SIGN).simd(V_AND).f64x2(0.5).simd(V_OR);
-        // truncating in float64 gives (double)(int) exactly here (|k| < 1024; a -0 is masked off)
-        b.simd(F64X2_ADD).simd(F64X2_TRUNC).get(big[i]!).simd(V_AND).set(t[i]!);
-      });
-      // hi = x - t * ln2HI; lo = t * ln2LO; x = hi - lo
-      each((i) => b.get(xs[i]!).get(t[i]!).f64x2(LN2_HI).simd(F64X2_MUL).simd(F64X2_SUB).set(hi[i]!));
-      each((i) => b.get(t[i]!).f64x2(LN2_LO).simd(F64X2_MUL).set(lo[i]!));
-      each((i) => b.get(hi[i]!).get(lo[i]!).simd(F64X2_SUB).tee(xr[i]!).get(xr[i]!).simd(F64X2_MUL).set(tt[i]!));
-      // c = x - t * (P1 + t * (P2 + t * (P3 + t * (P4 + t * P5))))
-      each((i) => {
-        const T = tt[i]!;
-        b.get(xr[i]!).get(T).f64x2(P1).get(T).f64x2(P2).get(T).f64x2(P3).get(T).f64x2(P4).get(T).f64x2(P5);
-        for (let k = 0; k < 4; k++) b.simd(F64X2_MUL).simd(F64X2_ADD);
-        b.simd(F64X2_MUL).simd(F64X2_SUB).set(c[i]!);
-      });
-      // y = (1 - ((lo - (x * c) / (2 - c)) - hi)) * 2^k   (the k = 0 formula gives the same bits)
-      each((i) => {
-        b.f64x2(1).get(lo[i]!).get(xr[i]!).get(c[i]!).simd(F64X2_MUL).f64x2(2).get(c[i]!).simd(F64X2_SUB).simd(F64X2_DIV);
-        b.simd(F64X2_SUB).get(hi[i]!).simd(F64X2_SUB).simd(F64X2_SUB);
-        // 2^k: k + 1023 sits in the low mantissa bits of t + (2^52 + 1023)
-        b.get(t[i]!).f64x2(2 ** 52 + 1023).simd(F64X2_ADD).i32(52).simd(I64X2_SHL);
-        b.simd(F64X2_MUL).set(ys[i]!);
-      });
-      // exp(1) is E exactly (V8's special case); |x| < 2^-28 gives 1 + x
-      each((i) => {
-        b.f64x2(E).get(ys[i]!).get(xs[i]!).f64x2(1).simd(F64X2_EQ).simd(V_BITSELECT).set(ys[i]!);
-        b.f64x2(1).get(xs[i]!).simd(F64X2_ADD).get(ys[i]!).get(abs[i]!).i64x2(TINY).simd(I64X2_LT_S).simd(V_BITSELECT).set(ys[i]!);
-      });
-    },
-  );
-}
-
-/** Four float64s per iteration. */
-function expArray(): FunctionDef {
-  const b = new Body([I32, I32, I32]);
-  const [src, dst, n] = [0, 1, 2];
-  const i = b.local(I32);
-  const xs = [b.local(V128), b.local(V128)];
-  const ys = [b.local(V128), b.local(V128)];
-  b.for(i, () => b.i32(0), () => b.get(n), 4, () => {
-    xs.forEach((x, k) => b.get(src).get(i).i32(8).op(I32_MUL).op(I32_ADD).simdMem(V_LOAD, 3, 16 * k).set(x));
-    emitExp(b, xs, ys);
-    ys.forEach((y, k) => b.get(dst).get(i).i32(8).op(I32_MUL).op(I32_ADD).get(y).simdMem(V_STORE, 3, 16 * k));
-  });
-  return { name: "expArray", params: [I32, I32, I32], results: [], body: b, export: true };
 }
 
 /** `dst[i] = expf(src[i])` for `n` float32s (`n` a multiple of 4): for tests. */
@@ -270,10 +158,20 @@ function forLogits(b: Body, ptr: number, vocab: number, args: (xs: number[], vs:
   const vs = [b.local(V128), b.local(V128)];
   const xs = [0, 1, 2, 3].map(() => b.local(V128));
   const es = [0, 1, 2, 3].map(() => b.local(V128));
+  const fs = [b.local(V128), b.local(V128)];
+  const gs = [b.local(V128), b.local(V128)];
   b.for(i, () => b.i32(0), () => b.get(vocab), 8, () => {
     vs.forEach((v, h) => b.get(ptr).get(i).i32(4).op(I32_MUL).op(I32_ADD).simdMem(V_LOAD, 2, 16 * h).set(v));
     args(xs, vs);
-    emitExp(b, xs, es);
+    // the float64 arguments rounded to float32 (four per vector), their expf, back to float64
+    fs.forEach((f, h) => b.get(xs[2 * h]!).simd(F32X4_DEMOTE_ZERO).get(xs[2 * h + 1]!).simd(F32X4_DEMOTE_ZERO).simd(I8X16_SHUFFLE, ...LOW_PAIRS).set(f));
+    emitExpF32(b, fs, gs);
+    es.forEach((e, k) => {
+      const g = gs[k >> 1]!;
+      if (k & 1) b.get(g).get(g).simd(I8X16_SHUFFLE, ...HIGH_PAIR);
+      else b.get(g);
+      b.simd(F64X2_PROMOTE_LOW).set(e);
+    });
     for (let k = 0; k < 8; k++) {
       b.get(i).i32(k).op(I32_ADD).tee(id).get(vocab).op(I32_LT_S);
       b.get(id).i32(BOS).op(I32_NE).op(I32_AND).get(id).i32(PAD).op(I32_NE).op(I32_AND);
@@ -521,7 +419,7 @@ function attend(c: ModelConfig): FunctionDef {
 export function decodeKernels(memory: WebAssembly.Memory, c: ModelConfig): DecodeKernels {
   const dh = c.d_model / c.n_heads;
   if (dh % 4 !== 0 || c.d_ff % 16 !== 0 || c.d_model % 4 !== 0) throw new Error(`decode kernels need a head size and d_model divisible by 4, an MLP size divisible by 16`);
-  const bytes = assemble([{ module: "Math", name: "exp", params: [F64], results: [F64] }], [expArray(), gelu(), attend(c), expfArray(), normalizer(), tempered(), layerNorm(c), addNorm(c)]);
-  const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory }, Math: { exp: Math.exp } });
+  const bytes = assemble([], [gelu(), attend(c), expfArray(), normalizer(), tempered(), layerNorm(c), addNorm(c)]);
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
   return instance.exports as unknown as DecodeKernels;
 }
