@@ -66,6 +66,18 @@ const I32_AND = 0x71;
 const F32_LOAD = 0x2a;
 const F32_ADD = 0x92;
 const F32_MAX = 0x97;
+const F64_LOAD = 0x2b;
+const I32_CTZ = 0x68;
+const I32X4_SPLAT = 0x11;
+const I32X4_ADD = 0xae;
+const I32X4_EQ = 0x37;
+const I32X4_GE_S = 0x3f;
+const I32X4_BITMASK = 0xa4;
+const F32X4_EQ = 0x41;
+const F32X4_PMAX = 0xeb;
+const V_OR = 0x50;
+const V_ANDNOT = 0x4f;
+const V_BITSELECT = 0x52;
 const F32X4_MAX = 0xe9;
 const F64_PROMOTE_F32 = 0xbb;
 const F64_SUB = 0xa1;
@@ -148,42 +160,41 @@ function gelu(): FunctionDef {
 }
 
 /**
- * Eight logits per iteration: `args(xs, vs)` turns the logits in the v128 locals `vs` into the
- * float64 arguments of `exp` in the four locals `xs`; `lane(id)` consumes the exp of token `id`
- * (an f64 on the stack) when that token can be sampled, `skip(id)` handles the others.
+ * Writes the exp of the float64 argument `args` makes of every logit (rounded to float32, then
+ * `expf`) as float64s at `out`, eight logits per iteration (up to 7 past `vocab`, into the
+ * output's slack), then 0 at BOS and PAD. `args(xs, vs)` turns the logits in the v128 locals `vs`
+ * into the arguments in the four locals `xs` (two float64 lanes each).
  */
-function forLogits(b: Body, ptr: number, vocab: number, args: (xs: number[], vs: number[]) => void, lane: (id: number) => void, skip: (id: number) => void): void {
+function expLogits(b: Body, ptr: number, vocab: number, out: number, args: (xs: number[], vs: number[]) => void): void {
   const i = b.local(I32);
-  const id = b.local(I32);
+  const at = b.local(I32);
   const vs = [b.local(V128), b.local(V128)];
   const xs = [0, 1, 2, 3].map(() => b.local(V128));
-  const es = [0, 1, 2, 3].map(() => b.local(V128));
   const fs = [b.local(V128), b.local(V128)];
   const gs = [b.local(V128), b.local(V128)];
   b.for(i, () => b.i32(0), () => b.get(vocab), 8, () => {
     vs.forEach((v, h) => b.get(ptr).get(i).i32(4).op(I32_MUL).op(I32_ADD).simdMem(V_LOAD, 2, 16 * h).set(v));
     args(xs, vs);
-    // the float64 arguments rounded to float32 (four per vector), their expf, back to float64
     fs.forEach((f, h) => b.get(xs[2 * h]!).simd(F32X4_DEMOTE_ZERO).get(xs[2 * h + 1]!).simd(F32X4_DEMOTE_ZERO).simd(I8X16_SHUFFLE, ...LOW_PAIRS).set(f));
     emitExpF32(b, fs, gs);
-    es.forEach((e, k) => {
+    setAddress(b, at, out, i, 8);
+    for (let k = 0; k < 4; k++) {
       const g = gs[k >> 1]!;
-      if (k & 1) b.get(g).get(g).simd(I8X16_SHUFFLE, ...HIGH_PAIR);
-      else b.get(g);
-      b.simd(F64X2_PROMOTE_LOW).set(e);
-    });
-    for (let k = 0; k < 8; k++) {
-      b.get(i).i32(k).op(I32_ADD).tee(id).get(vocab).op(I32_LT_S);
-      b.get(id).i32(BOS).op(I32_NE).op(I32_AND).get(id).i32(PAD).op(I32_NE).op(I32_AND);
-      b.if(
-        () => {
-          b.get(es[k >> 1]!).simd(F64X2_EXTRACT, k & 1);
-          lane(id);
-        },
-        () => skip(id),
-      );
+      b.get(at).get(g);
+      if (k & 1) b.get(g).simd(I8X16_SHUFFLE, ...HIGH_PAIR);
+      b.simd(F64X2_PROMOTE_LOW).simdMem(V_STORE, 3, 16 * k);
     }
   });
+  for (const id of [BOS, PAD]) b.get(out).f64(0).mem(F64_STORE, 3, 8 * id);
+}
+
+/** Pushes the float64 sum of the `vocab` float64s at `out`, in index order. */
+function sumInOrder(b: Body, out: number, vocab: number): void {
+  const i = b.local(I32);
+  const z = b.local(F64);
+  b.f64(0).set(z);
+  b.for(i, () => b.i32(0), () => b.get(vocab), 1, () => b.get(z).get(out).get(i).i32(8).op(I32_MUL).op(I32_ADD).mem(F64_LOAD, 3).op(F64_ADD).set(z));
+  b.get(z);
 }
 
 /** Promotes the float32 lanes of `vs` to the float64 vectors `xs`, minus `max`, divided by `div` when given. */
@@ -205,17 +216,41 @@ function normalizer(): FunctionDef {
   const [ptr, vocab, out] = [0, 1, 2];
   const i = b.local(I32);
   const argmax = b.local(I32);
-  const l = b.local(F64);
+  const bits = b.local(I32);
   const max = b.local(F64);
+  const max32 = b.local(F32);
   const z = b.local(F64);
-  b.f64(-Infinity).set(max).i32(0).set(argmax);
-  b.for(i, () => b.i32(0), () => b.get(vocab), 1, () => {
-    b.get(i).i32(BOS).op(I32_NE).get(i).i32(PAD).op(I32_NE).op(I32_AND);
-    b.get(ptr).get(i).i32(4).op(I32_MUL).op(I32_ADD).mem(F32_LOAD, 2).op(F64_PROMOTE_F32).tee(l).get(max).op(F64_GT).op(I32_AND);
-    b.if(() => b.get(l).set(max).get(i).set(argmax));
+  const ex = b.local(I32);
+  const [l, mv, skip] = [b.local(V128), b.local(V128), b.local(V128)];
+  /** Sets skip to the lanes of group i that are BOS, PAD or past vocab, l to the group's logits. */
+  const group = () => {
+    b.get(i).simd(I32X4_SPLAT).i32x4(0, 1, 2, 3).simd(I32X4_ADD).set(skip);
+    b.get(skip).i32x4(BOS).simd(I32X4_EQ).get(skip).i32x4(PAD).simd(I32X4_EQ).simd(V_OR);
+    b.get(skip).get(vocab).simd(I32X4_SPLAT).simd(I32X4_GE_S).simd(V_OR).set(skip);
+    b.get(ptr).get(i).i32(4).op(I32_MUL).op(I32_ADD).simdMem(V_LOAD, 2).set(l);
+  };
+  // the largest sampleable logit (pmax keeps the first of equal lanes and ignores NaN, as `>` does)
+  b.f32x4(-Infinity).set(mv);
+  b.for(i, () => b.i32(0), () => b.get(vocab), 4, () => {
+    group();
+    b.get(mv).f32x4(-Infinity).get(l).get(skip).simd(V_BITSELECT).simd(F32X4_PMAX).set(mv);
   });
-  b.f64(0).set(z);
-  forLogits(b, ptr, vocab, logitArgs(b, max), () => b.get(z).op(F64_ADD).set(z), () => {});
+  b.get(mv).simd(F32X4_EXTRACT, 0).set(max32);
+  for (let k = 1; k < 4; k++) b.get(max32).get(mv).simd(F32X4_EXTRACT, k).op(F32_MAX).set(max32);
+  b.get(max32).op(F64_PROMOTE_F32).set(max);
+  // argmax: the lowest sampleable id holding it (0 when none does, as in the reference)
+  b.i32(0).set(argmax);
+  b.for(i, () => b.i32(0), () => b.get(vocab), 4, () => {
+    group();
+    b.get(l).get(max32).simd(F32X4_SPLAT).simd(F32X4_EQ).get(skip).simd(V_ANDNOT).simd(I32X4_BITMASK).tee(bits);
+    // br 2 leaves the loop (if, loop, the loop's block)
+    b.if(() => b.get(i).get(bits).op(I32_CTZ).op(I32_ADD).set(argmax).br(2));
+  });
+  // the exps after the three results, then their sum
+  b.get(out).i32(24).op(I32_ADD).set(ex);
+  expLogits(b, ptr, vocab, ex, logitArgs(b, max));
+  sumInOrder(b, ex, vocab);
+  b.set(z);
   b.get(out).get(max).mem(F64_STORE, 3).get(out).get(z).mem(F64_STORE, 3, 8).get(out).get(argmax).mem(I32_STORE, 2, 16);
   return { name: "normalizer", params: [I32, I32, I32], results: [], body: b, export: true };
 }
@@ -223,21 +258,8 @@ function normalizer(): FunctionDef {
 function tempered(): FunctionDef {
   const b = new Body([I32, I32, F64, F64, I32]);
   const [ptr, vocab, max, temperature, out] = [0, 1, 2, 3, 4];
-  const total = b.local(F64);
-  const p = b.local(F64);
-  b.f64(0).set(total);
-  forLogits(
-    b,
-    ptr,
-    vocab,
-    logitArgs(b, max, temperature),
-    (id) => {
-      b.set(p).get(out).get(id).i32(8).op(I32_MUL).op(I32_ADD).get(p).mem(F64_STORE, 3);
-      b.get(total).get(p).op(F64_ADD).set(total);
-    },
-    (id) => b.get(out).get(id).i32(8).op(I32_MUL).op(I32_ADD).f64(0).mem(F64_STORE, 3),
-  );
-  b.get(total);
+  expLogits(b, ptr, vocab, out, logitArgs(b, max, temperature));
+  sumInOrder(b, out, vocab);
   return { name: "tempered", params: [I32, I32, F64, F64, I32], results: [F64], body: b, export: true };
 }
 
@@ -371,10 +393,9 @@ function attend(c: ModelConfig): FunctionDef {
             if (chunks > 1) b.get(accB).simd(F4_ADD);
             b.set(v);
           };
-          // a branch per position also keeps the compiler from hoisting all of the group's
-          // loads to its start, which spills them
-          if (p === 0) score();
-          else b.get(t).i32(p).op(I32_ADD).get(len).op(I32_LT_S).if(score);
+          // a branch per position (the first's always taken) also keeps the compiler from
+          // hoisting all of the group's loads to its start, which spills them
+          b.get(t).i32(p).op(I32_ADD).get(len).op(I32_LT_S).if(score);
         });
         for (const [x, y] of [[0, 1], [2, 3]] as const) {
           b.get(vs[x]!).get(vs[y]!).simd(I8X16_SHUFFLE, ...LOW_PAIRS).get(vs[x]!).get(vs[y]!).simd(I8X16_SHUFFLE, ...HIGH_PAIRS).simd(F4_ADD).set(vs[x]!);
