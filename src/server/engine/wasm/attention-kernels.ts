@@ -28,7 +28,6 @@ const I32_AND = 0x71;
 const F32_LOAD = 0x2a;
 const F32_ADD = 0x92;
 const F32_MAX = 0x97;
-const SELECT = 0x1b;
 const V_LOAD = 0x00;
 const V_STORE = 0x0b;
 const I8X16_SHUFFLE = 0x0d;
@@ -95,24 +94,28 @@ class Emitter {
   /**
    * Dot products of `regs` with the rows at `base + (t + p) × rowBytes` for p = 0..3, into the
    * four floats at `dst + 4t`: per row, chunk products summed alternately into two accumulators,
-   * their sum v, then (v0 + v2) + (v1 + v3). Rows at or past `len` are read as row t (in bounds)
-   * and give scores the caller overwrites.
+   * their sum v, then (v0 + v2) + (v1 + v3). Lanes of rows at or past `len` hold stale values
+   * the caller overwrites.
    */
   dot4(regs: number[], base: number, t: number, len: number, dst: number): void {
     const b = this.b;
+    // Each row is a branch of its own, taken when t + p < len: rows past len are never read
+    // (their lanes keep stale values the caller overwrites), and the compiler cannot hoist all
+    // of the group's loads to its start, which would spill them.
     this.vs.forEach((v, p) => {
-      // addr = base + (t + p < len ? t + p : t) × rowBytes
-      b.get(t).i32(p).op(I32_ADD).get(t).get(t).i32(p).op(I32_ADD).get(len).op(I32_LT_S).op(SELECT);
-      b.i32(this.rowBytes).op(I32_MUL).get(base).op(I32_ADD).set(this.addr);
-      regs.forEach((r, j) => {
-        const acc = j % 2 ? this.accB : this.accA;
-        b.get(this.addr).simdMem(V_LOAD, 2, 16 * j).get(r).simd(F32X4_MUL);
-        if (j >= 2) b.get(acc).simd(F32X4_ADD);
-        b.set(acc);
+      b.get(t).i32(p).op(I32_ADD).get(len).op(I32_LT_S);
+      b.if(() => {
+        b.get(t).i32(p).op(I32_ADD).i32(this.rowBytes).op(I32_MUL).get(base).op(I32_ADD).set(this.addr);
+        regs.forEach((r, j) => {
+          const acc = j % 2 ? this.accB : this.accA;
+          b.get(this.addr).simdMem(V_LOAD, 2, 16 * j).get(r).simd(F32X4_MUL);
+          if (j >= 2) b.get(acc).simd(F32X4_ADD);
+          b.set(acc);
+        });
+        b.get(this.accA);
+        if (this.chunks > 1) b.get(this.accB).simd(F32X4_ADD);
+        b.set(v);
       });
-      b.get(this.accA);
-      if (this.chunks > 1) b.get(this.accB).simd(F32X4_ADD);
-      b.set(v);
     });
     const vs = this.vs;
     for (const [x, y] of [[0, 1], [2, 3]] as const) {
