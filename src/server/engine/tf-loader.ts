@@ -35,7 +35,30 @@ export function loadTf(): Promise<Tf> {
     wasm.setWasmPaths(distDir);
     await tf.setBackend("wasm");
     await tf.ready();
+    shareIdentity(tf);
     return tf;
   })();
   return loading;
+}
+
+/**
+ * The wasm backend's Identity kernel copies its input, and tfjs clones every tensor a gradient
+ * saves through it (a copy of each saved activation, every training step). Tensors are
+ * immutable, so the clone shares the data instead, reference-counted as the backend's own
+ * Reshape does (and as the CPU backend's Identity does).
+ */
+function shareIdentity(tf: Tf): void {
+  const original = tf.getKernel("Identity", "wasm");
+  if (!original) return;
+  tf.unregisterKernel("Identity", "wasm");
+  tf.registerKernel({
+    kernelName: "Identity",
+    backendName: "wasm",
+    kernelFunc: (args) => {
+      const x = args.inputs.x as import("@tensorflow/tfjs").TensorInfo;
+      if (x.dtype === "string") return original.kernelFunc(args);
+      (args.backend as unknown as { incRef(dataId: object): void }).incRef(x.dataId);
+      return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+    },
+  });
 }
