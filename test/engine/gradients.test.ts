@@ -1,6 +1,6 @@
 import type { Tensor, Tensor2D } from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
-import { causalAttention, frozenLinear, gelu, loraLinear, weightedCrossEntropy } from "../../src/server/engine/grad-ops.js";
+import { causalAttention, frozenLinear, gelu, layerNorm, loraLinear, weightedCrossEntropy } from "../../src/server/engine/grad-ops.js";
 import { Rng } from "../../src/server/engine/rng.js";
 import { type Tf, loadTf } from "../../src/server/engine/tf-loader.js";
 
@@ -89,11 +89,39 @@ describe("custom gradients agree with tfjs autodiff", () => {
     expect(all[0]!.some((x) => x !== 0) && all[2]!.some((x) => x !== 0)).toBe(true);
   });
 
-  it("GELU", () => {
-    const c = Math.sqrt(2 / Math.PI);
-    const reference = (x: Tensor) => tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), c)), 1));
-    expect(compareGrads((x) => gelu(tf, x!), (x) => reference(x!), [rand([3, 7], 8)])).toBeLessThan(1e-5);
-  });
+  for (const shape of [
+    [3, 7],
+    [16, 512],
+  ]) {
+    it(`GELU: values and gradient (${shape.join(" × ")})`, () => {
+      const c = Math.sqrt(2 / Math.PI);
+      const reference = (x: Tensor) => tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), c)), 1));
+      const x = tf.mul(rand(shape, 8), 3);
+      const got = gelu(tf, x).dataSync();
+      const want = reference(x).dataSync();
+      expect(Math.max(...Array.from(got, (v, i) => Math.abs(v - want[i]!)))).toBeLessThan(1e-5);
+      expect(compareGrads((v) => gelu(tf, v!), (v) => reference(v!), [x])).toBeLessThan(1e-5);
+    });
+  }
+
+  for (const [rows, d] of [
+    [5, 8],
+    [64, 128],
+  ]) {
+    it(`LayerNorm: values and gradient w.r.t. the input (${rows} × ${d})`, () => {
+      const g = tf.add(tf.mul(rand([d], 10), 0.5), 1);
+      const b = tf.mul(rand([d], 11), 0.5);
+      const reference = (x: Tensor) => {
+        const xc = tf.sub(x, tf.mean(x, 1, true));
+        return tf.add(tf.mul(tf.mul(xc, tf.rsqrt(tf.add(tf.mean(tf.square(xc), 1, true), 1e-5))), g), b);
+      };
+      const x = tf.add(tf.mul(rand([rows, d], 12), 2), 0.5) as Tensor2D;
+      const got = layerNorm(tf, x, g, b, 1e-5).dataSync();
+      const want = reference(x).dataSync();
+      expect(Math.max(...Array.from(got, (v, i) => Math.abs(v - want[i]!)))).toBeLessThan(1e-5);
+      expect(compareGrads((v) => layerNorm(tf, v as Tensor2D, g, b, 1e-5), (v) => reference(v!), [x])).toBeLessThan(1e-5);
+    });
+  }
 
   it("weighted cross-entropy", () => {
     const onehot = tf.cast(tf.oneHot(tf.tensor1d([2, 0, -1], "int32"), 4), "float32") as Tensor2D;

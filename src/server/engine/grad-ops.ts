@@ -1,6 +1,7 @@
 import type { GradSaveFunc, Tensor, Tensor2D } from "@tensorflow/tfjs";
 import type { Tf } from "./tf-loader.js";
 import { attentionKernels } from "./wasm/attention-kernels.js";
+import { geluBackwardTail, geluForwardTail, geluKernels, layerNormKernels } from "./wasm/norm-gelu-kernels.js";
 
 /**
  * Differentiable ops with hand-written gradients. The wasm backend's matmul is ~10x slower for
@@ -68,15 +69,8 @@ interface WasmBackend {
  */
 export function causalAttention(tf: Tf, q: Tensor2D, k: Tensor2D, v: Tensor2D, batch: number, seq: number, heads: number, needGrads: AttentionGrads = { q: true, k: true, v: true }): Tensor2D {
   const d = q.shape[1];
-  const backend = tf.backend() as unknown as WasmBackend;
-  const memory = backend.wasm?.asm?.memory;
-  if (!(memory instanceof WebAssembly.Memory)) throw new Error("causal attention needs the tfjs wasm backend");
+  const { memory, at } = wasmHeap(tf);
   const kernels = attentionKernels(memory, d, heads);
-  const at = (t: Tensor) => {
-    const info = backend.dataIdMap.get(t.dataId);
-    if (!info) throw new Error("attention tensor was disposed");
-    return info.memoryOffset;
-  };
   const shape: [number, number] = [batch * seq, d];
   // Fill runs in the wasm heap (tf.zeros would build a JavaScript array of zeros and copy it in)
   const zeros = (s: number[]) => tf.fill(s, 0, "float32");
@@ -129,26 +123,43 @@ export function weightedCrossEntropy(tf: Tf, logits: Tensor2D, onehot: Tensor2D,
   return op(logits);
 }
 
+/** The tfjs wasm heap: the backend's memory and each tensor's byte address in it. */
+function wasmHeap(tf: Tf): { memory: WebAssembly.Memory; at: (t: Tensor) => number; floats: () => Float32Array } {
+  const backend = tf.backend() as unknown as WasmBackend;
+  const memory = backend.wasm?.asm?.memory;
+  if (!(memory instanceof WebAssembly.Memory)) throw new Error("the training kernels need the tfjs wasm backend");
+  const at = (t: Tensor) => {
+    const info = backend.dataIdMap.get(t.dataId);
+    if (!info) throw new Error("a training tensor was disposed");
+    return info.memoryOffset;
+  };
+  return { memory, at, floats: () => new Float32Array(memory.buffer) };
+}
+
 /**
- * tanh-approximated GELU with its analytic gradient, computed as `x * sigmoid(2y)` with
- * `y = c (x + 0.044715 x³)`, since `0.5 (1 + tanh y) = sigmoid(2y)` and the wasm Sigmoid kernel is
- * ~3x faster than its Tanh.
+ * tanh-approximated GELU with its analytic gradient, `x · sigmoid(2y)` with
+ * `y = c (x + 0.044715 x³)` (`0.5 (1 + tanh y) = sigmoid(2y)`), forward and backward each one
+ * pass of the wasm kernels in `wasm/norm-gelu-kernels.ts`; the sigmoid is kept for the backward.
  */
 export function gelu(tf: Tf, x: Tensor): Tensor {
-  const c = Math.sqrt(2 / Math.PI);
+  const { memory, at, floats } = wasmHeap(tf);
+  const kernels = geluKernels(memory);
   const op = tf.customGrad((xi, save) => {
     const xt = xi as Tensor;
-    const s = tf.sigmoid(tf.mul(tf.mul(xt, tf.add(tf.mul(tf.mul(xt, xt), 0.044715), 1)), 2 * c));
+    const n = xt.size;
+    const out = tf.fill(xt.shape, 0, "float32");
+    const s = tf.fill(xt.shape, 0, "float32");
+    kernels.geluForward(at(xt), at(out), at(s), n);
+    if (n % 4) geluForwardTail(floats(), at(xt), at(out), at(s), n);
     (save as GradSaveFunc)([xt, s]);
     return {
-      value: tf.mul(xt, s),
+      value: out,
       gradFunc: (dy, saved) => {
         const [xs, ss] = saved as [Tensor, Tensor];
-        // with s = sigmoid(2y): d/dx = s + x · 2 s (1 - s) · c (1 + 3·0.044715 x²)
-        const inner = tf.add(tf.mul(tf.mul(xs, xs), 3 * 0.044715), 1);
-        const ds = tf.mul(ss, tf.sub(1, ss));
-        const grad = tf.add(ss, tf.mul(tf.mul(tf.mul(xs, ds), inner), 2 * c));
-        return tf.mul(dy, grad);
+        const dx = tf.fill(xs.shape, 0, "float32");
+        kernels.geluBackward(at(xs), at(ss), at(dy as Tensor), at(dx), n);
+        if (n % 4) geluBackwardTail(floats(), at(xs), at(ss), at(dy as Tensor), at(dx), n);
+        return dx;
       },
     };
   });
@@ -156,23 +167,28 @@ export function gelu(tf: Tf, x: Tensor): Tensor {
 }
 
 /**
- * LayerNorm over the last axis with frozen gain `g` and bias `b` (`[d]` tensors), as a handful
- * of wasm ops with a hand-written gradient (the elementwise wasm kernels beat a JavaScript pass
- * over the data here, and the autodiff of the same ops would be ~25 ops). The gradient flows to
- * `x` only: `dx = inv · (dŷ - mean(dŷ) - x̂ · mean(dŷ · x̂))` with `dŷ = dy · g`.
+ * LayerNorm over the last axis (`d`, a multiple of 4) with frozen gain `g` and bias `b` (`[d]`
+ * tensors), forward and backward each one pass of the wasm kernels in
+ * `wasm/norm-gelu-kernels.ts`. The gradient flows to `x` only:
+ * `dx = inv · (dŷ - mean(dŷ) - x̂ · mean(dŷ · x̂))` with `dŷ = dy · g`.
  */
 export function layerNorm(tf: Tf, x: Tensor2D, g: Tensor, b: Tensor, eps: number): Tensor2D {
+  const { memory, at } = wasmHeap(tf);
+  const [rows, d] = x.shape;
+  const kernels = layerNormKernels(memory, d);
   const op = tf.customGrad((xi, save) => {
-    const xc = tf.sub(xi as Tensor2D, tf.mean(xi as Tensor2D, 1, true));
-    const inv = tf.rsqrt(tf.add(tf.mean(tf.square(xc), 1, true), eps));
-    const xhat = tf.mul(xc, inv);
-    (save as GradSaveFunc)([xhat, inv, g]);
+    const out = tf.fill([rows, d], 0, "float32");
+    const xhat = tf.fill([rows, d], 0, "float32");
+    const inv = tf.fill([rows], 0, "float32");
+    kernels.layerNormForward(at(xi as Tensor), at(g), at(b), at(out), at(xhat), at(inv), rows, eps);
+    (save as GradSaveFunc)([xhat, inv]);
     return {
-      value: tf.add(tf.mul(xhat, g), b),
+      value: out,
       gradFunc: (dy, saved) => {
-        const [xh, iv, gs] = saved as [Tensor, Tensor, Tensor];
-        const dg = tf.mul(dy as Tensor, gs);
-        return tf.mul(iv, tf.sub(tf.sub(dg, tf.mean(dg, 1, true)), tf.mul(xh, tf.mean(tf.mul(dg, xh), 1, true))));
+        const [xh, iv] = saved as [Tensor, Tensor];
+        const dx = tf.fill([rows, d], 0, "float32");
+        kernels.layerNormBackward(at(dy as Tensor), at(g), at(xh), at(iv), at(dx), rows);
+        return dx;
       },
     };
   });
