@@ -107,7 +107,7 @@ describe("custom gradients agree with tfjs autodiff", () => {
   for (const [rows, d] of [
     [5, 8],
     [64, 128],
-  ]) {
+  ] as const) {
     it(`LayerNorm: values and gradient w.r.t. the input (${rows} × ${d})`, () => {
       const g = tf.add(tf.mul(rand([d], 10), 0.5), 1);
       const b = tf.mul(rand([d], 11), 0.5);

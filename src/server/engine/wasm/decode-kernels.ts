@@ -331,34 +331,123 @@ function addNorm(c: ModelConfig): FunctionDef {
   return { name: "addNorm", params: [I32, I32, I32, I32, I32, I32], results: [], body: b, export: true };
 }
 
+/** Function indices of the per-head steps of `attend` (each its own function, so each gets registers of its own). */
+const HEAD_SCORES = 0;
+const HEAD_SOFTMAX = 1;
+const HEAD_OUTPUT = 2;
+
+/** Pushes lane sum `(v0 + v1) + (v2 + v3)` of the v128 local `v`. */
+function laneSum(b: Body, v: number): void {
+  b.get(v).simd(F32X4_EXTRACT, 0).get(v).simd(F32X4_EXTRACT, 1).op(F32_ADD);
+  b.get(v).simd(F32X4_EXTRACT, 2).get(v).simd(F32X4_EXTRACT, 3).op(F32_ADD).op(F32_ADD);
+}
+
+/**
+ * `headScores(q, k, len, scores)`: the scores of one head's query (the `dh` floats at `q`, times
+ * `1 / sqrt(dh)`) against the `len` keys at `k` (rows `d` floats apart), four positions at a
+ * time: per position, chunk products summed alternately into two accumulators, their sum v, then
+ * (v0 + v2) + (v1 + v3), the four positions' sums formed side by side by shuffles. Pads to a
+ * whole group of four with -inf (whose exp is 0). @returns the largest score.
+ */
+function headScores(c: ModelConfig): FunctionDef {
+  const dh = c.d_model / c.n_heads;
+  const rowBytes = c.d_model * 4;
+  const chunks = dh / 4;
+  const b = new Body([I32, I32, I32, I32]);
+  const [q, k, len, scores] = [0, 1, 2, 3];
+  const [t, kp] = [b.local(I32), b.local(I32)];
+  const qs = Array.from({ length: chunks }, () => b.local(V128));
+  const [accA, accB, mv] = [b.local(V128), b.local(V128), b.local(V128)];
+  const vs = [b.local(V128), b.local(V128), b.local(V128), b.local(V128)];
+  qs.forEach((qv, j) => b.get(q).simdMem(V_LOAD, 2, 16 * j).f32x4(Math.fround(1 / Math.sqrt(dh))).simd(F32X4_MUL).set(qv));
+  b.get(k).set(kp);
+  b.for(t, () => b.i32(0), () => b.get(len), 4, () => {
+    vs.forEach((v, p) => {
+      // a branch per position (the first's always taken) keeps the compiler from hoisting all
+      // of the group's loads to its start, which spills them; past len, v keeps a stale value
+      b.get(t).i32(p).op(I32_ADD).get(len).op(I32_LT_S).if(() => {
+        qs.forEach((qv, j) => {
+          const acc = j % 2 ? accB : accA;
+          b.get(kp).simdMem(V_LOAD, 2, p * rowBytes + 16 * j).get(qv).simd(F32X4_MUL);
+          if (j >= 2) b.get(acc).simd(F4_ADD);
+          b.set(acc);
+        });
+        b.get(accA);
+        if (chunks > 1) b.get(accB).simd(F4_ADD);
+        b.set(v);
+      });
+    });
+    for (const [x, y] of [[0, 1], [2, 3]] as const) {
+      b.get(vs[x]!).get(vs[y]!).simd(I8X16_SHUFFLE, ...LOW_PAIRS).get(vs[x]!).get(vs[y]!).simd(I8X16_SHUFFLE, ...HIGH_PAIRS).simd(F4_ADD).set(vs[x]!);
+    }
+    b.get(scores).get(t).i32(4).op(I32_MUL).op(I32_ADD);
+    b.get(vs[0]!).get(vs[2]!).simd(I8X16_SHUFFLE, ...EVEN_LANES).get(vs[0]!).get(vs[2]!).simd(I8X16_SHUFFLE, ...ODD_LANES).simd(F4_ADD);
+    b.simdMem(V_STORE, 2);
+    b.get(kp).i32(4 * rowBytes).op(I32_ADD).set(kp);
+  });
+  b.get(scores).get(len).i32(4).op(I32_MUL).op(I32_ADD).f32x4(-Infinity).simdMem(V_STORE, 2);
+  b.f32x4(-Infinity).set(mv);
+  b.for(t, () => b.i32(0), () => b.get(len), 4, () => b.get(mv).get(scores).get(t).i32(4).op(I32_MUL).op(I32_ADD).simdMem(V_LOAD, 2).simd(F32X4_MAX).set(mv));
+  b.get(mv).simd(F32X4_EXTRACT, 0).get(mv).simd(F32X4_EXTRACT, 2).op(F32_MAX).get(mv).simd(F32X4_EXTRACT, 1).get(mv).simd(F32X4_EXTRACT, 3).op(F32_MAX).op(F32_MAX);
+  return { name: "headScores", params: [I32, I32, I32, I32], results: [F32], body: b };
+}
+
+/** `headSoftmax(scores, len, max)`: `e = expf(score - max)` in place. @returns the lane sum of the four lanes' running sums of e. */
+function headSoftmax(): FunctionDef {
+  const b = new Body([I32, I32, F32]);
+  const [scores, len, max] = [0, 1, 2];
+  const [t, at] = [b.local(I32), b.local(I32)];
+  const [sv, mv] = [b.local(V128), b.local(V128)];
+  const xs = [b.local(V128)];
+  const es = [b.local(V128)];
+  b.get(max).simd(F32X4_SPLAT).set(mv);
+  b.f32x4(0).set(sv);
+  b.for(t, () => b.i32(0), () => b.get(len), 4, () => {
+    setAddress(b, at, scores, t, 4);
+    b.get(at).simdMem(V_LOAD, 2).get(mv).simd(F32X4_SUB).set(xs[0]!);
+    emitExpF32(b, xs, es);
+    b.get(at).get(es[0]!).simdMem(V_STORE, 2);
+    b.get(sv).get(es[0]!).simd(F4_ADD).set(sv);
+  });
+  laneSum(b, sv);
+  return { name: "headSoftmax", params: [I32, I32, F32], results: [F32], body: b };
+}
+
+/** `headOutput(e, v, len, sum, out)`: `out = (sum_t e_t v_t) / sum` in position order, one accumulator per four features. */
+function headOutput(c: ModelConfig): FunctionDef {
+  const dh = c.d_model / c.n_heads;
+  const rowBytes = c.d_model * 4;
+  const b = new Body([I32, I32, I32, F32, I32]);
+  const [es, v, len, sum, out] = [0, 1, 2, 3, 4];
+  const [t, vp] = [b.local(I32), b.local(I32)];
+  const e = b.local(V128);
+  const accs = Array.from({ length: dh / 4 }, () => b.local(V128));
+  for (const a of accs) b.f32x4(0).set(a);
+  b.get(v).set(vp);
+  b.for(t, () => b.i32(0), () => b.get(len), 1, () => {
+    b.get(es).get(t).i32(4).op(I32_MUL).op(I32_ADD).mem(F32_LOAD, 2).simd(F32X4_SPLAT).set(e);
+    accs.forEach((a, j) => b.get(a).get(e).get(vp).simdMem(V_LOAD, 2, 16 * j).simd(F32X4_MUL).simd(F4_ADD).set(a));
+    b.get(vp).i32(rowBytes).op(I32_ADD).set(vp);
+  });
+  accs.forEach((a, j) => b.get(out).get(a).get(sum).simd(F32X4_SPLAT).simd(F32X4_DIV).simdMem(V_STORE, 2, 16 * j));
+  return { name: "headOutput", params: [I32, I32, I32, F32, I32], results: [], body: b };
+}
+
 function attend(c: ModelConfig): FunctionDef {
   const d = c.d_model;
   const dh = d / c.n_heads;
   const ctx = c.context_length;
   const rowBytes = d * 4;
-  const chunks = dh / 4;
-  const scale = Math.fround(1 / Math.sqrt(dh));
   const b = new Body([I32, I32, I32, I32, I32, I32]);
   const [rows, table, qkv, out, layer, scratch] = [0, 1, 2, 3, 4, 5];
   const i32 = () => b.local(I32);
-  const [r, K, V, pos, len, q, o, h, t, kp, i] = [i32(), i32(), i32(), i32(), i32(), i32(), i32(), i32(), i32(), i32(), i32()];
-  const qs = Array.from({ length: chunks }, () => b.local(V128));
-  const accs = Array.from({ length: chunks }, () => b.local(V128));
-  const [accA, accB, sv, e] = [b.local(V128), b.local(V128), b.local(V128), b.local(V128)];
-  const vs = [b.local(V128), b.local(V128), b.local(V128), b.local(V128)];
+  const [r, K, V, pos, len, q, o, h] = [i32(), i32(), i32(), i32(), i32(), i32(), i32(), i32()];
   const [max, sum] = [b.local(F32), b.local(F32)];
-  const xs = [b.local(V128)];
-  const es = [b.local(V128)];
   /** Sets K and V to row r's layer caches, pos to its position. */
   const rowCache = () => {
     b.get(table).get(r).i32(8).op(I32_MUL).op(I32_ADD).tee(K).mem(I32_LOAD, 2, 4).set(pos);
     b.get(K).mem(I32_LOAD, 2).get(layer).i32(2 * ctx * rowBytes).op(I32_MUL).op(I32_ADD).tee(K);
     b.i32(ctx * rowBytes).op(I32_ADD).set(V);
-  };
-  /** Pushes lane sum `(v0 + v1) + (v2 + v3)` of v128 local `v`. */
-  const laneSum = (v: number) => {
-    b.get(v).simd(F32X4_EXTRACT, 0).get(v).simd(F32X4_EXTRACT, 1).op(F32_ADD);
-    b.get(v).simd(F32X4_EXTRACT, 2).get(v).simd(F32X4_EXTRACT, 3).op(F32_ADD).op(F32_ADD);
   };
   // every row's k and v first: a prefill row attends to the rows before it in the same call
   b.for(r, () => b.i32(0), () => b.get(rows), 1, () => {
@@ -372,65 +461,11 @@ function attend(c: ModelConfig): FunctionDef {
     b.get(pos).i32(1).op(I32_ADD).set(len);
     setAddress(b, q, qkv, r, 3 * rowBytes);
     setAddress(b, o, out, r, rowBytes);
-    b.for(h, () => b.i32(0), () => b.i32(d), dh, () => {
-      // q * scale
-      setAddress(b, i, q, h, 4);
-      qs.forEach((qv, j) => b.get(i).simdMem(V_LOAD, 2, 16 * j).f32x4(scale).simd(F32X4_MUL).set(qv));
-      // scores, four positions at a time (those past len are overwritten by the padding): per
-      // position, chunk products summed alternately into two accumulators, their sum v, then
-      // (v0 + v2) + (v1 + v3), the four positions' sums formed side by side by shuffles
-      setAddress(b, kp, K, h, 4);
-      b.for(t, () => b.i32(0), () => b.get(len), 4, () => {
-        vs.forEach((v, p) => {
-          const score = () => {
-            qs.forEach((qv, j) => {
-              const acc = j % 2 ? accB : accA;
-              b.get(kp).simdMem(V_LOAD, 2, p * rowBytes + 16 * j).get(qv).simd(F32X4_MUL);
-              if (j >= 2) b.get(acc).simd(F4_ADD);
-              b.set(acc);
-            });
-            b.get(accA);
-            if (chunks > 1) b.get(accB).simd(F4_ADD);
-            b.set(v);
-          };
-          // a branch per position (the first's always taken) also keeps the compiler from
-          // hoisting all of the group's loads to its start, which spills them
-          b.get(t).i32(p).op(I32_ADD).get(len).op(I32_LT_S).if(score);
-        });
-        for (const [x, y] of [[0, 1], [2, 3]] as const) {
-          b.get(vs[x]!).get(vs[y]!).simd(I8X16_SHUFFLE, ...LOW_PAIRS).get(vs[x]!).get(vs[y]!).simd(I8X16_SHUFFLE, ...HIGH_PAIRS).simd(F4_ADD).set(vs[x]!);
-        }
-        b.get(scratch).get(t).i32(4).op(I32_MUL).op(I32_ADD);
-        b.get(vs[0]!).get(vs[2]!).simd(I8X16_SHUFFLE, ...EVEN_LANES).get(vs[0]!).get(vs[2]!).simd(I8X16_SHUFFLE, ...ODD_LANES).simd(F4_ADD);
-        b.simdMem(V_STORE, 2);
-        b.get(kp).i32(4 * rowBytes).op(I32_ADD).set(kp);
-      });
-      // pad to a whole group of four with -inf (whose exp is 0); max over the groups
-      b.get(scratch).get(len).i32(4).op(I32_MUL).op(I32_ADD).f32x4(-Infinity).simdMem(V_STORE, 2);
-      b.f32x4(-Infinity).set(e);
-      b.for(t, () => b.i32(0), () => b.get(len), 4, () => b.get(e).get(scratch).get(t).i32(4).op(I32_MUL).op(I32_ADD).simdMem(V_LOAD, 2).simd(F32X4_MAX).set(e));
-      b.get(e).simd(F32X4_EXTRACT, 0).get(e).simd(F32X4_EXTRACT, 2).op(F32_MAX).get(e).simd(F32X4_EXTRACT, 1).get(e).simd(F32X4_EXTRACT, 3).op(F32_MAX).op(F32_MAX).set(max);
-      // e = expf(score - max) in place; sum = lane sum of the four lanes' running sums
-      b.f32x4(0).set(sv);
-      b.for(t, () => b.i32(0), () => b.get(len), 4, () => {
-        setAddress(b, i, scratch, t, 4);
-        b.get(i).simdMem(V_LOAD, 2).get(max).simd(F32X4_SPLAT).simd(F32X4_SUB).set(xs[0]!);
-        emitExpF32(b, xs, es);
-        b.get(i).get(es[0]!).simdMem(V_STORE, 2);
-        b.get(sv).get(es[0]!).simd(F4_ADD).set(sv);
-      });
-      laneSum(sv);
-      b.set(sum);
-      // output: sum_t e_t * v_t in position order, one accumulator per four features, / sum
-      for (const a of accs) b.f32x4(0).set(a);
-      setAddress(b, kp, V, h, 4);
-      b.for(t, () => b.i32(0), () => b.get(len), 1, () => {
-        b.get(scratch).get(t).i32(4).op(I32_MUL).op(I32_ADD).mem(F32_LOAD, 2).simd(F32X4_SPLAT).set(e);
-        accs.forEach((a, j) => b.get(a).get(e).get(kp).simdMem(V_LOAD, 2, 16 * j).simd(F32X4_MUL).simd(F4_ADD).set(a));
-        b.get(kp).i32(rowBytes).op(I32_ADD).set(kp);
-      });
-      setAddress(b, i, o, h, 4);
-      accs.forEach((a, j) => b.get(i).get(a).get(sum).simd(F32X4_SPLAT).simd(F32X4_DIV).simdMem(V_STORE, 2, 16 * j));
+    // h: the head's byte offset in a row
+    b.for(h, () => b.i32(0), () => b.i32(rowBytes), dh * 4, () => {
+      b.get(q).get(h).op(I32_ADD).get(K).get(h).op(I32_ADD).get(len).get(scratch).call(HEAD_SCORES).set(max);
+      b.get(scratch).get(len).get(max).call(HEAD_SOFTMAX).set(sum);
+      b.get(scratch).get(V).get(h).op(I32_ADD).get(len).get(sum).get(o).get(h).op(I32_ADD).call(HEAD_OUTPUT);
     });
   });
   return { name: "attend", params: [I32, I32, I32, I32, I32, I32], results: [], body: b, export: true };
@@ -440,7 +475,7 @@ function attend(c: ModelConfig): FunctionDef {
 export function decodeKernels(memory: WebAssembly.Memory, c: ModelConfig): DecodeKernels {
   const dh = c.d_model / c.n_heads;
   if (dh % 4 !== 0 || c.d_ff % 16 !== 0 || c.d_model % 4 !== 0) throw new Error(`decode kernels need a head size and d_model divisible by 4, an MLP size divisible by 16`);
-  const bytes = assemble([], [gelu(), attend(c), expfArray(), normalizer(), tempered(), layerNorm(c), addNorm(c)]);
+  const bytes = assemble([], [headScores(c), headSoftmax(), headOutput(c), gelu(), attend(c), expfArray(), normalizer(), tempered(), layerNorm(c), addNorm(c)]);
   const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
   return instance.exports as unknown as DecodeKernels;
 }
