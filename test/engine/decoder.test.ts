@@ -1,7 +1,7 @@
 import type { Tensor2D } from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { initBaseSafetensors, loadBaseWeights } from "../../src/server/engine/base-weights.js";
-import { DecodeBase, DecodeScratch, type DecodeWeights, forwardRows, forwardSequences, logitsOf, mergeLora, project } from "../../src/server/engine/decoder.js";
+import { DecodeBase, DecodeScratch, type DecodeWeights, forwardInto, forwardRows, forwardSequences, logitsOf, mergeLora, project } from "../../src/server/engine/decoder.js";
 import { encodeBatch } from "../../src/server/engine/encode-batch.js";
 import { type LoraParams, initLora } from "../../src/server/engine/lora.js";
 import { MODEL_CONFIGS } from "../../src/server/engine/models.js";
@@ -106,6 +106,29 @@ describe("decoder", () => {
     one.forEach((h, i) => expect(h).toEqual(all.subarray(i * d, (i + 1) * d)));
     expect(cache.length).toBe(tokens.length);
     w.shared.kvPool.release(cache);
+    w.dispose();
+    shared.dispose();
+  });
+
+  it("a prefill keeping only each prompt's last row gives those rows' states, and caches, bit-identical to the full forward", () => {
+    const { w, shared } = decodeWeights("signal-byte-base", randomLora("signal-byte-base", 5));
+    const d = w.config.d_model;
+    const seqs = ["Q: sun?\nA:", "x", "a longer prompt with more bytes in it"].map((t) => [BOS, ...encodeText(t)]);
+    const pool = w.shared.kvPool;
+    const full = seqs.map(() => pool.acquire());
+    const kept = seqs.map(() => pool.acquire());
+    const all = forwardRows(w, full, seqs);
+    const last: number[] = [];
+    let end = 0;
+    for (const s of seqs) last.push((end += s.length) - 1);
+    const m = forwardInto(w, kept, seqs, last);
+    expect(m).toBe(seqs.length);
+    const got = w.shared.scratch.view().slice(w.shared.scratch.aOffset, w.shared.scratch.aOffset + m * d);
+    last.forEach((row, j) => expect(got.subarray(j * d, (j + 1) * d)).toEqual(all.subarray(row * d, (row + 1) * d)));
+    // the next token decodes to the same state from either cache
+    const next = seqs.map(() => [encodeText("!")[0]!]);
+    expect(forwardRows(w, kept, next)).toEqual(forwardRows(w, full, next));
+    for (const c of [...full, ...kept]) pool.release(c);
     w.dispose();
     shared.dispose();
   });

@@ -451,10 +451,13 @@ export class DecodeScratch {
 /**
  * Runs `tokens[s]` (new tokens) through the model for each sequence `s`, appending to its KV
  * cache, and leaves the final hidden state (after the last LayerNorm) of every new row in the
- * scratch's buffer A: rows in order of sequences then positions. Allocates nothing once the
- * scratch has room. @returns the number of rows.
+ * scratch's buffer A: rows in order of sequences then positions. With `keep` (ascending row
+ * indices), only those rows' final states are made, in that order: the last layer's attention
+ * projection and MLP run for them alone (every row's keys and values still enter the cache),
+ * which is what a prefill that needs each prompt's last row saves. Allocates nothing once the
+ * scratch has room. @returns the number of rows left in buffer A.
  */
-export function forwardInto(w: DecodeWeights, caches: readonly KvCache[], tokens: readonly (readonly number[])[]): number {
+export function forwardInto(w: DecodeWeights, caches: readonly KvCache[], tokens: readonly (readonly number[])[], keep?: readonly number[]): number {
   const shared = w.shared;
   const sc = shared.scratch;
   const k = sc.kernels;
@@ -494,6 +497,7 @@ export function forwardInto(w: DecodeWeights, caches: readonly KvCache[], tokens
     const norm = shared.norms[li]!;
     sc.matmul("a", rows, lw.qkv, "b");
     k.attend(rows, sc.table, B, A, li, sc.attendScratch);
+    if (keep && li === L - 1) rows = keepRows(sc, rows, keep, d);
     sc.matmul("a", rows, lw.o, "b");
     k.addNorm(sc.x, B, rows, norm.ln2[0], norm.ln2[1], A);
     sc.matmul("a", rows, shared.up[li]!, "b");
@@ -507,24 +511,30 @@ export function forwardInto(w: DecodeWeights, caches: readonly KvCache[], tokens
   return rows;
 }
 
-/**
- * Logits of hidden rows left in buffer A by `forwardInto`: of `pick`ed rows (ascending row
- * indices), or of the first `rows` rows. @returns a view `[rows, vocab]` into the wasm heap,
- * valid until the next forward or logits call.
- */
-export function logitsInto(w: DecodeWeights, rows: number, pick?: ArrayLike<number>): Float32Array {
-  const sc = w.shared.scratch;
-  const d = w.config.d_model;
+/** Moves rows `keep` (ascending) of buffer A and of the residual stream to the front. @returns their number. */
+function keepRows(sc: DecodeScratch, rows: number, keep: readonly number[], d: number): number {
+  const heap = sc.view();
   const A = sc.aOffset;
-  let m = rows;
-  if (pick) {
-    const heap = sc.view();
-    for (let j = 0; j < pick.length; j++) if (pick[j] !== j) heap.copyWithin(A + j * d, A + pick[j]! * d, A + (pick[j]! + 1) * d);
-    m = pick.length;
+  const X = sc.x >>> 2;
+  for (let j = 0; j < keep.length; j++) {
+    const from = keep[j]!;
+    if (from >= rows || (j > 0 && from <= keep[j - 1]!)) throw new Error(`keep must be ascending rows below ${rows}`);
+    if (from === j) continue;
+    heap.copyWithin(A + j * d, A + from * d, A + (from + 1) * d);
+    heap.copyWithin(X + j * d, X + from * d, X + (from + 1) * d);
   }
-  sc.matmul("a", m, w.shared.head, "b");
+  return keep.length;
+}
+
+/**
+ * Logits of the first `rows` hidden rows left in buffer A by `forwardInto`. @returns a view
+ * `[rows, vocab]` into the wasm heap, valid until the next forward or logits call.
+ */
+export function logitsInto(w: DecodeWeights, rows: number): Float32Array {
+  const sc = w.shared.scratch;
+  sc.matmul("a", rows, w.shared.head, "b");
   const B = sc.bOffset;
-  return sc.view().subarray(B, B + m * w.config.vocab_size);
+  return sc.view().subarray(B, B + rows * w.config.vocab_size);
 }
 
 /**

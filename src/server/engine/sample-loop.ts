@@ -223,11 +223,10 @@ export class SampleBatcher {
     w.shared.kvPool.reserve(chunk.length * (p.n - 1));
     let logits: Float32Array;
     try {
-      const rows = forwardInto(w, caches, chunk);
       const lastRows: number[] = [];
       let end = 0;
       for (const tokens of chunk) lastRows.push((end += tokens.length) - 1);
-      logits = logitsInto(w, rows, lastRows);
+      logits = logitsInto(w, forwardInto(w, caches, chunk, lastRows));
     } catch (e) {
       for (const c of caches) this.release(w, c);
       throw e;
