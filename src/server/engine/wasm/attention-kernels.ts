@@ -1,5 +1,6 @@
 import { Body, F32, type FunctionDef, I32, V128, type ValType, assemble } from "./assembler.js";
-import { F32X4_ADD, F32X4_DIV, F32X4_EXTRACT, F32X4_MUL, F32X4_SPLAT, F32X4_SUB, emitExpF32 } from "./expf.js";
+import { HEAD_OUTPUT, HEAD_SCORES, HEAD_SOFTMAX, headOutput, headScores, headSoftmax } from "./attention-heads.js";
+import { F32X4_ADD, F32X4_DIV, F32X4_EXTRACT, F32X4_MUL, F32X4_SPLAT, F32X4_SUB } from "./expf.js";
 
 /**
  * Causal multi-head attention of the training graph, forward and backward, as WebAssembly on the
@@ -9,8 +10,9 @@ import { F32X4_ADD, F32X4_DIV, F32X4_EXTRACT, F32X4_MUL, F32X4_SPLAT, F32X4_SUB,
  * depends only on the (row, head) block, so results are deterministic and independent of the
  * batch's other rows.
  *
- * Forward, per (row b, head h, query i), with `scale = 1 / sqrt(dh)`:
- *   s_j = (scale q_i) · k_j for j ≤ i;  p_j = expf(s_j - max s) / sum;  o_i = sum_j p_j v_j
+ * Forward, per (row b, head h, query i), with `scale = 1 / sqrt(dh)`, by the decoder's per-head
+ * steps (`attention-heads.ts`):
+ *   s_j = (scale q_i) · k_j for j ≤ i;  e_j = expf(s_j - max s);  o_i = (sum_j e_j v_j) / sum e;  p_j = e_j / sum e
  * The probabilities are kept (`probs`, `batch × heads × seq × seq` floats) for the backward pass:
  *   dv_j += p_ij dy_i;  dp_ij = dy_i · v_j;  ds_ij = p_ij (dp_ij - sum_j p_ij dp_ij);
  *   dq_i = scale sum_j ds_ij k_j;  dk_j += ds_ij (scale q_i)
@@ -27,11 +29,9 @@ const I32_LT_S = 0x48;
 const I32_AND = 0x71;
 const F32_LOAD = 0x2a;
 const F32_ADD = 0x92;
-const F32_MAX = 0x97;
 const V_LOAD = 0x00;
 const V_STORE = 0x0b;
 const I8X16_SHUFFLE = 0x0d;
-const F32X4_MAX = 0xe9;
 const LOW_PAIRS = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
 const HIGH_PAIRS = [8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31];
 const EVEN_LANES = [0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27];
@@ -170,48 +170,18 @@ function forward(shape: Shape): FunctionDef {
   const m = new Emitter(shape, [I32, I32, I32, I32, I32, I32, I32]);
   const b = m.b;
   const [q, k, v, out, probs, batch, seq] = [0, 1, 2, 3, 4, 5, 6];
-  const [t, ptr, kb, vb] = [m.i32(), m.i32(), m.i32(), m.i32()];
-  const qs = m.v128s(m.chunks);
-  const accs = m.v128s(m.chunks);
-  const [mv, sv, e] = m.v128s(3) as [number, number, number];
+  const [t, ptr] = [m.i32(), m.i32()];
   const [max, sum] = [b.local(F32), b.local(F32)];
-  const xs = m.v128s(1);
-  const es = m.v128s(1);
   forBlocks(m, batch, seq, probs, ({ row, len, prow, keys }) => {
-    b.get(q).get(row).op(I32_ADD).set(ptr);
-    m.load(qs, ptr, m.scale);
-    b.get(k).get(keys).op(I32_ADD).set(kb);
-    b.get(v).get(keys).op(I32_ADD).set(vb);
-    // scores into the probabilities' row, padded to a group of four with -inf
-    m.each(t, len, 4, () => m.dot4(qs, kb, t, len, prow));
-    b.get(prow).get(len).i32(4).op(I32_MUL).op(I32_ADD).f32x4(-Infinity).simdMem(V_STORE, 2);
-    b.f32x4(-Infinity).set(mv);
-    m.each(t, len, 4, () => b.get(mv).get(prow).get(t).i32(4).op(I32_MUL).op(I32_ADD).simdMem(V_LOAD, 2).simd(F32X4_MAX).set(mv));
-    b.get(mv).simd(F32X4_EXTRACT, 0).get(mv).simd(F32X4_EXTRACT, 2).op(F32_MAX).get(mv).simd(F32X4_EXTRACT, 1).get(mv).simd(F32X4_EXTRACT, 3).op(F32_MAX).op(F32_MAX).set(max);
-    // e = expf(s - max), summed lane-wise; then p = e / sum (the padding's p is 0)
-    b.f32x4(0).set(sv);
-    m.each(t, len, 4, () => {
-      m.at(ptr, prow, t, 4);
-      b.get(ptr).simdMem(V_LOAD, 2).get(max).simd(F32X4_SPLAT).simd(F32X4_SUB).set(xs[0]!);
-      emitExpF32(b, xs, es);
-      b.get(ptr).get(es[0]!).simdMem(V_STORE, 2);
-      b.get(sv).get(es[0]!).simd(F32X4_ADD).set(sv);
-    });
-    m.laneSum(sv);
-    b.set(sum);
+    // the decoder's per-head steps: scores into the probabilities' row, their softmax, o_i
+    b.get(q).get(row).op(I32_ADD).get(k).get(keys).op(I32_ADD).get(len).get(prow).call(HEAD_SCORES).set(max);
+    b.get(prow).get(len).get(max).call(HEAD_SOFTMAX).set(sum);
+    b.get(prow).get(v).get(keys).op(I32_ADD).get(len).get(sum).get(out).get(row).op(I32_ADD).call(HEAD_OUTPUT);
+    // p = e / sum, kept for the backward pass (the padding's p is 0)
     m.each(t, len, 4, () => {
       m.at(ptr, prow, t, 4);
       b.get(ptr).get(ptr).simdMem(V_LOAD, 2).get(sum).simd(F32X4_SPLAT).simd(F32X4_DIV).simdMem(V_STORE, 2);
     });
-    // o_i = sum_t p_t v_t in position order
-    for (const a of accs) b.f32x4(0).set(a);
-    b.get(vb).set(ptr);
-    m.each(t, len, 1, () => {
-      m.axpyInto(accs, prow, t, ptr, e);
-      b.get(ptr).i32(m.rowBytes).op(I32_ADD).set(ptr);
-    });
-    b.get(out).get(row).op(I32_ADD).set(ptr);
-    accs.forEach((a, j) => b.get(ptr).get(a).simdMem(V_STORE, 2, 16 * j));
   });
   return { name: "forward", params: [I32, I32, I32, I32, I32, I32, I32], results: [], body: b, export: true };
 }
@@ -293,7 +263,7 @@ export function attentionKernels(memory: WebAssembly.Memory, d: number, heads: n
   let kernels = byShape.get(key);
   if (!kernels) {
     const shape = { d, heads };
-    const bytes = assemble([], [forward(shape), backward(shape)]);
+    const bytes = assemble([], [headScores(d, heads), headSoftmax(), headOutput(d, heads), forward(shape), backward(shape)]);
     kernels = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports as unknown as AttentionKernels;
     byShape.set(key, kernels);
   }

@@ -1,6 +1,7 @@
 import type { ModelConfig } from "../models.js";
 import { BOS, PAD } from "../tokenizer.js";
 import { Body, F32, F64, type FunctionDef, I32, V128, assemble } from "./assembler.js";
+import { HEAD_OUTPUT, HEAD_SCORES, HEAD_SOFTMAX, headOutput, headScores, headSoftmax } from "./attention-heads.js";
 import { F32X4_ADD as F4_ADD, F32X4_DIV, F32X4_EXTRACT, F32X4_MUL, F32X4_SPLAT, F32X4_SUB, GELU_2C, GELU_A, emitExpF32 } from "./expf.js";
 
 /**
@@ -58,13 +59,9 @@ export function kvCacheBytes(c: ModelConfig): number {
 // Opcodes (core, then 0xfd-prefixed SIMD).
 const I32_ADD = 0x6a;
 const I32_MUL = 0x6c;
-const I32_LT_S = 0x48;
 const I32_LOAD = 0x28;
 const I32_STORE = 0x36;
-const I32_NE = 0x47;
-const I32_AND = 0x71;
 const F32_LOAD = 0x2a;
-const F32_ADD = 0x92;
 const F32_MAX = 0x97;
 const F64_LOAD = 0x2b;
 const I32_CTZ = 0x68;
@@ -78,7 +75,6 @@ const F32X4_PMAX = 0xeb;
 const V_OR = 0x50;
 const V_ANDNOT = 0x4f;
 const V_BITSELECT = 0x52;
-const F32X4_MAX = 0xe9;
 const F64_PROMOTE_F32 = 0xbb;
 const F64_SUB = 0xa1;
 const F64_MUL = 0xa2;
@@ -87,7 +83,6 @@ const F64_SQRT = 0x9f;
 const F32X4_ADD = 0xe4;
 const F64_STORE = 0x39;
 const F64_ADD = 0xa0;
-const F64_GT = 0x64;
 const MEMORY_COPY = [0xfc, 0x0a, 0x00, 0x00];
 const V_LOAD = 0x00;
 const V_LOAD64_ZERO = 0x5d;
@@ -95,7 +90,6 @@ const V_STORE = 0x0b;
 const V_STORE64_LANE = 0x5b;
 const I8X16_SHUFFLE = 0x0d;
 const F64X2_SPLAT = 0x14;
-const F64X2_EXTRACT = 0x21;
 const F64X2_ADD = 0xf0;
 const F64X2_SUB = 0xf1;
 const F64X2_MUL = 0xf2;
@@ -106,11 +100,6 @@ const F32X4_DEMOTE_ZERO = 0x5e;
 const HIGH_PAIR = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
 /** i8x16.shuffle lanes joining the low two floats of two f32x4s. */
 const LOW_PAIRS = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
-/** i8x16.shuffle lanes joining the high two floats of two f32x4s. */
-const HIGH_PAIRS = [8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31];
-/** i8x16.shuffle lanes joining floats 0 and 2 of two f32x4s, and 1 and 3. */
-const EVEN_LANES = [0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27];
-const ODD_LANES = [4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31];
 
 /** `dest = base + index × stride` (byte addresses, i32 locals). */
 function setAddress(b: Body, dest: number, base: number, index: number, stride: number): void {
@@ -331,108 +320,6 @@ function addNorm(c: ModelConfig): FunctionDef {
   return { name: "addNorm", params: [I32, I32, I32, I32, I32, I32], results: [], body: b, export: true };
 }
 
-/** Function indices of the per-head steps of `attend` (each its own function, so each gets registers of its own). */
-const HEAD_SCORES = 0;
-const HEAD_SOFTMAX = 1;
-const HEAD_OUTPUT = 2;
-
-/** Pushes lane sum `(v0 + v1) + (v2 + v3)` of the v128 local `v`. */
-function laneSum(b: Body, v: number): void {
-  b.get(v).simd(F32X4_EXTRACT, 0).get(v).simd(F32X4_EXTRACT, 1).op(F32_ADD);
-  b.get(v).simd(F32X4_EXTRACT, 2).get(v).simd(F32X4_EXTRACT, 3).op(F32_ADD).op(F32_ADD);
-}
-
-/**
- * `headScores(q, k, len, scores)`: the scores of one head's query (the `dh` floats at `q`, times
- * `1 / sqrt(dh)`) against the `len` keys at `k` (rows `d` floats apart), four positions at a
- * time: per position, chunk products summed alternately into two accumulators, their sum v, then
- * (v0 + v2) + (v1 + v3), the four positions' sums formed side by side by shuffles. Pads to a
- * whole group of four with -inf (whose exp is 0). @returns the largest score.
- */
-function headScores(c: ModelConfig): FunctionDef {
-  const dh = c.d_model / c.n_heads;
-  const rowBytes = c.d_model * 4;
-  const chunks = dh / 4;
-  const b = new Body([I32, I32, I32, I32]);
-  const [q, k, len, scores] = [0, 1, 2, 3];
-  const [t, kp] = [b.local(I32), b.local(I32)];
-  const qs = Array.from({ length: chunks }, () => b.local(V128));
-  const [accA, accB, mv] = [b.local(V128), b.local(V128), b.local(V128)];
-  const vs = [b.local(V128), b.local(V128), b.local(V128), b.local(V128)];
-  qs.forEach((qv, j) => b.get(q).simdMem(V_LOAD, 2, 16 * j).f32x4(Math.fround(1 / Math.sqrt(dh))).simd(F32X4_MUL).set(qv));
-  b.get(k).set(kp);
-  b.for(t, () => b.i32(0), () => b.get(len), 4, () => {
-    vs.forEach((v, p) => {
-      // a branch per position (the first's always taken) keeps the compiler from hoisting all
-      // of the group's loads to its start, which spills them; past len, v keeps a stale value
-      b.get(t).i32(p).op(I32_ADD).get(len).op(I32_LT_S).if(() => {
-        qs.forEach((qv, j) => {
-          const acc = j % 2 ? accB : accA;
-          b.get(kp).simdMem(V_LOAD, 2, p * rowBytes + 16 * j).get(qv).simd(F32X4_MUL);
-          if (j >= 2) b.get(acc).simd(F4_ADD);
-          b.set(acc);
-        });
-        b.get(accA);
-        if (chunks > 1) b.get(accB).simd(F4_ADD);
-        b.set(v);
-      });
-    });
-    for (const [x, y] of [[0, 1], [2, 3]] as const) {
-      b.get(vs[x]!).get(vs[y]!).simd(I8X16_SHUFFLE, ...LOW_PAIRS).get(vs[x]!).get(vs[y]!).simd(I8X16_SHUFFLE, ...HIGH_PAIRS).simd(F4_ADD).set(vs[x]!);
-    }
-    b.get(scores).get(t).i32(4).op(I32_MUL).op(I32_ADD);
-    b.get(vs[0]!).get(vs[2]!).simd(I8X16_SHUFFLE, ...EVEN_LANES).get(vs[0]!).get(vs[2]!).simd(I8X16_SHUFFLE, ...ODD_LANES).simd(F4_ADD);
-    b.simdMem(V_STORE, 2);
-    b.get(kp).i32(4 * rowBytes).op(I32_ADD).set(kp);
-  });
-  b.get(scores).get(len).i32(4).op(I32_MUL).op(I32_ADD).f32x4(-Infinity).simdMem(V_STORE, 2);
-  b.f32x4(-Infinity).set(mv);
-  b.for(t, () => b.i32(0), () => b.get(len), 4, () => b.get(mv).get(scores).get(t).i32(4).op(I32_MUL).op(I32_ADD).simdMem(V_LOAD, 2).simd(F32X4_MAX).set(mv));
-  b.get(mv).simd(F32X4_EXTRACT, 0).get(mv).simd(F32X4_EXTRACT, 2).op(F32_MAX).get(mv).simd(F32X4_EXTRACT, 1).get(mv).simd(F32X4_EXTRACT, 3).op(F32_MAX).op(F32_MAX);
-  return { name: "headScores", params: [I32, I32, I32, I32], results: [F32], body: b };
-}
-
-/** `headSoftmax(scores, len, max)`: `e = expf(score - max)` in place. @returns the lane sum of the four lanes' running sums of e. */
-function headSoftmax(): FunctionDef {
-  const b = new Body([I32, I32, F32]);
-  const [scores, len, max] = [0, 1, 2];
-  const [t, at] = [b.local(I32), b.local(I32)];
-  const [sv, mv] = [b.local(V128), b.local(V128)];
-  const xs = [b.local(V128)];
-  const es = [b.local(V128)];
-  b.get(max).simd(F32X4_SPLAT).set(mv);
-  b.f32x4(0).set(sv);
-  b.for(t, () => b.i32(0), () => b.get(len), 4, () => {
-    setAddress(b, at, scores, t, 4);
-    b.get(at).simdMem(V_LOAD, 2).get(mv).simd(F32X4_SUB).set(xs[0]!);
-    emitExpF32(b, xs, es);
-    b.get(at).get(es[0]!).simdMem(V_STORE, 2);
-    b.get(sv).get(es[0]!).simd(F4_ADD).set(sv);
-  });
-  laneSum(b, sv);
-  return { name: "headSoftmax", params: [I32, I32, F32], results: [F32], body: b };
-}
-
-/** `headOutput(e, v, len, sum, out)`: `out = (sum_t e_t v_t) / sum` in position order, one accumulator per four features. */
-function headOutput(c: ModelConfig): FunctionDef {
-  const dh = c.d_model / c.n_heads;
-  const rowBytes = c.d_model * 4;
-  const b = new Body([I32, I32, I32, F32, I32]);
-  const [es, v, len, sum, out] = [0, 1, 2, 3, 4];
-  const [t, vp] = [b.local(I32), b.local(I32)];
-  const e = b.local(V128);
-  const accs = Array.from({ length: dh / 4 }, () => b.local(V128));
-  for (const a of accs) b.f32x4(0).set(a);
-  b.get(v).set(vp);
-  b.for(t, () => b.i32(0), () => b.get(len), 1, () => {
-    b.get(es).get(t).i32(4).op(I32_MUL).op(I32_ADD).mem(F32_LOAD, 2).simd(F32X4_SPLAT).set(e);
-    accs.forEach((a, j) => b.get(a).get(e).get(vp).simdMem(V_LOAD, 2, 16 * j).simd(F32X4_MUL).simd(F4_ADD).set(a));
-    b.get(vp).i32(rowBytes).op(I32_ADD).set(vp);
-  });
-  accs.forEach((a, j) => b.get(out).get(a).get(sum).simd(F32X4_SPLAT).simd(F32X4_DIV).simdMem(V_STORE, 2, 16 * j));
-  return { name: "headOutput", params: [I32, I32, I32, F32, I32], results: [], body: b };
-}
-
 function attend(c: ModelConfig): FunctionDef {
   const d = c.d_model;
   const dh = d / c.n_heads;
@@ -475,7 +362,7 @@ function attend(c: ModelConfig): FunctionDef {
 export function decodeKernels(memory: WebAssembly.Memory, c: ModelConfig): DecodeKernels {
   const dh = c.d_model / c.n_heads;
   if (dh % 4 !== 0 || c.d_ff % 16 !== 0 || c.d_model % 4 !== 0) throw new Error(`decode kernels need a head size and d_model divisible by 4, an MLP size divisible by 16`);
-  const bytes = assemble([], [headScores(c), headSoftmax(), headOutput(c), gelu(), attend(c), expfArray(), normalizer(), tempered(), layerNorm(c), addNorm(c)]);
+  const bytes = assemble([], [headScores(c.d_model, c.n_heads), headSoftmax(), headOutput(c.d_model, c.n_heads), gelu(), attend(c), expfArray(), normalizer(), tempered(), layerNorm(c), addNorm(c)]);
   const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
   return instance.exports as unknown as DecodeKernels;
 }
