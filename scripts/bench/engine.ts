@@ -101,7 +101,7 @@ export async function benchEngine(): Promise<{ markdown: string; figures: Record
     for (let i = 0; i < 10; i++) core.trainStep(id, batch);
     // The step and its bound's matmul are timed in alternation, so both see the same machine.
     const mms: number[] = [];
-    const fused = await alternate(() => core.trainStep(id, batch), 9, matmulOnce, mms);
+    const fused = await alternate(() => core.trainStep(id, batch), 15, matmulOnce, mms);
     const split = await timeIt(() => (core.forwardBackward(id, batch), core.optimStep(id)), 9);
     const stepGflops = mmFlops / median(mms) / 1e6;
     figures[`${id}_matmul_gflops_alongside_step`] = stepGflops;
