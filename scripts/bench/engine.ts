@@ -227,11 +227,12 @@ export async function benchEngine(): Promise<{ markdown: string; figures: Record
     `Targets: default model step ≤ 200 ms (${baseStep <= 200 ? "met" : baseStepCpu <= 200 ? "met in CPU time, missed in wall time" : "missed"}), ` +
       `batched sampling ≥ 2,000 tokens/s (${sampleRate >= 2000 ? "met" : sampleRateCpu >= 2000 ? "met per CPU second, missed in wall time" : "missed"}).`,
     `The ${id} training step costs ${(baseStepCpu / figures[`${id}_matmul_bound_ms`]!).toFixed(1)}x its matmul bound in CPU time. Its projections, MLP and LM head`,
-    "are XNNPACK matmuls; causal attention, forward and backward, is the engine's own wasm kernels on the tensors' memory",
-    "(causal half only, float32); the rest is LayerNorm, GELU and the loss as tfjs elementwise ops, XNNPACK re-packing the right operand",
-    "of products whose right side is a fresh activation, and garbage collection. Decoding runs every projection of all sequences as one",
-    "wasm matmul (XNNPACK) and everything else per row as the decoder's own wasm SIMD kernels: attention over the KV cache and GELU in",
-    "float32 with a Cephes expf, LayerNorm and the sampler's sums over the logits in float64.",
+    "are XNNPACK matmuls (about two thirds of the step in a profile); causal attention (causal half only), GELU and LayerNorm,",
+    "forward and backward, are the engine's own float32 wasm kernels on the tensors' memory; the rest is the loss, XNNPACK re-packing",
+    "the right operand of products whose right side is a fresh activation, and tfjs bookkeeping. Decoding runs every projection of",
+    "all sequences as one wasm matmul (XNNPACK, ~70% of a decode step for 8 prompts) and everything else per row as the decoder's own",
+    "wasm SIMD kernels: attention over the KV cache and GELU in float32, LayerNorm and the sampler's sums over the logits in float64,",
+    "every exp a float32 Cephes expf. A prefill runs the last layer's attention projection and MLP only for each prompt's last row.",
     "",
   ].join("\n");
   return { markdown, figures };
