@@ -1,5 +1,6 @@
 import { Body, F32, type FunctionDef, I32, V128 } from "./assembler.js";
-import { F32X4_ADD as F4_ADD, F32X4_DIV, F32X4_EXTRACT, F32X4_MUL, F32X4_SPLAT, F32X4_SUB, emitExpF32 } from "./expf.js";
+import { emitExpF32 } from "./expf.js";
+import { EVEN_LANES, F32X4_ADD, F32X4_DIV, F32X4_EXTRACT, F32X4_MAX, F32X4_MUL, F32X4_SPLAT, F32X4_SUB, F32_ADD, F32_LOAD, F32_MAX, HIGH_PAIRS, I32_ADD, I32_LT_S, I32_MUL, I8X16_SHUFFLE, LOW_PAIRS, ODD_LANES, V_LOAD, V_STORE } from "./opcodes.js";
 
 /**
  * One attention head's three steps for one query, shared by the decoder (queries against the KV
@@ -8,22 +9,6 @@ import { F32X4_ADD as F4_ADD, F32X4_DIV, F32X4_EXTRACT, F32X4_MUL, F32X4_SPLAT, 
  * four lanes at a time. Keys and values are rows `d` floats apart.
  */
 
-const I32_ADD = 0x6a;
-const I32_MUL = 0x6c;
-const I32_LT_S = 0x48;
-const F32_LOAD = 0x2a;
-const F32_ADD = 0x92;
-const F32_MAX = 0x97;
-const V_LOAD = 0x00;
-const V_STORE = 0x0b;
-const I8X16_SHUFFLE = 0x0d;
-const F32X4_MAX = 0xe9;
-/** i8x16.shuffle lanes joining the low two floats of two f32x4s, and the high two. */
-const LOW_PAIRS = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
-const HIGH_PAIRS = [8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31];
-/** i8x16.shuffle lanes joining floats 0 and 2 of two f32x4s, and 1 and 3. */
-const EVEN_LANES = [0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27];
-const ODD_LANES = [4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31];
 
 /** `dest = base + index × stride` (byte addresses, i32 locals). */
 function setAddress(b: Body, dest: number, base: number, index: number, stride: number): void {
@@ -71,19 +56,19 @@ export function headScores(d: number, heads: number): FunctionDef {
         qs.forEach((qv, j) => {
           const acc = j % 2 ? accB : accA;
           b.get(kp).simdMem(V_LOAD, 2, p * rowBytes + 16 * j).get(qv).simd(F32X4_MUL);
-          if (j >= 2) b.get(acc).simd(F4_ADD);
+          if (j >= 2) b.get(acc).simd(F32X4_ADD);
           b.set(acc);
         });
         b.get(accA);
-        if (chunks > 1) b.get(accB).simd(F4_ADD);
+        if (chunks > 1) b.get(accB).simd(F32X4_ADD);
         b.set(v);
       });
     });
     for (const [x, y] of [[0, 1], [2, 3]] as const) {
-      b.get(vs[x]!).get(vs[y]!).simd(I8X16_SHUFFLE, ...LOW_PAIRS).get(vs[x]!).get(vs[y]!).simd(I8X16_SHUFFLE, ...HIGH_PAIRS).simd(F4_ADD).set(vs[x]!);
+      b.get(vs[x]!).get(vs[y]!).simd(I8X16_SHUFFLE, ...LOW_PAIRS).get(vs[x]!).get(vs[y]!).simd(I8X16_SHUFFLE, ...HIGH_PAIRS).simd(F32X4_ADD).set(vs[x]!);
     }
     b.get(scores).get(t).i32(4).op(I32_MUL).op(I32_ADD);
-    b.get(vs[0]!).get(vs[2]!).simd(I8X16_SHUFFLE, ...EVEN_LANES).get(vs[0]!).get(vs[2]!).simd(I8X16_SHUFFLE, ...ODD_LANES).simd(F4_ADD);
+    b.get(vs[0]!).get(vs[2]!).simd(I8X16_SHUFFLE, ...EVEN_LANES).get(vs[0]!).get(vs[2]!).simd(I8X16_SHUFFLE, ...ODD_LANES).simd(F32X4_ADD);
     b.simdMem(V_STORE, 2);
     b.get(kp).i32(4 * rowBytes).op(I32_ADD).set(kp);
   });
@@ -109,7 +94,7 @@ export function headSoftmax(): FunctionDef {
     b.get(at).simdMem(V_LOAD, 2).get(mv).simd(F32X4_SUB).set(xs[0]!);
     emitExpF32(b, xs, es);
     b.get(at).get(es[0]!).simdMem(V_STORE, 2);
-    b.get(sv).get(es[0]!).simd(F4_ADD).set(sv);
+    b.get(sv).get(es[0]!).simd(F32X4_ADD).set(sv);
   });
   laneSum(b, sv);
   return { name: "headSoftmax", params: [I32, I32, F32], results: [F32], body: b };
@@ -128,7 +113,7 @@ export function headOutput(d: number, heads: number): FunctionDef {
   b.get(v).set(vp);
   b.for(t, () => b.i32(0), () => b.get(len), 1, () => {
     b.get(es).get(t).i32(4).op(I32_MUL).op(I32_ADD).mem(F32_LOAD, 2).simd(F32X4_SPLAT).set(e);
-    accs.forEach((a, j) => b.get(a).get(e).get(vp).simdMem(V_LOAD, 2, 16 * j).simd(F32X4_MUL).simd(F4_ADD).set(a));
+    accs.forEach((a, j) => b.get(a).get(e).get(vp).simdMem(V_LOAD, 2, 16 * j).simd(F32X4_MUL).simd(F32X4_ADD).set(a));
     b.get(vp).i32(rowBytes).op(I32_ADD).set(vp);
   });
   accs.forEach((a, j) => b.get(out).get(a).get(sum).simd(F32X4_SPLAT).simd(F32X4_DIV).simdMem(V_STORE, 2, 16 * j));

@@ -1,6 +1,6 @@
 import { Body, F32, type FunctionDef, I32, V128, type ValType, assemble } from "./assembler.js";
 import { HEAD_OUTPUT, HEAD_SCORES, HEAD_SOFTMAX, headOutput, headScores, headSoftmax } from "./attention-heads.js";
-import { F32X4_ADD, F32X4_DIV, F32X4_EXTRACT, F32X4_MUL, F32X4_SPLAT, F32X4_SUB } from "./expf.js";
+import { EVEN_LANES, F32X4_ADD, F32X4_DIV, F32X4_EXTRACT, F32X4_MUL, F32X4_SPLAT, F32X4_SUB, F32_ADD, F32_LOAD, HIGH_PAIRS, I32_ADD, I32_AND, I32_LT_S, I32_MUL, I8X16_SHUFFLE, LOW_PAIRS, ODD_LANES, V_LOAD, V_STORE } from "./opcodes.js";
 
 /**
  * Causal multi-head attention of the training graph, forward and backward, as WebAssembly on the
@@ -23,19 +23,6 @@ export interface AttentionKernels {
   backward(q: number, k: number, v: number, dy: number, probs: number, dq: number, dk: number, dv: number, batch: number, seq: number, flags: number, scratch: number): void;
 }
 
-const I32_ADD = 0x6a;
-const I32_MUL = 0x6c;
-const I32_LT_S = 0x48;
-const I32_AND = 0x71;
-const F32_LOAD = 0x2a;
-const F32_ADD = 0x92;
-const V_LOAD = 0x00;
-const V_STORE = 0x0b;
-const I8X16_SHUFFLE = 0x0d;
-const LOW_PAIRS = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
-const HIGH_PAIRS = [8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31];
-const EVEN_LANES = [0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27];
-const ODD_LANES = [4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31];
 
 interface Shape {
   d: number;

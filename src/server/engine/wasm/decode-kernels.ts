@@ -2,7 +2,8 @@ import type { ModelConfig } from "../models.js";
 import { BOS, PAD } from "../tokenizer.js";
 import { Body, F32, F64, type FunctionDef, I32, V128, assemble } from "./assembler.js";
 import { HEAD_OUTPUT, HEAD_SCORES, HEAD_SOFTMAX, headOutput, headScores, headSoftmax } from "./attention-heads.js";
-import { F32X4_ADD as F4_ADD, F32X4_DIV, F32X4_EXTRACT, F32X4_MUL, F32X4_SPLAT, F32X4_SUB, GELU_2C, GELU_A, emitExpF32 } from "./expf.js";
+import { GELU_2C, GELU_A, emitExpF32 } from "./expf.js";
+import { F32X4_ADD, F32X4_DEMOTE_ZERO, F32X4_DIV, F32X4_EQ, F32X4_EXTRACT, F32X4_MUL, F32X4_PMAX, F32X4_SPLAT, F32X4_SUB, F32_LOAD, F32_MAX, F64X2_ADD, F64X2_DIV, F64X2_MUL, F64X2_PROMOTE_LOW, F64X2_SPLAT, F64X2_SUB, F64_ADD, F64_DIV, F64_LOAD, F64_MUL, F64_PROMOTE_F32, F64_SQRT, F64_STORE, F64_SUB, HIGH_PAIR, I32X4_ADD, I32X4_BITMASK, I32X4_EQ, I32X4_GE_S, I32X4_SPLAT, I32_ADD, I32_CTZ, I32_LOAD, I32_MUL, I32_STORE, I8X16_SHUFFLE, LOW_PAIRS, MEMORY_COPY, V_ANDNOT, V_BITSELECT, V_LOAD, V_LOAD64_ZERO, V_OR, V_STORE, V_STORE64_LANE } from "./opcodes.js";
 
 /**
  * The decoder's per-row arithmetic as WebAssembly, run on the tfjs wasm heap (the module imports
@@ -57,49 +58,6 @@ export function kvCacheBytes(c: ModelConfig): number {
 }
 
 // Opcodes (core, then 0xfd-prefixed SIMD).
-const I32_ADD = 0x6a;
-const I32_MUL = 0x6c;
-const I32_LOAD = 0x28;
-const I32_STORE = 0x36;
-const F32_LOAD = 0x2a;
-const F32_MAX = 0x97;
-const F64_LOAD = 0x2b;
-const I32_CTZ = 0x68;
-const I32X4_SPLAT = 0x11;
-const I32X4_ADD = 0xae;
-const I32X4_EQ = 0x37;
-const I32X4_GE_S = 0x3f;
-const I32X4_BITMASK = 0xa4;
-const F32X4_EQ = 0x41;
-const F32X4_PMAX = 0xeb;
-const V_OR = 0x50;
-const V_ANDNOT = 0x4f;
-const V_BITSELECT = 0x52;
-const F64_PROMOTE_F32 = 0xbb;
-const F64_SUB = 0xa1;
-const F64_MUL = 0xa2;
-const F64_DIV = 0xa3;
-const F64_SQRT = 0x9f;
-const F32X4_ADD = 0xe4;
-const F64_STORE = 0x39;
-const F64_ADD = 0xa0;
-const MEMORY_COPY = [0xfc, 0x0a, 0x00, 0x00];
-const V_LOAD = 0x00;
-const V_LOAD64_ZERO = 0x5d;
-const V_STORE = 0x0b;
-const V_STORE64_LANE = 0x5b;
-const I8X16_SHUFFLE = 0x0d;
-const F64X2_SPLAT = 0x14;
-const F64X2_ADD = 0xf0;
-const F64X2_SUB = 0xf1;
-const F64X2_MUL = 0xf2;
-const F64X2_DIV = 0xf3;
-const F64X2_PROMOTE_LOW = 0x5f;
-const F32X4_DEMOTE_ZERO = 0x5e;
-/** i8x16.shuffle lanes moving floats 2 and 3 of an f32x4 to 0 and 1. */
-const HIGH_PAIR = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
-/** i8x16.shuffle lanes joining the low two floats of two f32x4s. */
-const LOW_PAIRS = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
 
 /** `dest = base + index × stride` (byte addresses, i32 locals). */
 function setAddress(b: Body, dest: number, base: number, index: number, stride: number): void {

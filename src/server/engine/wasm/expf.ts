@@ -1,4 +1,5 @@
 import type { Body } from "./assembler.js";
+import { F32X4_ADD, F32X4_LT, F32X4_MUL, F32X4_PMIN, F32X4_SUB, I32X4_ADD, I32X4_SHL, V_ANDNOT } from "./opcodes.js";
 
 /**
  * A float32 `exp` for the decoder's attention and GELU: Cephes' `expf` (range reduction by
@@ -57,22 +58,6 @@ export function geluF32(uIn: number): number {
   return f(u - f(u / f(expf(z) + 1)));
 }
 
-// SIMD opcodes (0xfd prefix)
-export const F32X4_SPLAT = 0x13;
-export const F32X4_EXTRACT = 0x1f;
-export const F32X4_LT = 0x43;
-export const F32X4_GT = 0x44;
-export const F32X4_NEAREST = 0x6a;
-export const F32X4_ADD = 0xe4;
-export const F32X4_SUB = 0xe5;
-export const F32X4_MUL = 0xe6;
-export const F32X4_DIV = 0xe7;
-export const F32X4_MIN = 0xe8;
-const F32X4_PMIN = 0xea;
-const I32X4_ADD = 0xae;
-const I32X4_SHL = 0xab;
-const V128_ANDNOT = 0x4f;
-
 /**
  * Emits `ys[i] = expf(xs[i])` for v128 locals of four float32 lanes each, the vectors' steps
  * interleaved so their dependency chains overlap.
@@ -96,6 +81,6 @@ export function emitExpF32(b: Body, xs: readonly number[], ys: readonly number[]
   each((i) => {
     b.get(ys[i]!).get(r[i]!).get(r[i]!).simd(F32X4_MUL).simd(F32X4_MUL).get(r[i]!).simd(F32X4_ADD).f32x4(1).simd(F32X4_ADD);
     b.get(m[i]!).i32x4(127 - MAGIC_BITS).simd(I32X4_ADD).i32(23).simd(I32X4_SHL).simd(F32X4_MUL);
-    b.get(low[i]!).simd(V128_ANDNOT).set(ys[i]!);
+    b.get(low[i]!).simd(V_ANDNOT).set(ys[i]!);
   });
 }

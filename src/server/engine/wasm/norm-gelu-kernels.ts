@@ -1,5 +1,6 @@
 import { Body, F32, type FunctionDef, I32, V128, assemble } from "./assembler.js";
-import { F32X4_ADD, F32X4_DIV, F32X4_EXTRACT, F32X4_MUL, F32X4_SPLAT, F32X4_SUB, emitExpF32, expf } from "./expf.js";
+import { emitExpF32, expf } from "./expf.js";
+import { F32X4_ADD, F32X4_DIV, F32X4_EXTRACT, F32X4_MUL, F32X4_SPLAT, F32X4_SUB, F32_ADD, F32_DIV, F32_LOAD, F32_SQRT, F32_STORE, I32_ADD, I32_AND, I32_MUL, V_LOAD, V_STORE } from "./opcodes.js";
 
 /**
  * GELU and LayerNorm of the training graph, forward and backward, as WebAssembly on the tfjs wasm
@@ -24,16 +25,6 @@ export interface LayerNormKernels {
   layerNormBackward(dy: number, g: number, xhat: number, inv: number, dx: number, rows: number): void;
 }
 
-const I32_ADD = 0x6a;
-const I32_MUL = 0x6c;
-const I32_AND = 0x71;
-const F32_LOAD = 0x2a;
-const F32_STORE = 0x38;
-const F32_ADD = 0x92;
-const F32_DIV = 0x95;
-const F32_SQRT = 0x91;
-const V_LOAD = 0x00;
-const V_STORE = 0x0b;
 
 const f = Math.fround;
 const A = f(0.044715);
