@@ -61,6 +61,24 @@ interface WasmBackend {
   dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
 }
 
+/** The tfjs wasm heap: the backend's memory and each tensor's byte address in it. */
+function wasmHeap(tf: Tf): { memory: WebAssembly.Memory; at: (t: Tensor) => number; floats: () => Float32Array } {
+  const backend = tf.backend() as unknown as WasmBackend;
+  const memory = backend.wasm?.asm?.memory;
+  if (!(memory instanceof WebAssembly.Memory)) throw new Error("the training kernels need the tfjs wasm backend");
+  const at = (t: Tensor) => {
+    const info = backend.dataIdMap.get(t.dataId);
+    if (!info) throw new Error("a training tensor was disposed");
+    return info.memoryOffset;
+  };
+  return { memory, at, floats: () => new Float32Array(memory.buffer) };
+}
+
+/** A zero tensor made in the wasm heap (tf.zeros builds a JavaScript array of zeros and copies it in). */
+function heapZeros(tf: Tf, shape: number[]): Tensor {
+  return tf.fill(shape, 0, "float32");
+}
+
 /**
  * Causal multi-head self-attention core on projected `q`, `k`, `v` (`[batch*seq, d]`), forward
  * and backward as wasm kernels (`wasm/attention-kernels.ts`) that read and write the tensors'
@@ -72,8 +90,7 @@ export function causalAttention(tf: Tf, q: Tensor2D, k: Tensor2D, v: Tensor2D, b
   const { memory, at } = wasmHeap(tf);
   const kernels = attentionKernels(memory, d, heads);
   const shape: [number, number] = [batch * seq, d];
-  // Fill runs in the wasm heap (tf.zeros would build a JavaScript array of zeros and copy it in)
-  const zeros = (s: number[]) => tf.fill(s, 0, "float32");
+  const zeros = (s: number[]) => heapZeros(tf, s);
   const op = tf.customGrad((qi, ki, vi, save) => {
     const out = zeros(shape);
     // 4 floats of slack: the kernels pad the last row to a group of four
@@ -123,19 +140,6 @@ export function weightedCrossEntropy(tf: Tf, logits: Tensor2D, onehot: Tensor2D,
   return op(logits);
 }
 
-/** The tfjs wasm heap: the backend's memory and each tensor's byte address in it. */
-function wasmHeap(tf: Tf): { memory: WebAssembly.Memory; at: (t: Tensor) => number; floats: () => Float32Array } {
-  const backend = tf.backend() as unknown as WasmBackend;
-  const memory = backend.wasm?.asm?.memory;
-  if (!(memory instanceof WebAssembly.Memory)) throw new Error("the training kernels need the tfjs wasm backend");
-  const at = (t: Tensor) => {
-    const info = backend.dataIdMap.get(t.dataId);
-    if (!info) throw new Error("a training tensor was disposed");
-    return info.memoryOffset;
-  };
-  return { memory, at, floats: () => new Float32Array(memory.buffer) };
-}
-
 /**
  * tanh-approximated GELU with its analytic gradient, `x · sigmoid(2y)` with
  * `y = c (x + 0.044715 x³)` (`0.5 (1 + tanh y) = sigmoid(2y)`), forward and backward each one
@@ -147,8 +151,8 @@ export function gelu(tf: Tf, x: Tensor): Tensor {
   const op = tf.customGrad((xi, save) => {
     const xt = xi as Tensor;
     const n = xt.size;
-    const out = tf.fill(xt.shape, 0, "float32");
-    const s = tf.fill(xt.shape, 0, "float32");
+    const out = heapZeros(tf, xt.shape);
+    const s = heapZeros(tf, xt.shape);
     kernels.geluForward(at(xt), at(out), at(s), n);
     if (n % 4) geluForwardTail(floats(), at(xt), at(out), at(s), n);
     (save as GradSaveFunc)([xt, s]);
@@ -156,7 +160,7 @@ export function gelu(tf: Tf, x: Tensor): Tensor {
       value: out,
       gradFunc: (dy, saved) => {
         const [xs, ss] = saved as [Tensor, Tensor];
-        const dx = tf.fill(xs.shape, 0, "float32");
+        const dx = heapZeros(tf, xs.shape);
         kernels.geluBackward(at(xs), at(ss), at(dy as Tensor), at(dx), n);
         if (n % 4) geluBackwardTail(floats(), at(xs), at(ss), at(dy as Tensor), at(dx), n);
         return dx;
@@ -177,16 +181,16 @@ export function layerNorm(tf: Tf, x: Tensor2D, g: Tensor, b: Tensor, eps: number
   const [rows, d] = x.shape;
   const kernels = layerNormKernels(memory, d);
   const op = tf.customGrad((xi, save) => {
-    const out = tf.fill([rows, d], 0, "float32");
-    const xhat = tf.fill([rows, d], 0, "float32");
-    const inv = tf.fill([rows], 0, "float32");
+    const out = heapZeros(tf, [rows, d]);
+    const xhat = heapZeros(tf, [rows, d]);
+    const inv = heapZeros(tf, [rows]);
     kernels.layerNormForward(at(xi as Tensor), at(g), at(b), at(out), at(xhat), at(inv), rows, eps);
     (save as GradSaveFunc)([xhat, inv]);
     return {
       value: out,
       gradFunc: (dy, saved) => {
         const [xh, iv] = saved as [Tensor, Tensor];
-        const dx = tf.fill([rows, d], 0, "float32");
+        const dx = heapZeros(tf, [rows, d]);
         kernels.layerNormBackward(at(dy as Tensor), at(g), at(xh), at(iv), at(dx), rows);
         return dx;
       },
