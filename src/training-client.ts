@@ -6,7 +6,6 @@ import { warnDeprecated } from "./core/deprecation.js";
 import { createCheckpoint, listCheckpointsPage, restoreCheckpoint, type ListCheckpointsQuery } from "./core/ops-checkpoints.js";
 import { forward, forwardBackward, listMetricsPage, lossAndOptions, optimStep, trainStep, zeroGrad, type ListMetricsQuery } from "./core/ops-training.js";
 import { randomUUID } from "./core/random-id.js";
-import type { WithRequestId } from "./core/request-id.js";
 import type { CallOptions, RequestOptions } from "./core/request-options.js";
 import { inspectSymbol } from "./client-options.js";
 import { APIError, APIUserAbortError, SequenceBrokenError, SignalError } from "./errors.js";

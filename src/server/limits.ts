@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { DEFAULT_KV_BUDGET_BYTES } from "./engine/types.js";
 
 /**
  * The bounds that keep the server answering under hostile clients and overload. Every one has a
@@ -76,7 +77,7 @@ export const SERVER_LIMITS: Readonly<ServerLimits> = {
   streamBufferBytes: 65_536,
   maxLoadedRuns: 64,
   runIdleMs: 600_000,
-  kvBudgetBytes: 256 * 1024 * 1024,
+  kvBudgetBytes: DEFAULT_KV_BUDGET_BYTES,
 };
 
 /** The defaults with `overrides` applied. @throws RangeError naming a limit that is not a positive number. */

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll } from "vitest";
+import { type ClientOptions, SignalClient } from "../../src/index.js";
 import type { z } from "zod/mini";
 import { checkAgainst, summarizeIssues } from "../../src/core/validate.js";
 import { type Engine, createEngine } from "../../src/server/engine/index.js";
@@ -81,6 +82,26 @@ export function useTestServer(options: Parameters<typeof startTestServer>[1] = {
     get server() {
       if (!server) throw new Error("useTestServer: the server is not ready (used before beforeAll ran, or its set-up failed)");
       return server;
+    },
+  };
+}
+
+/**
+ * A SignalClient on the fixture's server, made once the server is up and closed after the
+ * file's tests. Call it after `useTestServer`.
+ */
+export function useTestClient(fixture: TestServerFixture, options: Omit<ClientOptions, "apiKey" | "baseUrl"> = {}): { readonly client: SignalClient } {
+  let client: SignalClient | undefined;
+  beforeAll(() => {
+    client = new SignalClient({ ...options, apiKey: fixture.server.key, baseUrl: fixture.server.url });
+  });
+  afterAll(async () => {
+    await client?.close();
+  });
+  return {
+    get client() {
+      if (!client) throw new Error("useTestClient: the client is not ready (used before beforeAll ran)");
+      return client;
     },
   };
 }

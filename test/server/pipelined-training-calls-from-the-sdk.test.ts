@@ -1,18 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { BadRequestError, SequenceBrokenError, SignalClient, type Batch } from "../../src/index.js";
-import { QA, useTestServer } from "./helpers.js";
+import { QA, useTestClient, useTestServer } from "./helpers.js";
 
-let client: SignalClient;
 const fixture = useTestServer();
-beforeAll(() => {
-  client = new SignalClient({ apiKey: fixture.server.key, baseUrl: fixture.server.url, strictResponseValidation: true });
-});
-afterAll(async () => {
-  await client?.close();
-});
+const sdk = useTestClient(fixture, { strictResponseValidation: true });
 
 const batches: Batch[] = Array.from({ length: 12 }, (_, i) => [QA[i % QA.length]!, QA[(i + 1) % QA.length]!]);
-/** A client whose network delivers each window of 8 train_step calls in reverse order: the later a call, the sooner it arrives. */
+/** A sdk.client whose network delivers each window of 8 train_step calls in reverse order: the later a call, the sooner it arrives. */
 function reversingClient(): SignalClient {
   let sent = 0;
   return new SignalClient({
@@ -25,12 +19,12 @@ function reversingClient(): SignalClient {
   });
 }
 
-const newRun = (seed: number) => client.createRun({ base_model: "signal-byte-tiny", learning_rate: 0.02, seed });
+const newRun = (seed: number) => sdk.client.createRun({ base_model: "signal-byte-tiny", learning_rate: 0.02, seed });
 
 describe("pipelined TrainingClient calls against the local server", () => {
   it("12 un-awaited trainBatch calls apply in call order, each once, with the losses of the same calls awaited one by one", async () => {
     const serialRun = await newRun(11);
-    const serial = client.training(serialRun.run_id, { maxInFlight: 1 });
+    const serial = sdk.client.training(serialRun.run_id, { maxInFlight: 1 });
     const serialLosses: number[] = [];
     for (const batch of batches) serialLosses.push((await serial.trainBatch(batch)).loss);
 
@@ -48,7 +42,7 @@ describe("pipelined TrainingClient calls against the local server", () => {
   it("two clients pipelining on one run: each one's calls apply in its own call order, the two interleaved", async () => {
     const run = await newRun(14);
     const reversing = reversingClient();
-    const [a, b] = [client.training(run.run_id), reversing.training(run.run_id)];
+    const [a, b] = [sdk.client.training(run.run_id), reversing.training(run.run_id)];
     const calls = batches.slice(0, 6).flatMap((batch) => [a.trainBatch(batch), b.trainBatch(batch)]);
     const steps = (await Promise.all(calls)).map((r) => r.step);
     const ofA = steps.filter((_, i) => i % 2 === 0);
@@ -60,7 +54,7 @@ describe("pipelined TrainingClient calls against the local server", () => {
 
   it("a call the server refuses: the un-awaited calls after it are not applied (SequenceBrokenError), and the next call applies", async () => {
     const run = await newRun(12);
-    const training = client.training(run.run_id);
+    const training = sdk.client.training(run.run_id);
     const first = training.forwardBackward(QA);
     // An RL loss without the sampler's logprobs: the server refuses it (400 naming the field).
     const refused = training.forwardBackward([{ tokens: [256, 49, 50], advantages: [0, 1, 1] }], { loss_fn: "importance_sampling" });
@@ -77,18 +71,18 @@ describe("pipelined TrainingClient calls against the local server", () => {
     await expect(training.optimStep()).resolves.toMatchObject({ step: 1 });
   });
 
-  it("forwardBackward takes loss_fn and loss_fn_config from every client", async () => {
+  it("forwardBackward takes loss_fn and loss_fn_config from every sdk.client", async () => {
     const run = await newRun(13);
-    const { tokens } = await client.tokenize("signal-byte-tiny", "Q: red?\nA: apple\n", { add_bos: true });
-    const { logprobs } = await client.forward(run.run_id, [{ tokens }]);
+    const { tokens } = await sdk.client.tokenize("signal-byte-tiny", "Q: red?\nA: apple\n", { add_bos: true });
+    const { logprobs } = await sdk.client.forward(run.run_id, [{ tokens }]);
     const example = { tokens, logprobs: logprobs[0]!.map((lp) => lp ?? 0), advantages: tokens.map(() => 1) };
     // At the sampler's own weights every ratio is 1 (to ~1e-4), so the IS loss is -mean(A) = -1.
-    const is = await client.training(run.run_id).forwardBackward([example], { loss_fn: "importance_sampling" });
+    const is = await sdk.client.training(run.run_id).forwardBackward([example], { loss_fn: "importance_sampling" });
     expect(is.loss).toBeCloseTo(-1, 3);
     const ppo = await run.forwardBackward([example], { loss_fn: "ppo", loss_fn_config: { clip_low_threshold: 0.9, clip_high_threshold: 1.1 } });
     expect(ppo.loss).toBeCloseTo(-1, 3);
-    const ce = await client.forwardBackward(run.run_id, [{ tokens }], { maxRetries: 0 });
+    const ce = await sdk.client.forwardBackward(run.run_id, [{ tokens }], { maxRetries: 0 });
     expect(ce.loss).toBeGreaterThan(0);
-    await expect(client.forwardBackward(run.run_id, [{ text: "abc" }], { loss_fn: "ppo" }, { maxRetries: 0 })).rejects.toMatchObject({ status: 400, param: "batch[0]" });
+    await expect(sdk.client.forwardBackward(run.run_id, [{ text: "abc" }], { loss_fn: "ppo" }, { maxRetries: 0 })).rejects.toMatchObject({ status: 400, param: "batch[0]" });
   });
 });

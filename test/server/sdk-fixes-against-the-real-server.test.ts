@@ -1,19 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AsyncTrainingClient, SignalClient } from "../../src/index.js";
-import { QA, useTestServer } from "./helpers.js";
+import { describe, expect, it } from "vitest";
+import { AsyncTrainingClient } from "../../src/index.js";
+import { QA, useTestClient, useTestServer } from "./helpers.js";
 
-let client: SignalClient;
 const fixture = useTestServer();
-beforeAll(() => {
-  client = new SignalClient({ apiKey: fixture.server.key, baseUrl: fixture.server.url });
-});
-afterAll(async () => {
-  await client?.close();
-});
+const sdk = useTestClient(fixture);
 
 describe("the SDK against the local server", () => {
   it("batchSample with a caller's idempotencyKey sends one key per chunk (no 409 for the second chunk), and a retry replays", async () => {
-    const run = await client.createRun({ base_model: "signal-byte-tiny" });
+    const run = await sdk.client.createRun({ base_model: "signal-byte-tiny" });
     const inference = run.inference();
     const prompts = ["a", "b", "c", "d", "e"];
     const params = { max_tokens: 2, temperature: 0, batchSize: 2 };
@@ -26,7 +20,7 @@ describe("the SDK against the local server", () => {
   });
 
   it("refresh() takes the new request id, and a TrainingClient learns a run's step from the server", async () => {
-    const run = await client.createRun({ base_model: "signal-byte-tiny" });
+    const run = await sdk.client.createRun({ base_model: "signal-byte-tiny" });
     for (let i = 0; i < 3; i++) await run.trainBatch(QA);
     const oldId = run._request_id;
     await run.refresh();
@@ -34,7 +28,7 @@ describe("the SDK against the local server", () => {
     expect(run._request_id).toMatch(/^req_/);
     expect(run._request_id).not.toBe(oldId);
 
-    const training = client.training(run.run_id);
+    const training = sdk.client.training(run.run_id);
     expect(training.getMetrics().current_step).toBeNull();
     await training.zeroGrad();
     expect(training.getMetrics().current_step).toBe(3);

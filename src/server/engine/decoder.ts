@@ -4,6 +4,7 @@ import type { LoraParams } from "./lora.js";
 import type { ModelConfig } from "./models.js";
 import type { Tf } from "./tf-loader.js";
 import type { TargetModule } from "./types.js";
+import { type WasmBackend, type WasmModule, wasmHeap } from "./tfjs-wasm.js";
 import { JsLogitSums, type LogitSums } from "./pick-token.js";
 import type { LogNormalizer } from "./token-logprob.js";
 import { type DecodeKernels, attendScratchBytes, decodeKernels, kvCacheBytes, logitScratchBytes } from "./wasm/decode-kernels.js";
@@ -250,25 +251,6 @@ export function project(tf: Tf, x: Float32Array, rows: number, w: Tensor2D): Flo
   return out;
 }
 
-/** The parts of the tfjs wasm backend (an Emscripten module) that the decoder calls directly. */
-interface WasmModule {
-  HEAPF32: Float32Array;
-  HEAPF64: Float64Array;
-  HEAP32: Int32Array;
-  HEAPU8: Uint8Array;
-  /** The instance's exports (Emscripten keeps them here), among them its memory. */
-  asm?: { memory?: WebAssembly.Memory };
-  _malloc(bytes: number): number;
-  _free(ptr: number): void;
-  /** `(aId, aShapePtr, aRank, bId, bShapePtr, bRank, transposeA, transposeB, outId)` */
-  _BatchMatMul(...args: number[]): void;
-}
-
-interface WasmBackend {
-  wasm: WasmModule;
-  dataIdMap: { get(dataId: object): { id: number; memoryOffset: number } | undefined };
-}
-
 /** A float buffer in the wasm heap, registered with the backend as a tensor so kernels can address it. */
 class HeapBuffer {
   readonly id: number;
@@ -354,10 +336,9 @@ export class DecodeScratch {
     private readonly tf: Tf,
     private readonly config: ModelConfig,
   ) {
-    this.backend = tf.backend() as unknown as WasmBackend;
-    this.wasm = this.backend.wasm;
-    const memory = this.wasm?.asm?.memory;
-    if (typeof this.wasm?._BatchMatMul !== "function" || !(memory instanceof WebAssembly.Memory)) throw new Error("the decoder needs the tfjs wasm backend");
+    const { backend, memory } = wasmHeap(tf, "the decoder");
+    this.backend = backend;
+    this.wasm = backend.wasm;
     this.kernels = decodeKernels(memory, config);
     this.shapes = this.wasm._malloc(24);
     this.attendScratch = this.wasm._malloc(attendScratchBytes(config));

@@ -1,5 +1,6 @@
 import type { GradSaveFunc, Tensor, Tensor2D } from "@tensorflow/tfjs";
 import type { Tf } from "./tf-loader.js";
+import { wasmHeap } from "./tfjs-wasm.js";
 import { attentionKernels } from "./wasm/attention-kernels.js";
 import { geluBackwardTail, geluForwardTail, geluKernels, layerNormKernels } from "./wasm/norm-gelu-kernels.js";
 
@@ -56,24 +57,6 @@ export interface AttentionGrads {
   v: boolean;
 }
 
-interface WasmBackend {
-  wasm: { asm?: { memory?: WebAssembly.Memory } };
-  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
-}
-
-/** The tfjs wasm heap: the backend's memory and each tensor's byte address in it. */
-function wasmHeap(tf: Tf): { memory: WebAssembly.Memory; at: (t: Tensor) => number; floats: () => Float32Array } {
-  const backend = tf.backend() as unknown as WasmBackend;
-  const memory = backend.wasm?.asm?.memory;
-  if (!(memory instanceof WebAssembly.Memory)) throw new Error("the training kernels need the tfjs wasm backend");
-  const at = (t: Tensor) => {
-    const info = backend.dataIdMap.get(t.dataId);
-    if (!info) throw new Error("a training tensor was disposed");
-    return info.memoryOffset;
-  };
-  return { memory, at, floats: () => new Float32Array(memory.buffer) };
-}
-
 /** A zero tensor made in the wasm heap (tf.zeros builds a JavaScript array of zeros and copies it in). */
 function heapZeros(tf: Tf, shape: number[]): Tensor {
   return tf.fill(shape, 0, "float32");
@@ -87,7 +70,7 @@ function heapZeros(tf: Tf, shape: number[]): Tensor {
  */
 export function causalAttention(tf: Tf, q: Tensor2D, k: Tensor2D, v: Tensor2D, batch: number, seq: number, heads: number, needGrads: AttentionGrads = { q: true, k: true, v: true }): Tensor2D {
   const d = q.shape[1];
-  const { memory, at } = wasmHeap(tf);
+  const { memory, addressOf: at } = wasmHeap(tf, "the training kernels");
   const kernels = attentionKernels(memory, d, heads);
   const shape: [number, number] = [batch * seq, d];
   const zeros = (s: number[]) => heapZeros(tf, s);
@@ -146,7 +129,8 @@ export function weightedCrossEntropy(tf: Tf, logits: Tensor2D, onehot: Tensor2D,
  * pass of the wasm kernels in `wasm/norm-gelu-kernels.ts`; the sigmoid is kept for the backward.
  */
 export function gelu(tf: Tf, x: Tensor): Tensor {
-  const { memory, at, floats } = wasmHeap(tf);
+  const { memory, addressOf: at } = wasmHeap(tf, "the training kernels");
+  const floats = () => new Float32Array(memory.buffer);
   const kernels = geluKernels(memory);
   const op = tf.customGrad((xi, save) => {
     const xt = xi as Tensor;
@@ -177,7 +161,7 @@ export function gelu(tf: Tf, x: Tensor): Tensor {
  * `dx = inv · (dŷ - mean(dŷ) - x̂ · mean(dŷ · x̂))` with `dŷ = dy · g`.
  */
 export function layerNorm(tf: Tf, x: Tensor2D, g: Tensor, b: Tensor, eps: number): Tensor2D {
-  const { memory, at } = wasmHeap(tf);
+  const { memory, addressOf: at } = wasmHeap(tf, "the training kernels");
   const [rows, d] = x.shape;
   const kernels = layerNormKernels(memory, d);
   const op = tf.customGrad((xi, save) => {

@@ -4,7 +4,7 @@ import { type PickOptions, pickToken } from "./pick-token.js";
 import { Rng } from "./rng.js";
 import { BOS, EOS, encodeText } from "./tokenizer.js";
 import { kvCacheBytes } from "./wasm/decode-kernels.js";
-import { type Completion, EngineError, type Prompt, type SampleParams, type SampleResult, type TokenEvent } from "./types.js";
+import { type Completion, DEFAULT_KV_BUDGET_BYTES, EngineError, type Prompt, type SampleParams, type SampleResult, type TokenEvent } from "./types.js";
 
 /** Sampling defaults, as documented on `SampleParams`. */
 export const SAMPLE_DEFAULTS: SampleParams = {
@@ -32,9 +32,6 @@ export type SampleDone = (error: Error | undefined, result: SampleResult | undef
 
 /** Rows per round of prefill (several prompts share one forward pass). */
 const PREFILL_ROWS = 2048;
-
-/** KV-cache memory of one batcher (one worker) by default: 256 MiB. */
-export const DEFAULT_KV_BUDGET_BYTES = 256 * 1024 * 1024;
 
 interface Live {
   job: Job;

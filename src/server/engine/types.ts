@@ -183,6 +183,9 @@ export type EngineErrorCode =
   | "sample_too_large"
   | "aborted";
 
+/** KV-cache memory of one engine thread's sample requests by default (`EngineOptions.kvBudgetBytes`): 256 MiB. */
+export const DEFAULT_KV_BUDGET_BYTES = 256 * 1024 * 1024;
+
 /**
  * Flow control of one streamed sampling call, for a consumer that cannot keep up (a client that
  * does not read): while paused, the call's sequences sit out the decoding rounds and send no

@@ -4,7 +4,7 @@ import { type Handler, json } from "../context.js";
 import { type F32Tensor, readSafetensors, writeSafetensors } from "../engine/index.js";
 import type { RunState } from "../engine/types.js";
 import { changeRun, nextRecord, ownedRun } from "../runs/run-access.js";
-import { type CheckpointRecord, toCheckpoint } from "../store/run-record.js";
+import { toCheckpoint } from "../store/run-record.js";
 import { CHECKPOINT_FILES, findCheckpoint, weightsLost } from "../runs/weights.js";
 
 type Schemas = components["schemas"];

@@ -1,6 +1,5 @@
 import { ApiError, runNotFound } from "../http/api-error.js";
 import type { Reply, RequestContext } from "../context.js";
-import type { RunState } from "../engine/types.js";
 import { type Turn, isRetryable, recordSequence } from "./call-sequencer.js";
 import { toApiError } from "./engine-errors.js";
 import type { RunRecord } from "../store/run-record.js";

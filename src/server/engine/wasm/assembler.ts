@@ -117,20 +117,9 @@ export class Body {
     return this;
   }
 
-  i64(n: bigint): this {
-    this.code.push(0x42);
-    sleb(BigInt.asIntN(64, n), this.code);
-    return this;
-  }
-
   f64(x: number): this {
     this.code.push(0x44, ...new Uint8Array(new Float64Array([x]).buffer));
     return this;
-  }
-
-  /** A v128 constant of two float64 lanes. */
-  f64x2(a: number, b = a): this {
-    return this.v128([...new Uint8Array(new Float64Array([a, b]).buffer)]);
   }
 
   /** A v128 constant of four float32 lanes. */
@@ -148,10 +137,7 @@ export class Body {
     return this;
   }
 
-  /** A v128 constant of two int64 lanes. */
-  i64x2(a: bigint, b = a): this {
-    return this.v128([...new Uint8Array(new BigInt64Array([a, b]).buffer)]);
-  }
+
 
   /**
    * A v128 constant, read from a local set once at the function's start: V8 builds a v128.const

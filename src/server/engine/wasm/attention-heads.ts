@@ -1,6 +1,7 @@
 import { Body, F32, type FunctionDef, I32, V128 } from "./assembler.js";
+import { dotFour, dotTemps, laneSum, setAddress } from "./emit.js";
 import { emitExpF32 } from "./expf.js";
-import { EVEN_LANES, F32X4_ADD, F32X4_DIV, F32X4_EXTRACT, F32X4_MAX, F32X4_MUL, F32X4_SPLAT, F32X4_SUB, F32_ADD, F32_LOAD, F32_MAX, HIGH_PAIRS, I32_ADD, I32_LT_S, I32_MUL, I8X16_SHUFFLE, LOW_PAIRS, ODD_LANES, V_LOAD, V_STORE } from "./opcodes.js";
+import { F32X4_ADD, F32X4_DIV, F32X4_EXTRACT, F32X4_MAX, F32X4_MUL, F32X4_SPLAT, F32X4_SUB, F32_LOAD, F32_MAX, I32_ADD, I32_MUL, V_LOAD, V_STORE } from "./opcodes.js";
 
 /**
  * One attention head's three steps for one query, shared by the decoder (queries against the KV
@@ -10,11 +11,6 @@ import { EVEN_LANES, F32X4_ADD, F32X4_DIV, F32X4_EXTRACT, F32X4_MAX, F32X4_MUL, 
  */
 
 
-/** `dest = base + index × stride` (byte addresses, i32 locals). */
-function setAddress(b: Body, dest: number, base: number, index: number, stride: number): void {
-  b.get(base).get(index).i32(stride).op(I32_MUL).op(I32_ADD).set(dest);
-}
-
 /**
  * Function indices of the three steps in a module whose first functions are `headScores`,
  * `headSoftmax` and `headOutput`, in that order.
@@ -22,12 +18,6 @@ function setAddress(b: Body, dest: number, base: number, index: number, stride: 
 export const HEAD_SCORES = 0;
 export const HEAD_SOFTMAX = 1;
 export const HEAD_OUTPUT = 2;
-
-/** Pushes lane sum `(v0 + v1) + (v2 + v3)` of the v128 local `v`. */
-function laneSum(b: Body, v: number): void {
-  b.get(v).simd(F32X4_EXTRACT, 0).get(v).simd(F32X4_EXTRACT, 1).op(F32_ADD);
-  b.get(v).simd(F32X4_EXTRACT, 2).get(v).simd(F32X4_EXTRACT, 3).op(F32_ADD).op(F32_ADD);
-}
 
 /**
  * `headScores(q, k, len, scores)`: the scores of one head's query (the `dh` floats at `q`, times
@@ -44,32 +34,12 @@ export function headScores(d: number, heads: number): FunctionDef {
   const [q, k, len, scores] = [0, 1, 2, 3];
   const [t, kp] = [b.local(I32), b.local(I32)];
   const qs = Array.from({ length: chunks }, () => b.local(V128));
-  const [accA, accB, mv] = [b.local(V128), b.local(V128), b.local(V128)];
-  const vs = [b.local(V128), b.local(V128), b.local(V128), b.local(V128)];
+  const mv = b.local(V128);
+  const temps = dotTemps(b);
   qs.forEach((qv, j) => b.get(q).simdMem(V_LOAD, 2, 16 * j).f32x4(Math.fround(1 / Math.sqrt(dh))).simd(F32X4_MUL).set(qv));
   b.get(k).set(kp);
   b.for(t, () => b.i32(0), () => b.get(len), 4, () => {
-    vs.forEach((v, p) => {
-      // a branch per position (the first's always taken) keeps the compiler from hoisting all
-      // of the group's loads to its start, which spills them; past len, v keeps a stale value
-      b.get(t).i32(p).op(I32_ADD).get(len).op(I32_LT_S).if(() => {
-        qs.forEach((qv, j) => {
-          const acc = j % 2 ? accB : accA;
-          b.get(kp).simdMem(V_LOAD, 2, p * rowBytes + 16 * j).get(qv).simd(F32X4_MUL);
-          if (j >= 2) b.get(acc).simd(F32X4_ADD);
-          b.set(acc);
-        });
-        b.get(accA);
-        if (chunks > 1) b.get(accB).simd(F32X4_ADD);
-        b.set(v);
-      });
-    });
-    for (const [x, y] of [[0, 1], [2, 3]] as const) {
-      b.get(vs[x]!).get(vs[y]!).simd(I8X16_SHUFFLE, ...LOW_PAIRS).get(vs[x]!).get(vs[y]!).simd(I8X16_SHUFFLE, ...HIGH_PAIRS).simd(F32X4_ADD).set(vs[x]!);
-    }
-    b.get(scores).get(t).i32(4).op(I32_MUL).op(I32_ADD);
-    b.get(vs[0]!).get(vs[2]!).simd(I8X16_SHUFFLE, ...EVEN_LANES).get(vs[0]!).get(vs[2]!).simd(I8X16_SHUFFLE, ...ODD_LANES).simd(F32X4_ADD);
-    b.simdMem(V_STORE, 2);
+    dotFour(b, qs, kp, rowBytes, t, len, scores, temps);
     b.get(kp).i32(4 * rowBytes).op(I32_ADD).set(kp);
   });
   b.get(scores).get(len).i32(4).op(I32_MUL).op(I32_ADD).f32x4(-Infinity).simdMem(V_STORE, 2);

@@ -1,6 +1,7 @@
 import { Body, F32, type FunctionDef, I32, V128, type ValType, assemble } from "./assembler.js";
+import { type DotTemps, dotFour, dotTemps, laneSum, setAddress } from "./emit.js";
 import { HEAD_OUTPUT, HEAD_SCORES, HEAD_SOFTMAX, headOutput, headScores, headSoftmax } from "./attention-heads.js";
-import { EVEN_LANES, F32X4_ADD, F32X4_DIV, F32X4_EXTRACT, F32X4_MUL, F32X4_SPLAT, F32X4_SUB, F32_ADD, F32_LOAD, HIGH_PAIRS, I32_ADD, I32_AND, I32_LT_S, I32_MUL, I8X16_SHUFFLE, LOW_PAIRS, ODD_LANES, V_LOAD, V_STORE } from "./opcodes.js";
+import { F32X4_ADD, F32X4_DIV, F32X4_MUL, F32X4_SPLAT, F32X4_SUB, F32_LOAD, I32_ADD, I32_AND, I32_MUL, V_LOAD, V_STORE } from "./opcodes.js";
 
 /**
  * Causal multi-head attention of the training graph, forward and backward, as WebAssembly on the
@@ -36,10 +37,8 @@ class Emitter {
   readonly rowBytes: number;
   readonly chunks: number;
   readonly scale: number;
-  private readonly accA: number;
-  private readonly accB: number;
-  private readonly vs: number[];
-  private readonly addr: number;
+  /** The locals of `dotFour`. */
+  readonly dots: DotTemps;
 
   constructor(
     readonly shape: Shape,
@@ -50,10 +49,7 @@ class Emitter {
     this.rowBytes = shape.d * 4;
     this.chunks = this.dh / 4;
     this.scale = Math.fround(1 / Math.sqrt(this.dh));
-    this.accA = this.b.local(V128);
-    this.accB = this.b.local(V128);
-    this.vs = [0, 1, 2, 3].map(() => this.b.local(V128));
-    this.addr = this.b.local(I32);
+    this.dots = dotTemps(this.b);
   }
 
   i32(): number {
@@ -64,11 +60,6 @@ class Emitter {
     return Array.from({ length: n }, () => this.b.local(V128));
   }
 
-  /** `dest = base + index × stride`. */
-  at(dest: number, base: number, index: number, stride: number): void {
-    this.b.get(base).get(index).i32(stride).op(I32_MUL).op(I32_ADD).set(dest);
-  }
-
   /** Loads the `dh` floats at byte address `ptr` into the v128 locals `regs`, times `mul` when given. */
   load(regs: number[], ptr: number, mul?: number): void {
     regs.forEach((r, j) => {
@@ -76,48 +67,6 @@ class Emitter {
       if (mul !== undefined) this.b.f32x4(mul).simd(F32X4_MUL);
       this.b.set(r);
     });
-  }
-
-  /**
-   * Dot products of `regs` with the rows at `base + (t + p) × rowBytes` for p = 0..3, into the
-   * four floats at `dst + 4t`: per row, chunk products summed alternately into two accumulators,
-   * their sum v, then (v0 + v2) + (v1 + v3). Lanes of rows at or past `len` hold stale values
-   * the caller overwrites.
-   */
-  dot4(regs: number[], base: number, t: number, len: number, dst: number): void {
-    const b = this.b;
-    // Each row is a branch of its own, taken when t + p < len: rows past len are never read
-    // (their lanes keep stale values the caller overwrites), and the compiler cannot hoist all
-    // of the group's loads to its start, which would spill them.
-    this.vs.forEach((v, p) => {
-      b.get(t).i32(p).op(I32_ADD).get(len).op(I32_LT_S);
-      b.if(() => {
-        b.get(t).i32(p).op(I32_ADD).i32(this.rowBytes).op(I32_MUL).get(base).op(I32_ADD).set(this.addr);
-        regs.forEach((r, j) => {
-          const acc = j % 2 ? this.accB : this.accA;
-          b.get(this.addr).simdMem(V_LOAD, 2, 16 * j).get(r).simd(F32X4_MUL);
-          if (j >= 2) b.get(acc).simd(F32X4_ADD);
-          b.set(acc);
-        });
-        b.get(this.accA);
-        if (this.chunks > 1) b.get(this.accB).simd(F32X4_ADD);
-        b.set(v);
-      });
-    });
-    const vs = this.vs;
-    for (const [x, y] of [[0, 1], [2, 3]] as const) {
-      b.get(vs[x]!).get(vs[y]!).simd(I8X16_SHUFFLE, ...LOW_PAIRS).get(vs[x]!).get(vs[y]!).simd(I8X16_SHUFFLE, ...HIGH_PAIRS).simd(F32X4_ADD).set(vs[x]!);
-    }
-    b.get(dst).get(t).i32(4).op(I32_MUL).op(I32_ADD);
-    b.get(vs[0]!).get(vs[2]!).simd(I8X16_SHUFFLE, ...EVEN_LANES).get(vs[0]!).get(vs[2]!).simd(I8X16_SHUFFLE, ...ODD_LANES).simd(F32X4_ADD);
-    b.simdMem(V_STORE, 2);
-  }
-
-  /** Pushes `(v0 + v1) + (v2 + v3)` of the v128 local `v`. */
-  laneSum(v: number): void {
-    const b = this.b;
-    b.get(v).simd(F32X4_EXTRACT, 0).get(v).simd(F32X4_EXTRACT, 1).op(F32_ADD);
-    b.get(v).simd(F32X4_EXTRACT, 2).get(v).simd(F32X4_EXTRACT, 3).op(F32_ADD).op(F32_ADD);
   }
 
   /** `for (t = 0; t < len; t += step)`. */
@@ -166,7 +115,7 @@ function forward(shape: Shape): FunctionDef {
     b.get(prow).get(v).get(keys).op(I32_ADD).get(len).get(sum).get(out).get(row).op(I32_ADD).call(HEAD_OUTPUT);
     // p = e / sum, kept for the backward pass (the padding's p is 0)
     m.each(t, len, 4, () => {
-      m.at(ptr, prow, t, 4);
+      setAddress(b, ptr, prow, t, 4);
       b.get(ptr).get(ptr).simdMem(V_LOAD, 2).get(sum).simd(F32X4_SPLAT).simd(F32X4_DIV).simdMem(V_STORE, 2);
     });
   });
@@ -204,17 +153,20 @@ function backward(shape: Shape): FunctionDef {
     b.get(flags).i32(3).op(I32_AND).if(() => {
       // dp_t = dy_i · v_t into scratch (padding set to 0), dot = sum_t p_t dp_t (lane-wise), ds_t = p_t (dp_t - dot)
       b.get(v).get(keys).op(I32_ADD).set(dst);
-      m.each(t, len, 4, () => m.dot4(ys, dst, t, len, scratch));
+      m.each(t, len, 4, () => {
+        dotFour(b, ys, dst, m.rowBytes, t, len, scratch, m.dots);
+        b.get(dst).i32(4 * m.rowBytes).op(I32_ADD).set(dst);
+      });
       b.get(scratch).get(len).i32(4).op(I32_MUL).op(I32_ADD).f32x4(0).simdMem(V_STORE, 2);
       b.f32x4(0).set(sv);
       m.each(t, len, 4, () => {
         b.get(sv).get(prow).get(t).i32(4).op(I32_MUL).op(I32_ADD).simdMem(V_LOAD, 2);
         b.get(scratch).get(t).i32(4).op(I32_MUL).op(I32_ADD).simdMem(V_LOAD, 2).simd(F32X4_MUL).simd(F32X4_ADD).set(sv);
       });
-      m.laneSum(sv);
+      laneSum(b, sv);
       b.set(dot);
       m.each(t, len, 4, () => {
-        m.at(ptr, scratch, t, 4);
+        setAddress(b, ptr, scratch, t, 4);
         b.get(prow).get(t).i32(4).op(I32_MUL).op(I32_ADD).simdMem(V_LOAD, 2).set(pv);
         b.get(ptr).get(pv).get(ptr).simdMem(V_LOAD, 2).get(dot).simd(F32X4_SPLAT).simd(F32X4_SUB).simd(F32X4_MUL).simdMem(V_STORE, 2);
       });

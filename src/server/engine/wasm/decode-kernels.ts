@@ -1,6 +1,7 @@
 import type { ModelConfig } from "../models.js";
 import { BOS, PAD } from "../tokenizer.js";
 import { Body, F32, F64, type FunctionDef, I32, V128, assemble } from "./assembler.js";
+import { overRows, setAddress } from "./emit.js";
 import { HEAD_OUTPUT, HEAD_SCORES, HEAD_SOFTMAX, headOutput, headScores, headSoftmax } from "./attention-heads.js";
 import { GELU_2C, GELU_A, emitExpF32 } from "./expf.js";
 import { F32X4_ADD, F32X4_DEMOTE_ZERO, F32X4_DIV, F32X4_EQ, F32X4_EXTRACT, F32X4_MUL, F32X4_PMAX, F32X4_SPLAT, F32X4_SUB, F32_LOAD, F32_MAX, F64X2_ADD, F64X2_DIV, F64X2_MUL, F64X2_PROMOTE_LOW, F64X2_SPLAT, F64X2_SUB, F64_ADD, F64_DIV, F64_LOAD, F64_MUL, F64_PROMOTE_F32, F64_SQRT, F64_STORE, F64_SUB, HIGH_PAIR, I32X4_ADD, I32X4_BITMASK, I32X4_EQ, I32X4_GE_S, I32X4_SPLAT, I32_ADD, I32_CTZ, I32_LOAD, I32_MUL, I32_STORE, I8X16_SHUFFLE, LOW_PAIRS, MEMORY_COPY, V_ANDNOT, V_BITSELECT, V_LOAD, V_LOAD64_ZERO, V_OR, V_STORE, V_STORE64_LANE } from "./opcodes.js";
@@ -58,11 +59,6 @@ export function kvCacheBytes(c: ModelConfig): number {
 }
 
 // Opcodes (core, then 0xfd-prefixed SIMD).
-
-/** `dest = base + index × stride` (byte addresses, i32 locals). */
-function setAddress(b: Body, dest: number, base: number, index: number, stride: number): void {
-  b.get(base).get(index).i32(stride).op(I32_MUL).op(I32_ADD).set(dest);
-}
 
 /** `dst[i] = expf(src[i])` for `n` float32s (`n` a multiple of 4): for tests. */
 function expfArray(): FunctionDef {
@@ -243,14 +239,7 @@ function layerNorm(c: ModelConfig): FunctionDef {
   const d = c.d_model;
   const b = new Body([I32, I32, I32, I32, I32]);
   const [x, rows, g, bias, out] = [0, 1, 2, 3, 4];
-  const r = b.local(I32);
-  const xr = b.local(I32);
-  const or = b.local(I32);
-  b.for(r, () => b.i32(0), () => b.get(rows), 1, () => {
-    setAddress(b, xr, x, r, 4 * d);
-    setAddress(b, or, out, r, 4 * d);
-    emitNormRow(b, d, xr, g, bias, or);
-  });
+  overRows(b, rows, 4 * d, [x, out], ([xr, or]) => emitNormRow(b, d, xr!, g, bias, or!));
   return { name: "layerNorm", params: [I32, I32, I32, I32, I32], results: [], body: b, export: true };
 }
 
@@ -258,22 +247,15 @@ function addNorm(c: ModelConfig): FunctionDef {
   const d = c.d_model;
   const b = new Body([I32, I32, I32, I32, I32, I32]);
   const [x, src, rows, g, bias, out] = [0, 1, 2, 3, 4, 5];
-  const r = b.local(I32);
   const i = b.local(I32);
-  const xr = b.local(I32);
-  const sr = b.local(I32);
-  const or = b.local(I32);
-  b.for(r, () => b.i32(0), () => b.get(rows), 1, () => {
-    setAddress(b, xr, x, r, 4 * d);
-    setAddress(b, sr, src, r, 4 * d);
-    setAddress(b, or, out, r, 4 * d);
+  overRows(b, rows, 4 * d, [x, src, out], ([xr, sr, or]) => {
     // float32 sums: the float64 sum of two float32s rounds to the same float32
     b.for(i, () => b.i32(0), () => b.i32(4 * d), 16, () => {
-      b.get(xr).get(i).op(I32_ADD);
-      b.get(xr).get(i).op(I32_ADD).simdMem(V_LOAD, 2).get(sr).get(i).op(I32_ADD).simdMem(V_LOAD, 2).simd(F32X4_ADD);
+      b.get(xr!).get(i).op(I32_ADD);
+      b.get(xr!).get(i).op(I32_ADD).simdMem(V_LOAD, 2).get(sr!).get(i).op(I32_ADD).simdMem(V_LOAD, 2).simd(F32X4_ADD);
       b.simdMem(V_STORE, 2);
     });
-    emitNormRow(b, d, xr, g, bias, or);
+    emitNormRow(b, d, xr!, g, bias, or!);
   });
   return { name: "addNorm", params: [I32, I32, I32, I32, I32, I32], results: [], body: b, export: true };
 }

@@ -1,6 +1,7 @@
 import { Body, F32, type FunctionDef, I32, V128, assemble } from "./assembler.js";
 import { emitExpF32, expf } from "./expf.js";
-import { F32X4_ADD, F32X4_DIV, F32X4_EXTRACT, F32X4_MUL, F32X4_SPLAT, F32X4_SUB, F32_ADD, F32_DIV, F32_LOAD, F32_SQRT, F32_STORE, I32_ADD, I32_AND, I32_MUL, V_LOAD, V_STORE } from "./opcodes.js";
+import { laneSum, overRows } from "./emit.js";
+import { F32X4_ADD, F32X4_DIV, F32X4_MUL, F32X4_SPLAT, F32X4_SUB, F32_ADD, F32_DIV, F32_LOAD, F32_SQRT, F32_STORE, I32_ADD, I32_AND, I32_MUL, V_LOAD, V_STORE } from "./opcodes.js";
 
 /**
  * GELU and LayerNorm of the training graph, forward and backward, as WebAssembly on the tfjs wasm
@@ -74,22 +75,6 @@ function geluBackward(): FunctionDef {
   return { name: "geluBackward", params: [I32, I32, I32, I32, I32], results: [], body: b, export: true };
 }
 
-/** Pushes the lane sum `(v0 + v1) + (v2 + v3)` of the v128 local `v`. */
-function laneSum(b: Body, v: number): void {
-  b.get(v).simd(F32X4_EXTRACT, 0).get(v).simd(F32X4_EXTRACT, 1).op(F32_ADD);
-  b.get(v).simd(F32X4_EXTRACT, 2).get(v).simd(F32X4_EXTRACT, 3).op(F32_ADD).op(F32_ADD);
-}
-
-/** Per row r < rows: `row(at, r)` with `at[k]` the byte address of row r in the `[rows, d]` tensor at `ptrs[k]`. */
-function overRows(b: Body, rows: number, d: number, ptrs: number[], row: (at: number[], r: number) => void): void {
-  const r = b.local(I32);
-  const at = ptrs.map(() => b.local(I32));
-  b.for(r, () => b.i32(0), () => b.get(rows), 1, () => {
-    ptrs.forEach((p, k) => b.get(p).get(r).i32(4 * d).op(I32_MUL).op(I32_ADD).set(at[k]!));
-    row(at, r);
-  });
-}
-
 /** `for (j = 0; j < 4d; j += 16)`: byte offsets of a row's groups of four floats. */
 function overRow(b: Body, d: number, inner: (j: number) => void): void {
   const j = b.local(I32);
@@ -106,7 +91,7 @@ function layerNormForward(d: number): FunctionDef {
   const [x, g, bias, out, xhat, inv, rows, eps] = [0, 1, 2, 3, 4, 5, 6, 7];
   const [acc, mv, iv, h] = [b.local(V128), b.local(V128), b.local(V128), b.local(V128)];
   const istd = b.local(F32);
-  overRows(b, rows, d, [x, xhat, out], ([xr, hr, or], r) => {
+  overRows(b, rows, 4 * d, [x, xhat, out], ([xr, hr, or], r) => {
     // mean, then the variance about it
     b.f32x4(0).set(acc);
     overRow(b, d, (j) => {
@@ -150,7 +135,7 @@ function layerNormBackward(d: number): FunctionDef {
     load(b, g, j);
     b.simd(F32X4_MUL).set(dg);
   };
-  overRows(b, rows, d, [dy, xhat, dx], ([yr, hr, dr], r) => {
+  overRows(b, rows, 4 * d, [dy, xhat, dx], ([yr, hr, dr], r) => {
     // mean(dy g) and mean(dy g x̂)
     b.f32x4(0).set(a1).f32x4(0).set(a2);
     overRow(b, d, (j) => {
