@@ -4,7 +4,7 @@ import { initBaseSafetensors, loadBaseWeights } from "../../src/server/engine/ba
 import { DecodeBase, DecodeScratch, type DecodeWeights, forwardInto, forwardRows, forwardSequences, logitsOf, mergeLora, project } from "../../src/server/engine/decoder.js";
 import { encodeBatch } from "../../src/server/engine/encode-batch.js";
 import { type LoraParams, initLora } from "../../src/server/engine/lora.js";
-import { MODEL_CONFIGS } from "../../src/server/engine/models.js";
+import { MODEL_CONFIGS, byteLayout } from "../../src/server/engine/models.js";
 import { Rng } from "../../src/server/engine/rng.js";
 import { type Tf, loadTf } from "../../src/server/engine/tf-loader.js";
 import { BOS, encodeText } from "../../src/server/engine/tokenizer.js";
@@ -24,7 +24,7 @@ function randn(n: number, seed: number, std = 1): Float32Array {
 /** A LoRA adapter with non-zero B, so merging matters. */
 function randomLora(modelId: string, seed: number): LoraParams {
   const mc = MODEL_CONFIGS.get(modelId)!;
-  const lora = initLora(mc, tinyConfig({ base_model: modelId, target_modules: ["q_proj", "k_proj", "v_proj", "o_proj"], seed }));
+  const lora = initLora(byteLayout(mc), tinyConfig({ base_model: modelId, target_modules: ["q_proj", "k_proj", "v_proj", "o_proj"], seed }));
   lora.pairs.forEach((p, i) => p.bt.set(randn(p.bt.length, seed * 100 + i, 0.2)));
   return lora;
 }

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { initBaseSafetensors, loadBaseWeights } from "../../src/server/engine/base-weights.js";
 import { encodeBatch } from "../../src/server/engine/encode-batch.js";
 import { type LoraParams, initLora } from "../../src/server/engine/lora.js";
-import { MODEL_CONFIGS } from "../../src/server/engine/models.js";
+import { MODEL_CONFIGS, byteLayout } from "../../src/server/engine/models.js";
 import { Rng } from "../../src/server/engine/rng.js";
 import { type Tf, loadTf } from "../../src/server/engine/tf-loader.js";
 import { TrainGraph } from "../../src/server/engine/train-graph.js";
@@ -20,7 +20,7 @@ const base = loadBaseWeights(mc, initBaseSafetensors(mc));
 const batch = encodeBatch([{ prompt: "Q: cat?\nA:", completion: " meow" }, { text: "the sea is wide" }, { tokens: [256, 104, 105, 257], weights: [0, 1, 2, 1] }], mc.context_length);
 
 function lora(targets: TargetModule[], seed: number): LoraParams {
-  const l = initLora(mc, tinyConfig({ target_modules: targets, seed }));
+  const l = initLora(byteLayout(mc), tinyConfig({ target_modules: targets, seed }));
   const rng = new Rng(seed, 77);
   for (const p of l.pairs) for (let i = 0; i < p.bt.length; i++) p.bt[i] = rng.normal() * 0.1;
   return l;

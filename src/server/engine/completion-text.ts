@@ -18,6 +18,12 @@ export class CompletionText {
     return this.advance(false);
   }
 
+  /** Adds decoded text (a checkpoint tokenizer's delta, whole characters only). */
+  pushText(text: string): { delta: string; stopped: boolean } {
+    this.full += text;
+    return this.advance(false);
+  }
+
   /** Ends the completion (EOS or length): flushes held bytes/text. */
   finish(): { delta: string; stopped: boolean } {
     this.full += this.decoder.decode();

@@ -3,7 +3,7 @@ import type { BaseWeights } from "./base-weights.js";
 import type { LoraParams } from "./lora.js";
 import type { ModelConfig } from "./models.js";
 import type { Tf } from "./tf-loader.js";
-import type { TargetModule } from "./types.js";
+import type { AttentionModule } from "./types.js";
 import { type WasmBackend, type WasmModule, wasmHeap } from "./tfjs-wasm.js";
 import { JsLogitSums, type LogitSums } from "./pick-token.js";
 import type { LogNormalizer } from "./token-logprob.js";
@@ -127,10 +127,10 @@ export function mergeLora(shared: DecodeBase, lora: LoraParams | undefined): Dec
   const base = shared.base;
   const d = base.config.d_model;
   const layers = base.layers.map((l, li) => {
-    const proj: Record<TargetModule, Float32Array> = { q_proj: l.q, k_proj: l.k, v_proj: l.v, o_proj: l.o };
+    const proj: Record<AttentionModule, Float32Array> = { q_proj: l.q, k_proj: l.k, v_proj: l.v, o_proj: l.o };
     for (const pair of lora?.pairs ?? []) {
       if (pair.layer !== li) continue;
-      const merged = Float32Array.from(proj[pair.module]);
+      const merged = Float32Array.from(proj[pair.module as AttentionModule]);
       const r = lora!.r;
       // merged[i][o] += scale * sum_k at[i][k] * bt[k][o]   ([in, out] layout)
       for (let i = 0; i < d; i++) {
@@ -140,7 +140,7 @@ export function mergeLora(shared: DecodeBase, lora: LoraParams | undefined): Dec
           merged[i * d + o] = merged[i * d + o]! + lora!.scale * acc;
         }
       }
-      proj[pair.module] = merged;
+      proj[pair.module as AttentionModule] = merged;
     }
     const qkv = new Float32Array(d * 3 * d);
     for (let i = 0; i < d; i++) {

@@ -1,4 +1,4 @@
-import { BOS, EOS, PAD, VOCAB_SIZE, encodeText } from "./tokenizer.js";
+import { BYTE_CODEC, type TokenCodec, encodeWithBos } from "./codec.js";
 import { EngineError, type Example } from "./types.js";
 
 /**
@@ -24,24 +24,25 @@ export interface EncodedBatch {
  * `{text}` → BOS text EOS, loss on every token after BOS; `{tokens, weights?}` as given.
  * @throws EngineError `invalid_example` for malformed examples, bad ids or weights.
  */
-export function encodeExample(example: Example, index: number): { tokens: number[]; weights: number[] } {
+export function encodeExample(example: Example, index: number, codec: TokenCodec = BYTE_CODEC): { tokens: number[]; weights: number[] } {
   const param = `batch[${index}]`;
   const e = example as Record<string, unknown>;
   if (typeof e !== "object" || e === null) throw new EngineError("invalid_example", `${param} must be an object`, param);
   if (typeof e.prompt === "string" && typeof e.completion === "string") {
-    const p = encodeText(e.prompt);
-    const c = encodeText(e.completion);
-    const tokens = [BOS, ...p, ...c, EOS];
-    return { tokens, weights: tokens.map((_, i) => (i > p.length ? 1 : 0)) };
+    const p = encodeWithBos(codec, e.prompt);
+    const c = codec.encode(e.completion);
+    const tokens = [...p, ...c, codec.eos];
+    // Loss on the completion and EOS; a prompt of no token (no BOS, empty text) leaves position 0 out.
+    return { tokens, weights: tokens.map((_, i) => (i >= Math.max(1, p.length) ? 1 : 0)) };
   }
   if (typeof e.text === "string") {
-    const tokens = [BOS, ...encodeText(e.text), EOS];
+    const tokens = [...encodeWithBos(codec, e.text), codec.eos];
     return { tokens, weights: tokens.map((_, i) => (i > 0 ? 1 : 0)) };
   }
   if (Array.isArray(e.tokens)) {
     const tokens = e.tokens as unknown[];
-    const bad = tokens.findIndex((t) => !Number.isInteger(t) || (t as number) < 0 || (t as number) >= VOCAB_SIZE);
-    if (bad >= 0) throw new EngineError("invalid_example", `${param}.tokens[${bad}] is ${String(tokens[bad])}; token ids are integers in [0, ${VOCAB_SIZE})`, `${param}.tokens`);
+    const bad = tokens.findIndex((t) => !Number.isInteger(t) || (t as number) < 0 || (t as number) >= codec.vocabSize);
+    if (bad >= 0) throw new EngineError("invalid_example", `${param}.tokens[${bad}] is ${String(tokens[bad])}; token ids are integers in [0, ${codec.vocabSize})`, `${param}.tokens[${bad}]`);
     let weights: number[];
     if (e.weights === undefined) {
       weights = tokens.map(() => 1);
@@ -65,10 +66,10 @@ export function encodeExample(example: Example, index: number): { tokens: number
  *   the context; `invalid_example` for an empty batch, a malformed example, or a batch with no
  *   weighted target token.
  */
-export function encodeBatch(batch: Example[], contextLength: number): EncodedBatch {
+export function encodeBatch(batch: Example[], contextLength: number, codec: TokenCodec = BYTE_CODEC): EncodedBatch {
   if (!Array.isArray(batch) || batch.length === 0) throw new EngineError("invalid_example", "batch must hold at least one example", "batch");
   const encoded = batch.map((ex, i) => {
-    const enc = encodeExample(ex, i);
+    const enc = encodeExample(ex, i, codec);
     if (enc.tokens.length > contextLength) {
       throw new EngineError(
         "context_length_exceeded",
@@ -80,7 +81,7 @@ export function encodeBatch(batch: Example[], contextLength: number): EncodedBat
   });
   const rows = encoded.length;
   const seq = Math.max(2, ...encoded.map((e) => e.tokens.length));
-  const tokens = new Int32Array(rows * seq).fill(PAD);
+  const tokens = new Int32Array(rows * seq).fill(codec.pad);
   const targets = new Int32Array(rows * seq).fill(-1);
   const weights = new Float32Array(rows * seq);
   let total = 0;

@@ -1,8 +1,13 @@
 import { type BaseWeights, initBaseSafetensors, loadBaseWeights } from "./base-weights.js";
 import { DecodeBase, type DecodeWeights, forwardSequences, mergeLora } from "./decoder.js";
 import { encodeBatch, encodeExample } from "./encode-batch.js";
-import { type LoraParams, adapterConfig, exportAdapter, importAdapter, initLora } from "./lora.js";
-import { MODEL_CONFIGS, type ModelConfig, listModels } from "./models.js";
+import { BYTE_CODEC, type TokenCodec, encodeWithBos } from "./codec.js";
+import { type LoraLayout, type LoraParams, adapterConfig, exportAdapter, importAdapter, initLora } from "./lora.js";
+import { MODEL_CONFIGS, byteLayout, listModels } from "./models.js";
+import { type HfCheckpoint, type HfModelSource, inspectCheckpoint, moduleDims } from "./hf/hf-checkpoint.js";
+import { HfModel, type HfLoraTensors } from "./hf/hf-model.js";
+import { HfSampler, HfWeights, encodeSamplePrompt } from "./hf/hf-sampler.js";
+import { hfEmbeddings, hfLogprobs, hfLossAndGrads, hfPolicyLossAndGrads } from "./hf/hf-train.js";
 import {
   type Accumulator,
   type AdamState,
@@ -18,7 +23,6 @@ import { checkLoss, encodePolicyBatch, isPolicyLoss } from "./rl-loss.js";
 import { SampleBatcher, type SampleDone, type SampleHooks, encodePrompt, sampleLoop } from "./sample-loop.js";
 import { sequenceLogprobs } from "./sequence-logprobs.js";
 import { type Tf, loadTf } from "./tf-loader.js";
-import { BOS, VOCAB_SIZE, encodeText } from "./tokenizer.js";
 import { TrainGraph } from "./train-graph.js";
 import {
   EngineError,
@@ -34,16 +38,32 @@ import {
   type RunState,
   type SampleParams,
   type SampleResult,
-  type TargetModule,
   type TrainStepResult,
   type WeightsRef,
 } from "./types.js";
 
-interface LoadedModel {
+/** A built-in byte-level model. */
+interface ByteModel {
+  kind: "byte";
+  layout: LoraLayout;
+  codec: TokenCodec;
+  contextLength: number;
   weights: BaseWeights;
   graph: TrainGraph | undefined;
   decode: DecodeBase | undefined;
 }
+
+/** A Hugging Face checkpoint; its weights are read on first use. */
+interface CheckpointModel {
+  kind: "hf";
+  layout: LoraLayout;
+  codec: TokenCodec;
+  contextLength: number;
+  checkpoint: HfCheckpoint;
+  hf: HfModel | undefined;
+}
+
+type LoadedModel = ByteModel | CheckpointModel;
 
 interface Slot {
   config: RunConfig;
@@ -53,14 +73,16 @@ interface Slot {
   acc: Accumulator | undefined;
   /** Merged inference weights (tensors), rebuilt lazily after the LoRA weights change; free with `freeDecode`. */
   decode: DecodeWeights | undefined;
+  /** A checkpoint model's inference weights (LoRA tensors), likewise. */
+  hfDecode: HfWeights | undefined;
 }
-
-const ALL_TARGETS: readonly TargetModule[] = ["q_proj", "k_proj", "v_proj", "o_proj"];
 
 /** Options of `EngineCore.create`. */
 export interface EngineCoreOptions {
   /** KV-cache memory of this core's sample requests at once (see `SampleBatcher`). @default 256 MiB */
   kvBudgetBytes?: number;
+  /** Hugging Face checkpoint folders to serve next to the built-in models. */
+  models?: HfModelSource[];
 }
 
 /**
@@ -74,21 +96,38 @@ export class EngineCore {
   private readonly adapters = new Map<string, Slot>();
   /** Sample requests of this thread, decoded together (see `submitSample`). */
   private readonly batcher: SampleBatcher;
+  /** Sample requests on checkpoint models. */
+  private readonly hfSampler = new HfSampler();
+  private readonly checkpoints = new Map<string, HfCheckpoint>();
 
   private constructor(
     private readonly tf: Tf,
     options: EngineCoreOptions,
   ) {
     this.batcher = new SampleBatcher(options.kvBudgetBytes);
+    for (const source of options.models ?? []) {
+      const c = inspectCheckpoint(source);
+      if (this.checkpoints.has(c.id) || MODEL_CONFIGS.has(c.id)) throw new Error(`two models have the id ${JSON.stringify(c.id)}; name one with --model ID=DIR`);
+      this.checkpoints.set(c.id, c);
+    }
   }
 
-  /** Loads tfjs (wasm) and returns a core. @throws Error with the install command if tfjs is missing. */
+  /**
+   * Loads tfjs (wasm), checks the checkpoints of `options.models` (their weights are read on
+   * first use) and returns a core.
+   * @throws Error with the install command if tfjs is missing; CheckpointError for a bad checkpoint.
+   */
   static async create(options: EngineCoreOptions = {}): Promise<EngineCore> {
     return new EngineCore(await loadTf(), options);
   }
 
   listModels(): ModelInfo[] {
-    return listModels();
+    return [...listModels(), ...[...this.checkpoints.values()].map((c) => structuredClone(c.info))];
+  }
+
+  /** The codec (tokenizer and special ids) of a model. @throws EngineError `model_not_found`. */
+  codec(modelId: string): TokenCodec {
+    return this.model(modelId).codec;
   }
 
   /** Number of live tfjs tensors (for leak tests). */
@@ -100,16 +139,28 @@ export class EngineCore {
     let m = this.models.get(id);
     if (!m) {
       const config = MODEL_CONFIGS.get(id);
-      if (!config) {
-        throw new EngineError("model_not_found", `model ${JSON.stringify(id)} does not exist; available: ${[...MODEL_CONFIGS.keys()].join(", ")}`, "base_model");
+      const checkpoint = this.checkpoints.get(id);
+      if (config) {
+        m = { kind: "byte", layout: byteLayout(config), codec: BYTE_CODEC, contextLength: config.context_length, weights: loadBaseWeights(config, initBaseSafetensors(config)), graph: undefined, decode: undefined };
+      } else if (checkpoint) {
+        const spec = checkpoint.spec;
+        const layout: LoraLayout = { id, n_layers: spec.layers, targets: checkpoint.info.target_modules, dims: (module) => moduleDims(spec, module) };
+        m = { kind: "hf", layout, codec: checkpoint.codec, contextLength: checkpoint.info.context_length, checkpoint, hf: undefined };
+      } else {
+        const all = [...MODEL_CONFIGS.keys(), ...this.checkpoints.keys()];
+        throw new EngineError("model_not_found", `model ${JSON.stringify(id)} does not exist; available: ${all.join(", ")}`, "base_model");
       }
-      m = { weights: loadBaseWeights(config, initBaseSafetensors(config)), graph: undefined, decode: undefined };
       this.models.set(id, m);
     }
     return m;
   }
 
-  private graph(m: LoadedModel): TrainGraph {
+  private hfModel(m: CheckpointModel): HfModel {
+    m.hf ??= new HfModel(this.tf, m.checkpoint);
+    return m.hf;
+  }
+
+  private graph(m: ByteModel): TrainGraph {
     m.graph ??= new TrainGraph(this.tf, m.weights);
     return m.graph;
   }
@@ -121,10 +172,10 @@ export class EngineCore {
   }
 
   private newSlot(config: RunConfig, lora?: LoraParams): Slot {
-    const full = withDefaults(config);
-    const model = this.model(full.base_model);
-    const l = lora ?? initLora(model.weights.config, full);
-    return { config: full, model, lora: l, adam: initAdam(l), acc: undefined, decode: undefined };
+    const model = this.model(config.base_model);
+    const full = withDefaults(config, model.layout);
+    const l = lora ?? initLora(model.layout, full);
+    return { config: full, model, lora: l, adam: initAdam(l), acc: undefined, decode: undefined, hfDecode: undefined };
   }
 
   /** Replaces (or deletes, without `slot`) the entry of `key`, freeing the old slot's decode tensors. */
@@ -142,9 +193,9 @@ export class EngineCore {
 
   /** @throws SafetensorsError when the state does not match the config's model and targets. */
   loadRun(runId: string, config: RunConfig, state: RunState): void {
-    const full = withDefaults(config);
-    const model = this.model(full.base_model);
-    const mc: ModelConfig = model.weights.config;
+    const model = this.model(config.base_model);
+    const full = withDefaults(config, model.layout);
+    const mc = model.layout;
     const slot = this.newSlot(full, importAdapter(mc, full, state.adapter));
     slot.adam = importAdam(mc, full, state.optimizer);
     slot.adam.step = state.step;
@@ -164,16 +215,17 @@ export class EngineCore {
   forwardBackward(runId: string, batch: Example[], loss?: LossSpec): ForwardBackwardResult {
     const s = this.slot(runId);
     checkLoss(batch, loss);
-    const ctx = s.model.weights.config.context_length;
+    const m = s.model;
+    const ctx = m.contextLength;
     let result: { loss: number; grads: [Float32Array, Float32Array][] };
     let numTokens: number;
     if (isPolicyLoss(loss)) {
-      const enc = encodePolicyBatch(batch, ctx);
-      result = this.graph(s.model).policyLossAndGrads(enc, s.lora, loss);
+      const enc = encodePolicyBatch(batch, ctx, m.codec);
+      result = m.kind === "byte" ? this.graph(m).policyLossAndGrads(enc, s.lora, loss) : hfPolicyLossAndGrads(this.hfModel(m), enc, s.lora, loss);
       numTokens = enc.numTargets;
     } else {
-      const enc = encodeBatch(batch, ctx);
-      result = this.graph(s.model).lossAndGrads(enc, s.lora);
+      const enc = encodeBatch(batch, ctx, m.codec);
+      result = m.kind === "byte" ? this.graph(m).lossAndGrads(enc, s.lora) : hfLossAndGrads(this.hfModel(m), enc, s.lora);
       numTokens = enc.numTokens;
     }
     const grads = result.grads;
@@ -236,29 +288,51 @@ export class EngineCore {
 
   /** @throws SafetensorsError when the adapter does not match the config's model and targets. */
   loadAdapter(key: string, config: RunConfig, adapter: Uint8Array): void {
-    const full = withDefaults(config);
-    const model = this.model(full.base_model);
-    this.setSlot(this.adapters, key, this.newSlot(full, importAdapter(model.weights.config, full, adapter)));
+    const model = this.model(config.base_model);
+    const full = withDefaults(config, model.layout);
+    this.setSlot(this.adapters, key, this.newSlot(full, importAdapter(model.layout, full, adapter)));
   }
 
   unloadAdapter(key: string): void {
     this.setSlot(this.adapters, key);
   }
 
-  private decodeWeights(ref: WeightsRef): DecodeWeights {
-    let s: Slot | undefined;
-    if ("runId" in ref) s = this.slot(ref.runId);
-    else {
-      s = this.adapters.get(ref.adapterKey);
-      if (!s) throw new EngineError("adapter_not_found", `adapter ${JSON.stringify(ref.adapterKey)} is not loaded`);
+  private refSlot(ref: WeightsRef): Slot {
+    if ("runId" in ref) return this.slot(ref.runId);
+    const s = this.adapters.get(ref.adapterKey);
+    if (!s) throw new EngineError("adapter_not_found", `adapter ${JSON.stringify(ref.adapterKey)} is not loaded`);
+    return s;
+  }
+
+  /** The byte model's merged decode weights of `ref`, or a checkpoint's weights. */
+  private weightsOf(ref: WeightsRef): DecodeWeights | HfWeights {
+    const s = this.refSlot(ref);
+    const m = s.model;
+    if (m.kind === "hf") {
+      const hf = this.hfModel(m);
+      s.hfDecode ??= new HfWeights(hf, hf.loraTensors(s.lora.scale, s.lora.pairs.map((p) => ({ ...p, r: s.lora.r }))));
+      return s.hfDecode;
     }
-    s.model.decode ??= new DecodeBase(this.tf, s.model.weights);
-    s.decode ??= mergeLora(s.model.decode, s.lora);
+    m.decode ??= new DecodeBase(this.tf, m.weights);
+    s.decode ??= mergeLora(m.decode, s.lora);
     return s.decode;
+  }
+
+  private decodeWeights(ref: WeightsRef): DecodeWeights {
+    const w = this.weightsOf(ref);
+    if (w instanceof HfWeights) throw new Error("a checkpoint model has no byte-model decode weights");
+    return w;
   }
 
   /** See `sampleLoop` and `submitSample` for the semantics; abort throws EngineError `aborted`. */
   sample(ref: WeightsRef, prompts: Prompt[], params: Partial<SampleParams>, hooks: SampleHooks = {}): SampleResult {
+    if (this.refSlot(ref).model.kind === "hf") {
+      let outcome: { error: Error | undefined; result: SampleResult | undefined } | undefined;
+      this.submitSample(ref, prompts, params, hooks, (error, result) => (outcome = { error, result }));
+      while (!outcome && this.hfSampler.step());
+      if (outcome?.error) throw outcome.error;
+      return outcome!.result!;
+    }
     checkPrompts(prompts);
     const w = this.decodeWeights(ref);
     const prompted = params.prompt_logprobs ? promptLogprobs(w, prompts) : undefined;
@@ -275,8 +349,14 @@ export class EngineCore {
    * @throws EngineError `run_not_found`/`adapter_not_found`, `context_length_exceeded`, synchronously.
    */
   submitSample(ref: WeightsRef, prompts: Prompt[], params: Partial<SampleParams>, hooks: SampleHooks, done: SampleDone): void {
+    const weights = this.weightsOf(ref);
+    if (weights instanceof HfWeights) {
+      const prompted = params.prompt_logprobs ? hfPromptLogprobs(weights, prompts, params.max_tokens ?? 64) : undefined;
+      this.hfSampler.submit(weights, prompts, params, hooks, prompted ? (error, result) => (result && prompted(result), done(error, result)) : done);
+      return;
+    }
     checkPrompts(prompts);
-    const w = this.decodeWeights(ref);
+    const w = weights;
     // Prompt logprobs come from the weights the request samples from, computed now.
     const prompted = params.prompt_logprobs ? promptLogprobs(w, prompts) : undefined;
     this.batcher.submit(w, prompts, params, hooks, prompted ? (error, result) => (result && prompted(result), done(error, result)) : done);
@@ -289,17 +369,17 @@ export class EngineCore {
    */
   forward(ref: WeightsRef, batch: Example[]): ForwardResult {
     if (!Array.isArray(batch) || batch.length === 0) throw new EngineError("invalid_example", "batch must hold at least one example", "batch");
-    const w = this.decodeWeights(ref);
-    const ctx = w.config.context_length;
+    const s = this.refSlot(ref);
+    const ctx = s.model.contextLength;
     const encoded = batch.map((example, i) => {
-      const e = encodeExample(example, i);
+      const e = encodeExample(example, i, s.model.codec);
       if (e.tokens.length > ctx) throw new EngineError("context_length_exceeded", `batch[${i}] is ${e.tokens.length} tokens (with BOS/EOS) but the model's context length is ${ctx}`, `batch[${i}]`);
+      if (e.tokens.length === 0) throw new EngineError("invalid_example", `batch[${i}] holds no token`, `batch[${i}]`);
       return e;
     });
-    const logprobs = sequenceLogprobs(
-      w,
-      encoded.map((e) => e.tokens),
-    );
+    const w = this.weightsOf(ref);
+    const sequences = encoded.map((e) => e.tokens);
+    const logprobs = w instanceof HfWeights ? hfLogprobs(w.model, w.lora, sequences) : sequenceLogprobs(w, sequences);
     let sum = 0;
     let total = 0;
     encoded.forEach((e, i) => {
@@ -316,22 +396,25 @@ export class EngineCore {
 
   /** One round of the continuous batch (see `SampleBatcher.step`). @returns whether requests remain. */
   stepSampling(): boolean {
-    return this.batcher.step();
+    const byte = this.batcher.pending > 0 ? this.batcher.step() : false;
+    const hf = this.hfSampler.pending > 0 ? this.hfSampler.step() : false;
+    return byte || hf;
   }
 
   /** True when every pending sample request is paused (nothing to do until one resumes). */
   samplingPaused(): boolean {
-    return this.batcher.paused;
+    return (this.batcher.pending === 0 || this.batcher.paused) && (this.hfSampler.pending === 0 || this.hfSampler.paused);
   }
 
   /** Ends every queued or decoding sample request with `error`. */
   failSamples(error: Error): void {
     this.batcher.failAll(error);
+    this.hfSampler.failAll(error);
   }
 
   /** Sample requests submitted and not yet answered. */
   pendingSamples(): number {
-    return this.batcher.pending;
+    return this.batcher.pending + this.hfSampler.pending;
   }
 
   /** KV-cache bytes the sample requests hold now, the most they ever held, and the budget. */
@@ -344,13 +427,21 @@ export class EngineCore {
    * @throws EngineError `context_length_exceeded` (param `inputs[i]`) for inputs longer than the context.
    */
   embeddings(ref: WeightsRef, inputs: string[]): number[][] {
-    const w = this.decodeWeights(ref);
-    const { context_length: ctx, d_model: d } = w.config;
-    return inputs.map((text, i) => {
-      const tokens = [BOS, ...encodeText(text)];
+    const s = this.refSlot(ref);
+    const ctx = s.model.contextLength;
+    const sequences = inputs.map((text, i) => {
+      const tokens = encodeWithBos(s.model.codec, text);
       if (tokens.length > ctx) {
         throw new EngineError("context_length_exceeded", `inputs[${i}] is ${tokens.length} tokens (with BOS) but the model's context length is ${ctx}`, `inputs[${i}]`);
       }
+      if (tokens.length === 0) throw new EngineError("invalid_example", `inputs[${i}] holds no token (this model adds no BOS to text)`, `inputs[${i}]`);
+      return tokens;
+    });
+    const weights = this.weightsOf(ref);
+    if (weights instanceof HfWeights) return hfEmbeddings(weights.model, weights.lora, sequences);
+    const w = weights;
+    const d = w.config.d_model;
+    return sequences.map((tokens) => {
       const h = forwardSequences(w, [tokens]);
       const out = new Array<number>(d).fill(0);
       for (let t = 0; t < tokens.length; t++) for (let j = 0; j < d; j++) out[j]! += h[t * d + j]!;
@@ -361,16 +452,21 @@ export class EngineCore {
   /** Training-graph logits of a batch for a run (for cross-checks between the two paths). */
   trainLogits(runId: string, batch: Example[]): Float32Array {
     const s = this.slot(runId);
-    return this.graph(s.model).logits(encodeBatch(batch, s.model.weights.config.context_length), s.lora);
+    const m = s.model;
+    if (m.kind !== "byte") throw new Error("trainLogits is for the built-in models");
+    return this.graph(m).logits(encodeBatch(batch, m.contextLength), s.lora);
   }
 
   /** Frees every tensor. */
   dispose(): void {
     this.batcher.failAll(new Error("engine is closed"));
     for (const s of [...this.runs.values(), ...this.adapters.values()]) freeDecode(s);
+    this.hfSampler.failAll(new Error("engine is closed"));
     for (const m of this.models.values()) {
-      m.graph?.dispose();
-      m.decode?.dispose();
+      if (m.kind === "byte") {
+        m.graph?.dispose();
+        m.decode?.dispose();
+      } else m.hf?.dispose();
     }
     this.models.clear();
     this.runs.clear();
@@ -382,8 +478,8 @@ export class EngineCore {
 function checkPrompts(prompts: Prompt[]): void {
   prompts.forEach((p, i) => {
     if (typeof p === "string") return;
-    const bad = p.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= VOCAB_SIZE);
-    if (bad >= 0) throw new EngineError("invalid_example", `prompts[${i}][${bad}] is ${String(p[bad])}; token ids are integers in [0, ${VOCAB_SIZE})`, `prompts[${i}]`);
+    const bad = p.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= BYTE_CODEC.vocabSize);
+    if (bad >= 0) throw new EngineError("invalid_example", `prompts[${i}][${bad}] is ${String(p[bad])}; token ids are integers in [0, ${BYTE_CODEC.vocabSize})`, `prompts[${i}][${bad}]`);
     if (p.length === 0) throw new EngineError("invalid_example", `prompts[${i}] holds no token`, `prompts[${i}]`);
   });
 }
@@ -403,16 +499,30 @@ function promptLogprobs(w: DecodeWeights, prompts: Prompt[]): (result: SampleRes
 function freeDecode(s: Slot): void {
   s.decode?.dispose();
   s.decode = undefined;
+  s.hfDecode?.dispose();
+  s.hfDecode = undefined;
+}
+
+/** Like `promptLogprobs`, for a checkpoint model. */
+function hfPromptLogprobs(w: HfWeights, prompts: Prompt[], maxTokens: number): (result: SampleResult) => void {
+  const encoded = prompts.map((p, i) => encodeSamplePrompt(w.codec, p, i, maxTokens, w.contextLength));
+  const logprobs = hfLogprobs(w.model, w.lora, encoded);
+  return (result) => {
+    for (const c of result.completions) {
+      c.prompt_tokens = encoded[c.prompt_index]!;
+      c.prompt_logprobs = logprobs[c.prompt_index]!;
+    }
+  };
 }
 
 /**
  * Fills `target_modules` (default q_proj, v_proj) and checks what tfjs cannot.
  * @throws RangeError for a non-positive or non-integer lora_r, or unknown target modules.
  */
-function withDefaults(config: RunConfig): RunConfig {
-  const target_modules = config.target_modules?.length ? config.target_modules : (["q_proj", "v_proj"] as TargetModule[]);
+function withDefaults(config: RunConfig, layout: LoraLayout): RunConfig {
+  const target_modules = config.target_modules?.length ? config.target_modules : (["q_proj", "v_proj"] as RunConfig["target_modules"]);
   if (!Number.isInteger(config.lora_r) || config.lora_r < 1) throw new RangeError(`lora_r must be a positive integer, got ${config.lora_r}`);
-  const bad = target_modules.find((m) => !ALL_TARGETS.includes(m));
-  if (bad) throw new RangeError(`target_modules: ${bad} is not one of ${ALL_TARGETS.join(", ")}`);
+  const bad = target_modules.find((m) => !layout.targets.includes(m));
+  if (bad) throw new EngineError("invalid_example", `target_modules: ${bad} is not a projection of ${layout.id}; it has ${layout.targets.join(", ")}`, "target_modules");
   return { ...config, target_modules };
 }

@@ -1,10 +1,19 @@
-import type { ModelConfig } from "./models.js";
 import { Rng } from "./rng.js";
 import { type F32Tensor, readSafetensors, requireTensor, writeSafetensors } from "./safetensors.js";
 import type { RunConfig, TargetModule } from "./types.js";
 
-/** Projection order inside a layer; also the order of tensors in every state file. */
-export const MODULE_ORDER: readonly TargetModule[] = ["q_proj", "k_proj", "v_proj", "o_proj"];
+/** Projection order inside a layer (PEFT's); also the order of tensors in every state file. */
+export const MODULE_ORDER: readonly TargetModule[] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+
+/** What LoRA needs to know of a base model: its layers, and each projection's `[in, out]`. */
+export interface LoraLayout {
+  /** The model id, for error messages. */
+  id: string;
+  n_layers: number;
+  /** The projections this model has. */
+  targets: readonly TargetModule[];
+  dims(module: TargetModule): [number, number];
+}
 
 /**
  * One LoRA pair. Kept transposed from the PEFT layout (`at` is `[in, r]`, `bt` is `[r, out]`)
@@ -13,6 +22,8 @@ export const MODULE_ORDER: readonly TargetModule[] = ["q_proj", "k_proj", "v_pro
 export interface LoraPair {
   layer: number;
   module: TargetModule;
+  inDim: number;
+  outDim: number;
   at: Float32Array;
   bt: Float32Array;
 }
@@ -22,13 +33,13 @@ export interface LoraParams {
   r: number;
   /** alpha / r. */
   scale: number;
-  d: number;
   pairs: LoraPair[];
 }
 
 /** PEFT tensor name of a pair's A or B. */
 export function peftName(layer: number, module: TargetModule, which: "A" | "B"): string {
-  return `base_model.model.model.layers.${layer}.self_attn.${module}.lora_${which}.weight`;
+  const group = module === "gate_proj" || module === "up_proj" || module === "down_proj" ? "mlp" : "self_attn";
+  return `base_model.model.model.layers.${layer}.${group}.${module}.lora_${which}.weight`;
 }
 
 function orderedTargets(config: RunConfig): TargetModule[] {
@@ -39,21 +50,21 @@ function orderedTargets(config: RunConfig): TargetModule[] {
  * Fresh adapter: A drawn from U(-1/sqrt(in), 1/sqrt(in)) (PEFT's kaiming-uniform default)
  * with the run's seed, B zero, so the run starts exactly at the base model.
  */
-export function initLora(model: ModelConfig, config: RunConfig): LoraParams {
-  const d = model.d_model;
+export function initLora(model: LoraLayout, config: RunConfig): LoraParams {
   const r = config.lora_r;
   const rng = new Rng(config.seed, 0x10a);
-  const bound = 1 / Math.sqrt(d);
   const pairs: LoraPair[] = [];
   for (let layer = 0; layer < model.n_layers; layer++) {
     for (const module of orderedTargets(config)) {
+      const [inDim, outDim] = model.dims(module);
+      const bound = 1 / Math.sqrt(inDim);
       // Draw in PEFT layout [r, in] so the seed means the same thing as in a PEFT file.
-      const a = new Float32Array(r * d);
+      const a = new Float32Array(r * inDim);
       for (let i = 0; i < a.length; i++) a[i] = (rng.next() * 2 - 1) * bound;
-      pairs.push({ layer, module, at: transpose(a, r, d), bt: new Float32Array(r * d) });
+      pairs.push({ layer, module, inDim, outDim, at: transpose(a, r, inDim), bt: new Float32Array(r * outDim) });
     }
   }
-  return { r, scale: config.lora_alpha / r, d, pairs };
+  return { r, scale: config.lora_alpha / r, pairs };
 }
 
 /** Row-major transpose of a `[rows, cols]` matrix. */
@@ -68,12 +79,12 @@ export function transpose(src: Float32Array, rows: number, cols: number): Float3
  * and gradient sums from the weights themselves.
  */
 export function toPeftTensors(lora: LoraParams, values: (pair: LoraPair) => [Float32Array, Float32Array], suffix = ""): [string, F32Tensor][] {
-  const { r, d } = lora;
+  const { r } = lora;
   const out: [string, F32Tensor][] = [];
   for (const pair of lora.pairs) {
     const [at, bt] = values(pair);
-    out.push([peftName(pair.layer, pair.module, "A") + suffix, { shape: [r, d], data: transpose(at, d, r) }]);
-    out.push([peftName(pair.layer, pair.module, "B") + suffix, { shape: [d, r], data: transpose(bt, r, d) }]);
+    out.push([peftName(pair.layer, pair.module, "A") + suffix, { shape: [r, pair.inDim], data: transpose(at, pair.inDim, r) }]);
+    out.push([peftName(pair.layer, pair.module, "B") + suffix, { shape: [pair.outDim, r], data: transpose(bt, r, pair.outDim) }]);
   }
   return out;
 }
@@ -110,26 +121,26 @@ export function adapterConfig(config: RunConfig): Record<string, unknown> {
  * @throws SafetensorsError when a tensor is missing or has the wrong shape.
  */
 export function readPeftTensors(
-  model: ModelConfig,
+  model: LoraLayout,
   config: RunConfig,
   bytes: Uint8Array,
   suffix = "",
 ): { pairs: LoraPair[]; file: ReturnType<typeof readSafetensors> } {
   const file = readSafetensors(bytes);
-  const d = model.d_model;
   const r = config.lora_r;
   const pairs: LoraPair[] = [];
   for (let layer = 0; layer < model.n_layers; layer++) {
     for (const module of orderedTargets(config)) {
-      const a = requireTensor(file, peftName(layer, module, "A") + suffix, [r, d]);
-      const b = requireTensor(file, peftName(layer, module, "B") + suffix, [d, r]);
-      pairs.push({ layer, module, at: transpose(a, r, d), bt: transpose(b, d, r) });
+      const [inDim, outDim] = model.dims(module);
+      const a = requireTensor(file, peftName(layer, module, "A") + suffix, [r, inDim]);
+      const b = requireTensor(file, peftName(layer, module, "B") + suffix, [outDim, r]);
+      pairs.push({ layer, module, inDim, outDim, at: transpose(a, r, inDim), bt: transpose(b, outDim, r) });
     }
   }
   return { pairs, file };
 }
 
 /** Loads an adapter written by `exportAdapter` (or PEFT). */
-export function importAdapter(model: ModelConfig, config: RunConfig, bytes: Uint8Array): LoraParams {
-  return { r: config.lora_r, scale: config.lora_alpha / config.lora_r, d: model.d_model, pairs: readPeftTensors(model, config, bytes).pairs };
+export function importAdapter(model: LoraLayout, config: RunConfig, bytes: Uint8Array): LoraParams {
+  return { r: config.lora_r, scale: config.lora_alpha / config.lora_r, pairs: readPeftTensors(model, config, bytes).pairs };
 }

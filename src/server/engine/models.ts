@@ -1,5 +1,6 @@
-import type { ModelInfo } from "./types.js";
-import { VOCAB_SIZE } from "./tokenizer.js";
+import type { LoraLayout } from "./lora.js";
+import { BOS, EOS, VOCAB_SIZE } from "./tokenizer.js";
+import type { AttentionModule, ModelInfo } from "./types.js";
 
 /** Architecture of a built-in base model (a pre-LayerNorm GPT-style decoder). */
 export interface ModelConfig {
@@ -51,17 +52,37 @@ export function countParameters(c: ModelConfig): number {
   return c.vocab_size * d * 2 + c.context_length * d + c.n_layers * perLayer + 2 * d;
 }
 
+/** The class name the built-in models report as their architecture. */
+export const BYTE_ARCHITECTURE = "SignalByteForCausalLM";
+
+/** Projections LoRA can target on a built-in model (its attention). */
+export const BYTE_TARGET_MODULES: readonly AttentionModule[] = ["q_proj", "k_proj", "v_proj", "o_proj"];
+
 function info(c: ModelConfig): ModelInfo {
   return {
     id: c.id,
     description: c.description,
+    architecture: BYTE_ARCHITECTURE,
     context_length: c.context_length,
+    max_position_embeddings: c.context_length,
     vocab_size: c.vocab_size,
     num_parameters: countParameters(c),
     d_model: c.d_model,
     n_layers: c.n_layers,
     n_heads: c.n_heads,
+    n_kv_heads: c.n_heads,
+    head_dim: c.d_model / c.n_heads,
+    intermediate_size: c.d_ff,
+    dtype: "float32",
+    target_modules: [...BYTE_TARGET_MODULES],
+    bos_token_id: BOS,
+    eos_token_ids: [EOS],
   };
+}
+
+/** LoRA's view of a built-in model: every attention projection is `[d_model, d_model]`. */
+export function byteLayout(c: ModelConfig): LoraLayout {
+  return { id: c.id, n_layers: c.n_layers, targets: BYTE_TARGET_MODULES, dims: () => [c.d_model, c.d_model] };
 }
 
 /** Built-in base models by id. */

@@ -1,5 +1,4 @@
-import { type LoraParams, type LoraPair, readPeftTensors, toPeftTensors } from "./lora.js";
-import type { ModelConfig } from "./models.js";
+import { type LoraLayout, type LoraParams, type LoraPair, readPeftTensors, toPeftTensors } from "./lora.js";
 import { requireTensor, writeSafetensors } from "./safetensors.js";
 import type { RunConfig } from "./types.js";
 
@@ -78,7 +77,7 @@ export function exportAdam(lora: LoraParams, state: AdamState): Uint8Array {
 }
 
 /** Reads `exportAdam` bytes. @throws SafetensorsError on missing or misshapen tensors. */
-export function importAdam(model: ModelConfig, config: RunConfig, bytes: Uint8Array): AdamState {
+export function importAdam(model: LoraLayout, config: RunConfig, bytes: Uint8Array): AdamState {
   const m = readPeftTensors(model, config, bytes, ".exp_avg");
   const v = readPeftTensors(model, config, bytes, ".exp_avg_sq");
   const step = requireTensor(m.file, "step", [1])[0]!;
@@ -95,7 +94,7 @@ export function exportAccumulator(lora: LoraParams, acc: Accumulator): Uint8Arra
 }
 
 /** Reads `exportAccumulator` bytes. @throws SafetensorsError on missing or misshapen tensors. */
-export function importAccumulator(model: ModelConfig, config: RunConfig, bytes: Uint8Array): Accumulator {
+export function importAccumulator(model: LoraLayout, config: RunConfig, bytes: Uint8Array): Accumulator {
   const s = readPeftTensors(model, config, bytes, ".grad_sum");
   return { calls: requireTensor(s.file, "calls", [1])[0]!, sums: s.pairs.map((p) => [p.at, p.bt]) };
 }

@@ -59,6 +59,42 @@ export class JsLogitSums implements LogitSums {
 }
 
 const jsSums = new JsLogitSums();
+const BYTE_NEVER: readonly number[] = [BOS, PAD];
+
+/**
+ * `LogitSums` over every row of the logits (no id left out): log-probabilities are the
+ * `log_softmax` over the whole LM head, as transformers computes them. For checkpoint models.
+ */
+export class FullLogitSums implements LogitSums {
+  probs = new Float64Array(0);
+
+  normalizer(logits: Float32Array): LogNormalizer {
+    return fullNormalizer(logits);
+  }
+
+  tempered(logits: Float32Array, max: number, temperature: number): number {
+    const V = logits.length;
+    if (this.probs.length < V) this.probs = new Float64Array(V);
+    let total = 0;
+    for (let i = 0; i < V; i++) total += this.probs[i] = expf((logits[i]! - max) / temperature);
+    return total;
+  }
+}
+
+/** max, argmax (lowest id on ties) and log Σ exp over every logit, the exps summed in float64. */
+export function fullNormalizer(logits: Float32Array): LogNormalizer {
+  let max = -Infinity;
+  let argmax = 0;
+  for (let i = 0; i < logits.length; i++) {
+    if (logits[i]! > max) {
+      max = logits[i]!;
+      argmax = i;
+    }
+  }
+  let z = 0;
+  for (let i = 0; i < logits.length; i++) z += Math.exp(logits[i]! - max);
+  return { max, argmax, logZ: max + Math.log(z) };
+}
 
 /**
  * Chooses the next token from `logits`. BOS and PAD are never chosen. Temperature 0 is greedy
@@ -68,8 +104,11 @@ const jsSums = new JsLogitSums();
  * in id order when nothing is cut).
  * @param sums where the per-token sums are computed (@default the JavaScript reference)
  */
-export function pickToken(logits: Float32Array, opts: PickOptions, rng: Rng, sums: LogitSums = jsSums): Picked {
+export function pickToken(logits: Float32Array, opts: PickOptions, rng: Rng, sums: LogitSums = jsSums, never: readonly number[] = BYTE_NEVER): Picked {
   const V = logits.length;
+  // Ids never chosen (-1: none); two at most, compared inline in the hot loops.
+  const n0 = never[0] ?? -1;
+  const n1 = never[1] ?? -1;
   const { max, argmax, logZ } = sums.normalizer(logits);
   const logprobOf = (t: number) => logits[t]! - logZ;
   if (opts.temperature === 0) return { token: argmax, logprob: logprobOf(argmax) };
@@ -81,7 +120,7 @@ export function pickToken(logits: Float32Array, opts: PickOptions, rng: Rng, sum
     let u = rng.next() * total;
     let last = 0;
     for (let i = 0; i < V; i++) {
-      if (i === BOS || i === PAD) continue;
+      if (i === n0 || i === n1) continue;
       last = i;
       u -= probs[i]!;
       if (u < 0) return { token: i, logprob: logprobOf(i) };
@@ -90,7 +129,7 @@ export function pickToken(logits: Float32Array, opts: PickOptions, rng: Rng, sum
   }
 
   const ids: number[] = [];
-  for (let i = 0; i < V; i++) if (i !== BOS && i !== PAD) ids.push(i);
+  for (let i = 0; i < V; i++) if (i !== n0 && i !== n1) ids.push(i);
   ids.sort((a, b) => logits[b]! - logits[a]! || a - b);
   const k = opts.topK > 0 ? Math.min(opts.topK, ids.length) : ids.length;
   const probs: number[] = [];

@@ -1,5 +1,6 @@
 import type { GradSaveFunc, Scalar, Tensor, Tensor2D } from "@tensorflow/tfjs";
-import { BOS, PAD, VOCAB_SIZE } from "./tokenizer.js";
+import { BYTE_CODEC, type TokenCodec } from "./codec.js";
+import { BOS, PAD } from "./tokenizer.js";
 import type { Tf } from "./tf-loader.js";
 import { EngineError, type Example, type LossSpec } from "./types.js";
 
@@ -84,21 +85,21 @@ export function checkLoss(batch: Example[], loss: LossSpec | undefined): void {
  * t the target `tokens[t+1]` with its sampler logprob and advantage.
  * @throws EngineError `context_length_exceeded` (param `batch[i]`), `invalid_example` for bad ids.
  */
-export function encodePolicyBatch(batch: Example[], contextLength: number): PolicyBatch {
+export function encodePolicyBatch(batch: Example[], contextLength: number, codec: TokenCodec = BYTE_CODEC): PolicyBatch {
   if (!Array.isArray(batch) || batch.length === 0) throw new EngineError("invalid_example", "batch must hold at least one example", "batch");
   const examples = batch as { tokens: number[]; logprobs: number[]; advantages: number[] }[];
   examples.forEach((e, i) => {
-    const bad = e.tokens.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= VOCAB_SIZE);
-    if (bad >= 0) throw new EngineError("invalid_example", `batch[${i}].tokens[${bad}] is ${String(e.tokens[bad])}; token ids are integers in [0, ${VOCAB_SIZE})`, `batch[${i}].tokens`);
-    const special = e.tokens.findIndex((t, j) => j > 0 && (t === BOS || t === PAD));
-    if (special >= 0) throw new EngineError("invalid_example", `batch[${i}].tokens[${special}] is BOS or PAD, which a sampler never produces: an RL target must be a token a sample can hold`, `batch[${i}].tokens`);
+    const bad = e.tokens.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= codec.vocabSize);
+    if (bad >= 0) throw new EngineError("invalid_example", `batch[${i}].tokens[${bad}] is ${String(e.tokens[bad])}; token ids are integers in [0, ${codec.vocabSize})`, `batch[${i}].tokens[${bad}]`);
+    const special = e.tokens.findIndex((t, j) => j > 0 && codec.neverSampled.includes(t));
+    if (special >= 0) throw new EngineError("invalid_example", `batch[${i}].tokens[${special}] is ${e.tokens[special]}, which a sampler never produces: an RL target must be a token a sample can hold`, `batch[${i}].tokens[${special}]`);
     if (e.tokens.length > contextLength) {
       throw new EngineError("context_length_exceeded", `batch[${i}] is ${e.tokens.length} tokens but the model's context length is ${contextLength}`, `batch[${i}]`);
     }
   });
   const rows = examples.length;
   const seq = Math.max(2, ...examples.map((e) => e.tokens.length));
-  const tokens = new Int32Array(rows * seq).fill(PAD);
+  const tokens = new Int32Array(rows * seq).fill(codec.pad);
   const targets = new Int32Array(rows * seq).fill(-1);
   const sampler = new Float32Array(rows * seq);
   const advantages = new Float32Array(rows * seq);

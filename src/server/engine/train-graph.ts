@@ -5,7 +5,7 @@ import type { EncodedBatch } from "./encode-batch.js";
 import type { LoraPair, LoraParams } from "./lora.js";
 import { type PolicyBatch, type PolicyLossFn, policyLoss, samplingMask } from "./rl-loss.js";
 import type { Tf } from "./tf-loader.js";
-import type { LossSpec, TargetModule } from "./types.js";
+import type { AttentionModule, LossSpec } from "./types.js";
 
 /** Loss and gradient of one batch, gradients in the pairs' order as `[at, bt]`. */
 export interface LossAndGrads {
@@ -14,7 +14,7 @@ export interface LossAndGrads {
 }
 
 interface LayerTensors {
-  proj: Record<TargetModule, [Tensor2D, Tensor2D]>;
+  proj: Record<AttentionModule, [Tensor2D, Tensor2D]>;
   up: [Tensor2D, Tensor2D];
   down: [Tensor2D, Tensor2D];
 }
@@ -92,13 +92,13 @@ export class TrainGraph {
     let x = tf.tensor2d(x0, [rows * seq, d]);
     // Gradients are only needed for activations that depend on a LoRA parameter: before the
     // first adapted layer nothing does, and in it only the adapted projections' outputs do.
-    const adapted = (li: number, module: TargetModule) => byLayer.has(`${li}.${module}`);
+    const adapted = (li: number, module: AttentionModule) => byLayer.has(`${li}.${module}`);
     const firstLayer = Math.min(...lora.pairs.map((p) => p.layer));
     this.layers.forEach((l, li) => {
       const lw = this.weights.layers[li]!;
       const xDepends = li > firstLayer;
       const h = this.layerNorm(x, lw.ln1G, lw.ln1B);
-      const project = (module: TargetModule, input: Tensor2D, inputDepends: boolean) => {
+      const project = (module: AttentionModule, input: Tensor2D, inputDepends: boolean) => {
         const [w, wT] = l.proj[module];
         const pair = byLayer.get(`${li}.${module}`);
         return pair ? loraLinear(tf, input, w, wT, pair[0], pair[1], lora.scale, inputDepends) : frozenLinear(tf, input, w, wT);
@@ -119,8 +119,8 @@ export class TrainGraph {
   }
 
   private paramTensors(lora: LoraParams): Tensor2D[] {
-    const { d, r } = lora;
-    return lora.pairs.flatMap((p) => [this.tf.tensor2d(p.at, [d, r]), this.tf.tensor2d(p.bt, [r, d])]);
+    const { r } = lora;
+    return lora.pairs.flatMap((p) => [this.tf.tensor2d(p.at, [p.inDim, r]), this.tf.tensor2d(p.bt, [r, p.outDim])]);
   }
 
   /** Mean weighted cross-entropy of `batch` and its gradient w.r.t. every LoRA tensor. */

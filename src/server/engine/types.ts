@@ -4,24 +4,44 @@
  * (numbers, strings, Uint8Array), so it can cross a worker-thread boundary unchanged.
  */
 
-/** A built-in base model, as `listModels` reports it. */
+/** A base model (built-in or a Hugging Face checkpoint), as `listModels` reports it. */
 export interface ModelInfo {
-  /** Stable id, e.g. `signal-byte-small`. */
+  /** Stable id, e.g. `signal-byte-base`, or a checkpoint folder's name. */
   id: string;
   description: string;
-  /** Maximum tokens in one sequence (prompt + completion). */
+  /** The architecture's class name (`config.json`'s `architectures[0]` for a checkpoint). */
+  architecture: string;
+  /** Maximum tokens in one sequence (prompt + completion): `max_position_embeddings` unless capped. */
   context_length: number;
-  /** Byte-level: 256 byte tokens plus specials. */
+  /** The positions the architecture was built for. */
+  max_position_embeddings: number;
+  /** Rows of the LM head (padded rows included): token ids are `[0, vocab_size)`. */
   vocab_size: number;
-  /** Parameters of the frozen base model (LoRA parameters not included). */
+  /** Parameters of the frozen base model: every tensor of the checkpoint (LoRA not included). */
   num_parameters: number;
   d_model: number;
   n_layers: number;
   n_heads: number;
+  /** Key/value heads (fewer than `n_heads` with grouped-query attention). */
+  n_kv_heads: number;
+  head_dim: number;
+  /** Hidden size of the MLP. */
+  intermediate_size: number;
+  /** How the weights are stored; the engine computes in float32. */
+  dtype: string;
+  /** The projections LoRA can target on this model. */
+  target_modules: TargetModule[];
+  /** Beginning-of-sequence id, or null when the model has none. */
+  bos_token_id: number | null;
+  /** Sampling stops on any of these. */
+  eos_token_ids: number[];
 }
 
-/** Attention projections LoRA can target. */
-export type TargetModule = "q_proj" | "k_proj" | "v_proj" | "o_proj";
+/** The attention projections (every model has them). */
+export type AttentionModule = "q_proj" | "k_proj" | "v_proj" | "o_proj";
+
+/** Projections LoRA can target, by PEFT's names: attention, and the MLP's on checkpoint models. */
+export type TargetModule = AttentionModule | "gate_proj" | "up_proj" | "down_proj";
 
 export interface RunConfig {
   base_model: string;

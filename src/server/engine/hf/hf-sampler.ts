@@ -1,0 +1,303 @@
+import type { Tensor2D } from "@tensorflow/tfjs";
+import { CompletionText } from "../completion-text.js";
+import { type TokenCodec, encodeWithBos } from "../codec.js";
+import { FullLogitSums, pickToken, type PickOptions } from "../pick-token.js";
+import { Rng } from "../rng.js";
+import { SAMPLE_DEFAULTS, type SampleDone, type SampleHooks } from "../sample-loop.js";
+import { type Completion, EngineError, type Prompt, type SampleParams, type SampleResult } from "../types.js";
+import { HfKvCache, type HfLoraTensors, type HfModel } from "./hf-model.js";
+
+/**
+ * The weights one sampling request reads: a checkpoint and a run's or adapter's LoRA tensors at
+ * one moment. A run's next optimizer step makes new ones; requests decoding keep theirs until
+ * they end (`retain`/`release`), then `dispose` frees the LoRA tensors.
+ */
+export class HfWeights {
+  private users = 0;
+  private retired = false;
+
+  constructor(
+    readonly model: HfModel,
+    readonly lora: HfLoraTensors | undefined,
+  ) {}
+
+  get codec(): TokenCodec {
+    return this.model.checkpoint.codec;
+  }
+
+  get contextLength(): number {
+    return this.model.checkpoint.info.context_length;
+  }
+
+  retain(): void {
+    this.users++;
+  }
+
+  release(): void {
+    this.users--;
+    if (this.retired && this.users === 0) this.free();
+  }
+
+  dispose(): void {
+    if (this.retired) return;
+    this.retired = true;
+    if (this.users === 0) this.free();
+  }
+
+  private free(): void {
+    for (const [a, b] of this.lora?.pairs.values() ?? []) {
+      a.dispose();
+      b.dispose();
+    }
+  }
+}
+
+interface Live {
+  job: Job;
+  index: number;
+  promptIndex: number;
+  cache: HfKvCache;
+  rng: Rng;
+  text: CompletionText;
+  /** Text of `tokens` decoded so far (whole characters). */
+  decoded: string;
+  tokens: number[];
+  logprobs: number[];
+  next: number;
+  finish: "stop" | "length" | undefined;
+}
+
+interface Job {
+  w: HfWeights;
+  p: SampleParams;
+  opts: PickOptions;
+  seed: number;
+  hooks: SampleHooks;
+  done: SampleDone;
+  encoded: number[][];
+  prefilled: boolean;
+  live: Live[];
+  running: number;
+  ended: boolean;
+}
+
+const sums = new FullLogitSums();
+
+/**
+ * Continuous batching of sample requests on a checkpoint model, one thread: the same contract
+ * as the built-in models' `SampleBatcher` (hooks, seeds per sequence, stop strings held back,
+ * requests joining between rounds). Each round prefills the new requests' prompts, then runs one
+ * decoding step for every sequence on the same weights together: one matmul per projection for
+ * all of them, attention per sequence over its own KV cache. Sampling stops at the model's EOS
+ * ids; log-probabilities are over every row of the LM head.
+ */
+export class HfSampler {
+  private jobs: Job[] = [];
+  paused = false;
+  #progressed = false;
+
+  get pending(): number {
+    return this.jobs.length;
+  }
+
+  /**
+   * Validates and queues a request.
+   * @throws EngineError `context_length_exceeded` (param `prompts[i]`), `invalid_example` for a
+   *   token prompt with an id outside the vocabulary, before anything is queued.
+   */
+  submit(w: HfWeights, prompts: Prompt[], partial: Partial<SampleParams>, hooks: SampleHooks, done: SampleDone): void {
+    const p: SampleParams = { ...SAMPLE_DEFAULTS, ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) };
+    const encoded = prompts.map((prompt, i) => encodeSamplePrompt(w.codec, prompt, i, p.max_tokens, w.contextLength));
+    const seed = p.seed ?? crypto.getRandomValues(new Uint32Array(1))[0]!;
+    w.retain();
+    this.jobs.push({ w, p, opts: { temperature: p.temperature, topP: p.top_p, topK: p.top_k }, seed, hooks, done, encoded, prefilled: false, live: [], running: 0, ended: false });
+  }
+
+  step(): boolean {
+    for (const job of this.jobs) if (job.hooks.isAborted?.()) this.end(job, new EngineError("aborted", "sampling was aborted"));
+    const paused = new Set(this.jobs.filter((j) => !j.ended && j.hooks.isPaused?.() === true));
+    this.#progressed = false;
+    for (const job of this.jobs) {
+      if (job.ended || job.prefilled || paused.has(job)) continue;
+      try {
+        this.prefill(job);
+      } catch (e) {
+        this.end(job, e instanceof Error ? e : new Error(String(e)));
+      }
+    }
+    const groups = new Map<HfWeights, Live[]>();
+    for (const job of this.jobs) {
+      if (job.ended || !job.prefilled || paused.has(job)) continue;
+      for (const l of job.live) if (!l.finish) (groups.get(job.w) ?? groups.set(job.w, []).get(job.w)!).push(l);
+    }
+    for (const [w, group] of groups) {
+      try {
+        this.decode(w, group);
+      } catch (e) {
+        for (const job of new Set(group.map((l) => l.job))) this.end(job, e instanceof Error ? e : new Error(String(e)));
+      }
+    }
+    this.jobs = this.jobs.filter((j) => !j.ended);
+    this.paused = !this.#progressed && this.jobs.length > 0;
+    return this.jobs.length > 0;
+  }
+
+  failAll(error: Error): void {
+    for (const job of this.jobs) this.end(job, error);
+    this.jobs = [];
+  }
+
+  private prefill(job: Job): void {
+    const { w, p } = job;
+    this.#progressed = true;
+    job.prefilled = true;
+    const caches = job.encoded.map(() => new HfKvCache(w.model.spec.layers));
+    let logits: Float32Array;
+    try {
+      logits = this.lastLogits(w, job.encoded.map((tokens, i) => ({ cache: caches[i]!, tokens })));
+    } catch (e) {
+      for (const c of caches) c.dispose();
+      throw e;
+    }
+    const V = w.model.spec.vocab;
+    job.encoded.forEach((_, i) => {
+      for (let s = 0; s < p.n; s++) {
+        const l: Live = {
+          job,
+          index: i * p.n + s,
+          promptIndex: i,
+          cache: s === p.n - 1 ? caches[i]! : caches[i]!.fork(w.model.tf),
+          rng: new Rng(job.seed, s),
+          text: new CompletionText(p.stop),
+          decoded: "",
+          tokens: [],
+          logprobs: [],
+          next: 0,
+          finish: p.max_tokens === 0 ? "length" : undefined,
+        };
+        job.live.push(l);
+        if (!l.finish) this.pick(l, logits.subarray(i * V, (i + 1) * V));
+        if (l.finish) l.cache.dispose();
+        else job.running++;
+      }
+    });
+    this.maybeFinish(job);
+  }
+
+  private decode(w: HfWeights, group: Live[]): void {
+    this.#progressed = true;
+    const logits = this.lastLogits(w, group.map((l) => ({ cache: l.cache, tokens: [l.next] })));
+    const V = w.model.spec.vocab;
+    const finished = new Set<Job>();
+    group.forEach((l, i) => {
+      this.pick(l, logits.subarray(i * V, (i + 1) * V));
+      if (l.finish) {
+        l.cache.dispose();
+        l.job.running--;
+        finished.add(l.job);
+      }
+    });
+    for (const job of finished) this.maybeFinish(job);
+  }
+
+  /** Extends each cache by its tokens; the logits of each sequence's last new row, `[seqs, vocab]`. */
+  private lastLogits(w: HfWeights, seqs: { cache: HfKvCache; tokens: readonly number[] }[]): Float32Array {
+    return lastRowLogits(w.model, w.lora, seqs);
+  }
+
+  private pick(l: Live, logits: Float32Array): void {
+    const { p, hooks, w } = l.job;
+    const { token, logprob } = pickToken(logits, l.job.opts, l.rng, sums, w.codec.neverSampled);
+    let delta: string;
+    if (w.codec.stopIds.includes(token)) {
+      delta = l.text.finish().delta;
+      l.finish = "stop";
+    } else {
+      l.tokens.push(token);
+      l.logprobs.push(logprob);
+      const full = w.codec.decode(l.tokens);
+      // A byte-fallback token may end mid-character: wait for the rest.
+      let r = { delta: "", stopped: false };
+      if (!full.endsWith("\uFFFD") && full.startsWith(l.decoded)) {
+        r = l.text.pushText(full.slice(l.decoded.length));
+        l.decoded = full;
+      }
+      delta = r.delta;
+      if (r.stopped) l.finish = "stop";
+      else if (l.tokens.length >= p.max_tokens) {
+        if (full !== l.decoded) r = l.text.pushText(full.startsWith(l.decoded) ? full.slice(l.decoded.length) : "");
+        delta += r.delta + l.text.finish().delta;
+        l.finish = "length";
+      }
+    }
+    l.next = token;
+    hooks.onToken?.({ index: l.index, prompt_index: l.promptIndex, delta, finish_reason: l.finish ?? null, ...(p.logprobs ? { logprob } : {}) });
+  }
+
+  private maybeFinish(job: Job): void {
+    if (job.ended || job.running > 0 || !job.prefilled) return;
+    const { p } = job;
+    const completions: Completion[] = job.live.map((l) => ({
+      index: l.index,
+      prompt_index: l.promptIndex,
+      text: l.text.text ?? "",
+      tokens: l.tokens,
+      ...(p.logprobs ? { logprobs: l.logprobs } : {}),
+      finish_reason: l.finish!,
+    }));
+    this.end(job, undefined, {
+      completions,
+      prompt_tokens: job.encoded.reduce((a, t) => a + t.length, 0) * p.n,
+      completion_tokens: job.live.reduce((a, l) => a + l.tokens.length, 0),
+    });
+  }
+
+  private end(job: Job, error: Error | undefined, result?: SampleResult): void {
+    if (job.ended) return;
+    job.ended = true;
+    for (const l of job.live) if (!l.finish) l.cache.dispose();
+    job.running = 0;
+    job.w.release();
+    job.done(error, result);
+  }
+}
+
+/** Logits of each sequence's last new row after extending its cache, `[seqs, vocab]`. */
+export function lastRowLogits(model: HfModel, lora: HfLoraTensors | undefined, seqs: { cache: HfKvCache; tokens: readonly number[] }[]): Float32Array {
+  const tf = model.tf;
+  const hidden = model.extend(seqs, lora);
+  const logits = tf.tidy(() => {
+    const rows: number[] = [];
+    let end = 0;
+    for (const s of seqs) rows.push((end += s.tokens.length) - 1);
+    return model.logits(tf.gather(hidden, tf.tensor1d(rows, "int32")) as Tensor2D);
+  });
+  hidden.dispose();
+  const data = logits.dataSync() as Float32Array;
+  logits.dispose();
+  return data;
+}
+
+/**
+ * A prompt's tokens: text gets the model's BOS (when it has one); token ids are used as given.
+ * @throws EngineError `invalid_example` for an empty prompt or an id outside the vocabulary,
+ *   `context_length_exceeded` when prompt + max_tokens exceeds the context.
+ */
+export function encodeSamplePrompt(codec: TokenCodec, prompt: Prompt, i: number, maxTokens: number, contextLength: number): number[] {
+  let tokens: number[];
+  if (typeof prompt === "string") tokens = encodeWithBos(codec, prompt);
+  else {
+    const bad = prompt.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= codec.vocabSize);
+    if (bad >= 0) throw new EngineError("invalid_example", `prompts[${i}][${bad}] is ${String(prompt[bad])}; token ids are integers in [0, ${codec.vocabSize})`, `prompts[${i}][${bad}]`);
+    tokens = prompt;
+  }
+  if (tokens.length === 0) throw new EngineError("invalid_example", `prompts[${i}] holds no token (this model adds no BOS to text)`, `prompts[${i}]`);
+  if (tokens.length + maxTokens > contextLength) {
+    throw new EngineError(
+      "context_length_exceeded",
+      `prompts[${i}] is ${tokens.length} tokens and max_tokens is ${maxTokens}: ${tokens.length + maxTokens} exceeds the model's context length of ${contextLength}`,
+      `prompts[${i}]`,
+    );
+  }
+  return tokens;
+}

@@ -1,0 +1,114 @@
+import type { Scalar, Tensor, Tensor2D } from "@tensorflow/tfjs";
+import type { EncodedBatch } from "../encode-batch.js";
+import { weightedCrossEntropy } from "../grad-ops.js";
+import type { LoraParams } from "../lora.js";
+import { type PolicyBatch, type PolicyLossFn, policyLoss } from "../rl-loss.js";
+import type { LossSpec } from "../types.js";
+import { fullNormalizer } from "../pick-token.js";
+import { HfKvCache, type HfLoraTensors, type HfModel } from "./hf-model.js";
+
+/** A loss and its gradient, in the LoRA pairs' order as `[at, bt]`. */
+export interface LossAndGrads {
+  loss: number;
+  grads: [Float32Array, Float32Array][];
+}
+
+/** Mean weighted cross-entropy of `batch` (weights already normalised) and its gradient w.r.t. every LoRA tensor. */
+export function hfLossAndGrads(model: HfModel, batch: EncodedBatch, lora: LoraParams): LossAndGrads {
+  const tf = model.tf;
+  return valueAndGrads(model, batch, lora, (onehot) => {
+    const weights = tf.tensor2d(batch.weights, [batch.weights.length, 1]);
+    return (logits) => weightedCrossEntropy(tf, logits, onehot, weights) as Scalar;
+  });
+}
+
+/** An RL loss (`importance_sampling`, `ppo`; see `policyLoss`) over every row of the LM head. */
+export function hfPolicyLossAndGrads(model: HfModel, batch: PolicyBatch, lora: LoraParams, loss: LossSpec & { loss_fn: PolicyLossFn }): LossAndGrads {
+  const tf = model.tf;
+  return valueAndGrads(model, batch, lora, (onehot) => policyLoss(tf, onehot, tf.zeros([1, model.spec.vocab]) as Tensor2D, batch, loss));
+}
+
+function valueAndGrads(
+  model: HfModel,
+  batch: Pick<EncodedBatch, "rows" | "seq" | "tokens" | "targets">,
+  lora: LoraParams,
+  lossFor: (onehot: Tensor2D) => (logits: Tensor2D) => Scalar,
+): LossAndGrads {
+  const tf = model.tf;
+  let result: LossAndGrads | undefined;
+  tf.tidy(() => {
+    const params = lora.pairs.flatMap((p) => [tf.tensor2d(p.at, [p.inDim, lora.r]), tf.tensor2d(p.bt, [lora.r, p.outDim])]);
+    // The wasm OneHot kernel ignores its dtype argument (float32 gets int bits), so cast.
+    const onehot = tf.cast(tf.oneHot(tf.tensor1d(batch.targets, "int32"), model.spec.vocab), "float32") as Tensor2D;
+    const lossOf = lossFor(onehot);
+    const f = (...p: Tensor[]) => {
+      const tensors: HfLoraTensors = { scale: lora.scale, pairs: new Map(lora.pairs.map((pair, i) => [`${pair.layer}.${pair.module}`, [p[2 * i] as Tensor2D, p[2 * i + 1] as Tensor2D]])) };
+      return lossOf(model.logits(model.hidden(batch.tokens, batch.rows, batch.seq, tensors)));
+    };
+    const { value, grads } = tf.valueAndGrads(f)(params);
+    const g = grads.map((t) => t.dataSync() as Float32Array);
+    result = { loss: value.dataSync()[0]!, grads: lora.pairs.map((_, i) => [g[2 * i]!, g[2 * i + 1]!]) };
+  });
+  return result!;
+}
+
+/** Sequences per forward pass of `hfLogprobs` and `hfEmbeddings`. */
+const CHUNK = 8;
+
+/**
+ * `log_softmax` over every row of the LM head of each token given the ones before, on the
+ * sampler's path (`extend` on fresh caches), position 0 null.
+ */
+export function hfLogprobs(model: HfModel, lora: HfLoraTensors | undefined, sequences: readonly number[][]): (number | null)[][] {
+  const tf = model.tf;
+  const V = model.spec.vocab;
+  const out: (number | null)[][] = [];
+  for (let first = 0; first < sequences.length; first += CHUNK) {
+    const chunk = sequences.slice(first, first + CHUNK);
+    const caches = chunk.map(() => new HfKvCache(model.spec.layers));
+    try {
+      const hidden = model.extend(chunk.map((tokens, i) => ({ cache: caches[i]!, tokens })), lora);
+      let row = 0;
+      try {
+        // One sequence's logits at a time: rows × vocab floats can be large.
+        for (const tokens of chunk) {
+          const logitsT = tf.tidy(() => model.logits(tf.slice(hidden, [row, 0], [tokens.length, -1])));
+          const logits = logitsT.dataSync() as Float32Array;
+          logitsT.dispose();
+          const lp: (number | null)[] = [null];
+          for (let t = 1; t < tokens.length; t++) {
+            const l = logits.subarray((t - 1) * V, t * V);
+            lp.push(l[tokens[t]!]! - fullNormalizer(l).logZ);
+          }
+          out.push(lp);
+          row += tokens.length;
+        }
+      } finally {
+        hidden.dispose();
+      }
+    } finally {
+      for (const c of caches) c.dispose();
+    }
+  }
+  return out;
+}
+
+/** Mean over positions of the final-normed hidden states, one vector per sequence. */
+export function hfEmbeddings(model: HfModel, lora: HfLoraTensors | undefined, sequences: readonly number[][]): number[][] {
+  const d = model.spec.hidden;
+  const out: number[][] = [];
+  for (const tokens of sequences) {
+    const cache = new HfKvCache(model.spec.layers);
+    try {
+      const hidden = model.extend([{ cache, tokens }], lora);
+      const h = hidden.dataSync() as Float32Array;
+      hidden.dispose();
+      const v = new Array<number>(d).fill(0);
+      for (let t = 0; t < tokens.length; t++) for (let j = 0; j < d; j++) v[j]! += h[t * d + j]!;
+      out.push(v.map((x) => x / tokens.length));
+    } finally {
+      cache.dispose();
+    }
+  }
+  return out;
+}
