@@ -60,20 +60,28 @@ export class TorchReferenceError extends Error {
   override name = "TorchReferenceError";
 }
 
+export interface TorchReferenceOptions {
+  /** The interpreter and its leading arguments. @default [REFERENCE_PYTHON] */
+  python?: string[];
+  /** @default 120000 */
+  timeoutMs?: number;
+}
+
 /**
  * Runs the reference on `request`.
  * @throws TorchReferenceError naming python3-torch when it is missing, or with the reference's
  *   own one-line reason for a bad request, checkpoint or adapter.
  */
-export function runTorchReference(request: TorchReferenceRequest, options: { timeoutMs?: number } = {}): Promise<TorchReferenceAnswer> {
+export function runTorchReference(request: TorchReferenceRequest, options: TorchReferenceOptions = {}): Promise<TorchReferenceAnswer> {
+  const [python = REFERENCE_PYTHON, ...args] = options.python ?? [REFERENCE_PYTHON];
   return new Promise((resolve, reject) => {
-    const child = spawn(REFERENCE_PYTHON, [REFERENCE_SCRIPT], { stdio: ["pipe", "pipe", "pipe"], timeout: options.timeoutMs ?? 120_000 });
+    const child = spawn(python, [...args, REFERENCE_SCRIPT], { stdio: ["pipe", "pipe", "pipe"], timeout: options.timeoutMs ?? 120_000 });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on("data", (b: Buffer) => out.push(b));
     child.stderr.on("data", (b: Buffer) => err.push(b));
     child.on("error", (error: NodeJS.ErrnoException) => {
-      reject(new TorchReferenceError(error.code === "ENOENT" ? `${MISSING_TORCH} (no ${REFERENCE_PYTHON})` : error.message, { cause: error }));
+      reject(new TorchReferenceError(error.code === "ENOENT" ? `${MISSING_TORCH} (no ${python})` : error.message, { cause: error }));
     });
     child.on("close", (code, signal) => {
       const stderr = Buffer.concat(err).toString("utf8").trim();
