@@ -298,9 +298,9 @@ export interface paths {
         /**
          * Download a checkpoint's adapter
          * @description The adapter as `adapter_model.safetensors` bytes with PEFT tensor names
-         *     (`base_model.model.model.layers.{i}.self_attn.{q,v}_proj.lora_{A,B}.weight`, F32,
-         *     A `[r, in]`, B `[out, r]`), loadable with `peft` next to the `adapter_config.json`
-         *     described by the checkpoint.
+         *     (`base_model.model.model.layers.{i}.self_attn.{q,k,v,o}_proj.lora_{A,B}.weight`,
+         *     `...mlp.{gate,up,down}_proj.lora_{A,B}.weight`, F32, A `[r, in]`, B `[out, r]`): saved
+         *     next to the checkpoint's `adapter_config` as `adapter_config.json`, a PEFT adapter folder.
          */
         get: operations["downloadCheckpoint"];
         put?: never;
@@ -524,7 +524,10 @@ export interface components {
         Health: Health;
         Model: Model;
         ModelList: ModelList;
-        /** @enum {string} */
+        /**
+         * @description A projection LoRA can adapt, by PEFT's name: the attention's `q_proj`, `k_proj`, `v_proj`, `o_proj` (every model), and the MLP's `gate_proj`, `up_proj`, `down_proj` (Hugging Face checkpoints; `Model.target_modules` lists what a model has).
+         * @enum {string}
+         */
         TargetModule: TargetModule;
         /** @description AdamW hyperparameters. */
         OptimizerParams: OptimizerParams;
@@ -589,6 +592,8 @@ export interface components {
         CheckpointMode: CheckpointMode;
         CreateCheckpointRequest: CreateCheckpointRequest;
         Checkpoint: Checkpoint;
+        /** @description PEFT's `LoraConfig` as `adapter_config.json`: saved next to the `downloadCheckpoint` bytes as `adapter_model.safetensors`, the two files are a PEFT adapter folder (`PeftModel.from_pretrained`, vLLM `--lora-modules`). */
+        AdapterConfig: AdapterConfig;
         CheckpointList: CheckpointList;
         CheckpointDeleted: CheckpointDeleted;
         RestoreRequest: RestoreRequest;
@@ -960,7 +965,54 @@ export interface operations {
                      *           "d_model": 128,
                      *           "n_layers": 2,
                      *           "n_heads": 4,
+                     *           "architecture": "SignalByteForCausalLM",
+                     *           "max_position_embeddings": 256,
+                     *           "n_kv_heads": 4,
+                     *           "head_dim": 32,
+                     *           "intermediate_size": 512,
+                     *           "dtype": "float32",
+                     *           "target_modules": [
+                     *             "q_proj",
+                     *             "k_proj",
+                     *             "v_proj",
+                     *             "o_proj"
+                     *           ],
+                     *           "bos_token_id": 256,
+                     *           "eos_token_ids": [
+                     *             257
+                     *           ],
                      *           "default": true
+                     *         },
+                     *         {
+                     *           "object": "model",
+                     *           "id": "SmolLM2-135M",
+                     *           "description": "LlamaForCausalLM checkpoint from /models/SmolLM2-135M (bfloat16 weights, computed in float32).",
+                     *           "architecture": "LlamaForCausalLM",
+                     *           "context_length": 8192,
+                     *           "max_position_embeddings": 8192,
+                     *           "vocab_size": 49152,
+                     *           "num_parameters": 134515008,
+                     *           "d_model": 576,
+                     *           "n_layers": 30,
+                     *           "n_heads": 9,
+                     *           "n_kv_heads": 3,
+                     *           "head_dim": 64,
+                     *           "intermediate_size": 1536,
+                     *           "dtype": "bfloat16",
+                     *           "target_modules": [
+                     *             "q_proj",
+                     *             "k_proj",
+                     *             "v_proj",
+                     *             "o_proj",
+                     *             "gate_proj",
+                     *             "up_proj",
+                     *             "down_proj"
+                     *           ],
+                     *           "bos_token_id": null,
+                     *           "eos_token_ids": [
+                     *             0
+                     *           ],
+                     *           "default": false
                      *         }
                      *       ]
                      *     }
@@ -1572,7 +1624,18 @@ export interface operations {
                      *           "step": 100,
                      *           "mode": "adapter",
                      *           "size_bytes": 66040,
-                     *           "created_at": "2026-11-30T10:20:00.000Z"
+                     *           "created_at": "2026-11-30T10:20:00.000Z",
+                     *           "adapter_config": {
+                     *             "peft_type": "LORA",
+                     *             "task_type": "CAUSAL_LM",
+                     *             "base_model_name_or_path": "signal-byte-base",
+                     *             "r": 8,
+                     *             "lora_alpha": 16,
+                     *             "target_modules": [
+                     *               "q_proj",
+                     *               "v_proj"
+                     *             ]
+                     *           }
                      *         }
                      *       ],
                      *       "has_more": false,
@@ -1919,7 +1982,10 @@ export interface operations {
                      *         61
                      *       ],
                      *       "bos_token_id": 256,
-                     *       "eos_token_id": 257
+                     *       "eos_token_id": 257,
+                     *       "eos_token_ids": [
+                     *         257
+                     *       ]
                      *     }
                      */
                     "application/json": TokenizeResult;
@@ -2358,14 +2424,32 @@ export interface Model {
     object: "model";
     id: string;
     description: string;
-    /** @description Maximum tokens in one sequence (prompt plus completion). */
+    /** @description The architecture's class name: `config.json`'s `architectures[0]` for a Hugging Face checkpoint (`LlamaForCausalLM`, `MistralForCausalLM`, `Qwen2ForCausalLM`, `Qwen3ForCausalLM`), `SignalByteForCausalLM` for the built-in models. */
+    architecture: string;
+    /** @description Maximum tokens in one sequence (prompt plus completion, or one training example): `max_position_embeddings` unless the server caps it (`--max-context`). */
     context_length: number;
+    /** @description The positions the architecture was built for. */
+    max_position_embeddings: number;
+    /** @description Rows of the LM head, padded rows included; token ids are `[0, vocab_size)`. */
     vocab_size: number;
-    /** @description Parameters of the frozen base model. */
+    /** @description Parameters of the frozen base model (every tensor of a checkpoint). */
     num_parameters: number;
     d_model: number;
     n_layers: number;
     n_heads: number;
+    /** @description Key/value heads (fewer than `n_heads` with grouped-query attention). */
+    n_kv_heads: number;
+    head_dim: number;
+    /** @description Hidden size of the MLP. */
+    intermediate_size: number;
+    /** @description How the weights are stored (`float32`, `float16`, `bfloat16`); the server computes in float32. */
+    dtype: string;
+    /** @description The projections LoRA can target on this model. */
+    target_modules: (TargetModule | (string & {}))[];
+    /** @description The beginning-of-sequence id, or null when the model has none (Qwen). */
+    bos_token_id: number | null;
+    /** @description Sampling stops on any of these. */
+    eos_token_ids: number[];
     /** @description True for the model `createRun` examples use; it is listed first. */
     default: boolean;
 }
@@ -2376,8 +2460,11 @@ export interface ModelList {
     data: Model[];
 }
 
-/** @enum {string} */
-export type TargetModule = "q_proj" | "k_proj" | "v_proj" | "o_proj";
+/**
+ * @description A projection LoRA can adapt, by PEFT's name: the attention's `q_proj`, `k_proj`, `v_proj`, `o_proj` (every model), and the MLP's `gate_proj`, `up_proj`, `down_proj` (Hugging Face checkpoints; `Model.target_modules` lists what a model has).
+ * @enum {string}
+ */
+export type TargetModule = "q_proj" | "k_proj" | "v_proj" | "o_proj" | "gate_proj" | "up_proj" | "down_proj";
 
 /** @description AdamW hyperparameters. */
 export interface OptimizerParams {
@@ -2405,7 +2492,7 @@ export interface CreateRunRequest {
      */
     lora_alpha?: number;
     /**
-     * @description Attention projections that get an adapter.
+     * @description Projections that get an adapter; each must be one of the base model's `target_modules` (a 400 naming `target_modules` otherwise).
      * @default [
      *       "q_proj",
      *       "v_proj"
@@ -2573,9 +2660,12 @@ export interface TokenizeResult {
     object: "tokens";
     model: string;
     tokens: number[];
-    bos_token_id: number;
-    /** @description Ends a sequence; `sample` stops on it and never returns it in `tokens`. */
+    /** @description The model's beginning-of-sequence id; null when it has none (Qwen), and then `add_bos` prepends nothing. */
+    bos_token_id: number | null;
+    /** @description The end-of-sequence id training appends after a completion; `sample` stops on it and never returns it in `tokens`. */
     eos_token_id: number;
+    /** @description Every id `sample` stops on (`generation_config.json` may list several). */
+    eos_token_ids: number[];
 }
 
 export interface DetokenizeRequest {
@@ -2684,7 +2774,23 @@ export interface Checkpoint {
     size_bytes: number;
     /** Format: date-time */
     created_at: string;
+    adapter_config: AdapterConfig;
 }
+
+/** @description PEFT's `LoraConfig` as `adapter_config.json`: saved next to the `downloadCheckpoint` bytes as `adapter_model.safetensors`, the two files are a PEFT adapter folder (`PeftModel.from_pretrained`, vLLM `--lora-modules`). */
+export type AdapterConfig = {
+    /** @enum {string} */
+    peft_type: "LORA" | (string & {});
+    /** @enum {string} */
+    task_type: "CAUSAL_LM" | (string & {});
+    /** @description The run's `base_model` (for a checkpoint, its id; point it at the folder or hub id you load it from). */
+    base_model_name_or_path: string;
+    r: number;
+    lora_alpha: number;
+    target_modules: (TargetModule | (string & {}))[];
+} & {
+    [key: string]: unknown;
+};
 
 export interface CheckpointList {
     /** @enum {string} */

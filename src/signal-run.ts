@@ -2,6 +2,7 @@ import type {
   Batch,
   Checkpoint,
   ForwardBackwardResult,
+  ForwardResult,
   Metric,
   OptimStepResult,
   RestoreResponse,
@@ -80,6 +81,14 @@ export class SignalRun {
   /** Streams the completion of one prompt as it is generated. */
   streamSample(prompt: string, params?: SampleParams, options?: RequestOptions): Stream<SampleChunk> {
     return this.#client.streamSample(this.run_id, prompt, params, options);
+  }
+
+  /**
+   * Per-token log-probabilities of `batch` (position 0 null) and its cross-entropy, under the live
+   * weights or the checkpoint at `params.step`; changes nothing. See `SignalClient.forward`.
+   */
+  forward(batch: Batch, params: { step?: number } = {}, options?: RequestOptions): APIPromise<ForwardResult> {
+    return this.#client.forward(this.run_id, batch, params, options);
   }
 
   /** One vector per input; `params.step` picks a checkpoint. */

@@ -33,16 +33,38 @@ export const zHealth = z.object({
     uptime_ms: z.optional(z.int().check(z.gte(0)))
 });
 
+/**
+ * A projection LoRA can adapt, by PEFT's name: the attention's `q_proj`, `k_proj`, `v_proj`, `o_proj` (every model), and the MLP's `gate_proj`, `up_proj`, `down_proj` (Hugging Face checkpoints; `Model.target_modules` lists what a model has).
+ */
+export const zTargetModule = z.enum([
+    'q_proj',
+    'k_proj',
+    'v_proj',
+    'o_proj',
+    'gate_proj',
+    'up_proj',
+    'down_proj'
+]);
+
 export const zModel = z.object({
     object: z.enum(['model']),
     id: z.string(),
     description: z.string(),
+    architecture: z.string(),
     context_length: z.int().check(z.gte(1)),
+    max_position_embeddings: z.int().check(z.gte(1)),
     vocab_size: z.int().check(z.gte(1)),
     num_parameters: z.int().check(z.gte(0)),
     d_model: z.int().check(z.gte(1)),
     n_layers: z.int().check(z.gte(1)),
     n_heads: z.int().check(z.gte(1)),
+    n_kv_heads: z.int().check(z.gte(1)),
+    head_dim: z.int().check(z.gte(1)),
+    intermediate_size: z.int().check(z.gte(1)),
+    dtype: z.string(),
+    target_modules: z.array(zTargetModule),
+    bos_token_id: z.nullable(z.int().check(z.gte(0))),
+    eos_token_ids: z.array(z.int().check(z.gte(0))),
     default: z.boolean()
 });
 
@@ -50,13 +72,6 @@ export const zModelList = z.object({
     object: z.enum(['list']),
     data: z.array(zModel)
 });
-
-export const zTargetModule = z.enum([
-    'q_proj',
-    'k_proj',
-    'v_proj',
-    'o_proj'
-]);
 
 /**
  * AdamW hyperparameters.
@@ -72,7 +87,7 @@ export const zCreateRunRequest = z.object({
     base_model: z.string().check(z.minLength(1), z.maxLength(200)),
     lora_r: z._default(z.optional(z.int().check(z.gte(1), z.lte(64))), 8),
     lora_alpha: z._default(z.optional(z.number().check(z.gt(0), z.lte(1024))), 16),
-    target_modules: z._default(z.optional(z.array(zTargetModule).check(z.minLength(1), z.maxLength(4))), ['q_proj', 'v_proj']),
+    target_modules: z._default(z.optional(z.array(zTargetModule).check(z.minLength(1), z.maxLength(7))), ['q_proj', 'v_proj']),
     learning_rate: z._default(z.optional(z.number().check(z.gt(0), z.lte(1))), 0.0005),
     seed: z._default(z.optional(z.int().check(z.gte(0), z.lte(2147483647))), 0),
     optimizer: z.optional(zOptimizerParams),
@@ -138,7 +153,7 @@ export const zTextExample = z.object({
  *
  */
 export const zTokensExample = z.object({
-    tokens: z.array(z.int().check(z.gte(0), z.lte(65535))).check(z.minLength(2), z.maxLength(65536)),
+    tokens: z.array(z.int().check(z.gte(0))).check(z.minLength(2), z.maxLength(65536)),
     weights: z.optional(z.array(z.number().check(z.gte(0))).check(z.maxLength(65536))),
     logprobs: z.optional(z.array(z.number().check(z.lte(0))).check(z.maxLength(65536))),
     advantages: z.optional(z.array(z.number()).check(z.maxLength(65536)))
@@ -215,12 +230,13 @@ export const zTokenizeResult = z.object({
     object: z.enum(['tokens']),
     model: z.string(),
     tokens: z.array(z.int().check(z.gte(0))),
-    bos_token_id: z.int().check(z.gte(0)),
-    eos_token_id: z.int().check(z.gte(0))
+    bos_token_id: z.nullable(z.int().check(z.gte(0))),
+    eos_token_id: z.int().check(z.gte(0)),
+    eos_token_ids: z.array(z.int().check(z.gte(0)))
 });
 
 export const zDetokenizeRequest = z.object({
-    tokens: z.array(z.int().check(z.gte(0), z.lte(65535))).check(z.maxLength(65536))
+    tokens: z.array(z.int().check(z.gte(0))).check(z.maxLength(65536))
 });
 
 export const zDetokenizeResult = z.object({
@@ -296,6 +312,18 @@ export const zCreateCheckpointRequest = z.object({
     mode: z.optional(zCheckpointMode)
 });
 
+/**
+ * PEFT's `LoraConfig` as `adapter_config.json`: saved next to the `downloadCheckpoint` bytes as `adapter_model.safetensors`, the two files are a PEFT adapter folder (`PeftModel.from_pretrained`, vLLM `--lora-modules`).
+ */
+export const zAdapterConfig = z.object({
+    peft_type: z.enum(['LORA']),
+    task_type: z.enum(['CAUSAL_LM']),
+    base_model_name_or_path: z.string(),
+    r: z.int().check(z.gte(1)),
+    lora_alpha: z.number(),
+    target_modules: z.array(zTargetModule)
+});
+
 export const zCheckpoint = z.object({
     object: z.enum(['checkpoint']),
     checkpoint_id: z.string(),
@@ -303,7 +331,8 @@ export const zCheckpoint = z.object({
     step: z.int().check(z.gte(0)),
     mode: zCheckpointMode,
     size_bytes: z.int().check(z.gte(0)),
-    created_at: z.iso.datetime({ offset: true })
+    created_at: z.iso.datetime({ offset: true }),
+    adapter_config: zAdapterConfig
 });
 
 export const zCheckpointList = z.object({
@@ -336,7 +365,7 @@ export const zRestoreResponse = z.object({
  */
 export const zSampleRequest = z.object({
     prompts: z.optional(z.array(z.string().check(z.maxLength(16384))).check(z.minLength(1), z.maxLength(256))),
-    prompt_tokens: z.optional(z.array(z.array(z.int().check(z.gte(0), z.lte(65535))).check(z.minLength(1), z.maxLength(16384))).check(z.minLength(1), z.maxLength(256))),
+    prompt_tokens: z.optional(z.array(z.array(z.int().check(z.gte(0))).check(z.minLength(1), z.maxLength(16384))).check(z.minLength(1), z.maxLength(256))),
     prompt_logprobs: z._default(z.optional(z.boolean()), false),
     max_tokens: z._default(z.optional(z.int().check(z.gte(1), z.lte(1024))), 64),
     temperature: z._default(z.optional(z.number().check(z.gte(0), z.lte(2))), 1),

@@ -1,5 +1,6 @@
 import path from "node:path";
 import { parseArgs } from "node:util";
+import type { HfModelSource } from "./engine/index.js";
 import { SERVER_DEFAULTS, startServer } from "./start-server.js";
 
 const USAGE = `Usage: frontier-signal serve [options]
@@ -15,6 +16,11 @@ Options:
   --api-key K      an accepted API key; repeat for several (default: SIGNAL_API_KEYS,
                    comma-separated; with neither, one is generated and printed)
   --workers N      engine worker threads (default ${SERVER_DEFAULTS.workers})
+  --model DIR      a Hugging Face checkpoint folder to serve (Llama, Mistral, Qwen2, Qwen3),
+                   its id the folder's name; --model ID=DIR names it; repeat for several
+  --max-context N  cap every checkpoint's context (prompt + completion, or one training
+                   example) at N tokens (default: its max_position_embeddings)
+  --default-model ID  the model listed first and marked default (default signal-byte-base)
   --cors-origin O  a page origin that may call from a browser, e.g. http://localhost:5173,
                    or * for any; repeat for several (default: loopback origins only)
   -h, --help       show this help
@@ -43,6 +49,9 @@ export async function main(argv: string[]): Promise<number> {
         "data-dir": { type: "string" },
         "api-key": { type: "string", multiple: true },
         workers: { type: "string" },
+        model: { type: "string", multiple: true },
+        "max-context": { type: "string" },
+        "default-model": { type: "string" },
         "cors-origin": { type: "string", multiple: true },
         help: { type: "boolean", short: "h" },
       },
@@ -62,7 +71,9 @@ export async function main(argv: string[]): Promise<number> {
   }
   const port = integer(values.port, "--port");
   const workers = integer(values.workers, "--workers");
-  if (port === null || workers === null) return 2;
+  const maxContext = integer(values["max-context"], "--max-context");
+  if (port === null || workers === null || maxContext === null) return 2;
+  const models = (values.model ?? []).map((spec) => modelSource(spec, maxContext));
 
   const dataDir = values["data-dir"] ?? SERVER_DEFAULTS.dataDir;
   let server;
@@ -73,6 +84,8 @@ export async function main(argv: string[]): Promise<number> {
       ...(values.host !== undefined ? { host: values.host } : {}),
       ...(values["api-key"] ? { apiKeys: values["api-key"] } : {}),
       ...(values["cors-origin"] ? { corsOrigins: values["cors-origin"] } : {}),
+      ...(values["default-model"] !== undefined ? { defaultModel: values["default-model"] } : {}),
+      models,
       dataDir,
       log: (line) => process.stdout.write(`${line}\n`),
     });
@@ -101,6 +114,21 @@ export async function main(argv: string[]): Promise<number> {
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
   return 0;
+}
+
+/**
+ * `--model DIR` or `--model ID=DIR` (an `=` before any path separator names the model, so a
+ * folder whose name holds `=` can still be given as `./a=b`).
+ */
+export function modelSource(spec: string, maxContext: number | undefined): HfModelSource {
+  const eq = spec.indexOf("=");
+  const sep = spec.search(/[\\/]/);
+  const named = eq > 0 && (sep < 0 || eq < sep);
+  return {
+    path: named ? spec.slice(eq + 1) : spec,
+    ...(named ? { id: spec.slice(0, eq) } : {}),
+    ...(maxContext !== undefined ? { contextLength: maxContext } : {}),
+  };
 }
 
 /** Parses an integer option; `null` (after printing why) when it is not one. */

@@ -5,7 +5,7 @@ import { createAuthenticator } from "./http/auth.js";
 import { answerClientError } from "./http/client-error.js";
 import { normalizeCorsOrigins } from "./http/cors.js";
 import type { Services } from "./context.js";
-import { DEFAULT_MODEL_ID, createEngine } from "./engine/index.js";
+import { DEFAULT_MODEL_ID, type HfModelSource, createEngine } from "./engine/index.js";
 import type { Engine } from "./engine/types.js";
 import { type PipelineOptions, createRequestListener } from "./http/handle-request.js";
 import { HANDLERS } from "./handlers/index.js";
@@ -39,6 +39,16 @@ export interface ServerOptions {
   engine?: Engine;
   /** Worker threads of the engine the server starts. @default 2 */
   workers?: number;
+  /**
+   * Hugging Face checkpoint folders to fine-tune and sample, next to the built-in models: each a
+   * folder as downloaded (`config.json`, `model.safetensors` or shards with
+   * `model.safetensors.index.json`, F32/F16/BF16, `tokenizer.json`, `tokenizer_config.json`,
+   * `generation_config.json` when present) of a `LlamaForCausalLM`, `MistralForCausalLM`,
+   * `Qwen2ForCausalLM` or `Qwen3ForCausalLM`. The id is the folder's name unless `id` is given;
+   * `contextLength` caps the context below `max_position_embeddings`. Ignored with `engine`.
+   * @throws CheckpointError from `startServer`, one line naming the folder or file and the problem.
+   */
+  models?: HfModelSource[];
   /**
    * The model `listModels` marks `default: true` and lists first, e.g. `signal-byte-tiny` for
    * fast tests. @default "signal-byte-base"
@@ -119,7 +129,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const ownsEngine = options.engine === undefined;
   let engine: Engine;
   try {
-    engine = options.engine ?? (await createEngine({ workers: options.workers ?? SERVER_DEFAULTS.workers, kvBudgetBytes: limits.kvBudgetBytes }));
+    engine = options.engine ?? (await createEngine({ workers: options.workers ?? SERVER_DEFAULTS.workers, kvBudgetBytes: limits.kvBudgetBytes, models: options.models ?? [] }));
   } catch (error) {
     store.close();
     throw error;

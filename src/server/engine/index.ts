@@ -1,6 +1,6 @@
 /**
- * The local engine: a byte-level transformer that fine-tunes with LoRA and samples on CPU
- * (tfjs wasm), behind the `Engine` contract of `types.ts`. tfjs is only imported by the engine's
+ * The local engine: built-in byte-level transformers and Hugging Face checkpoints (Llama,
+ * Mistral, Qwen2, Qwen3) that fine-tune with LoRA and sample on CPU (tfjs wasm), behind the `Engine` contract of `types.ts`. tfjs is only imported by the engine's
  * own modules, dynamically, so importing this index does not load it.
  */
 export * from "./types.js";
@@ -11,3 +11,7 @@ export { SAMPLE_DEFAULTS, type SampleHooks } from "./sample-loop.js";
 export { readSafetensors, writeSafetensors, requireTensor, SafetensorsError, type F32Tensor, type SafetensorsFile } from "./safetensors.js";
 export { peftName, adapterConfig } from "./lora.js";
 export { BOS, EOS, PAD, VOCAB_SIZE, encodeText, decodeTokens } from "./tokenizer.js";
+export { BYTE_CODEC, encodeWithBos, type TokenCodec } from "./codec.js";
+export { CheckpointError } from "./hf/checkpoint-error.js";
+export { ARCHITECTURES } from "./hf/decoder-spec.js";
+export { HF_TARGET_MODULES, inspectCheckpoint, type HfModelSource } from "./hf/hf-checkpoint.js";

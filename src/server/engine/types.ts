@@ -4,6 +4,8 @@
  * (numbers, strings, Uint8Array), so it can cross a worker-thread boundary unchanged.
  */
 
+import type { TokenCodec } from "./codec.js";
+
 /** A base model (built-in or a Hugging Face checkpoint), as `listModels` reports it. */
 export interface ModelInfo {
   /** Stable id, e.g. `signal-byte-base`, or a checkpoint folder's name. */
@@ -248,6 +250,8 @@ export class EngineError extends Error {
  */
 export interface Engine {
   listModels(): ModelInfo[];
+  /** How a model tokenizes (on the calling thread). @throws EngineError `model_not_found`. */
+  codec(modelId: string): TokenCodec;
   /** Creates a run's fresh adapter (A from seed, B zero) and optimizer state. */
   createRun(runId: string, config: RunConfig): Promise<RunState>;
   /** Loads a run from persisted state (server restart, restore). Replaces any live state. */

@@ -1,5 +1,8 @@
 import { Worker } from "node:worker_threads";
-import { listModels } from "./models.js";
+import { BYTE_CODEC, type TokenCodec } from "./codec.js";
+import { CheckpointError } from "./hf/checkpoint-error.js";
+import { type HfCheckpoint, type HfModelSource, inspectCheckpoint } from "./hf/hf-checkpoint.js";
+import { MODEL_CONFIGS, listModels } from "./models.js";
 import {
   type Engine,
   EngineError,
@@ -42,6 +45,11 @@ export interface EngineOptions {
    * are answered promptly while the engine is busy. 0 leaves them as they are. @default 5
    */
   workerNice?: number;
+  /**
+   * Hugging Face checkpoint folders to serve next to the built-in models (Llama, Mistral, Qwen2,
+   * Qwen3). Each is checked before any worker starts; every worker reads the weights on first use.
+   */
+  models?: HfModelSource[];
 }
 
 interface Pending {
@@ -109,11 +117,18 @@ function workerExecArgv(): string[] {
  */
 export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
   const count = Math.max(1, options.workers ?? 2);
+  const checkpoints = new Map<string, HfCheckpoint>();
+  for (const source of options.models ?? []) {
+    const c = inspectCheckpoint(source);
+    if (checkpoints.has(c.id) || MODEL_CONFIGS.has(c.id)) throw new CheckpointError(`two models have the id ${JSON.stringify(c.id)}; name them with --model ID=DIR`);
+    checkpoints.set(c.id, c);
+  }
+  const models: HfModelSource[] = [...checkpoints.values()].map((c) => ({ path: c.dir, id: c.id, contextLength: c.info.context_length }));
   const slots: Slot[] = [];
   try {
     await Promise.all(
       Array.from({ length: count }, async () => {
-        const worker = spawn({ nice: options.workerNice ?? 5, ...(options.kvBudgetBytes === undefined ? {} : { kvBudgetBytes: options.kvBudgetBytes }) });
+        const worker = spawn({ nice: options.workerNice ?? 5, models, ...(options.kvBudgetBytes === undefined ? {} : { kvBudgetBytes: options.kvBudgetBytes }) });
         const slot: Slot = { worker, pending: new Map(), pinned: 0, sampling: 0, sampleCalls: 0 };
         slots.push(slot);
         const onError = (e: Error) => fail(e);
@@ -143,7 +158,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     await Promise.all(slots.map((s) => s.worker.terminate()));
     throw e;
   }
-  return new WorkerEngine(slots);
+  return new WorkerEngine(slots, checkpoints);
 }
 
 /** The Engine over worker threads; runs and adapters are pinned to a worker so their calls stay ordered. */
@@ -162,7 +177,10 @@ class WorkerEngine implements Engine {
   private nextReplica = 1;
   private closed = false;
 
-  constructor(private readonly slots: Slot[]) {
+  constructor(
+    private readonly slots: Slot[],
+    private readonly checkpoints: ReadonlyMap<string, HfCheckpoint>,
+  ) {
     for (const slot of slots) {
       slot.worker.on("message", (m: WorkerMessage) => this.onMessage(slot, m));
       slot.worker.on("error", (e) => this.failAll(slot, e));
@@ -243,7 +261,14 @@ class WorkerEngine implements Engine {
   }
 
   listModels(): ModelInfo[] {
-    return listModels();
+    return [...listModels(), ...[...this.checkpoints.values()].map((c) => structuredClone(c.info))];
+  }
+
+  codec(modelId: string): TokenCodec {
+    if (MODEL_CONFIGS.has(modelId)) return BYTE_CODEC;
+    const c = this.checkpoints.get(modelId);
+    if (!c) throw new EngineError("model_not_found", `model ${JSON.stringify(modelId)} does not exist; available: ${this.listModels().map((m) => m.id).join(", ")}`, "base_model");
+    return c.codec;
   }
 
   /** Marks a run's weights as changed by the call being made now; copies on other workers go stale. */

@@ -1,3 +1,4 @@
+import type { HfModelSource } from "./hf/hf-checkpoint.js";
 import type { TokenEvent } from "./types.js";
 
 /** Main thread → worker: call `method` of the worker's EngineCore with `args`. */
@@ -36,4 +37,6 @@ export interface WorkerData {
   kvBudgetBytes?: number;
   /** How much nicer than the process the thread runs (see `EngineOptions.workerNice`). */
   nice?: number;
+  /** Checkpoint folders to serve, each with its id (checked on the main thread already). */
+  models?: HfModelSource[];
 }

@@ -28,14 +28,14 @@ export const createCheckpoint: Handler = (ctx) => {
     const record = nextRecord(run);
     const checkpoint = await ctx.services.store.writeCheckpoint(runId, run.current_step, mode, record.updated_at, files);
     record.checkpoints = [...run.checkpoints.filter((c) => c.step !== checkpoint.step), checkpoint].sort((a, b) => a.step - b.step);
-    return { record, checkpoint, status: 201, body: toCheckpoint(runId, checkpoint) };
+    return { record, checkpoint, status: 201, body: toCheckpoint({ run_id: runId, adapter_config: state.adapter_config }, checkpoint) };
   });
 };
 
 /** listCheckpoints: the run's checkpoints by step ascending; the cursor is the last step. */
 export const listCheckpoints: Handler = async (ctx) => {
   const run = ownedRun(ctx, ctx.path.run_id as string);
-  const checkpoints = run.checkpoints.map((c) => toCheckpoint(run.run_id, c)).sort((a, b) => a.step - b.step);
+  const checkpoints = run.checkpoints.map((c) => toCheckpoint(run, c)).sort((a, b) => a.step - b.step);
   const body: Schemas["CheckpointList"] = pageByStep(checkpoints, ctx.query as { limit: number; after?: string }, "listCheckpoints");
   return json(200, body);
 };
@@ -43,7 +43,7 @@ export const listCheckpoints: Handler = async (ctx) => {
 /** getCheckpoint: one checkpoint. */
 export const getCheckpoint: Handler = async (ctx) => {
   const run = ownedRun(ctx, ctx.path.run_id as string);
-  return json(200, toCheckpoint(run.run_id, findCheckpoint(run, ctx.path.step as number)));
+  return json(200, toCheckpoint(run, findCheckpoint(run, ctx.path.step as number)));
 };
 
 /** downloadCheckpoint: the adapter's safetensors bytes (PEFT names). */

@@ -1,29 +1,39 @@
 import type { components } from "../../../generated/schema.js";
 import { ApiError } from "../http/api-error.js";
 import { type Handler, type RequestContext, json } from "../context.js";
-import { BOS, EOS, VOCAB_SIZE, decodeTokens, encodeText } from "../engine/tokenizer.js";
+import type { TokenCodec } from "../engine/codec.js";
 
 type Schemas = components["schemas"];
 
 /**
- * The base model named by the path. Every built-in model shares the byte-level tokenizer, so
- * this only checks that the model exists.
+ * The base model named by the path and its tokenizer (the byte codec, or a checkpoint's own).
  * @throws ApiError 404 `model_not_found` listing the models.
  */
-function modelOf(ctx: RequestContext): string {
+function modelOf(ctx: RequestContext): { model: string; codec: TokenCodec } {
   const id = ctx.path.model_id as string;
   if (!ctx.services.models.some((m) => m.id === id)) {
     throw new ApiError(404, "not_found_error", "model_not_found", `No model ${JSON.stringify(id)}; available: ${ctx.services.models.map((m) => m.id).join(", ")}.`, "model_id");
   }
-  return id;
+  return { model: id, codec: ctx.services.engine.codec(id) };
 }
 
-/** tokenize: the token ids of `text` (UTF-8 bytes), BOS first with `add_bos`. */
+/**
+ * tokenize: the token ids of `text` by the model's own tokenizer, no special tokens (as
+ * transformers' `encode(text, add_special_tokens=False)`); with `add_bos` the model's BOS first,
+ * where it has one (`bos_token_id` is null, and nothing is prepended, where it has none).
+ */
 export const tokenize: Handler = async (ctx) => {
-  const model = modelOf(ctx);
+  const { model, codec } = modelOf(ctx);
   const body = ctx.body as { text: string; add_bos?: boolean };
-  const tokens = encodeText(body.text);
-  const response: Schemas["TokenizeResult"] = { object: "tokens", model, tokens: body.add_bos ? [BOS, ...tokens] : tokens, bos_token_id: BOS, eos_token_id: EOS };
+  const tokens = codec.encode(body.text);
+  const response: Schemas["TokenizeResult"] = {
+    object: "tokens",
+    model,
+    tokens: body.add_bos && codec.bos !== null ? [codec.bos, ...tokens] : tokens,
+    bos_token_id: codec.bos,
+    eos_token_id: codec.eos,
+    eos_token_ids: [...codec.stopIds],
+  };
   return json(200, response);
 };
 
@@ -32,10 +42,10 @@ export const tokenize: Handler = async (ctx) => {
  * @throws ApiError 400 `invalid_token` naming `tokens[i]` for an id outside the vocabulary.
  */
 export const detokenize: Handler = async (ctx) => {
-  const model = modelOf(ctx);
+  const { model, codec } = modelOf(ctx);
   const tokens = (ctx.body as { tokens: number[] }).tokens;
-  const bad = tokens.findIndex((t) => t >= VOCAB_SIZE);
-  if (bad >= 0) throw new ApiError(400, "invalid_request_error", "invalid_token", `tokens[${bad}] is ${tokens[bad]}; token ids are integers in [0, ${VOCAB_SIZE})`, `tokens[${bad}]`);
-  const response: Schemas["DetokenizeResult"] = { object: "text", model, text: decodeTokens(tokens) };
+  const bad = tokens.findIndex((t) => t >= codec.vocabSize);
+  if (bad >= 0) throw new ApiError(400, "invalid_request_error", "invalid_token", `tokens[${bad}] is ${tokens[bad]}; token ids are integers in [0, ${codec.vocabSize})`, `tokens[${bad}]`);
+  const response: Schemas["DetokenizeResult"] = { object: "text", model, text: codec.decode(tokens) };
   return json(200, response);
 };

@@ -77,8 +77,9 @@ export function toRun(record: RunRecord): Schemas["Run"] {
   };
 }
 
-/** The wire `Checkpoint` of a record. */
-export function toCheckpoint(runId: string, checkpoint: CheckpointRecord): Schemas["Checkpoint"] {
+/** The wire `Checkpoint` of a run's checkpoint, with the run's PEFT `adapter_config`. */
+export function toCheckpoint(run: Pick<RunRecord, "run_id" | "adapter_config">, checkpoint: CheckpointRecord): Schemas["Checkpoint"] {
+  const runId = run.run_id;
   return {
     object: "checkpoint",
     checkpoint_id: `ckpt_${runId}_${checkpoint.step}`,
@@ -87,5 +88,6 @@ export function toCheckpoint(runId: string, checkpoint: CheckpointRecord): Schem
     mode: checkpoint.mode,
     size_bytes: checkpoint.size_bytes,
     created_at: checkpoint.created_at,
+    adapter_config: structuredClone(run.adapter_config) as Schemas["AdapterConfig"],
   };
 }
