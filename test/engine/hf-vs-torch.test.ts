@@ -179,12 +179,17 @@ describe.each(Object.keys(CASES))("%s against PyTorch", (id) => {
   });
 
   it("greedy sampling stops at a generation_config EOS id, without it, as in PyTorch", async () => {
-    // The same weights with an EOS the base model produces greedily a few tokens in.
-    const prompt = sequences[1]!.slice(0, 4);
-    const free = await runTorchReference({ checkpoint: dirs[id]!, greedy: { prompt, max_tokens: 6, eos_token_ids: [] } });
-    const tokens = free.greedy_tokens!;
-    const at = tokens.findIndex((t, i) => i >= 2 && !tokens.slice(0, i).includes(t));
-    const stopId = at >= 0 ? tokens[at]! : tokens[0]!;
+    // The same weights with an EOS the base model produces greedily a few tokens in: of several
+    // prompts, the first whose continuation brings a new token at step 2 or later.
+    const prompts = sequences.flatMap((s) => [3, 5, 7, 9].map((n) => s.slice(0, n)));
+    const free = await runTorchReference({ checkpoint: dirs[id]!, greedy: prompts.map((prompt) => ({ prompt, max_tokens: 6, eos_token_ids: [] })) });
+    const continuations = free.greedy_tokens as number[][];
+    const fresh = (tokens: number[]) => tokens.findIndex((t, i) => i >= 2 && !tokens.slice(0, i).includes(t));
+    const pick = Math.max(0, continuations.findIndex((tokens) => fresh(tokens) >= 0));
+    const prompt = prompts[pick]!;
+    const tokens = continuations[pick]!;
+    expect(fresh(tokens), "no prompt's greedy continuation changes token").toBeGreaterThanOrEqual(2);
+    const stopId = tokens[fresh(tokens)]!;
     const dir = join(root, `${id}-eos`);
     await writeHfCheckpoint(dir, { ...c.spec, generation_config: { bos_token_id: null, eos_token_id: [stopId] } });
     const eosCore = await EngineCore.create({ models: [{ path: dir, id: `${id}-eos` }] });

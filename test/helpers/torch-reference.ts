@@ -16,6 +16,12 @@ export interface ReferenceExample {
   weights: number[];
 }
 
+export interface GreedyRequest {
+  prompt: number[];
+  max_tokens: number;
+  eos_token_ids?: number[];
+}
+
 /** What to compute. Every part is optional except the checkpoint; one model load serves them all. */
 export interface TorchReferenceRequest {
   /** A Hugging Face checkpoint folder. */
@@ -28,8 +34,11 @@ export interface TorchReferenceRequest {
   prob_sums?: boolean;
   /** The weighted mean NLL over examples and its gradient norm over the adapter's A and B. */
   train?: { examples: ReferenceExample[] };
-  /** Greedy decoding: argmax (lowest id on ties), stopping after an EOS id (not included). */
-  greedy?: { prompt: number[]; max_tokens: number; eos_token_ids?: number[] };
+  /**
+   * Greedy decoding: argmax (lowest id on ties), stopping after an EOS id (not included). A list
+   * of requests answers with one token list each.
+   */
+  greedy?: GreedyRequest | GreedyRequest[];
   /** Per-tensor summary of the checkpoint as the reference read it. */
   inspect?: { rounded_from?: string };
 }
@@ -51,7 +60,8 @@ export interface TorchReferenceAnswer {
   prob_sums?: number[][];
   loss?: number;
   grad_norm?: number;
-  greedy_tokens?: number[];
+  /** `number[][]` when `greedy` was a list. */
+  greedy_tokens?: number[] | number[][];
   tensors?: Record<string, ReferenceTensorSummary>;
 }
 

@@ -188,7 +188,7 @@ describe.each(Object.keys(CASES))("the %s checkpoint", (name) => {
   });
 
   it("decodes greedily within the vocabulary and the token budget", () => {
-    const tokens = answer.greedy_tokens!;
+    const tokens = answer.greedy_tokens as number[];
     expect(tokens.length).toBeLessThanOrEqual(6);
     for (const t of tokens) expect(Number.isInteger(t) && t >= 0 && t < answer.vocab_size).toBe(true);
     expect(tokens).not.toContain(HF_TOKENIZERS[spec.tokenizer].eos_token_id);

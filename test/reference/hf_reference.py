@@ -553,7 +553,9 @@ def handle(request):
     if "train" in request:
         answer["loss"], answer["grad_norm"] = train(model, request["train"])
     if "greedy" in request:
-        answer["greedy_tokens"] = greedy(model, request["greedy"])
+        g = request["greedy"]
+        # One request gives one token list; a list of requests gives one list each.
+        answer["greedy_tokens"] = [greedy(model, one) for one in g] if isinstance(g, list) else greedy(model, g)
     if "inspect" in request:
         answer["tensors"] = inspect(model, request["inspect"] or {})
     return answer
