@@ -2778,7 +2778,7 @@ export interface Checkpoint {
 }
 
 /** @description PEFT's `LoraConfig` as `adapter_config.json`: saved next to the `downloadCheckpoint` bytes as `adapter_model.safetensors`, the two files are a PEFT adapter folder (`PeftModel.from_pretrained`, vLLM `--lora-modules`). */
-export type AdapterConfig = {
+export interface AdapterConfig {
     /** @enum {string} */
     peft_type: "LORA" | (string & {});
     /** @enum {string} */
@@ -2788,9 +2788,17 @@ export type AdapterConfig = {
     r: number;
     lora_alpha: number;
     target_modules: (TargetModule | (string & {}))[];
-} & {
-    [key: string]: unknown;
-};
+    lora_dropout?: number;
+    bias?: string;
+    fan_in_fan_out?: boolean;
+    inference_mode?: boolean;
+    init_lora_weights?: boolean;
+    use_rslora?: boolean;
+    use_dora?: boolean;
+    modules_to_save?: string[] | null;
+    layers_to_transform?: number[] | null;
+    revision?: string | null;
+}
 
 export interface CheckpointList {
     /** @enum {string} */

@@ -321,7 +321,17 @@ export const zAdapterConfig = z.object({
     base_model_name_or_path: z.string(),
     r: z.int().check(z.gte(1)),
     lora_alpha: z.number(),
-    target_modules: z.array(zTargetModule)
+    target_modules: z.array(zTargetModule),
+    lora_dropout: z.optional(z.number()),
+    bias: z.optional(z.string()),
+    fan_in_fan_out: z.optional(z.boolean()),
+    inference_mode: z.optional(z.boolean()),
+    init_lora_weights: z.optional(z.boolean()),
+    use_rslora: z.optional(z.boolean()),
+    use_dora: z.optional(z.boolean()),
+    modules_to_save: z.nullish(z.array(z.string())),
+    layers_to_transform: z.nullish(z.array(z.int())),
+    revision: z.nullish(z.string())
 });
 
 export const zCheckpoint = z.object({

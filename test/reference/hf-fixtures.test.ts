@@ -168,10 +168,13 @@ describe.each(Object.keys(CASES))("the %s checkpoint", (name) => {
     }
   });
 
-  it.runIf(ROUNDED_FROM[name] !== undefined)("rounds float32 weights to its dtype exactly as torch does", () => {
-    const mismatches = Object.entries(answer.tensors!).filter(([, t]) => t.rounding_mismatches !== 0);
-    expect(mismatches).toEqual([]);
-  });
+  // Only the checkpoints written with a float32 twin to compare with have this test at all.
+  if (ROUNDED_FROM[name] !== undefined) {
+    it("rounds float32 weights to its dtype exactly as torch does", () => {
+      const mismatches = Object.entries(answer.tensors!).filter(([, t]) => t.rounding_mismatches !== 0);
+      expect(mismatches).toEqual([]);
+    });
+  }
 
   it("gives finite logprobs of a normalized distribution over every LM-head row", () => {
     expect(answer.logprobs).toHaveLength(2);

@@ -112,6 +112,6 @@ describe("RL primitives over HTTP", () => {
     expect(long.body.error.param).toBe("prompt_tokens[1]");
     const bad = await call(fixture.server, "POST", `/v1/runs/${runId}/sample`, { body: { prompt_tokens: [[256, 300]], max_tokens: 2 } });
     expect(bad.status).toBe(400);
-    expect(bad.body.error.param).toBe("prompt_tokens[0]");
+    expect(bad.body.error.param).toBe("prompt_tokens[0][1]");
   });
 });

@@ -88,6 +88,7 @@ export function toCheckpoint(run: Pick<RunRecord, "run_id" | "adapter_config">, 
     mode: checkpoint.mode,
     size_bytes: checkpoint.size_bytes,
     created_at: checkpoint.created_at,
-    adapter_config: structuredClone(run.adapter_config) as Schemas["AdapterConfig"],
+    // The record holds what the engine's adapterConfig() wrote when the run was created.
+    adapter_config: structuredClone(run.adapter_config) as unknown as Schemas["AdapterConfig"],
   };
 }
