@@ -12,6 +12,7 @@ const sections: Array<[string, () => Promise<Section>]> = [
   ["SDK overhead", async () => (await import("./sdk-overhead.js")).benchSdkOverhead],
   ["SDK against the local server", async () => (await import("./sdk.js")).benchSdk],
   ["engine", async () => (await import("./engine.js")).benchEngine],
+  ["Hugging Face checkpoint", async () => (await import("./hf-model.js")).benchHfModel],
   ["testing servers", async () => (await import("./testing.js")).benchTestingServers],
   ["run store", async () => (await import("./run-store.js")).benchRunStore],
   ["server bounds", async () => (await import("./server-bounds.js")).benchServerBounds],
