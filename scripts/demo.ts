@@ -8,7 +8,7 @@
 // trainEpoch part (default 40 on the built-in model, 6 on a checkpoint).
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { basename, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { type Batch, SignalClient } from "../src/index.js";
 import { startServer } from "../src/server/index.js";
@@ -53,7 +53,7 @@ const server = await startServer({
   dataDir,
   apiKeys: [apiKey],
   log: false,
-  ...(checkpointDir ? { models: [{ path: checkpointDir, id: "checkpoint" }], defaultModel: "checkpoint" } : {}),
+  ...(checkpointDir ? { models: [{ path: checkpointDir }], defaultModel: basename(checkpointDir) } : {}),
 });
 console.log(`  listening on ${server.url}; data in ${dataDir}`);
 

@@ -131,6 +131,27 @@ describe("serving Hugging Face checkpoints", () => {
     await run.zeroGrad();
   });
 
+  it("streams deltas that add up to the sampled text, and stop strings cut it the same way", async () => {
+    const run = await client.createRun({ base_model: "tiny-qwen3", lora_r: 2, lora_alpha: 4 });
+    for (const params of [{ max_tokens: 12, temperature: 0 }, { max_tokens: 16, temperature: 1, seed: 4 }]) {
+      const [text] = await run.sample(["Hello there, 你好"], params);
+      let streamed = "";
+      const reasons: (string | null)[] = [];
+      for await (const chunk of run.streamSample("Hello there, 你好", params)) {
+        streamed += chunk.delta;
+        reasons.push(chunk.finish_reason);
+      }
+      expect(streamed).toBe(text);
+      expect(reasons.at(-1)).not.toBeNull();
+      // A stop string taken from the middle of that text ends the sample just before it.
+      const stop = text!.slice(3, 5);
+      if (stop.trim().length > 0 && text!.indexOf(stop) === 3) {
+        const [cut] = await run.sample(["Hello there, 你好"], { ...params, stop: [stop] });
+        expect(cut).toBe(text!.slice(0, 3));
+      }
+    }
+  });
+
   it("refuses MLP targets on a built-in model, naming target_modules", async () => {
     const error = await client.createRun({ base_model: "signal-byte-tiny", target_modules: ["q_proj", "gate_proj"] }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(BadRequestError);

@@ -225,8 +225,9 @@ export class HfSampler {
       delta = r.delta;
       if (r.stopped) l.finish = "stop";
       else if (l.tokens.length >= p.max_tokens) {
-        if (full !== l.decoded) r = l.text.pushText(full.startsWith(l.decoded) ? full.slice(l.decoded.length) : "");
-        delta += r.delta + l.text.finish().delta;
+        // Whatever was held for a character still incomplete goes out now (as U+FFFD), then the rest.
+        if (full !== l.decoded && full.startsWith(l.decoded)) delta += l.text.pushText(full.slice(l.decoded.length)).delta;
+        delta += l.text.finish().delta;
         l.finish = "length";
       }
     }
