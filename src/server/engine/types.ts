@@ -13,7 +13,10 @@ export interface ModelInfo {
   description: string;
   /** The architecture's class name (`config.json`'s `architectures[0]` for a checkpoint). */
   architecture: string;
-  /** Maximum tokens in one sequence (prompt + completion): `max_position_embeddings` unless capped. */
+  /**
+   * Maximum tokens in one sequence (prompt + completion): `max_position_embeddings`, or less when
+   * capped (`contextLength`, `--max-context`) or when the model attends through a sliding window.
+   */
   context_length: number;
   /** The positions the architecture was built for. */
   max_position_embeddings: number;

@@ -29,6 +29,12 @@ export interface DecoderSpec {
   qkNorm: boolean;
   tieEmbeddings: boolean;
   maxPositions: number;
+  /**
+   * The sliding attention window, when the config sets one that applies (Mistral's
+   * `sliding_window`; Qwen's when `use_sliding_window`): contexts are capped at it, where
+   * sliding-window and full causal attention are the same thing.
+   */
+  slidingWindow: number | undefined;
   /** The config's `torch_dtype` (how the weights are stored; the engine computes in float32). */
   dtype: string;
 }
@@ -99,8 +105,17 @@ export function decoderSpec(config: Record<string, unknown>, where: string): Dec
     qkNorm: family.qkNorm,
     tieEmbeddings: config.tie_word_embeddings === true,
     maxPositions: int("max_position_embeddings", 2048),
-    dtype: typeof config.torch_dtype === "string" ? config.torch_dtype : "float32",
+    slidingWindow: slidingWindow(config, family.modelType),
+    dtype: typeof config.dtype === "string" ? config.dtype : typeof config.torch_dtype === "string" ? config.torch_dtype : "float32",
   };
+}
+
+function slidingWindow(config: Record<string, unknown>, modelType: string): number | undefined {
+  const w = config.sliding_window;
+  if (typeof w !== "number" || !Number.isInteger(w) || w < 1) return undefined;
+  if (modelType === "mistral") return w;
+  if ((modelType === "qwen2" || modelType === "qwen3") && config.use_sliding_window === true) return w;
+  return undefined;
 }
 
 /**

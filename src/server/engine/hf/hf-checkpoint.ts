@@ -102,7 +102,7 @@ export function inspectCheckpoint(source: HfModelSource): HfCheckpoint {
   if (source.contextLength !== undefined && !(Number.isInteger(source.contextLength) && source.contextLength >= 2)) {
     throw new CheckpointError(`${dir}: contextLength must be an integer >= 2, got ${source.contextLength}`);
   }
-  const contextLength = Math.min(spec.maxPositions, source.contextLength ?? spec.maxPositions);
+  const contextLength = Math.min(spec.maxPositions, spec.slidingWindow ?? Infinity, source.contextLength ?? spec.maxPositions);
   let numParameters = 0;
   for (const t of tensors.values()) numParameters += t.shape.reduce((a, b) => a * b, 1);
   const info: ModelInfo = {
