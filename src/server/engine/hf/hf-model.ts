@@ -70,7 +70,8 @@ export class HfKvCache {
  */
 export class HfModel {
   private readonly embed: Tensor2D;
-  private readonly head: Tensor2D;
+  /** The LM head `[hidden, vocab]`; undefined when tied to the embeddings (one copy, read transposed). */
+  private readonly head: Tensor2D | undefined;
   private readonly finalNorm: Tensor1D;
   private readonly layers: Layer[];
 
@@ -84,8 +85,7 @@ export class HfModel {
     const vec = (name: string) => keep(tf.tensor1d(read(name)));
     const embedData = read("model.embed_tokens.weight");
     this.embed = keep(tf.tensor2d(embedData, [spec.vocab, spec.hidden]));
-    const headData = spec.tieEmbeddings ? embedData : read("lm_head.weight");
-    this.head = tf.tidy(() => keep(tf.transpose(tf.tensor2d(headData, [spec.vocab, spec.hidden])) as Tensor2D));
+    this.head = spec.tieEmbeddings ? undefined : tf.tidy(() => keep(tf.transpose(tf.tensor2d(read("lm_head.weight"), [spec.vocab, spec.hidden])) as Tensor2D));
     this.finalNorm = vec("model.norm.weight");
     this.layers = [];
     for (let i = 0; i < spec.layers; i++) {
@@ -211,7 +211,7 @@ export class HfModel {
 
   /** Logits `[rows, vocab]` of final hidden states. */
   logits(hidden: Tensor2D): Tensor2D {
-    return this.tf.matMul(hidden, this.head);
+    return this.head ? this.tf.matMul(hidden, this.head) : this.tf.matMul(hidden, this.embed, false, true);
   }
 
   private linear(x: Tensor2D, layer: Layer, li: number, module: TargetModule, lora: HfLoraTensors | undefined): Tensor2D {
@@ -255,7 +255,7 @@ export class HfModel {
   }
 
   dispose(): void {
-    for (const t of [this.embed, this.head, this.finalNorm]) t.dispose();
+    for (const t of [this.embed, this.head, this.finalNorm]) t?.dispose();
     for (const l of this.layers) {
       for (const t of [l.inputNorm, l.postNorm, l.qNorm, l.kNorm]) t?.dispose();
       for (const p of Object.values(l.proj)) {

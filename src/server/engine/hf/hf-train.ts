@@ -16,8 +16,8 @@ export interface LossAndGrads {
 /** Mean weighted cross-entropy of `batch` (weights already normalised) and its gradient w.r.t. every LoRA tensor. */
 export function hfLossAndGrads(model: HfModel, batch: EncodedBatch, lora: LoraParams): LossAndGrads {
   const tf = model.tf;
-  return valueAndGrads(model, batch, lora, (onehot) => {
-    const weights = tf.tensor2d(batch.weights, [batch.weights.length, 1]);
+  return valueAndGrads(model, batch, lora, (part) => (onehot) => {
+    const weights = tf.tensor2d(part.weights, [part.weights.length, 1]);
     return (logits) => weightedCrossEntropy(tf, logits, onehot, weights) as Scalar;
   });
 }
@@ -25,10 +25,53 @@ export function hfLossAndGrads(model: HfModel, batch: EncodedBatch, lora: LoraPa
 /** An RL loss (`importance_sampling`, `ppo`; see `policyLoss`) over every row of the LM head. */
 export function hfPolicyLossAndGrads(model: HfModel, batch: PolicyBatch, lora: LoraParams, loss: LossSpec & { loss_fn: PolicyLossFn }): LossAndGrads {
   const tf = model.tf;
-  return valueAndGrads(model, batch, lora, (onehot) => policyLoss(tf, onehot, tf.zeros([1, model.spec.vocab]) as Tensor2D, batch, loss));
+  return valueAndGrads(model, batch, lora, (part) => (onehot) => policyLoss(tf, onehot, tf.zeros([1, model.spec.vocab]) as Tensor2D, part, loss));
 }
 
-function valueAndGrads(
+/** Bytes of activations one training micro-batch may hold (its saved tensors and logits). */
+const MICRO_BATCH_BYTES = 256 * 2 ** 20;
+
+/**
+ * The loss and gradients of a batch, in micro-batches of whole rows whose activations (and
+ * `[tokens, vocab]` logits) fit `MICRO_BATCH_BYTES`: a large vocabulary or a deep model would
+ * otherwise outgrow the wasm heap. Weights are normalised over the whole batch, so the
+ * micro-batches' losses and gradients add up to the batch's.
+ */
+function valueAndGrads<B extends Pick<EncodedBatch, "rows" | "seq" | "tokens" | "targets">>(
+  model: HfModel,
+  batch: B,
+  lora: LoraParams,
+  lossFor: (part: B) => (onehot: Tensor2D) => (logits: Tensor2D) => Scalar,
+): LossAndGrads {
+  const { vocab, layers, hidden, intermediate } = model.spec;
+  const perToken = 4 * (6 * vocab + layers * (12 * hidden + 6 * intermediate));
+  const rowsPer = Math.max(1, Math.floor(MICRO_BATCH_BYTES / (perToken * batch.seq)));
+  let total: LossAndGrads | undefined;
+  for (let r0 = 0; r0 < batch.rows; r0 += rowsPer) {
+    const part = sliceRows(batch, r0, Math.min(batch.rows, r0 + rowsPer));
+    const { loss, grads } = microBatch(model, part, lora, lossFor(part));
+    if (!total) total = { loss, grads };
+    else {
+      total.loss += loss;
+      total.grads.forEach((pair, i) => pair.forEach((sum, j) => {
+        const g = grads[i]![j]!;
+        for (let k = 0; k < sum.length; k++) sum[k] = sum[k]! + g[k]!;
+      }));
+    }
+  }
+  return total!;
+}
+
+/** Rows `[r0, r1)` of a padded batch: every per-position array sliced, scalars (totals) kept. */
+function sliceRows<B extends { rows: number; seq: number }>(batch: B, r0: number, r1: number): B {
+  const out: Record<string, unknown> = { ...batch, rows: r1 - r0 };
+  for (const [key, value] of Object.entries(batch) as [string, unknown][]) {
+    if (value instanceof Float32Array || value instanceof Int32Array) out[key] = value.subarray(r0 * batch.seq, r1 * batch.seq);
+  }
+  return out as B;
+}
+
+function microBatch(
   model: HfModel,
   batch: Pick<EncodedBatch, "rows" | "seq" | "tokens" | "targets">,
   lora: LoraParams,
