@@ -2,7 +2,9 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EngineCore } from "../../src/server/engine/engine-core.js";
 import { CheckpointError } from "../../src/server/engine/hf/checkpoint-error.js";
+import { EngineError } from "../../src/server/engine/types.js";
 import { decoderSpec } from "../../src/server/engine/hf/decoder-spec.js";
 import { inspectCheckpoint } from "../../src/server/engine/hf/hf-checkpoint.js";
 import { writeHfCheckpoint } from "../helpers/hf-checkpoint.js";
@@ -75,5 +77,26 @@ describe("reading config.json", () => {
     expect(refuse({ num_key_value_heads: 3 })).toThrow(/not a multiple of num_key_value_heads 3/);
     expect(refuse({ architectures: ["PhiForCausalLM"] })).toThrow(CheckpointError);
     expect(refuse({ hidden_size: "64" })).toThrow(/"hidden_size" must be a positive integer/);
+  });
+
+  it("refuses a sample whose n sequences of one prompt need more KV cache than the budget, naming n", async () => {
+    const dir = await checkpoint("budget", "Qwen2ForCausalLM", () => {});
+    // One sequence of 1 layer, 1 KV head of 8 dims: 64 bytes a position; 32 positions × 4 = 8 KiB.
+    const core = await EngineCore.create({ models: [{ path: dir, id: "budget" }], kvBudgetBytes: 6 * 1024 });
+    try {
+      core.createRun("r", { base_model: "budget", lora_r: 1, lora_alpha: 1, target_modules: ["q_proj"], learning_rate: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0, seed: 0 });
+      const prompt = Array.from({ length: 16 }, (_, i) => i + 10);
+      expect(core.sample({ runId: "r" }, [prompt], { max_tokens: 16, n: 2, temperature: 0 }).completions).toHaveLength(2);
+      let error: unknown;
+      try {
+        core.sample({ runId: "r" }, [prompt], { max_tokens: 16, n: 4, temperature: 0 });
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(EngineError);
+      expect(error).toMatchObject({ code: "sample_too_large", param: "n" });
+    } finally {
+      core.dispose();
+    }
   });
 });

@@ -97,7 +97,7 @@ export class EngineCore {
   /** Sample requests of this thread, decoded together (see `submitSample`). */
   private readonly batcher: SampleBatcher;
   /** Sample requests on checkpoint models. */
-  private readonly hfSampler = new HfSampler();
+  private readonly hfSampler: HfSampler;
   private readonly checkpoints = new Map<string, HfCheckpoint>();
 
   private constructor(
@@ -105,6 +105,7 @@ export class EngineCore {
     options: EngineCoreOptions,
   ) {
     this.batcher = new SampleBatcher(options.kvBudgetBytes);
+    this.hfSampler = new HfSampler(options.kvBudgetBytes);
     for (const source of options.models ?? []) {
       const c = inspectCheckpoint(source);
       if (this.checkpoints.has(c.id) || MODEL_CONFIGS.has(c.id)) throw new Error(`two models have the id ${JSON.stringify(c.id)}; name one with --model ID=DIR`);

@@ -4,7 +4,7 @@ import { type TokenCodec, encodeWithBos } from "../codec.js";
 import { FullLogitSums, pickToken, type PickOptions } from "../pick-token.js";
 import { Rng } from "../rng.js";
 import { SAMPLE_DEFAULTS, type SampleDone, type SampleHooks } from "../sample-loop.js";
-import { type Completion, EngineError, type Prompt, type SampleParams, type SampleResult } from "../types.js";
+import { type Completion, DEFAULT_KV_BUDGET_BYTES, EngineError, type Prompt, type SampleParams, type SampleResult } from "../types.js";
 import { HfKvCache, type HfLoraTensors, type HfModel } from "./hf-model.js";
 
 /**
@@ -93,6 +93,10 @@ const sums = new FullLogitSums();
  */
 export class HfSampler {
   private jobs: Job[] = [];
+
+  /** @param kvBudgetBytes the most KV cache one prompt's `n` sequences may need (requests past it are refused). */
+  constructor(readonly kvBudgetBytes: number = DEFAULT_KV_BUDGET_BYTES) {}
+
   paused = false;
   #progressed = false;
 
@@ -108,6 +112,16 @@ export class HfSampler {
   submit(w: HfWeights, prompts: Prompt[], partial: Partial<SampleParams>, hooks: SampleHooks, done: SampleDone): void {
     const p: SampleParams = { ...SAMPLE_DEFAULTS, ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) };
     const encoded = prompts.map((prompt, i) => encodeSamplePrompt(w.codec, prompt, i, p.max_tokens, w.contextLength));
+    const { layers, kvHeads, headDim } = w.model.spec;
+    const longest = Math.max(...encoded.map((t) => t.length)) + p.max_tokens;
+    const perPrompt = p.n * layers * 2 * kvHeads * headDim * 4 * longest;
+    if (perPrompt > this.kvBudgetBytes) {
+      throw new EngineError(
+        "sample_too_large",
+        `n is ${p.n}: the ${p.n} sequences of one prompt need ${(perPrompt / 2 ** 20).toFixed(2)} MiB of KV cache on this model, more than the engine's budget of ${(this.kvBudgetBytes / 2 ** 20).toFixed(2)} MiB; ask for fewer samples per prompt or fewer tokens`,
+        "n",
+      );
+    }
     const seed = p.seed ?? crypto.getRandomValues(new Uint32Array(1))[0]!;
     w.retain();
     this.jobs.push({ w, p, opts: { temperature: p.temperature, topP: p.top_p, topK: p.top_k }, seed, hooks, done, encoded, prefilled: false, live: [], running: 0, ended: false });
