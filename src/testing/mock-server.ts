@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { Agent, type IncomingMessage, type ServerResponse, createServer, request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
-import { OPERATIONS, type OperationId } from "../../generated/operations.js";
+import { OPERATION_RESPONSES, OPERATIONS, type OperationId } from "../../generated/operations.js";
 import { freePort } from "./free-port.js";
 import { matchOperation } from "./match-operation.js";
 import { bundledSpecPath } from "./package-root.js";
@@ -125,7 +125,7 @@ export async function createMockServer(options: MockServerOptions = {}): Promise
     }
     const op = OPERATIONS[match.operationId];
     if (op.secured && !authorized) {
-      const unauthorized = (op.responses as Record<string, { example?: unknown }>)["401"]?.example;
+      const unauthorized = (OPERATION_RESPONSES[match.operationId] as Record<string, { example?: unknown }>)["401"]?.example;
       return answer(401, {}, withRequestId(unauthorized, requestId));
     }
     const scenario = scenarios.take(match.operationId);

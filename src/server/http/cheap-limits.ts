@@ -2,10 +2,8 @@ import type * as z from "zod/mini";
 import * as gen from "../../../generated/zod/zod.gen.js";
 import { safeParse } from "../../core/validate.js";
 import { ApiError, validationError } from "./api-error.js";
-import type { OperationId } from "./routes.js";
-
-/** The operations whose body carries training examples. */
-const TRAINING_BODIES: ReadonlySet<OperationId> = new Set(["forwardBackward", "trainStep"]);
+import type { OperationId } from "../../../generated/operations.js";
+import { OPERATION_TRAITS } from "../operation-traits.js";
 
 const tokenSchema = elementOf(gen.zTokensExample.shape.tokens);
 const weightSchema = elementOf(gen.zTokensExample.shape.weights);
@@ -24,7 +22,7 @@ const weightSchema = elementOf(gen.zTokensExample.shape.weights);
  *   422 `validation_error` naming the first bad element.
  */
 export function checkCheapLimits(operationId: OperationId, body: unknown, contextLength: number): void {
-  if (!TRAINING_BODIES.has(operationId) || !isObject(body) || !Array.isArray(body.batch)) return;
+  if (!OPERATION_TRAITS[operationId].trainingBatch || !isObject(body) || !Array.isArray(body.batch)) return;
   body.batch.forEach((example: unknown, i) => {
     if (!isObject(example)) return;
     for (const [field, schema] of [["tokens", tokenSchema], ["weights", weightSchema]] as const) {
