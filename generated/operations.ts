@@ -482,8 +482,8 @@ export interface OperationResult {
   createCheckpoint: operations["createCheckpoint"]["responses"][201]["content"]["application/json"];
   getCheckpoint: operations["getCheckpoint"]["responses"][200]["content"]["application/json"];
   deleteCheckpoint: operations["deleteCheckpoint"]["responses"][200]["content"]["application/json"];
-  /** application/octet-stream: read as bytes. */
-  downloadCheckpoint: ArrayBuffer;
+  /** application/octet-stream: the body's bytes. */
+  downloadCheckpoint: Uint8Array;
   forward: operations["forward"]["responses"][200]["content"]["application/json"];
   tokenize: operations["tokenize"]["responses"][200]["content"]["application/json"];
   detokenize: operations["detokenize"]["responses"][200]["content"]["application/json"];
@@ -496,25 +496,25 @@ export interface OperationResult {
 /** The query of `listRuns` (GET /v1/runs). */
 export interface ListRunsQuery {
   /** Page size. @default 20 Range 1..100. */
-  limit?: NonNullable<operations["listRuns"]["parameters"]["query"]>["limit"] | undefined;
+  limit?: number | undefined;
   /** The `next_cursor` of the previous page. */
-  after?: NonNullable<operations["listRuns"]["parameters"]["query"]>["after"] | undefined;
+  after?: string | undefined;
 }
 
 /** The query of `listMetrics` (GET /v1/runs/{run_id}/metrics). */
 export interface ListMetricsQuery {
   /** Page size of a list ordered by step (metrics, checkpoints). @default 100 Range 1..1000. */
-  limit?: NonNullable<operations["listMetrics"]["parameters"]["query"]>["limit"] | undefined;
+  limit?: number | undefined;
   /** The `next_cursor` of the previous page. */
-  after?: NonNullable<operations["listMetrics"]["parameters"]["query"]>["after"] | undefined;
+  after?: string | undefined;
 }
 
 /** The query of `listCheckpoints` (GET /v1/runs/{run_id}/checkpoints). */
 export interface ListCheckpointsQuery {
   /** Page size of a list ordered by step (metrics, checkpoints). @default 100 Range 1..1000. */
-  limit?: NonNullable<operations["listCheckpoints"]["parameters"]["query"]>["limit"] | undefined;
+  limit?: number | undefined;
   /** The `next_cursor` of the previous page. */
-  after?: NonNullable<operations["listCheckpoints"]["parameters"]["query"]>["after"] | undefined;
+  after?: string | undefined;
 }
 
 /** One declared response of an operation. */

@@ -12,6 +12,12 @@ import { parse } from "yaml";
 
 const METHODS = ["get", "post", "put", "patch", "delete"];
 
+/** The TypeScript type of a scalar schema (a query parameter's), or undefined for anything else. */
+function scalarType(schema) {
+  if (Array.isArray(schema.enum)) return schema.enum.map((v) => JSON.stringify(v)).join(" | ");
+  return { integer: "number", number: "number", string: "string", boolean: "boolean" }[schema.type];
+}
+
 /** @param {string} root the repository root */
 export function generateOperations(root) {
   const spec = parse(readFileSync(join(root, "openapi/signal.yaml"), "utf8"));
@@ -124,7 +130,8 @@ export function generateOperations(root) {
             .join(" ")
             .replace(/\s+/g, " ")
             .replace(/\*\//g, "*\\/");
-          return `  /** ${doc} */\n  ${p.name}${p.required ? "" : "?"}: NonNullable<operations["${id}"]["parameters"]["query"]>["${p.name}"]${p.required ? "" : " | undefined"};`;
+          const type = scalarType(schema) ?? `NonNullable<operations["${id}"]["parameters"]["query"]>["${p.name}"]`;
+          return `  /** ${doc} */\n  ${p.name}${p.required ? "" : "?"}: ${type}${p.required ? "" : " | undefined"};`;
         });
         queryTypes.push(`/** The query of \`${id}\` (${method.toUpperCase()} ${path}). */`, `export interface ${name} {`, ...fields, "}", "");
       }
@@ -136,7 +143,7 @@ export function generateOperations(root) {
       resultTypes.push(
         json
           ? `  ${id}: operations["${id}"]["responses"][${successStatus}]["content"]["application/json"];`
-          : `  /** ${Object.keys(successContent).join(", ")}: read as bytes. */\n  ${id}: ArrayBuffer;`,
+          : `  /** ${Object.keys(successContent).join(", ")}: the body's bytes. */\n  ${id}: Uint8Array;`,
       );
     }
   }

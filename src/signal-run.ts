@@ -13,8 +13,8 @@ import type {
   ZeroGradResult,
 } from "../generated/schema.js";
 import type { APIPromise } from "./core/api-promise.js";
-import type { ListCheckpointsQuery } from "./core/ops-checkpoints.js";
-import { lossAndOptions, type ListMetricsQuery } from "./core/ops-training.js";
+import type { ListCheckpointsQuery, ListMetricsQuery } from "../generated/operations.js";
+import { lossAndOptions } from "./core/loss-and-options.js";
 import type { RequestOptions } from "./core/request-options.js";
 import type { PagePromise } from "./pagination.js";
 import type { InferenceClient, InferenceOptions } from "./inference-client.js";

@@ -1,3 +1,4 @@
+import { definedOnly } from "./defined-only.js";
 /**
  * The three request policies of DESIGN.md §4, one typed defaults object each. A client copies
  * one of these and lets its own options override single fields.
@@ -70,8 +71,4 @@ export function withOverrides(base: Readonly<RequestPolicy>, overrides: PolicyOv
     maxRetries: overrides.maxRetries ?? base.maxRetries,
     backoff: overrides.backoff ? { ...base.backoff, ...definedOnly(overrides.backoff) } : base.backoff,
   };
-}
-
-function definedOnly<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
