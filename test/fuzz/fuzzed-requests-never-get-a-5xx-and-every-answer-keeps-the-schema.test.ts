@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import type { z } from "zod/mini";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { OPERATIONS, type OperationId } from "../../generated/operations.js";
 import * as gen from "../../generated/zod/zod.gen.js";
 import { invalidArbitrary, validArbitrary } from "../helpers/schema-arbitrary.js";
 import { QA, call, createTinyRun, useTestServer } from "../server/helpers.js";
@@ -86,50 +87,49 @@ interface BodyOperation {
   expect: Expect;
 }
 
+/** One operation of the generated table, as the fuzzer reads it. */
+type Operation = (typeof OPERATIONS)[OperationId];
+
 const tiny = "signal-byte-tiny";
-const bodyOperations: BodyOperation[] = [
-  {
-    name: "createRun",
-    path: () => "/v1/runs",
-    schema: gen.zCreateRunBody,
+
+/** The operation's path with our run, the kept checkpoint and the tiny model filled in. */
+function pathOf(operation: Operation, values: { run_id?: string; step?: string; model_id?: string } = {}): string {
+  return operation.path
+    .replace("{run_id}", values.run_id ?? runId)
+    .replace("{step}", values.step ?? String(KEPT_STEP))
+    .replace("{model_id}", values.model_id ?? tiny);
+}
+
+/** How a 2xx of the operation must look: its generated response schema, or bytes. */
+const expectOf = (operation: Operation): Expect => (operation.response === undefined ? { bytes: true } : { json: operation.response });
+
+/**
+ * Where valid bodies need more than the operation's generated schema gives (a model that exists,
+ * token ids in the vocabulary, our checkpoint), and the expectation when the body may ask for a
+ * stream. Every other operation with a body is fuzzed from its schema alone.
+ */
+const bodyOverrides: Partial<Record<OperationId, Partial<Pick<BodyOperation, "valid" | "expect">>>> = {
+  createRun: {
     valid: () =>
       fc.tuple(validArbitrary(gen.zCreateRunBody), fc.boolean()).map(([body, real]) => (real ? { ...(body as object), base_model: tiny } : body)),
-    expect: { json: gen.zCreateRunResponse },
   },
-  {
-    name: "forwardBackward",
-    path: () => `/v1/runs/${runId}/forward_backward`,
-    schema: gen.zForwardBackwardBody,
+  forwardBackward: {
     // Token ids capped to the vocabulary half of the time; uncapped ones are valid but impossible (400).
     valid: () => fc.oneof(validArbitrary(gen.zForwardBackwardBody, { fields: { tokens: 258 } }), validArbitrary(gen.zForwardBackwardBody)),
-    expect: { json: gen.zForwardBackwardResponse },
   },
-  { name: "optimStep", path: () => `/v1/runs/${runId}/optim_step`, schema: gen.zOptimStepBody, valid: () => validArbitrary(gen.zOptimStepBody), expect: { json: gen.zOptimStepResponse } },
-  {
-    name: "trainStep",
-    path: () => `/v1/runs/${runId}/train_step`,
-    schema: gen.zTrainStepBody,
+  trainStep: {
     valid: () => fc.oneof(validArbitrary(gen.zTrainStepBody, { fields: { tokens: 258 } }), validArbitrary(gen.zTrainStepBody)),
-    expect: { json: gen.zTrainStepResponse },
   },
-  {
-    name: "createCheckpoint",
-    path: () => `/v1/runs/${runId}/checkpoints`,
-    schema: gen.zCreateCheckpointBody,
-    valid: () => validArbitrary(gen.zCreateCheckpointBody),
-    expect: { json: gen.zCreateCheckpointResponse },
+  forward: {
+    valid: () => fc.oneof(validArbitrary(gen.zForwardBody, { fields: { tokens: 258 } }), validArbitrary(gen.zForwardBody)),
   },
-  {
-    name: "restoreCheckpoint",
-    path: () => `/v1/runs/${runId}/restore`,
-    schema: gen.zRestoreCheckpointBody,
+  detokenize: {
+    valid: () => fc.oneof(validArbitrary(gen.zDetokenizeBody, { fields: { tokens: 258 } }), validArbitrary(gen.zDetokenizeBody)),
+  },
+  restoreCheckpoint: {
     valid: () => fc.oneof(validArbitrary(gen.zRestoreCheckpointBody), fc.constant({ step: KEPT_STEP })),
-    expect: { json: gen.zRestoreCheckpointResponse },
   },
-  {
-    name: "sample",
-    path: () => `/v1/runs/${runId}/sample`,
-    schema: gen.zSampleBody,
+  sample: {
     // `step`: a random one (no checkpoint: 404), the kept checkpoint, or the live weights.
     valid: () =>
       fc.tuple(validArbitrary(gen.zSampleBody), fc.constantFrom("random", "kept", "live")).map(([body, step]) => {
@@ -138,36 +138,16 @@ const bodyOperations: BodyOperation[] = [
         if (step === "live") delete copy.step;
         return copy;
       }),
-    expect: { json: gen.zSampleResponse },
   },
-  {
-    name: "sample (stream)",
-    path: () => `/v1/runs/${runId}/sample`,
-    schema: gen.zSampleBody,
-    valid: () =>
-      fc.tuple(validArbitrary(gen.zSampleBody), fc.boolean()).map(([body, live]) => {
-        const copy: Record<string, unknown> = { ...(body as Record<string, unknown>), stream: true };
-        if (live) delete copy.step;
-        return copy;
-      }),
-    expect: { sse: gen.zSampleChunk },
-  },
-  {
-    name: "createEmbeddings",
-    path: () => `/v1/runs/${runId}/embeddings`,
-    schema: gen.zCreateEmbeddingsBody,
+  createEmbeddings: {
     valid: () =>
       fc.tuple(validArbitrary(gen.zCreateEmbeddingsBody), fc.boolean()).map(([body, live]) => {
         const copy = { ...(body as Record<string, unknown>) };
         if (live) delete copy.step;
         return copy;
       }),
-    expect: { json: gen.zCreateEmbeddingsResponse },
   },
-  {
-    name: "createCompletion",
-    path: () => "/v1/completions",
-    schema: gen.zCreateCompletionBody,
+  createCompletion: {
     valid: () =>
       fc
         .tuple(
@@ -184,6 +164,40 @@ const bodyOperations: BodyOperation[] = [
           return copy;
         }),
     expect: { sse: gen.zCreateCompletionResponse },
+  },
+};
+
+/** Operations with a query: generated query strings. */
+const queryOperations = Object.values(OPERATIONS).filter((operation) => operation.query !== undefined);
+/** Operations without a body (GET, DELETE, and POSTs that take none): generated path parameters. */
+const bodilessOperations = Object.values(OPERATIONS).filter((operation) => operation.body === undefined);
+
+const bodyOperations: BodyOperation[] = [
+  ...Object.values(OPERATIONS).flatMap((operation): BodyOperation[] => {
+    if (operation.body === undefined) return [];
+    const override = bodyOverrides[operation.operationId];
+    const schema: z.ZodMiniType = operation.body;
+    return [
+      {
+        name: operation.operationId,
+        path: () => pathOf(operation),
+        schema,
+        valid: override?.valid ?? (() => validArbitrary(schema)),
+        expect: override?.expect ?? expectOf(operation),
+      },
+    ];
+  }),
+  {
+    name: "sample (stream)",
+    path: () => pathOf(OPERATIONS.sample),
+    schema: gen.zSampleBody,
+    valid: () =>
+      fc.tuple(validArbitrary(gen.zSampleBody), fc.boolean()).map(([body, live]) => {
+        const copy: Record<string, unknown> = { ...(body as Record<string, unknown>), stream: true };
+        if (live) delete copy.step;
+        return copy;
+      }),
+    expect: { sse: gen.zSampleChunk },
   },
 ];
 
@@ -217,14 +231,40 @@ describe("fuzzed requests derived from the spec never get a 5xx and every answer
     );
   });
 
-  it("listRuns and listMetrics: generated query strings", async () => {
+  it(`${queryOperations.map((o) => o.operationId).join(", ")}: generated query strings`, async () => {
     const query = (schema: z.ZodMiniType) =>
       fc.oneof(validArbitrary(schema), invalidArbitrary(schema), fc.dictionary(fc.string({ maxLength: 6 }), fc.string({ maxLength: 12, unit: "grapheme" }), { maxKeys: 3 }));
     const arb = fc.oneof(
-      query(gen.zListRunsQuery).map((q) => ({ path: "/v1/runs", q, expect: { json: gen.zListRunsResponse } as Expect })),
-      fc.tuple(runIdArb(), query(gen.zListMetricsQuery)).map(([id, q]) => ({ path: `/v1/runs/${id}/metrics`, q, expect: { json: gen.zListMetricsResponse } as Expect })),
+      ...queryOperations.map((operation) =>
+        fc.tuple(runIdArb(), query(operation.query as z.ZodMiniType)).map(([id, q]) => ({ path: pathOf(operation, { run_id: id }), q, expect: expectOf(operation) })),
+      ),
     );
     await fuzz(arb, 2 * VALID_RUNS, ({ path, q, expect }) => client.send({ method: "GET", path: path + encodeQuery(q) }, expect));
+  });
+
+  it(`${bodilessOperations.map((o) => o.operationId).join(", ")}: generated path parameters`, async () => {
+    const arb = fc.constantFrom(...bodilessOperations).chain((operation) => {
+      // A DELETE never gets our run or the kept checkpoint: the other properties use them.
+      const ours = operation.method !== "DELETE";
+      const generated: fc.Arbitrary<Record<string, unknown>> = operation.params ? validArbitrary(operation.params).map((p) => p as Record<string, unknown>) : fc.constant({});
+      const garbage = fc.string({ maxLength: 50, unit: "grapheme" }).map(encodeURIComponent).filter((s) => s !== "");
+      const value = (name: "run_id" | "step" | "model_id", own: string) =>
+        fc.oneof(
+          ...(ours ? [fc.constant(own)] : []),
+          generated.map((p) => encodeURIComponent(String(p[name] ?? own))),
+          garbage,
+        );
+      return fc
+        .record({ run_id: value("run_id", runId), step: value("step", String(KEPT_STEP)), model_id: value("model_id", tiny) })
+        .filter((values) => ours || values.run_id !== runId)
+        .map((values) => ({ operation, path: pathOf(operation, values) }));
+    });
+    await fuzz(arb, 3 * VALID_RUNS, ({ operation, path }) => client.send({ method: operation.method, path }, expectOf(operation)));
+  });
+
+  it("fuzzes every operation of the generated table", () => {
+    const fuzzed = new Set([...bodyOperations.map((o) => o.name), ...queryOperations.map((o) => o.operationId), ...bodilessOperations.map((o) => o.operationId)]);
+    expect(Object.keys(OPERATIONS).filter((id) => !fuzzed.has(id))).toEqual([]);
   });
 
   it("getCheckpoint, downloadCheckpoint and deleteCheckpoint: generated path parameters", async () => {
