@@ -15,7 +15,7 @@
 //
 // Options: --keep (leave the project in place and print its path).
 import { execFileSync, spawn } from "node:child_process";
-import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -151,6 +151,7 @@ try {
       "",
       'it("fails with a mock open", { timeout: 60_000 }, async () => {',
       "  const mock = await createMockServer();",
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the source of a test file, whose template literal is meant.
       '  const response = await fetch(`${mock.url}/v1/health`);',
       "  expect(response.status).toBe(500);",
       "});",

@@ -18,7 +18,7 @@ export function nameSchemaTypes(file) {
   const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true);
   const components = source.statements.find((s) => ts.isInterfaceDeclaration(s) && s.name.text === "components");
   const schemas = components?.members.find((m) => ts.isPropertySignature(m) && m.name.getText(source) === "schemas");
-  if (!schemas || !schemas.type || !ts.isTypeLiteralNode(schemas.type)) throw new Error("name-schema-types: no components.schemas in " + file);
+  if (!schemas?.type || !ts.isTypeLiteralNode(schemas.type)) throw new Error(`name-schema-types: no components.schemas in ${file}`);
 
   const declarations = [];
   const edits = [];

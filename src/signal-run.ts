@@ -30,6 +30,7 @@ export interface SignalRun extends Run {}
  * of the last fetch, plus the simple API's calls bound to this run. `refresh()` re-reads the
  * fields (and the request id). Serialises (`JSON.stringify`) to the plain run.
  */
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the class sets every field of Run from the wire (in its constructor and `refresh`).
 export class SignalRun {
   readonly #client: SignalClient;
 

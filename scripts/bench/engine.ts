@@ -102,7 +102,10 @@ export async function benchEngine(): Promise<{ markdown: string; figures: Record
     // The step and its bound's matmul are timed in alternation, so both see the same machine.
     const mms: number[] = [];
     const fused = await alternate(() => core.trainStep(id, batch), 15, matmulOnce, mms);
-    const split = await timeIt(() => (core.forwardBackward(id, batch), core.optimStep(id)), 9);
+    const split = await timeIt(() => {
+      core.forwardBackward(id, batch);
+      return core.optimStep(id);
+    }, 9);
     const stepGflops = mmFlops / median(mms) / 1e6;
     figures[`${id}_matmul_gflops_alongside_step`] = stepGflops;
     const bound = (stepFlops(c, 8, 128) / (stepGflops * 1e9)) * 1000;
@@ -270,7 +273,9 @@ async function benchThroughput(id: string, prompt: string): Promise<{ lines: str
         let seen = false;
         return engine.sample({ runId: "ttft" }, [`${prompt} ${i}`], { ...params, max_tokens: 200, seed: 100 + rep * 8 + i }, {
           onToken: () => {
-            if (!seen && (seen = true) && ++started === 8) allStarted();
+            if (seen) return;
+            seen = true;
+            if (++started === 8) allStarted();
           },
         });
       });
@@ -332,6 +337,6 @@ async function benchThroughput(id: string, prompt: string): Promise<{ lines: str
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   const { markdown } = await benchEngine();
-  process.stdout.write(markdown + "\n");
+  process.stdout.write(`${markdown}\n`);
   process.exit(0);
 }

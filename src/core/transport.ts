@@ -1,5 +1,5 @@
 import { randomUUID } from "./random-id.js";
-import { APIConnectionError, APIError, APITimeoutError, APIUserAbortError, SignalError, ValidationError } from "../errors.js";
+import { APIConnectionError, APIError, APITimeoutError, APIUserAbortError, type SignalError, ValidationError } from "../errors.js";
 import { makeAPIError } from "./error-factory.js";
 import { BufferedResponse, LiteRequest } from "./lite-http.js";
 import { checkPolicyOptions, MAX_TIMEOUT_MS } from "./check-options.js";

@@ -14,7 +14,10 @@ describe("CallSequencer", () => {
   it("holds an early arrival until its predecessor settles, then lets it go", async () => {
     const seq = new CallSequencer(60_000);
     const order: number[] = [];
-    const second = seq.turn(run(), "client-a1:1").then((t) => (order.push(1), t));
+    const second = seq.turn(run(), "client-a1:1").then((t) => {
+      order.push(1);
+      return t;
+    });
     const first = await seq.turn(run(), "client-a1:0");
     order.push(0);
     await Promise.resolve();
@@ -28,7 +31,10 @@ describe("CallSequencer", () => {
     const seq = new CallSequencer(60_000);
     const order: string[] = [];
     (await seq.turn(run(), "client-b1:0")).settle("retryable");
-    const next = seq.turn(run(), "client-b1:1").then((t) => (order.push("1"), t));
+    const next = seq.turn(run(), "client-b1:1").then((t) => {
+      order.push("1");
+      return t;
+    });
     await Promise.resolve();
     const retry = await seq.turn(run(), "client-b1:0");
     order.push("0 again");
