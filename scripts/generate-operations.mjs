@@ -24,7 +24,10 @@ export function generateOperations(root) {
   const zodNames = new Set([...readFileSync(join(root, "generated/zod/zod.gen.ts"), "utf8").matchAll(/^export const (z\w+) =/gm)].map((m) => m[1]));
   const resolve = (node) => {
     if (node && typeof node.$ref === "string") {
-      const target = node.$ref.replace(/^#\//, "").split("/").reduce((at, key) => at?.[key], spec);
+      const target = node.$ref
+        .replace(/^#\//, "")
+        .split("/")
+        .reduce((at, key) => at?.[key], spec);
       if (target === undefined) throw new Error(`generate-operations: unresolved ${node.$ref}`);
       return resolve(target);
     }
@@ -41,7 +44,9 @@ export function generateOperations(root) {
   const zodOf = (id, part, expected) => {
     const name = `z${pascal(id)}${part}`;
     if (zodNames.has(name) !== expected) {
-      throw new Error(`generate-operations: ${id} ${expected ? "has" : "has no"} ${part.toLowerCase()} in the spec but zod.gen.ts ${expected ? "lacks" : "has"} ${name}`);
+      throw new Error(
+        `generate-operations: ${id} ${expected ? "has" : "has no"} ${part.toLowerCase()} in the spec but zod.gen.ts ${expected ? "lacks" : "has"} ${name}`,
+      );
     }
     return expected ? name : undefined;
   };
@@ -151,7 +156,10 @@ export function generateOperations(root) {
 
   const text = [
     `import type { operations } from "./schema.js";`,
-    `import {\n${[...imports].sort().map((name) => `  ${name},`).join("\n")}\n} from "./zod/zod.gen.js";`,
+    `import {\n${[...imports]
+      .sort()
+      .map((name) => `  ${name},`)
+      .join("\n")}\n} from "./zod/zod.gen.js";`,
     "",
     "// One constant per operation: what a call needs (method, path, validators), small enough to",
     "// import one at a time. OPERATIONS is the table of all of them.",

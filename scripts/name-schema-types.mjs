@@ -27,7 +27,11 @@ export function nameSchemaTypes(file) {
     const name = member.name.getText(source).replace(/^"|"$/g, "");
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`name-schema-types: schema name ${name} is not an identifier`);
     const column = source.getLineAndCharacterOfPosition(member.getStart(source)).character;
-    const docs = ts.getJSDocCommentsAndTags(member).filter(ts.isJSDoc).map((d) => dedent(d.getText(source), column)).join("\n");
+    const docs = ts
+      .getJSDocCommentsAndTags(member)
+      .filter(ts.isJSDoc)
+      .map((d) => dedent(d.getText(source), column))
+      .join("\n");
     const body = dedent(text.slice(member.type.getStart(source), member.type.end), column);
     const declaration = ts.isTypeLiteralNode(member.type) ? `export interface ${name} ${body}` : `export type ${name} = ${body};`;
     declarations.push((docs ? `${docs}\n` : "") + declaration);

@@ -32,7 +32,11 @@ export function reachable(spec, roots) {
     const ref = queue.pop();
     if (seen.has(ref)) continue;
     seen.add(ref);
-    const target = ref.replace(/^#\//, "").split("/").map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~")).reduce((at, key) => at?.[key], spec);
+    const target = ref
+      .replace(/^#\//, "")
+      .split("/")
+      .map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"))
+      .reduce((at, key) => at?.[key], spec);
     for (const next of collectRefs(target, new Set())) queue.push(next);
   }
   return new Set([...seen].map(componentOf).filter(Boolean));
@@ -59,15 +63,11 @@ export function schemaSides(spec) {
 }
 
 const OPEN_STRING = ts.factory.createParenthesizedType(
-  ts.factory.createIntersectionTypeNode([
-    ts.factory.createKeywordTypeNode(ts.SyntaxKind.StringKeyword),
-    ts.factory.createTypeLiteralNode([]),
-  ]),
+  ts.factory.createIntersectionTypeNode([ts.factory.createKeywordTypeNode(ts.SyntaxKind.StringKeyword), ts.factory.createTypeLiteralNode([])]),
 );
 
 // openapi-typescript renders a string literal type as an identifier whose text is the quoted value.
-const isStringLiteral = (node) =>
-  (ts.isLiteralTypeNode(node) && ts.isStringLiteral(node.literal)) || (ts.isIdentifier(node) && node.text.startsWith('"'));
+const isStringLiteral = (node) => (ts.isLiteralTypeNode(node) && ts.isStringLiteral(node.literal)) || (ts.isIdentifier(node) && node.text.startsWith('"'));
 const isNullLiteral = (node) => ts.isLiteralTypeNode(node) && node.literal.kind === ts.SyntaxKind.NullKeyword;
 
 /** A union of string literals (maybe with null), as openapi-typescript renders an enum. */

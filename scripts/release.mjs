@@ -19,7 +19,10 @@ const dryRun = process.argv.includes("--dry-run");
 
 /** `1.4.2` bumped by `major` | `minor` | `patch`. */
 export function bumpVersion(version, bump) {
-  const [major = 0, minor = 0, patch = 0] = version.split("-")[0].split(".").map((n) => Number.parseInt(n, 10));
+  const [major = 0, minor = 0, patch = 0] = version
+    .split("-")[0]
+    .split(".")
+    .map((n) => Number.parseInt(n, 10));
   if (bump === "major") return `${major + 1}.0.0`;
   if (bump === "minor") return `${major}.${minor + 1}.0`;
   return `${major}.${minor}.${patch + 1}`;

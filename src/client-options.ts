@@ -98,9 +98,7 @@ export function openApi(options: ClientOptions, policy: Readonly<RequestPolicy>,
   checkClientOptions(options);
   const apiKey = options.apiKey ?? env("SIGNAL_API_KEY");
   if (apiKey === undefined || apiKey === "") {
-    throw new SignalError(
-      "No API key: pass `apiKey` to the client or set the SIGNAL_API_KEY environment variable.",
-    );
+    throw new SignalError("No API key: pass `apiKey` to the client or set the SIGNAL_API_KEY environment variable.");
   }
   const fromEnv = env("SIGNAL_BASE_URL");
   const baseUrl =

@@ -150,10 +150,7 @@ export class InferenceClient {
         const one = answers.then((map) => map.get(prompt) ?? []);
         one.catch(noop);
         this.#pending.set(key, one);
-        void answers.then(
-          (map) => cache.set(scope, prompt, map.get(prompt) ?? []),
-          noop,
-        ).finally(() => this.#pending.delete(key));
+        void answers.then((map) => cache.set(scope, prompt, map.get(prompt) ?? []), noop).finally(() => this.#pending.delete(key));
       }
       const fresh = await answers;
       rawCall = await call._raw();

@@ -1,4 +1,14 @@
-import type { Batch, Checkpoint, ForwardBackwardResult, ForwardResult, Metric, OptimStepResult, RestoreResponse, TrainStepResult, ZeroGradResult } from "../generated/schema.js";
+import type {
+  Batch,
+  Checkpoint,
+  ForwardBackwardResult,
+  ForwardResult,
+  Metric,
+  OptimStepResult,
+  RestoreResponse,
+  TrainStepResult,
+  ZeroGradResult,
+} from "../generated/schema.js";
 import type { Api } from "./core/api.js";
 import { APIPromise, type RawCall } from "./core/api-promise.js";
 import { checkInteger } from "./core/check-options.js";
@@ -169,9 +179,11 @@ export class TrainingClient {
     });
     // Handled here at once: the caller sees the rejection through `raw`, after the call before it settles.
     sent.catch(noop);
-    const raw = this.#tail.then(() => sent).catch((error: unknown) => {
-      throw error === SKIPPED || isBroken(error) ? new SequenceBrokenError(sequence.failure ?? error) : error;
-    });
+    const raw = this.#tail
+      .then(() => sent)
+      .catch((error: unknown) => {
+        throw error === SKIPPED || isBroken(error) ? new SequenceBrokenError(sequence.failure ?? error) : error;
+      });
     const parsed = raw.then(async () => {
       const result = await (call as APIPromise<T>);
       // Every training answer carries the run's step: the client learns it from the server.
@@ -229,7 +241,10 @@ export class TrainingClient {
     // A checkpoint's step is not the run's: only a live-weights answer tells the current step.
     const live = params.step === undefined;
     // The server orders only live-weights forwards among the run's calls.
-    return this.#enqueue((call) => callOperation(this.#api, "forward", { path: this.#path, body: { batch, ...params } }, call), options, undefined, { learnsStep: live, sequenced: live });
+    return this.#enqueue((call) => callOperation(this.#api, "forward", { path: this.#path, body: { batch, ...params } }, call), options, undefined, {
+      learnsStep: live,
+      sequenced: live,
+    });
   }
 
   /**

@@ -19,7 +19,18 @@ const cpuMs = () => {
 };
 
 function config(base_model: string): RunConfig {
-  return { base_model, lora_r: 8, lora_alpha: 16, target_modules: ["q_proj", "v_proj"], learning_rate: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0, seed: 1 };
+  return {
+    base_model,
+    lora_r: 8,
+    lora_alpha: 16,
+    target_modules: ["q_proj", "v_proj"],
+    learning_rate: 1e-3,
+    beta1: 0.9,
+    beta2: 0.999,
+    eps: 1e-8,
+    weight_decay: 0,
+    seed: 1,
+  };
 }
 
 /** 8 examples of 128 tokens each (BOS + 126 bytes + EOS). */
@@ -271,13 +282,18 @@ async function benchThroughput(id: string, prompt: string): Promise<{ lines: str
       const decoding = new Promise<void>((r) => (allStarted = r));
       const others = Array.from({ length: 8 }, (_, i) => {
         let seen = false;
-        return engine.sample({ runId: "ttft" }, [`${prompt} ${i}`], { ...params, max_tokens: 200, seed: 100 + rep * 8 + i }, {
-          onToken: () => {
-            if (seen) return;
-            seen = true;
-            if (++started === 8) allStarted();
+        return engine.sample(
+          { runId: "ttft" },
+          [`${prompt} ${i}`],
+          { ...params, max_tokens: 200, seed: 100 + rep * 8 + i },
+          {
+            onToken: () => {
+              if (seen) return;
+              seen = true;
+              if (++started === 8) allStarted();
+            },
           },
-        });
+        );
       });
       await decoding;
       busy.push(await firstToken());
@@ -327,7 +343,8 @@ async function benchThroughput(id: string, prompt: string): Promise<{ lines: str
     `| batchSample on live weights (${id}, 8 tokens, greedy, batchSize 32, concurrency 4; server process) | batchSample ms | loop of single calls ms | speedup |`,
     "|---|---|---|---|",
     ...[128, 256].map(
-      (n) => `| ${n} prompts | ${figures[`batch_sample_${n}_ms`]!.toFixed(0)} | ${figures[`loop_sample_${n}_ms`]!.toFixed(0)} | **${figures[`batch_sample_${n}_speedup`]!.toFixed(1)}×** |`,
+      (n) =>
+        `| ${n} prompts | ${figures[`batch_sample_${n}_ms`]!.toFixed(0)} | ${figures[`loop_sample_${n}_ms`]!.toFixed(0)} | **${figures[`batch_sample_${n}_speedup`]!.toFixed(1)}×** |`,
     ),
     "",
     "Best of 4 interleaved runs each.",

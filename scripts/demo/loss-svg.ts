@@ -11,13 +11,17 @@ export function lossCurveSvg(losses: number[], options: { title: string; marks?:
   const points = losses.map((loss, i) => `${x(i).toFixed(1)},${y(loss).toFixed(1)}`).join(" ");
   const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => {
     const value = maxLoss * f;
-    return `<line x1="${pad.left}" x2="${pad.left + w}" y1="${y(value)}" y2="${y(value)}" stroke="#eee"/>` +
-      `<text x="${pad.left - 6}" y="${y(value) + 4}" text-anchor="end">${value.toFixed(2)}</text>`;
+    return (
+      `<line x1="${pad.left}" x2="${pad.left + w}" y1="${y(value)}" y2="${y(value)}" stroke="#eee"/>` +
+      `<text x="${pad.left - 6}" y="${y(value) + 4}" text-anchor="end">${value.toFixed(2)}</text>`
+    );
   });
   const marks = (options.marks ?? []).map(({ step, label }) => {
     const at = x(Math.max(0, step - 1));
-    return `<line x1="${at}" x2="${at}" y1="${pad.top}" y2="${pad.top + h}" stroke="#c60" stroke-dasharray="4 3"/>` +
-      `<text x="${at + 4}" y="${pad.top + 12}" fill="#c60">${escapeXml(label)}</text>`;
+    return (
+      `<line x1="${at}" x2="${at}" y1="${pad.top}" y2="${pad.top + h}" stroke="#c60" stroke-dasharray="4 3"/>` +
+      `<text x="${at + 4}" y="${pad.top + 12}" fill="#c60">${escapeXml(label)}</text>`
+    );
   });
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="11">`,

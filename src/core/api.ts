@@ -62,7 +62,15 @@ export class Api {
     const headers = Object.entries({ ...clientHeaders(), ...config.defaultHeaders }).filter(
       (entry): entry is [string, string | null] => entry[1] !== undefined,
     );
-    this.#transport = { pool: this.pool, policy: this.policy, logger: this.logger, redact: this.redact, random: config.random, headers, fetchOptions: config.fetchOptions };
+    this.#transport = {
+      pool: this.pool,
+      policy: this.policy,
+      logger: this.logger,
+      redact: this.redact,
+      random: config.random,
+      headers,
+      fetchOptions: config.fetchOptions,
+    };
     // Every call passes its own fetch (the transport), which reads the LiteRequest directly.
     this.raw = createDirectClient(this.baseUrl, config.apiKey);
   }

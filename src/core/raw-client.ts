@@ -17,7 +17,7 @@ type FetchResponse<T extends Record<string | number, any>, Options, Media extend
 type Method<M extends HttpMethod> = <P extends PathsWithMethod<paths, M>, I extends Init<P, M> = Init<P, M>>(
   url: P,
   ...init: InitArg<Init<P, M>>
-// biome-ignore lint/suspicious/noExplicitAny: openapi-typescript-helpers' own constraint on operation objects.
+  // biome-ignore lint/suspicious/noExplicitAny: openapi-typescript-helpers' own constraint on operation objects.
 ) => Promise<FetchResponse<Extract<paths[P][M], Record<string | number, any>>, I, `${string}/${string}`>>;
 
 /**

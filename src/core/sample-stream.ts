@@ -12,7 +12,12 @@ import { parseSampleStream } from "./sse.js";
  * Sends a streamed `sample` and resolves once the headers are in, with the unread
  * `text/event-stream` body. `options.signal` aborts the request, body included.
  */
-export async function openSampleStream(api: Api, runId: string, body: SampleRequest, options: RequestOptions): Promise<RawCall & { data: ReadableStream<Uint8Array> }> {
+export async function openSampleStream(
+  api: Api,
+  runId: string,
+  body: SampleRequest,
+  options: RequestOptions,
+): Promise<RawCall & { data: ReadableStream<Uint8Array> }> {
   const raw = await sendOperation(api, "sample", { path: { run_id: runId }, body: { ...body, stream: true } }, options, {
     parseAs: "stream",
     headers: { Accept: "text/event-stream" },

@@ -139,10 +139,18 @@ async function runAttempt(
 }
 
 /** The SDK's JSON body with `extraBody` merged over it. @throws ValidationError when there is no JSON object to extend. */
-function withExtraBody(operation: string, method: string, body: string | undefined, extra: Record<string, unknown> | undefined, headers: Headers): string | undefined {
+function withExtraBody(
+  operation: string,
+  method: string,
+  body: string | undefined,
+  extra: Record<string, unknown> | undefined,
+  headers: Headers,
+): string | undefined {
   if (extra === undefined) return body;
   if (method === "GET" || method === "HEAD") {
-    throw new ValidationError(`${operation}: extraBody: a ${method} request has no body; use extraQuery`, [{ path: "extraBody", message: "not allowed on GET" }]);
+    throw new ValidationError(`${operation}: extraBody: a ${method} request has no body; use extraQuery`, [
+      { path: "extraBody", message: "not allowed on GET" },
+    ]);
   }
   if (body === undefined || body === "") {
     headers.set("content-type", "application/json");
@@ -226,10 +234,13 @@ function sleep(ms: number, signal: AbortSignal | undefined, pool: Pool): Promise
       cleanup();
       reject(new APIConnectionError("The client was closed while the call waited to retry."));
     });
-    const timer = setTimeout(() => {
-      cleanup();
-      resolve();
-    }, Math.min(ms, MAX_TIMEOUT_MS));
+    const timer = setTimeout(
+      () => {
+        cleanup();
+        resolve();
+      },
+      Math.min(ms, MAX_TIMEOUT_MS),
+    );
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }

@@ -64,7 +64,9 @@ const messages: z.core.$ZodErrorMap = (issue) => {
     case "invalid_type":
       return `Invalid input: expected ${issue.expected}, received ${kind(issue.input)}`;
     case "invalid_value":
-      return issue.values.length === 1 ? `Invalid input: expected ${show(issue.values[0])}` : `Invalid option: expected one of ${issue.values.map(show).join("|")}`;
+      return issue.values.length === 1
+        ? `Invalid input: expected ${show(issue.values[0])}`
+        : `Invalid option: expected one of ${issue.values.map(show).join("|")}`;
     case "too_big":
     case "too_small": {
       const big = issue.code === "too_big";

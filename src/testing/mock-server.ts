@@ -121,7 +121,11 @@ export async function createMockServer(options: MockServerOptions = {}): Promise
     }
     if (match.kind === "method_not_allowed") {
       const allowed = match.allowed.join(" or ");
-      return answer(405, { allow: match.allowed.join(", ") }, errorOf("invalid_request_error", "method_not_allowed", `${method} is not allowed on ${url.pathname}; use ${allowed}.`, requestId));
+      return answer(
+        405,
+        { allow: match.allowed.join(", ") },
+        errorOf("invalid_request_error", "method_not_allowed", `${method} is not allowed on ${url.pathname}; use ${allowed}.`, requestId),
+      );
     }
     const op = OPERATIONS[match.operationId];
     if (op.secured && !authorized) {
@@ -144,7 +148,8 @@ export async function createMockServer(options: MockServerOptions = {}): Promise
     const upstream = await forward(prism!.url, { method, path: url.pathname + url.search, headers, body: raw });
     const out: Record<string, string> = {};
     for (const [name, value] of Object.entries(upstream.headers)) {
-      if (value === undefined || name === "sl-violations" || name === "content-length" || name === "connection" || name === "keep-alive" || name === "date") continue;
+      if (value === undefined || name === "sl-violations" || name === "content-length" || name === "connection" || name === "keep-alive" || name === "date")
+        continue;
       out[name] = Array.isArray(value) ? value.join(", ") : value;
     }
     Object.assign(out, scenario?.headers ?? {});
@@ -183,7 +188,10 @@ export async function createMockServer(options: MockServerOptions = {}): Promise
     [prism] = await Promise.all([started, listening]);
   } catch (error) {
     server.close();
-    await started.then((p) => p.stop(0), () => {});
+    await started.then(
+      (p) => p.stop(0),
+      () => {},
+    );
     throw error;
   }
   const { port } = server.address() as AddressInfo;

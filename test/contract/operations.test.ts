@@ -95,8 +95,7 @@ const cases: { [Op in OperationId]: Case } = {
   },
   downloadCheckpoint: {
     valid: (c) => c.GET("/v1/runs/{run_id}/checkpoints/{step}/content", { ...checkpoint, parseAs: "text" }),
-    invalid: (c) =>
-      c.GET("/v1/runs/{run_id}/checkpoints/{step}/content", { params: { path: { run_id: runId, step: bad("latest") } } }),
+    invalid: (c) => c.GET("/v1/runs/{run_id}/checkpoints/{step}/content", { params: { path: { run_id: runId, step: bad("latest") } } }),
   },
   deleteCheckpoint: {
     valid: (c) => c.DELETE("/v1/runs/{run_id}/checkpoints/{step}", checkpoint),
@@ -107,8 +106,7 @@ const cases: { [Op in OperationId]: Case } = {
     invalid: (c) => c.POST("/v1/runs/{run_id}/restore", { ...run, body: bad({}) }),
   },
   sample: {
-    valid: (c) =>
-      c.POST("/v1/runs/{run_id}/sample", { ...run, body: { prompts: ["Q: 2+2?\nA:"], max_tokens: 8, temperature: 0, stop: ["\n"] } }),
+    valid: (c) => c.POST("/v1/runs/{run_id}/sample", { ...run, body: { prompts: ["Q: 2+2?\nA:"], max_tokens: 8, temperature: 0, stop: ["\n"] } }),
     invalid: (c) => c.POST("/v1/runs/{run_id}/sample", { ...run, body: { prompts: ["x"], temperature: 5 } }),
   },
   createEmbeddings: {

@@ -19,7 +19,6 @@ let runId: string;
 const KEPT_STEP = 1;
 const logLines: string[] = [];
 
-
 /** A set-up call that must succeed, or every test after it would fail for the wrong reason. */
 async function setUp(reply: Promise<{ status: number; body: unknown }>): Promise<void> {
   const { status, body } = await reply;
@@ -110,8 +109,7 @@ const expectOf = (operation: Operation): Expect => (operation.response === undef
  */
 const bodyOverrides: Partial<Record<OperationId, Partial<Pick<BodyOperation, "valid" | "expect">>>> = {
   createRun: {
-    valid: () =>
-      fc.tuple(validArbitrary(gen.zCreateRunBody), fc.boolean()).map(([body, real]) => (real ? { ...(body as object), base_model: tiny } : body)),
+    valid: () => fc.tuple(validArbitrary(gen.zCreateRunBody), fc.boolean()).map(([body, real]) => (real ? { ...(body as object), base_model: tiny } : body)),
   },
   forwardBackward: {
     // Token ids capped to the vocabulary half of the time; uncapped ones are valid but impossible (400).
@@ -212,7 +210,12 @@ describe("fuzzed requests derived from the spec never get a 5xx and every answer
         invalidArbitrary(op.schema).map((body) => JSON.stringify(body)),
         withUnknownKey(op.valid()),
       );
-      await fuzz(invalid, INVALID_RUNS, (text) => client.send({ method: "POST", path: op.path(), body: text, headers: { "content-type": "application/json" } }, op.expect), is4xx);
+      await fuzz(
+        invalid,
+        INVALID_RUNS,
+        (text) => client.send({ method: "POST", path: op.path(), body: text, headers: { "content-type": "application/json" } }, op.expect),
+        is4xx,
+      );
     });
   }
 
@@ -233,10 +236,16 @@ describe("fuzzed requests derived from the spec never get a 5xx and every answer
 
   it(`${queryOperations.map((o) => o.operationId).join(", ")}: generated query strings`, async () => {
     const query = (schema: z.ZodMiniType) =>
-      fc.oneof(validArbitrary(schema), invalidArbitrary(schema), fc.dictionary(fc.string({ maxLength: 6 }), fc.string({ maxLength: 12, unit: "grapheme" }), { maxKeys: 3 }));
+      fc.oneof(
+        validArbitrary(schema),
+        invalidArbitrary(schema),
+        fc.dictionary(fc.string({ maxLength: 6 }), fc.string({ maxLength: 12, unit: "grapheme" }), { maxKeys: 3 }),
+      );
     const arb = fc.oneof(
       ...queryOperations.map((operation) =>
-        fc.tuple(runIdArb(), query(operation.query as z.ZodMiniType)).map(([id, q]) => ({ path: pathOf(operation, { run_id: id }), q, expect: expectOf(operation) })),
+        fc
+          .tuple(runIdArb(), query(operation.query as z.ZodMiniType))
+          .map(([id, q]) => ({ path: pathOf(operation, { run_id: id }), q, expect: expectOf(operation) })),
       ),
     );
     await fuzz(arb, 2 * VALID_RUNS, ({ path, q, expect }) => client.send({ method: "GET", path: path + encodeQuery(q) }, expect));
@@ -246,8 +255,13 @@ describe("fuzzed requests derived from the spec never get a 5xx and every answer
     const arb = fc.constantFrom(...bodilessOperations).chain((operation) => {
       // A DELETE never gets our run or the kept checkpoint: the other properties use them.
       const ours = operation.method !== "DELETE";
-      const generated: fc.Arbitrary<Record<string, unknown>> = operation.params ? validArbitrary(operation.params).map((p) => p as Record<string, unknown>) : fc.constant({});
-      const garbage = fc.string({ maxLength: 50, unit: "grapheme" }).map(encodeURIComponent).filter((s) => s !== "");
+      const generated: fc.Arbitrary<Record<string, unknown>> = operation.params
+        ? validArbitrary(operation.params).map((p) => p as Record<string, unknown>)
+        : fc.constant({});
+      const garbage = fc
+        .string({ maxLength: 50, unit: "grapheme" })
+        .map(encodeURIComponent)
+        .filter((s) => s !== "");
       const value = (name: "run_id" | "step" | "model_id", own: string) =>
         fc.oneof(
           ...(ours ? [fc.constant(own)] : []),
@@ -263,7 +277,11 @@ describe("fuzzed requests derived from the spec never get a 5xx and every answer
   });
 
   it("fuzzes every operation of the generated table", () => {
-    const fuzzed = new Set([...bodyOperations.map((o) => o.name), ...queryOperations.map((o) => o.operationId), ...bodilessOperations.map((o) => o.operationId)]);
+    const fuzzed = new Set([
+      ...bodyOperations.map((o) => o.name),
+      ...queryOperations.map((o) => o.operationId),
+      ...bodilessOperations.map((o) => o.operationId),
+    ]);
     expect(Object.keys(OPERATIONS).filter((id) => !fuzzed.has(id))).toEqual([]);
   });
 
@@ -274,7 +292,11 @@ describe("fuzzed requests derived from the spec never get a 5xx and every answer
       fc.constantFrom("-1", "1.5", "1e3", "0x10", "99999999999999999999", "%20", "NaN", "Infinity", "%00", "%E2%80%AE1"),
       fc.string({ unit: "grapheme", maxLength: 8 }).map(encodeURIComponent),
     );
-    const id = fc.oneof(runIdArb(), validArbitrary(gen.zGetCheckpointPath).map((p) => (p as { run_id: string }).run_id), fc.string({ maxLength: 50 }).map(encodeURIComponent));
+    const id = fc.oneof(
+      runIdArb(),
+      validArbitrary(gen.zGetCheckpointPath).map((p) => (p as { run_id: string }).run_id),
+      fc.string({ maxLength: 50 }).map(encodeURIComponent),
+    );
     const operation = fc.constantFrom(
       { method: "GET", suffix: "", expect: { json: gen.zGetCheckpointResponse } as Expect },
       { method: "GET", suffix: "/content", expect: { bytes: true } as Expect },
@@ -284,7 +306,7 @@ describe("fuzzed requests derived from the spec never get a 5xx and every answer
       .tuple(id, step, operation)
       // The kept checkpoint of our run stays: the other properties sample from it.
       .filter(([i, s, o]) => !(o.method === "DELETE" && i === runId && s === String(KEPT_STEP)));
-    await fuzz(arb, 3 * VALID_RUNS, ([i, s, o]) => client.send({ method: o.method, path: `/v1/runs/${i}/checkpoints/${s}${o.suffix}`}, o.expect));
+    await fuzz(arb, 3 * VALID_RUNS, ([i, s, o]) => client.send({ method: o.method, path: `/v1/runs/${i}/checkpoints/${s}${o.suffix}` }, o.expect));
   });
 
   it("raw garbage bodies: malformed JSON, wrong content types, huge numbers, deep nesting, unicode, empty", async () => {
@@ -323,7 +345,14 @@ describe("fuzzed requests derived from the spec never get a 5xx and every answer
       fc.string({ unit: "binary", maxLength: 64 }),
       fc.json({ maxDepth: 3 }),
     );
-    const contentType = fc.constantFrom<string | undefined>(undefined, "application/json", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/json; charset=latin1");
+    const contentType = fc.constantFrom<string | undefined>(
+      undefined,
+      "application/json",
+      "text/plain",
+      "application/x-www-form-urlencoded",
+      "multipart/form-data; boundary=x",
+      "application/json; charset=latin1",
+    );
     const route = fc.constantFrom(...bodyOperations.map((o) => o.path), () => `/v1/runs/${runId}/zero_grad`);
     await fuzz(fc.tuple(garbage, contentType, route), 8 * VALID_RUNS, ([body, type, path]) =>
       client.send({ method: "POST", path: path(), body, headers: type === undefined ? {} : { "content-type": type } }, { any: true }),
@@ -362,7 +391,12 @@ describe("fuzzed requests derived from the spec never get a 5xx and every answer
   it("refuses an unknown field named like an Object.prototype member (found by this fuzzer)", async () => {
     for (const key of ["constructor", "toString", "__proto__", "hasOwnProperty"]) {
       const answer = await client.send(
-        { method: "POST", path: `/v1/runs/${runId}/sample`, body: `{"prompts":["a"],"max_tokens":1,"${key}":1}`, headers: { "content-type": "application/json" } },
+        {
+          method: "POST",
+          path: `/v1/runs/${runId}/sample`,
+          body: `{"prompts":["a"],"max_tokens":1,"${key}":1}`,
+          headers: { "content-type": "application/json" },
+        },
         { any: true },
       );
       expect(answer.problems).toEqual([]);
@@ -371,9 +405,18 @@ describe("fuzzed requests derived from the spec never get a 5xx and every answer
   });
 
   it("refuses token weights whose sum overflows, and the run is not poisoned by them (found by this fuzzer)", async () => {
-    for (const weights of [[0, 1e308, 1e308], [0, 1e39], [0, 1e300, 1, 1]]) {
+    for (const weights of [
+      [0, 1e308, 1e308],
+      [0, 1e39],
+      [0, 1e300, 1, 1],
+    ]) {
       for (const op of ["forward_backward", "train_step"]) {
-        const answer = await client.sendJson("POST", `/v1/runs/${runId}/${op}`, { batch: [{ tokens: [1, 2, 3, 4].slice(0, weights.length), weights }] }, { any: true });
+        const answer = await client.sendJson(
+          "POST",
+          `/v1/runs/${runId}/${op}`,
+          { batch: [{ tokens: [1, 2, 3, 4].slice(0, weights.length), weights }] },
+          { any: true },
+        );
         expect(answer.problems).toEqual([]);
         expect([answer.status, JSON.parse(answer.text).error?.code], `${op} ${JSON.stringify(weights)}`).toEqual([400, "invalid_example"]);
       }
@@ -399,7 +442,10 @@ describe("fuzzed requests derived from the spec never get a 5xx and every answer
 
   it("refuses a JSON null body where the body is optional (found by this fuzzer)", async () => {
     for (const op of ["optim_step", "zero_grad", "checkpoints"]) {
-      const answer = await client.send({ method: "POST", path: `/v1/runs/${runId}/${op}`, body: "null", headers: { "content-type": "application/json" } }, { any: true });
+      const answer = await client.send(
+        { method: "POST", path: `/v1/runs/${runId}/${op}`, body: "null", headers: { "content-type": "application/json" } },
+        { any: true },
+      );
       expect(answer.problems).toEqual([]);
       expect(answer.status, op).toBe(422);
     }

@@ -33,7 +33,12 @@ export function writeNewerSpec(): { path: string; remove: () => void } {
       responses: {
         "200": {
           description: "The labels.",
-          content: { "application/json": { schema: { type: "object", properties: { labels: { type: "array", items: { type: "string" } } } }, example: { labels: ["eu"] } } },
+          content: {
+            "application/json": {
+              schema: { type: "object", properties: { labels: { type: "array", items: { type: "string" } } } },
+              example: { labels: ["eu"] },
+            },
+          },
         },
       },
     },

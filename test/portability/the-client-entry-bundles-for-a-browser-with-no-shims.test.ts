@@ -30,7 +30,9 @@ describe("the client entry in a browser build", () => {
     const result = await browserBundle(`export { APIError } from "./src/index.ts";`);
     // With "sideEffects": false the bundler drops every module whose exports are unused.
     const [output] = Object.values(result.metafile.outputs);
-    const kept = Object.entries(output?.inputs ?? {}).filter(([, info]) => info.bytesInOutput > 0).map(([path]) => path);
+    const kept = Object.entries(output?.inputs ?? {})
+      .filter(([, info]) => info.bytesInOutput > 0)
+      .map(([path]) => path);
     expect(kept.filter((path) => path !== "<stdin>")).toEqual(["src/errors.ts"]);
   });
 });

@@ -52,7 +52,11 @@ describe("CallSequencer", () => {
 
   it("a gap nobody fills within the hold breaks the sequence: the calls after it are refused", async () => {
     const seq = new CallSequencer(20);
-    await expect(seq.turn(run(), "client-d1:1")).rejects.toMatchObject({ status: 409, code: "sequence_broken", message: expect.stringContaining("call 0 did not arrive within 20 ms") });
+    await expect(seq.turn(run(), "client-d1:1")).rejects.toMatchObject({
+      status: 409,
+      code: "sequence_broken",
+      message: expect.stringContaining("call 0 did not arrive within 20 ms"),
+    });
     await expect(seq.turn(run(), "client-d1:2")).rejects.toMatchObject({ code: "sequence_broken" });
     // the missing call itself may still come: nothing after it was applied
     (await seq.turn(run(), "client-d1:0")).settle("applied");

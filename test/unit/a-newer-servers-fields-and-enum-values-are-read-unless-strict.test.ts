@@ -54,7 +54,9 @@ describe("the tolerant reader (the default)", () => {
 
   it("reads an error body with an error type it does not know", async () => {
     const { fetch } = scriptedFetch([apiError(404, "gone_error", "run_archived", "archived")]);
-    const error = await client(fetch).getRun(RUN_ID).catch((e: unknown) => e);
+    const error = await client(fetch)
+      .getRun(RUN_ID)
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(NotFoundError);
     expect(error).toMatchObject({ code: "run_archived", type: "gone_error" });
   });

@@ -4,8 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { NotFoundError, RateLimitError, SignalClient } from "../../src/index.js";
 import { KEY, RUN_ID } from "./helpers/scripted-fetch.js";
 
-const chunk = (delta: string, finish: string | null = null) =>
-  `data: ${JSON.stringify({ index: 0, prompt_index: 0, delta, finish_reason: finish })}\n\n`;
+const chunk = (delta: string, finish: string | null = null) => `data: ${JSON.stringify({ index: 0, prompt_index: 0, delta, finish_reason: finish })}\n\n`;
 
 interface Harness {
   baseUrl: string;

@@ -54,7 +54,10 @@ export const createRun: Handler<"createRun"> = async (ctx) => {
     adapter_config: state.adapter_config,
   };
   const run = toRun(record);
-  const idempotency = ctx.idempotency && { scope: ctx.idempotency.scope, record: { request_hash: ctx.idempotency.request_hash, status: 201, body: run, created_at: Date.now() } };
+  const idempotency = ctx.idempotency && {
+    scope: ctx.idempotency.scope,
+    record: { request_hash: ctx.idempotency.request_hash, status: 201, body: run, created_at: Date.now() },
+  };
   try {
     await services.store.commit(record, idempotency ? { state, idempotency } : { state });
   } catch (error) {

@@ -13,7 +13,13 @@ type Schemas = components["schemas"];
 function modelOf(ctx: RequestContext<"tokenize" | "detokenize">): string {
   const id = ctx.path.model_id;
   if (!ctx.services.models.some((m) => m.id === id)) {
-    throw new ApiError(404, "not_found_error", "model_not_found", `No model ${JSON.stringify(id)}; available: ${ctx.services.models.map((m) => m.id).join(", ")}.`, "model_id");
+    throw new ApiError(
+      404,
+      "not_found_error",
+      "model_not_found",
+      `No model ${JSON.stringify(id)}; available: ${ctx.services.models.map((m) => m.id).join(", ")}.`,
+      "model_id",
+    );
   }
   return id;
 }
@@ -23,7 +29,13 @@ export const tokenize: Handler<"tokenize"> = async (ctx) => {
   const model = modelOf(ctx);
   const body = ctx.body;
   const tokens = encodeText(body.text);
-  const response: Schemas["TokenizeResult"] = { object: "tokens", model, tokens: body.add_bos ? [BOS, ...tokens] : tokens, bos_token_id: BOS, eos_token_id: EOS };
+  const response: Schemas["TokenizeResult"] = {
+    object: "tokens",
+    model,
+    tokens: body.add_bos ? [BOS, ...tokens] : tokens,
+    bos_token_id: BOS,
+    eos_token_id: EOS,
+  };
   return json(200, response);
 };
 
@@ -35,7 +47,14 @@ export const detokenize: Handler<"detokenize"> = async (ctx) => {
   const model = modelOf(ctx);
   const tokens = ctx.body.tokens;
   const bad = tokens.findIndex((t) => t >= VOCAB_SIZE);
-  if (bad >= 0) throw new ApiError(400, "invalid_request_error", "invalid_token", `tokens[${bad}] is ${tokens[bad]}; token ids are integers in [0, ${VOCAB_SIZE})`, `tokens[${bad}]`);
+  if (bad >= 0)
+    throw new ApiError(
+      400,
+      "invalid_request_error",
+      "invalid_token",
+      `tokens[${bad}] is ${tokens[bad]}; token ids are integers in [0, ${VOCAB_SIZE})`,
+      `tokens[${bad}]`,
+    );
   const response: Schemas["DetokenizeResult"] = { object: "text", model, text: decodeTokens(tokens) };
   return json(200, response);
 };

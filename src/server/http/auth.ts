@@ -18,7 +18,9 @@ export function createAuthenticator(keys: readonly string[]): (authorization: st
   const digests = keys.map((key) => createHash("sha256").update(key, "utf8").digest());
   return (authorization) => {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "");
-    const presented = createHash("sha256").update(match?.[1] ?? "", "utf8").digest();
+    const presented = createHash("sha256")
+      .update(match?.[1] ?? "", "utf8")
+      .digest();
     let found = -1;
     for (let i = 0; i < digests.length; i++) {
       if (timingSafeEqual(digests[i]!, presented) && match) found = i;

@@ -25,7 +25,10 @@ export function checkCheapLimits(operationId: OperationId, body: unknown, contex
   if (!OPERATION_TRAITS[operationId].trainingBatch || !isObject(body) || !Array.isArray(body.batch)) return;
   body.batch.forEach((example: unknown, i) => {
     if (!isObject(example)) return;
-    for (const [field, schema] of [["tokens", tokenSchema], ["weights", weightSchema]] as const) {
+    for (const [field, schema] of [
+      ["tokens", tokenSchema],
+      ["weights", weightSchema],
+    ] as const) {
       const values = example[field];
       if (!Array.isArray(values)) continue;
       const param = `batch[${i}].${field}`;
@@ -39,7 +42,11 @@ export function checkCheapLimits(operationId: OperationId, body: unknown, contex
         );
       }
       const bad = values.findIndex((v) => !safeParse(schema, v).success);
-      if (bad >= 0) throw validationError(`${param}[${bad}]: ${JSON.stringify(values[bad])?.slice(0, 40)} is not a valid ${field === "tokens" ? "token id" : "weight"}`, `${param}[${bad}]`);
+      if (bad >= 0)
+        throw validationError(
+          `${param}[${bad}]: ${JSON.stringify(values[bad])?.slice(0, 40)} is not a valid ${field === "tokens" ? "token id" : "weight"}`,
+          `${param}[${bad}]`,
+        );
     }
   });
 }

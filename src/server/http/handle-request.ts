@@ -102,18 +102,32 @@ async function handle(
     throw new ApiError(404, "not_found_error", "route_not_found", `No route ${method} ${rawPath}; see openapi/signal.yaml.`);
   }
   if (match.kind === "method_not_allowed") {
-    throw new ApiError(405, "invalid_request_error", "method_not_allowed", `${method} is not allowed on ${rawPath}; use ${match.allowed.join(" or ")}.`, undefined, {
-      allow: match.allowed.join(", "),
-    });
+    throw new ApiError(
+      405,
+      "invalid_request_error",
+      "method_not_allowed",
+      `${method} is not allowed on ${rawPath}; use ${match.allowed.join(" or ")}.`,
+      undefined,
+      {
+        allow: match.allowed.join(", "),
+      },
+    );
   }
   const { route, params } = match;
   const operationId = route.operationId;
   if (options.guard?.overCap(req)) {
     res.setHeader("connection", "close");
     if (operationId !== "getHealth") {
-      throw new ApiError(503, "overloaded_error", "overloaded", "The server is at its connection limit and every connection is busy; retry after 1 s.", undefined, {
-        "retry-after": "1",
-      });
+      throw new ApiError(
+        503,
+        "overloaded_error",
+        "overloaded",
+        "The server is at its connection limit and every connection is busy; retry after 1 s.",
+        undefined,
+        {
+          "retry-after": "1",
+        },
+      );
     }
   }
   const keyHash = operationId === "getHealth" ? "" : options.authenticate(req.headers.authorization);
@@ -179,7 +193,12 @@ async function answer(services: Services, options: PipelineOptions, routed: Rout
     const stored = services.idempotency.find(keyHash, scope);
     if (stored) {
       if (stored.request_hash !== hash) {
-        throw new ApiError(409, "conflict_error", "idempotency_key_reused", "This Idempotency-Key was already used with a different request; use a new key per logical call.");
+        throw new ApiError(
+          409,
+          "conflict_error",
+          "idempotency_key_reused",
+          "This Idempotency-Key was already used with a different request; use a new key per logical call.",
+        );
       }
       res.setHeader("idempotent-replayed", "true");
       sendJson(res, stored.status, stored.body);

@@ -71,7 +71,10 @@ export class Admission {
     if (this.#all.count >= this.limits.maxQueued) {
       throw this.#refuse(503, this.#all, `The server has ${this.#all.count} calls in progress or queued, the most it queues`);
     }
-    const held: Array<[Map<string, Scope> | undefined, string, Scope]> = [[undefined, "", this.#all], [this.#keys, keyHash, key]];
+    const held: Array<[Map<string, Scope> | undefined, string, Scope]> = [
+      [undefined, "", this.#all],
+      [this.#keys, keyHash, key],
+    ];
     if (run && runId !== undefined) held.push([this.#runs, runId, run]);
     for (const [map, id, scope] of held) {
       scope.count++;

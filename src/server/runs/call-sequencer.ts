@@ -37,7 +37,11 @@ const NO_TURN: Turn = { sequence: undefined, settle: () => {} };
 export function parseSequence(header: string | string[] | undefined): SequencePosition | undefined {
   if (header === undefined) return undefined;
   const m = typeof header === "string" ? HEADER.exec(header) : null;
-  if (!m) throw validationError("Signal-Sequence: must be <client_id>:<position>, client_id 8-64 characters of A-Z a-z 0-9 _ -, position an integer >= 0", "Signal-Sequence");
+  if (!m)
+    throw validationError(
+      "Signal-Sequence: must be <client_id>:<position>, client_id 8-64 characters of A-Z a-z 0-9 _ -, position an integer >= 0",
+      "Signal-Sequence",
+    );
   return { client: m[1]!, position: Number(m[2]) };
 }
 

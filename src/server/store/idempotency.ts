@@ -16,7 +16,9 @@ export function idempotencyScope(keyHash: string, idempotencyKey: string): strin
  * so key order and whitespace do not make "the same body" different.
  */
 export function requestHash(operationId: string, rawPath: string, body: unknown): string {
-  return createHash("sha256").update(`${operationId}\n${rawPath}\n${canonicalJson(body)}`, "utf8").digest("hex");
+  return createHash("sha256")
+    .update(`${operationId}\n${rawPath}\n${canonicalJson(body)}`, "utf8")
+    .digest("hex");
 }
 
 function canonicalJson(value: unknown): string {
