@@ -14,7 +14,7 @@ export interface ProgressOptions {
 }
 
 /** One step as the reporter sees it. */
-export interface ProgressUpdate {
+interface ProgressUpdate {
   steps: number;
   step: number;
   loss: number;

@@ -4,7 +4,7 @@ import { BufferedResponse } from "./lite-http.js";
 /** @internal What the transport hands back for one call: the 2xx response and its body, unparsed. */
 export interface RawCall {
   response: Response | BufferedResponse;
-  /** The body as openapi-fetch read it (JSON value, bytes or stream). */
+  /** The body as the direct client read it (JSON value, bytes or stream). */
   data: unknown;
   requestId: string | undefined;
 }

@@ -30,7 +30,7 @@ const STATUS_OF_TYPE: Record<string, number> = {
  * Reads the error body when it matches the spec's `Error` schema, tolerantly: a newer server's
  * error `type` or extra fields still give the body (its `code` and `message` are what matter).
  */
-export function parseErrorBody(body: unknown): APIErrorBody | undefined {
+function parseErrorBody(body: unknown): APIErrorBody | undefined {
   const parsed = safeParse(tolerantSchema(zError), body);
   return parsed.success ? parsed.data.error : undefined;
 }

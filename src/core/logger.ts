@@ -82,6 +82,6 @@ export function makeRedactor(secret: string | undefined): (text: string) => stri
 }
 
 /** `sk-abc…wxyz` style mask, safe to show: never more than the last 4 characters. */
-export function maskKey(key: string): string {
+function maskKey(key: string): string {
   return key.length <= 8 ? "***" : `${key.slice(0, 3)}***${key.slice(-4)}`;
 }

@@ -1,8 +1,8 @@
-import { definedOnly } from "./defined-only.js";
 /**
- * The three request policies of DESIGN.md §4, one typed defaults object each. A client copies
- * one of these and lets its own options override single fields.
+ * The three request policies (the README's "Policies" table), one typed defaults
+ * object each. A client copies one of these and lets its own options override single fields.
  */
+import { definedOnly } from "./defined-only.js";
 
 /** How a client spaces its attempts. */
 export interface Backoff {

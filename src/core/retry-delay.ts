@@ -7,7 +7,7 @@ const MAX_RETRY_AFTER_MS = 10 * 60_000;
  * `Retry-After` in ms: delta-seconds or an HTTP date (`retry-after-ms` first, as some servers
  * send it). `undefined` when absent, unparsable or unreasonable.
  */
-export function parseRetryAfter(headers: Headers | undefined, now: number = Date.now()): number | undefined {
+function parseRetryAfter(headers: Headers | undefined, now: number = Date.now()): number | undefined {
   if (!headers) return undefined;
   const ms = headers.get("retry-after-ms");
   if (ms !== null && ms.trim() !== "" && Number.isFinite(Number(ms))) return clamp(Number(ms));

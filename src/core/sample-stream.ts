@@ -12,7 +12,7 @@ import { parseSampleStream } from "./sse.js";
  * Sends a streamed `sample` and resolves once the headers are in, with the unread
  * `text/event-stream` body. `options.signal` aborts the request, body included.
  */
-export async function openSampleStream(
+async function openSampleStream(
   api: Api,
   runId: string,
   body: SampleRequest,

@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
  * The root of the installed frontier-signal package (or of the checkout), found from this
  * file's location: `src/testing/` in a checkout, `dist/src/testing/` in the package.
  */
-export function packageRoot(): string {
+function packageRoot(): string {
   for (const up of ["../../", "../../../"]) {
     const root = fileURLToPath(new URL(up, import.meta.url));
     if (existsSync(`${root}openapi/signal.yaml`) && existsSync(`${root}package.json`)) return root;

@@ -7,7 +7,7 @@ import { copyProject, editYaml, root, runScript } from "./helpers/project-copy.j
 // spec, version and changelog are never touched.
 let project: ReturnType<typeof copyProject>;
 beforeEach(() => {
-  project = copyProject(["openapi", "scripts", "redocly.yaml", "package.json", "package-lock.json", "CHANGELOG.md"]);
+  project = copyProject(["openapi", "scripts", "redocly.yaml", "package.json", "package-lock.json", "CHANGELOG.md", "src/core/version.ts"]);
   copyFileSync(join(root, "openapi/released/signal.yaml"), join(project.dir, "openapi/signal.yaml"));
 });
 afterEach(() => project.remove());
@@ -29,6 +29,7 @@ describe("npm run release", () => {
     expect(status).toBe(0);
     expect(version()).toBe(`${major}.${minor + 1}.0`);
     expect((JSON.parse(read("package-lock.json")) as { version: string }).version).toBe(`${major}.${minor + 1}.0`);
+    expect(read("src/core/version.ts")).toContain(`export const VERSION = "${major}.${minor + 1}.0";`);
     const changelog = read("CHANGELOG.md");
     expect(changelog).toMatch(
       new RegExp(`## ${major}\\.${minor + 1}\\.0 \\(\\d{4}-\\d{2}-\\d{2}\\)\\n\\nAPI v1\\.1\\.0 \\(was v1\\.0\\.0\\); a minor release`),

@@ -59,7 +59,7 @@ export class FuzzClient {
 }
 
 /** The rules every answer keeps; returns the broken ones. */
-export function checkAnswer(status: number, headers: Headers, text: string, expect: Expect): string[] {
+function checkAnswer(status: number, headers: Headers, text: string, expect: Expect): string[] {
   const problems: string[] = [];
   const requestId = headers.get("x-request-id");
   if (!requestId) problems.push("no x-request-id header");

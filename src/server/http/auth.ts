@@ -1,11 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { ApiError } from "./api-error.js";
 
-/** SHA-256 of an API key, hex. What the server stores and compares; never the key itself. */
-export function hashApiKey(key: string): string {
-  return createHash("sha256").update(key, "utf8").digest("hex");
-}
-
 /**
  * Builds the bearer-token check for a fixed set of keys. The incoming key is hashed and compared
  * with every configured hash in constant time (`timingSafeEqual` on equal-length digests, and no

@@ -20,7 +20,7 @@ export const IDEMPOTENCY_DEFAULTS = {
 } as const;
 
 /** The database file inside the data directory. */
-export const DATABASE_FILE = "signal.db";
+const DATABASE_FILE = "signal.db";
 /** The state file of the format before the database (migrated on open). */
 const LEGACY_STATE_FILE = "state.bin";
 const SCHEMA_VERSION = 1;
