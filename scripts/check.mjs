@@ -7,8 +7,11 @@
 //    a change that breaks existing clients unless info.version's major was bumped.
 // 4. Public API: the api/*.api.md reports must match what src/ exports.
 // 5. Type-check the whole project (src, generated, tests, scripts, examples).
-// Steps 2–5 run at the same time once generated/ is fresh; each prints its own verdict.
-// `--only compat,api` runs just those steps (keys: generated, lint, compat, api, types).
+// 6. Code lint and format: Biome (biome.json), `biome ci`, which changes nothing; `npm run format`
+//    fixes the formatting.
+// 7. Dead code: knip (knip.json) finds unused files, exports and dependencies.
+// Steps 2–7 run at the same time once generated/ is fresh; each prints its own verdict.
+// `--only compat,api` runs just those steps (keys: generated, lint, compat, api, types, code, unused).
 import { execFile, execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
@@ -121,6 +124,8 @@ const results = await Promise.all([
         if (problems.length > 0) throw fail(problems.map((p) => `  ${p}`).join("\n"));
       }),
   !wanted("types") ? skip : step("type-check", () => run([join(root, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.json", "--noEmit"])),
+  !wanted("code") ? skip : step("code lint and format (Biome)", () => run([join(root, "node_modules/@biomejs/biome/bin/biome"), "ci", "--colors=off", "."])),
+  !wanted("unused") ? skip : step("no unused files, exports or dependencies (knip)", () => run([join(root, "node_modules/knip/bin/knip.js"), "--no-progress"])),
 ]);
 results.filter((r) => r.text).forEach(show);
 if (results.some((r) => !r.ok)) process.exit(1);
