@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ApiError } from "../../src/server/http/api-error.js";
+import { ApiError } from "../../src/server/wire/api-error.js";
 import { CallSequencer, isRetryable } from "../../src/server/runs/call-sequencer.js";
 import type { RunRecord } from "../../src/server/store/run-record.js";
 import { mkdtemp } from "node:fs/promises";

@@ -1,9 +1,9 @@
 import type { components } from "../../../generated/schema.js";
-import { ApiError } from "../http/api-error.js";
+import { ApiError } from "../wire/api-error.js";
 import { type Handler, json } from "../context.js";
 import type { Completion, SampleParams } from "../engine/types.js";
 import { newCompletionId } from "../store/ids.js";
-import { checkSampleSize } from "../http/cheap-limits.js";
+import { checkSampleSize } from "./sample-size.js";
 import { ownedRun } from "../runs/run-access.js";
 import { resolveWeights } from "../runs/weights.js";
 import { runSample, streamSample } from "./inference.js";

@@ -5,7 +5,7 @@ import { forward } from "./forward.js";
 import { createEmbeddings, sample } from "./inference.js";
 import { detokenize, tokenize } from "./tokens.js";
 import { getHealth, listModels } from "./meta.js";
-import { createRun, deleteRun, getRun, listRuns } from "./runs.js";
+import { createRun, deleteRun, getRun, listRuns } from "./run-handlers.js";
 import { forwardBackward, listMetrics, optimStep, trainStep, zeroGrad } from "./training.js";
 
 /** operationId → handler: every operation of the spec (the compiler checks none is missing). */

@@ -1,11 +1,11 @@
 import type { components } from "../../../generated/schema.js";
-import { ApiError, internalError } from "../http/api-error.js";
+import { ApiError, internalError } from "../wire/api-error.js";
 import { type Handler, type RequestContext, json } from "../context.js";
 import { EngineError, type Prompt, SampleFlow, type SampleParams, type SampleResult, type TokenEvent, type WeightsRef } from "../engine/types.js";
 import { toApiError } from "../runs/engine-errors.js";
 import { ownedRun } from "../runs/run-access.js";
-import { checkSampleSize } from "../http/cheap-limits.js";
-import { EventStream } from "../http/sse.js";
+import { checkSampleSize } from "./sample-size.js";
+import { EventStream } from "../wire/event-stream.js";
 import { resolveWeights, weightsLost } from "../runs/weights.js";
 
 type Schemas = components["schemas"];

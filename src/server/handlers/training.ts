@@ -1,5 +1,5 @@
 import type { components } from "../../../generated/schema.js";
-import { ApiError } from "../http/api-error.js";
+import { ApiError } from "../wire/api-error.js";
 import { stepCursor } from "../store/page-by-step.js";
 import { type Handler, type RequestContext, json } from "../context.js";
 import { checkLoss } from "../engine/rl-loss.js";

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import { ApiError } from "./api-error.js";
+import { ApiError } from "../wire/api-error.js";
 
 /**
  * Builds the bearer-token check for a fixed set of keys. The incoming key is hashed and compared

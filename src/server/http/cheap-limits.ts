@@ -1,7 +1,7 @@
 import type * as z from "zod/mini";
 import * as gen from "../../../generated/zod/zod.gen.js";
 import { safeParse } from "../../core/validate.js";
-import { ApiError, validationError } from "./api-error.js";
+import { ApiError, validationError } from "../wire/api-error.js";
 import type { OperationId } from "../../../generated/operations.js";
 import { OPERATION_TRAITS } from "../operation-traits.js";
 
@@ -67,21 +67,4 @@ function elementOf(schema: z.core.$ZodType): z.core.$ZodType {
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-/**
- * The tokens a sampling call may generate, `prompts × n × max_tokens`, against the server's
- * budget: checked before any weights are loaded or caches allocated.
- * @throws ApiError 400 `sample_too_large` (param `max_tokens`).
- */
-export function checkSampleSize(prompts: number, n: number, maxTokens: number, limit: number): void {
-  const total = prompts * n * maxTokens;
-  if (total <= limit) return;
-  throw new ApiError(
-    400,
-    "invalid_request_error",
-    "sample_too_large",
-    `prompts × n × max_tokens is ${prompts} × ${n} × ${maxTokens} = ${total} tokens; the server generates at most ${limit} per call. Ask for fewer prompts, samples or tokens, or split the call.`,
-    "max_tokens",
-  );
 }

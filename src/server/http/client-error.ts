@@ -1,6 +1,6 @@
 import { STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
-import { ApiError, errorBody } from "./api-error.js";
+import { ApiError, errorBody } from "../wire/api-error.js";
 import { newRequestId } from "../store/ids.js";
 
 /**

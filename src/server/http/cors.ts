@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { ApiError } from "./api-error.js";
+import { ApiError } from "../wire/api-error.js";
 import { matchRoute } from "./routes.js";
 
 /**

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod/mini";
-import { ApiError, internalError, validationError } from "./api-error.js";
+import { ApiError, internalError, validationError } from "../wire/api-error.js";
 import { applyCors, type CorsOrigins } from "./cors.js";
 import type { Handler, Handlers, Reply, RequestContext, Services } from "../context.js";
 import { idempotencyScope, requestHash } from "../store/idempotency.js";
@@ -9,7 +9,7 @@ import { OPERATIONS } from "../../../generated/operations.js";
 import { zIdempotencyKey } from "../../../generated/zod/zod.gen.js";
 import { OPERATION_TRAITS } from "../operation-traits.js";
 import { parseJsonBody, readBody } from "./read-body.js";
-import { sendBytes, sendError, sendJson } from "./respond.js";
+import { sendBytes, sendError, sendJson } from "../wire/respond.js";
 import { matchRoute } from "./routes.js";
 import type { IdempotencyRecord } from "../store/run-record.js";
 import { coerceStrings, validatePart } from "./validate-request.js";

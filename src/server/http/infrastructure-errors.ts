@@ -1,4 +1,4 @@
-import { ApiError } from "./api-error.js";
+import { ApiError } from "../wire/api-error.js";
 
 /** Seconds a client is asked to wait after the machine ran out of something. */
 const RETRY_AFTER_S = 5;

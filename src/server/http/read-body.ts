@@ -1,5 +1,5 @@
 import type { IncomingMessage } from "node:http";
-import { ApiError } from "./api-error.js";
+import { ApiError } from "../wire/api-error.js";
 
 /** Raised when a body is over the limit; the pipeline answers 413 and closes the connection. */
 function payloadTooLarge(limit: number): ApiError {

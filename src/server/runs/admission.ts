@@ -1,4 +1,4 @@
-import { ApiError } from "../http/api-error.js";
+import { ApiError } from "../wire/api-error.js";
 import type { ServerLimits } from "../limits.js";
 
 /** Shortest and longest wait a refused client is asked for. */

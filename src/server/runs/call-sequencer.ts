@@ -1,4 +1,4 @@
-import { ApiError, validationError } from "../http/api-error.js";
+import { ApiError, validationError } from "../wire/api-error.js";
 import type { RunRecord } from "../store/run-record.js";
 
 /** How pipelined calls are held. */

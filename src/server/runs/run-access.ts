@@ -1,4 +1,4 @@
-import { ApiError, runNotFound } from "../http/api-error.js";
+import { ApiError, runNotFound } from "../wire/api-error.js";
 import type { Reply, RequestContext } from "../context.js";
 import { type Turn, isRetryable, recordSequence } from "./call-sequencer.js";
 import { toApiError } from "./engine-errors.js";

@@ -1,4 +1,4 @@
-import { ApiError, checkpointNotFound, runNotFound } from "../http/api-error.js";
+import { ApiError, checkpointNotFound, runNotFound } from "../wire/api-error.js";
 import type { RequestContext } from "../context.js";
 import { EngineError, type WeightsRef } from "../engine/types.js";
 import type { CheckpointRecord, RunRecord } from "../store/run-record.js";

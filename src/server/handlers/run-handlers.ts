@@ -1,4 +1,4 @@
-import { ApiError, validationError } from "../http/api-error.js";
+import { ApiError, validationError } from "../wire/api-error.js";
 import { type Handler, json } from "../context.js";
 import type { RunConfig } from "../engine/types.js";
 import { toApiError } from "../runs/engine-errors.js";
