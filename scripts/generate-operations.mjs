@@ -2,7 +2,7 @@
 // path template, whether it needs the API key, the generated zod validators of its path
 // parameters, query, body and JSON response, and the TypeScript types of what a call sends and
 // gets back; then, apart, each declared status's content types, headers and (for error
-// statuses) the spec's example body. The SDK's typed calls (src/core/call-operation.ts), the
+// statuses) the spec's example body. The SDK's typed calls (src/internal/call-operation.ts), the
 // server's routes and request validation, `frontier-signal/testing` and the contract and fuzz
 // suites all read it; nothing in it is written by hand. Called by scripts/generate.mjs (after
 // the zod plugin, whose schema names it checks; generate.mjs adds the do-not-edit header).

@@ -1,6 +1,6 @@
 // The extensible enum types of generated/schema.d.ts. A server may add a value to an enum it
 // returns (a new run `status`, a new `finish_reason`) without breaking this SDK: the tolerant
-// reader (src/core/tolerant-reader.ts) passes an unknown value through as a string, and the
+// reader (src/internal/tolerant-reader.ts) passes an unknown value through as a string, and the
 // type says so: `"active" | (string & {})` keeps the known values in autocompletion and admits
 // any other string. Request-side enums stay closed: the server only accepts the listed values.
 //

@@ -20,18 +20,18 @@ import type {
   TrainStepResult,
   ZeroGradResult,
 } from "../generated/schema.js";
-import type { Api } from "./core/api.js";
+import type { Api } from "./internal/api.js";
 import type { APIPromise } from "./core/api-promise.js";
-import { checkPolicyOptions } from "./core/check-options.js";
-import { warnDeprecated } from "./core/deprecation.js";
-import { resolveLogger } from "./core/logger.js";
+import { checkPolicyOptions } from "./internal/check-options.js";
+import { warnDeprecated } from "./internal/deprecation.js";
+import { resolveLogger } from "./internal/logger.js";
 import type { ListCheckpointsQuery, ListMetricsQuery, ListRunsQuery } from "../generated/operations.js";
-import { callOperation } from "./core/call-operation.js";
-import { lossAndOptions } from "./core/loss-and-options.js";
-import { textsOf, vectorsOf } from "./core/results.js";
-import { sampleStream } from "./core/sample-stream.js";
+import { callOperation } from "./internal/call-operation.js";
+import { lossAndOptions } from "./internal/loss-and-options.js";
+import { textsOf, vectorsOf } from "./internal/results.js";
+import { sampleStream } from "./internal/sample-stream.js";
 import { type Backoff, inferencePolicy, simplePolicy, trainingPolicy, withOverrides } from "./core/policy.js";
-import { checkBaseUrl } from "./core/check-options.js";
+import { checkBaseUrl } from "./internal/check-options.js";
 import type { RequestOptions } from "./core/request-options.js";
 import { checkClientOptions, inspectSymbol, openApi, type ClientOptions } from "./client-options.js";
 import { InferenceClient, type InferenceOptions } from "./inference-client.js";

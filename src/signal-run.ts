@@ -14,7 +14,7 @@ import type {
 } from "../generated/schema.js";
 import type { APIPromise } from "./core/api-promise.js";
 import type { ListCheckpointsQuery, ListMetricsQuery } from "../generated/operations.js";
-import { lossAndOptions } from "./core/loss-and-options.js";
+import { lossAndOptions } from "./internal/loss-and-options.js";
 import type { RequestOptions } from "./core/request-options.js";
 import type { PagePromise } from "./pagination.js";
 import type { InferenceClient, InferenceOptions } from "./inference-client.js";

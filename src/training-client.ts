@@ -9,14 +9,14 @@ import type {
   TrainStepResult,
   ZeroGradResult,
 } from "../generated/schema.js";
-import type { Api } from "./core/api.js";
+import type { Api } from "./internal/api.js";
 import { APIPromise, type RawCall } from "./core/api-promise.js";
-import { checkInteger } from "./core/check-options.js";
-import { warnDeprecated } from "./core/deprecation.js";
+import { checkInteger } from "./internal/check-options.js";
+import { warnDeprecated } from "./internal/deprecation.js";
 import type { ListCheckpointsQuery, ListMetricsQuery } from "../generated/operations.js";
-import { callOperation } from "./core/call-operation.js";
-import { lossAndOptions } from "./core/loss-and-options.js";
-import { randomUUID } from "./core/random-id.js";
+import { callOperation } from "./internal/call-operation.js";
+import { lossAndOptions } from "./internal/loss-and-options.js";
+import { randomUUID } from "./internal/random-id.js";
 import type { CallOptions, RequestOptions } from "./core/request-options.js";
 import { inspectSymbol } from "./client-options.js";
 import { APIError, APIUserAbortError, SequenceBrokenError, SignalError } from "./errors.js";

@@ -1,5 +1,5 @@
 import { attachRequestId, type WithRequestId } from "./request-id.js";
-import { BufferedResponse } from "./lite-http.js";
+import { BufferedResponse } from "../internal/lite-http.js";
 
 /** @internal What the transport hands back for one call: the 2xx response and its body, unparsed. */
 export interface RawCall {

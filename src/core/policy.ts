@@ -2,7 +2,7 @@
  * The three request policies (the README's "Policies" table), one typed defaults
  * object each. A client copies one of these and lets its own options override single fields.
  */
-import { definedOnly } from "./defined-only.js";
+import { definedOnly } from "../internal/defined-only.js";
 
 /** How a client spaces its attempts. */
 export interface Backoff {

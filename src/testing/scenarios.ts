@@ -1,7 +1,7 @@
 import type { z } from "zod/mini";
 import { OPERATION_RESPONSES, OPERATIONS, type OperationId } from "../../generated/operations.js";
 import * as gen from "../../generated/zod/zod.gen.js";
-import { checkAgainst, summarizeIssues } from "../core/validate.js";
+import { checkAgainst, summarizeIssues } from "../internal/validate.js";
 import { MockServerError } from "./mock-server-error.js";
 
 export type { OperationId };

@@ -1,6 +1,6 @@
 import type { z } from "zod/mini";
 import * as gen from "../../generated/zod/zod.gen.js";
-import { checkAgainst, summarizeIssues } from "../../src/core/validate.js";
+import { checkAgainst, summarizeIssues } from "../../src/internal/validate.js";
 
 /** What one fuzzed request got back, with every broken rule of the contract listed. */
 export interface Checked {

@@ -2,7 +2,7 @@ import { describe, expect, expectTypeOf, it } from "vitest";
 import * as zm from "zod/mini";
 import { safeParse } from "zod/v4/core";
 import { zRun } from "../../generated/zod/zod.gen.js";
-import { tolerantSchema } from "../../src/core/tolerant-reader.js";
+import { tolerantSchema } from "../../src/internal/tolerant-reader.js";
 import { APIResponseValidationError, NotFoundError, SignalClient, type Run } from "../../src/index.js";
 import { BASE, KEY, RUN_ID, apiError, json, run, scriptedFetch } from "./helpers/scripted-fetch.js";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { readServerSentEvents, type ServerSentEvent } from "../../src/core/sse-events.js";
+import { readServerSentEvents, type ServerSentEvent } from "../../src/internal/sse-events.js";
 
 async function read(chunks: string[]): Promise<ServerSentEvent[]> {
   async function* source() {

@@ -1,6 +1,6 @@
 import type * as z from "zod/mini";
 import * as gen from "../../../generated/zod/zod.gen.js";
-import { safeParse } from "../../core/validate.js";
+import { safeParse } from "../../internal/validate.js";
 import { ApiError, validationError } from "../wire/api-error.js";
 import type { OperationId } from "../../../generated/operations.js";
 import { OPERATION_TRAITS } from "../operation-traits.js";

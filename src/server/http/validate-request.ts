@@ -1,5 +1,5 @@
 import type { z } from "zod/mini";
-import { checkAgainst, summarizeIssues } from "../../core/validate.js";
+import { checkAgainst, summarizeIssues } from "../../internal/validate.js";
 import { validationError } from "../wire/api-error.js";
 
 /**

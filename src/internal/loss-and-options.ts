@@ -1,5 +1,5 @@
 import type { ForwardBackwardRequest } from "../../generated/schema.js";
-import type { RequestOptions } from "./request-options.js";
+import type { RequestOptions } from "../core/request-options.js";
 
 /**
  * The `(params, options)` of a `forwardBackward` call, which may also be the older

@@ -2,10 +2,10 @@ import type * as z from "zod/mini";
 import { OPERATIONS, type OperationId, type OperationRequest, type OperationResult } from "../../generated/operations.js";
 import { APIResponseValidationError } from "../errors.js";
 import { validateInput, type Api } from "./api.js";
-import { APIPromise, type RawCall } from "./api-promise.js";
+import { APIPromise, type RawCall } from "../core/api-promise.js";
 import { definedOnly } from "./defined-only.js";
 import type { DirectInit } from "./direct-client.js";
-import type { RequestOptions } from "./request-options.js";
+import type { RequestOptions } from "../core/request-options.js";
 
 /** What the typed call reads of an operation's generated definition. */
 interface Operation {

@@ -1,4 +1,4 @@
-import type { Backoff } from "./policy.js";
+import type { Backoff } from "../core/policy.js";
 
 /** Longest `Retry-After` honoured; past this the server is asking for something else than a retry. */
 const MAX_RETRY_AFTER_MS = 10 * 60_000;

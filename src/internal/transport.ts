@@ -4,9 +4,9 @@ import { makeAPIError } from "./error-factory.js";
 import { BufferedResponse, type LiteRequest } from "./lite-http.js";
 import { checkPolicyOptions, MAX_TIMEOUT_MS } from "./check-options.js";
 import type { LevelLogger } from "./logger.js";
-import type { CallOptions, FetchOptions } from "./request-options.js";
+import type { CallOptions, FetchOptions } from "../core/request-options.js";
 import type { Pool } from "./pool.js";
-import { withOverrides, type RequestPolicy } from "./policy.js";
+import { withOverrides, type RequestPolicy } from "../core/policy.js";
 import { retryDelay } from "./retry-delay.js";
 import { shouldRetryStatus } from "./should-retry.js";
 

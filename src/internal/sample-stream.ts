@@ -3,9 +3,9 @@ import { zSampleChunk } from "../../generated/zod/zod.gen.js";
 import { APIConnectionError, APIResponseValidationError, APIUserAbortError, SignalError } from "../errors.js";
 import { Stream } from "../stream.js";
 import type { Api } from "./api.js";
-import type { RawCall } from "./api-promise.js";
+import type { RawCall } from "../core/api-promise.js";
 import { sendOperation } from "./call-operation.js";
-import type { RequestOptions } from "./request-options.js";
+import type { RequestOptions } from "../core/request-options.js";
 import { parseSampleStream } from "./sse.js";
 
 /**

@@ -1,4 +1,4 @@
-import { VERSION } from "./version.js";
+import { VERSION } from "../core/version.js";
 
 interface RuntimeGlobals {
   Deno?: { version?: { deno?: string } };
