@@ -6,8 +6,8 @@ import { existsSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const source = root + "src/server/cli.ts";
-const compiled = root + "dist/src/server/cli.js";
+const source = `${root}src/server/cli.ts`;
+const compiled = `${root}dist/src/server/cli.js`;
 
 let cli;
 if (existsSync(source)) {

@@ -7,8 +7,11 @@
 //    a change that breaks existing clients unless info.version's major was bumped.
 // 4. Public API: the api/*.api.md reports must match what src/ exports.
 // 5. Type-check the whole project (src, generated, tests, scripts, examples).
-// Steps 2–5 run at the same time once generated/ is fresh; each prints its own verdict.
-// `--only compat,api` runs just those steps (keys: generated, lint, compat, api, types).
+// 6. Code lint and format: Biome (biome.json), `biome ci`, which changes nothing; `npm run format`
+//    fixes the formatting.
+// 7. Dead code: knip (knip.json) finds unused files, exports and dependencies.
+// Steps 2–7 run at the same time once generated/ is fresh; each prints its own verdict.
+// `--only compat,api` runs just those steps (keys: generated, lint, compat, api, types, code, unused).
 import { execFile, execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
@@ -63,56 +66,66 @@ const only = onlyArg ? new Set((onlyArg.split("=")[1] ?? process.argv[process.ar
 const wanted = (key) => only === undefined || only.has(key);
 const skip = { ok: true, text: "" };
 
-const freshness = !wanted("generated") ? skip : await step("generated/ matches the spec", () => {
-  const before = snapshot();
-  execFileSync(process.execPath, [join(root, "scripts/generate.mjs")], { cwd: root, stdio: ["ignore", "ignore", "inherit"] });
-  const after = snapshot();
-  const drifted = [...new Set([...before.keys(), ...after.keys()])].filter((f) => before.get(f) !== after.get(f));
-  if (drifted.length > 0) {
-    throw fail(
-      `check: generated/ drifted from openapi/signal.yaml in ${drifted.join(", ")}.\n` +
-        "  generated/ is output: never edit it. It has now been regenerated; review and commit the result.",
-    );
-  }
-});
+const freshness = !wanted("generated")
+  ? skip
+  : await step("generated/ matches the spec", () => {
+      const before = snapshot();
+      execFileSync(process.execPath, [join(root, "scripts/generate.mjs")], { cwd: root, stdio: ["ignore", "ignore", "inherit"] });
+      const after = snapshot();
+      const drifted = [...new Set([...before.keys(), ...after.keys()])].filter((f) => before.get(f) !== after.get(f));
+      if (drifted.length > 0) {
+        throw fail(
+          `check: generated/ drifted from openapi/signal.yaml in ${drifted.join(", ")}.\n` +
+            "  generated/ is output: never edit it. It has now been regenerated; review and commit the result.",
+        );
+      }
+    });
 const show = (result) => (result.ok ? console.log : console.error)(result.text);
 if (freshness.text) show(freshness);
 if (!freshness.ok) process.exit(1);
 
 const results = await Promise.all([
-  !wanted("lint") ? skip : step("spec lint", () =>
-    run([join(root, "node_modules/@redocly/cli/bin/cli.js"), "lint", "--max-problems", "50", "openapi/signal.yaml"], { env: redoclyEnv }),
-  ),
-  !wanted("compat") ? skip : step("spec compatibility with the released spec", async () => {
-    const result = await classify(releasedSpec, spec);
-    const breaking = result.changes.filter((c) => c.impact === "major");
-    const against = `${relative(root, releasedSpec)} (v${result.baseVersion})`;
-    if (breaking.length === 0) {
-      const additive = result.changes.filter((c) => c.impact === "minor").length;
-      return additive > 0 ? `check: ${additive} additive change(s) since ${against}; none breaks existing clients.` : "";
-    }
-    const list = breaking.map((c) => `  - ${describe(c)}`).join("\n");
-    if (majorOf(result.revisionVersion) > majorOf(result.baseVersion)) {
-      return `check: ${breaking.length} breaking change(s) since ${against}, allowed by the major bump to v${result.revisionVersion}:\n${list}`;
-    }
-    throw fail(
-      `check: openapi/signal.yaml breaks existing clients: ${breaking.length} breaking change(s) since ${against}:\n${list}\n` +
-        "  Make the change additive (a new optional field, a new operation), or, if the break is deliberate,\n" +
-        `  bump info.version's major (${result.baseVersion} → ${majorOf(result.baseVersion) + 1}.0.0) so clients know.`,
-    );
-  }),
-  !wanted("api") ? skip : step("public API report (api/*.api.md) matches src/", async () => {
-    const { changed, problems } = await apiReport({ update: false });
-    if (changed.length > 0) {
-      throw fail(
-        `check: the public API changed and ${changed.map((c) => c.report).join(", ")} ${changed.length === 1 ? "does" : "do"} not record it.\n` +
-          "  Run `npm run api-report`, review the diff of api/ (is every change intended? a removed or\n" +
-          "  narrowed export breaks users), and commit it with the change to src/.",
-      );
-    }
-    if (problems.length > 0) throw fail(problems.map((p) => `  ${p}`).join("\n"));
-  }),
+  !wanted("lint")
+    ? skip
+    : step("spec lint", () =>
+        run([join(root, "node_modules/@redocly/cli/bin/cli.js"), "lint", "--max-problems", "50", "openapi/signal.yaml"], { env: redoclyEnv }),
+      ),
+  !wanted("compat")
+    ? skip
+    : step("spec compatibility with the released spec", async () => {
+        const result = await classify(releasedSpec, spec);
+        const breaking = result.changes.filter((c) => c.impact === "major");
+        const against = `${relative(root, releasedSpec)} (v${result.baseVersion})`;
+        if (breaking.length === 0) {
+          const additive = result.changes.filter((c) => c.impact === "minor").length;
+          return additive > 0 ? `check: ${additive} additive change(s) since ${against}; none breaks existing clients.` : "";
+        }
+        const list = breaking.map((c) => `  - ${describe(c)}`).join("\n");
+        if (majorOf(result.revisionVersion) > majorOf(result.baseVersion)) {
+          return `check: ${breaking.length} breaking change(s) since ${against}, allowed by the major bump to v${result.revisionVersion}:\n${list}`;
+        }
+        throw fail(
+          `check: openapi/signal.yaml breaks existing clients: ${breaking.length} breaking change(s) since ${against}:\n${list}\n` +
+            "  Make the change additive (a new optional field, a new operation), or, if the break is deliberate,\n" +
+            `  bump info.version's major (${result.baseVersion} → ${majorOf(result.baseVersion) + 1}.0.0) so clients know.`,
+        );
+      }),
+  !wanted("api")
+    ? skip
+    : step("public API report (api/*.api.md) matches src/", async () => {
+        const { changed, problems } = await apiReport({ update: false });
+        if (changed.length > 0) {
+          throw fail(
+            `check: the public API changed and ${changed.map((c) => c.report).join(", ")} ${changed.length === 1 ? "does" : "do"} not record it.\n` +
+              "  Run `npm run api-report`, review the diff of api/ (is every change intended? a removed or\n" +
+              "  narrowed export breaks users), and commit it with the change to src/.",
+          );
+        }
+        if (problems.length > 0) throw fail(problems.map((p) => `  ${p}`).join("\n"));
+      }),
   !wanted("types") ? skip : step("type-check", () => run([join(root, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.json", "--noEmit"])),
+  !wanted("code") ? skip : step("code lint and format (Biome)", () => run([join(root, "node_modules/@biomejs/biome/bin/biome"), "ci", "--colors=off", "."])),
+  !wanted("unused") ? skip : step("no unused files, exports or dependencies (knip)", () => run([join(root, "node_modules/knip/bin/knip.js"), "--no-progress"])),
 ]);
 results.filter((r) => r.text).forEach(show);
 if (results.some((r) => !r.ok)) process.exit(1);

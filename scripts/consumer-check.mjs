@@ -15,7 +15,7 @@
 //
 // Options: --keep (leave the project in place and print its path).
 import { execFileSync, spawn } from "node:child_process";
-import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -41,7 +41,13 @@ const expectFailure = (cmd, args, pattern) => {
   } catch (error) {
     const output = `${error.stdout}${error.stderr}`;
     if (!pattern.test(output)) throw new Error(`expected ${pattern} in:\n${output}`);
-    console.log(output.trim().split("\n").map((line) => `  | ${line}`).join("\n"));
+    console.log(
+      output
+        .trim()
+        .split("\n")
+        .map((line) => `  | ${line}`)
+        .join("\n"),
+    );
     return;
   }
   throw new Error(`${cmd} ${args.join(" ")} succeeded; it should have failed`);
@@ -72,10 +78,7 @@ try {
   console.log(`packed ${tarball} (${packed[0].size} bytes, ${packed[0].entryCount} files)`);
 
   step("a project with the tarball alone");
-  writeFileSync(
-    join(project, "package.json"),
-    `${JSON.stringify({ name: "consumer-app", private: true, type: "module" }, null, 2)}\n`,
-  );
+  writeFileSync(join(project, "package.json"), `${JSON.stringify({ name: "consumer-app", private: true, type: "module" }, null, 2)}\n`);
   sh("npm", ["install", tarball]);
   writeFileSync(join(project, "client-only.mjs"), 'import { SignalClient } from "frontier-signal";\nconsole.log(typeof SignalClient);\n');
   sh("node", ["client-only.mjs"]);
@@ -151,7 +154,8 @@ try {
       "",
       'it("fails with a mock open", { timeout: 60_000 }, async () => {',
       "  const mock = await createMockServer();",
-      '  const response = await fetch(`${mock.url}/v1/health`);',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the source of a test file, whose template literal is meant.
+      "  const response = await fetch(`${mock.url}/v1/health`);",
       "  expect(response.status).toBe(500);",
       "});",
       "",

@@ -89,7 +89,9 @@ try {
         total: Math.ceil(pairs.length / BATCH_SIZE),
       });
       if (epoch === 1 || epoch === EPOCHS || epoch % 10 === 0) {
-        console.log(`  epoch ${epoch}/${EPOCHS}: avg_loss ${result.avg_loss?.toFixed(4)} over ${result.steps} steps, ${result.num_tokens} tokens, ${result.elapsed_ms.toFixed(0)} ms`);
+        console.log(
+          `  epoch ${epoch}/${EPOCHS}: avg_loss ${result.avg_loss?.toFixed(4)} over ${result.steps} steps, ${result.num_tokens} tokens, ${result.elapsed_ms.toFixed(0)} ms`,
+        );
       }
     }
     const metrics = training.getMetrics();
@@ -112,7 +114,9 @@ try {
   pairs.forEach((pair, i) => {
     const ok = outAfter[i] === pair.completion;
     if (ok) right++;
-    console.log(`  ${JSON.stringify(pair.prompt).padEnd(26)} ${show(outBefore[i] ?? "")} ${show(outAfter[i] ?? "")} ${JSON.stringify(pair.completion)} ${ok ? "✓" : "✗"}`);
+    console.log(
+      `  ${JSON.stringify(pair.prompt).padEnd(26)} ${show(outBefore[i] ?? "")} ${show(outAfter[i] ?? "")} ${JSON.stringify(pair.completion)} ${ok ? "✓" : "✗"}`,
+    );
   });
   console.log(`  ${right}/${pairs.length} answers right after training`);
   if (!checkpointDir && right < pairs.length / 2) {

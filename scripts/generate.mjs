@@ -52,6 +52,6 @@ const walk = (dir) => {
 walk(join(root, "generated"));
 for (const file of files.sort()) {
   const text = readFileSync(file, "utf8").replace(/^(\/\/ This file is auto-generated[^\n]*\n)+/, "");
-  writeFileSync(file, header + "\n" + text.replace(/^\n+/, ""));
+  writeFileSync(file, `${header}\n${text.replace(/^\n+/, "")}`);
 }
 console.log(`generated ${files.length} files from openapi/signal.yaml`);

@@ -18,7 +18,7 @@ export function nameSchemaTypes(file) {
   const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true);
   const components = source.statements.find((s) => ts.isInterfaceDeclaration(s) && s.name.text === "components");
   const schemas = components?.members.find((m) => ts.isPropertySignature(m) && m.name.getText(source) === "schemas");
-  if (!schemas || !schemas.type || !ts.isTypeLiteralNode(schemas.type)) throw new Error("name-schema-types: no components.schemas in " + file);
+  if (!schemas?.type || !ts.isTypeLiteralNode(schemas.type)) throw new Error(`name-schema-types: no components.schemas in ${file}`);
 
   const declarations = [];
   const edits = [];
@@ -27,7 +27,11 @@ export function nameSchemaTypes(file) {
     const name = member.name.getText(source).replace(/^"|"$/g, "");
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`name-schema-types: schema name ${name} is not an identifier`);
     const column = source.getLineAndCharacterOfPosition(member.getStart(source)).character;
-    const docs = ts.getJSDocCommentsAndTags(member).filter(ts.isJSDoc).map((d) => dedent(d.getText(source), column)).join("\n");
+    const docs = ts
+      .getJSDocCommentsAndTags(member)
+      .filter(ts.isJSDoc)
+      .map((d) => dedent(d.getText(source), column))
+      .join("\n");
     const body = dedent(text.slice(member.type.getStart(source), member.type.end), column);
     const declaration = ts.isTypeLiteralNode(member.type) ? `export interface ${name} ${body}` : `export type ${name} = ${body};`;
     declarations.push((docs ? `${docs}\n` : "") + declaration);

@@ -1,6 +1,6 @@
 // The extensible enum types of generated/schema.d.ts. A server may add a value to an enum it
 // returns (a new run `status`, a new `finish_reason`) without breaking this SDK: the tolerant
-// reader (src/core/tolerant-reader.ts) passes an unknown value through as a string, and the
+// reader (src/internal/tolerant-reader.ts) passes an unknown value through as a string, and the
 // type says so: `"active" | (string & {})` keeps the known values in autocompletion and admits
 // any other string. Request-side enums stay closed: the server only accepts the listed values.
 //
@@ -32,7 +32,11 @@ export function reachable(spec, roots) {
     const ref = queue.pop();
     if (seen.has(ref)) continue;
     seen.add(ref);
-    const target = ref.replace(/^#\//, "").split("/").map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~")).reduce((at, key) => at?.[key], spec);
+    const target = ref
+      .replace(/^#\//, "")
+      .split("/")
+      .map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"))
+      .reduce((at, key) => at?.[key], spec);
     for (const next of collectRefs(target, new Set())) queue.push(next);
   }
   return new Set([...seen].map(componentOf).filter(Boolean));
@@ -59,15 +63,11 @@ export function schemaSides(spec) {
 }
 
 const OPEN_STRING = ts.factory.createParenthesizedType(
-  ts.factory.createIntersectionTypeNode([
-    ts.factory.createKeywordTypeNode(ts.SyntaxKind.StringKeyword),
-    ts.factory.createTypeLiteralNode([]),
-  ]),
+  ts.factory.createIntersectionTypeNode([ts.factory.createKeywordTypeNode(ts.SyntaxKind.StringKeyword), ts.factory.createTypeLiteralNode([])]),
 );
 
 // openapi-typescript renders a string literal type as an identifier whose text is the quoted value.
-const isStringLiteral = (node) =>
-  (ts.isLiteralTypeNode(node) && ts.isStringLiteral(node.literal)) || (ts.isIdentifier(node) && node.text.startsWith('"'));
+const isStringLiteral = (node) => (ts.isLiteralTypeNode(node) && ts.isStringLiteral(node.literal)) || (ts.isIdentifier(node) && node.text.startsWith('"'));
 const isNullLiteral = (node) => ts.isLiteralTypeNode(node) && node.literal.kind === ts.SyntaxKind.NullKeyword;
 
 /** A union of string literals (maybe with null), as openapi-typescript renders an enum. */

@@ -2,12 +2,15 @@
 // `npm run release`: cuts a release of the SDK from the spec changes since the last one.
 // 1. Classifies every change from openapi/released/signal.yaml to openapi/signal.yaml
 //    (scripts/spec-compat.mjs, the same rating `npm run check` gates on).
-// 2. Bumps package.json's version by the rule: major for a breaking change, minor for an
-//    additive one, patch otherwise. A breaking change needs info.version's major bumped first.
+// 2. Bumps the version by the rule: major for a breaking change, minor for an additive one,
+//    patch otherwise. A breaking change needs info.version's major bumped first. The version is
+//    written to package.json, package-lock.json and src/core/version.ts (the one constant the
+//    SDK and the server report).
 // 3. Writes the version's section at the top of CHANGELOG.md from the classified changes.
 // 4. Records the current spec as released (copies it to openapi/released/signal.yaml).
 // `--dry-run` prints the section and the new version and writes nothing.
-// Commit the result (package.json, package-lock.json, CHANGELOG.md, openapi/released/) and tag it.
+// Commit the result (package.json, package-lock.json, src/core/version.ts, CHANGELOG.md,
+// openapi/released/) and tag it.
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { classify, describe, majorOf } from "./spec-compat.mjs";
@@ -19,7 +22,10 @@ const dryRun = process.argv.includes("--dry-run");
 
 /** `1.4.2` bumped by `major` | `minor` | `patch`. */
 export function bumpVersion(version, bump) {
-  const [major = 0, minor = 0, patch = 0] = version.split("-")[0].split(".").map((n) => Number.parseInt(n, 10));
+  const [major = 0, minor = 0, patch = 0] = version
+    .split("-")[0]
+    .split(".")
+    .map((n) => Number.parseInt(n, 10));
   if (bump === "major") return `${major + 1}.0.0`;
   if (bump === "minor") return `${major}.${minor + 1}.0`;
   return `${major}.${minor}.${patch + 1}`;
@@ -71,10 +77,19 @@ if (existsSync(lockPath)) {
   if (lock.packages?.[""]) lock.packages[""].version = version;
   writeFileSync(lockPath, `${JSON.stringify(lock, null, 2)}\n`);
 }
+const versionPath = join(root, "src/core/version.ts");
+if (existsSync(versionPath)) {
+  const source = readFileSync(versionPath, "utf8");
+  const updated = source.replace(/^export const VERSION = "[^"]*";$/m, `export const VERSION = "${version}";`);
+  if (updated === source && !source.includes(`"${version}"`)) throw new Error('release: no `export const VERSION = "...";` line in src/core/version.ts');
+  writeFileSync(versionPath, updated);
+}
 const changelogPath = join(root, "CHANGELOG.md");
 const title = "# Changelog\n";
 const existing = existsSync(changelogPath) ? readFileSync(changelogPath, "utf8") : title;
 const [head, ...rest] = existing.split(/^(?=## )/m);
 writeFileSync(changelogPath, `${(head ?? title).trimEnd()}\n\n${section}\n${rest.join("")}`.replace(/\n{3,}/g, "\n\n"));
 copyFileSync(spec, released);
-console.log(`release: wrote package.json, CHANGELOG.md and openapi/released/signal.yaml; commit them and tag v${version}.`);
+console.log(
+  `release: wrote package.json, package-lock.json, src/core/version.ts, CHANGELOG.md and openapi/released/signal.yaml; commit them and tag v${version}.`,
+);

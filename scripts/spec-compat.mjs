@@ -87,7 +87,10 @@ function why(ruleId, side) {
 function operationOf(pointer, spec) {
   const orphan = pointer.replace(/~1/g, "/").match(/^#\/paths\/\/x-components-without-operation\/([^/]+)/);
   if (orphan) return { path: "a schema no operation refers to, e.g. a stream event", method: undefined, operationId: orphan[1] };
-  const parts = pointer.replace(/^#\//, "").split("/").map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"));
+  const parts = pointer
+    .replace(/^#\//, "")
+    .split("/")
+    .map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"));
   if (parts[0] !== "paths" || parts.length < 2) return undefined;
   const path = parts[1];
   const method = METHODS.includes(parts[2]) ? parts[2] : undefined;
@@ -104,7 +107,10 @@ function label(op) {
 function resolve(spec, node) {
   let current = node;
   for (let i = 0; current && typeof current.$ref === "string" && i < 20; i++) {
-    const parts = current.$ref.replace(/^#\//, "").split("/").map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"));
+    const parts = current.$ref
+      .replace(/^#\//, "")
+      .split("/")
+      .map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"));
     current = parts.reduce((at, key) => at?.[key], spec);
   }
   return current;
@@ -129,9 +135,7 @@ function ownChecks(base, revision) {
             operation: label(op),
             side: "response",
             message: `New response status ${status}.`,
-            why: wide
-              ? "the wire contract already lets every operation answer it, and clients map and retry it"
-              : why("new-status-code", "response"),
+            why: wide ? "the wire contract already lets every operation answer it, and clients map and retry it" : why("new-status-code", "response"),
           });
           continue;
         }
@@ -170,7 +174,7 @@ function attachOrphans(spec, names, file) {
     copy.paths[`${ORPHANS}${name}`] = {
       get: {
         operationId: `${name} (a schema no operation refers to, e.g. a stream event)`,
-        responses: { "200": { description: name, content: { "application/json": { schema: { $ref: `#/components/schemas/${name}` } } } } },
+        responses: { 200: { description: name, content: { "application/json": { schema: { $ref: `#/components/schemas/${name}` } } } } },
       },
     };
   }
@@ -190,11 +194,15 @@ async function redoclyDiff(base, revision) {
   const basePath = attachOrphans(base, names, join(dir, "base.yaml"));
   const revisionPath = attachOrphans(revision, names, join(dir, "revision.yaml"));
   try {
-    await promisify(execFile)(process.execPath, [redocly, "diff", basePath, revisionPath, "--config", join(root, "redocly.yaml"), "--format", "json", "--fail-on", "none", "-o", out], {
-      cwd: root,
-      env: { ...process.env, REDOCLY_TELEMETRY: "off", REDOCLY_SUPPRESS_UPDATE_NOTICE: "true" },
-      maxBuffer: 64 * 1024 * 1024,
-    });
+    await promisify(execFile)(
+      process.execPath,
+      [redocly, "diff", basePath, revisionPath, "--config", join(root, "redocly.yaml"), "--format", "json", "--fail-on", "none", "-o", out],
+      {
+        cwd: root,
+        env: { ...process.env, REDOCLY_TELEMETRY: "off", REDOCLY_SUPPRESS_UPDATE_NOTICE: "true" },
+        maxBuffer: 64 * 1024 * 1024,
+      },
+    );
     return JSON.parse(readFileSync(out, "utf8"));
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -223,7 +231,14 @@ export async function classify(basePath, revisionPath) {
     if (!change.verdicts?.length) {
       const at = (change.revision?.pointer ?? change.base?.pointer ?? change.path).replace(/^#\//, "").replace(/~1/g, "/");
       const kind = change.kind ?? "changed";
-      changes.push({ impact: change.impact ?? "patch", ruleId: kind, operation: label(op), side, message: `${kind[0].toUpperCase()}${kind.slice(1)} \`${at}\`${change.property ? ` (${change.property})` : ""}.`, why: "" });
+      changes.push({
+        impact: change.impact ?? "patch",
+        ruleId: kind,
+        operation: label(op),
+        side,
+        message: `${kind[0].toUpperCase()}${kind.slice(1)} \`${at}\`${change.property ? ` (${change.property})` : ""}.`,
+        why: "",
+      });
     }
   }
   changes.push(...ownChecks(base, revision));

@@ -1,13 +1,13 @@
-import { Api } from "./core/api.js";
-import { checkBaseUrl, checkPolicyOptions } from "./core/check-options.js";
-import { readEnv } from "./core/env.js";
-import { resolveLogger, type LogLevel, type Logger } from "./core/logger.js";
+import { Api } from "./internal/api.js";
+import { checkBaseUrl, checkPolicyOptions } from "./internal/check-options.js";
+import { readEnv } from "./internal/env.js";
+import { resolveLogger, type LogLevel, type Logger } from "./internal/logger.js";
 import { type Backoff, withOverrides, type RequestPolicy } from "./core/policy.js";
-import { Pool } from "./core/pool.js";
+import { Pool } from "./internal/pool.js";
 import type { FetchOptions } from "./core/request-options.js";
 import { SignalError } from "./errors.js";
 
-export type { Logger, LogLevel } from "./core/logger.js";
+export type { Logger, LogLevel } from "./internal/logger.js";
 
 /** The local reference server's address, used when neither `baseUrl` nor `SIGNAL_BASE_URL` is set. */
 export const DEFAULT_BASE_URL = "http://127.0.0.1:7300";
@@ -98,9 +98,7 @@ export function openApi(options: ClientOptions, policy: Readonly<RequestPolicy>,
   checkClientOptions(options);
   const apiKey = options.apiKey ?? env("SIGNAL_API_KEY");
   if (apiKey === undefined || apiKey === "") {
-    throw new SignalError(
-      "No API key: pass `apiKey` to the client or set the SIGNAL_API_KEY environment variable.",
-    );
+    throw new SignalError("No API key: pass `apiKey` to the client or set the SIGNAL_API_KEY environment variable.");
   }
   const fromEnv = env("SIGNAL_BASE_URL");
   const baseUrl =

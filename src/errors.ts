@@ -1,6 +1,6 @@
 /**
  * The error tree. Every error the SDK throws is a `SignalError`; HTTP failures are `APIError`
- * subclasses chosen by status in one place (`src/core/error-factory.ts`). The original failure,
+ * subclasses chosen by status in one place (`src/internal/error-factory.ts`). The original failure,
  * when there is one, is kept as `cause`. No error ever carries the API key: messages coming from
  * the server are passed through the key redactor before they are stored.
  */

@@ -18,9 +18,7 @@ export type { ProgressOptions, ProgressStream } from "./progress.js";
 export { Page, PagePromise, type CursorPage } from "./pagination.js";
 export type { EmbeddingsParams, ForwardBackwardParams, OptimStepParams, SampleParams, SaveStateParams, TrainBatchParams } from "./types.js";
 export type { FetchOptions, RequestOptions } from "./core/request-options.js";
-export type { ListRunsQuery } from "./core/ops-runs.js";
-export type { ListCheckpointsQuery } from "./core/ops-checkpoints.js";
-export type { ListMetricsQuery } from "./core/ops-training.js";
+export type { ListCheckpointsQuery, ListMetricsQuery, ListRunsQuery } from "../generated/operations.js";
 export { requestIdOf, type WithRequestId } from "./core/request-id.js";
 export { inferencePolicy, simplePolicy, trainingPolicy, type Backoff, type RequestPolicy } from "./core/policy.js";
 export {

@@ -1,10 +1,12 @@
 import type { SampleChunk, SampleResult } from "../generated/schema.js";
-import type { Api } from "./core/api.js";
+import type { Api } from "./internal/api.js";
 import { APIPromise, type RawCall } from "./core/api-promise.js";
-import { checkInteger } from "./core/check-options.js";
-import { warnDeprecated } from "./core/deprecation.js";
-import { BufferedResponse } from "./core/lite-http.js";
-import { checkSampleBody, embeddings, sample, sampleStream } from "./core/ops-inference.js";
+import { checkInteger } from "./internal/check-options.js";
+import { warnDeprecated } from "./internal/deprecation.js";
+import { BufferedResponse } from "./internal/lite-http.js";
+import { callOperation, checkRequest } from "./internal/call-operation.js";
+import { textsOf, vectorsOf } from "./internal/results.js";
+import { sampleStream } from "./internal/sample-stream.js";
 import { attachRequestId, type WithRequestId } from "./core/request-id.js";
 import type { RequestOptions } from "./core/request-options.js";
 import { inspectSymbol } from "./client-options.js";
@@ -89,7 +91,7 @@ export class InferenceClient {
   sampleDetailed(prompts: string[], params: SampleParams = {}, options?: RequestOptions): APIPromise<SampleResult> {
     const closed = this.#closedError();
     if (closed) return rejected(closed);
-    return sample(this.#api, this.runId, { ...this.#withStep(params), prompts }, options);
+    return callOperation(this.#api, "sample", { path: { run_id: this.runId }, body: { ...this.#withStep(params), prompts, stream: false } }, options);
   }
 
   /**
@@ -108,7 +110,7 @@ export class InferenceClient {
     let texts: string[] = [];
     const raw = (async (): Promise<RawCall> => {
       // Checked before the cache key is made: a bad parameter is a ValidationError, never a raw schema error.
-      checkSampleBody(this.runId, { ...effective, prompts });
+      checkRequest("sample", { path: { run_id: this.runId }, body: { ...effective, prompts } });
       const scope = cache.scope(this.runId, effective.step, effective);
       if (scope === undefined) {
         const call = this.sampleDetailed(prompts, effective, options);
@@ -148,10 +150,7 @@ export class InferenceClient {
         const one = answers.then((map) => map.get(prompt) ?? []);
         one.catch(noop);
         this.#pending.set(key, one);
-        void answers.then(
-          (map) => cache.set(scope, prompt, map.get(prompt) ?? []),
-          noop,
-        ).finally(() => this.#pending.delete(key));
+        void answers.then((map) => cache.set(scope, prompt, map.get(prompt) ?? []), noop).finally(() => this.#pending.delete(key));
       }
       const fresh = await answers;
       rawCall = await call._raw();
@@ -230,9 +229,8 @@ export class InferenceClient {
   embeddings(inputs: string[], options?: RequestOptions): APIPromise<number[][]> {
     const closed = this.#closedError();
     if (closed) return rejected(closed);
-    return embeddings(this.#api, this.runId, inputs, this.step, options)._thenUnwrap((result) =>
-      [...result.data].sort((a, b) => a.index - b.index).map((item) => item.embedding),
-    );
+    const body = this.step === undefined ? { inputs } : { inputs, step: this.step };
+    return callOperation(this.#api, "createEmbeddings", { path: { run_id: this.runId }, body }, options)._thenUnwrap(vectorsOf);
   }
 
   /**
@@ -282,10 +280,6 @@ export class InferenceClient {
   [inspectSymbol](): string {
     return `${this.constructor.name} { runId: '${this.runId}', step: ${String(this.step)}, baseUrl: '${this.#api.baseUrl}' }`;
   }
-}
-
-function textsOf(result: SampleResult): string[] {
-  return [...result.samples].sort((a, b) => a.index - b.index).map((s) => s.text);
 }
 
 function noop(): void {}

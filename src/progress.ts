@@ -1,4 +1,3 @@
-
 /** Where progress text goes: anything with `write`, such as Node's `process.stderr`. */
 export interface ProgressStream {
   write(text: string): unknown;
@@ -15,7 +14,7 @@ export interface ProgressOptions {
 }
 
 /** One step as the reporter sees it. */
-export interface ProgressUpdate {
+interface ProgressUpdate {
   steps: number;
   step: number;
   loss: number;
@@ -80,7 +79,10 @@ async function barReporter(stream: ProgressStream, total: number | undefined): P
   const format = known
     ? "train |{bar}| {value}/{total} | step {step} | loss {loss} | avg {avg} | {tps} tok/s | ETA {eta_formatted}"
     : "train {value} batches | step {step} | loss {loss} | avg {avg} | {tps} tok/s";
-  const bar = new cliProgress.SingleBar({ format, stream: stream as NodeJS.WritableStream, hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic);
+  const bar = new cliProgress.SingleBar(
+    { format, stream: stream as NodeJS.WritableStream, hideCursor: true, clearOnComplete: false },
+    cliProgress.Presets.shades_classic,
+  );
   bar.start(total ?? 0, 0, { step: "-", loss: "-", avg: "-", tps: 0 });
   return {
     update(update) {

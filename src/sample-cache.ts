@@ -1,5 +1,5 @@
 import { zSampleBody } from "../generated/zod/zod.gen.js";
-import { Lru } from "./core/lru.js";
+import { Lru } from "./internal/lru.js";
 import type { SampleParams } from "./types.js";
 
 /** What `getCacheStats()` returns. */

@@ -20,17 +20,18 @@ import type {
   TrainStepResult,
   ZeroGradResult,
 } from "../generated/schema.js";
-import type { Api } from "./core/api.js";
+import type { Api } from "./internal/api.js";
 import type { APIPromise } from "./core/api-promise.js";
-import { checkPolicyOptions } from "./core/check-options.js";
-import { warnDeprecated } from "./core/deprecation.js";
-import { resolveLogger } from "./core/logger.js";
-import { createCheckpoint, deleteCheckpoint, downloadCheckpoint, getCheckpoint, listCheckpointsPage, restoreCheckpoint, type ListCheckpointsQuery } from "./core/ops-checkpoints.js";
-import { embeddings, sample, sampleStream } from "./core/ops-inference.js";
-import { createRun, deleteRun, getHealth, getRun, listModels, listRunsPage, type ListRunsQuery } from "./core/ops-runs.js";
-import { detokenize, forward, forwardBackward, listMetricsPage, lossAndOptions, optimStep, tokenize, trainStep, zeroGrad, type ListMetricsQuery } from "./core/ops-training.js";
+import { checkPolicyOptions } from "./internal/check-options.js";
+import { warnDeprecated } from "./internal/deprecation.js";
+import { resolveLogger } from "./internal/logger.js";
+import type { ListCheckpointsQuery, ListMetricsQuery, ListRunsQuery } from "../generated/operations.js";
+import { callOperation } from "./internal/call-operation.js";
+import { lossAndOptions } from "./internal/loss-and-options.js";
+import { textsOf, vectorsOf } from "./internal/results.js";
+import { sampleStream } from "./internal/sample-stream.js";
 import { type Backoff, inferencePolicy, simplePolicy, trainingPolicy, withOverrides } from "./core/policy.js";
-import { checkBaseUrl } from "./core/check-options.js";
+import { checkBaseUrl } from "./internal/check-options.js";
 import type { RequestOptions } from "./core/request-options.js";
 import { checkClientOptions, inspectSymbol, openApi, type ClientOptions } from "./client-options.js";
 import { InferenceClient, type InferenceOptions } from "./inference-client.js";
@@ -122,12 +123,12 @@ export class SignalClient {
 
   /** Liveness and version; needs no key. */
   getHealth(options?: RequestOptions): APIPromise<Health> {
-    return getHealth(this.#api, options);
+    return callOperation(this.#api, "getHealth", {}, options);
   }
 
   /** The base models runs can be created on, the default first. */
   listModels(options?: RequestOptions): APIPromise<ModelList> {
-    return listModels(this.#api, options);
+    return callOperation(this.#api, "listModels", {}, options);
   }
 
   /**
@@ -135,12 +136,12 @@ export class SignalClient {
    * @throws ValidationError for a bad field (nothing sent); NotFoundError `model_not_found` listing the models.
    */
   createRun(params: CreateRunRequest, options?: RequestOptions): APIPromise<SignalRun> {
-    return createRun(this.#api, params, options)._thenUnwrap((run) => new SignalRun(this, run));
+    return callOperation(this.#api, "createRun", { body: params }, options)._thenUnwrap((run) => new SignalRun(this, run));
   }
 
   /** The run with its `current_step`. @throws NotFoundError */
   getRun(runId: string, options?: RequestOptions): APIPromise<SignalRun> {
-    return getRun(this.#api, runId, options)._thenUnwrap((run) => new SignalRun(this, run));
+    return callOperation(this.#api, "getRun", { path: { run_id: runId } }, options)._thenUnwrap((run) => new SignalRun(this, run));
   }
 
   /**
@@ -149,12 +150,12 @@ export class SignalClient {
    */
   listRuns(query: ListRunsQuery = {}, options?: RequestOptions): PagePromise<Run> {
     const api = this.#api;
-    return new PagePromise((after) => listRunsPage(api, { ...query, after }, options), query.after);
+    return new PagePromise((after) => callOperation(api, "listRuns", { query: { ...query, after } }, options), query.after);
   }
 
   /** Removes the run and all its checkpoints. @throws NotFoundError */
   deleteRun(runId: string, options?: RequestOptions): APIPromise<RunDeleted> {
-    return deleteRun(this.#api, runId, options);
+    return callOperation(this.#api, "deleteRun", { path: { run_id: runId } }, options);
   }
 
   /**
@@ -167,7 +168,7 @@ export class SignalClient {
   forwardBackward(runId: string, batch: Batch, options: RequestOptions): APIPromise<ForwardBackwardResult>;
   forwardBackward(runId: string, batch: Batch, second?: ForwardBackwardParams | RequestOptions, third?: RequestOptions): APIPromise<ForwardBackwardResult> {
     const [params, options] = lossAndOptions(second, third);
-    return forwardBackward(this.#api, runId, { ...params, batch }, options);
+    return callOperation(this.#api, "forwardBackward", { path: { run_id: runId }, body: { ...params, batch } }, options);
   }
 
   /**
@@ -177,27 +178,27 @@ export class SignalClient {
    * @throws ValidationError for a malformed batch (nothing sent); NotFoundError for a step with no checkpoint.
    */
   forward(runId: string, batch: Batch, params: { step?: number } = {}, options?: RequestOptions): APIPromise<ForwardResult> {
-    return forward(this.#api, runId, { batch, ...params }, options);
+    return callOperation(this.#api, "forward", { path: { run_id: runId }, body: { batch, ...params } }, options);
   }
 
   /** The token ids `model` gives `text` (BOS first with `add_bos: true`), to build token batches and prompts. */
   tokenize(model: string, text: string, params: Omit<TokenizeRequest, "text"> = {}, options?: RequestOptions): APIPromise<TokenizeResult> {
-    return tokenize(this.#api, model, { text, ...params }, options);
+    return callOperation(this.#api, "tokenize", { path: { model_id: model }, body: { text, ...params } }, options);
   }
 
   /** The text of `tokens` under `model`'s tokenizer (special tokens skipped). */
   detokenize(model: string, tokens: number[], options?: RequestOptions): APIPromise<DetokenizeResult> {
-    return detokenize(this.#api, model, { tokens }, options);
+    return callOperation(this.#api, "detokenize", { path: { model_id: model }, body: { tokens } }, options);
   }
 
   /** Applies the accumulated gradient. @throws ConflictError `nothing_accumulated` */
   optimStep(runId: string, params: OptimStepParams = {}, options?: RequestOptions): APIPromise<OptimStepResult> {
-    return optimStep(this.#api, runId, params, options);
+    return callOperation(this.#api, "optimStep", { path: { run_id: runId }, body: params }, options);
   }
 
   /** forwardBackward + optimStep in one round trip (the trainStep operation). */
   trainBatch(runId: string, batch: Batch, params: TrainBatchParams = {}, options?: RequestOptions): APIPromise<TrainStepResult> {
-    return trainStep(this.#api, runId, { ...params, batch }, options);
+    return callOperation(this.#api, "trainStep", { path: { run_id: runId }, body: { ...params, batch } }, options);
   }
 
   /** @deprecated Use `trainBatch` (the one name of this operation on every client). */
@@ -208,13 +209,13 @@ export class SignalClient {
 
   /** Discards the accumulated gradient. */
   zeroGrad(runId: string, options?: RequestOptions): APIPromise<ZeroGradResult> {
-    return zeroGrad(this.#api, runId, options);
+    return callOperation(this.#api, "zeroGrad", { path: { run_id: runId } }, options);
   }
 
   /** The server-side metrics, one per applied step: `await` for a page, `for await` for all; `after` resumes. */
   listMetrics(runId: string, query: ListMetricsQuery = {}, options?: RequestOptions): PagePromise<Metric> {
     const api = this.#api;
-    return new PagePromise((after) => listMetricsPage(api, runId, { ...query, after }, options), query.after);
+    return new PagePromise((after) => callOperation(api, "listMetrics", { path: { run_id: runId }, query: { ...query, after } }, options), query.after);
   }
 
   /**
@@ -227,7 +228,7 @@ export class SignalClient {
 
   /** The full wire response of `sample` (`samples` with `prompt_index`, `finish_reason`, logprobs, `usage`). */
   sampleDetailed(runId: string, prompts: string[], params: SampleParams = {}, options?: RequestOptions): APIPromise<SampleResult> {
-    return sample(this.#api, runId, { ...params, prompts }, options);
+    return callOperation(this.#api, "sample", { path: { run_id: runId }, body: { ...params, prompts, stream: false } }, options);
   }
 
   /** Streams the completion of one prompt as it is generated (see `Stream`). */
@@ -237,37 +238,38 @@ export class SignalClient {
 
   /** One vector per input, in input order; `params.step` picks a checkpoint. */
   embeddings(runId: string, inputs: string[], params: EmbeddingsParams = {}, options?: RequestOptions): APIPromise<number[][]> {
-    return embeddings(this.#api, runId, inputs, params.step, options)._thenUnwrap(vectorsOf);
+    const body = params.step === undefined ? { inputs } : { inputs, step: params.step };
+    return callOperation(this.#api, "createEmbeddings", { path: { run_id: runId }, body }, options)._thenUnwrap(vectorsOf);
   }
 
   /** Saves a checkpoint at the current step (`mode` adapter or state). */
   saveState(runId: string, params: SaveStateParams = {}, options?: RequestOptions): APIPromise<Checkpoint> {
-    return createCheckpoint(this.#api, runId, params, options);
+    return callOperation(this.#api, "createCheckpoint", { path: { run_id: runId }, body: params }, options);
   }
 
   /** The run's checkpoints by step: `await` for a page, `for await` for every one; `after` resumes. */
   listCheckpoints(runId: string, query: ListCheckpointsQuery = {}, options?: RequestOptions): PagePromise<Checkpoint> {
     const api = this.#api;
-    return new PagePromise((after) => listCheckpointsPage(api, runId, { ...query, after }, options), query.after);
+    return new PagePromise((after) => callOperation(api, "listCheckpoints", { path: { run_id: runId }, query: { ...query, after } }, options), query.after);
   }
 
   /** One checkpoint. @throws NotFoundError listing the steps that exist */
   getCheckpoint(runId: string, step: number, options?: RequestOptions): APIPromise<Checkpoint> {
-    return getCheckpoint(this.#api, runId, step, options);
+    return callOperation(this.#api, "getCheckpoint", { path: { run_id: runId, step } }, options);
   }
 
   deleteCheckpoint(runId: string, step: number, options?: RequestOptions): APIPromise<CheckpointDeleted> {
-    return deleteCheckpoint(this.#api, runId, step, options);
+    return callOperation(this.#api, "deleteCheckpoint", { path: { run_id: runId, step } }, options);
   }
 
   /** Loads a checkpoint into the live run. */
   restoreCheckpoint(runId: string, step: number, options?: RequestOptions): APIPromise<RestoreResponse> {
-    return restoreCheckpoint(this.#api, runId, step, options);
+    return callOperation(this.#api, "restoreCheckpoint", { path: { run_id: runId }, body: { step } }, options);
   }
 
   /** The adapter at `step` as `adapter_model.safetensors` bytes (PEFT names). */
   downloadCheckpoint(runId: string, step: number, options?: RequestOptions): APIPromise<Uint8Array> {
-    return downloadCheckpoint(this.#api, runId, step, options);
+    return callOperation(this.#api, "downloadCheckpoint", { path: { run_id: runId, step } }, options);
   }
 
   /**
@@ -316,11 +318,3 @@ export class SignalClient {
 
 /** Set only while `_fromApi` constructs a client over an existing connection. */
 let adopting: Api | undefined;
-
-function textsOf(result: SampleResult): string[] {
-  return [...result.samples].sort((a, b) => a.index - b.index).map((s) => s.text);
-}
-
-function vectorsOf(result: { data: Array<{ index: number; embedding: number[] }> }): number[][] {
-  return [...result.data].sort((a, b) => a.index - b.index).map((item) => item.embedding);
-}

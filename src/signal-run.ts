@@ -14,8 +14,8 @@ import type {
   ZeroGradResult,
 } from "../generated/schema.js";
 import type { APIPromise } from "./core/api-promise.js";
-import type { ListCheckpointsQuery } from "./core/ops-checkpoints.js";
-import { lossAndOptions, type ListMetricsQuery } from "./core/ops-training.js";
+import type { ListCheckpointsQuery, ListMetricsQuery } from "../generated/operations.js";
+import { lossAndOptions } from "./internal/loss-and-options.js";
 import type { RequestOptions } from "./core/request-options.js";
 import type { PagePromise } from "./pagination.js";
 import type { InferenceClient, InferenceOptions } from "./inference-client.js";
@@ -31,6 +31,7 @@ export interface SignalRun extends Run {}
  * of the last fetch, plus the simple API's calls bound to this run. `refresh()` re-reads the
  * fields (and the request id). Serialises (`JSON.stringify`) to the plain run.
  */
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the class sets every field of Run from the wire (in its constructor and `refresh`).
 export class SignalRun {
   readonly #client: SignalClient;
 

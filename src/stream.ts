@@ -38,8 +38,7 @@ export class Stream<Item> implements AsyncIterable<Item> {
           const { done, value } = await reader.read();
           if (done) break;
           buffered += value;
-          let newline: number;
-          while ((newline = buffered.indexOf("\n")) >= 0) {
+          for (let newline = buffered.indexOf("\n"); newline >= 0; newline = buffered.indexOf("\n")) {
             const line = buffered.slice(0, newline);
             buffered = buffered.slice(newline + 1);
             if (line.trim() !== "") yield JSON.parse(line) as Item;

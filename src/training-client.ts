@@ -1,11 +1,22 @@
-import type { Batch, Checkpoint, ForwardBackwardResult, ForwardResult, Metric, OptimStepResult, RestoreResponse, TrainStepResult, ZeroGradResult } from "../generated/schema.js";
-import type { Api } from "./core/api.js";
+import type {
+  Batch,
+  Checkpoint,
+  ForwardBackwardResult,
+  ForwardResult,
+  Metric,
+  OptimStepResult,
+  RestoreResponse,
+  TrainStepResult,
+  ZeroGradResult,
+} from "../generated/schema.js";
+import type { Api } from "./internal/api.js";
 import { APIPromise, type RawCall } from "./core/api-promise.js";
-import { checkInteger } from "./core/check-options.js";
-import { warnDeprecated } from "./core/deprecation.js";
-import { createCheckpoint, listCheckpointsPage, restoreCheckpoint, type ListCheckpointsQuery } from "./core/ops-checkpoints.js";
-import { forward, forwardBackward, listMetricsPage, lossAndOptions, optimStep, trainStep, zeroGrad, type ListMetricsQuery } from "./core/ops-training.js";
-import { randomUUID } from "./core/random-id.js";
+import { checkInteger } from "./internal/check-options.js";
+import { warnDeprecated } from "./internal/deprecation.js";
+import type { ListCheckpointsQuery, ListMetricsQuery } from "../generated/operations.js";
+import { callOperation } from "./internal/call-operation.js";
+import { lossAndOptions } from "./internal/loss-and-options.js";
+import { randomUUID } from "./internal/random-id.js";
 import type { CallOptions, RequestOptions } from "./core/request-options.js";
 import { inspectSymbol } from "./client-options.js";
 import { APIError, APIUserAbortError, SequenceBrokenError, SignalError } from "./errors.js";
@@ -90,6 +101,8 @@ export class TrainingClient {
   /** The run this client trains. */
   readonly runId: string;
   readonly #api: Api;
+  /** The path parameters of every run-scoped call. */
+  readonly #path: { run_id: string };
   readonly #ownsPool: boolean;
   readonly #metrics: MetricsRecorder;
   readonly #maxInFlight: number;
@@ -111,6 +124,7 @@ export class TrainingClient {
     checkInteger("maxInFlight", options.maxInFlight, 1);
     this.#api = api;
     this.runId = runId;
+    this.#path = { run_id: runId };
     this.#ownsPool = options.ownsPool;
     this.#metrics = new MetricsRecorder(options.initialStep);
     this.#maxInFlight = options.maxInFlight ?? 8;
@@ -165,9 +179,11 @@ export class TrainingClient {
     });
     // Handled here at once: the caller sees the rejection through `raw`, after the call before it settles.
     sent.catch(noop);
-    const raw = this.#tail.then(() => sent).catch((error: unknown) => {
-      throw error === SKIPPED || isBroken(error) ? new SequenceBrokenError(sequence.failure ?? error) : error;
-    });
+    const raw = this.#tail
+      .then(() => sent)
+      .catch((error: unknown) => {
+        throw error === SKIPPED || isBroken(error) ? new SequenceBrokenError(sequence.failure ?? error) : error;
+      });
     const parsed = raw.then(async () => {
       const result = await (call as APIPromise<T>);
       // Every training answer carries the run's step: the client learns it from the server.
@@ -210,7 +226,7 @@ export class TrainingClient {
   forwardBackward(batch: Batch, second?: ForwardBackwardParams | RequestOptions, third?: RequestOptions): APIPromise<ForwardBackwardResult> {
     const [params, options] = lossAndOptions(second, third);
     return this.#enqueue(
-      (call) => forwardBackward(this.#api, this.runId, { ...params, batch }, call),
+      (call) => callOperation(this.#api, "forwardBackward", { path: this.#path, body: { ...params, batch } }, call),
       options,
       (result) => this.#metrics.recordLoss(result.loss, result.grad_norm, result.num_tokens),
     );
@@ -225,7 +241,10 @@ export class TrainingClient {
     // A checkpoint's step is not the run's: only a live-weights answer tells the current step.
     const live = params.step === undefined;
     // The server orders only live-weights forwards among the run's calls.
-    return this.#enqueue((call) => forward(this.#api, this.runId, { batch, ...params }, call), options, undefined, { learnsStep: live, sequenced: live });
+    return this.#enqueue((call) => callOperation(this.#api, "forward", { path: this.#path, body: { batch, ...params } }, call), options, undefined, {
+      learnsStep: live,
+      sequenced: live,
+    });
   }
 
   /**
@@ -233,12 +252,12 @@ export class TrainingClient {
    * @throws ConflictError `nothing_accumulated` when no forwardBackward happened since the last step.
    */
   optimStep(params: OptimStepParams = {}, options?: RequestOptions): APIPromise<OptimStepResult> {
-    return this.#enqueue((call) => optimStep(this.#api, this.runId, params, call), options);
+    return this.#enqueue((call) => callOperation(this.#api, "optimStep", { path: this.#path, body: params }, call), options);
   }
 
   /** Discards the accumulated gradient: the "skip this step" path. */
   zeroGrad(options?: RequestOptions): APIPromise<ZeroGradResult> {
-    return this.#enqueue((call) => zeroGrad(this.#api, this.runId, call), options);
+    return this.#enqueue((call) => callOperation(this.#api, "zeroGrad", { path: this.#path }, call), options);
   }
 
   /**
@@ -247,7 +266,7 @@ export class TrainingClient {
    */
   trainBatch(batch: Batch, params: TrainBatchParams = {}, options?: RequestOptions): APIPromise<TrainStepResult> {
     return this.#enqueue(
-      (call) => trainStep(this.#api, this.runId, { ...params, batch }, call),
+      (call) => callOperation(this.#api, "trainStep", { path: this.#path, body: { ...params, batch } }, call),
       options,
       (result) => this.#metrics.recordLoss(result.loss, result.grad_norm, result.num_tokens),
     );
@@ -285,7 +304,7 @@ export class TrainingClient {
 
   /** Saves a checkpoint at the current step: `adapter` (LoRA weights) or `state` (with the optimizer). */
   saveCheckpoint(params: SaveStateParams = {}, options?: RequestOptions): APIPromise<Checkpoint> {
-    return this.#enqueue((call) => createCheckpoint(this.#api, this.runId, params, call), options);
+    return this.#enqueue((call) => callOperation(this.#api, "createCheckpoint", { path: this.#path, body: params }, call), options);
   }
 
   /**
@@ -293,7 +312,7 @@ export class TrainingClient {
    * @throws NotFoundError listing the steps that have checkpoints.
    */
   restoreCheckpoint(step: number, options?: RequestOptions): APIPromise<RestoreResponse> {
-    return this.#enqueue((call) => restoreCheckpoint(this.#api, this.runId, step, call), options);
+    return this.#enqueue((call) => callOperation(this.#api, "restoreCheckpoint", { path: this.#path, body: { step } }, call), options);
   }
 
   /** @deprecated Use `restoreCheckpoint` (the one name of this operation on every client). */
@@ -313,12 +332,12 @@ export class TrainingClient {
 
   /** The server-side metrics of the run, one per applied step: await for a page, `for await` for all; `after` resumes. */
   listMetrics(query: ListMetricsQuery = {}, options?: RequestOptions): PagePromise<Metric> {
-    return new PagePromise((after) => listMetricsPage(this.#api, this.runId, { ...query, after }, options), query.after);
+    return new PagePromise((after) => callOperation(this.#api, "listMetrics", { path: this.#path, query: { ...query, after } }, options), query.after);
   }
 
   /** The run's checkpoints by step: await for a page, `for await` for every one; `after` resumes. */
   listCheckpoints(query: ListCheckpointsQuery = {}, options?: RequestOptions): PagePromise<Checkpoint> {
-    return new PagePromise((after) => listCheckpointsPage(this.#api, this.runId, { ...query, after }, options), query.after);
+    return new PagePromise((after) => callOperation(this.#api, "listCheckpoints", { path: this.#path, query: { ...query, after } }, options), query.after);
   }
 
   /**

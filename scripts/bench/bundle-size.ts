@@ -78,7 +78,11 @@ export async function measureClientCost(root: string, runs = 15): Promise<{ figu
     const sdk = importTime(file, runs);
     const baseline = importTime(empty, runs);
     const parts = client?.parts ?? forNode.parts;
-    const largest = [...parts.entries()].sort((a, b) => b[1] - a[1]).slice(0, 4).map(([name, n]) => `${name} ${fmt(n / 1024, 1)} KiB`).join(", ");
+    const largest = [...parts.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 4)
+      .map(([name, n]) => `${name} ${fmt(n / 1024, 1)} KiB`)
+      .join(", ");
     const figures: ClientCost = {
       client_browser_bundle_builds: client ? 1 : 0,
       client_gzip_bytes: client?.gzip ?? Number.NaN,
@@ -109,7 +113,7 @@ export async function benchBundleSize(): Promise<{ markdown: string; figures: Re
   const markdown = [
     "## Client bundle and import cost",
     "",
-    "`import { SignalClient } from \"frontier-signal\"` bundled by esbuild (`--platform=browser`, minified, all dependencies inlined).",
+    '`import { SignalClient } from "frontier-signal"` bundled by esbuild (`--platform=browser`, minified, all dependencies inlined).',
     "",
     "| measure | value | goal |",
     "|---|---|---|",

@@ -19,7 +19,18 @@ const cpuMs = () => {
 };
 
 function config(base_model: string): RunConfig {
-  return { base_model, lora_r: 8, lora_alpha: 16, target_modules: ["q_proj", "v_proj"], learning_rate: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0, seed: 1 };
+  return {
+    base_model,
+    lora_r: 8,
+    lora_alpha: 16,
+    target_modules: ["q_proj", "v_proj"],
+    learning_rate: 1e-3,
+    beta1: 0.9,
+    beta2: 0.999,
+    eps: 1e-8,
+    weight_decay: 0,
+    seed: 1,
+  };
 }
 
 /** 8 examples of 128 tokens each (BOS + 126 bytes + EOS). */
@@ -102,7 +113,10 @@ export async function benchEngine(): Promise<{ markdown: string; figures: Record
     // The step and its bound's matmul are timed in alternation, so both see the same machine.
     const mms: number[] = [];
     const fused = await alternate(() => core.trainStep(id, batch), 15, matmulOnce, mms);
-    const split = await timeIt(() => (core.forwardBackward(id, batch), core.optimStep(id)), 9);
+    const split = await timeIt(() => {
+      core.forwardBackward(id, batch);
+      return core.optimStep(id);
+    }, 9);
     const stepGflops = mmFlops / median(mms) / 1e6;
     figures[`${id}_matmul_gflops_alongside_step`] = stepGflops;
     const bound = (stepFlops(c, 8, 128) / (stepGflops * 1e9)) * 1000;
@@ -268,11 +282,18 @@ async function benchThroughput(id: string, prompt: string): Promise<{ lines: str
       const decoding = new Promise<void>((r) => (allStarted = r));
       const others = Array.from({ length: 8 }, (_, i) => {
         let seen = false;
-        return engine.sample({ runId: "ttft" }, [`${prompt} ${i}`], { ...params, max_tokens: 200, seed: 100 + rep * 8 + i }, {
-          onToken: () => {
-            if (!seen && (seen = true) && ++started === 8) allStarted();
+        return engine.sample(
+          { runId: "ttft" },
+          [`${prompt} ${i}`],
+          { ...params, max_tokens: 200, seed: 100 + rep * 8 + i },
+          {
+            onToken: () => {
+              if (seen) return;
+              seen = true;
+              if (++started === 8) allStarted();
+            },
           },
-        });
+        );
       });
       await decoding;
       busy.push(await firstToken());
@@ -322,7 +343,8 @@ async function benchThroughput(id: string, prompt: string): Promise<{ lines: str
     `| batchSample on live weights (${id}, 8 tokens, greedy, batchSize 32, concurrency 4; server process) | batchSample ms | loop of single calls ms | speedup |`,
     "|---|---|---|---|",
     ...[128, 256].map(
-      (n) => `| ${n} prompts | ${figures[`batch_sample_${n}_ms`]!.toFixed(0)} | ${figures[`loop_sample_${n}_ms`]!.toFixed(0)} | **${figures[`batch_sample_${n}_speedup`]!.toFixed(1)}×** |`,
+      (n) =>
+        `| ${n} prompts | ${figures[`batch_sample_${n}_ms`]!.toFixed(0)} | ${figures[`loop_sample_${n}_ms`]!.toFixed(0)} | **${figures[`batch_sample_${n}_speedup`]!.toFixed(1)}×** |`,
     ),
     "",
     "Best of 4 interleaved runs each.",
@@ -332,6 +354,6 @@ async function benchThroughput(id: string, prompt: string): Promise<{ lines: str
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   const { markdown } = await benchEngine();
-  process.stdout.write(markdown + "\n");
+  process.stdout.write(`${markdown}\n`);
   process.exit(0);
 }

@@ -42,7 +42,9 @@ export async function benchPipelining(): Promise<{ markdown: string; figures: Re
       figures[`${delay}ms pipelined_ms`] = pipelinedMs;
       figures[`${delay}ms ratio`] = ratio;
       const goal = delay === 50 ? `≤ ${GOAL} ${ratio <= GOAL ? "✓" : "✗"}` : "";
-      rows.push(`| ${delay} ms | ${fmt(serialMs / 1000, 2)} s (${fmt(serialMs / CALLS, 1)} ms/call) | ${fmt(pipelinedMs / 1000, 2)} s (${fmt(pipelinedMs / CALLS, 1)} ms/call) | **${fmt(ratio, 2)}×** | ${goal} |`);
+      rows.push(
+        `| ${delay} ms | ${fmt(serialMs / 1000, 2)} s (${fmt(serialMs / CALLS, 1)} ms/call) | ${fmt(pipelinedMs / 1000, 2)} s (${fmt(pipelinedMs / CALLS, 1)} ms/call) | **${fmt(ratio, 2)}×** | ${goal} |`,
+      );
     }
     figures.final_step = (await run.refresh()).current_step;
   } finally {

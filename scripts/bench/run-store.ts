@@ -37,7 +37,12 @@ function idempotencyRecords(n: number): [string, { request_hash: string; status:
   const now = Date.now();
   return Array.from({ length: n }, (_, i) => [
     `${i.toString(16).padStart(8, "0")}${"0".repeat(56)}`,
-    { request_hash: "f".repeat(64), status: 200, body: { step: i + 1, loss: 1.5, grad_norm: 0.5, learning_rate: 0.01, num_tokens: 8, num_examples: 1 }, created_at: now - n + i },
+    {
+      request_hash: "f".repeat(64),
+      status: 200,
+      body: { step: i + 1, loss: 1.5, grad_norm: 0.5, learning_rate: 0.01, num_tokens: 8, num_examples: 1 },
+      created_at: now - n + i,
+    },
   ]);
 }
 
@@ -46,7 +51,11 @@ async function runWithHistory(steps: number): Promise<{ dataDir: string; runId: 
   const dataDir = mkdtempSync(join(tmpdir(), "signal-bench-store-"));
   const server = await startServerProcess({ workers: 1, dataDir });
   const auth = { authorization: `Bearer ${server.apiKey}`, "content-type": "application/json" };
-  const created = await fetch(`${server.url}/v1/runs`, { method: "POST", headers: auth, body: JSON.stringify({ base_model: "signal-byte-tiny", seed: 1, lora_r: 4 }) });
+  const created = await fetch(`${server.url}/v1/runs`, {
+    method: "POST",
+    headers: auth,
+    body: JSON.stringify({ base_model: "signal-byte-tiny", seed: 1, lora_r: 4 }),
+  });
   const runId = ((await created.json()) as { run_id: string }).run_id;
   await server.stop();
   const store = await RunStore.open(dataDir);
@@ -71,12 +80,14 @@ async function timeSteps(runs: { dataDir: string; runId: string }[]): Promise<Fi
       const server = servers[k]!;
       const headers = { authorization: `Bearer ${server.apiKey}`, "content-type": "application/json" };
       return (i: number) =>
-        fetch(`${server.url}/v1/runs/${runs[k]!.runId}/train_step`, { method: "POST", headers: { ...headers, "idempotency-key": `bench-${i}` }, body: JSON.stringify({ batch: BATCH }) }).then(
-          async (r) => {
-            if (r.status !== 200) throw new Error(`train_step ${r.status}: ${await r.text()}`);
-            await r.arrayBuffer();
-          },
-        );
+        fetch(`${server.url}/v1/runs/${runs[k]!.runId}/train_step`, {
+          method: "POST",
+          headers: { ...headers, "idempotency-key": `bench-${i}` },
+          body: JSON.stringify({ batch: BATCH }),
+        }).then(async (r) => {
+          if (r.status !== 200) throw new Error(`train_step ${r.status}: ${await r.text()}`);
+          await r.arrayBuffer();
+        });
     };
     const steps = runs.map((_, k) => stepOf(k));
     for (let i = 0; i < 5; i++) for (const step of steps) await step(-1 - i);

@@ -45,7 +45,10 @@ export async function benchSdkOverhead(): Promise<{ markdown: string; figures: R
       }
     }
     const lines = ["## SDK overhead (SignalClient vs raw fetch of the same request)", ""];
-    lines.push(`${rounds} rounds of the four calls, interleaved (order alternating each round), against \`signal serve\` in its own process over loopback; \`sample\` asks for 1 token from \`signal-byte-tiny\`. Goal: ≤ 1.10×.`, "");
+    lines.push(
+      `${rounds} rounds of the four calls, interleaved (order alternating each round), against \`signal serve\` in its own process over loopback; \`sample\` asks for 1 token from \`signal-byte-tiny\`. Goal: ≤ 1.10×.`,
+      "",
+    );
     lines.push("| call | median ms | p90 ms | SDK / raw (medians) |", "|---|---|---|---|");
     for (const op of ["getRun", "sample"]) {
       const raw = times[`${op}: raw fetch`]!;
@@ -55,7 +58,9 @@ export async function benchSdkOverhead(): Promise<{ markdown: string; figures: R
       figures[`${op}_sdk_median_ms`] = median(sdk);
       figures[`${op}_ratio`] = ratio;
       lines.push(`| ${op}: raw fetch | ${fmt(median(raw), 3)} | ${fmt(percentile(raw, 90), 3)} | |`);
-      lines.push(`| ${op}: SignalClient | ${fmt(median(sdk), 3)} | ${fmt(percentile(sdk, 90), 3)} | **${fmt(ratio)}×** (+${fmt((median(sdk) - median(raw)) * 1000, 0)} µs) |`);
+      lines.push(
+        `| ${op}: SignalClient | ${fmt(median(sdk), 3)} | ${fmt(percentile(sdk, 90), 3)} | **${fmt(ratio)}×** (+${fmt((median(sdk) - median(raw)) * 1000, 0)} µs) |`,
+      );
     }
     lines.push("");
     await client.close();

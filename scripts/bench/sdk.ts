@@ -69,9 +69,13 @@ export async function benchSdk(): Promise<{ markdown: string; figures: Record<st
     const prompts = Array.from({ length: 256 }, (_, i) => `Q: item ${i}?\nA:`);
     const params = { max_tokens: 8, temperature: 0 } as const;
     const batched = await timeRuns(() => atCheckpoint.batchSample(prompts, { ...params, batchSize: 32 }), 3, 1);
-    const loop = await timeRuns(async () => {
-      for (const p of prompts) await atCheckpoint.sample([p], params);
-    }, 1, 0);
+    const loop = await timeRuns(
+      async () => {
+        for (const p of prompts) await atCheckpoint.sample([p], params);
+      },
+      1,
+      0,
+    );
     const speedup = median(loop) / median(batched);
     figures.batch_sample_256_ms = median(batched);
     figures.loop_sample_256_ms = median(loop);
@@ -104,25 +108,37 @@ export async function benchSdk(): Promise<{ markdown: string; figures: Record<st
     const text = "x".repeat(126);
     const batch = Array.from({ length: 8 }, () => ({ text }));
     const fused = await timeRuns(() => training.trainBatch(batch), 10, 2);
-    const split = await timeRuns(async () => {
-      await training.forwardBackward(batch);
-      await training.optimStep();
-    }, 10, 2);
+    const split = await timeRuns(
+      async () => {
+        await training.forwardBackward(batch);
+        await training.optimStep();
+      },
+      10,
+      2,
+    );
     figures.train_batch_ms = median(fused);
     figures.fb_plus_optim_ms = median(split);
     const inferBase = base.inference();
     const eight = Array.from({ length: 8 }, (_, i) => `Prompt number ${i}:`);
     const sampleParams = { max_tokens: 64, temperature: 1, seed: 3, stop: [] };
     let tokens8 = 0;
-    const t8 = await timeRuns(async () => {
-      const r = await inferBase.sampleDetailed(eight, sampleParams);
-      tokens8 = r.usage.completion_tokens;
-    }, 5, 1);
+    const t8 = await timeRuns(
+      async () => {
+        const r = await inferBase.sampleDetailed(eight, sampleParams);
+        tokens8 = r.usage.completion_tokens;
+      },
+      5,
+      1,
+    );
     let tokens1 = 0;
-    const t1 = await timeRuns(async () => {
-      const r = await inferBase.sampleDetailed(eight.slice(0, 1), sampleParams);
-      tokens1 = r.usage.completion_tokens;
-    }, 5, 1);
+    const t1 = await timeRuns(
+      async () => {
+        const r = await inferBase.sampleDetailed(eight.slice(0, 1), sampleParams);
+        tokens1 = r.usage.completion_tokens;
+      },
+      5,
+      1,
+    );
     const ttft: number[] = [];
     for (let i = 0; i < 20; i++) {
       const t = performance.now();
@@ -137,7 +153,9 @@ export async function benchSdk(): Promise<{ markdown: string; figures: Record<st
     lines.push("## Training and sampling through the SDK (`signal-byte-base`, server in its own process)", "");
     lines.push("| measure | value |", "|---|---|");
     lines.push(`| \`trainBatch\` 8 × 128 tokens (one round trip, fused train_step), median of 10 | ${fmt(median(fused), 0)} ms |`);
-    lines.push(`| \`forwardBackward\` + \`optimStep\` 8 × 128 tokens, median of 10 | ${fmt(median(split), 0)} ms (${fmt(median(split) / median(fused))}× the fused call) |`);
+    lines.push(
+      `| \`forwardBackward\` + \`optimStep\` 8 × 128 tokens, median of 10 | ${fmt(median(split), 0)} ms (${fmt(median(split) / median(fused))}× the fused call) |`,
+    );
     lines.push(`| sampling, 8 prompts × 64 tokens | ${fmt(figures.sample_tokens_per_s_batched, 0)} tokens/s |`);
     lines.push(`| sampling, 1 prompt × 64 tokens | ${fmt(figures.sample_tokens_per_s_single, 0)} tokens/s |`);
     lines.push(`| time to first streamed token (median of 20) | ${fmt(median(ttft), 1)} ms |`, "");

@@ -11,18 +11,22 @@ export function lossCurveSvg(losses: number[], options: { title: string; marks?:
   const points = losses.map((loss, i) => `${x(i).toFixed(1)},${y(loss).toFixed(1)}`).join(" ");
   const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => {
     const value = maxLoss * f;
-    return `<line x1="${pad.left}" x2="${pad.left + w}" y1="${y(value)}" y2="${y(value)}" stroke="#eee"/>` +
-      `<text x="${pad.left - 6}" y="${y(value) + 4}" text-anchor="end">${value.toFixed(2)}</text>`;
+    return (
+      `<line x1="${pad.left}" x2="${pad.left + w}" y1="${y(value)}" y2="${y(value)}" stroke="#eee"/>` +
+      `<text x="${pad.left - 6}" y="${y(value) + 4}" text-anchor="end">${value.toFixed(2)}</text>`
+    );
   });
   const marks = (options.marks ?? []).map(({ step, label }) => {
     const at = x(Math.max(0, step - 1));
-    return `<line x1="${at}" x2="${at}" y1="${pad.top}" y2="${pad.top + h}" stroke="#c60" stroke-dasharray="4 3"/>` +
-      `<text x="${at + 4}" y="${pad.top + 12}" fill="#c60">${escape(label)}</text>`;
+    return (
+      `<line x1="${at}" x2="${at}" y1="${pad.top}" y2="${pad.top + h}" stroke="#c60" stroke-dasharray="4 3"/>` +
+      `<text x="${at + 4}" y="${pad.top + 12}" fill="#c60">${escapeXml(label)}</text>`
+    );
   });
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="11">`,
     `<rect width="100%" height="100%" fill="white"/>`,
-    `<text x="${width / 2}" y="20" text-anchor="middle" font-size="14">${escape(options.title)}</text>`,
+    `<text x="${width / 2}" y="20" text-anchor="middle" font-size="14">${escapeXml(options.title)}</text>`,
     ...ticks,
     ...marks,
     `<polyline fill="none" stroke="#2563eb" stroke-width="2" points="${points}"/>`,
@@ -33,6 +37,6 @@ export function lossCurveSvg(losses: number[], options: { title: string; marks?:
   ].join("\n");
 }
 
-function escape(text: string): string {
+function escapeXml(text: string): string {
   return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }

@@ -59,7 +59,15 @@ run(async () => {
     // One request per prompt, each with its own seed: the samples of one request share their random draws.
     const sampled = await Promise.all(
       problems.map((problem, p) =>
-        inference.sampleDetailed([problem.prompt], { n: N, max_tokens: 2, temperature: 1, stop: ["\n"], logprobs: true, prompt_logprobs: true, seed: SEED * 100_000 + iteration * 100 + p }),
+        inference.sampleDetailed([problem.prompt], {
+          n: N,
+          max_tokens: 2,
+          temperature: 1,
+          stop: ["\n"],
+          logprobs: true,
+          prompt_logprobs: true,
+          seed: SEED * 100_000 + iteration * 100 + p,
+        }),
       ),
     );
     const batch: TokensExample[] = [];

@@ -1,10 +1,10 @@
 import { attachRequestId, type WithRequestId } from "./request-id.js";
-import { BufferedResponse } from "./lite-http.js";
+import { BufferedResponse } from "../internal/lite-http.js";
 
 /** @internal What the transport hands back for one call: the 2xx response and its body, unparsed. */
 export interface RawCall {
   response: Response | BufferedResponse;
-  /** The body as openapi-fetch read it (JSON value, bytes or stream). */
+  /** The body as the direct client read it (JSON value, bytes or stream). */
   data: unknown;
   requestId: string | undefined;
 }
@@ -81,15 +81,16 @@ export class APIPromise<T> extends Promise<WithRequestId<T>> {
     return toWebResponse((await this.#raw).response);
   }
 
+  // biome-ignore lint/suspicious/noThenProperty: an APIPromise is a Promise; `then` parses the body on first use.
   override then<A = WithRequestId<T>, B = never>(
     onfulfilled?: ((value: WithRequestId<T>) => A | PromiseLike<A>) | null,
-    // `any` as in Promise's own signature, so callbacks written for a Promise fit.
+    // biome-ignore lint/suspicious/noExplicitAny: as in Promise's own signature, so callbacks written for a Promise fit.
     onrejected?: ((reason: any) => B | PromiseLike<B>) | null,
   ): Promise<A | B> {
     return this.#result().then(onfulfilled, onrejected);
   }
 
-  // `any` as in Promise's own signature.
+  // biome-ignore lint/suspicious/noExplicitAny: as in Promise's own signature.
   override catch<B = never>(onrejected?: ((reason: any) => B | PromiseLike<B>) | null): Promise<WithRequestId<T> | B> {
     return this.#result().catch(onrejected);
   }

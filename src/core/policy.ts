@@ -1,7 +1,8 @@
 /**
- * The three request policies of DESIGN.md §4, one typed defaults object each. A client copies
- * one of these and lets its own options override single fields.
+ * The three request policies (the README's "Policies" table), one typed defaults
+ * object each. A client copies one of these and lets its own options override single fields.
  */
+import { definedOnly } from "../internal/defined-only.js";
 
 /** How a client spaces its attempts. */
 export interface Backoff {
@@ -70,8 +71,4 @@ export function withOverrides(base: Readonly<RequestPolicy>, overrides: PolicyOv
     maxRetries: overrides.maxRetries ?? base.maxRetries,
     backoff: overrides.backoff ? { ...base.backoff, ...definedOnly(overrides.backoff) } : base.backoff,
   };
-}
-
-function definedOnly<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

@@ -9,6 +9,7 @@ type InitArg<I> = RequiredKeysOf<I> extends never ? [init?: I] : [init: I];
  * of which the spec has none, and expands the open enum types `"active" | (string & {})` into
  * string's members).
  */
+// biome-ignore lint/suspicious/noExplicitAny: openapi-typescript-helpers' own constraint on operation objects.
 type FetchResponse<T extends Record<string | number, any>, Options, Media extends MediaType> =
   | { data: ParseAsResponse<SuccessResponse<ResponseObjectMap<T>, Media>, Options>; error?: never; response: Response }
   | { data?: never; error: ErrorResponse<ResponseObjectMap<T>, Media>; response: Response };
@@ -16,6 +17,7 @@ type FetchResponse<T extends Record<string | number, any>, Options, Media extend
 type Method<M extends HttpMethod> = <P extends PathsWithMethod<paths, M>, I extends Init<P, M> = Init<P, M>>(
   url: P,
   ...init: InitArg<Init<P, M>>
+  // biome-ignore lint/suspicious/noExplicitAny: openapi-typescript-helpers' own constraint on operation objects.
 ) => Promise<FetchResponse<Extract<paths[P][M], Record<string | number, any>>, I, `${string}/${string}`>>;
 
 /**

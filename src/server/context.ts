@@ -1,9 +1,10 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type * as z from "zod/mini";
+import type { OPERATIONS, OperationId } from "../../generated/operations.js";
 import type { AdapterCache } from "./runs/adapter-cache.js";
 import type { Engine, ModelInfo } from "./engine/types.js";
 import type { IdempotencyStore } from "./store/idempotency.js";
 import type { LiveRuns } from "./runs/live-runs.js";
-import type { OperationId } from "./http/routes.js";
 import type { CallSequencer } from "./runs/call-sequencer.js";
 import type { RunQueue } from "./runs/run-queue.js";
 import type { RunStore } from "./store/run-store.js";
@@ -30,19 +31,22 @@ export interface Services {
   version: string;
 }
 
-/** One request after routing, authentication and validation. */
-export interface RequestContext {
+/** A part of a request as its generated validator outputs it (defaults applied); `{}` for a part the operation does not have. */
+type Validated<S> = S extends z.ZodMiniType ? z.output<S> : Record<string, never>;
+
+/** One request after routing, authentication and validation, typed by its operation. */
+export interface RequestContext<Op extends OperationId = OperationId> {
   services: Services;
   requestId: string;
-  operationId: OperationId;
+  operationId: Op;
   /** SHA-256 of the caller's API key; "" for getHealth. */
   keyHash: string;
   /** Validated path parameters. */
-  path: Record<string, unknown>;
+  path: Validated<(typeof OPERATIONS)[Op]["params"]>;
   /** Validated query, defaults applied. */
-  query: Record<string, unknown>;
+  query: Validated<(typeof OPERATIONS)[Op]["query"]>;
   /** Validated body, defaults applied; `{}` when an optional body is omitted. */
-  body: Record<string, unknown>;
+  body: Validated<(typeof OPERATIONS)[Op]["body"]>;
   /** Set when the POST carried an Idempotency-Key. */
   idempotency?: { scope: string; request_hash: string };
   req: IncomingMessage;
@@ -65,7 +69,11 @@ export type Reply =
   | { kind: "bytes"; status: number; body: Uint8Array; contentType: string }
   | { kind: "streamed" };
 
-export type Handler = (ctx: RequestContext) => Promise<Reply>;
+/** The handler of one operation: its context's path, query and body are typed from the spec. */
+export type Handler<Op extends OperationId> = (ctx: RequestContext<Op>) => Promise<Reply>;
+
+/** A handler for every operation of the spec: one missing is a compile error that names it. */
+export type Handlers = { readonly [Op in OperationId]: Handler<Op> };
 
 /** A JSON reply. */
 export function json(status: number, body: unknown, extra: { recordedInRun?: string; runId?: string } = {}): Reply {

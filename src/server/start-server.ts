@@ -18,6 +18,7 @@ import { RunStore } from "./store/run-store.js";
 import { Admission } from "./runs/admission.js";
 import { guardConnections } from "./http/connection-guard.js";
 import { type ServerLimits, resolveLimits } from "./limits.js";
+import { VERSION } from "../core/version.js";
 
 /** Options of `startServer`. */
 export interface ServerOptions {
@@ -91,8 +92,8 @@ export const SERVER_DEFAULTS = {
   sequenceHoldMs: SEQUENCE_DEFAULTS.holdMs,
 } as const;
 
-/** The server version reported by getHealth. */
-export const SERVER_VERSION = "0.1.0";
+/** The server version reported by getHealth: the package's. */
+export const SERVER_VERSION = VERSION;
 
 /** A running server. */
 export interface RunningServer {

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { Agent, type IncomingMessage, type ServerResponse, createServer, request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
-import { OPERATIONS, type OperationId } from "../../generated/operations.js";
+import { OPERATION_RESPONSES, OPERATIONS, type OperationId } from "../../generated/operations.js";
 import { freePort } from "./free-port.js";
 import { matchOperation } from "./match-operation.js";
 import { bundledSpecPath } from "./package-root.js";
@@ -121,11 +121,15 @@ export async function createMockServer(options: MockServerOptions = {}): Promise
     }
     if (match.kind === "method_not_allowed") {
       const allowed = match.allowed.join(" or ");
-      return answer(405, { allow: match.allowed.join(", ") }, errorOf("invalid_request_error", "method_not_allowed", `${method} is not allowed on ${url.pathname}; use ${allowed}.`, requestId));
+      return answer(
+        405,
+        { allow: match.allowed.join(", ") },
+        errorOf("invalid_request_error", "method_not_allowed", `${method} is not allowed on ${url.pathname}; use ${allowed}.`, requestId),
+      );
     }
     const op = OPERATIONS[match.operationId];
     if (op.secured && !authorized) {
-      const unauthorized = (op.responses as Record<string, { example?: unknown }>)["401"]?.example;
+      const unauthorized = (OPERATION_RESPONSES[match.operationId] as Record<string, { example?: unknown }>)["401"]?.example;
       return answer(401, {}, withRequestId(unauthorized, requestId));
     }
     const scenario = scenarios.take(match.operationId);
@@ -144,7 +148,8 @@ export async function createMockServer(options: MockServerOptions = {}): Promise
     const upstream = await forward(prism!.url, { method, path: url.pathname + url.search, headers, body: raw });
     const out: Record<string, string> = {};
     for (const [name, value] of Object.entries(upstream.headers)) {
-      if (value === undefined || name === "sl-violations" || name === "content-length" || name === "connection" || name === "keep-alive" || name === "date") continue;
+      if (value === undefined || name === "sl-violations" || name === "content-length" || name === "connection" || name === "keep-alive" || name === "date")
+        continue;
       out[name] = Array.isArray(value) ? value.join(", ") : value;
     }
     Object.assign(out, scenario?.headers ?? {});
@@ -183,7 +188,10 @@ export async function createMockServer(options: MockServerOptions = {}): Promise
     [prism] = await Promise.all([started, listening]);
   } catch (error) {
     server.close();
-    await started.then((p) => p.stop(0), () => {});
+    await started.then(
+      (p) => p.stop(0),
+      () => {},
+    );
     throw error;
   }
   const { port } = server.address() as AddressInfo;

@@ -4,15 +4,15 @@ import path from "node:path";
 import { MockServerError } from "./mock-server-error.js";
 
 /** The Prism release this package is tested with, and the sub-package pins Node < 24 needs. */
-export const PRISM_VERSION = "5.14.2";
-export const PRISM_NODE20_OVERRIDES = {
+const PRISM_VERSION = "5.14.2";
+const PRISM_NODE20_OVERRIDES = {
   "@stoplight/prism-core": "5.8.0",
   "@stoplight/prism-http": "5.12.0",
   "@stoplight/prism-http-server": "5.12.2",
 } as const;
 
 /** What to tell someone whose Prism is missing or does not run on their Node. */
-export function prismInstallHint(): string {
+function prismInstallHint(): string {
   const overrides = JSON.stringify({ overrides: PRISM_NODE20_OVERRIDES }, null, 2).replace(/\n/g, "\n    ");
   return (
     `Install it as a dev dependency:\n` +
@@ -40,9 +40,7 @@ function prismCli(): string {
  * Ends Prism when the process that started it goes away for any reason, SIGKILL included: its
  * stdin is a pipe from the parent, and the parent's end closes when the parent dies.
  */
-const WATCHDOG =
-  "data:text/javascript," +
-  encodeURIComponent("process.stdin.on('end',()=>process.exit(0)).on('error',()=>process.exit(0)).resume();");
+const WATCHDOG = `data:text/javascript,${encodeURIComponent("process.stdin.on('end',()=>process.exit(0)).on('error',()=>process.exit(0)).resume();")}`;
 // Start-up is ~2 s of Prism's CPU: its modules (@faker-js/faker alone ~0.8 s, used even by
 // static mocking, to print example paths) and the spec. A V8 compile cache did not shorten it.
 
@@ -69,14 +67,10 @@ export interface PrismChild {
  */
 export async function startPrism(specPath: string, port: number, timeoutMs: number): Promise<PrismChild> {
   const cli = prismCli();
-  const child = spawn(
-    process.execPath,
-    ["--import", WATCHDOG, cli, "mock", "-h", "127.0.0.1", "-p", String(port), specPath],
-    {
-      stdio: ["pipe", "pipe", "pipe"],
-      env: { ...process.env, SCARF_ANALYTICS: "false", FORCE_COLOR: "0", NO_COLOR: "1" },
-    },
-  );
+  const child = spawn(process.execPath, ["--import", WATCHDOG, cli, "mock", "-h", "127.0.0.1", "-p", String(port), specPath], {
+    stdio: ["pipe", "pipe", "pipe"],
+    env: { ...process.env, SCARF_ANALYTICS: "false", FORCE_COLOR: "0", NO_COLOR: "1" },
+  });
   running.add(child);
   if (!exitHookInstalled) {
     exitHookInstalled = true;

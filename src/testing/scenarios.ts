@@ -1,13 +1,13 @@
 import type { z } from "zod/mini";
-import { OPERATIONS, type OperationId } from "../../generated/operations.js";
+import { OPERATION_RESPONSES, OPERATIONS, type OperationId } from "../../generated/operations.js";
 import * as gen from "../../generated/zod/zod.gen.js";
-import { checkAgainst, summarizeIssues } from "../core/validate.js";
+import { checkAgainst, summarizeIssues } from "../internal/validate.js";
 import { MockServerError } from "./mock-server-error.js";
 
 export type { OperationId };
 
 /** The statuses the spec declares for an operation, as numbers. */
-export type DeclaredStatus<Op extends OperationId> = keyof (typeof OPERATIONS)[Op]["responses"] extends infer K
+export type DeclaredStatus<Op extends OperationId> = keyof (typeof OPERATION_RESPONSES)[Op] extends infer K
   ? K extends `${infer N extends number}`
     ? N
     : never
@@ -64,7 +64,7 @@ export function compileScenario(operationId: string, scenario: Scenario): Active
     throw new MockServerError(`respondWith: unknown operationId '${operationId}'; the spec has ${OPERATION_IDS.join(", ")}.`);
   }
   const id = operationId as OperationId;
-  const responses = op.responses as Record<string, { contentTypes: readonly string[]; headers: readonly string[]; example?: unknown }>;
+  const responses = OPERATION_RESPONSES[id] as Record<string, { contentTypes: readonly string[]; headers: readonly string[]; example?: unknown }>;
   const declared = Object.keys(responses);
   const status = scenario?.status;
   const response = responses[String(status)];

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import * as schemas from "../../generated/zod/zod.gen.js";
-import { checkAgainst } from "../../src/core/validate.js";
+import { checkAgainst } from "../../src/internal/validate.js";
 import { invalidArbitrary, validArbitrary } from "../helpers/schema-arbitrary.js";
 
 // The fuzz tests trust these generators to speak the spec: valid ones must pass the generated

@@ -8,7 +8,18 @@ import { afterAll, describe, expect, it } from "vitest";
 // Works on a copy of the project, so regenerating never rewrites files other tests are reading.
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const copy = mkdtempSync(join(tmpdir(), "signal-generated-"));
-for (const part of ["openapi", "generated", "scripts/generate.mjs", "scripts/generate-operations.mjs", "scripts/name-schema-types.mjs", "scripts/open-enums.mjs", "scripts/check.mjs", "scripts/spec-compat.mjs", "scripts/api-report.mjs", "openapi-ts.config.mjs"]) {
+for (const part of [
+  "openapi",
+  "generated",
+  "scripts/generate.mjs",
+  "scripts/generate-operations.mjs",
+  "scripts/name-schema-types.mjs",
+  "scripts/open-enums.mjs",
+  "scripts/check.mjs",
+  "scripts/spec-compat.mjs",
+  "scripts/api-report.mjs",
+  "openapi-ts.config.mjs",
+]) {
   cpSync(join(root, part), join(copy, part), { recursive: true });
 }
 symlinkSync(join(root, "node_modules"), join(copy, "node_modules"));

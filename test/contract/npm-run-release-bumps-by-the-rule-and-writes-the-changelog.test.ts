@@ -7,7 +7,7 @@ import { copyProject, editYaml, root, runScript } from "./helpers/project-copy.j
 // spec, version and changelog are never touched.
 let project: ReturnType<typeof copyProject>;
 beforeEach(() => {
-  project = copyProject(["openapi", "scripts", "redocly.yaml", "package.json", "package-lock.json", "CHANGELOG.md"]);
+  project = copyProject(["openapi", "scripts", "redocly.yaml", "package.json", "package-lock.json", "CHANGELOG.md", "src/core/version.ts"]);
   copyFileSync(join(root, "openapi/released/signal.yaml"), join(project.dir, "openapi/signal.yaml"));
 });
 afterEach(() => project.remove());
@@ -29,8 +29,11 @@ describe("npm run release", () => {
     expect(status).toBe(0);
     expect(version()).toBe(`${major}.${minor + 1}.0`);
     expect((JSON.parse(read("package-lock.json")) as { version: string }).version).toBe(`${major}.${minor + 1}.0`);
+    expect(read("src/core/version.ts")).toContain(`export const VERSION = "${major}.${minor + 1}.0";`);
     const changelog = read("CHANGELOG.md");
-    expect(changelog).toMatch(new RegExp(`## ${major}\\.${minor + 1}\\.0 \\(\\d{4}-\\d{2}-\\d{2}\\)\\n\\nAPI v1\\.1\\.0 \\(was v1\\.0\\.0\\); a minor release`));
+    expect(changelog).toMatch(
+      new RegExp(`## ${major}\\.${minor + 1}\\.0 \\(\\d{4}-\\d{2}-\\d{2}\\)\\n\\nAPI v1\\.1\\.0 \\(was v1\\.0\\.0\\); a minor release`),
+    );
     expect(changelog).toContain("### Added");
     expect(changelog).toContain("Enum of `status` gained values: 'paused'.");
     expect(changelog).toContain("Run/properties/owner");
@@ -62,7 +65,9 @@ describe("npm run release", () => {
     const { status } = runScript(project.dir, "scripts/release.mjs");
     expect(status).toBe(0);
     expect(version()).toBe(`${major + 1}.0.0`);
-    expect(read("CHANGELOG.md")).toMatch(/### Breaking changes\n\n- deleteRun \(DELETE \/v1\/runs\/\{run_id\}\), operation: Operation `DELETE \/v1\/runs\/\{run_id\}` was removed\. Breaks existing clients: existing calls to this operation now fail\./);
+    expect(read("CHANGELOG.md")).toMatch(
+      /### Breaking changes\n\n- deleteRun \(DELETE \/v1\/runs\/\{run_id\}\), operation: Operation `DELETE \/v1\/runs\/\{run_id\}` was removed\. Breaks existing clients: existing calls to this operation now fail\./,
+    );
   });
 
   it("makes a patch release when nothing in the API changed", () => {

@@ -30,7 +30,9 @@ describe("npm run check's compatibility gate", () => {
     const { status, output } = gate();
     expect(status).toBe(1);
     expect(output).toContain("breaks existing clients");
-    expect(output).toMatch(/forwardBackward \(POST \/v1\/runs\/\{run_id\}\/forward_backward\), response: Property `loss` of `ForwardBackwardResult` was removed\. Breaks existing clients: clients that read this field/);
+    expect(output).toMatch(
+      /forwardBackward \(POST \/v1\/runs\/\{run_id\}\/forward_backward\), response: Property `loss` of `ForwardBackwardResult` was removed\. Breaks existing clients: clients that read this field/,
+    );
     expect(output).toContain("bump info.version's major (1.0.0 → 2.0.0)");
   });
 

@@ -34,9 +34,13 @@ async function call(method: string, pathname: string, body?: unknown, headers: R
 
 /** Attaches strace to every thread of the server, failing `syscalls` with `errno`; resolves once attached. */
 async function inject(syscalls: string, errno: string): Promise<void> {
-  const child = spawn("strace", ["-f", "-p", String(server.child.pid), "-e", `trace=${syscalls}`, "-e", `inject=${syscalls}:error=${errno}`, "-o", "/dev/null"], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
+  const child = spawn(
+    "strace",
+    ["-f", "-p", String(server.child.pid), "-e", `trace=${syscalls}`, "-e", `inject=${syscalls}:error=${errno}`, "-o", "/dev/null"],
+    {
+      stdio: ["ignore", "ignore", "pipe"],
+    },
+  );
   strace = child;
   await new Promise<void>((resolve, reject) => {
     let text = "";

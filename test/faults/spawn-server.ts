@@ -32,7 +32,20 @@ export async function spawnServer(
   const dataDir = options.dataDir ?? (await mkdtemp(path.join(tmpdir(), "signal-spawned-")));
   const port = options.port ?? (await freePort());
   const key = options.key ?? "sk-spawned";
-  const args = ["--import", "tsx", `${root}test/faults/serve-from-source.ts`, "serve", "--port", String(port), "--data-dir", dataDir, "--api-key", key, "--workers", String(options.workers ?? 1)];
+  const args = [
+    "--import",
+    "tsx",
+    `${root}test/faults/serve-from-source.ts`,
+    "serve",
+    "--port",
+    String(port),
+    "--data-dir",
+    dataDir,
+    "--api-key",
+    key,
+    "--workers",
+    String(options.workers ?? 1),
+  ];
   const quoted = [process.execPath, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");
   const child =
     options.openFiles === undefined

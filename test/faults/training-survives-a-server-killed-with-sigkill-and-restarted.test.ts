@@ -27,10 +27,14 @@ const spawned: ChildProcess[] = [];
 
 /** Starts `signal serve` (from source) on the fixed port and data dir; resolves once it listens. */
 async function serve(): Promise<Incarnation> {
-  const child = spawn(process.execPath, ["--import", "tsx", `${root}test/faults/serve-from-source.ts`, "serve", "--port", String(port), "--data-dir", dataDir, "--api-key", KEY, "--workers", "1"], {
-    cwd: root,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", `${root}test/faults/serve-from-source.ts`, "serve", "--port", String(port), "--data-dir", dataDir, "--api-key", KEY, "--workers", "1"],
+    {
+      cwd: root,
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   spawned.push(child);
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   let mine = "";

@@ -27,7 +27,12 @@ beforeAll(async () => {
   faulty = new SignalClient({ strictResponseValidation: true, apiKey: fixture.server.key, baseUrl: proxy.url });
   // Drops every other answer: the first attempt of each call is applied and never heard of.
   alternating = await startFaultProxy({ upstream: fixture.server.url, seed: 1, rates: { "drop-after-forward": 1 }, maxConsecutiveFaults: 1 });
-  dropping = new SignalClient({ strictResponseValidation: true, apiKey: fixture.server.key, baseUrl: alternating.url, backoff: { initialDelay: 5, maxDelay: 10 } });
+  dropping = new SignalClient({
+    strictResponseValidation: true,
+    apiKey: fixture.server.key,
+    baseUrl: alternating.url,
+    backoff: { initialDelay: 5, maxDelay: 10 },
+  });
 });
 afterAll(async () => {
   await faulty?.close();
@@ -42,9 +47,17 @@ afterAll(async () => {
  * `pipelined`, every call made at once without awaiting (8 on the wire), or `awaited`, one at a
  * time (maxInFlight 1) as a serial loop does it.
  */
-async function trainLoop(client: SignalClient, runId: string, mode: "pipelined" | "awaited"): Promise<{ losses: number[]; fbLosses: number[]; steps: number[] }> {
+async function trainLoop(
+  client: SignalClient,
+  runId: string,
+  mode: "pipelined" | "awaited",
+): Promise<{ losses: number[]; fbLosses: number[]; steps: number[] }> {
   // More retries than the proxy's run of faults, and a tiny backoff: Retry-After 0 answers at once.
-  const training = client.training(runId, { maxRetries: MAX_CONSECUTIVE_FAULTS + 2, backoff: { initialDelay: 2, maxDelay: 10 }, maxInFlight: mode === "pipelined" ? 8 : 1 });
+  const training = client.training(runId, {
+    maxRetries: MAX_CONSECUTIVE_FAULTS + 2,
+    backoff: { initialDelay: 2, maxDelay: 10 },
+    maxInFlight: mode === "pipelined" ? 8 : 1,
+  });
   const losses: number[] = [];
   const fbLosses: number[] = [];
   const steps: number[] = [];

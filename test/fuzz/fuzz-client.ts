@@ -1,6 +1,6 @@
 import type { z } from "zod/mini";
 import * as gen from "../../generated/zod/zod.gen.js";
-import { checkAgainst, summarizeIssues } from "../../src/core/validate.js";
+import { checkAgainst, summarizeIssues } from "../../src/internal/validate.js";
 
 /** What one fuzzed request got back, with every broken rule of the contract listed. */
 export interface Checked {
@@ -59,7 +59,7 @@ export class FuzzClient {
 }
 
 /** The rules every answer keeps; returns the broken ones. */
-export function checkAnswer(status: number, headers: Headers, text: string, expect: Expect): string[] {
+function checkAnswer(status: number, headers: Headers, text: string, expect: Expect): string[] {
   const problems: string[] = [];
   const requestId = headers.get("x-request-id");
   if (!requestId) problems.push("no x-request-id header");

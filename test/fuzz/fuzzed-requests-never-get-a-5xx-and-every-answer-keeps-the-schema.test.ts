@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import type { z } from "zod/mini";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { OPERATIONS, type OperationId } from "../../generated/operations.js";
 import * as gen from "../../generated/zod/zod.gen.js";
 import { invalidArbitrary, validArbitrary } from "../helpers/schema-arbitrary.js";
 import { QA, call, createTinyRun, useTestServer } from "../server/helpers.js";
@@ -17,7 +18,6 @@ let runId: string;
 /** The step of a checkpoint of `runId` that no fuzzed request deletes. */
 const KEPT_STEP = 1;
 const logLines: string[] = [];
-
 
 /** A set-up call that must succeed, or every test after it would fail for the wrong reason. */
 async function setUp(reply: Promise<{ status: number; body: unknown }>): Promise<void> {
@@ -86,50 +86,48 @@ interface BodyOperation {
   expect: Expect;
 }
 
+/** One operation of the generated table, as the fuzzer reads it. */
+type Operation = (typeof OPERATIONS)[OperationId];
+
 const tiny = "signal-byte-tiny";
-const bodyOperations: BodyOperation[] = [
-  {
-    name: "createRun",
-    path: () => "/v1/runs",
-    schema: gen.zCreateRunBody,
-    valid: () =>
-      fc.tuple(validArbitrary(gen.zCreateRunBody), fc.boolean()).map(([body, real]) => (real ? { ...(body as object), base_model: tiny } : body)),
-    expect: { json: gen.zCreateRunResponse },
+
+/** The operation's path with our run, the kept checkpoint and the tiny model filled in. */
+function pathOf(operation: Operation, values: { run_id?: string; step?: string; model_id?: string } = {}): string {
+  return operation.path
+    .replace("{run_id}", values.run_id ?? runId)
+    .replace("{step}", values.step ?? String(KEPT_STEP))
+    .replace("{model_id}", values.model_id ?? tiny);
+}
+
+/** How a 2xx of the operation must look: its generated response schema, or bytes. */
+const expectOf = (operation: Operation): Expect => (operation.response === undefined ? { bytes: true } : { json: operation.response });
+
+/**
+ * Where valid bodies need more than the operation's generated schema gives (a model that exists,
+ * token ids in the vocabulary, our checkpoint), and the expectation when the body may ask for a
+ * stream. Every other operation with a body is fuzzed from its schema alone.
+ */
+const bodyOverrides: Partial<Record<OperationId, Partial<Pick<BodyOperation, "valid" | "expect">>>> = {
+  createRun: {
+    valid: () => fc.tuple(validArbitrary(gen.zCreateRunBody), fc.boolean()).map(([body, real]) => (real ? { ...(body as object), base_model: tiny } : body)),
   },
-  {
-    name: "forwardBackward",
-    path: () => `/v1/runs/${runId}/forward_backward`,
-    schema: gen.zForwardBackwardBody,
+  forwardBackward: {
     // Token ids capped to the vocabulary half of the time; uncapped ones are valid but impossible (400).
     valid: () => fc.oneof(validArbitrary(gen.zForwardBackwardBody, { fields: { tokens: 258 } }), validArbitrary(gen.zForwardBackwardBody)),
-    expect: { json: gen.zForwardBackwardResponse },
   },
-  { name: "optimStep", path: () => `/v1/runs/${runId}/optim_step`, schema: gen.zOptimStepBody, valid: () => validArbitrary(gen.zOptimStepBody), expect: { json: gen.zOptimStepResponse } },
-  {
-    name: "trainStep",
-    path: () => `/v1/runs/${runId}/train_step`,
-    schema: gen.zTrainStepBody,
+  trainStep: {
     valid: () => fc.oneof(validArbitrary(gen.zTrainStepBody, { fields: { tokens: 258 } }), validArbitrary(gen.zTrainStepBody)),
-    expect: { json: gen.zTrainStepResponse },
   },
-  {
-    name: "createCheckpoint",
-    path: () => `/v1/runs/${runId}/checkpoints`,
-    schema: gen.zCreateCheckpointBody,
-    valid: () => validArbitrary(gen.zCreateCheckpointBody),
-    expect: { json: gen.zCreateCheckpointResponse },
+  forward: {
+    valid: () => fc.oneof(validArbitrary(gen.zForwardBody, { fields: { tokens: 258 } }), validArbitrary(gen.zForwardBody)),
   },
-  {
-    name: "restoreCheckpoint",
-    path: () => `/v1/runs/${runId}/restore`,
-    schema: gen.zRestoreCheckpointBody,
+  detokenize: {
+    valid: () => fc.oneof(validArbitrary(gen.zDetokenizeBody, { fields: { tokens: 258 } }), validArbitrary(gen.zDetokenizeBody)),
+  },
+  restoreCheckpoint: {
     valid: () => fc.oneof(validArbitrary(gen.zRestoreCheckpointBody), fc.constant({ step: KEPT_STEP })),
-    expect: { json: gen.zRestoreCheckpointResponse },
   },
-  {
-    name: "sample",
-    path: () => `/v1/runs/${runId}/sample`,
-    schema: gen.zSampleBody,
+  sample: {
     // `step`: a random one (no checkpoint: 404), the kept checkpoint, or the live weights.
     valid: () =>
       fc.tuple(validArbitrary(gen.zSampleBody), fc.constantFrom("random", "kept", "live")).map(([body, step]) => {
@@ -138,36 +136,16 @@ const bodyOperations: BodyOperation[] = [
         if (step === "live") delete copy.step;
         return copy;
       }),
-    expect: { json: gen.zSampleResponse },
   },
-  {
-    name: "sample (stream)",
-    path: () => `/v1/runs/${runId}/sample`,
-    schema: gen.zSampleBody,
-    valid: () =>
-      fc.tuple(validArbitrary(gen.zSampleBody), fc.boolean()).map(([body, live]) => {
-        const copy: Record<string, unknown> = { ...(body as Record<string, unknown>), stream: true };
-        if (live) delete copy.step;
-        return copy;
-      }),
-    expect: { sse: gen.zSampleChunk },
-  },
-  {
-    name: "createEmbeddings",
-    path: () => `/v1/runs/${runId}/embeddings`,
-    schema: gen.zCreateEmbeddingsBody,
+  createEmbeddings: {
     valid: () =>
       fc.tuple(validArbitrary(gen.zCreateEmbeddingsBody), fc.boolean()).map(([body, live]) => {
         const copy = { ...(body as Record<string, unknown>) };
         if (live) delete copy.step;
         return copy;
       }),
-    expect: { json: gen.zCreateEmbeddingsResponse },
   },
-  {
-    name: "createCompletion",
-    path: () => "/v1/completions",
-    schema: gen.zCreateCompletionBody,
+  createCompletion: {
     valid: () =>
       fc
         .tuple(
@@ -185,6 +163,40 @@ const bodyOperations: BodyOperation[] = [
         }),
     expect: { sse: gen.zCreateCompletionResponse },
   },
+};
+
+/** Operations with a query: generated query strings. */
+const queryOperations = Object.values(OPERATIONS).filter((operation) => operation.query !== undefined);
+/** Operations without a body (GET, DELETE, and POSTs that take none): generated path parameters. */
+const bodilessOperations = Object.values(OPERATIONS).filter((operation) => operation.body === undefined);
+
+const bodyOperations: BodyOperation[] = [
+  ...Object.values(OPERATIONS).flatMap((operation): BodyOperation[] => {
+    if (operation.body === undefined) return [];
+    const override = bodyOverrides[operation.operationId];
+    const schema: z.ZodMiniType = operation.body;
+    return [
+      {
+        name: operation.operationId,
+        path: () => pathOf(operation),
+        schema,
+        valid: override?.valid ?? (() => validArbitrary(schema)),
+        expect: override?.expect ?? expectOf(operation),
+      },
+    ];
+  }),
+  {
+    name: "sample (stream)",
+    path: () => pathOf(OPERATIONS.sample),
+    schema: gen.zSampleBody,
+    valid: () =>
+      fc.tuple(validArbitrary(gen.zSampleBody), fc.boolean()).map(([body, live]) => {
+        const copy: Record<string, unknown> = { ...(body as Record<string, unknown>), stream: true };
+        if (live) delete copy.step;
+        return copy;
+      }),
+    expect: { sse: gen.zSampleChunk },
+  },
 ];
 
 describe("fuzzed requests derived from the spec never get a 5xx and every answer keeps the schema", () => {
@@ -198,7 +210,12 @@ describe("fuzzed requests derived from the spec never get a 5xx and every answer
         invalidArbitrary(op.schema).map((body) => JSON.stringify(body)),
         withUnknownKey(op.valid()),
       );
-      await fuzz(invalid, INVALID_RUNS, (text) => client.send({ method: "POST", path: op.path(), body: text, headers: { "content-type": "application/json" } }, op.expect), is4xx);
+      await fuzz(
+        invalid,
+        INVALID_RUNS,
+        (text) => client.send({ method: "POST", path: op.path(), body: text, headers: { "content-type": "application/json" } }, op.expect),
+        is4xx,
+      );
     });
   }
 
@@ -217,14 +234,55 @@ describe("fuzzed requests derived from the spec never get a 5xx and every answer
     );
   });
 
-  it("listRuns and listMetrics: generated query strings", async () => {
+  it(`${queryOperations.map((o) => o.operationId).join(", ")}: generated query strings`, async () => {
     const query = (schema: z.ZodMiniType) =>
-      fc.oneof(validArbitrary(schema), invalidArbitrary(schema), fc.dictionary(fc.string({ maxLength: 6 }), fc.string({ maxLength: 12, unit: "grapheme" }), { maxKeys: 3 }));
+      fc.oneof(
+        validArbitrary(schema),
+        invalidArbitrary(schema),
+        fc.dictionary(fc.string({ maxLength: 6 }), fc.string({ maxLength: 12, unit: "grapheme" }), { maxKeys: 3 }),
+      );
     const arb = fc.oneof(
-      query(gen.zListRunsQuery).map((q) => ({ path: "/v1/runs", q, expect: { json: gen.zListRunsResponse } as Expect })),
-      fc.tuple(runIdArb(), query(gen.zListMetricsQuery)).map(([id, q]) => ({ path: `/v1/runs/${id}/metrics`, q, expect: { json: gen.zListMetricsResponse } as Expect })),
+      ...queryOperations.map((operation) =>
+        fc
+          .tuple(runIdArb(), query(operation.query as z.ZodMiniType))
+          .map(([id, q]) => ({ path: pathOf(operation, { run_id: id }), q, expect: expectOf(operation) })),
+      ),
     );
     await fuzz(arb, 2 * VALID_RUNS, ({ path, q, expect }) => client.send({ method: "GET", path: path + encodeQuery(q) }, expect));
+  });
+
+  it(`${bodilessOperations.map((o) => o.operationId).join(", ")}: generated path parameters`, async () => {
+    const arb = fc.constantFrom(...bodilessOperations).chain((operation) => {
+      // A DELETE never gets our run or the kept checkpoint: the other properties use them.
+      const ours = operation.method !== "DELETE";
+      const generated: fc.Arbitrary<Record<string, unknown>> = operation.params
+        ? validArbitrary(operation.params).map((p) => p as Record<string, unknown>)
+        : fc.constant({});
+      const garbage = fc
+        .string({ maxLength: 50, unit: "grapheme" })
+        .map(encodeURIComponent)
+        .filter((s) => s !== "");
+      const value = (name: "run_id" | "step" | "model_id", own: string) =>
+        fc.oneof(
+          ...(ours ? [fc.constant(own)] : []),
+          generated.map((p) => encodeURIComponent(String(p[name] ?? own))),
+          garbage,
+        );
+      return fc
+        .record({ run_id: value("run_id", runId), step: value("step", String(KEPT_STEP)), model_id: value("model_id", tiny) })
+        .filter((values) => ours || values.run_id !== runId)
+        .map((values) => ({ operation, path: pathOf(operation, values) }));
+    });
+    await fuzz(arb, 3 * VALID_RUNS, ({ operation, path }) => client.send({ method: operation.method, path }, expectOf(operation)));
+  });
+
+  it("fuzzes every operation of the generated table", () => {
+    const fuzzed = new Set([
+      ...bodyOperations.map((o) => o.name),
+      ...queryOperations.map((o) => o.operationId),
+      ...bodilessOperations.map((o) => o.operationId),
+    ]);
+    expect(Object.keys(OPERATIONS).filter((id) => !fuzzed.has(id))).toEqual([]);
   });
 
   it("getCheckpoint, downloadCheckpoint and deleteCheckpoint: generated path parameters", async () => {
@@ -234,7 +292,11 @@ describe("fuzzed requests derived from the spec never get a 5xx and every answer
       fc.constantFrom("-1", "1.5", "1e3", "0x10", "99999999999999999999", "%20", "NaN", "Infinity", "%00", "%E2%80%AE1"),
       fc.string({ unit: "grapheme", maxLength: 8 }).map(encodeURIComponent),
     );
-    const id = fc.oneof(runIdArb(), validArbitrary(gen.zGetCheckpointPath).map((p) => (p as { run_id: string }).run_id), fc.string({ maxLength: 50 }).map(encodeURIComponent));
+    const id = fc.oneof(
+      runIdArb(),
+      validArbitrary(gen.zGetCheckpointPath).map((p) => (p as { run_id: string }).run_id),
+      fc.string({ maxLength: 50 }).map(encodeURIComponent),
+    );
     const operation = fc.constantFrom(
       { method: "GET", suffix: "", expect: { json: gen.zGetCheckpointResponse } as Expect },
       { method: "GET", suffix: "/content", expect: { bytes: true } as Expect },
@@ -244,7 +306,7 @@ describe("fuzzed requests derived from the spec never get a 5xx and every answer
       .tuple(id, step, operation)
       // The kept checkpoint of our run stays: the other properties sample from it.
       .filter(([i, s, o]) => !(o.method === "DELETE" && i === runId && s === String(KEPT_STEP)));
-    await fuzz(arb, 3 * VALID_RUNS, ([i, s, o]) => client.send({ method: o.method, path: `/v1/runs/${i}/checkpoints/${s}${o.suffix}`}, o.expect));
+    await fuzz(arb, 3 * VALID_RUNS, ([i, s, o]) => client.send({ method: o.method, path: `/v1/runs/${i}/checkpoints/${s}${o.suffix}` }, o.expect));
   });
 
   it("raw garbage bodies: malformed JSON, wrong content types, huge numbers, deep nesting, unicode, empty", async () => {
@@ -283,7 +345,14 @@ describe("fuzzed requests derived from the spec never get a 5xx and every answer
       fc.string({ unit: "binary", maxLength: 64 }),
       fc.json({ maxDepth: 3 }),
     );
-    const contentType = fc.constantFrom<string | undefined>(undefined, "application/json", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/json; charset=latin1");
+    const contentType = fc.constantFrom<string | undefined>(
+      undefined,
+      "application/json",
+      "text/plain",
+      "application/x-www-form-urlencoded",
+      "multipart/form-data; boundary=x",
+      "application/json; charset=latin1",
+    );
     const route = fc.constantFrom(...bodyOperations.map((o) => o.path), () => `/v1/runs/${runId}/zero_grad`);
     await fuzz(fc.tuple(garbage, contentType, route), 8 * VALID_RUNS, ([body, type, path]) =>
       client.send({ method: "POST", path: path(), body, headers: type === undefined ? {} : { "content-type": type } }, { any: true }),
@@ -322,7 +391,12 @@ describe("fuzzed requests derived from the spec never get a 5xx and every answer
   it("refuses an unknown field named like an Object.prototype member (found by this fuzzer)", async () => {
     for (const key of ["constructor", "toString", "__proto__", "hasOwnProperty"]) {
       const answer = await client.send(
-        { method: "POST", path: `/v1/runs/${runId}/sample`, body: `{"prompts":["a"],"max_tokens":1,"${key}":1}`, headers: { "content-type": "application/json" } },
+        {
+          method: "POST",
+          path: `/v1/runs/${runId}/sample`,
+          body: `{"prompts":["a"],"max_tokens":1,"${key}":1}`,
+          headers: { "content-type": "application/json" },
+        },
         { any: true },
       );
       expect(answer.problems).toEqual([]);
@@ -331,9 +405,18 @@ describe("fuzzed requests derived from the spec never get a 5xx and every answer
   });
 
   it("refuses token weights whose sum overflows, and the run is not poisoned by them (found by this fuzzer)", async () => {
-    for (const weights of [[0, 1e308, 1e308], [0, 1e39], [0, 1e300, 1, 1]]) {
+    for (const weights of [
+      [0, 1e308, 1e308],
+      [0, 1e39],
+      [0, 1e300, 1, 1],
+    ]) {
       for (const op of ["forward_backward", "train_step"]) {
-        const answer = await client.sendJson("POST", `/v1/runs/${runId}/${op}`, { batch: [{ tokens: [1, 2, 3, 4].slice(0, weights.length), weights }] }, { any: true });
+        const answer = await client.sendJson(
+          "POST",
+          `/v1/runs/${runId}/${op}`,
+          { batch: [{ tokens: [1, 2, 3, 4].slice(0, weights.length), weights }] },
+          { any: true },
+        );
         expect(answer.problems).toEqual([]);
         expect([answer.status, JSON.parse(answer.text).error?.code], `${op} ${JSON.stringify(weights)}`).toEqual([400, "invalid_example"]);
       }
@@ -359,7 +442,10 @@ describe("fuzzed requests derived from the spec never get a 5xx and every answer
 
   it("refuses a JSON null body where the body is optional (found by this fuzzer)", async () => {
     for (const op of ["optim_step", "zero_grad", "checkpoints"]) {
-      const answer = await client.send({ method: "POST", path: `/v1/runs/${runId}/${op}`, body: "null", headers: { "content-type": "application/json" } }, { any: true });
+      const answer = await client.send(
+        { method: "POST", path: `/v1/runs/${runId}/${op}`, body: "null", headers: { "content-type": "application/json" } },
+        { any: true },
+      );
       expect(answer.problems).toEqual([]);
       expect(answer.status, op).toBe(422);
     }

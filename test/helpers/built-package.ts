@@ -30,7 +30,16 @@ export interface BuiltPackage {
  */
 export async function buildPackage(): Promise<BuiltPackage> {
   const manifest = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { files: string[] };
-  const inputs = ["package.json", "tsconfig.json", "tsconfig.build.json", "src", "generated", "README.md", "LICENSE", ...manifest.files.filter((f) => f !== "dist")];
+  const inputs = [
+    "package.json",
+    "tsconfig.json",
+    "tsconfig.build.json",
+    "src",
+    "generated",
+    "README.md",
+    "LICENSE",
+    ...manifest.files.filter((f) => f !== "dist"),
+  ];
   const base = join(tmpdir(), `frontier-signal-package-${hashOf(inputs)}`);
   if (!existsSync(join(base, "complete"))) {
     const scratch = mkdtempSync(join(tmpdir(), "frontier-signal-build-"));
@@ -53,7 +62,11 @@ async function assemble(base: string, files: string[]): Promise<void> {
   for (const entry of [...files, "README.md", "LICENSE"]) {
     if (entry !== "dist" && existsSync(join(root, entry))) cpSync(join(root, entry), join(dir, entry), { recursive: true });
   }
-  await run(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-p", join(root, "tsconfig.build.json"), "--inlineSources", "--outDir", join(dir, "dist")], { cwd: root });
+  await run(
+    process.execPath,
+    [join(root, "node_modules/typescript/bin/tsc"), "-p", join(root, "tsconfig.build.json"), "--inlineSources", "--outDir", join(dir, "dist")],
+    { cwd: root },
+  );
   await run(process.execPath, [join(root, "scripts/copy-generated-types.mjs"), join(dir, "dist")], { cwd: root });
   symlinkSync(join(root, "node_modules"), join(dir, "node_modules"), "dir");
   const consumer = join(base, "consumer");

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 
 /** What the proxy does to one request. */
-export type Fault = "pass" | "drop-after-forward" | "503" | "429" | "delay";
+type Fault = "pass" | "drop-after-forward" | "503" | "429" | "delay";
 
 export interface FaultProxyOptions {
   /** Where requests go, e.g. `http://127.0.0.1:7300`. */

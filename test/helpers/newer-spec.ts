@@ -33,7 +33,12 @@ export function writeNewerSpec(): { path: string; remove: () => void } {
       responses: {
         "200": {
           description: "The labels.",
-          content: { "application/json": { schema: { type: "object", properties: { labels: { type: "array", items: { type: "string" } } } }, example: { labels: ["eu"] } } },
+          content: {
+            "application/json": {
+              schema: { type: "object", properties: { labels: { type: "array", items: { type: "string" } } } },
+              example: { labels: ["eu"] },
+            },
+          },
         },
       },
     },
@@ -50,7 +55,10 @@ export function writeNewerSpec(): { path: string; remove: () => void } {
 }
 
 function addFieldToSchemas(node: unknown): void {
-  if (Array.isArray(node)) return node.forEach(addFieldToSchemas);
+  if (Array.isArray(node)) {
+    node.forEach(addFieldToSchemas);
+    return;
+  }
   if (typeof node !== "object" || node === null) return;
   const schema = node as Record<string, unknown>;
   if (schema.type === "object" && typeof schema.properties === "object" && schema.properties !== null) {
@@ -61,7 +69,10 @@ function addFieldToSchemas(node: unknown): void {
 
 /** In every example: the added field on each object, the new status and finish_reason values. */
 function rewriteExamples(node: unknown): void {
-  if (Array.isArray(node)) return node.forEach(rewriteExamples);
+  if (Array.isArray(node)) {
+    node.forEach(rewriteExamples);
+    return;
+  }
   if (typeof node !== "object" || node === null) return;
   const object = node as Record<string, unknown>;
   for (const [key, value] of Object.entries(object)) {

@@ -63,9 +63,7 @@ function fromSchema(schema: JsonSchema, caps: Caps, field: string): fc.Arbitrary
     case "number": {
       const min = schema.minimum ?? schema.exclusiveMinimum ?? -1000;
       const max = schema.maximum ?? schema.exclusiveMaximum ?? 1000;
-      return fc
-        .double({ min, max, noNaN: true, noDefaultInfinity: true })
-        .filter((n) => n !== schema.exclusiveMinimum && n !== schema.exclusiveMaximum);
+      return fc.double({ min, max, noNaN: true, noDefaultInfinity: true }).filter((n) => n !== schema.exclusiveMinimum && n !== schema.exclusiveMaximum);
     }
     case "string": {
       if (schema.pattern) return fc.stringMatching(new RegExp(schema.pattern)).filter((s) => s.length <= (schema.maxLength ?? 1e9));
@@ -121,9 +119,9 @@ export function invalidArbitrary(schema: z.ZodMiniType, caps: Partial<Caps> = {}
   }
   if (keys.length > 0) {
     mutations.push(
-      fc.tuple(valid, fc.constantFrom(...keys), fc.constantFrom<unknown>({ nested: true }, [[1]], "NaN", -1e12, true)).map(
-        ([value, key, wrong]) => ({ ...(value as object), [key]: wrong }),
-      ),
+      fc
+        .tuple(valid, fc.constantFrom(...keys), fc.constantFrom<unknown>({ nested: true }, [[1]], "NaN", -1e12, true))
+        .map(([value, key, wrong]) => ({ ...(value as object), [key]: wrong })),
     );
   }
   // Only keep values the schema really rejects (a wrong type can happen to be allowed).

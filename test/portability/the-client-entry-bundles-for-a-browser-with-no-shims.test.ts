@@ -20,7 +20,7 @@ describe("the client entry in a browser build", () => {
   it("bundles with esbuild --platform=browser: no Node built-in, no terminal library, no server", async () => {
     const result = await browserBundle(`export { SignalClient, AsyncTrainingClient, AsyncInferenceClient } from "./src/index.ts";`);
     const inputs = Object.keys(result.metafile.inputs);
-    expect(inputs.some((path) => path.endsWith("src/core/transport.ts"))).toBe(true);
+    expect(inputs.some((path) => path.endsWith("src/internal/transport.ts"))).toBe(true);
     expect(inputs.filter((path) => /^node:|cli-progress|src\/server\/|@tensorflow\//.test(path))).toEqual([]);
     const text = result.outputFiles[0]?.text ?? "";
     expect(text).not.toMatch(/from\s*["']node:/);
@@ -30,7 +30,9 @@ describe("the client entry in a browser build", () => {
     const result = await browserBundle(`export { APIError } from "./src/index.ts";`);
     // With "sideEffects": false the bundler drops every module whose exports are unused.
     const [output] = Object.values(result.metafile.outputs);
-    const kept = Object.entries(output?.inputs ?? {}).filter(([, info]) => info.bytesInOutput > 0).map(([path]) => path);
+    const kept = Object.entries(output?.inputs ?? {})
+      .filter(([, info]) => info.bytesInOutput > 0)
+      .map(([path]) => path);
     expect(kept.filter((path) => path !== "<stdin>")).toEqual(["src/errors.ts"]);
   });
 });

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { readEnv } from "../../src/core/env.js";
-import { randomUUID } from "../../src/core/random-id.js";
+import { readEnv } from "../../src/internal/env.js";
+import { randomUUID } from "../../src/internal/random-id.js";
 import { SignalClient, SignalError } from "../../src/index.js";
 
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;

@@ -76,12 +76,17 @@ describe("the packed tarball", () => {
 
   it("ships source maps that carry their sources, so stack traces resolve without src/", async () => {
     const { stdout } = await run("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], { cwd: pkg.dir });
-    const maps = (JSON.parse(stdout) as Array<{ files: Array<{ path: string }> }>)[0]!.files.map((file) => file.path).filter((path) => path.endsWith(".js.map"));
+    const maps = (JSON.parse(stdout) as Array<{ files: Array<{ path: string }> }>)[0]!.files
+      .map((file) => file.path)
+      .filter((path) => path.endsWith(".js.map"));
     expect(maps.length).toBeGreaterThan(0);
     for (const path of maps) {
       const map = JSON.parse(readFileSync(join(pkg.dir, path), "utf8")) as { sources: string[]; sourcesContent?: Array<string | null> };
       expect(map.sourcesContent?.length, path).toBe(map.sources.length);
-      expect(map.sourcesContent?.every((content) => typeof content === "string" && content.length > 0), path).toBe(true);
+      expect(
+        map.sourcesContent?.every((content) => typeof content === "string" && content.length > 0),
+        path,
+      ).toBe(true);
     }
   });
 

@@ -52,7 +52,13 @@ describe("SignalClient against Prism", () => {
 
   it("forwardBackward, optimStep, trainStep, zeroGrad, listMetrics", async () => {
     const c = client();
-    expect(await c.forwardBackward(RUN, batch)).toMatchObject({ loss: expect.any(Number), grad_norm: expect.any(Number), num_tokens: expect.any(Number), num_examples: 2, step: 0 });
+    expect(await c.forwardBackward(RUN, batch)).toMatchObject({
+      loss: expect.any(Number),
+      grad_norm: expect.any(Number),
+      num_tokens: expect.any(Number),
+      num_examples: 2,
+      step: 0,
+    });
     expect(await c.optimStep(RUN, { learning_rate: 1e-4 })).toMatchObject({ step: 1, learning_rate: 1e-4 });
     expect(await c.trainStep(RUN, batch)).toMatchObject({ step: 1, loss: expect.any(Number) });
     expect(await c.zeroGrad(RUN)).toMatchObject({ discarded_calls: 2 });
@@ -67,7 +73,14 @@ describe("SignalClient against Prism", () => {
 
   it("saveState, listCheckpoints, getCheckpoint, restoreCheckpoint, downloadCheckpoint, deleteCheckpoint", async () => {
     const c = client();
-    expect(await c.saveState(RUN, { mode: "adapter" })).toMatchObject({ checkpoint_id: expect.any(String), run_id: RUN, step: 100, mode: "adapter", size_bytes: expect.any(Number), created_at: expect.any(String) });
+    expect(await c.saveState(RUN, { mode: "adapter" })).toMatchObject({
+      checkpoint_id: expect.any(String),
+      run_id: RUN,
+      step: 100,
+      mode: "adapter",
+      size_bytes: expect.any(Number),
+      created_at: expect.any(String),
+    });
     expect((await c.listCheckpoints(RUN)).data.map((cp) => cp.step)).toEqual([100]);
     expect((await c.getCheckpoint(RUN, 100)).step).toBe(100);
     expect(await c.restoreCheckpoint(RUN, 100)).toMatchObject({ step: 100, restored_optimizer: true });

@@ -109,7 +109,12 @@ describe("a request without a valid API key", () => {
   });
 
   it("that is not HTTP at all gets 400 in the error schema and a closed connection", async () => {
-    for (const head of ["\u0016\u0003\u0001\u0002\u0000\u0001\u0000\u0001\u00fc\u0003\u0003", "GET\r\n\r\n", "BREW /v1/models HTTP/1.1\r\n\r\n", "GET /v1/models HTTP/9.9\r\nHost: x\r\n\r\n"]) {
+    for (const head of [
+      "\u0016\u0003\u0001\u0002\u0000\u0001\u0000\u0001\u00fc\u0003\u0003",
+      "GET\r\n\r\n",
+      "BREW /v1/models HTTP/1.1\r\n\r\n",
+      "GET /v1/models HTTP/9.9\r\nHost: x\r\n\r\n",
+    ]) {
       const answer = await rawRequest(fixture.server.url, Buffer.from(head, "latin1"));
       expect(answer.closed, JSON.stringify(head)).toBe(true);
       if (answer.status !== undefined) expectRawError(answer, 400, "malformed_request");

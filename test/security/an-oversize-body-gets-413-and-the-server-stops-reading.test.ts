@@ -39,10 +39,14 @@ const auth = { authorization: "Bearer sk-test-a" };
 
 describe("an oversize body", () => {
   it("declared in Content-Length gets 413 before it is read, and the connection is closed", async () => {
-    const answer = await rawRequest(fixture.server.url, head("POST", `/v1/runs/${runId}/forward_backward`, { ...auth, "content-type": "application/json", "content-length": HUGE }), {
-      stream: chunks(HUGE),
-      waitMs: 10_000,
-    });
+    const answer = await rawRequest(
+      fixture.server.url,
+      head("POST", `/v1/runs/${runId}/forward_backward`, { ...auth, "content-type": "application/json", "content-length": HUGE }),
+      {
+        stream: chunks(HUGE),
+        waitMs: 10_000,
+      },
+    );
     expectRefused(answer, 413, "payload_too_large");
   });
 
@@ -50,23 +54,34 @@ describe("an oversize body", () => {
     const framed = (function* () {
       for (const chunk of chunks(HUGE)) yield Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from("\r\n")]);
     })();
-    const answer = await rawRequest(fixture.server.url, head("POST", `/v1/runs/${runId}/sample`, { ...auth, "content-type": "application/json", "transfer-encoding": "chunked" }), {
-      stream: framed,
-      waitMs: 10_000,
-    });
+    const answer = await rawRequest(
+      fixture.server.url,
+      head("POST", `/v1/runs/${runId}/sample`, { ...auth, "content-type": "application/json", "transfer-encoding": "chunked" }),
+      {
+        stream: framed,
+        waitMs: 10_000,
+      },
+    );
     expectRefused(answer, 413, "payload_too_large");
   });
 
   it("sent without a valid key gets 401, and the server does not read the rest of it either", async () => {
-    const answer = await rawRequest(fixture.server.url, head("POST", `/v1/runs/${runId}/forward_backward`, { authorization: "Bearer sk-wrong", "content-length": HUGE }), {
-      stream: chunks(HUGE),
-      waitMs: 10_000,
-    });
+    const answer = await rawRequest(
+      fixture.server.url,
+      head("POST", `/v1/runs/${runId}/forward_backward`, { authorization: "Bearer sk-wrong", "content-length": HUGE }),
+      {
+        stream: chunks(HUGE),
+        waitMs: 10_000,
+      },
+    );
     expectRefused(answer, 401, "invalid_api_key");
   });
 
   it("sent to a route that does not exist gets 404, and the server does not read the rest of it either", async () => {
-    const answer = await rawRequest(fixture.server.url, head("POST", "/v1/nowhere", { ...auth, "content-length": HUGE }), { stream: chunks(HUGE), waitMs: 10_000 });
+    const answer = await rawRequest(fixture.server.url, head("POST", "/v1/nowhere", { ...auth, "content-length": HUGE }), {
+      stream: chunks(HUGE),
+      waitMs: 10_000,
+    });
     expectRefused(answer, 404, "route_not_found");
   });
 

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import * as gen from "../../generated/zod/zod.gen.js";
-import { ROUTES, type OperationId } from "../../src/server/http/routes.js";
+import type { OperationId } from "../../generated/operations.js";
+import { ROUTES } from "../../src/server/http/routes.js";
 import { QA, type Reply, call, conform, createTinyRun, useTestServer } from "../server/helpers.js";
 
 let runId: string;

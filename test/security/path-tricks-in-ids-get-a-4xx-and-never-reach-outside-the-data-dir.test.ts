@@ -17,7 +17,6 @@ let engine: Engine;
 let server: TestServer;
 let runId: string;
 
-
 /** A set-up call that must succeed, or every test after it would fail for the wrong reason. */
 async function setUp(reply: Promise<{ status: number; body: unknown }>): Promise<void> {
   const { status, body } = await reply;
@@ -139,7 +138,15 @@ describe("path tricks in ids", () => {
   });
 
   it("in a completion's model or a restore step are refused by their schema", async () => {
-    for (const model of [`${runId}/../${DECOY}`, `../${DECOY}`, `${runId}@1/../2`, `${runId}@..`, `${runId}\u0000`, `run_\u0430${runId.slice(5)}` /* Cyrillic a */, `${runId}@1\n`]) {
+    for (const model of [
+      `${runId}/../${DECOY}`,
+      `../${DECOY}`,
+      `${runId}@1/../2`,
+      `${runId}@..`,
+      `${runId}\u0000`,
+      `run_\u0430${runId.slice(5)}` /* Cyrillic a */,
+      `${runId}@1\n`,
+    ]) {
       const reply = await call(server, "POST", "/v1/completions", { body: { model, prompt: "a", max_tokens: 1 } });
       expect(reply.status, model).toBe(400);
       expect(conform(gen.zError, reply.body).error.code).toBe("invalid_model");

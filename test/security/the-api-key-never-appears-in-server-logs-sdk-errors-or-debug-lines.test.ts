@@ -85,7 +85,11 @@ describe("the API key never appears", () => {
     for (const value of [client, run, inference, training, ...standalone]) expectNoSecret(everythingAbout(value), `inspection of ${value.constructor.name}`);
 
     // Failures of every kind, including a server message that echoes what the caller sent.
-    const fail = (p: Promise<unknown>) => p.then(() => expect.fail("expected a failure"), (e: unknown) => errors.push(e));
+    const fail = (p: Promise<unknown>) =>
+      p.then(
+        () => expect.fail("expected a failure"),
+        (e: unknown) => errors.push(e),
+      );
     await fail(client.getRun("run_0000000000000000"));
     await fail(client.sample(run.run_id, ["a"], { step: 999 }));
     await fail(client.createRun({ base_model: KEY }));
@@ -125,11 +129,21 @@ describe("the API key never appears", () => {
 
   it("in the server's log, its stdout and stderr, or its data directory, whatever the requests carried", async () => {
     const head = (auth: string) => `GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: ${auth}\r\n\r\n`;
-    for (const auth of [`Bearer ${KEY} extra`, `Basic ${KEY}`, `Bearer ${WRONG}`, `Bearer ${KEY}\rX: 1`, `Bearer ${KEY}\u0000`, `Bearer ${KEY}${"x".repeat(20_000)}`]) {
+    for (const auth of [
+      `Bearer ${KEY} extra`,
+      `Basic ${KEY}`,
+      `Bearer ${WRONG}`,
+      `Bearer ${KEY}\rX: 1`,
+      `Bearer ${KEY}\u0000`,
+      `Bearer ${KEY}${"x".repeat(20_000)}`,
+    ]) {
       await rawRequest(fixture.server.url, head(auth));
     }
     await call({ url: fixture.server.url, key: KEY }, "GET", `/v1/runs?after=${KEY}`);
-    await call({ url: fixture.server.url, key: KEY }, "POST", "/v1/runs", { body: { base_model: "signal-byte-tiny", metadata: { note: "no key here" } }, headers: { "idempotency-key": "k-1" } });
+    await call({ url: fixture.server.url, key: KEY }, "POST", "/v1/runs", {
+      body: { base_model: "signal-byte-tiny", metadata: { note: "no key here" } },
+      headers: { "idempotency-key": "k-1" },
+    });
     await call({ url: fixture.server.url, key: KEY }, "POST", "/v1/runs", { body: `{"base_model": "${KEY}",` });
     expect(serverLog.length).toBeGreaterThan(10);
     expectNoSecret(serverLog.join("\n"), "a server log line");

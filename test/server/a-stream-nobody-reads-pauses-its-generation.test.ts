@@ -54,7 +54,15 @@ afterAll(async () => {
  */
 async function unreadStream(target: TestServer): Promise<{ socket: net.Socket; seen: Streamed }> {
   const runId = await createTinyRun(target);
-  const body = JSON.stringify({ prompts: Array.from({ length: 256 }, (_, i) => `p${i}`), n: 4, max_tokens: 240, temperature: 1, seed: 5, stream: true, logprobs: true });
+  const body = JSON.stringify({
+    prompts: Array.from({ length: 256 }, (_, i) => `p${i}`),
+    n: 4,
+    max_tokens: 240,
+    temperature: 1,
+    seed: 5,
+    stream: true,
+    logprobs: true,
+  });
   const before = streams.length;
   const socket = net.connect(Number(new URL(target.url).port), "127.0.0.1");
   socket.pause();

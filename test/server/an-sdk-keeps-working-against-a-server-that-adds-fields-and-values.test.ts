@@ -65,7 +65,10 @@ describe("an SDK built from today's spec against a newer server", () => {
   it("still raises APIResponseValidationError when the server drops a required field (loss)", async () => {
     drop = ["loss"];
     try {
-      const error = await client.training(run.run_id).trainBatch(QA).catch((e: unknown) => e);
+      const error = await client
+        .training(run.run_id)
+        .trainBatch(QA)
+        .catch((e: unknown) => e);
       expect(error).toBeInstanceOf(APIResponseValidationError);
       expect(error).toMatchObject({ operation: "trainStep", path: "loss" });
     } finally {

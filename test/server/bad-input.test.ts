@@ -48,8 +48,17 @@ describe("bad input gets a 4xx in the error schema and the server keeps serving"
   });
 
   it("answers unknown fields with 422 naming the field", async () => {
-    expectError(await call(fixture.server, "POST", `/v1/runs/${runId}/sample`, { body: { prompts: ["a"], max_token: 5 } }), 422, "validation_error", "max_token");
-    expectError(await call(fixture.server, "POST", `/v1/runs/${runId}/forward_backward`, { body: { batch: [{ prompt: "a", completion: "b", extra: 1 }] } }), 422, "validation_error");
+    expectError(
+      await call(fixture.server, "POST", `/v1/runs/${runId}/sample`, { body: { prompts: ["a"], max_token: 5 } }),
+      422,
+      "validation_error",
+      "max_token",
+    );
+    expectError(
+      await call(fixture.server, "POST", `/v1/runs/${runId}/forward_backward`, { body: { batch: [{ prompt: "a", completion: "b", extra: 1 }] } }),
+      422,
+      "validation_error",
+    );
   });
 
   it("answers wrong types and out-of-range values with 422 naming the field path", async () => {
@@ -89,8 +98,18 @@ describe("bad input gets a 4xx in the error schema and the server keeps serving"
     const sample = await call(fixture.server, "POST", `/v1/runs/${runId}/sample`, { body: { prompts: ["ok", "x".repeat(250)], max_tokens: 16 } });
     expectError(sample, 400, "context_length_exceeded", "prompts[1]");
     expect(sample.body.error.message).toMatch(/251.*16.*256|256/);
-    expectError(await call(fixture.server, "POST", `/v1/runs/${runId}/forward_backward`, { body: { batch: [{ text: "ok" }, { text: "y".repeat(400) }] } }), 400, "context_length_exceeded", "batch[1]");
-    expectError(await call(fixture.server, "POST", "/v1/completions", { body: { model: runId, prompt: "z".repeat(250), max_tokens: 16 } }), 400, "context_length_exceeded", "prompt");
+    expectError(
+      await call(fixture.server, "POST", `/v1/runs/${runId}/forward_backward`, { body: { batch: [{ text: "ok" }, { text: "y".repeat(400) }] } }),
+      400,
+      "context_length_exceeded",
+      "batch[1]",
+    );
+    expectError(
+      await call(fixture.server, "POST", "/v1/completions", { body: { model: runId, prompt: "z".repeat(250), max_tokens: 16 } }),
+      400,
+      "context_length_exceeded",
+      "prompt",
+    );
   });
 
   it("answers optim_step with nothing accumulated with 409 and leaves the step alone", async () => {
@@ -100,7 +119,12 @@ describe("bad input gets a 4xx in the error schema and the server keeps serving"
 
   it("answers a malformed model string or Idempotency-Key with 4xx", async () => {
     expectError(await call(fixture.server, "POST", "/v1/completions", { body: { model: "../etc", prompt: "a" } }), 400, "invalid_model", "model");
-    expectError(await call(fixture.server, "POST", "/v1/runs", { body: { base_model: "signal-byte-tiny" }, headers: { "idempotency-key": "has space" } }), 422, "validation_error", "Idempotency-Key");
+    expectError(
+      await call(fixture.server, "POST", "/v1/runs", { body: { base_model: "signal-byte-tiny" }, headers: { "idempotency-key": "has space" } }),
+      422,
+      "validation_error",
+      "Idempotency-Key",
+    );
   });
 
   it("is still healthy and serving after all of it", async () => {

@@ -60,7 +60,9 @@ describe("a data directory of the state-file format (one state.bin per run)", ()
       const sampled = await call(as, "POST", `/v1/runs/${id}/sample`, { body: { prompts: ["Q: red?\nA:"], max_tokens: 6, temperature: 0, step: 3 } });
       expect(sampled.body.samples[0].text).toBe(expected.sample_at_step_3);
       const download = await fetch(`${server.url}/v1/runs/${id}/checkpoints/4/content`, { headers: { authorization: `Bearer ${expected.api_key}` } });
-      expect(new Uint8Array(await download.arrayBuffer())).toEqual(new Uint8Array(await readFile(path.join(FIXTURE, "runs", id, "checkpoints", "4", "adapter_model.safetensors"))));
+      expect(new Uint8Array(await download.arrayBuffer())).toEqual(
+        new Uint8Array(await readFile(path.join(FIXTURE, "runs", id, "checkpoints", "4", "adapter_model.safetensors"))),
+      );
 
       // A retried call from before the migration replays its answer instead of training again.
       const replay = await call(as, "POST", `/v1/runs/${id}/train_step`, {

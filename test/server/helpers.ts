@@ -4,7 +4,7 @@ import path from "node:path";
 import { afterAll, beforeAll } from "vitest";
 import { type ClientOptions, SignalClient } from "../../src/index.js";
 import type { z } from "zod/mini";
-import { checkAgainst, summarizeIssues } from "../../src/core/validate.js";
+import { checkAgainst, summarizeIssues } from "../../src/internal/validate.js";
 import { type Engine, createEngine } from "../../src/server/engine/index.js";
 import type { EngineError, SampleResult } from "../../src/server/engine/types.js";
 import { type RunningServer, type ServerOptions, startServer } from "../../src/server/index.js";

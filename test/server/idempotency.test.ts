@@ -12,7 +12,10 @@ describe("Idempotency-Key", () => {
     const first = await call(fixture.server, "POST", `/v1/runs/${runId}/train_step`, { body: { batch: QA }, headers: key("ts-1") });
     expect(first.headers.get("idempotent-replayed")).toBe("false");
     // Key order and whitespace do not make a different body.
-    const again = await call(fixture.server, "POST", `/v1/runs/${runId}/train_step`, { body: `{ "batch": ${JSON.stringify(QA.map((q) => ({ completion: q.completion, prompt: q.prompt })))} }`, headers: key("ts-1") });
+    const again = await call(fixture.server, "POST", `/v1/runs/${runId}/train_step`, {
+      body: `{ "batch": ${JSON.stringify(QA.map((q) => ({ completion: q.completion, prompt: q.prompt })))} }`,
+      headers: key("ts-1"),
+    });
     expect(again.status).toBe(200);
     expect(again.headers.get("idempotent-replayed")).toBe("true");
     expect(again.headers.get("x-request-id")).not.toBe(first.headers.get("x-request-id"));
@@ -27,7 +30,10 @@ describe("Idempotency-Key", () => {
     const reused = await call(fixture.server, "POST", `/v1/runs/${runId}/forward_backward`, { body: { batch: QA.slice(1) }, headers: key("fb-1") });
     expect(reused.status).toBe(409);
     expect(conform(gen.zError, reused.body).error.code).toBe("idempotency_key_reused");
-    const sameKeyOtherRun = await call(fixture.server, "POST", `/v1/runs/${await createTinyRun(fixture.server)}/forward_backward`, { body: { batch: QA }, headers: key("fb-1") });
+    const sameKeyOtherRun = await call(fixture.server, "POST", `/v1/runs/${await createTinyRun(fixture.server)}/forward_backward`, {
+      body: { batch: QA },
+      headers: key("fb-1"),
+    });
     expect(sameKeyOtherRun.status).toBe(409);
     expect((await call(fixture.server, "POST", `/v1/runs/${runId}/zero_grad`)).body.discarded_calls).toBe(1);
   });

@@ -10,9 +10,11 @@ describe("training through the server", () => {
     const prompts = QA.map((q) => q.prompt);
     const answers = QA.map((q) => q.completion.trim());
     const greedy = async () =>
-      ((await call(fixture.server, "POST", `/v1/runs/${runId}/sample`, { body: { prompts, max_tokens: 8, temperature: 0, stop: ["\n"] } })).body.samples as { text: string }[]).map((s) =>
-        s.text.trim(),
-      );
+      (
+        (await call(fixture.server, "POST", `/v1/runs/${runId}/sample`, { body: { prompts, max_tokens: 8, temperature: 0, stop: ["\n"] } })).body.samples as {
+          text: string;
+        }[]
+      ).map((s) => s.text.trim());
 
     expect(await greedy()).not.toEqual(answers);
     const losses: number[] = [];

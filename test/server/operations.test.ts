@@ -25,7 +25,15 @@ describe("every operation over raw HTTP", () => {
     const created = await call(fixture.server, "POST", "/v1/runs", { body: { base_model: "signal-byte-tiny", metadata: { project: "ops" } } });
     expect(created.status).toBe(201);
     const run = conform(gen.zCreateRunResponse, created.body);
-    expect(run).toMatchObject({ lora_r: 8, lora_alpha: 16, target_modules: ["q_proj", "v_proj"], learning_rate: 0.0005, seed: 0, current_step: 0, metadata: { project: "ops" } });
+    expect(run).toMatchObject({
+      lora_r: 8,
+      lora_alpha: 16,
+      target_modules: ["q_proj", "v_proj"],
+      learning_rate: 0.0005,
+      seed: 0,
+      current_step: 0,
+      metadata: { project: "ops" },
+    });
     expect(run.optimizer).toEqual({ beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0 });
 
     const got = await call(fixture.server, "GET", `/v1/runs/${run.run_id}`);
@@ -55,16 +63,28 @@ describe("every operation over raw HTTP", () => {
 
   it("accumulates with forward_backward, steps with optim_step and train_step, discards with zero_grad, and records metrics", async () => {
     const runId = await createTinyRun(fixture.server);
-    const fb1 = conform(gen.zForwardBackwardResponse, (await call(fixture.server, "POST", `/v1/runs/${runId}/forward_backward`, { body: { batch: QA.slice(0, 2) } })).body);
+    const fb1 = conform(
+      gen.zForwardBackwardResponse,
+      (await call(fixture.server, "POST", `/v1/runs/${runId}/forward_backward`, { body: { batch: QA.slice(0, 2) } })).body,
+    );
     expect(fb1).toMatchObject({ step: 0, accumulated_calls: 1, num_examples: 2 });
     expect(fb1.loss).toBeGreaterThan(0);
-    const fb2 = conform(gen.zForwardBackwardResponse, (await call(fixture.server, "POST", `/v1/runs/${runId}/forward_backward`, { body: { batch: [{ text: "hello" }] } })).body);
+    const fb2 = conform(
+      gen.zForwardBackwardResponse,
+      (await call(fixture.server, "POST", `/v1/runs/${runId}/forward_backward`, { body: { batch: [{ text: "hello" }] } })).body,
+    );
     expect(fb2.accumulated_calls).toBe(2);
 
-    const step = conform(gen.zOptimStepResponse, (await call(fixture.server, "POST", `/v1/runs/${runId}/optim_step`, { body: { learning_rate: 0.01, max_grad_norm: 1 } })).body);
+    const step = conform(
+      gen.zOptimStepResponse,
+      (await call(fixture.server, "POST", `/v1/runs/${runId}/optim_step`, { body: { learning_rate: 0.01, max_grad_norm: 1 } })).body,
+    );
     expect(step).toMatchObject({ step: 1, learning_rate: 0.01 });
 
-    const train = conform(gen.zTrainStepResponse, (await call(fixture.server, "POST", `/v1/runs/${runId}/train_step`, { body: { batch: [{ tokens: [72, 105, 33], weights: [0, 1, 1] }] } })).body);
+    const train = conform(
+      gen.zTrainStepResponse,
+      (await call(fixture.server, "POST", `/v1/runs/${runId}/train_step`, { body: { batch: [{ tokens: [72, 105, 33], weights: [0, 1, 1] }] } })).body,
+    );
     expect(train).toMatchObject({ step: 2, num_examples: 1, num_tokens: 2 });
 
     await call(fixture.server, "POST", `/v1/runs/${runId}/forward_backward`, { body: { batch: QA } });
@@ -92,7 +112,10 @@ describe("every operation over raw HTTP", () => {
     const adapter = conform(gen.zCreateCheckpointResponse, (await call(fixture.server, "POST", `/v1/runs/${runId}/checkpoints`)).body);
     expect(adapter).toMatchObject({ step: 1, mode: "adapter", checkpoint_id: `ckpt_${runId}_1` });
     await call(fixture.server, "POST", `/v1/runs/${runId}/train_step`, { body: { batch: QA } });
-    const state = conform(gen.zCreateCheckpointResponse, (await call(fixture.server, "POST", `/v1/runs/${runId}/checkpoints`, { body: { mode: "state" } })).body);
+    const state = conform(
+      gen.zCreateCheckpointResponse,
+      (await call(fixture.server, "POST", `/v1/runs/${runId}/checkpoints`, { body: { mode: "state" } })).body,
+    );
     expect(state).toMatchObject({ step: 2, mode: "state" });
     expect(state.size_bytes).toBeGreaterThan(adapter.size_bytes);
 
@@ -100,7 +123,9 @@ describe("every operation over raw HTTP", () => {
     expect(list.data.map((c) => c.step)).toEqual([1, 2]);
     expect(conform(gen.zGetCheckpointResponse, (await call(fixture.server, "GET", `/v1/runs/${runId}/checkpoints/2`)).body)).toEqual(state);
 
-    const download = await fetch(`${fixture.server.url}/v1/runs/${runId}/checkpoints/1/content`, { headers: { authorization: `Bearer ${fixture.server.key}` } });
+    const download = await fetch(`${fixture.server.url}/v1/runs/${runId}/checkpoints/1/content`, {
+      headers: { authorization: `Bearer ${fixture.server.key}` },
+    });
     expect(download.headers.get("content-type")).toBe("application/octet-stream");
     const file = readSafetensors(new Uint8Array(await download.arrayBuffer()));
     expect([...file.tensors.keys()]).toContain("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight");
@@ -130,21 +155,36 @@ describe("every operation over raw HTTP", () => {
       body: { prompts: ["Q: red?\nA:", "Q: sky?\nA:"], max_tokens: 6, temperature: 0.8, seed: 7, n: 2, logprobs: true },
     });
     const result = conform(gen.zSampleResponse, reply.body);
-    expect(result.samples.map((s) => [s.index, s.prompt_index])).toEqual([[0, 0], [1, 0], [2, 1], [3, 1]]);
+    expect(result.samples.map((s) => [s.index, s.prompt_index])).toEqual([
+      [0, 0],
+      [1, 0],
+      [2, 1],
+      [3, 1],
+    ]);
     for (const s of result.samples) expect(s.logprobs?.length).toBe(s.tokens?.length);
     expect(result.usage.completion_tokens).toBeGreaterThan(0);
 
-    const alone = conform(gen.zSampleResponse, (await call(fixture.server, "POST", `/v1/runs/${runId}/sample`, { body: { prompts: ["Q: sky?\nA:"], max_tokens: 6, temperature: 0.8, seed: 7, n: 2 } })).body);
+    const alone = conform(
+      gen.zSampleResponse,
+      (await call(fixture.server, "POST", `/v1/runs/${runId}/sample`, { body: { prompts: ["Q: sky?\nA:"], max_tokens: 6, temperature: 0.8, seed: 7, n: 2 } }))
+        .body,
+    );
     expect(alone.samples.map((s) => s.text)).toEqual(result.samples.slice(2).map((s) => s.text));
 
-    const embedded = conform(gen.zCreateEmbeddingsResponse, (await call(fixture.server, "POST", `/v1/runs/${runId}/embeddings`, { body: { inputs: ["a", "bb"] } })).body);
+    const embedded = conform(
+      gen.zCreateEmbeddingsResponse,
+      (await call(fixture.server, "POST", `/v1/runs/${runId}/embeddings`, { body: { inputs: ["a", "bb"] } })).body,
+    );
     expect(embedded.data).toHaveLength(2);
     expect(embedded.data[0]!.embedding).toHaveLength(embedded.dimensions);
   });
 
   it("serves OpenAI-style completions with the same text as sample", async () => {
     const runId = await createTinyRun(fixture.server);
-    const sampled = conform(gen.zSampleResponse, (await call(fixture.server, "POST", `/v1/runs/${runId}/sample`, { body: { prompts: ["Q: red?\nA:"], max_tokens: 16, temperature: 0 } })).body);
+    const sampled = conform(
+      gen.zSampleResponse,
+      (await call(fixture.server, "POST", `/v1/runs/${runId}/sample`, { body: { prompts: ["Q: red?\nA:"], max_tokens: 16, temperature: 0 } })).body,
+    );
     const completion = conform(
       gen.zCreateCompletionResponse,
       (await call(fixture.server, "POST", "/v1/completions", { body: { model: runId, prompt: "Q: red?\nA:", temperature: 0, logprobs: 1 } })).body,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ApiError } from "../../src/server/http/api-error.js";
+import { ApiError } from "../../src/server/wire/api-error.js";
 import { CallSequencer, isRetryable } from "../../src/server/runs/call-sequencer.js";
 import type { RunRecord } from "../../src/server/store/run-record.js";
 import { mkdtemp } from "node:fs/promises";
@@ -14,7 +14,10 @@ describe("CallSequencer", () => {
   it("holds an early arrival until its predecessor settles, then lets it go", async () => {
     const seq = new CallSequencer(60_000);
     const order: number[] = [];
-    const second = seq.turn(run(), "client-a1:1").then((t) => (order.push(1), t));
+    const second = seq.turn(run(), "client-a1:1").then((t) => {
+      order.push(1);
+      return t;
+    });
     const first = await seq.turn(run(), "client-a1:0");
     order.push(0);
     await Promise.resolve();
@@ -28,7 +31,10 @@ describe("CallSequencer", () => {
     const seq = new CallSequencer(60_000);
     const order: string[] = [];
     (await seq.turn(run(), "client-b1:0")).settle("retryable");
-    const next = seq.turn(run(), "client-b1:1").then((t) => (order.push("1"), t));
+    const next = seq.turn(run(), "client-b1:1").then((t) => {
+      order.push("1");
+      return t;
+    });
     await Promise.resolve();
     const retry = await seq.turn(run(), "client-b1:0");
     order.push("0 again");
@@ -46,7 +52,11 @@ describe("CallSequencer", () => {
 
   it("a gap nobody fills within the hold breaks the sequence: the calls after it are refused", async () => {
     const seq = new CallSequencer(20);
-    await expect(seq.turn(run(), "client-d1:1")).rejects.toMatchObject({ status: 409, code: "sequence_broken", message: expect.stringContaining("call 0 did not arrive within 20 ms") });
+    await expect(seq.turn(run(), "client-d1:1")).rejects.toMatchObject({
+      status: 409,
+      code: "sequence_broken",
+      message: expect.stringContaining("call 0 did not arrive within 20 ms"),
+    });
     await expect(seq.turn(run(), "client-d1:2")).rejects.toMatchObject({ code: "sequence_broken" });
     // the missing call itself may still come: nothing after it was applied
     (await seq.turn(run(), "client-d1:0")).settle("applied");

@@ -83,6 +83,9 @@ describe("pipelined TrainingClient calls against the local server", () => {
     expect(ppo.loss).toBeCloseTo(-1, 3);
     const ce = await sdk.client.forwardBackward(run.run_id, [{ tokens }], { maxRetries: 0 });
     expect(ce.loss).toBeGreaterThan(0);
-    await expect(sdk.client.forwardBackward(run.run_id, [{ text: "abc" }], { loss_fn: "ppo" }, { maxRetries: 0 })).rejects.toMatchObject({ status: 400, param: "batch[0]" });
+    await expect(sdk.client.forwardBackward(run.run_id, [{ text: "abc" }], { loss_fn: "ppo" }, { maxRetries: 0 })).rejects.toMatchObject({
+      status: 400,
+      param: "batch[0]",
+    });
   });
 });

@@ -41,7 +41,10 @@ describe("a restarted server on the same data directory", () => {
       expect((await call(second, "POST", `/v1/runs/${runId}/sample`, { body: { ...greedy, step: 3 } })).body).toEqual(before.atThree);
       expect((await call(second, "POST", `/v1/runs/${runId}/sample`, { body: greedy })).body).toEqual(before.live);
 
-      const replay = await call(second, "POST", `/v1/runs/${runId}/forward_backward`, { body: { batch: QA.slice(0, 1) }, headers: { "idempotency-key": "pending-fb" } });
+      const replay = await call(second, "POST", `/v1/runs/${runId}/forward_backward`, {
+        body: { batch: QA.slice(0, 1) },
+        headers: { "idempotency-key": "pending-fb" },
+      });
       expect(replay.headers.get("idempotent-replayed")).toBe("true");
       const step = await call(second, "POST", `/v1/runs/${runId}/optim_step`);
       expect(step.body.step).toBe(5);

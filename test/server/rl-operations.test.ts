@@ -91,10 +91,14 @@ describe("RL primitives over HTTP", () => {
       expect(reply.body.error.param).toBe(param);
     }
     // a null in logprobs (what JSON makes of NaN) is refused by the schema, naming it
-    const nan = await call(fixture.server, "POST", `/v1/runs/${runId}/train_step`, { body: `{"batch":[{"tokens":[256,49],"logprobs":[0,NaN],"advantages":[0,1]}],"loss_fn":"ppo"}` });
+    const nan = await call(fixture.server, "POST", `/v1/runs/${runId}/train_step`, {
+      body: `{"batch":[{"tokens":[256,49],"logprobs":[0,NaN],"advantages":[0,1]}],"loss_fn":"ppo"}`,
+    });
     expect(nan.status).toBeGreaterThanOrEqual(400);
     expect(nan.status).toBeLessThan(500);
-    const nullValue = await call(fixture.server, "POST", `/v1/runs/${runId}/train_step`, { body: { batch: [{ tokens: [256, 49], logprobs: [0, null], advantages: [0, 1] }], loss_fn: "ppo" } });
+    const nullValue = await call(fixture.server, "POST", `/v1/runs/${runId}/train_step`, {
+      body: { batch: [{ tokens: [256, 49], logprobs: [0, null], advantages: [0, 1] }], loss_fn: "ppo" },
+    });
     expect(nullValue.status).toBeGreaterThanOrEqual(400);
     expect(nullValue.body.error.param).toMatch(/^batch\[0\]/);
     expect((await call(fixture.server, "GET", `/v1/runs/${runId}`)).body).toEqual(state.body);

@@ -27,7 +27,10 @@ describe("the server behind prism proxy --errors", () => {
   it("answers every non-streaming operation, success and error, within the spec", async () => {
     expectConforming(await call(proxied, "GET", "/v1/health", { key: null }), 200);
     expectConforming(await call(proxied, "GET", "/v1/models"), 200);
-    const created = await call(proxied, "POST", "/v1/runs", { body: { base_model: "signal-byte-tiny", learning_rate: 0.02, metadata: { via: "prism" } }, headers: { "idempotency-key": "prism-create" } });
+    const created = await call(proxied, "POST", "/v1/runs", {
+      body: { base_model: "signal-byte-tiny", learning_rate: 0.02, metadata: { via: "prism" } },
+      headers: { "idempotency-key": "prism-create" },
+    });
     expectConforming(created, 201);
     const runId = created.body.run_id as string;
     const run = `/v1/runs/${runId}`;
@@ -48,7 +51,10 @@ describe("the server behind prism proxy --errors", () => {
     expectConforming(await call(proxied, "POST", `${run}/sample`, { body: { prompts: ["Q: red?\nA:"], max_tokens: 8, logprobs: true, n: 2, seed: 1 } }), 200);
     expectConforming(await call(proxied, "POST", `${run}/sample`, { body: { prompts: ["a"], max_tokens: 4, step: 2 } }), 200);
     expectConforming(await call(proxied, "POST", `${run}/embeddings`, { body: { inputs: ["a", "b"] } }), 200);
-    expectConforming(await call(proxied, "POST", "/v1/completions", { body: { model: `${runId}@2`, prompt: ["a", "b"], max_tokens: 4, logprobs: 1, stop: "\n" } }), 200);
+    expectConforming(
+      await call(proxied, "POST", "/v1/completions", { body: { model: `${runId}@2`, prompt: ["a", "b"], max_tokens: 4, logprobs: 1, stop: "\n" } }),
+      200,
+    );
     expectConforming(await call(proxied, "DELETE", `${run}/checkpoints/2`), 200);
 
     expectConforming(await call(proxied, "GET", "/v1/models", { key: "sk-wrong" }), 401);
@@ -58,7 +64,10 @@ describe("the server behind prism proxy --errors", () => {
     expectConforming(await call(proxied, "POST", `${run}/optim_step`), 409);
     expectConforming(await call(proxied, "POST", `${run}/sample`, { body: { prompts: ["x".repeat(250)], max_tokens: 16 } }), 400);
     expectConforming(await call(proxied, "POST", "/v1/completions", { body: { model: "bad", prompt: "a" } }), 400);
-    expectConforming(await call(proxied, "POST", "/v1/runs", { body: { base_model: "signal-byte-tiny" }, headers: { "idempotency-key": "prism-create" } }), 409);
+    expectConforming(
+      await call(proxied, "POST", "/v1/runs", { body: { base_model: "signal-byte-tiny" }, headers: { "idempotency-key": "prism-create" } }),
+      409,
+    );
     expectConforming(await call(proxied, "DELETE", run), 200);
   });
 

@@ -86,7 +86,14 @@ describe("streamed sampling", () => {
   });
 
   it("streams OpenAI-style completion chunks", async () => {
-    const response = await post("/v1/completions", { model: runId, prompt: QA[0]!.prompt, max_tokens: 12, temperature: 0, stream: true, stream_options: { include_usage: true } });
+    const response = await post("/v1/completions", {
+      model: runId,
+      prompt: QA[0]!.prompt,
+      max_tokens: 12,
+      temperature: 0,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     const data = events(await response.text());
     expect(data.at(-1)).toBe("[DONE]");
     const chunks = data.slice(0, -1).map((d) => conform(gen.zCompletionResponse, JSON.parse(d)));

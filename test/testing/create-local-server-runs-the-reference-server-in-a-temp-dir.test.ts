@@ -32,9 +32,7 @@ describe("createLocalServer", () => {
     const saved = process.env.TMPDIR;
     process.env.TMPDIR = own;
     try {
-      await expect(createLocalServer({ defaultModel: "signal-byte-huge" })).rejects.toThrow(
-        /no model 'signal-byte-huge'; the models are: .*signal-byte-tiny/,
-      );
+      await expect(createLocalServer({ defaultModel: "signal-byte-huge" })).rejects.toThrow(/no model 'signal-byte-huge'; the models are: .*signal-byte-tiny/);
       expect(readdirSync(own).filter((name) => name.startsWith("frontier-signal-local-"))).toEqual([]);
     } finally {
       if (saved === undefined) delete process.env.TMPDIR;

@@ -84,7 +84,13 @@ describe("respondWith", () => {
     mock.respondWith("getRun", { status: 503, times: 1 });
     mock.respondWith("getRun", { status: 404 });
     const statuses: number[] = [];
-    for (let i = 0; i < 3; i++) statuses.push(await client.getRun(RUN).then(() => 200, (e: unknown) => (e as { status: number }).status));
+    for (let i = 0; i < 3; i++)
+      statuses.push(
+        await client.getRun(RUN).then(
+          () => 200,
+          (e: unknown) => (e as { status: number }).status,
+        ),
+      );
     expect(statuses).toEqual([503, 404, 404]);
     mock.reset();
     expect((await client.getRun(RUN)).run_id).toBe(RUN);
@@ -121,7 +127,10 @@ describe("respondWith", () => {
   });
 
   it("types the status by the operation's declared responses", () => {
-    expectTypeOf(mock.respondWith<"getHealth">).parameter(1).toHaveProperty("status").toEqualTypeOf<200 | 429 | 500 | 503>();
+    expectTypeOf(mock.respondWith<"getHealth">)
+      .parameter(1)
+      .toHaveProperty("status")
+      .toEqualTypeOf<200 | 429 | 500 | 503>();
   });
 });
 

@@ -2,7 +2,7 @@ import { describe, expect, expectTypeOf, it } from "vitest";
 import * as zm from "zod/mini";
 import { safeParse } from "zod/v4/core";
 import { zRun } from "../../generated/zod/zod.gen.js";
-import { tolerantSchema } from "../../src/core/tolerant-reader.js";
+import { tolerantSchema } from "../../src/internal/tolerant-reader.js";
 import { APIResponseValidationError, NotFoundError, SignalClient, type Run } from "../../src/index.js";
 import { BASE, KEY, RUN_ID, apiError, json, run, scriptedFetch } from "./helpers/scripted-fetch.js";
 
@@ -54,7 +54,9 @@ describe("the tolerant reader (the default)", () => {
 
   it("reads an error body with an error type it does not know", async () => {
     const { fetch } = scriptedFetch([apiError(404, "gone_error", "run_archived", "archived")]);
-    const error = await client(fetch).getRun(RUN_ID).catch((e: unknown) => e);
+    const error = await client(fetch)
+      .getRun(RUN_ID)
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(NotFoundError);
     expect(error).toMatchObject({ code: "run_archived", type: "gone_error" });
   });

@@ -14,7 +14,10 @@ describe("timeouts and aborts", () => {
     const { fetch, seen } = scriptedFetch([hang]);
     const client = new SignalClient({ apiKey: KEY, baseUrl: BASE, fetch, timeout: 20, maxRetries: 1 });
     const started = Date.now();
-    const error = await client.inference(RUN_ID, { timeout: 20 }).sample(["a"]).catch((e: unknown) => e);
+    const error = await client
+      .inference(RUN_ID, { timeout: 20 })
+      .sample(["a"])
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(APITimeoutError);
     expect(seen).toHaveLength(3); // inference: 2 retries by default
     expect(Date.now() - started).toBeLessThan(2000);

@@ -5,8 +5,7 @@ import { APIConnectionError, APIUserAbortError, RateLimitError, SignalClient, Si
 import type { SampleChunk } from "../../src/index.js";
 import { KEY, RUN_ID } from "./helpers/scripted-fetch.js";
 
-const chunk = (delta: string, finish: string | null = null) =>
-  `data: ${JSON.stringify({ index: 0, prompt_index: 0, delta, finish_reason: finish })}\n\n`;
+const chunk = (delta: string, finish: string | null = null) => `data: ${JSON.stringify({ index: 0, prompt_index: 0, delta, finish_reason: finish })}\n\n`;
 
 let server: Server | undefined;
 afterEach(async () => {
@@ -81,7 +80,9 @@ describe("a stream that fails after its headers", () => {
   it("throws the mapped APIError for an error event", async () => {
     const { client, next } = await streamingServer();
     void next().then((res) =>
-      res.end(`event: error\ndata: ${JSON.stringify({ error: { type: "rate_limit_error", code: "busy", message: "slow down", request_id: "req_stream" } })}\n\n`),
+      res.end(
+        `event: error\ndata: ${JSON.stringify({ error: { type: "rate_limit_error", code: "busy", message: "slow down", request_id: "req_stream" } })}\n\n`,
+      ),
     );
     const error = await failureAfterFirstChunk(client.streamSample(RUN_ID, "p"), () => {});
     expect(error).toBeInstanceOf(RateLimitError);

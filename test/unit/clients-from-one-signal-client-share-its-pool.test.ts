@@ -5,8 +5,7 @@ import { BASE, KEY, RUN_ID, json, run, sampleResponse, scriptedFetch } from "./h
 /** A fetch whose requests hang until aborted, counting what it saw. */
 function hangingFetch() {
   return scriptedFetch([
-    (request) =>
-      new Promise<Response>((_, reject) => request.signal.addEventListener("abort", () => reject(request.signal.reason), { once: true })),
+    (request) => new Promise<Response>((_, reject) => request.signal.addEventListener("abort", () => reject(request.signal.reason), { once: true })),
   ]);
 }
 
@@ -15,7 +14,10 @@ describe("pool sharing", () => {
     const { fetch, seen } = scriptedFetch([sampleResponse(["a"])]);
     const client = new SignalClient({ apiKey: KEY, baseUrl: BASE, fetch });
     await client.inference(RUN_ID).sample(["a"]);
-    await client.training(RUN_ID).zeroGrad().catch(() => undefined);
+    await client
+      .training(RUN_ID)
+      .zeroGrad()
+      .catch(() => undefined);
     expect(seen).toHaveLength(2);
   });
 

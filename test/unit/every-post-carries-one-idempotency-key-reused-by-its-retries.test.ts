@@ -6,7 +6,11 @@ const batch = [{ text: "hello" }];
 
 describe("Idempotency-Key", () => {
   it("is the same on every retry of one call", async () => {
-    const { fetch, seen } = scriptedFetch([apiError(503, "overloaded_error", "overloaded", "busy", { "retry-after": "0" }), new TypeError("fetch failed"), json(200, fbResult)]);
+    const { fetch, seen } = scriptedFetch([
+      apiError(503, "overloaded_error", "overloaded", "busy", { "retry-after": "0" }),
+      new TypeError("fetch failed"),
+      json(200, fbResult),
+    ]);
     const client = new SignalClient({ apiKey: KEY, baseUrl: BASE, fetch });
     vi.useFakeTimers();
     try {

@@ -20,7 +20,9 @@ describe("per-call escape hatches for fields a newer server accepts", () => {
 
   it("extraBody gives a body to a POST that has none", async () => {
     const { fetch, seen } = scriptedFetch([json(200, { run_id: RUN_ID, step: 0, discarded_calls: 0 })]);
-    await client(fetch).zeroGrad(RUN_ID, { extraBody: { reason: "bad batch" } }).catch(() => undefined);
+    await client(fetch)
+      .zeroGrad(RUN_ID, { extraBody: { reason: "bad batch" } })
+      .catch(() => undefined);
     expect(seen[0]?.body).toBe('{"reason":"bad batch"}');
     expect(seen[0]?.headers.get("content-type")).toBe("application/json");
   });
@@ -37,14 +39,19 @@ describe("per-call escape hatches for fields a newer server accepts", () => {
 
   it("extraBody on a GET is a ValidationError, and nothing is sent", async () => {
     const { fetch, seen } = scriptedFetch([json(200, run)]);
-    const error = await client(fetch).getRun(RUN_ID, { extraBody: { x: 1 } }).catch((e: unknown) => e);
+    const error = await client(fetch)
+      .getRun(RUN_ID, { extraBody: { x: 1 } })
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ValidationError);
     expect((error as Error).message).toContain("getRun: extraBody");
     expect(seen).toHaveLength(0);
   });
 
   it("the retries of a call send the same extended body and the same Idempotency-Key", async () => {
-    const { fetch, seen } = scriptedFetch([json(503, { error: { type: "overloaded_error", code: "overloaded", message: "busy", request_id: "r" } }, { "retry-after": "0" }), json(201, run)]);
+    const { fetch, seen } = scriptedFetch([
+      json(503, { error: { type: "overloaded_error", code: "overloaded", message: "busy", request_id: "r" } }, { "retry-after": "0" }),
+      json(201, run),
+    ]);
     const c = new SignalClient({ apiKey: KEY, baseUrl: BASE, fetch, maxRetries: 1 });
     await c.createRun(params, { extraBody: { priority: "high" } });
     expect(seen).toHaveLength(2);

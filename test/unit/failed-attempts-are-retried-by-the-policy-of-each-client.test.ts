@@ -121,7 +121,11 @@ describe("the simple client", () => {
 
 describe("the inference client", () => {
   it("retries at once, with no delay between attempts", async () => {
-    const { fetch, seen } = scriptedFetch([apiError(503, "overloaded_error", "overloaded"), apiError(500, "api_error", "internal_error"), sampleResponse(["a"])]);
+    const { fetch, seen } = scriptedFetch([
+      apiError(503, "overloaded_error", "overloaded"),
+      apiError(500, "api_error", "internal_error"),
+      sampleResponse(["a"]),
+    ]);
     const client = new SignalClient({ apiKey: KEY, baseUrl: BASE, fetch });
     const { value } = await settle(client.inference(RUN_ID).sample(["a"]));
     expect(value).toEqual(["out:a"]);

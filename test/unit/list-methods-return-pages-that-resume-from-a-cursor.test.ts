@@ -41,7 +41,12 @@ describe("list methods", () => {
     const last = await second.getNextPage();
     expect(last.hasNextPage()).toBe(false);
     expect(() => last.getNextPage()).toThrow(SignalError);
-    expect(JSON.parse(JSON.stringify(last))).toEqual({ object: "list", data: [expect.objectContaining({ run_id: "run_0000000000000004" })], has_more: false, next_cursor: null });
+    expect(JSON.parse(JSON.stringify(last))).toEqual({
+      object: "list",
+      data: [expect.objectContaining({ run_id: "run_0000000000000004" })],
+      has_more: false,
+      next_cursor: null,
+    });
   });
 
   it("iterate every item across pages with for await, and pages with iterPages()", async () => {

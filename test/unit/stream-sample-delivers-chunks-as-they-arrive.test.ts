@@ -4,8 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { NotFoundError, RateLimitError, SignalClient } from "../../src/index.js";
 import { KEY, RUN_ID } from "./helpers/scripted-fetch.js";
 
-const chunk = (delta: string, finish: string | null = null) =>
-  `data: ${JSON.stringify({ index: 0, prompt_index: 0, delta, finish_reason: finish })}\n\n`;
+const chunk = (delta: string, finish: string | null = null) => `data: ${JSON.stringify({ index: 0, prompt_index: 0, delta, finish_reason: finish })}\n\n`;
 
 interface Harness {
   baseUrl: string;
@@ -63,7 +62,7 @@ describe("streamSample", () => {
         // only now does the server send the rest
         const res = await response;
         sentLast = true;
-        res.end(chunk("is", "stop") + "data: [DONE]\n\n");
+        res.end(`${chunk("is", "stop")}data: [DONE]\n\n`);
       } else {
         expect(piece).toEqual({ index: 0, prompt_index: 0, delta: "is", finish_reason: "stop" });
       }
@@ -88,7 +87,7 @@ describe("streamSample", () => {
     const inference = new SignalClient({ apiKey: KEY, baseUrl: h.baseUrl }).inference(RUN_ID);
     void h.nextResponse().then((res) => {
       const error = { error: { type: "rate_limit_error", code: "rate_limited", message: "slow down", request_id: "req_x" } };
-      res.end(chunk("a") + `event: error\ndata: ${JSON.stringify(error)}\n\n`);
+      res.end(`${chunk("a")}event: error\ndata: ${JSON.stringify(error)}\n\n`);
     });
     const seen: string[] = [];
     const failure = await (async () => {

@@ -30,7 +30,10 @@ describe("the API key", () => {
     const logger = { debug: (message: string, fields?: Record<string, unknown>) => lines.push(message + JSON.stringify(fields)) };
     const { fetch } = scriptedFetch([apiError(500, "api_error", "internal_error", `oops ${KEY}`), json(200, run)]);
     const client = new SignalClient({ apiKey: KEY, baseUrl: BASE, fetch, logger, maxRetries: 1 });
-    await client.training(RUN_ID, { maxRetries: 1 }).forwardBackward([{ text: "x" }], { maxRetries: 0 }).catch(() => undefined);
+    await client
+      .training(RUN_ID, { maxRetries: 1 })
+      .forwardBackward([{ text: "x" }], { maxRetries: 0 })
+      .catch(() => undefined);
     await client.getRun(RUN_ID, { timeout: 1000 }).catch(() => undefined);
     expect(lines.length).toBeGreaterThan(3);
     expect(lines.join("\n")).not.toContain(KEY);
@@ -84,7 +87,10 @@ describe("the API key", () => {
       delete process.env.SIGNAL_BASE_URL;
       expect(new SignalClient({ fetch }).baseUrl).toBe("http://127.0.0.1:7300");
     } finally {
-      for (const [name, value] of [["SIGNAL_API_KEY", saved.key], ["SIGNAL_BASE_URL", saved.url]] as const) {
+      for (const [name, value] of [
+        ["SIGNAL_API_KEY", saved.key],
+        ["SIGNAL_BASE_URL", saved.url],
+      ] as const) {
         if (value === undefined) delete process.env[name];
         else process.env[name] = value;
       }

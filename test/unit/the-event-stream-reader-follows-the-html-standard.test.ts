@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { readServerSentEvents, type ServerSentEvent } from "../../src/core/sse-events.js";
+import { readServerSentEvents, type ServerSentEvent } from "../../src/internal/sse-events.js";
 
 async function read(chunks: string[]): Promise<ServerSentEvent[]> {
   async function* source() {
@@ -36,9 +36,7 @@ describe("the event-stream reader", () => {
   });
 
   it("joins data lines with a newline, strips one space after the colon, skips comments and unknown fields", async () => {
-    expect(await readAtEverySplit(": keep-alive\ndata:a\ndata:  b\nid: 7\nretry: 10\nfoo: bar\ndata\n\n")).toEqual([
-      { event: "message", data: "a\n b\n" },
-    ]);
+    expect(await readAtEverySplit(": keep-alive\ndata:a\ndata:  b\nid: 7\nretry: 10\nfoo: bar\ndata\n\n")).toEqual([{ event: "message", data: "a\n b\n" }]);
   });
 
   it("drops a leading BOM, dispatches nothing for an event without data and discards a cut-off event", async () => {

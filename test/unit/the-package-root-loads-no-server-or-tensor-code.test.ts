@@ -37,7 +37,7 @@ describe("import of the package root", () => {
       logLevel: "silent",
     });
     const inputs = Object.keys(result.metafile.inputs);
-    expect(inputs.some((path) => path.includes("src/core/transport.ts"))).toBe(true);
+    expect(inputs.some((path) => path.includes("src/internal/transport.ts"))).toBe(true);
     expect(inputs.filter((path) => forbidden.test(path))).toEqual([]);
   });
 });

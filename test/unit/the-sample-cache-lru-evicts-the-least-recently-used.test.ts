@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Lru } from "../../src/core/lru.js";
+import { Lru } from "../../src/internal/lru.js";
 
 describe("the sample cache's LRU", () => {
   it("evicts the least recently used entry, where a read counts as a use", () => {

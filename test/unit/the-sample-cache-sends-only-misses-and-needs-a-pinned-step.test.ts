@@ -25,7 +25,10 @@ describe("the sample cache", () => {
     await inference.sample(["b", "d"], { seed: 1 });
     const out = await inference.sample(["a", "b", "c", "d", "a"], { seed: 1 });
     expect(out).toEqual(["out:a", "out:b", "out:c", "out:d", "out:a"]);
-    expect(sent).toEqual([["b", "d"], ["a", "c"]]);
+    expect(sent).toEqual([
+      ["b", "d"],
+      ["a", "c"],
+    ]);
   });
 
   it("keys on normalized parameters: defaults spelt out hit, other values miss", async () => {

@@ -136,7 +136,14 @@ describe("TrainingClient metrics", () => {
   it("getMetrics tracks loss, grad norm, tokens and the step", async () => {
     const server = reorderingServer();
     const training = new SignalClient({ apiKey: KEY, baseUrl: BASE, fetch: server.fetch }).training(RUN_ID);
-    expect(training.getMetrics()).toEqual({ current_step: null, avg_loss: null, last_loss: null, loss_history: [], grad_norm_history: [], tokens_processed: 0 });
+    expect(training.getMetrics()).toEqual({
+      current_step: null,
+      avg_loss: null,
+      last_loss: null,
+      loss_history: [],
+      grad_norm_history: [],
+      tokens_processed: 0,
+    });
     await training.forwardBackward([{ text: "a" }]);
     await training.optimStep();
     await training.trainBatch([{ text: "b" }], { learning_rate: 0.001 });

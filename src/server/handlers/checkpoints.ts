@@ -14,9 +14,9 @@ type Schemas = components["schemas"];
  * written durably into a directory of its own, then listed in one transaction; saving again at a
  * step replaces the old copy only once the new one is committed (the old files go after that).
  */
-export const createCheckpoint: Handler = (ctx) => {
-  const runId = ctx.path.run_id as string;
-  const mode = (ctx.body.mode as "adapter" | "state" | undefined) ?? "adapter";
+export const createCheckpoint: Handler<"createCheckpoint"> = (ctx) => {
+  const runId = ctx.path.run_id;
+  const mode = ctx.body.mode ?? "adapter";
   return changeRun(ctx, runId, async (run) => {
     const state = await ctx.services.engine.exportState(runId);
     const files: Record<string, Uint8Array | string> = {
@@ -33,23 +33,23 @@ export const createCheckpoint: Handler = (ctx) => {
 };
 
 /** listCheckpoints: the run's checkpoints by step ascending; the cursor is the last step. */
-export const listCheckpoints: Handler = async (ctx) => {
-  const run = ownedRun(ctx, ctx.path.run_id as string);
+export const listCheckpoints: Handler<"listCheckpoints"> = async (ctx) => {
+  const run = ownedRun(ctx, ctx.path.run_id);
   const checkpoints = run.checkpoints.map((c) => toCheckpoint(run, c)).sort((a, b) => a.step - b.step);
-  const body: Schemas["CheckpointList"] = pageByStep(checkpoints, ctx.query as { limit: number; after?: string }, "listCheckpoints");
+  const body: Schemas["CheckpointList"] = pageByStep(checkpoints, ctx.query, "listCheckpoints");
   return json(200, body);
 };
 
 /** getCheckpoint: one checkpoint. */
-export const getCheckpoint: Handler = async (ctx) => {
-  const run = ownedRun(ctx, ctx.path.run_id as string);
-  return json(200, toCheckpoint(run, findCheckpoint(run, ctx.path.step as number)));
+export const getCheckpoint: Handler<"getCheckpoint"> = async (ctx) => {
+  const run = ownedRun(ctx, ctx.path.run_id);
+  return json(200, toCheckpoint(run, findCheckpoint(run, ctx.path.step)));
 };
 
 /** downloadCheckpoint: the adapter's safetensors bytes (PEFT names). */
-export const downloadCheckpoint: Handler = async (ctx) => {
-  const run = ownedRun(ctx, ctx.path.run_id as string);
-  const checkpoint = findCheckpoint(run, ctx.path.step as number);
+export const downloadCheckpoint: Handler<"downloadCheckpoint"> = async (ctx) => {
+  const run = ownedRun(ctx, ctx.path.run_id);
+  const checkpoint = findCheckpoint(run, ctx.path.step);
   let bytes: Buffer;
   try {
     bytes = await ctx.services.store.readCheckpointFile(run.run_id, checkpoint.step, CHECKPOINT_FILES.adapter);
@@ -61,9 +61,9 @@ export const downloadCheckpoint: Handler = async (ctx) => {
 };
 
 /** deleteCheckpoint: unlisted first (one transaction), then its files are removed. */
-export const deleteCheckpoint: Handler = async (ctx) => {
-  const runId = ctx.path.run_id as string;
-  const step = ctx.path.step as number;
+export const deleteCheckpoint: Handler<"deleteCheckpoint"> = async (ctx) => {
+  const runId = ctx.path.run_id;
+  const step = ctx.path.step;
   ownedRun(ctx, runId);
   await ctx.services.queue.run(runId, async () => {
     const run = ownedRun(ctx, runId);
@@ -82,9 +82,9 @@ export const deleteCheckpoint: Handler = async (ctx) => {
  * accumulated gradients are dropped, metrics after the step are dropped (they describe steps that
  * no longer happened), and the optimizer comes from a "state" checkpoint or starts from zero moments.
  */
-export const restoreCheckpoint: Handler = (ctx) => {
-  const runId = ctx.path.run_id as string;
-  const step = ctx.body.step as number;
+export const restoreCheckpoint: Handler<"restoreCheckpoint"> = (ctx) => {
+  const runId = ctx.path.run_id;
+  const step = ctx.body.step;
   return changeRun(ctx, runId, async (run) => {
     const checkpoint = findCheckpoint(run, step);
     const { store, engine } = ctx.services;

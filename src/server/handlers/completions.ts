@@ -1,15 +1,14 @@
 import type { components } from "../../../generated/schema.js";
-import { ApiError } from "../http/api-error.js";
+import { ApiError } from "../wire/api-error.js";
 import { type Handler, json } from "../context.js";
 import type { Completion, SampleParams } from "../engine/types.js";
 import { newCompletionId } from "../store/ids.js";
-import { checkSampleSize } from "../http/cheap-limits.js";
+import { checkSampleSize } from "./sample-size.js";
 import { ownedRun } from "../runs/run-access.js";
 import { resolveWeights } from "../runs/weights.js";
 import { runSample, streamSample } from "./inference.js";
 
 type Schemas = components["schemas"];
-type CompletionRequest = Schemas["CompletionRequest"] & { max_tokens: number; temperature: number; top_p: number; n: number; stream: boolean };
 
 /**
  * createCompletion: the OpenAI completions API over a run, so an OpenAI client can sample a
@@ -17,8 +16,8 @@ type CompletionRequest = Schemas["CompletionRequest"] & { max_tokens: number; te
  * parameters give the same text as `sample` (only the `max_tokens` default differs: 16 here).
  * @throws ApiError 400 `invalid_model` for a malformed `model`; 404 for another key's run or a missing step.
  */
-export const createCompletion: Handler = async (ctx) => {
-  const body = ctx.body as unknown as CompletionRequest;
+export const createCompletion: Handler<"createCompletion"> = async (ctx) => {
+  const body = ctx.body;
   const match = /^(run_[a-z0-9]{8,40})(?:@(\d{1,10}))?$/.exec(body.model);
   if (!match) {
     throw new ApiError(400, "invalid_request_error", "invalid_model", `model '${body.model}' is not 'run_id' or 'run_id@step'.`, "model");

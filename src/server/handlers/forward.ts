@@ -1,6 +1,6 @@
 import type { components } from "../../../generated/schema.js";
 import { type Handler, json } from "../context.js";
-import type { Example, ForwardResult } from "../engine/types.js";
+import type { ForwardResult } from "../engine/types.js";
 import { toApiError } from "../runs/engine-errors.js";
 import { ownedRun, readRun } from "../runs/run-access.js";
 import { resolveWeights, weightsLost } from "../runs/weights.js";
@@ -13,9 +13,9 @@ type Schemas = components["schemas"];
  * Nothing is accumulated or persisted.
  * @throws ApiError 400 `context_length_exceeded` naming `batch[i]`; 404 for an unknown step.
  */
-export const forward: Handler = async (ctx) => {
-  const runId = ctx.path.run_id as string;
-  const body = ctx.body as { batch: Example[]; step?: number };
+export const forward: Handler<"forward"> = async (ctx) => {
+  const runId = ctx.path.run_id;
+  const body = ctx.body;
   const { engine } = ctx.services;
   let result: ForwardResult;
   let step: number;

@@ -1,16 +1,15 @@
-import type { Handler } from "../context.js";
-import type { OperationId } from "../http/routes.js";
+import type { Handlers } from "../context.js";
 import { createCheckpoint, deleteCheckpoint, downloadCheckpoint, getCheckpoint, listCheckpoints, restoreCheckpoint } from "./checkpoints.js";
 import { createCompletion } from "./completions.js";
 import { forward } from "./forward.js";
 import { createEmbeddings, sample } from "./inference.js";
 import { detokenize, tokenize } from "./tokens.js";
 import { getHealth, listModels } from "./meta.js";
-import { createRun, deleteRun, getRun, listRuns } from "./runs.js";
+import { createRun, deleteRun, getRun, listRuns } from "./run-handlers.js";
 import { forwardBackward, listMetrics, optimStep, trainStep, zeroGrad } from "./training.js";
 
 /** operationId → handler: every operation of the spec (the compiler checks none is missing). */
-export const HANDLERS: Record<OperationId, Handler> = {
+export const HANDLERS: Handlers = {
   getHealth,
   listModels,
   createRun,

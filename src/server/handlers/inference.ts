@@ -1,23 +1,21 @@
 import type { components } from "../../../generated/schema.js";
-import { ApiError, internalError } from "../http/api-error.js";
+import { ApiError, internalError } from "../wire/api-error.js";
 import { type Handler, type RequestContext, json } from "../context.js";
 import { EngineError, type Prompt, SampleFlow, type SampleParams, type SampleResult, type TokenEvent, type WeightsRef } from "../engine/types.js";
 import { toApiError } from "../runs/engine-errors.js";
 import { ownedRun } from "../runs/run-access.js";
-import { checkSampleSize } from "../http/cheap-limits.js";
-import { EventStream } from "../http/sse.js";
+import { checkSampleSize } from "./sample-size.js";
+import { EventStream } from "../wire/event-stream.js";
 import { resolveWeights, weightsLost } from "../runs/weights.js";
 
 type Schemas = components["schemas"];
-type SampleRequest = Required<Omit<Schemas["SampleRequest"], "stop" | "seed" | "step" | "prompts" | "prompt_tokens">> &
-  Pick<Schemas["SampleRequest"], "stop" | "seed" | "step" | "prompts" | "prompt_tokens">;
 
 /**
  * The request's prompts: `prompts` (text) or `prompt_tokens` (ids), exactly one of them; and
  * how to name a prompt in errors.
  * @throws ApiError 400 `invalid_request` naming `prompts` when both or neither are given.
  */
-function promptsOf(body: SampleRequest): { prompts: Prompt[]; renameParam: ((param: string) => string) | undefined } {
+function promptsOf(body: RequestContext<"sample">["body"]): { prompts: Prompt[]; renameParam: ((param: string) => string) | undefined } {
   if ((body.prompts === undefined) === (body.prompt_tokens === undefined)) {
     throw new ApiError(400, "invalid_request_error", "invalid_request", "Give exactly one of prompts (text) and prompt_tokens (token ids).", "prompts");
   }
@@ -30,10 +28,10 @@ function promptsOf(body: SampleRequest): { prompts: Prompt[]; renameParam: ((par
  * `text/event-stream`, one `SampleChunk` per piece of text, then `[DONE]`.
  * @throws ApiError 400 `context_length_exceeded` naming `prompts[i]`; 404 for an unknown step.
  */
-export const sample: Handler = async (ctx) => {
-  const body = ctx.body as SampleRequest;
+export const sample: Handler<"sample"> = async (ctx) => {
+  const body = ctx.body;
   const { prompts, renameParam } = promptsOf(body);
-  const run = ownedRun(ctx, ctx.path.run_id as string);
+  const run = ownedRun(ctx, ctx.path.run_id);
   checkSampleSize(prompts.length, body.n, body.max_tokens, ctx.services.limits.maxSampleTokens);
   const { weights, step } = await resolveWeights(ctx, run, body.step);
   const params: SampleParams = {
@@ -86,9 +84,9 @@ export const sample: Handler = async (ctx) => {
 };
 
 /** createEmbeddings: one mean-pooled vector per input. */
-export const createEmbeddings: Handler = async (ctx) => {
-  const body = ctx.body as { inputs: string[]; step?: number };
-  const run = ownedRun(ctx, ctx.path.run_id as string);
+export const createEmbeddings: Handler<"createEmbeddings"> = async (ctx) => {
+  const body = ctx.body;
+  const run = ownedRun(ctx, ctx.path.run_id);
   const { weights, step } = await resolveWeights(ctx, run, body.step);
   let vectors: number[][];
   try {

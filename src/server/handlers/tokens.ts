@@ -1,5 +1,5 @@
 import type { components } from "../../../generated/schema.js";
-import { ApiError } from "../http/api-error.js";
+import { ApiError } from "../wire/api-error.js";
 import { type Handler, type RequestContext, json } from "../context.js";
 import type { TokenCodec } from "../engine/codec.js";
 
@@ -9,10 +9,16 @@ type Schemas = components["schemas"];
  * The base model named by the path and its tokenizer (the byte codec, or a checkpoint's own).
  * @throws ApiError 404 `model_not_found` listing the models.
  */
-function modelOf(ctx: RequestContext): { model: string; codec: TokenCodec } {
-  const id = ctx.path.model_id as string;
+function modelOf(ctx: RequestContext<"tokenize" | "detokenize">): { model: string; codec: TokenCodec } {
+  const id = ctx.path.model_id;
   if (!ctx.services.models.some((m) => m.id === id)) {
-    throw new ApiError(404, "not_found_error", "model_not_found", `No model ${JSON.stringify(id)}; available: ${ctx.services.models.map((m) => m.id).join(", ")}.`, "model_id");
+    throw new ApiError(
+      404,
+      "not_found_error",
+      "model_not_found",
+      `No model ${JSON.stringify(id)}; available: ${ctx.services.models.map((m) => m.id).join(", ")}.`,
+      "model_id",
+    );
   }
   return { model: id, codec: ctx.services.engine.codec(id) };
 }
@@ -22,9 +28,9 @@ function modelOf(ctx: RequestContext): { model: string; codec: TokenCodec } {
  * transformers' `encode(text, add_special_tokens=False)`); with `add_bos` the model's BOS first,
  * where it has one (`bos_token_id` is null, and nothing is prepended, where it has none).
  */
-export const tokenize: Handler = async (ctx) => {
+export const tokenize: Handler<"tokenize"> = async (ctx) => {
   const { model, codec } = modelOf(ctx);
-  const body = ctx.body as { text: string; add_bos?: boolean };
+  const body = ctx.body;
   const tokens = codec.encode(body.text);
   const response: Schemas["TokenizeResult"] = {
     object: "tokens",
@@ -41,9 +47,9 @@ export const tokenize: Handler = async (ctx) => {
  * detokenize: the text of token ids, specials skipped.
  * @throws ApiError 400 `invalid_token` naming `tokens[i]` for an id outside the vocabulary.
  */
-export const detokenize: Handler = async (ctx) => {
+export const detokenize: Handler<"detokenize"> = async (ctx) => {
   const { model, codec } = modelOf(ctx);
-  const tokens = (ctx.body as { tokens: number[] }).tokens;
+  const tokens = ctx.body.tokens;
   const bad = tokens.findIndex((t) => t >= codec.vocabSize);
   if (bad >= 0) throw new ApiError(400, "invalid_request_error", "invalid_token", `tokens[${bad}] is ${tokens[bad]}; token ids are integers in [0, ${codec.vocabSize})`, `tokens[${bad}]`);
   const response: Schemas["DetokenizeResult"] = { object: "text", model, text: codec.decode(tokens) };

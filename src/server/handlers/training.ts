@@ -1,5 +1,5 @@
 import type { components } from "../../../generated/schema.js";
-import { ApiError } from "../http/api-error.js";
+import { ApiError } from "../wire/api-error.js";
 import { stepCursor } from "../store/page-by-step.js";
 import { type Handler, type RequestContext, json } from "../context.js";
 import { checkLoss } from "../engine/rl-loss.js";
@@ -15,9 +15,9 @@ type Schemas = components["schemas"];
  * accumulator and the running loss are persisted with the call's idempotency record.
  * @throws ApiError 400 `context_length_exceeded` naming `batch[i]`.
  */
-export const forwardBackward: Handler = async (ctx) => {
-  const runId = ctx.path.run_id as string;
-  const batch = ctx.body.batch as Example[];
+export const forwardBackward: Handler<"forwardBackward"> = async (ctx) => {
+  const runId = ctx.path.run_id;
+  const batch = ctx.body.batch;
   const loss = lossSpec(ctx.body, batch);
   return changeRun(ctx, runId, async (run) => {
     const { engine } = ctx.services;
@@ -39,8 +39,8 @@ export const forwardBackward: Handler = async (ctx) => {
  * state and metric are durable before the answer.
  * @throws ApiError 409 `nothing_accumulated`.
  */
-export const optimStep: Handler = (ctx) => {
-  const runId = ctx.path.run_id as string;
+export const optimStep: Handler<"optimStep"> = (ctx) => {
+  const runId = ctx.path.run_id;
   const options = stepOptions(ctx.body);
   return changeRun(ctx, runId, async (run) => {
     const { engine } = ctx.services;
@@ -54,9 +54,9 @@ export const optimStep: Handler = (ctx) => {
 };
 
 /** trainStep: forward_backward and optim_step as one change, with earlier accumulated gradients included. */
-export const trainStep: Handler = async (ctx) => {
-  const runId = ctx.path.run_id as string;
-  const batch = ctx.body.batch as Example[];
+export const trainStep: Handler<"trainStep"> = async (ctx) => {
+  const runId = ctx.path.run_id;
+  const batch = ctx.body.batch;
   const options = stepOptions(ctx.body);
   const loss = lossSpec(ctx.body, batch);
   return changeRun(ctx, runId, async (run) => {
@@ -83,8 +83,8 @@ export const trainStep: Handler = async (ctx) => {
 };
 
 /** zeroGrad: discards the accumulator; weights and step are unchanged. */
-export const zeroGrad: Handler = (ctx) => {
-  const runId = ctx.path.run_id as string;
+export const zeroGrad: Handler<"zeroGrad"> = (ctx) => {
+  const runId = ctx.path.run_id;
   return changeRun(ctx, runId, async (run) => {
     const { engine } = ctx.services;
     await engine.zeroGrad(runId);
@@ -97,9 +97,9 @@ export const zeroGrad: Handler = (ctx) => {
 };
 
 /** listMetrics: one entry per applied step, oldest first, read from the store a page at a time; the cursor is the last step. */
-export const listMetrics: Handler = async (ctx) => {
-  const run = ownedRun(ctx, ctx.path.run_id as string);
-  const { limit, after } = ctx.query as { limit: number; after?: string };
+export const listMetrics: Handler<"listMetrics"> = async (ctx) => {
+  const run = ownedRun(ctx, ctx.path.run_id);
+  const { limit, after } = ctx.query;
   const afterStep = stepCursor(after, "listMetrics");
   const rows = ctx.services.store.metrics(run.run_id, afterStep ?? -1, limit + 1);
   const data = rows.slice(0, limit);
@@ -120,16 +120,22 @@ export const listMetrics: Handler = async (ctx) => {
 async function checkResult<R extends { loss: number; grad_norm: number; num_tokens: number }>(ctx: RequestContext, runId: string, result: R): Promise<R> {
   if (Number.isFinite(result.loss) && Number.isFinite(result.grad_norm)) return { ...result, num_tokens: Math.round(result.num_tokens) };
   await ctx.services.live.discard(runId);
-  throw new ApiError(400, "invalid_request_error", "invalid_example", "The loss or gradient is not finite: the batch's token weights overflow, or for an RL loss a ratio exp(p - logprobs[i]) does (sampler logprobs far below the current ones). Use weights of ordinary size (e.g. 0 to 1) and the sampler's own logprobs.", "batch");
+  throw new ApiError(
+    400,
+    "invalid_request_error",
+    "invalid_example",
+    "The loss or gradient is not finite: the batch's token weights overflow, or for an RL loss a ratio exp(p - logprobs[i]) does (sampler logprobs far below the current ones). Use weights of ordinary size (e.g. 0 to 1) and the sampler's own logprobs.",
+    "batch",
+  );
 }
 
 /**
  * The call's loss (`loss_fn`, `loss_fn_config`), checked against the batch before any work.
  * @throws ApiError 400 `invalid_example` naming the field (`batch[i].logprobs`, `loss_fn_config`, ...).
  */
-function lossSpec(body: Record<string, unknown>, batch: Example[]): LossSpec {
-  const config = body.loss_fn_config as Schemas["LossFnConfig"] | undefined;
-  const loss: LossSpec = { loss_fn: (body.loss_fn as LossSpec["loss_fn"] | undefined) ?? "cross_entropy" };
+function lossSpec(body: RequestContext<"forwardBackward" | "trainStep">["body"], batch: Example[]): LossSpec {
+  const config = body.loss_fn_config;
+  const loss: LossSpec = { loss_fn: body.loss_fn ?? "cross_entropy" };
   if (config?.clip_low_threshold !== undefined) loss.clip_low_threshold = config.clip_low_threshold;
   if (config?.clip_high_threshold !== undefined) loss.clip_high_threshold = config.clip_high_threshold;
   if (config !== undefined && loss.loss_fn !== "ppo") {
@@ -143,7 +149,7 @@ function lossSpec(body: Record<string, unknown>, batch: Example[]): LossSpec {
   return loss;
 }
 
-function stepOptions(body: Record<string, unknown>): OptimStepOptions {
+function stepOptions(body: RequestContext<"optimStep" | "trainStep">["body"]): OptimStepOptions {
   const options: OptimStepOptions = {};
   if (typeof body.learning_rate === "number") options.learning_rate = body.learning_rate;
   if (typeof body.max_grad_norm === "number") options.max_grad_norm = body.max_grad_norm;

@@ -1,10 +1,5 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import { ApiError } from "./api-error.js";
-
-/** SHA-256 of an API key, hex. What the server stores and compares; never the key itself. */
-export function hashApiKey(key: string): string {
-  return createHash("sha256").update(key, "utf8").digest("hex");
-}
+import { ApiError } from "../wire/api-error.js";
 
 /**
  * Builds the bearer-token check for a fixed set of keys. The incoming key is hashed and compared
@@ -18,7 +13,9 @@ export function createAuthenticator(keys: readonly string[]): (authorization: st
   const digests = keys.map((key) => createHash("sha256").update(key, "utf8").digest());
   return (authorization) => {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "");
-    const presented = createHash("sha256").update(match?.[1] ?? "", "utf8").digest();
+    const presented = createHash("sha256")
+      .update(match?.[1] ?? "", "utf8")
+      .digest();
     let found = -1;
     for (let i = 0; i < digests.length; i++) {
       if (timingSafeEqual(digests[i]!, presented) && match) found = i;

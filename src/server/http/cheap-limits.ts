@@ -1,11 +1,9 @@
 import type * as z from "zod/mini";
 import * as gen from "../../../generated/zod/zod.gen.js";
-import { safeParse } from "../../core/validate.js";
-import { ApiError, validationError } from "./api-error.js";
-import type { OperationId } from "./routes.js";
-
-/** The operations whose body carries training examples. */
-const TRAINING_BODIES: ReadonlySet<OperationId> = new Set(["forwardBackward", "trainStep"]);
+import { safeParse } from "../../internal/validate.js";
+import { ApiError, validationError } from "../wire/api-error.js";
+import type { OperationId } from "../../../generated/operations.js";
+import { OPERATION_TRAITS } from "../operation-traits.js";
 
 const tokenSchema = elementOf(gen.zTokensExample.shape.tokens);
 const weightSchema = elementOf(gen.zTokensExample.shape.weights);
@@ -24,10 +22,13 @@ const weightSchema = elementOf(gen.zTokensExample.shape.weights);
  *   422 `validation_error` naming the first bad element.
  */
 export function checkCheapLimits(operationId: OperationId, body: unknown, contextLength: number): void {
-  if (!TRAINING_BODIES.has(operationId) || !isObject(body) || !Array.isArray(body.batch)) return;
+  if (!OPERATION_TRAITS[operationId].trainingBatch || !isObject(body) || !Array.isArray(body.batch)) return;
   body.batch.forEach((example: unknown, i) => {
     if (!isObject(example)) return;
-    for (const [field, schema] of [["tokens", tokenSchema], ["weights", weightSchema]] as const) {
+    for (const [field, schema] of [
+      ["tokens", tokenSchema],
+      ["weights", weightSchema],
+    ] as const) {
       const values = example[field];
       if (!Array.isArray(values)) continue;
       const param = `batch[${i}].${field}`;
@@ -41,7 +42,11 @@ export function checkCheapLimits(operationId: OperationId, body: unknown, contex
         );
       }
       const bad = values.findIndex((v) => !safeParse(schema, v).success);
-      if (bad >= 0) throw validationError(`${param}[${bad}]: ${JSON.stringify(values[bad])?.slice(0, 40)} is not a valid ${field === "tokens" ? "token id" : "weight"}`, `${param}[${bad}]`);
+      if (bad >= 0)
+        throw validationError(
+          `${param}[${bad}]: ${JSON.stringify(values[bad])?.slice(0, 40)} is not a valid ${field === "tokens" ? "token id" : "weight"}`,
+          `${param}[${bad}]`,
+        );
     }
   });
 }
@@ -62,21 +67,4 @@ function elementOf(schema: z.core.$ZodType): z.core.$ZodType {
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-/**
- * The tokens a sampling call may generate, `prompts × n × max_tokens`, against the server's
- * budget: checked before any weights are loaded or caches allocated.
- * @throws ApiError 400 `sample_too_large` (param `max_tokens`).
- */
-export function checkSampleSize(prompts: number, n: number, maxTokens: number, limit: number): void {
-  const total = prompts * n * maxTokens;
-  if (total <= limit) return;
-  throw new ApiError(
-    400,
-    "invalid_request_error",
-    "sample_too_large",
-    `prompts × n × max_tokens is ${prompts} × ${n} × ${maxTokens} = ${total} tokens; the server generates at most ${limit} per call. Ask for fewer prompts, samples or tokens, or split the call.`,
-    "max_tokens",
-  );
 }

@@ -1,6 +1,6 @@
 import { STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
-import { ApiError, errorBody } from "./api-error.js";
+import { ApiError, errorBody } from "../wire/api-error.js";
 import { newRequestId } from "../store/ids.js";
 
 /**
@@ -40,6 +40,11 @@ function toApiError(code: string | undefined): ApiError {
     case "ERR_HTTP_REQUEST_TIMEOUT":
       return new ApiError(408, "invalid_request_error", "request_timeout", "The request was not received in time.");
     default:
-      return new ApiError(400, "invalid_request_error", "malformed_request", "The request is not well-formed HTTP/1.1 (request line, header names and values, framing).");
+      return new ApiError(
+        400,
+        "invalid_request_error",
+        "malformed_request",
+        "The request is not well-formed HTTP/1.1 (request line, header names and values, framing).",
+      );
   }
 }

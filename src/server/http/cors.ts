@@ -1,15 +1,15 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { ApiError } from "./api-error.js";
+import { ApiError } from "../wire/api-error.js";
 import { matchRoute } from "./routes.js";
 
 /**
  * Request headers a page may send: what the SDK sends (`X-Signal-Client` names it, since a page
  * cannot set `User-Agent`) and `Prefer`, which the contract mock reads.
  */
-export const CORS_ALLOWED_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key", "Signal-Sequence", "X-Signal-Client", "Prefer"] as const;
+const CORS_ALLOWED_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key", "Signal-Sequence", "X-Signal-Client", "Prefer"] as const;
 
 /** Response headers a page's scripts may read besides the CORS-safelisted ones. */
-export const CORS_EXPOSED_HEADERS = ["x-request-id", "Retry-After", "idempotent-replayed"] as const;
+const CORS_EXPOSED_HEADERS = ["x-request-id", "Retry-After", "idempotent-replayed"] as const;
 
 /** How long a browser may cache a preflight answer, in seconds. */
 const MAX_AGE_SECONDS = 600;

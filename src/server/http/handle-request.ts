@@ -1,40 +1,25 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod/mini";
-import { ApiError, internalError, validationError } from "./api-error.js";
+import { ApiError, internalError, validationError } from "../wire/api-error.js";
 import { applyCors, type CorsOrigins } from "./cors.js";
-import type { Handler, Reply, RequestContext, Services } from "../context.js";
-import { READ_ONLY_POSTS, idempotencyScope, requestHash } from "../store/idempotency.js";
+import type { Handler, Handlers, Reply, RequestContext, Services } from "../context.js";
+import { idempotencyScope, requestHash } from "../store/idempotency.js";
 import { newRequestId } from "../store/ids.js";
-import { idempotencyKeySchema, OPERATION_SCHEMAS } from "./operation-schemas.js";
+import { OPERATIONS } from "../../../generated/operations.js";
+import { zIdempotencyKey } from "../../../generated/zod/zod.gen.js";
+import { OPERATION_TRAITS } from "../operation-traits.js";
 import { parseJsonBody, readBody } from "./read-body.js";
-import { sendBytes, sendError, sendJson } from "./respond.js";
-import { matchRoute, type OperationId } from "./routes.js";
+import { sendBytes, sendError, sendJson } from "../wire/respond.js";
+import { matchRoute } from "./routes.js";
 import type { IdempotencyRecord } from "../store/run-record.js";
 import { coerceStrings, validatePart } from "./validate-request.js";
 import { checkCheapLimits } from "./cheap-limits.js";
 import type { ConnectionGuard } from "./connection-guard.js";
 import { classifyInfrastructureError } from "./infrastructure-errors.js";
 
-/**
- * Operations that use the engine (or wait for a run's queue): the ones admission bounds. The rest
- * answer from memory or a small file read and are never refused for load.
- */
-const ENGINE_BOUND: ReadonlySet<OperationId> = new Set([
-  "createRun",
-  "forwardBackward",
-  "optimStep",
-  "trainStep",
-  "zeroGrad",
-  "createCheckpoint",
-  "restoreCheckpoint",
-  "sample",
-  "createEmbeddings",
-  "createCompletion",
-]);
-
 /** What the pipeline needs besides the services. */
 export interface PipelineOptions {
-  handlers: Record<OperationId, Handler>;
+  handlers: Handlers;
   /** Hash of the caller's key from the Authorization header. @throws ApiError 401 */
   authenticate: (authorization: string | undefined) => string;
   bodyLimitBytes: number;
@@ -117,28 +102,42 @@ async function handle(
     throw new ApiError(404, "not_found_error", "route_not_found", `No route ${method} ${rawPath}; see openapi/signal.yaml.`);
   }
   if (match.kind === "method_not_allowed") {
-    throw new ApiError(405, "invalid_request_error", "method_not_allowed", `${method} is not allowed on ${rawPath}; use ${match.allowed.join(" or ")}.`, undefined, {
-      allow: match.allowed.join(", "),
-    });
+    throw new ApiError(
+      405,
+      "invalid_request_error",
+      "method_not_allowed",
+      `${method} is not allowed on ${rawPath}; use ${match.allowed.join(" or ")}.`,
+      undefined,
+      {
+        allow: match.allowed.join(", "),
+      },
+    );
   }
   const { route, params } = match;
   const operationId = route.operationId;
   if (options.guard?.overCap(req)) {
     res.setHeader("connection", "close");
     if (operationId !== "getHealth") {
-      throw new ApiError(503, "overloaded_error", "overloaded", "The server is at its connection limit and every connection is busy; retry after 1 s.", undefined, {
-        "retry-after": "1",
-      });
+      throw new ApiError(
+        503,
+        "overloaded_error",
+        "overloaded",
+        "The server is at its connection limit and every connection is busy; retry after 1 s.",
+        undefined,
+        {
+          "retry-after": "1",
+        },
+      );
     }
   }
   const keyHash = operationId === "getHealth" ? "" : options.authenticate(req.headers.authorization);
-  const schemas = OPERATION_SCHEMAS[operationId];
+  const operation: Operation = OPERATIONS[operationId];
 
-  const path = (schemas.path ? validatePart(schemas.path, coerceStrings(schemas.path, params)) : {}) as Record<string, unknown>;
-  const query = validatePart(schemas.query ?? noInput, coerceStrings(schemas.query, queryOf(req.url ?? ""))) as Record<string, unknown>;
+  const path = operation.params ? validatePart(operation.params, coerceStrings(operation.params, params)) : {};
+  const query = validatePart(operation.query ?? noInput, coerceStrings(operation.query, queryOf(req.url ?? "")));
 
   // Refused for load before the body is read: the cheapest place to say no.
-  const release = ENGINE_BOUND.has(operationId) ? services.admission.admit(keyHash, typeof path.run_id === "string" ? path.run_id : undefined) : undefined;
+  const release = OPERATION_TRAITS[operationId].engineBound ? services.admission.admit(keyHash, params.run_id) : undefined;
   try {
     await answer(services, options, { req, res, requestId, rawPath, signal, operationId, keyHash, path, query });
   } finally {
@@ -147,33 +146,45 @@ async function handle(
 }
 
 /** A routed, authenticated request whose path and query are valid. */
-interface Routed extends Pick<RequestContext, "req" | "res" | "requestId" | "signal" | "operationId" | "keyHash" | "path" | "query"> {
+interface Routed extends Pick<RequestContext, "req" | "res" | "requestId" | "signal" | "operationId" | "keyHash"> {
   rawPath: string;
+  path: unknown;
+  query: unknown;
+}
+
+/** What the pipeline reads of an operation's generated definition. */
+interface Operation {
+  readonly params: z.ZodMiniType | undefined;
+  readonly query: z.ZodMiniType | undefined;
+  readonly body: z.ZodMiniType | undefined;
+  readonly bodyRequired: boolean;
 }
 
 /** Reads and validates the body, then runs the handler (through the Idempotency-Key record when there is a key). */
 async function answer(services: Services, options: PipelineOptions, routed: Routed): Promise<void> {
   const { req, res, requestId, rawPath, signal, operationId, keyHash, path, query } = routed;
   const method = req.method ?? "GET";
-  const schemas = OPERATION_SCHEMAS[operationId];
-  let body: Record<string, unknown> = {};
+  const operation: Operation = OPERATIONS[operationId];
+  let body: unknown = {};
   let rawBody: unknown;
   if (method === "POST") {
     rawBody = parseJsonBody(await readBody(req, options.bodyLimitBytes));
-    if (rawBody === undefined && !schemas.bodyOptional) throw validationError("body: a JSON request body is required");
+    if (rawBody === undefined && operation.bodyRequired) throw validationError("body: a JSON request body is required");
     checkCheapLimits(operationId, rawBody, Math.max(...services.models.map((m) => m.context_length)));
     // Only an absent body stands for `{}`; a JSON `null` is a body, and not an object.
-    body = validatePart(schemas.body ?? noInput, rawBody === undefined ? {} : rawBody) as Record<string, unknown>;
+    body = validatePart(operation.body ?? noInput, rawBody === undefined ? {} : rawBody);
   }
 
-  const ctx: RequestContext = { services, requestId, operationId, keyHash, path, query, body, req, res, signal };
-  const handler = options.handlers[operationId];
+  // The one place a context is built for an operation known only at run time: each part was
+  // just checked by that operation's generated validator, which is what the handler's type says.
+  const ctx = { services, requestId, operationId, keyHash, path, query, body, req, res, signal } as RequestContext<never>;
+  const handler = options.handlers[operationId] as Handler<never>;
   const idempotencyKey = method === "POST" ? req.headers["idempotency-key"] : undefined;
   if (idempotencyKey === undefined) {
     writeReply(res, await handler(ctx));
     return;
   }
-  const keyCheck = idempotencyKeySchema.safeParse(idempotencyKey);
+  const keyCheck = zIdempotencyKey.safeParse(idempotencyKey);
   if (!keyCheck.success) throw validationError("Idempotency-Key: must be 1-255 printable ASCII characters", "Idempotency-Key");
   const scope = idempotencyScope(keyHash, keyCheck.data);
   const hash = requestHash(operationId, rawPath, rawBody ?? {});
@@ -182,7 +193,12 @@ async function answer(services: Services, options: PipelineOptions, routed: Rout
     const stored = services.idempotency.find(keyHash, scope);
     if (stored) {
       if (stored.request_hash !== hash) {
-        throw new ApiError(409, "conflict_error", "idempotency_key_reused", "This Idempotency-Key was already used with a different request; use a new key per logical call.");
+        throw new ApiError(
+          409,
+          "conflict_error",
+          "idempotency_key_reused",
+          "This Idempotency-Key was already used with a different request; use a new key per logical call.",
+        );
       }
       res.setHeader("idempotent-replayed", "true");
       sendJson(res, stored.status, stored.body);
@@ -192,7 +208,7 @@ async function answer(services: Services, options: PipelineOptions, routed: Rout
     res.setHeader("idempotent-replayed", "false");
     const reply = await handler(ctx);
     if (reply.kind === "json") {
-      if (reply.recordedInRun === undefined && reply.status < 300 && READ_ONLY_POSTS.has(operationId)) {
+      if (reply.recordedInRun === undefined && reply.status < 300 && !OPERATION_TRAITS[operationId].changesRun) {
         // Calls that change a run were recorded in the same transaction by `changeRun`.
         const record: IdempotencyRecord = { request_hash: hash, status: reply.status, body: reply.body, created_at: Date.now() };
         if (reply.runId !== undefined) record.run_id = reply.runId;

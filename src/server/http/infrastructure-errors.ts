@@ -1,4 +1,4 @@
-import { ApiError } from "./api-error.js";
+import { ApiError } from "../wire/api-error.js";
 
 /** Seconds a client is asked to wait after the machine ran out of something. */
 const RETRY_AFTER_S = 5;
@@ -49,14 +49,28 @@ export function classifyInfrastructureError(error: unknown): InfrastructureFailu
   const exhausted = EXHAUSTED[code];
   if (exhausted !== undefined) {
     return {
-      error: new ApiError(503, "overloaded_error", "resource_exhausted", `The server ran out of ${exhausted} (${code}). The request did not complete; retry it later (with the same Idempotency-Key).`, undefined, retryAfter()),
+      error: new ApiError(
+        503,
+        "overloaded_error",
+        "resource_exhausted",
+        `The server ran out of ${exhausted} (${code}). The request did not complete; retry it later (with the same Idempotency-Key).`,
+        undefined,
+        retryAfter(),
+      ),
       logLine: `ran out of ${exhausted}: ${detail}`,
     };
   }
   const unavailable = UNAVAILABLE.find(([prefix]) => code === prefix || code.startsWith(`${prefix}_`));
   if (unavailable !== undefined) {
     return {
-      error: new ApiError(503, "api_error", "storage_unavailable", `The server's storage failed: ${unavailable[1]} (${code}). The request did not complete; retry it later; if this persists, the server's operator has to repair the data directory.`, undefined, retryAfter()),
+      error: new ApiError(
+        503,
+        "api_error",
+        "storage_unavailable",
+        `The server's storage failed: ${unavailable[1]} (${code}). The request did not complete; retry it later; if this persists, the server's operator has to repair the data directory.`,
+        undefined,
+        retryAfter(),
+      ),
       logLine: `storage failed, ${unavailable[1]}: ${detail}`,
     };
   }

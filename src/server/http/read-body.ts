@@ -1,8 +1,8 @@
 import type { IncomingMessage } from "node:http";
-import { ApiError } from "./api-error.js";
+import { ApiError } from "../wire/api-error.js";
 
 /** Raised when a body is over the limit; the pipeline answers 413 and closes the connection. */
-export function payloadTooLarge(limit: number): ApiError {
+function payloadTooLarge(limit: number): ApiError {
   return new ApiError(413, "invalid_request_error", "payload_too_large", `Request body exceeds the limit of ${limit} bytes.`);
 }
 

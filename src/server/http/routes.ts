@@ -1,62 +1,15 @@
-/** Every operationId of `openapi/signal.yaml`. */
-export type OperationId =
-  | "getHealth"
-  | "listModels"
-  | "createRun"
-  | "listRuns"
-  | "getRun"
-  | "deleteRun"
-  | "forwardBackward"
-  | "optimStep"
-  | "trainStep"
-  | "zeroGrad"
-  | "forward"
-  | "tokenize"
-  | "detokenize"
-  | "listMetrics"
-  | "createCheckpoint"
-  | "listCheckpoints"
-  | "getCheckpoint"
-  | "downloadCheckpoint"
-  | "deleteCheckpoint"
-  | "restoreCheckpoint"
-  | "sample"
-  | "createEmbeddings"
-  | "createCompletion";
+import { OPERATIONS, type OperationId } from "../../../generated/operations.js";
 
+/** One route of the generated table: method and path template of an operation. */
 export interface Route {
-  method: "GET" | "POST" | "DELETE";
+  method: string;
   /** The spec's path template, e.g. `/v1/runs/{run_id}`. */
   path: string;
   operationId: OperationId;
 }
 
-/** The route table: path template and method → operationId, exactly as in the spec. */
-export const ROUTES: readonly Route[] = [
-  { method: "GET", path: "/v1/health", operationId: "getHealth" },
-  { method: "GET", path: "/v1/models", operationId: "listModels" },
-  { method: "POST", path: "/v1/runs", operationId: "createRun" },
-  { method: "GET", path: "/v1/runs", operationId: "listRuns" },
-  { method: "GET", path: "/v1/runs/{run_id}", operationId: "getRun" },
-  { method: "DELETE", path: "/v1/runs/{run_id}", operationId: "deleteRun" },
-  { method: "POST", path: "/v1/runs/{run_id}/forward_backward", operationId: "forwardBackward" },
-  { method: "POST", path: "/v1/runs/{run_id}/optim_step", operationId: "optimStep" },
-  { method: "POST", path: "/v1/runs/{run_id}/train_step", operationId: "trainStep" },
-  { method: "POST", path: "/v1/runs/{run_id}/zero_grad", operationId: "zeroGrad" },
-  { method: "POST", path: "/v1/runs/{run_id}/forward", operationId: "forward" },
-  { method: "POST", path: "/v1/models/{model_id}/tokenize", operationId: "tokenize" },
-  { method: "POST", path: "/v1/models/{model_id}/detokenize", operationId: "detokenize" },
-  { method: "GET", path: "/v1/runs/{run_id}/metrics", operationId: "listMetrics" },
-  { method: "POST", path: "/v1/runs/{run_id}/checkpoints", operationId: "createCheckpoint" },
-  { method: "GET", path: "/v1/runs/{run_id}/checkpoints", operationId: "listCheckpoints" },
-  { method: "GET", path: "/v1/runs/{run_id}/checkpoints/{step}", operationId: "getCheckpoint" },
-  { method: "DELETE", path: "/v1/runs/{run_id}/checkpoints/{step}", operationId: "deleteCheckpoint" },
-  { method: "GET", path: "/v1/runs/{run_id}/checkpoints/{step}/content", operationId: "downloadCheckpoint" },
-  { method: "POST", path: "/v1/runs/{run_id}/restore", operationId: "restoreCheckpoint" },
-  { method: "POST", path: "/v1/runs/{run_id}/sample", operationId: "sample" },
-  { method: "POST", path: "/v1/runs/{run_id}/embeddings", operationId: "createEmbeddings" },
-  { method: "POST", path: "/v1/completions", operationId: "createCompletion" },
-];
+/** The route table, from the generated operations (the spec's paths, in its order). */
+export const ROUTES: readonly Route[] = Object.values(OPERATIONS).map(({ method, path, operationId }) => ({ method, path, operationId }));
 
 /** The outcome of matching a request path against the table. */
 export type RouteMatch =

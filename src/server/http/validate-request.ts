@@ -1,6 +1,6 @@
 import type { z } from "zod/mini";
-import { checkAgainst, summarizeIssues } from "../../core/validate.js";
-import { validationError } from "./api-error.js";
+import { checkAgainst, summarizeIssues } from "../../internal/validate.js";
+import { validationError } from "../wire/api-error.js";
 
 /**
  * Checks one part of a request against its generated schema and returns the parsed value

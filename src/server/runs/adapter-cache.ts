@@ -1,7 +1,7 @@
 import type { Engine, RunConfig } from "../engine/types.js";
 
 /** How many checkpoint adapters stay registered with the engine. */
-export const ADAPTER_CACHE_DEFAULTS = {
+const ADAPTER_CACHE_DEFAULTS = {
   /** Least recently used adapters beyond this are unloaded. @default 8 */
   maxEntries: 8,
 } as const;

@@ -1,4 +1,4 @@
-import { ApiError } from "../http/api-error.js";
+import { ApiError } from "../wire/api-error.js";
 import type { ServerLimits } from "../limits.js";
 
 /** Shortest and longest wait a refused client is asked for. */
@@ -71,7 +71,10 @@ export class Admission {
     if (this.#all.count >= this.limits.maxQueued) {
       throw this.#refuse(503, this.#all, `The server has ${this.#all.count} calls in progress or queued, the most it queues`);
     }
-    const held: Array<[Map<string, Scope> | undefined, string, Scope]> = [[undefined, "", this.#all], [this.#keys, keyHash, key]];
+    const held: Array<[Map<string, Scope> | undefined, string, Scope]> = [
+      [undefined, "", this.#all],
+      [this.#keys, keyHash, key],
+    ];
     if (run && runId !== undefined) held.push([this.#runs, runId, run]);
     for (const [map, id, scope] of held) {
       scope.count++;

@@ -1,4 +1,4 @@
-import { ApiError, validationError } from "../http/api-error.js";
+import { ApiError, validationError } from "../wire/api-error.js";
 import type { RunRecord } from "../store/run-record.js";
 
 /** How pipelined calls are held. */
@@ -19,7 +19,7 @@ export interface SequencePosition {
  * How a call ended, for its successors: `applied`; `failed` for good (a 4xx), which breaks its
  * client's sequence; or `retryable` (429, 5xx), which keeps its place for the retry.
  */
-export type Outcome = "applied" | "failed" | "retryable";
+type Outcome = "applied" | "failed" | "retryable";
 
 /** A call's turn; `settle` must be called exactly once when its outcome is known. */
 export interface Turn {
@@ -34,10 +34,14 @@ const NO_TURN: Turn = { sequence: undefined, settle: () => {} };
  * The `Signal-Sequence` header of a request, if any.
  * @throws ApiError 400 naming `Signal-Sequence` when it is malformed.
  */
-export function parseSequence(header: string | string[] | undefined): SequencePosition | undefined {
+function parseSequence(header: string | string[] | undefined): SequencePosition | undefined {
   if (header === undefined) return undefined;
   const m = typeof header === "string" ? HEADER.exec(header) : null;
-  if (!m) throw validationError("Signal-Sequence: must be <client_id>:<position>, client_id 8-64 characters of A-Z a-z 0-9 _ -, position an integer >= 0", "Signal-Sequence");
+  if (!m)
+    throw validationError(
+      "Signal-Sequence: must be <client_id>:<position>, client_id 8-64 characters of A-Z a-z 0-9 _ -, position an integer >= 0",
+      "Signal-Sequence",
+    );
   return { client: m[1]!, position: Number(m[2]) };
 }
 

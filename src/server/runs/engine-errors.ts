@@ -1,4 +1,4 @@
-import { ApiError } from "../http/api-error.js";
+import { ApiError } from "../wire/api-error.js";
 import { EngineError } from "../engine/types.js";
 
 /**

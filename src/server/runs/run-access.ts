@@ -1,4 +1,4 @@
-import { ApiError, runNotFound } from "../http/api-error.js";
+import { ApiError, runNotFound } from "../wire/api-error.js";
 import type { Reply, RequestContext } from "../context.js";
 import { type Turn, isRetryable, recordSequence } from "./call-sequencer.js";
 import { toApiError } from "./engine-errors.js";
@@ -38,26 +38,28 @@ export interface RunChange extends Omit<RunCommit, "idempotency"> {
  */
 export function changeRun(ctx: RequestContext, runId: string, work: (run: RunRecord) => Promise<RunChange>): Promise<Reply> {
   const { queue, live, store } = ctx.services;
-  return inTurn(ctx, runId, (turn) => queue.run(runId, async () => {
-    const run = ownedRun(ctx, runId);
-    await live.ensure(run);
-    let change: RunChange;
-    try {
-      change = await work(run);
-      const { record, status, body, ...commit } = change;
-      if (ctx.idempotency && status < 300) {
-        const { scope, request_hash } = ctx.idempotency;
-        (commit as RunCommit).idempotency = { scope, record: { request_hash, status, body, created_at: Date.now() } };
+  return inTurn(ctx, runId, (turn) =>
+    queue.run(runId, async () => {
+      const run = ownedRun(ctx, runId);
+      await live.ensure(run);
+      let change: RunChange;
+      try {
+        change = await work(run);
+        const { record, status, body, ...commit } = change;
+        if (ctx.idempotency && status < 300) {
+          const { scope, request_hash } = ctx.idempotency;
+          (commit as RunCommit).idempotency = { scope, record: { request_hash, status, body, created_at: Date.now() } };
+        }
+        if (turn.sequence && status < 300) recordSequence(record, turn.sequence);
+        await store.commit(record, commit);
+      } catch (error) {
+        const mapped = toApiError(error);
+        if (mapped === error && !(error instanceof ApiError)) await live.discard(runId);
+        throw mapped;
       }
-      if (turn.sequence && status < 300) recordSequence(record, turn.sequence);
-      await store.commit(record, commit);
-    } catch (error) {
-      const mapped = toApiError(error);
-      if (mapped === error && !(error instanceof ApiError)) await live.discard(runId);
-      throw mapped;
-    }
-    return { kind: "json", status: change.status, body: change.body, recordedInRun: runId };
-  }));
+      return { kind: "json", status: change.status, body: change.body, recordedInRun: runId };
+    }),
+  );
 }
 
 /**
@@ -69,22 +71,24 @@ export function changeRun(ctx: RequestContext, runId: string, work: (run: RunRec
  */
 export function readRun<T>(ctx: RequestContext, runId: string, work: (run: RunRecord) => Promise<T>): Promise<T> {
   const { queue, live, store } = ctx.services;
-  return inTurn(ctx, runId, (turn) => queue.run(runId, async () => {
-    const run = ownedRun(ctx, runId);
-    await live.ensure(run);
-    let result: T;
-    try {
-      result = await work(run);
-    } catch (error) {
-      throw toApiError(error);
-    }
-    if (turn.sequence) {
-      const record = structuredClone(run);
-      recordSequence(record, turn.sequence);
-      await store.commit(record);
-    }
-    return result;
-  }));
+  return inTurn(ctx, runId, (turn) =>
+    queue.run(runId, async () => {
+      const run = ownedRun(ctx, runId);
+      await live.ensure(run);
+      let result: T;
+      try {
+        result = await work(run);
+      } catch (error) {
+        throw toApiError(error);
+      }
+      if (turn.sequence) {
+        const record = structuredClone(run);
+        recordSequence(record, turn.sequence);
+        await store.commit(record);
+      }
+      return result;
+    }),
+  );
 }
 
 /**

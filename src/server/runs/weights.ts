@@ -1,4 +1,4 @@
-import { ApiError, checkpointNotFound, runNotFound } from "../http/api-error.js";
+import { ApiError, checkpointNotFound, runNotFound } from "../wire/api-error.js";
 import type { RequestContext } from "../context.js";
 import { EngineError, type WeightsRef } from "../engine/types.js";
 import type { CheckpointRecord, RunRecord } from "../store/run-record.js";
@@ -16,7 +16,13 @@ export const CHECKPOINT_FILES = {
  */
 export function findCheckpoint(run: RunRecord, step: number, param = "step"): CheckpointRecord {
   const found = run.checkpoints.find((c) => c.step === step);
-  if (!found) throw checkpointNotFound(run.run_id, step, run.checkpoints.map((c) => c.step), param);
+  if (!found)
+    throw checkpointNotFound(
+      run.run_id,
+      step,
+      run.checkpoints.map((c) => c.step),
+      param,
+    );
   return found;
 }
 
@@ -72,7 +78,17 @@ export function weightsLost(ctx: RequestContext, weights: WeightsRef, error: unk
   const run = ctx.services.store.get(runId);
   if (!run || run.owner !== ctx.keyHash) return runNotFound(runId, renameParam("run_id"));
   if (step !== undefined && !run.checkpoints.some((c) => c.step === step)) {
-    return checkpointNotFound(runId, step, run.checkpoints.map((c) => c.step), renameParam("step"));
+    return checkpointNotFound(
+      runId,
+      step,
+      run.checkpoints.map((c) => c.step),
+      renameParam("step"),
+    );
   }
-  return new ApiError(409, "conflict_error", "conflict_retryable", "The weights changed while this request was using them (a checkpoint saved again or the run reloaded); retry it.");
+  return new ApiError(
+    409,
+    "conflict_error",
+    "conflict_retryable",
+    "The weights changed while this request was using them (a checkpoint saved again or the run reloaded); retry it.",
+  );
 }

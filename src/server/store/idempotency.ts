@@ -1,14 +1,7 @@
 import { createHash } from "node:crypto";
 import { MemoryReplays } from "./memory-replays.js";
-import type { OperationId } from "../http/routes.js";
 import type { IdempotencyRecord, RunRecord } from "./run-record.js";
 import type { RunStore } from "./run-store.js";
-
-/**
- * POSTs without side effects: their idempotency records are kept in memory only (see
- * `MemoryReplays`), so they cost no disk write. Every other POST is durable before its answer.
- */
-export const READ_ONLY_POSTS: ReadonlySet<OperationId> = new Set<OperationId>(["sample", "createEmbeddings", "createCompletion", "forward", "tokenize", "detokenize"]);
 
 /**
  * The scope of an Idempotency-Key: hashed with the caller's key hash, so two API keys using the
@@ -23,7 +16,9 @@ export function idempotencyScope(keyHash: string, idempotencyKey: string): strin
  * so key order and whitespace do not make "the same body" different.
  */
 export function requestHash(operationId: string, rawPath: string, body: unknown): string {
-  return createHash("sha256").update(`${operationId}\n${rawPath}\n${canonicalJson(body)}`, "utf8").digest("hex");
+  return createHash("sha256")
+    .update(`${operationId}\n${rawPath}\n${canonicalJson(body)}`, "utf8")
+    .digest("hex");
 }
 
 function canonicalJson(value: unknown): string {
@@ -40,7 +35,7 @@ function canonicalJson(value: unknown): string {
  *
  * Every POST either changes a run, and then its record is committed in the same transaction as
  * the change (see `changeRun`) and read back from the store by scope, or changes nothing
- * (`READ_ONLY_POSTS`), and then its record lives in memory only, bounded per key, and does not
+ * (`changesRun: false` in `OPERATION_TRAITS`), and then its record lives in memory only, bounded per key, and does not
  * survive a restart: a retry then does the read again, which changes nothing either. Nothing
  * here grows with the number of calls a run has had.
  */
@@ -76,7 +71,7 @@ export class IdempotencyStore {
     return this.store.findIdempotency(scope);
   }
 
-  /** Keeps the record of a read-only call (`READ_ONLY_POSTS`) in memory: no disk write. */
+  /** Keeps the record of a read-only call (`changesRun: false` in `OPERATION_TRAITS`) in memory: no disk write. */
   remember(keyHash: string, scope: string, record: IdempotencyRecord): void {
     this.#memory.set(keyHash, scope, record);
   }

@@ -2,7 +2,7 @@ import { LRUCache } from "lru-cache";
 import type { IdempotencyRecord } from "./run-record.js";
 
 /** Bounds of the in-memory records of calls that change nothing. */
-export const MEMORY_REPLAY_DEFAULTS = {
+const MEMORY_REPLAY_DEFAULTS = {
   /** Newest records kept per API key; the least recently used go first. @default 4096 */
   maxPerKey: 4096,
   /** Bytes of stored response bodies (as JSON) kept per API key. @default 32 MiB */

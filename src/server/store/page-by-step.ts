@@ -1,4 +1,4 @@
-import { validationError } from "../http/api-error.js";
+import { validationError } from "../wire/api-error.js";
 
 /** One page of a list ordered by step (metrics, checkpoints); the cursor is the page's last step. */
 export function pageByStep<T extends { step: number }>(

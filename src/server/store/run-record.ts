@@ -26,7 +26,7 @@ export interface CheckpointRecord {
 }
 
 /** Gradients accumulated since the last optimizer step, and what their calls reported. */
-export interface PendingAccumulation {
+interface PendingAccumulation {
   calls: number;
   loss_sum: number;
   num_tokens: number;

@@ -20,7 +20,7 @@ export const IDEMPOTENCY_DEFAULTS = {
 } as const;
 
 /** The database file inside the data directory. */
-export const DATABASE_FILE = "signal.db";
+const DATABASE_FILE = "signal.db";
 /** The state file of the format before the database (migrated on open). */
 const LEGACY_STATE_FILE = "state.bin";
 const SCHEMA_VERSION = 1;
@@ -128,7 +128,9 @@ export class RunStore {
     const version = db.prepare("SELECT value FROM store_meta WHERE key = 'schema_version'").pluck().get() as string | undefined;
     if (version === undefined) db.prepare("INSERT INTO store_meta (key, value) VALUES ('schema_version', ?)").run(String(SCHEMA_VERSION));
     else if (Number(version) > SCHEMA_VERSION) {
-      throw new Error(`${path.join(dataDir, DATABASE_FILE)} was written by a newer server (schema ${version}, this one reads ${SCHEMA_VERSION}); upgrade frontier-signal or use another --data-dir.`);
+      throw new Error(
+        `${path.join(dataDir, DATABASE_FILE)} was written by a newer server (schema ${version}, this one reads ${SCHEMA_VERSION}); upgrade frontier-signal or use another --data-dir.`,
+      );
     }
     this.#sql = {
       insertRun: db.prepare("INSERT INTO runs (run_id, owner, header) VALUES (?, ?, ?)"),
@@ -139,8 +141,12 @@ export class RunStore {
         "INSERT OR REPLACE INTO metrics (run_id, step, loss, grad_norm, learning_rate, num_tokens, created_at) VALUES (@run_id, @step, @loss, @grad_norm, @learning_rate, @num_tokens, @created_at)",
       ),
       dropMetricsAfter: db.prepare("DELETE FROM metrics WHERE run_id = ? AND step > ?"),
-      metricsPage: db.prepare("SELECT step, loss, grad_norm, learning_rate, num_tokens, created_at FROM metrics WHERE run_id = ? AND step > ? ORDER BY step LIMIT ?"),
-      putCheckpoint: db.prepare("INSERT OR REPLACE INTO checkpoints (run_id, step, mode, size_bytes, created_at, dir) VALUES (@run_id, @step, @mode, @size_bytes, @created_at, @dir)"),
+      metricsPage: db.prepare(
+        "SELECT step, loss, grad_norm, learning_rate, num_tokens, created_at FROM metrics WHERE run_id = ? AND step > ? ORDER BY step LIMIT ?",
+      ),
+      putCheckpoint: db.prepare(
+        "INSERT OR REPLACE INTO checkpoints (run_id, step, mode, size_bytes, created_at, dir) VALUES (@run_id, @step, @mode, @size_bytes, @created_at, @dir)",
+      ),
       deleteCheckpoint: db.prepare("DELETE FROM checkpoints WHERE run_id = ? AND step = ?"),
       allRuns: db.prepare("SELECT run_id, owner, header FROM runs"),
       allCheckpoints: db.prepare("SELECT run_id, step, mode, size_bytes, created_at, dir FROM checkpoints ORDER BY run_id, step"),
@@ -269,7 +275,8 @@ export class RunStore {
 
   #appendHistory(runId: string, history: RunHistory): void {
     for (const metric of history.metrics ?? []) this.#sql.insertMetric.run({ run_id: runId, ...metric });
-    for (const [scope, r] of history.idempotency ?? []) this.#sql.putIdempotency.run(scope, runId, r.request_hash, r.status, JSON.stringify(r.body), r.created_at);
+    for (const [scope, r] of history.idempotency ?? [])
+      this.#sql.putIdempotency.run(scope, runId, r.request_hash, r.status, JSON.stringify(r.body), r.created_at);
   }
 
   /** The run's persisted tensors, as the engine's `loadRun` takes them. */
@@ -329,7 +336,13 @@ export class RunStore {
    * lists it until the returned record is committed (`commit` with `checkpoint`); a checkpoint
    * already at that step stays whole until then.
    */
-  async writeCheckpoint(runId: string, step: number, mode: CheckpointRecord["mode"], createdAt: string, files: Record<string, Uint8Array | string>): Promise<CheckpointRecord> {
+  async writeCheckpoint(
+    runId: string,
+    step: number,
+    mode: CheckpointRecord["mode"],
+    createdAt: string,
+    files: Record<string, Uint8Array | string>,
+  ): Promise<CheckpointRecord> {
     const parent = path.join(this.#runDir(runId), "checkpoints");
     await mkdir(parent, { recursive: true });
     const dir = `${step}-${randomBytes(6).toString("hex")}`;

@@ -66,7 +66,9 @@ export function asInfrastructureError(error: unknown): unknown {
   if (typeof code !== "string" || !code.startsWith("SQLITE_")) return error;
   const errno = EXHAUSTED[code] ?? (code.startsWith("SQLITE_IOERR") ? "EIO" : undefined);
   if (!errno) return error;
-  const mapped = new Error(`the run store could not write (${code}): ${(error as Error).message}`, { cause: error }) as NodeJS.ErrnoException & { sqliteCode: string };
+  const mapped = new Error(`the run store could not write (${code}): ${(error as Error).message}`, { cause: error }) as NodeJS.ErrnoException & {
+    sqliteCode: string;
+  };
   mapped.code = errno;
   mapped.sqliteCode = code;
   return mapped;

@@ -9,7 +9,7 @@ const MAGIC = "SIGRUN01";
 const PREFIX = 16;
 
 /** Thrown for a file that is not a well-formed state file. */
-export class StateFileError extends Error {
+class StateFileError extends Error {
   override readonly name = "StateFileError";
 }
 
@@ -32,15 +32,12 @@ export function encodeStateFile(meta: unknown, blobs: Record<string, Uint8Array 
 }
 
 /** The length of the header that follows the 16-byte prefix. @throws StateFileError */
-export function headerLength(prefix: Buffer): number {
+function headerLength(prefix: Buffer): number {
   if (prefix.length < PREFIX || prefix.toString("latin1", 0, 8) !== MAGIC) throw new StateFileError("not a run state file");
   const length = Number(prefix.readBigUInt64LE(8));
   if (length > 256 * 1024 * 1024) throw new StateFileError("state file header too large");
   return length;
 }
-
-/** Size of the fixed prefix before the header. */
-export const STATE_PREFIX_BYTES = PREFIX;
 
 /** Parses a whole state file. @throws StateFileError */
 export function decodeStateFile(bytes: Buffer): { meta: unknown; blobs: Record<string, Uint8Array> } {

@@ -9,8 +9,14 @@ export function recordingStream(options: { tty: boolean }) {
   const terminal = {
     isTTY: true,
     columns: 160,
-    cursorTo: (_x: number, _y?: number, cb?: () => void) => (cb?.(), true),
-    clearLine: (_dir: number, cb?: () => void) => (cb?.(), true),
+    cursorTo: (_x: number, _y?: number, cb?: () => void) => {
+      cb?.();
+      return true;
+    },
+    clearLine: (_dir: number, cb?: () => void) => {
+      cb?.();
+      return true;
+    },
     moveCursor: () => true,
   };
   const stream = Object.assign(

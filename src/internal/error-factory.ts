@@ -30,7 +30,7 @@ const STATUS_OF_TYPE: Record<string, number> = {
  * Reads the error body when it matches the spec's `Error` schema, tolerantly: a newer server's
  * error `type` or extra fields still give the body (its `code` and `message` are what matter).
  */
-export function parseErrorBody(body: unknown): APIErrorBody | undefined {
+function parseErrorBody(body: unknown): APIErrorBody | undefined {
   const parsed = safeParse(tolerantSchema(zError), body);
   return parsed.success ? parsed.data.error : undefined;
 }
@@ -39,16 +39,10 @@ export function parseErrorBody(body: unknown): APIErrorBody | undefined {
  * Builds the `APIError` subclass for a failed response. The one place where status becomes a
  * class. `redact` scrubs the API key out of anything the server echoed.
  */
-export function makeAPIError(
-  status: number,
-  rawBody: unknown,
-  headers: Headers,
-  redact: (text: string) => string = (text) => text,
-): APIError {
+export function makeAPIError(status: number, rawBody: unknown, headers: Headers, redact: (text: string) => string = (text) => text): APIError {
   const body = parseErrorBody(rawBody);
   const requestId = headers.get("x-request-id") ?? body?.request_id;
-  const detail =
-    body?.message ?? (typeof rawBody === "string" && rawBody !== "" ? rawBody.slice(0, 500) : "no error body");
+  const detail = body?.message ?? (typeof rawBody === "string" && rawBody !== "" ? rawBody.slice(0, 500) : "no error body");
   const code = body ? ` ${body.code}` : "";
   const message = redact(`${status}${code}: ${detail}`) + (requestId ? ` (request id ${requestId})` : "");
   const safeBody = body ? { ...body, message: redact(body.message) } : undefined;

@@ -1,5 +1,4 @@
-import type { components } from "../../../generated/schema.js";
-import { ApiError, validationError } from "../http/api-error.js";
+import { ApiError, validationError } from "../wire/api-error.js";
 import { type Handler, json } from "../context.js";
 import type { RunConfig } from "../engine/types.js";
 import { toApiError } from "../runs/engine-errors.js";
@@ -7,31 +6,28 @@ import { newRunId } from "../store/ids.js";
 import { ownedRun } from "../runs/run-access.js";
 import { type RunRecord, toRun } from "../store/run-record.js";
 
-type CreateRunRequest = components["schemas"]["CreateRunRequest"];
-
 /**
  * createRun: the engine makes the adapter (A from the seed, B zero) and optimizer state; the run
  * is durable, with the request's idempotency record, in one transaction before it is answered.
  * @throws ApiError 404 `model_not_found` listing the models.
  */
-export const createRun: Handler = async (ctx) => {
+export const createRun: Handler<"createRun"> = async (ctx) => {
   const { services } = ctx;
-  const body = ctx.body as unknown as CreateRunRequest & Required<Pick<CreateRunRequest, "lora_r" | "lora_alpha" | "target_modules" | "learning_rate" | "seed">>;
+  const body = ctx.body;
   if (!services.models.some((m) => m.id === body.base_model)) {
     const ids = services.models.map((m) => m.id).join(", ");
     throw new ApiError(404, "not_found_error", "model_not_found", `No base model '${body.base_model}'; the models are: ${ids}.`, "base_model");
   }
-  const optimizer = body.optimizer ?? {};
   const config: RunConfig = {
     base_model: body.base_model,
     lora_r: body.lora_r,
     lora_alpha: body.lora_alpha,
     target_modules: [...body.target_modules],
     learning_rate: body.learning_rate,
-    beta1: optimizer.beta1 ?? 0.9,
-    beta2: optimizer.beta2 ?? 0.999,
-    eps: optimizer.eps ?? 1e-8,
-    weight_decay: optimizer.weight_decay ?? 0,
+    beta1: body.optimizer?.beta1 ?? 0.9,
+    beta2: body.optimizer?.beta2 ?? 0.999,
+    eps: body.optimizer?.eps ?? 1e-8,
+    weight_decay: body.optimizer?.weight_decay ?? 0,
     seed: body.seed,
   };
   if (new Set(config.target_modules).size !== config.target_modules.length) {
@@ -58,7 +54,10 @@ export const createRun: Handler = async (ctx) => {
     adapter_config: state.adapter_config,
   };
   const run = toRun(record);
-  const idempotency = ctx.idempotency && { scope: ctx.idempotency.scope, record: { request_hash: ctx.idempotency.request_hash, status: 201, body: run, created_at: Date.now() } };
+  const idempotency = ctx.idempotency && {
+    scope: ctx.idempotency.scope,
+    record: { request_hash: ctx.idempotency.request_hash, status: 201, body: run, created_at: Date.now() },
+  };
   try {
     await services.store.commit(record, idempotency ? { state, idempotency } : { state });
   } catch (error) {
@@ -70,8 +69,8 @@ export const createRun: Handler = async (ctx) => {
 };
 
 /** listRuns: the caller's runs, newest first; the cursor is `<created_at ms>_<run_id>` of the last one. */
-export const listRuns: Handler = async (ctx) => {
-  const { limit, after } = ctx.query as { limit: number; after?: string };
+export const listRuns: Handler<"listRuns"> = async (ctx) => {
+  const { limit, after } = ctx.query;
   const mine = [...ctx.services.store.all()].filter((r) => r.owner === ctx.keyHash).sort(newestFirst);
   let start = 0;
   if (after !== undefined) {
@@ -93,11 +92,11 @@ export const listRuns: Handler = async (ctx) => {
 };
 
 /** getRun: the run with its current step. */
-export const getRun: Handler = async (ctx) => json(200, toRun(ownedRun(ctx, ctx.path.run_id as string)));
+export const getRun: Handler<"getRun"> = async (ctx) => json(200, toRun(ownedRun(ctx, ctx.path.run_id)));
 
 /** deleteRun: waits for the run's queued work, then removes it from the engine and the disk. */
-export const deleteRun: Handler = async (ctx) => {
-  const runId = ctx.path.run_id as string;
+export const deleteRun: Handler<"deleteRun"> = async (ctx) => {
+  const runId = ctx.path.run_id;
   ownedRun(ctx, runId);
   const { queue, live, adapters, store } = ctx.services;
   await queue.run(runId, async () => {

@@ -22,7 +22,7 @@ export function formatPath(path: ReadonlyArray<PropertyKey>): string {
  * (`max_token`) would vanish silently. Comparing the input with what the schema kept finds it.
  * Keys of records (`metadata`) survive parsing, so they are never reported.
  */
-export function findUnknownKey(input: unknown, parsed: unknown, path: PropertyKey[] = []): PropertyKey[] | undefined {
+function findUnknownKey(input: unknown, parsed: unknown, path: PropertyKey[] = []): PropertyKey[] | undefined {
   if (Array.isArray(input) && Array.isArray(parsed)) {
     for (let i = 0; i < input.length; i++) {
       const found = findUnknownKey(input[i], parsed[i], [...path, i]);
@@ -64,7 +64,9 @@ const messages: z.core.$ZodErrorMap = (issue) => {
     case "invalid_type":
       return `Invalid input: expected ${issue.expected}, received ${kind(issue.input)}`;
     case "invalid_value":
-      return issue.values.length === 1 ? `Invalid input: expected ${show(issue.values[0])}` : `Invalid option: expected one of ${issue.values.map(show).join("|")}`;
+      return issue.values.length === 1
+        ? `Invalid input: expected ${show(issue.values[0])}`
+        : `Invalid option: expected one of ${issue.values.map(show).join("|")}`;
     case "too_big":
     case "too_small": {
       const big = issue.code === "too_big";

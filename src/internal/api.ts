@@ -4,10 +4,11 @@ import { createDirectClient, type DirectClient } from "./direct-client.js";
 import { clientHeaders } from "./client-header.js";
 import { makeRedactor, type LevelLogger } from "./logger.js";
 import type { Pool } from "./pool.js";
-import type { RequestPolicy } from "./policy.js";
-import { APIPromise, type RawCall } from "./api-promise.js";
-import type { FetchOptions, RequestOptions } from "./request-options.js";
+import type { RequestPolicy } from "../core/policy.js";
+import { APIPromise, type RawCall } from "../core/api-promise.js";
+import type { FetchOptions, RequestOptions } from "../core/request-options.js";
 import { tolerantSchema } from "./tolerant-reader.js";
+import type { LiteRequest } from "./lite-http.js";
 import { createCallFetch, type TransportContext } from "./transport.js";
 import { checkAgainst, formatPath, safeParse, summarizeIssues } from "./validate.js";
 
@@ -25,22 +26,21 @@ export interface ApiConfig {
   strictResponseValidation?: boolean | undefined;
 }
 
-/** The per-request pieces openapi-fetch accepts: our call fetch, and how to parse the body. */
+/** What a call's request builder gets: the call fetch (retries, timeouts, the error tree). */
 export interface InvokeInit {
-  fetch: (request: Request) => Promise<Response>;
+  fetch: (request: LiteRequest) => Promise<Response>;
 }
 
-/** The shape openapi-fetch resolves to. */
+/** A sent request's 2xx response and its body as read. */
 export interface RawResult {
   data?: unknown;
-  error?: unknown;
   response: Response;
 }
 
 /**
- * One client's connection to the service: the typed raw client, the pool, the policy. Clients
+ * One client's connection to the service: the direct client, the pool, the policy. Clients
  * hold one `Api` in a private field; `with` gives a child the same pool and key under another
- * policy or options. The key lives in a private field and in openapi-fetch's closure, nowhere else.
+ * policy or options. The key lives in a private field and in the direct client's closure, nowhere else.
  */
 export class Api {
   readonly baseUrl: string;
@@ -62,7 +62,15 @@ export class Api {
     const headers = Object.entries({ ...clientHeaders(), ...config.defaultHeaders }).filter(
       (entry): entry is [string, string | null] => entry[1] !== undefined,
     );
-    this.#transport = { pool: this.pool, policy: this.policy, logger: this.logger, redact: this.redact, random: config.random, headers, fetchOptions: config.fetchOptions };
+    this.#transport = {
+      pool: this.pool,
+      policy: this.policy,
+      logger: this.logger,
+      redact: this.redact,
+      random: config.random,
+      headers,
+      fetchOptions: config.fetchOptions,
+    };
     // Every call passes its own fetch (the transport), which reads the LiteRequest directly.
     this.raw = createDirectClient(this.baseUrl, config.apiKey);
   }
@@ -101,12 +109,12 @@ export class Api {
   }
 
   /** The custom fetch for one logical call of `operation`. */
-  fetchFor(operation: string, options?: RequestOptions): (request: Request) => Promise<Response> {
+  fetchFor(operation: string, options?: RequestOptions): (request: LiteRequest) => Promise<Response> {
     return createCallFetch(this.#transport, operation, options);
   }
 
   /**
-   * Runs one operation: openapi-fetch builds the request, the call fetch sends it (retrying,
+   * Runs one operation: `invoke` builds the request, the call fetch sends it (retrying,
    * throwing the error tree), and the 2xx body is checked against the response schema when the
    * result is asked for. `invoke` runs inside the call, so bad input it finds (ValidationError)
    * rejects the returned promise instead of throwing synchronously.

@@ -3,16 +3,15 @@
  *
  * In Node 20 each `new Request(url, { body })` or `new Response(bytes)` builds web streams and
  * an AbortSignal and costs on the order of 100 µs — more than parsing and validating a typical
- * body. openapi-fetch builds a Request per call and the transport used to wrap it twice more;
- * now openapi-fetch builds a `LiteRequest` (url, method, headers, body text), the transport
- * builds the one real `Request` per attempt that goes to `fetch`, and hands openapi-fetch a
- * `BufferedResponse` over the bytes it already read (inside the attempt, so the timeout covers
- * them) instead of a second Response.
+ * body. The direct client (direct-client.ts) builds a `LiteRequest` (url, method, headers, body
+ * text), the transport makes the one real `Request` per attempt that goes to `fetch`, and hands
+ * back a `BufferedResponse` over the bytes it already read (inside the attempt, so the timeout
+ * covers them) instead of a second Response.
  */
 export class LiteRequest {
   readonly url: string;
   readonly method: string;
-  /** The serialized body (openapi-fetch's JSON serializer gives a string), if any. */
+  /** The serialized (JSON) body, if any. */
   readonly bodyText: string | undefined;
   readonly #init: HeadersInit | undefined;
   #headers: Headers | undefined;
@@ -42,7 +41,7 @@ export class LiteRequest {
   }
 }
 
-/** A fully read 2xx response, shaped like the part of `Response` openapi-fetch reads. */
+/** A fully read 2xx response, shaped like the part of `Response` the SDK reads (and `asResponse()` converts). */
 export class BufferedResponse {
   readonly ok: boolean;
   readonly redirected = false;

@@ -1,4 +1,4 @@
-import type { Backoff } from "./policy.js";
+import type { Backoff } from "../core/policy.js";
 
 /** Longest `Retry-After` honoured; past this the server is asking for something else than a retry. */
 const MAX_RETRY_AFTER_MS = 10 * 60_000;
@@ -7,7 +7,7 @@ const MAX_RETRY_AFTER_MS = 10 * 60_000;
  * `Retry-After` in ms: delta-seconds or an HTTP date (`retry-after-ms` first, as some servers
  * send it). `undefined` when absent, unparsable or unreasonable.
  */
-export function parseRetryAfter(headers: Headers | undefined, now: number = Date.now()): number | undefined {
+function parseRetryAfter(headers: Headers | undefined, now: number = Date.now()): number | undefined {
   if (!headers) return undefined;
   const ms = headers.get("retry-after-ms");
   if (ms !== null && ms.trim() !== "" && Number.isFinite(Number(ms))) return clamp(Number(ms));

@@ -1,16 +1,14 @@
 import { randomUUID } from "./random-id.js";
-import { APIConnectionError, APIError, APITimeoutError, APIUserAbortError, SignalError, ValidationError } from "../errors.js";
+import { APIConnectionError, APIError, APITimeoutError, APIUserAbortError, type SignalError, ValidationError } from "../errors.js";
 import { makeAPIError } from "./error-factory.js";
-import { BufferedResponse, LiteRequest } from "./lite-http.js";
+import { BufferedResponse, type LiteRequest } from "./lite-http.js";
 import { checkPolicyOptions, MAX_TIMEOUT_MS } from "./check-options.js";
 import type { LevelLogger } from "./logger.js";
-import type { CallOptions, FetchOptions } from "./request-options.js";
+import type { CallOptions, FetchOptions } from "../core/request-options.js";
 import type { Pool } from "./pool.js";
-import { withOverrides, type RequestPolicy } from "./policy.js";
+import { withOverrides, type RequestPolicy } from "../core/policy.js";
 import { retryDelay } from "./retry-delay.js";
 import { shouldRetryStatus } from "./should-retry.js";
-
-export type { FetchOptions, RequestOptions } from "./request-options.js";
 
 /** What the transport needs from its client. */
 export interface TransportContext {
@@ -32,28 +30,25 @@ type Outcome =
   | { kind: "fail"; error: SignalError };
 
 /**
- * The custom fetch handed to openapi-fetch for one logical call. It owns the attempts: a
- * per-attempt timeout with its own AbortController, the retry decision, the delay, the
+ * The fetch of one logical call, which the direct client hands its `LiteRequest`. It owns the
+ * attempts: a per-attempt timeout with its own AbortController, the retry decision, the delay, the
  * Idempotency-Key (made once, reused by every retry), and turning failures into the error tree.
- * openapi-fetch only ever sees a 2xx response; JSON bodies are read inside the attempt so the
+ * The direct client only ever sees a 2xx response; JSON bodies are read inside the attempt so the
  * timeout covers them, `text/event-stream` bodies are handed on unread.
  */
 export function createCallFetch(ctx: TransportContext, operation: string, options: CallOptions = {}) {
   checkPolicyOptions(options);
   const policy = withOverrides(ctx.policy, options);
-  return async function callFetch(request: Request | LiteRequest): Promise<Response> {
+  return async function callFetch(request: LiteRequest): Promise<Response> {
     const userSignal = options.signal;
     const headers = new Headers();
     setHeaders(headers, ctx.headers);
-    const copy = (value: string, name: string) => headers.set(name, value);
-    if (request instanceof LiteRequest) request.forEachHeader(copy);
-    else request.headers.forEach(copy);
+    request.forEachHeader((value, name) => headers.set(name, value));
     if (options.headers) setHeaders(headers, Object.entries(options.headers));
     if (request.method === "POST" && !headers.has("idempotency-key")) {
       headers.set("Idempotency-Key", options.idempotencyKey ?? `sdk-${randomUUID()}`);
     }
-    const sdkBody = request instanceof LiteRequest ? request.bodyText : request.body === null ? undefined : await request.text();
-    const body = withExtraBody(operation, request.method, sdkBody, options.extraBody, headers);
+    const body = withExtraBody(operation, request.method, request.bodyText, options.extraBody, headers);
     const url = withExtraQuery(request.url, options.extraQuery);
     const extra = options.fetchOptions ? { ...ctx.fetchOptions, ...options.fetchOptions } : ctx.fetchOptions;
     for (let attempt = 0; ; attempt++) {
@@ -115,7 +110,7 @@ async function runAttempt(
     }
     const bytes = await response.arrayBuffer();
     if (response.ok) {
-      // openapi-fetch reads only status, headers and the body methods: see lite-http.ts.
+      // The direct client reads only status, headers and the body methods: see lite-http.ts.
       const buffered = new BufferedResponse(bytes, response.status, response.statusText, response.headers, response.url);
       return { kind: "done", response: buffered as unknown as Response };
     }
@@ -139,10 +134,18 @@ async function runAttempt(
 }
 
 /** The SDK's JSON body with `extraBody` merged over it. @throws ValidationError when there is no JSON object to extend. */
-function withExtraBody(operation: string, method: string, body: string | undefined, extra: Record<string, unknown> | undefined, headers: Headers): string | undefined {
+function withExtraBody(
+  operation: string,
+  method: string,
+  body: string | undefined,
+  extra: Record<string, unknown> | undefined,
+  headers: Headers,
+): string | undefined {
   if (extra === undefined) return body;
   if (method === "GET" || method === "HEAD") {
-    throw new ValidationError(`${operation}: extraBody: a ${method} request has no body; use extraQuery`, [{ path: "extraBody", message: "not allowed on GET" }]);
+    throw new ValidationError(`${operation}: extraBody: a ${method} request has no body; use extraQuery`, [
+      { path: "extraBody", message: "not allowed on GET" },
+    ]);
   }
   if (body === undefined || body === "") {
     headers.set("content-type", "application/json");
@@ -226,10 +229,13 @@ function sleep(ms: number, signal: AbortSignal | undefined, pool: Pool): Promise
       cleanup();
       reject(new APIConnectionError("The client was closed while the call waited to retry."));
     });
-    const timer = setTimeout(() => {
-      cleanup();
-      resolve();
-    }, Math.min(ms, MAX_TIMEOUT_MS));
+    const timer = setTimeout(
+      () => {
+        cleanup();
+        resolve();
+      },
+      Math.min(ms, MAX_TIMEOUT_MS),
+    );
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }

@@ -1,63 +1,31 @@
-import type { EmbeddingsResponse, SampleChunk, SampleRequest, SampleResult } from "../../generated/schema.js";
-import { zCreateEmbeddingsBody, zCreateEmbeddingsResponse, zSampleBody, zSampleChunk, zSampleResponse } from "../../generated/zod/zod.gen.js";
+import type { SampleChunk, SampleRequest } from "../../generated/schema.js";
+import { zSampleChunk } from "../../generated/zod/zod.gen.js";
 import { APIConnectionError, APIResponseValidationError, APIUserAbortError, SignalError } from "../errors.js";
 import { Stream } from "../stream.js";
+import type { Api } from "./api.js";
+import type { RawCall } from "../core/api-promise.js";
+import { sendOperation } from "./call-operation.js";
+import type { RequestOptions } from "../core/request-options.js";
 import { parseSampleStream } from "./sse.js";
-import type { APIPromise, RawCall } from "./api-promise.js";
-import { validateInput, type Api } from "./api.js";
-import { checkRunId } from "./ops-runs.js";
-import type { RequestOptions } from "./transport.js";
-
-/** Checks a sample request; throws ValidationError naming the field. */
-export function checkSampleBody(runId: string, body: SampleRequest): void {
-  checkRunId("sample", runId);
-  validateInput("sample", zSampleBody, body);
-}
-
-export function sample(api: Api, runId: string, body: SampleRequest, options?: RequestOptions): APIPromise<SampleResult> {
-  return api.call(
-    "sample",
-    zSampleResponse,
-    (init) => {
-      checkSampleBody(runId, body);
-      return api.raw.POST("/v1/runs/{run_id}/sample", { ...init, params: { path: { run_id: runId } }, body: { ...body, stream: false } });
-    },
-    options,
-  );
-}
 
 /**
  * Sends a streamed `sample` and resolves once the headers are in, with the unread
  * `text/event-stream` body. `options.signal` aborts the request, body included.
  */
-export async function openSampleStream(api: Api, runId: string, body: SampleRequest, options: RequestOptions): Promise<RawCall & { data: ReadableStream<Uint8Array> }> {
-  const raw = await api.send(
-    "sample",
-    (init) => {
-      checkSampleBody(runId, body);
-      const wire = { ...body, stream: true };
-      return api.raw.POST("/v1/runs/{run_id}/sample", { ...init, params: { path: { run_id: runId } }, body: wire, parseAs: "stream", headers: { Accept: "text/event-stream" } });
-    },
-    options,
-  );
+async function openSampleStream(
+  api: Api,
+  runId: string,
+  body: SampleRequest,
+  options: RequestOptions,
+): Promise<RawCall & { data: ReadableStream<Uint8Array> }> {
+  const raw = await sendOperation(api, "sample", { path: { run_id: runId }, body: { ...body, stream: true } }, options, {
+    parseAs: "stream",
+    headers: { Accept: "text/event-stream" },
+  });
   if (!(raw.data instanceof ReadableStream)) {
     throw new APIResponseValidationError("sample", "", "expected a text/event-stream body", raw.requestId);
   }
   return raw as RawCall & { data: ReadableStream<Uint8Array> };
-}
-
-export function embeddings(api: Api, runId: string, inputs: string[], step: number | undefined, options?: RequestOptions): APIPromise<EmbeddingsResponse> {
-  return api.call(
-    "createEmbeddings",
-    zCreateEmbeddingsResponse,
-    (init) => {
-      checkRunId("createEmbeddings", runId);
-      const body = step === undefined ? { inputs } : { inputs, step };
-      validateInput("createEmbeddings", zCreateEmbeddingsBody, body);
-      return api.raw.POST("/v1/runs/{run_id}/embeddings", { ...init, params: { path: { run_id: runId } }, body });
-    },
-    options,
-  );
 }
 
 /**

@@ -1,4 +1,4 @@
-import { VERSION } from "./version.js";
+import { VERSION } from "../core/version.js";
 
 interface RuntimeGlobals {
   Deno?: { version?: { deno?: string } };
@@ -9,7 +9,7 @@ interface RuntimeGlobals {
 }
 
 /** `node/20.20.2 linux`, `bun/1.4.0`, `deno/2.9.0`, `browser`: the runtime, for the client header. */
-export function runtimeName(globals: RuntimeGlobals = globalThis as RuntimeGlobals): string {
+function runtimeName(globals: RuntimeGlobals = globalThis as RuntimeGlobals): string {
   if (globals.Deno?.version?.deno) return `deno/${globals.Deno.version.deno}`;
   if (globals.Bun?.version) return `bun/${globals.Bun.version}`;
   if (globals.process?.versions?.node) return `node/${globals.process.versions.node} ${globals.process.platform ?? ""}`.trim();

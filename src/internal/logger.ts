@@ -38,7 +38,11 @@ function isLogLevel(value: string): value is LogLevel {
  * is the given one, else `console` (stderr in Node) with a `[signal]` prefix.
  * @throws SignalError naming `logLevel` or `SIGNAL_LOG` for a value that is not a level.
  */
-export function resolveLogger(logger: Partial<Logger> | undefined, logLevel: LogLevel | undefined, env: (name: string) => string | undefined = readEnv): LevelLogger {
+export function resolveLogger(
+  logger: Partial<Logger> | undefined,
+  logLevel: LogLevel | undefined,
+  env: (name: string) => string | undefined = readEnv,
+): LevelLogger {
   let level: LogLevel;
   if (logLevel !== undefined) {
     if (!isLogLevel(logLevel)) throw new SignalError(`logLevel must be one of off, error, warn, info, debug; got ${JSON.stringify(logLevel)}.`);
@@ -53,7 +57,13 @@ export function resolveLogger(logger: Partial<Logger> | undefined, logLevel: Log
   const sink: Partial<Logger> = logger ?? consoleLogger();
   const at = LEVELS[level];
   const method = (name: Method) => (at >= LEVELS[name] && typeof sink[name] === "function" ? sink[name].bind(sink) : noop);
-  return { error: method("error"), warn: method("warn"), info: method("info"), debug: method("debug"), debugging: at >= LEVELS.debug && typeof sink.debug === "function" };
+  return {
+    error: method("error"),
+    warn: method("warn"),
+    info: method("info"),
+    debug: method("debug"),
+    debugging: at >= LEVELS.debug && typeof sink.debug === "function",
+  };
 }
 
 function noop(): void {}
@@ -72,6 +82,6 @@ export function makeRedactor(secret: string | undefined): (text: string) => stri
 }
 
 /** `sk-abc…wxyz` style mask, safe to show: never more than the last 4 characters. */
-export function maskKey(key: string): string {
+function maskKey(key: string): string {
   return key.length <= 8 ? "***" : `${key.slice(0, 3)}***${key.slice(-4)}`;
 }
