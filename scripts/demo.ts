@@ -62,7 +62,9 @@ try {
   const models = await client.listModels();
   const model = models.data[0];
   if (!model) throw new Error("the server lists no models");
-  console.log(`  base model: ${model.id}, ${model.architecture} (${model.num_parameters.toLocaleString()} parameters, context ${model.context_length})${checkpointDir ? ` from ${checkpointDir}` : ""}`);
+  console.log(
+    `  base model: ${model.id}, ${model.architecture} (${model.num_parameters.toLocaleString()} parameters, context ${model.context_length})${checkpointDir ? ` from ${checkpointDir}` : ""}`,
+  );
 
   say("Simple API: create a run, then forward_backward + optim_step on the client");
   // A pretrained checkpoint takes a gentler learning rate than the random-init byte model.

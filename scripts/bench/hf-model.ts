@@ -64,14 +64,28 @@ export async function benchHfModel(): Promise<{ markdown: string; figures: Recor
     const core = await EngineCore.create({ models: [{ path: dir, id: "llama-180m" }] });
     const info = core.listModels().find((m) => m.id === "llama-180m")!;
     figures.num_parameters = info.num_parameters;
-    core.createRun("bench", { base_model: "llama-180m", lora_r: 8, lora_alpha: 16, target_modules: ALL, learning_rate: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0, seed: 1 });
+    core.createRun("bench", {
+      base_model: "llama-180m",
+      lora_r: 8,
+      lora_alpha: 16,
+      target_modules: ALL,
+      learning_rate: 1e-4,
+      beta1: 0.9,
+      beta2: 0.999,
+      eps: 1e-8,
+      weight_decay: 0,
+      seed: 1,
+    });
     t = performance.now();
     core.forward({ runId: "bench" }, [{ tokens: [128000, 9906] }]);
     figures.load_s = (performance.now() - t) / 1000;
 
     // 4 × 128 tokens of pseudo-random ids inside the tokenizer's vocabulary.
     let s = 7;
-    const next = () => ((s = (s * 1103515245 + 12345) % 2 ** 31), s % 128000);
+    const next = () => {
+      s = (s * 1103515245 + 12345) % 2 ** 31;
+      return s % 128000;
+    };
     const examples = Array.from({ length: 4 }, () => {
       const tokens = [128000, ...Array.from({ length: 127 }, next)];
       return { tokens, weights: tokens.map((_, i) => (i === 0 ? 0 : 1)) };
@@ -113,7 +127,12 @@ export async function benchHfModel(): Promise<{ markdown: string; figures: Recor
     );
     if (torch.ok) {
       const out = execFileSync(PYTHON, [fileURLToPath(new URL("./torch_lora_step.py", import.meta.url))], {
-        input: JSON.stringify({ checkpoint: dir, adapter: { safetensors: join(adapterDir, "adapter_model.safetensors"), config: join(adapterDir, "adapter_config.json") }, examples, repeats: 3 }),
+        input: JSON.stringify({
+          checkpoint: dir,
+          adapter: { safetensors: join(adapterDir, "adapter_model.safetensors"), config: join(adapterDir, "adapter_config.json") },
+          examples,
+          repeats: 3,
+        }),
         env: peerEnv(),
         encoding: "utf8",
         maxBuffer: 1 << 26,
@@ -123,7 +142,9 @@ export async function benchHfModel(): Promise<{ markdown: string; figures: Recor
       figures.torch_threads = ref.threads;
       figures.loss_diff = Math.abs(ref.loss - figures.loss);
       figures.grad_norm_rel_diff = Math.abs(ref.grad_norm - figures.grad_norm) / ref.grad_norm;
-      lines.push(`| forward_backward, 4 × 128 tokens (median of 3) | ${figures.forward_backward_s.toFixed(1)} s | ${figures.torch_forward_backward_s.toFixed(1)} s (${ref.threads} threads, ${torch.blas}) | ${(figures.forward_backward_s / figures.torch_forward_backward_s).toFixed(1)}× PyTorch's time |`);
+      lines.push(
+        `| forward_backward, 4 × 128 tokens (median of 3) | ${figures.forward_backward_s.toFixed(1)} s | ${figures.torch_forward_backward_s.toFixed(1)} s (${ref.threads} threads, ${torch.blas}) | ${(figures.forward_backward_s / figures.torch_forward_backward_s).toFixed(1)}× PyTorch's time |`,
+      );
       const exact = JSON.parse(
         execFileSync(PYTHON, [fileURLToPath(new URL("./torch_float64_logprobs.py", import.meta.url))], {
           input: JSON.stringify({ checkpoint: dir, tokens: examples[1]!.tokens.slice(0, 64) }),
@@ -136,7 +157,9 @@ export async function benchHfModel(): Promise<{ markdown: string; figures: Recor
       figures.logprob_engine_vs_float64 = maxDiff(ours, exact.float64);
       figures.logprob_torch32_vs_float64 = maxDiff(exact.float32, exact.float64);
     } else {
-      lines.push(`| forward_backward, 4 × 128 tokens (median of 3) | ${figures.forward_backward_s.toFixed(1)} s | PyTorch absent (apt-get install python3-torch libopenblas0-pthread) | |`);
+      lines.push(
+        `| forward_backward, 4 × 128 tokens (median of 3) | ${figures.forward_backward_s.toFixed(1)} s | PyTorch absent (apt-get install python3-torch libopenblas0-pthread) | |`,
+      );
     }
     lines.push(`| greedy decoding, 1 prompt of 16 tokens, ${figures.decode_tokens} new tokens | ${figures.decode_tokens_per_s.toFixed(1)} tokens/s | | |`, "");
     if (torch.ok) {

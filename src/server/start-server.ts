@@ -130,7 +130,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const ownsEngine = options.engine === undefined;
   let engine: Engine;
   try {
-    engine = options.engine ?? (await createEngine({ workers: options.workers ?? SERVER_DEFAULTS.workers, kvBudgetBytes: limits.kvBudgetBytes, models: options.models ?? [] }));
+    engine =
+      options.engine ??
+      (await createEngine({ workers: options.workers ?? SERVER_DEFAULTS.workers, kvBudgetBytes: limits.kvBudgetBytes, models: options.models ?? [] }));
   } catch (error) {
     store.close();
     throw error;

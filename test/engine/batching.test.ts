@@ -88,12 +88,18 @@ describe("continuous batching (in-thread core, rounds stepped by hand)", () => {
     let abort = false;
     let tokensAfterAbort = 0;
     const stays = submit(core, ref, ["stay"], params);
-    const leaves = submit(core, ref, ["leave"], { ...params, max_tokens: 200 }, {
-      isAborted: () => abort,
-      onToken: () => {
-        if (abort) tokensAfterAbort++;
+    const leaves = submit(
+      core,
+      ref,
+      ["leave"],
+      { ...params, max_tokens: 200 },
+      {
+        isAborted: () => abort,
+        onToken: () => {
+          if (abort) tokensAfterAbort++;
+        },
       },
-    });
+    );
     rounds(core, 3);
     abort = true;
     while (core.stepSampling());
@@ -113,12 +119,18 @@ describe("continuous batching (in-thread core, rounds stepped by hand)", () => {
     let paused = true;
     let tokensWhilePaused = 0;
     // Paused before its prefill, then again in the middle of decoding.
-    const a = submit(core, ref, ["paused one", "Q: sea?\nA:"], { ...params, max_tokens: 60 }, {
-      isPaused: () => paused,
-      onToken: () => {
-        if (paused) tokensWhilePaused++;
+    const a = submit(
+      core,
+      ref,
+      ["paused one", "Q: sea?\nA:"],
+      { ...params, max_tokens: 60 },
+      {
+        isPaused: () => paused,
+        onToken: () => {
+          if (paused) tokensWhilePaused++;
+        },
       },
-    });
+    );
     const b = submit(core, ref, ["goes on"], params);
     rounds(core, 5);
     paused = false;
@@ -171,7 +183,9 @@ describe("continuous batching (in-thread core, rounds stepped by hand)", () => {
     const tight = await EngineCore.create({ kvBudgetBytes: 8 * perSequence });
     tight.createRun("kv-tight", tinyConfig());
     expect(() => tight.sample({ runId: "kv-tight" }, ["x"], { n: 9 })).toThrow(expect.objectContaining({ code: "sample_too_large", param: "n" }));
-    expect(() => submit(tight, { runId: "kv-tight" }, ["x"], { n: 9 })).toThrow(/n is 9: the 9 sequences of one prompt need 2\.25 MiB .*budget of 2 MiB \(8 sequences\)/);
+    expect(() => submit(tight, { runId: "kv-tight" }, ["x"], { n: 9 })).toThrow(
+      /n is 9: the 9 sequences of one prompt need 2\.25 MiB .*budget of 2 MiB \(8 sequences\)/,
+    );
     expect(tight.sample({ runId: "kv-tight" }, ["x", "y", "z"], { n: 8, max_tokens: 3, seed: 2 }).completions).toHaveLength(24);
   });
 
@@ -179,7 +193,9 @@ describe("continuous batching (in-thread core, rounds stepped by hand)", () => {
     const core = await sharedCore();
     core.createRun("cb-bad", tinyConfig());
     const ok = submit(core, { runId: "cb-bad" }, ["fine"], { max_tokens: 4, seed: 1 });
-    expect(() => submit(core, { runId: "cb-bad" }, ["x".repeat(250)], { max_tokens: 10 })).toThrow(expect.objectContaining({ code: "context_length_exceeded" }));
+    expect(() => submit(core, { runId: "cb-bad" }, ["x".repeat(250)], { max_tokens: 10 })).toThrow(
+      expect.objectContaining({ code: "context_length_exceeded" }),
+    );
     expect(() => submit(core, { runId: "nope" }, ["x"], {})).toThrow(expect.objectContaining({ code: "run_not_found" }));
     expect(core.pendingSamples()).toBe(1);
     while (core.stepSampling());

@@ -125,7 +125,29 @@ describe("the decoder's wasm kernels", () => {
     const { memory, k } = setup(base, 8 * n);
     const x = new Float32Array(memory.buffer, 0, n);
     const rng = new Rng(4);
-    const specials = [0, -0, 1, -1, 88, 88.5, 89, 1e30, Infinity, -87, -87.0001, -100, -1e30, -Infinity, NaN, 1e-30, -1e-30, Math.LN2, -Math.LN2, 0.5 * Math.LN2, -0.5 * Math.LN2];
+    const specials = [
+      0,
+      -0,
+      1,
+      -1,
+      88,
+      88.5,
+      89,
+      1e30,
+      Infinity,
+      -87,
+      -87.0001,
+      -100,
+      -1e30,
+      -Infinity,
+      NaN,
+      1e-30,
+      -1e-30,
+      Math.LN2,
+      -Math.LN2,
+      0.5 * Math.LN2,
+      -0.5 * Math.LN2,
+    ];
     for (let i = 0; i < n; i++) x[i] = i < specials.length ? specials[i]! : (rng.next() - 0.5) * [2, 20, 176, 1e-3][i % 4]!;
     k.expfArray(0, 4 * n, n);
     const got = new Float32Array(memory.buffer, 4 * n, n);
@@ -186,7 +208,8 @@ describe("the decoder's wasm kernels", () => {
       for (let layer = 0; layer < c.n_layers; layer++) {
         const f32 = new Float32Array(memory.buffer);
         const i32 = new Int32Array(memory.buffer);
-        const cache = (s: number, kv: 0 | 1) => f32.subarray((s * cacheBytes) / 4 + (2 * layer + kv) * ctx * d, (s * cacheBytes) / 4 + (2 * layer + kv + 1) * ctx * d);
+        const cache = (s: number, kv: 0 | 1) =>
+          f32.subarray((s * cacheBytes) / 4 + (2 * layer + kv) * ctx * d, (s * cacheBytes) / 4 + (2 * layer + kv + 1) * ctx * d);
         for (let s = 0; s < seqs; s++) for (const kv of [0, 1] as const) cache(s, kv).set(Float32Array.from({ length: filled[s]! * d }, () => rng.normal()));
         const qkv = f32.subarray(qkvAt / 4, qkvAt / 4 + rows * 3 * d);
         qkv.set(Float32Array.from(qkv, () => rng.normal() * 3));

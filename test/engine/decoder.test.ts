@@ -1,7 +1,17 @@
 import type { Tensor2D } from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { initBaseSafetensors, loadBaseWeights } from "../../src/server/engine/base-weights.js";
-import { DecodeBase, DecodeScratch, type DecodeWeights, forwardInto, forwardRows, forwardSequences, logitsOf, mergeLora, project } from "../../src/server/engine/decoder.js";
+import {
+  DecodeBase,
+  DecodeScratch,
+  type DecodeWeights,
+  forwardInto,
+  forwardRows,
+  forwardSequences,
+  logitsOf,
+  mergeLora,
+  project,
+} from "../../src/server/engine/decoder.js";
 import { encodeBatch } from "../../src/server/engine/encode-batch.js";
 import { type LoraParams, initLora } from "../../src/server/engine/lora.js";
 import { MODEL_CONFIGS, byteLayout } from "../../src/server/engine/models.js";
@@ -42,7 +52,13 @@ describe("wasm matmul rows do not depend on the other rows", () => {
     it(`bit-identical rows for batch sizes 1..16, 40 and 300 at every position (${id} decode shapes)`, () => {
       const c = MODEL_CONFIGS.get(id)!;
       const d = c.d_model;
-      const shapes: [number, number][] = [[d, 3 * d], [d, d], [d, c.d_ff], [c.d_ff, d], [d, c.vocab_size]];
+      const shapes: [number, number][] = [
+        [d, 3 * d],
+        [d, d],
+        [d, c.d_ff],
+        [c.d_ff, d],
+        [d, c.vocab_size],
+      ];
       shapes.forEach(([k, n], si) => {
         const w = tf.tensor2d(randn(k * n, si + 1, 1 / Math.sqrt(k)), [k, n]) as Tensor2D;
         const x = randn(300 * k, 50 + si);
@@ -71,11 +87,22 @@ describe("the decoder's direct wasm matmul", () => {
       const c = MODEL_CONFIGS.get(id)!;
       const d = c.d_model;
       const sc = new DecodeScratch(tf, c);
-      const shapes: [number, number][] = [[d, 3 * d], [d, d], [d, c.d_ff], [c.d_ff, d], [d, c.vocab_size]];
+      const shapes: [number, number][] = [
+        [d, 3 * d],
+        [d, d],
+        [d, c.d_ff],
+        [c.d_ff, d],
+        [d, c.vocab_size],
+      ];
       const before = tf.memory().numTensors;
       shapes.forEach(([k, n], si) => {
         const w = tf.tensor2d(randn(k * n, si + 7, 1 / Math.sqrt(k)), [k, n]) as Tensor2D;
-        for (const [m, src] of [[1, "a"], [3, "b"], [17, "a"], [300, "b"]] as const) {
+        for (const [m, src] of [
+          [1, "a"],
+          [3, "b"],
+          [17, "a"],
+          [300, "b"],
+        ] as const) {
           const x = randn(m * k, 90 + m + si);
           sc.reserve(m);
           const dst = src === "a" ? "b" : "a";
@@ -183,7 +210,12 @@ describe("batched sampling", () => {
     const target = "Q: dog?\nA:";
     const alone = core.sample({ runId: "bi" }, [target], params).completions.map((c) => [c.tokens, c.logprobs, c.finish_reason]);
     const others = Array.from({ length: 15 }, (_, i) => (i % 2 ? QA_PAIRS[i % 8]!.prompt : `other ${i} ${"z".repeat(i)}`));
-    for (const [size, at] of [[2, 1], [3, 0], [8, 5], [16, 15]] as const) {
+    for (const [size, at] of [
+      [2, 1],
+      [3, 0],
+      [8, 5],
+      [16, 15],
+    ] as const) {
       const prompts = others.slice(0, size - 1);
       prompts.splice(at, 0, target);
       const got = core.sample({ runId: "bi" }, prompts, params).completions.filter((c) => c.prompt_index === at);

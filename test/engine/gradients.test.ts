@@ -12,7 +12,10 @@ beforeAll(async () => {
 function rand(shape: number[], seed: number): Tensor2D {
   const rng = new Rng(seed);
   const n = shape.reduce((a, b) => a * b, 1);
-  return tf.tensor(Float32Array.from({ length: n }, () => rng.normal()), shape as [number, number]) as Tensor2D;
+  return tf.tensor(
+    Float32Array.from({ length: n }, () => rng.normal()),
+    shape as [number, number],
+  ) as Tensor2D;
 }
 
 /** Largest absolute difference between the custom and the reference gradients, relative to scale. */
@@ -38,7 +41,11 @@ describe("custom gradients agree with tfjs autodiff", () => {
   it("frozen linear: gradient w.r.t. the input", () => {
     const w = rand([6, 5], 1);
     const wT = w.transpose() as Tensor2D;
-    const err = compareGrads((x) => frozenLinear(tf, x as Tensor2D, w, wT), (x) => tf.matMul(x as Tensor2D, w), [rand([4, 6], 2)]);
+    const err = compareGrads(
+      (x) => frozenLinear(tf, x as Tensor2D, w, wT),
+      (x) => tf.matMul(x as Tensor2D, w),
+      [rand([4, 6], 2)],
+    );
     expect(err).toBeLessThan(1e-5);
   });
 
@@ -60,7 +67,10 @@ describe("custom gradients agree with tfjs autodiff", () => {
     [1, 64, 2, 64],
   ] as const) {
     it(`causal attention: values and gradients w.r.t. q, k and v (batch ${batch}, seq ${seq}, ${heads} heads, d ${d})`, () => {
-      const mask = tf.tensor2d(Array.from({ length: seq * seq }, (_, i) => (i % seq > Math.floor(i / seq) ? -1e9 : 0)), [seq, seq]);
+      const mask = tf.tensor2d(
+        Array.from({ length: seq * seq }, (_, i) => (i % seq > Math.floor(i / seq) ? -1e9 : 0)),
+        [seq, seq],
+      );
       const reference = (q: Tensor, k: Tensor, v: Tensor) => {
         const split = (t: Tensor) => tf.transpose(tf.reshape(t, [batch, seq, heads, d / heads]), [0, 2, 1, 3]);
         const s = tf.add(tf.mul(tf.matMul(split(q), split(k), false, true), 1 / Math.sqrt(d / heads)), mask);
@@ -72,7 +82,13 @@ describe("custom gradients agree with tfjs autodiff", () => {
       const got = custom(inputs[0]!, inputs[1]!, inputs[2]!).dataSync();
       const want = reference(inputs[0]!, inputs[1]!, inputs[2]!).dataSync();
       expect(Math.max(...Array.from(got, (x, i) => Math.abs(x - want[i]!)))).toBeLessThan(1e-5);
-      expect(compareGrads((q, k, v) => custom(q!, k!, v!), (q, k, v) => reference(q!, k!, v!), inputs)).toBeLessThan(1e-5);
+      expect(
+        compareGrads(
+          (q, k, v) => custom(q!, k!, v!),
+          (q, k, v) => reference(q!, k!, v!),
+          inputs,
+        ),
+      ).toBeLessThan(1e-5);
     });
   }
 
@@ -81,7 +97,11 @@ describe("custom gradients agree with tfjs autodiff", () => {
     const inputs = [rand([batch * seq, d], 5), rand([batch * seq, d], 6), rand([batch * seq, d], 7)];
     const probe = rand([batch * seq, d], 99);
     const grads = (needGrads: { q: boolean; k: boolean; v: boolean }) =>
-      tf.grads((q: Tensor, k: Tensor, v: Tensor) => tf.sum(tf.mul(causalAttention(tf, q as Tensor2D, k as Tensor2D, v as Tensor2D, batch, seq, heads, needGrads), probe)))(inputs).map((g) => Array.from(g.dataSync()));
+      tf
+        .grads((q: Tensor, k: Tensor, v: Tensor) =>
+          tf.sum(tf.mul(causalAttention(tf, q as Tensor2D, k as Tensor2D, v as Tensor2D, batch, seq, heads, needGrads), probe)),
+        )(inputs)
+        .map((g) => Array.from(g.dataSync()));
     const all = grads({ q: true, k: true, v: true });
     const some = grads({ q: false, k: true, v: false });
     expect(some[1]).toEqual(all[1]);
@@ -100,7 +120,13 @@ describe("custom gradients agree with tfjs autodiff", () => {
       const got = gelu(tf, x).dataSync();
       const want = reference(x).dataSync();
       expect(Math.max(...Array.from(got, (v, i) => Math.abs(v - want[i]!)))).toBeLessThan(1e-5);
-      expect(compareGrads((v) => gelu(tf, v!), (v) => reference(v!), [x])).toBeLessThan(1e-5);
+      expect(
+        compareGrads(
+          (v) => gelu(tf, v!),
+          (v) => reference(v!),
+          [x],
+        ),
+      ).toBeLessThan(1e-5);
     });
   }
 
@@ -119,7 +145,13 @@ describe("custom gradients agree with tfjs autodiff", () => {
       const got = layerNorm(tf, x, g, b, 1e-5).dataSync();
       const want = reference(x).dataSync();
       expect(Math.max(...Array.from(got, (v, i) => Math.abs(v - want[i]!)))).toBeLessThan(1e-5);
-      expect(compareGrads((v) => layerNorm(tf, v as Tensor2D, g, b, 1e-5), (v) => reference(v!), [x])).toBeLessThan(1e-5);
+      expect(
+        compareGrads(
+          (v) => layerNorm(tf, v as Tensor2D, g, b, 1e-5),
+          (v) => reference(v!),
+          [x],
+        ),
+      ).toBeLessThan(1e-5);
     });
   }
 
@@ -128,7 +160,13 @@ describe("custom gradients agree with tfjs autodiff", () => {
     const weights = tf.tensor2d([[0.25], [0.75], [0]]);
     const reference = (l: Tensor) => tf.neg(tf.sum(tf.mul(tf.sum(tf.mul(tf.logSoftmax(l), onehot), 1, true), weights)));
     const logits = rand([3, 4], 9);
-    expect(compareGrads((l) => weightedCrossEntropy(tf, l as Tensor2D, onehot, weights), (l) => reference(l!), [logits])).toBeLessThan(1e-5);
+    expect(
+      compareGrads(
+        (l) => weightedCrossEntropy(tf, l as Tensor2D, onehot, weights),
+        (l) => reference(l!),
+        [logits],
+      ),
+    ).toBeLessThan(1e-5);
     expect(weightedCrossEntropy(tf, logits, onehot, weights).dataSync()[0]).toBeCloseTo(reference(logits).dataSync()[0]!, 5);
   });
 });

@@ -38,15 +38,42 @@ const CASES: Record<string, Case> = {
     targets: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
   },
   "tiny-mistral": {
-    spec: { ...base, architecture: "MistralForCausalLM", tokenizer: "llama3", num_key_value_heads: 1, dtype: "bfloat16", tie_word_embeddings: true, shards: 2, seed: 22 },
+    spec: {
+      ...base,
+      architecture: "MistralForCausalLM",
+      tokenizer: "llama3",
+      num_key_value_heads: 1,
+      dtype: "bfloat16",
+      tie_word_embeddings: true,
+      shards: 2,
+      seed: 22,
+    },
     targets: ["q_proj", "v_proj"],
   },
   "tiny-qwen2": {
-    spec: { ...base, architecture: "Qwen2ForCausalLM", tokenizer: "qwen3", num_key_value_heads: 2, dtype: "float16", tie_word_embeddings: true, rope_theta: 1_000_000, seed: 23 },
+    spec: {
+      ...base,
+      architecture: "Qwen2ForCausalLM",
+      tokenizer: "qwen3",
+      num_key_value_heads: 2,
+      dtype: "float16",
+      tie_word_embeddings: true,
+      rope_theta: 1_000_000,
+      seed: 23,
+    },
     targets: ["o_proj", "gate_proj", "down_proj"],
   },
   "tiny-qwen3": {
-    spec: { ...base, architecture: "Qwen3ForCausalLM", tokenizer: "qwen3", num_key_value_heads: 2, head_dim: 16, dtype: "bfloat16", tie_word_embeddings: false, seed: 24 },
+    spec: {
+      ...base,
+      architecture: "Qwen3ForCausalLM",
+      tokenizer: "qwen3",
+      num_key_value_heads: 2,
+      head_dim: 16,
+      dtype: "bfloat16",
+      tie_word_embeddings: false,
+      seed: 24,
+    },
     targets: ["q_proj", "k_proj", "up_proj"],
   },
 };
@@ -97,7 +124,12 @@ async function peftFolder(name: string, adapter: Uint8Array, config: Record<stri
 /** The ids every sampler stops at: tokenizer_config's eos_token and generation_config's and config's eos_token_id. */
 async function eosIds(dir: string): Promise<number[]> {
   const read = async (f: string) => JSON.parse(await readFile(join(dir, f), "utf8").catch(() => "{}")) as Record<string, unknown>;
-  const [config, generation, tokConfig, tokenizer] = await Promise.all([read("config.json"), read("generation_config.json"), read("tokenizer_config.json"), read("tokenizer.json")]);
+  const [config, generation, tokConfig, tokenizer] = await Promise.all([
+    read("config.json"),
+    read("generation_config.json"),
+    read("tokenizer_config.json"),
+    read("tokenizer.json"),
+  ]);
   const ids = (v: unknown) => (Array.isArray(v) ? (v as number[]) : typeof v === "number" ? [v] : []);
   const eosText = typeof tokConfig.eos_token === "string" ? tokConfig.eos_token : (tokConfig.eos_token as { content?: string } | undefined)?.content;
   const added = (tokenizer.added_tokens as { id: number; content: string }[]).find((t) => t.content === eosText);
@@ -126,7 +158,10 @@ describe.each(Object.keys(CASES))("%s against PyTorch", (id) => {
 
   beforeAll(async () => {
     const dir = dirs[id]!;
-    const tok = new Tokenizer(JSON.parse(await readFile(join(dir, "tokenizer.json"), "utf8")) as object, JSON.parse(await readFile(join(dir, "tokenizer_config.json"), "utf8")) as object);
+    const tok = new Tokenizer(
+      JSON.parse(await readFile(join(dir, "tokenizer.json"), "utf8")) as object,
+      JSON.parse(await readFile(join(dir, "tokenizer_config.json"), "utf8")) as object,
+    );
     const vocab = (JSON.parse(await readFile(join(dir, "config.json"), "utf8")) as { vocab_size: number }).vocab_size;
     sequences = TEXTS.map((t) => tok.encode(t, { add_special_tokens: false }).ids);
     // The last LM-head row is a padded one no token of the tokenizer uses: still a valid input.
@@ -137,7 +172,10 @@ describe.each(Object.keys(CASES))("%s against PyTorch", (id) => {
 
   it("a new run's forward equals the base model's logprobs in PyTorch", async () => {
     core.createRun(`${id}-base`, runConfig(id, c.targets));
-    const engine = core.forward({ runId: `${id}-base` }, sequences.map((tokens) => ({ tokens })));
+    const engine = core.forward(
+      { runId: `${id}-base` },
+      sequences.map((tokens) => ({ tokens })),
+    );
     expect(maxDiff(engine.logprobs, torchBase)).toBeLessThan(LOGPROB_TOL);
     core.dropRun(`${id}-base`);
   });
@@ -153,7 +191,10 @@ describe.each(Object.keys(CASES))("%s against PyTorch", (id) => {
       core.optimStep(runId);
     }
     const trained = await peftFolder(`${id}-trained`, core.exportAdapter(runId), core.exportState(runId).adapter_config);
-    const engineLogprobs = core.forward({ runId }, sequences.map((tokens) => ({ tokens }))).logprobs;
+    const engineLogprobs = core.forward(
+      { runId },
+      sequences.map((tokens) => ({ tokens })),
+    ).logprobs;
     const later = core.forwardBackward(runId, examples);
     core.zeroGrad(runId);
     const prompt = sequences[0]!.slice(0, 5);
@@ -185,7 +226,10 @@ describe.each(Object.keys(CASES))("%s against PyTorch", (id) => {
     const free = await runTorchReference({ checkpoint: dirs[id]!, greedy: prompts.map((prompt) => ({ prompt, max_tokens: 6, eos_token_ids: [] })) });
     const continuations = free.greedy_tokens as number[][];
     const fresh = (tokens: number[]) => tokens.findIndex((t, i) => i >= 2 && !tokens.slice(0, i).includes(t));
-    const pick = Math.max(0, continuations.findIndex((tokens) => fresh(tokens) >= 0));
+    const pick = Math.max(
+      0,
+      continuations.findIndex((tokens) => fresh(tokens) >= 0),
+    );
     const prompt = prompts[pick]!;
     const tokens = continuations[pick]!;
     expect(fresh(tokens), "no prompt's greedy continuation changes token").toBeGreaterThanOrEqual(2);

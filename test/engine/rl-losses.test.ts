@@ -40,7 +40,7 @@ function byHand(kind: "importance_sampling" | "ppo", logits: number[][], targets
     const term = kind === "ppo" ? Math.min(unclippedTerm, clippedTerm) : unclippedTerm;
     loss -= term / N;
     const flows = kind === "importance_sampling" || unclippedTerm <= clippedTerm;
-    const dLdp = flows ? -r * adv[i]! / N : 0;
+    const dLdp = flows ? (-r * adv[i]!) / N : 0;
     const max = Math.max(...row);
     const z = row.reduce((a, v) => a + Math.exp(v - max), 0);
     return row.map((v, j) => dLdp * ((j === t ? 1 : 0) - Math.exp(v - max) / z));
@@ -61,7 +61,7 @@ function opLossAndGrad(kind: "importance_sampling" | "ppo", logits: number[][], 
   const x = tf.tensor2d(logits);
   const f = policyLoss(tf, onehot, mask, batch, { loss_fn: kind, clip_low_threshold: LOW, clip_high_threshold: HIGH });
   const { value, grad } = tf.valueAndGrad((l) => f(l as Tensor2D))(x);
-  return { loss: value.dataSync()[0]!, grad: (grad.arraySync() as number[][]) };
+  return { loss: value.dataSync()[0]!, grad: grad.arraySync() as number[][] };
 }
 
 describe("RL losses against a hand computation", () => {
@@ -147,7 +147,12 @@ describe("RL losses in the engine", () => {
     ["an RL loss without logprobs", [{ tokens, advantages: tokens.map(() => 1) }], { loss_fn: "importance_sampling" }, "batch[0].logprobs"],
     ["an RL loss without advantages", [{ tokens, logprobs: tokens.map(() => -1) }], { loss_fn: "ppo" }, "batch[0].advantages"],
     ["lengths that disagree", [{ tokens, logprobs: [-1, -1], advantages: tokens.map(() => 1) }], { loss_fn: "ppo" }, "batch[0].logprobs"],
-    ["a non-finite advantage", [{ tokens, logprobs: tokens.map(() => -1), advantages: tokens.map((_, i) => (i === 2 ? Number.NaN : 1)) }], { loss_fn: "ppo" }, "batch[0].advantages"],
+    [
+      "a non-finite advantage",
+      [{ tokens, logprobs: tokens.map(() => -1), advantages: tokens.map((_, i) => (i === 2 ? Number.NaN : 1)) }],
+      { loss_fn: "ppo" },
+      "batch[0].advantages",
+    ],
     ["a text example", [{ text: "abc" }], { loss_fn: "importance_sampling" }, "batch[0]"],
     ["clip thresholds with cross_entropy", [{ text: "abc" }], { loss_fn: "cross_entropy", clip_low_threshold: 0.5 }, "loss_fn_config"],
     ["advantages with cross_entropy", [{ tokens, advantages: tokens.map(() => 1) }], undefined, "batch[0].advantages"],

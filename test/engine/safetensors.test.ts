@@ -14,7 +14,13 @@ describe("safetensors", () => {
   it("round-trips F32 tensors and metadata exactly", () => {
     const a = { shape: [2, 3], data: Float32Array.of(1, -2.5, 3e-8, Math.PI, -0, 1e30) };
     const b = { shape: [1], data: Float32Array.of(7) };
-    const bytes = writeSafetensors([["a", a], ["b", b]], { format: "pt" });
+    const bytes = writeSafetensors(
+      [
+        ["a", a],
+        ["b", b],
+      ],
+      { format: "pt" },
+    );
     const file = readSafetensors(bytes);
     expect(file.metadata).toEqual({ format: "pt" });
     expect(file.tensors.get("a")).toEqual(a);

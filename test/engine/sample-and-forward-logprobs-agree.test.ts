@@ -22,7 +22,10 @@ describe("sample and forward logprobs agree", () => {
         const result = core.sample({ runId }, prompts, { temperature: 1, max_tokens: 12, n: 2, seed: 5, logprobs: true, prompt_logprobs: true });
         const sequences = result.completions.map((c) => [...encodePrompt(prompts[c.prompt_index]!), ...c.tokens]);
         // forward over the whole batch at once, and one example at a time
-        const together = core.forward({ runId }, sequences.map((tokens) => ({ tokens })));
+        const together = core.forward(
+          { runId },
+          sequences.map((tokens) => ({ tokens })),
+        );
         let compared = 0;
         result.completions.forEach((c, i) => {
           const alone = core.forward({ runId }, [{ tokens: sequences[i]! }]).logprobs[0]!;

@@ -22,7 +22,14 @@ describe("sampling", () => {
   it("bounds completions by max_tokens, returns n samples per prompt and one logprob per token", async () => {
     const core = await trainedRun("n");
     const r = core.sample({ runId: "n" }, ["a", "b"], { temperature: 1, max_tokens: 5, n: 3, logprobs: true, seed: 1 });
-    expect(r.completions.map((c) => [c.index, c.prompt_index])).toEqual([[0, 0], [1, 0], [2, 0], [3, 1], [4, 1], [5, 1]]);
+    expect(r.completions.map((c) => [c.index, c.prompt_index])).toEqual([
+      [0, 0],
+      [1, 0],
+      [2, 0],
+      [3, 1],
+      [4, 1],
+      [5, 1],
+    ]);
     for (const c of r.completions) {
       expect(c.tokens.length).toBeLessThanOrEqual(5);
       expect(c.logprobs).toHaveLength(c.tokens.length);

@@ -16,7 +16,14 @@ describe("run state", () => {
     expect(b.shape).toEqual([64, 4]);
     expect(b.data.every((v) => v === 0)).toBe(true);
     expect(file.tensors.size).toBe(8);
-    expect(state.adapter_config).toMatchObject({ peft_type: "LORA", task_type: "CAUSAL_LM", r: 4, lora_alpha: 8, target_modules: ["q_proj", "v_proj"], base_model_name_or_path: "signal-byte-tiny" });
+    expect(state.adapter_config).toMatchObject({
+      peft_type: "LORA",
+      task_type: "CAUSAL_LM",
+      r: 4,
+      lora_alpha: 8,
+      target_modules: ["q_proj", "v_proj"],
+      base_model_name_or_path: "signal-byte-tiny",
+    });
     expect(state.step).toBe(0);
     expect(state.accumulated).toBeUndefined();
   });

@@ -17,7 +17,10 @@ beforeAll(async () => {
 
 const mc = MODEL_CONFIGS.get("signal-byte-tiny")!;
 const base = loadBaseWeights(mc, initBaseSafetensors(mc));
-const batch = encodeBatch([{ prompt: "Q: cat?\nA:", completion: " meow" }, { text: "the sea is wide" }, { tokens: [256, 104, 105, 257], weights: [0, 1, 2, 1] }], mc.context_length);
+const batch = encodeBatch(
+  [{ prompt: "Q: cat?\nA:", completion: " meow" }, { text: "the sea is wide" }, { tokens: [256, 104, 105, 257], weights: [0, 1, 2, 1] }],
+  mc.context_length,
+);
 
 function lora(targets: TargetModule[], seed: number): LoraParams {
   const l = initLora(byteLayout(mc), tinyConfig({ target_modules: targets, seed }));
@@ -38,8 +41,14 @@ function referenceLoss(l: LoraParams, params: Tensor[]): Tensor {
     return tf.add(tf.mul(tf.mul(xc, tf.rsqrt(tf.add(tf.mean(tf.square(xc), 1, true), 1e-5))), tf.tensor1d(g)), tf.tensor1d(b));
   };
   const posIdx = Array.from({ length: rows * seq }, (_, i) => i % seq);
-  let x: Tensor = tf.add(tf.gather(t2(base.embed, mc.vocab_size, d), tf.tensor1d(batch.tokens, "int32")), tf.gather(t2(base.pos, mc.context_length, d), tf.tensor1d(posIdx, "int32")));
-  const mask = tf.tensor2d(Array.from({ length: seq * seq }, (_, i) => (i % seq > Math.floor(i / seq) ? -1e9 : 0)), [seq, seq]);
+  let x: Tensor = tf.add(
+    tf.gather(t2(base.embed, mc.vocab_size, d), tf.tensor1d(batch.tokens, "int32")),
+    tf.gather(t2(base.pos, mc.context_length, d), tf.tensor1d(posIdx, "int32")),
+  );
+  const mask = tf.tensor2d(
+    Array.from({ length: seq * seq }, (_, i) => (i % seq > Math.floor(i / seq) ? -1e9 : 0)),
+    [seq, seq],
+  );
   base.layers.forEach((lw, li) => {
     const proj = (m: TargetModule, w: Float32Array, input: Tensor) => {
       let y = tf.matMul(input as Tensor2D, t2(w, d, d));

@@ -6,13 +6,21 @@ describe("training", () => {
   it("learns Q→A pairs: loss falls by over 70% and greedy answers become right", async () => {
     const core = await sharedCore();
     core.createRun("learn", tinyConfig({ base_model: "signal-byte-base", lora_r: 8, lora_alpha: 16, learning_rate: 2e-2, weight_decay: 0, seed: 7 }));
-    const before = core.sample({ runId: "learn" }, QA_PAIRS.map((p) => p.prompt), { temperature: 0, max_tokens: 8 });
+    const before = core.sample(
+      { runId: "learn" },
+      QA_PAIRS.map((p) => p.prompt),
+      { temperature: 0, max_tokens: 8 },
+    );
     expect(before.completions.filter((c, i) => c.text === QA_PAIRS[i]!.completion).length).toBe(0);
     const first = core.trainStep("learn", QA_PAIRS).loss;
     let last = first;
     for (let s = 1; s < 100; s++) last = core.trainStep("learn", QA_PAIRS).loss;
     expect(last).toBeLessThan(first * 0.3);
-    const after = core.sample({ runId: "learn" }, QA_PAIRS.map((p) => p.prompt), { temperature: 0, max_tokens: 8 });
+    const after = core.sample(
+      { runId: "learn" },
+      QA_PAIRS.map((p) => p.prompt),
+      { temperature: 0, max_tokens: 8 },
+    );
     expect(after.completions.map((c) => c.text)).toEqual(QA_PAIRS.map((p) => p.completion));
     expect(after.completions.every((c) => c.finish_reason === "stop")).toBe(true);
   });
@@ -83,7 +91,9 @@ describe("training", () => {
     const core = await sharedCore();
     core.createRun("bad", tinyConfig());
     expect(() => core.forwardBackward("bad", [{ tokens: [1, 999] }])).toThrow(expect.objectContaining({ code: "invalid_example" }));
-    expect(() => core.forwardBackward("bad", [{ tokens: [1, 2], weights: [1] }])).toThrow(expect.objectContaining({ code: "invalid_example", param: "batch[0].weights" }));
+    expect(() => core.forwardBackward("bad", [{ tokens: [1, 2], weights: [1] }])).toThrow(
+      expect.objectContaining({ code: "invalid_example", param: "batch[0].weights" }),
+    );
     expect(() => core.forwardBackward("nope", [{ text: "a" }])).toThrow(expect.objectContaining({ code: "run_not_found" }));
     expect(() => core.createRun("m", tinyConfig({ base_model: "gpt-9" }))).toThrow(expect.objectContaining({ code: "model_not_found" }));
   });

@@ -74,12 +74,10 @@ describe("the engine over worker threads", () => {
     let resolved = false;
     // Enough work (16 × up to 200 tokens) that the worker is still decoding when the first events arrive.
     const prompts = Array.from({ length: 16 }, () => "hello");
-    const done = engine
-      .sample({ runId: "w2" }, prompts, { ...params, max_tokens: 200 }, { onToken: (e) => events.push(e) })
-      .then((r) => {
-        resolved = true;
-        return r;
-      });
+    const done = engine.sample({ runId: "w2" }, prompts, { ...params, max_tokens: 200 }, { onToken: (e) => events.push(e) }).then((r) => {
+      resolved = true;
+      return r;
+    });
     const seenBefore: number[] = [];
     // Record how many events had arrived each time a message was handled, before resolution.
     while (!resolved) {

@@ -14,10 +14,10 @@ import { fileURLToPath } from "node:url";
 import { encodeSafetensors, type FixtureTensor, type SafetensorsDtype } from "./safetensors-file.js";
 
 /** The architectures the fixtures build, by `config.json`'s class name. */
-export type HfArchitecture = "LlamaForCausalLM" | "MistralForCausalLM" | "Qwen2ForCausalLM" | "Qwen3ForCausalLM";
+type HfArchitecture = "LlamaForCausalLM" | "MistralForCausalLM" | "Qwen2ForCausalLM" | "Qwen3ForCausalLM";
 
 /** `rope_scaling` of Llama 3.1+ checkpoints. */
-export interface Llama3RopeScaling {
+interface Llama3RopeScaling {
   rope_type: "llama3";
   factor: number;
   low_freq_factor: number;
@@ -93,7 +93,7 @@ const SAFETENSORS_DTYPE: Record<HfCheckpointSpec["dtype"], SafetensorsDtype> = {
 const TRANSFORMERS_VERSION = "4.51.3";
 
 /** The folder holding the tokenizer's `tokenizer.json` and `tokenizer_config.json`. */
-export function tokenizerFilesDir(tokenizer: HfCheckpointSpec["tokenizer"]): string {
+function tokenizerFilesDir(tokenizer: HfCheckpointSpec["tokenizer"]): string {
   return fileURLToPath(new URL(`../../node_modules/${HF_TOKENIZERS[tokenizer].package}/models`, import.meta.url));
 }
 
@@ -115,7 +115,7 @@ export async function tokenizerVocabSize(tokenizer: HfCheckpointSpec["tokenizer"
 }
 
 /** Mulberry32: a small, fast 32-bit PRNG with good enough statistics for test weights. */
-export function mulberry32(seed: number): () => number {
+function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -194,7 +194,7 @@ function sortKeys(value: unknown): unknown {
 const hfJson = (value: unknown) => `${JSON.stringify(sortKeys(value), null, 2)}\n`;
 
 /** config.json with the fields transformers' config class for the architecture writes. */
-export function hfConfig(spec: HfCheckpointSpec, vocab: number): Record<string, unknown> {
+function hfConfig(spec: HfCheckpointSpec, vocab: number): Record<string, unknown> {
   const tok = HF_TOKENIZERS[spec.tokenizer];
   const arch = spec.architecture;
   const maxPos = spec.max_position_embeddings ?? DEFAULT_MAX_POSITIONS[arch];
@@ -229,7 +229,12 @@ export function hfConfig(spec: HfCheckpointSpec, vocab: number): Record<string, 
     config.sliding_window = null;
   } else if (arch === "Qwen2ForCausalLM") {
     if (spec.attention_bias !== undefined) throw new Error("Qwen2ForCausalLM always has q/k/v biases; attention_bias is not a Qwen2 config field");
-    Object.assign(config, { max_window_layers: spec.num_hidden_layers, rope_scaling: spec.rope_scaling ?? null, sliding_window: maxPos, use_sliding_window: false });
+    Object.assign(config, {
+      max_window_layers: spec.num_hidden_layers,
+      rope_scaling: spec.rope_scaling ?? null,
+      sliding_window: maxPos,
+      use_sliding_window: false,
+    });
   } else {
     Object.assign(config, {
       attention_bias: spec.attention_bias ?? false,
@@ -275,7 +280,15 @@ export async function writeHfCheckpoint(dir: string, spec: HfCheckpointSpec): Pr
 
   const tensors: [string, FixtureTensor][] = hfTensorLayout(spec, vocab).map(({ name, shape, mean, std }) => [
     name,
-    { shape, data: normals(shape.reduce((a, b) => a * b, 1), streamSeed(spec.seed, name), mean, std) },
+    {
+      shape,
+      data: normals(
+        shape.reduce((a, b) => a * b, 1),
+        streamSeed(spec.seed, name),
+        mean,
+        std,
+      ),
+    },
   ]);
   const dtype = SAFETENSORS_DTYPE[spec.dtype];
   const n = spec.shards ?? 1;

@@ -18,7 +18,7 @@ const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
 /** float32 → bfloat16 bits, rounding to nearest even (as torch's `.to(torch.bfloat16)`). */
-export function toBf16Bits(v: number): number {
+function toBf16Bits(v: number): number {
   f32[0] = v;
   const x = u32[0]!;
   if ((x & 0x7fffffff) > 0x7f800000) return (x >>> 16) | 0x40; // NaN stays NaN
@@ -26,7 +26,7 @@ export function toBf16Bits(v: number): number {
 }
 
 /** float32 → float16 bits, rounding to nearest even, with subnormals, overflow to ±inf. */
-export function toF16Bits(v: number): number {
+function toF16Bits(v: number): number {
   f32[0] = v;
   const x = u32[0]!;
   const sign = (x >>> 16) & 0x8000;
@@ -49,7 +49,7 @@ export function toF16Bits(v: number): number {
 }
 
 /** float16 bits → number. */
-export function fromF16Bits(h: number): number {
+function fromF16Bits(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
   const exp = (h >>> 10) & 0x1f;
   const mant = h & 0x3ff;
@@ -59,7 +59,7 @@ export function fromF16Bits(h: number): number {
 }
 
 /** bfloat16 bits → number. */
-export function fromBf16Bits(b: number): number {
+function fromBf16Bits(b: number): number {
   u32[0] = (b & 0xffff) << 16;
   return f32[0]!;
 }

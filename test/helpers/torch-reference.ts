@@ -7,16 +7,16 @@ import { fileURLToPath } from "node:url";
 
 /** Debian's interpreter, which has python3-torch (another `python3` may be first on PATH). */
 export const REFERENCE_PYTHON = process.env.HF_REFERENCE_PYTHON ?? "/usr/bin/python3";
-export const REFERENCE_SCRIPT = fileURLToPath(new URL("../reference/hf_reference.py", import.meta.url));
+const REFERENCE_SCRIPT = fileURLToPath(new URL("../reference/hf_reference.py", import.meta.url));
 const MISSING_TORCH = "PyTorch reference needs Debian's python3-torch: apt-get install python3-torch";
 
 /** One example of a training batch: weights align with tokens; weights[0] is ignored. */
-export interface ReferenceExample {
+interface ReferenceExample {
   tokens: number[];
   weights: number[];
 }
 
-export interface GreedyRequest {
+interface GreedyRequest {
   prompt: number[];
   max_tokens: number;
   eos_token_ids?: number[];
@@ -44,7 +44,7 @@ export interface TorchReferenceRequest {
 }
 
 /** Per-tensor summary from `inspect`. */
-export interface ReferenceTensorSummary {
+interface ReferenceTensorSummary {
   dtype: "F32" | "F16" | "BF16";
   shape: number[];
   sum: number;

@@ -19,9 +19,13 @@ afterAll(async () => {
 /** Runs `frontier-signal serve --model DIR` to its exit; a healthy folder would keep it running, so a timeout fails the test. */
 function serve(dir: string): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, "serve", "--port", "0", "--workers", "1", "--data-dir", join(root, "data"), "--api-key", "sk-x", "--model", dir], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawn(
+      process.execPath,
+      [BIN, "serve", "--port", "0", "--workers", "1", "--data-dir", join(root, "data"), "--api-key", "sk-x", "--model", dir],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     let stderr = "";
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => {
@@ -56,7 +60,12 @@ async function broken(name: string, how: HfCorruption, shards = 1): Promise<stri
 
 describe("serve --model with a checkpoint it cannot use", () => {
   const cases: [string, HfCorruption, number, RegExp][] = [
-    ["an unsupported architecture, listing the supported ones", "unsupported-architecture", 1, /GPTNeoXForCausalLM.*not supported.*LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM/],
+    [
+      "an unsupported architecture, listing the supported ones",
+      "unsupported-architecture",
+      1,
+      /GPTNeoXForCausalLM.*not supported.*LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM/,
+    ],
     ["a truncated safetensors shard", "truncate-safetensors", 2, /model-00001-of-00002\.safetensors: truncated/],
     ["a missing tokenizer.json", "remove-tokenizer", 1, /tokenizer\.json is missing/],
   ];

@@ -38,9 +38,23 @@ afterAll(async () => {
 });
 
 it("gives the whole batch's loss and grad_norm when its rows are split into micro-batches", async () => {
-  core.createRun("r", { base_model: "qwen", lora_r: 2, lora_alpha: 4, target_modules: ["q_proj", "down_proj"], learning_rate: 0.05, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0, seed: 3 });
+  core.createRun("r", {
+    base_model: "qwen",
+    lora_r: 2,
+    lora_alpha: 4,
+    target_modules: ["q_proj", "down_proj"],
+    learning_rate: 0.05,
+    beta1: 0.9,
+    beta2: 0.999,
+    eps: 1e-8,
+    weight_decay: 0,
+    seed: 3,
+  });
   let s = 11;
-  const next = () => ((s = (s * 48271) % 2147483647), s % 151000);
+  const next = () => {
+    s = (s * 48271) % 2147483647;
+    return s % 151000;
+  };
   const examples = Array.from({ length: 6 }, (_, e) => {
     const tokens = Array.from({ length: 40 + e }, next);
     return { tokens, weights: tokens.map((_, t) => (t % 5 === e % 5 ? 0 : 1 + (t % 3))) };

@@ -133,7 +133,10 @@ describe("serving Hugging Face checkpoints", () => {
 
   it("streams deltas that add up to the sampled text, and stop strings cut it the same way", async () => {
     const run = await client.createRun({ base_model: "tiny-qwen3", lora_r: 2, lora_alpha: 4 });
-    for (const params of [{ max_tokens: 12, temperature: 0 }, { max_tokens: 16, temperature: 1, seed: 4 }]) {
+    for (const params of [
+      { max_tokens: 12, temperature: 0 },
+      { max_tokens: 16, temperature: 1, seed: 4 },
+    ]) {
       const [text] = await run.sample(["Hello there, 你好"], params);
       let streamed = "";
       const reasons: (string | null)[] = [];

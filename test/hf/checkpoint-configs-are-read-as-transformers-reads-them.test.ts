@@ -46,9 +46,13 @@ describe("reading config.json", () => {
     const mistral = inspectCheckpoint({ path: await checkpoint("mistral", "MistralForCausalLM", (c) => (c.sliding_window = 128)) });
     expect(mistral.info.context_length).toBe(128);
     expect(mistral.info.max_position_embeddings).toBe(4096);
-    const qwenOff = inspectCheckpoint({ path: await checkpoint("qwen-off", "Qwen2ForCausalLM", (c) => Object.assign(c, { sliding_window: 128, use_sliding_window: false })) });
+    const qwenOff = inspectCheckpoint({
+      path: await checkpoint("qwen-off", "Qwen2ForCausalLM", (c) => Object.assign(c, { sliding_window: 128, use_sliding_window: false })),
+    });
     expect(qwenOff.info.context_length).toBe(4096);
-    const qwenOn = inspectCheckpoint({ path: await checkpoint("qwen-on", "Qwen2ForCausalLM", (c) => Object.assign(c, { sliding_window: 128, use_sliding_window: true })) });
+    const qwenOn = inspectCheckpoint({
+      path: await checkpoint("qwen-on", "Qwen2ForCausalLM", (c) => Object.assign(c, { sliding_window: 128, use_sliding_window: true })),
+    });
     expect(qwenOn.info.context_length).toBe(128);
   });
 
@@ -84,7 +88,18 @@ describe("reading config.json", () => {
     // One sequence of 1 layer, 1 KV head of 8 dims: 64 bytes a position; 32 positions × 4 = 8 KiB.
     const core = await EngineCore.create({ models: [{ path: dir, id: "budget" }], kvBudgetBytes: 6 * 1024 });
     try {
-      core.createRun("r", { base_model: "budget", lora_r: 1, lora_alpha: 1, target_modules: ["q_proj"], learning_rate: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0, seed: 0 });
+      core.createRun("r", {
+        base_model: "budget",
+        lora_r: 1,
+        lora_alpha: 1,
+        target_modules: ["q_proj"],
+        learning_rate: 0.01,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        weight_decay: 0,
+        seed: 0,
+      });
       const prompt = Array.from({ length: 16 }, (_, i) => i + 10);
       expect(core.sample({ runId: "r" }, [prompt], { max_tokens: 16, n: 2, temperature: 0 }).completions).toHaveLength(2);
       let error: unknown;

@@ -3,14 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  corruptHfCheckpoint,
-  HF_TOKENIZERS,
-  type HfCheckpointSpec,
-  hfTensorLayout,
-  tokenizerVocabSize,
-  writeHfCheckpoint,
-} from "../helpers/hf-checkpoint.js";
+import { corruptHfCheckpoint, HF_TOKENIZERS, type HfCheckpointSpec, hfTensorLayout, tokenizerVocabSize, writeHfCheckpoint } from "../helpers/hf-checkpoint.js";
 import { decodeSafetensors } from "../helpers/safetensors-file.js";
 import { runTorchReference, type TorchReferenceAnswer, TorchReferenceError } from "../helpers/torch-reference.js";
 
@@ -249,7 +242,15 @@ describe("the checkpoint layout", () => {
 });
 
 describe("broken checkpoints", () => {
-  const small: HfCheckpointSpec = { ...base, architecture: "Qwen2ForCausalLM", tokenizer: "qwen3", num_key_value_heads: 4, dtype: "bfloat16", tie_word_embeddings: true, seed: 5 };
+  const small: HfCheckpointSpec = {
+    ...base,
+    architecture: "Qwen2ForCausalLM",
+    tokenizer: "qwen3",
+    num_key_value_heads: 4,
+    dtype: "bfloat16",
+    tie_word_embeddings: true,
+    seed: 5,
+  };
 
   it("a truncated safetensors file is refused by the reference, naming the file", async () => {
     const dir = join(root, "truncated");

@@ -42,7 +42,23 @@ describe("a TrainingClient on a run at step 500", () => {
       (_request, entry) =>
         entry.url.endsWith("/zero_grad")
           ? json(200, { step: 500, discarded_calls: 0 })
-          : json(200, { object: "checkpoint", checkpoint_id: "ckpt_1", run_id: RUN_ID, step: 500, mode: "adapter", size_bytes: 10, created_at: run.created_at, adapter_config: { peft_type: "LORA", task_type: "CAUSAL_LM", base_model_name_or_path: "signal-byte-tiny", r: 8, lora_alpha: 16, target_modules: ["q_proj", "v_proj"] } }),
+          : json(200, {
+              object: "checkpoint",
+              checkpoint_id: "ckpt_1",
+              run_id: RUN_ID,
+              step: 500,
+              mode: "adapter",
+              size_bytes: 10,
+              created_at: run.created_at,
+              adapter_config: {
+                peft_type: "LORA",
+                task_type: "CAUSAL_LM",
+                base_model_name_or_path: "signal-byte-tiny",
+                r: 8,
+                lora_alpha: 16,
+                target_modules: ["q_proj", "v_proj"],
+              },
+            }),
     ]);
 
   it("made with client.training(runId) learns the step from its first answer instead of reporting 0", async () => {

@@ -19,7 +19,7 @@ export interface BaseWeights {
   headT: Float32Array;
 }
 
-export interface LayerWeights {
+interface LayerWeights {
   ln1G: Float32Array;
   ln1B: Float32Array;
   ln2G: Float32Array;

@@ -42,7 +42,12 @@ export function encodeExample(example: Example, index: number, codec: TokenCodec
   if (Array.isArray(e.tokens)) {
     const tokens = e.tokens as unknown[];
     const bad = tokens.findIndex((t) => !Number.isInteger(t) || (t as number) < 0 || (t as number) >= codec.vocabSize);
-    if (bad >= 0) throw new EngineError("invalid_example", `${param}.tokens[${bad}] is ${String(tokens[bad])}; token ids are integers in [0, ${codec.vocabSize})`, `${param}.tokens[${bad}]`);
+    if (bad >= 0)
+      throw new EngineError(
+        "invalid_example",
+        `${param}.tokens[${bad}] is ${String(tokens[bad])}; token ids are integers in [0, ${codec.vocabSize})`,
+        `${param}.tokens[${bad}]`,
+      );
     let weights: number[];
     if (e.weights === undefined) {
       weights = tokens.map(() => 1);

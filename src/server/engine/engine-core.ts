@@ -5,20 +5,10 @@ import { BYTE_CODEC, type TokenCodec, encodeWithBos } from "./codec.js";
 import { type LoraLayout, type LoraParams, adapterConfig, exportAdapter, importAdapter, initLora } from "./lora.js";
 import { MODEL_CONFIGS, byteLayout, listModels } from "./models.js";
 import { type HfCheckpoint, type HfModelSource, inspectCheckpoint, moduleDims } from "./hf/hf-checkpoint.js";
-import { HfModel, type HfLoraTensors } from "./hf/hf-model.js";
+import { HfModel, } from "./hf/hf-model.js";
 import { HfSampler, HfWeights, encodeSamplePrompt } from "./hf/hf-sampler.js";
 import { hfEmbeddings, hfLogprobs, hfLossAndGrads, hfPolicyLossAndGrads } from "./hf/hf-train.js";
-import {
-  type Accumulator,
-  type AdamState,
-  adamwUpdate,
-  exportAccumulator,
-  exportAdam,
-  importAccumulator,
-  importAdam,
-  initAdam,
-  l2Norm,
-} from "./optimizer.js";
+import { type Accumulator, type AdamState, adamwUpdate, exportAccumulator, exportAdam, importAccumulator, importAdam, initAdam, l2Norm } from "./optimizer.js";
 import { checkLoss, encodePolicyBatch, isPolicyLoss } from "./rl-loss.js";
 import { SampleBatcher, type SampleDone, type SampleHooks, encodePrompt, sampleLoop } from "./sample-loop.js";
 import { sequenceLogprobs } from "./sequence-logprobs.js";
@@ -108,7 +98,8 @@ export class EngineCore {
     this.hfSampler = new HfSampler(options.kvBudgetBytes);
     for (const source of options.models ?? []) {
       const c = inspectCheckpoint(source);
-      if (this.checkpoints.has(c.id) || MODEL_CONFIGS.has(c.id)) throw new Error(`two models have the id ${JSON.stringify(c.id)}; name one with --model ID=DIR`);
+      if (this.checkpoints.has(c.id) || MODEL_CONFIGS.has(c.id))
+        throw new Error(`two models have the id ${JSON.stringify(c.id)}; name one with --model ID=DIR`);
       this.checkpoints.set(c.id, c);
     }
   }
@@ -142,7 +133,15 @@ export class EngineCore {
       const config = MODEL_CONFIGS.get(id);
       const checkpoint = this.checkpoints.get(id);
       if (config) {
-        m = { kind: "byte", layout: byteLayout(config), codec: BYTE_CODEC, contextLength: config.context_length, weights: loadBaseWeights(config, initBaseSafetensors(config)), graph: undefined, decode: undefined };
+        m = {
+          kind: "byte",
+          layout: byteLayout(config),
+          codec: BYTE_CODEC,
+          contextLength: config.context_length,
+          weights: loadBaseWeights(config, initBaseSafetensors(config)),
+          graph: undefined,
+          decode: undefined,
+        };
       } else if (checkpoint) {
         const spec = checkpoint.spec;
         const layout: LoraLayout = { id, n_layers: spec.layers, targets: checkpoint.info.target_modules, dims: (module) => moduleDims(spec, module) };
@@ -232,10 +231,12 @@ export class EngineCore {
     const grads = result.grads;
     if (s.acc) {
       s.acc.calls += 1;
-      s.acc.sums.forEach((pair, i) => pair.forEach((sum, j) => {
-        const g = grads[i]![j]!;
-        for (let k = 0; k < sum.length; k++) sum[k] = sum[k]! + g[k]!;
-      }));
+      s.acc.sums.forEach((pair, i) =>
+        pair.forEach((sum, j) => {
+          const g = grads[i]![j]!;
+          for (let k = 0; k < sum.length; k++) sum[k] = sum[k]! + g[k]!;
+        }),
+      );
     } else {
       s.acc = { calls: 1, sums: grads.map(([a, b]) => [Float32Array.from(a), Float32Array.from(b)]) };
     }
@@ -245,7 +246,8 @@ export class EngineCore {
   /** @throws EngineError `nothing_accumulated` when no forwardBackward happened since the last step. */
   optimStep(runId: string, options: OptimStepOptions = {}): OptimStepResult {
     const s = this.slot(runId);
-    if (!s.acc) throw new EngineError("nothing_accumulated", `run ${JSON.stringify(runId)} has no accumulated gradient: call forward_backward before optim_step`);
+    if (!s.acc)
+      throw new EngineError("nothing_accumulated", `run ${JSON.stringify(runId)} has no accumulated gradient: call forward_backward before optim_step`);
     const calls = s.acc.calls;
     const mean = s.acc.sums.map(([a, b]) => [a.map((v) => v / calls), b.map((v) => v / calls)] as [Float32Array, Float32Array]);
     const norm = l2Norm(mean);
@@ -311,7 +313,13 @@ export class EngineCore {
     const m = s.model;
     if (m.kind === "hf") {
       const hf = this.hfModel(m);
-      s.hfDecode ??= new HfWeights(hf, hf.loraTensors(s.lora.scale, s.lora.pairs.map((p) => ({ ...p, r: s.lora.r }))));
+      s.hfDecode ??= new HfWeights(
+        hf,
+        hf.loraTensors(
+          s.lora.scale,
+          s.lora.pairs.map((p) => ({ ...p, r: s.lora.r })),
+        ),
+      );
       return s.hfDecode;
     }
     m.decode ??= new DecodeBase(this.tf, m.weights);
@@ -374,7 +382,12 @@ export class EngineCore {
     const ctx = s.model.contextLength;
     const encoded = batch.map((example, i) => {
       const e = encodeExample(example, i, s.model.codec);
-      if (e.tokens.length > ctx) throw new EngineError("context_length_exceeded", `batch[${i}] is ${e.tokens.length} tokens (with BOS/EOS) but the model's context length is ${ctx}`, `batch[${i}]`);
+      if (e.tokens.length > ctx)
+        throw new EngineError(
+          "context_length_exceeded",
+          `batch[${i}] is ${e.tokens.length} tokens (with BOS/EOS) but the model's context length is ${ctx}`,
+          `batch[${i}]`,
+        );
       if (e.tokens.length === 0) throw new EngineError("invalid_example", `batch[${i}] holds no token`, `batch[${i}]`);
       return e;
     });
@@ -433,7 +446,11 @@ export class EngineCore {
     const sequences = inputs.map((text, i) => {
       const tokens = encodeWithBos(s.model.codec, text);
       if (tokens.length > ctx) {
-        throw new EngineError("context_length_exceeded", `inputs[${i}] is ${tokens.length} tokens (with BOS) but the model's context length is ${ctx}`, `inputs[${i}]`);
+        throw new EngineError(
+          "context_length_exceeded",
+          `inputs[${i}] is ${tokens.length} tokens (with BOS) but the model's context length is ${ctx}`,
+          `inputs[${i}]`,
+        );
       }
       if (tokens.length === 0) throw new EngineError("invalid_example", `inputs[${i}] holds no token (this model adds no BOS to text)`, `inputs[${i}]`);
       return tokens;
@@ -480,7 +497,12 @@ function checkPrompts(prompts: Prompt[]): void {
   prompts.forEach((p, i) => {
     if (typeof p === "string") return;
     const bad = p.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= BYTE_CODEC.vocabSize);
-    if (bad >= 0) throw new EngineError("invalid_example", `prompts[${i}][${bad}] is ${String(p[bad])}; token ids are integers in [0, ${BYTE_CODEC.vocabSize})`, `prompts[${i}][${bad}]`);
+    if (bad >= 0)
+      throw new EngineError(
+        "invalid_example",
+        `prompts[${i}][${bad}] is ${String(p[bad])}; token ids are integers in [0, ${BYTE_CODEC.vocabSize})`,
+        `prompts[${i}][${bad}]`,
+      );
     if (p.length === 0) throw new EngineError("invalid_example", `prompts[${i}] holds no token`, `prompts[${i}]`);
   });
 }
@@ -524,6 +546,11 @@ function withDefaults(config: RunConfig, layout: LoraLayout): RunConfig {
   const target_modules = config.target_modules?.length ? config.target_modules : (["q_proj", "v_proj"] as RunConfig["target_modules"]);
   if (!Number.isInteger(config.lora_r) || config.lora_r < 1) throw new RangeError(`lora_r must be a positive integer, got ${config.lora_r}`);
   const bad = target_modules.find((m) => !layout.targets.includes(m));
-  if (bad) throw new EngineError("invalid_example", `target_modules: ${bad} is not a projection of ${layout.id}; it has ${layout.targets.join(", ")}`, "target_modules");
+  if (bad)
+    throw new EngineError(
+      "invalid_example",
+      `target_modules: ${bad} is not a projection of ${layout.id}; it has ${layout.targets.join(", ")}`,
+      "target_modules",
+    );
   return { ...config, target_modules };
 }

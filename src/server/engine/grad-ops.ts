@@ -68,7 +68,16 @@ function heapZeros(tf: Tf, shape: number[]): Tensor {
  * memory in place and compute only the causal half: no per-(row, head) tensors, no masked
  * products. The attention probabilities are kept as one tensor for the backward pass.
  */
-export function causalAttention(tf: Tf, q: Tensor2D, k: Tensor2D, v: Tensor2D, batch: number, seq: number, heads: number, needGrads: AttentionGrads = { q: true, k: true, v: true }): Tensor2D {
+export function causalAttention(
+  tf: Tf,
+  q: Tensor2D,
+  k: Tensor2D,
+  v: Tensor2D,
+  batch: number,
+  seq: number,
+  heads: number,
+  needGrads: AttentionGrads = { q: true, k: true, v: true },
+): Tensor2D {
   const d = q.shape[1];
   const { memory, addressOf: at } = wasmHeap(tf, "the training kernels");
   const kernels = attentionKernels(memory, d, heads);

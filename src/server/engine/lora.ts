@@ -3,7 +3,7 @@ import { type F32Tensor, readSafetensors, requireTensor, writeSafetensors } from
 import type { RunConfig, TargetModule } from "./types.js";
 
 /** Projection order inside a layer (PEFT's); also the order of tensors in every state file. */
-export const MODULE_ORDER: readonly TargetModule[] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+const MODULE_ORDER: readonly TargetModule[] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
 
 /** What LoRA needs to know of a base model: its layers, and each projection's `[in, out]`. */
 export interface LoraLayout {
@@ -37,7 +37,7 @@ export interface LoraParams {
 }
 
 /** PEFT tensor name of a pair's A or B. */
-export function peftName(layer: number, module: TargetModule, which: "A" | "B"): string {
+function peftName(layer: number, module: TargetModule, which: "A" | "B"): string {
   const group = module === "gate_proj" || module === "up_proj" || module === "down_proj" ? "mlp" : "self_attn";
   return `base_model.model.model.layers.${layer}.${group}.${module}.lora_${which}.weight`;
 }
@@ -68,7 +68,7 @@ export function initLora(model: LoraLayout, config: RunConfig): LoraParams {
 }
 
 /** Row-major transpose of a `[rows, cols]` matrix. */
-export function transpose(src: Float32Array, rows: number, cols: number): Float32Array {
+function transpose(src: Float32Array, rows: number, cols: number): Float32Array {
   const out = new Float32Array(rows * cols);
   for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = src[i * cols + j]!;
   return out;
@@ -91,7 +91,10 @@ export function toPeftTensors(lora: LoraParams, values: (pair: LoraPair) => [Flo
 
 /** The adapter as PEFT safetensors bytes. */
 export function exportAdapter(lora: LoraParams): Uint8Array {
-  return writeSafetensors(toPeftTensors(lora, (p) => [p.at, p.bt]), { format: "pt" });
+  return writeSafetensors(
+    toPeftTensors(lora, (p) => [p.at, p.bt]),
+    { format: "pt" },
+  );
 }
 
 /** adapter_config.json for PEFT's `LoraConfig`. */

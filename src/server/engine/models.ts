@@ -46,17 +46,17 @@ const CONFIGS: ModelConfig[] = [
 ];
 
 /** Frozen base parameters: embeddings, per-layer norms/projections/MLP, final norm, LM head. */
-export function countParameters(c: ModelConfig): number {
+function countParameters(c: ModelConfig): number {
   const d = c.d_model;
   const perLayer = 4 * d /* two LayerNorms */ + 4 * d * d + 2 * d * c.d_ff;
   return c.vocab_size * d * 2 + c.context_length * d + c.n_layers * perLayer + 2 * d;
 }
 
 /** The class name the built-in models report as their architecture. */
-export const BYTE_ARCHITECTURE = "SignalByteForCausalLM";
+const BYTE_ARCHITECTURE = "SignalByteForCausalLM";
 
 /** Projections LoRA can target on a built-in model (its attention). */
-export const BYTE_TARGET_MODULES: readonly AttentionModule[] = ["q_proj", "k_proj", "v_proj", "o_proj"];
+const BYTE_TARGET_MODULES: readonly AttentionModule[] = ["q_proj", "k_proj", "v_proj", "o_proj"];
 
 function info(c: ModelConfig): ModelInfo {
   return {
@@ -89,7 +89,7 @@ export function byteLayout(c: ModelConfig): LoraLayout {
 export const MODEL_CONFIGS: ReadonlyMap<string, ModelConfig> = new Map(CONFIGS.map((c) => [c.id, c]));
 
 /** Built-in base models, as `listModels` reports them. */
-export const MODELS: readonly ModelInfo[] = CONFIGS.map(info);
+const MODELS: readonly ModelInfo[] = CONFIGS.map(info);
 
 /** The built-in base models (a fresh copy the caller may keep). */
 export function listModels(): ModelInfo[] {

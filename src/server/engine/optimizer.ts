@@ -87,10 +87,7 @@ export function importAdam(model: LoraLayout, config: RunConfig, bytes: Uint8Arr
 /** Accumulated gradient as safetensors: `<peft name>.grad_sum` plus a `calls` scalar. */
 export function exportAccumulator(lora: LoraParams, acc: Accumulator): Uint8Array {
   const idx = new Map(lora.pairs.map((p, i) => [p, i]));
-  return writeSafetensors([
-    ...toPeftTensors(lora, (p) => acc.sums[idx.get(p)!]!, ".grad_sum"),
-    ["calls", { shape: [1], data: Float32Array.of(acc.calls) }],
-  ]);
+  return writeSafetensors([...toPeftTensors(lora, (p) => acc.sums[idx.get(p)!]!, ".grad_sum"), ["calls", { shape: [1], data: Float32Array.of(acc.calls) }]]);
 }
 
 /** Reads `exportAccumulator` bytes. @throws SafetensorsError on missing or misshapen tensors. */

@@ -5,7 +5,7 @@ import type { Tf } from "./tf-loader.js";
 import { EngineError, type Example, type LossSpec } from "./types.js";
 
 /** The clip thresholds of `ppo` when `loss_fn_config` leaves them out. */
-export const PPO_DEFAULTS = { clip_low_threshold: 0.8, clip_high_threshold: 1.2 } as const;
+const PPO_DEFAULTS = { clip_low_threshold: 0.8, clip_high_threshold: 1.2 } as const;
 
 /** The RL losses: they need the sampler's logprobs and per-token advantages. */
 export type PolicyLossFn = "importance_sampling" | "ppo";
@@ -43,12 +43,17 @@ export function isPolicyLoss(loss: LossSpec | undefined): loss is LossSpec & { l
 export function checkLoss(batch: Example[], loss: LossSpec | undefined): void {
   const fn = loss?.loss_fn ?? "cross_entropy";
   const hasClip = loss?.clip_low_threshold !== undefined || loss?.clip_high_threshold !== undefined;
-  if (fn !== "ppo" && hasClip) throw new EngineError("invalid_example", `loss_fn_config sets clip thresholds, which only ppo uses (loss_fn is ${fn})`, "loss_fn_config");
+  if (fn !== "ppo" && hasClip)
+    throw new EngineError("invalid_example", `loss_fn_config sets clip thresholds, which only ppo uses (loss_fn is ${fn})`, "loss_fn_config");
   if (fn === "ppo") {
     const low = loss?.clip_low_threshold ?? PPO_DEFAULTS.clip_low_threshold;
     const high = loss?.clip_high_threshold ?? PPO_DEFAULTS.clip_high_threshold;
     if (!(low > 0 && low <= 1 && high >= 1 && low < high)) {
-      throw new EngineError("invalid_example", `loss_fn_config needs 0 < clip_low_threshold <= 1 <= clip_high_threshold with low < high; got ${low} and ${high}`, "loss_fn_config");
+      throw new EngineError(
+        "invalid_example",
+        `loss_fn_config needs 0 < clip_low_threshold <= 1 <= clip_high_threshold with low < high; got ${low} and ${high}`,
+        "loss_fn_config",
+      );
     }
   }
   if (!Array.isArray(batch)) return;
@@ -57,12 +62,18 @@ export function checkLoss(batch: Example[], loss: LossSpec | undefined): void {
     const param = `batch[${i}]`;
     if (fn === "cross_entropy") {
       for (const field of ["logprobs", "advantages"] as const) {
-        if (e?.[field] !== undefined) throw new EngineError("invalid_example", `${param}.${field} is only used by importance_sampling and ppo; loss_fn is cross_entropy`, `${param}.${field}`);
+        if (e?.[field] !== undefined)
+          throw new EngineError(
+            "invalid_example",
+            `${param}.${field} is only used by importance_sampling and ppo; loss_fn is cross_entropy`,
+            `${param}.${field}`,
+          );
       }
       return;
     }
     if (!Array.isArray(e?.tokens)) throw new EngineError("invalid_example", `${param}: ${fn} needs {tokens, logprobs, advantages} examples`, param);
-    if (e.weights !== undefined) throw new EngineError("invalid_example", `${param}.weights is not used by ${fn}; give an advantage of 0 to leave a position out`, `${param}.weights`);
+    if (e.weights !== undefined)
+      throw new EngineError("invalid_example", `${param}.weights is not used by ${fn}; give an advantage of 0 to leave a position out`, `${param}.weights`);
     const n = e.tokens.length;
     for (const field of ["logprobs", "advantages"] as const) {
       const values = e[field];
@@ -90,11 +101,25 @@ export function encodePolicyBatch(batch: Example[], contextLength: number, codec
   const examples = batch as { tokens: number[]; logprobs: number[]; advantages: number[] }[];
   examples.forEach((e, i) => {
     const bad = e.tokens.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= codec.vocabSize);
-    if (bad >= 0) throw new EngineError("invalid_example", `batch[${i}].tokens[${bad}] is ${String(e.tokens[bad])}; token ids are integers in [0, ${codec.vocabSize})`, `batch[${i}].tokens[${bad}]`);
+    if (bad >= 0)
+      throw new EngineError(
+        "invalid_example",
+        `batch[${i}].tokens[${bad}] is ${String(e.tokens[bad])}; token ids are integers in [0, ${codec.vocabSize})`,
+        `batch[${i}].tokens[${bad}]`,
+      );
     const special = e.tokens.findIndex((t, j) => j > 0 && codec.neverSampled.includes(t));
-    if (special >= 0) throw new EngineError("invalid_example", `batch[${i}].tokens[${special}] is ${e.tokens[special]}, which a sampler never produces: an RL target must be a token a sample can hold`, `batch[${i}].tokens[${special}]`);
+    if (special >= 0)
+      throw new EngineError(
+        "invalid_example",
+        `batch[${i}].tokens[${special}] is ${e.tokens[special]}, which a sampler never produces: an RL target must be a token a sample can hold`,
+        `batch[${i}].tokens[${special}]`,
+      );
     if (e.tokens.length > contextLength) {
-      throw new EngineError("context_length_exceeded", `batch[${i}] is ${e.tokens.length} tokens but the model's context length is ${contextLength}`, `batch[${i}]`);
+      throw new EngineError(
+        "context_length_exceeded",
+        `batch[${i}] is ${e.tokens.length} tokens but the model's context length is ${contextLength}`,
+        `batch[${i}]`,
+      );
     }
   });
   const rows = examples.length;

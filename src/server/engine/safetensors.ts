@@ -30,10 +30,7 @@ const MAX_HEADER = 100_000_000;
  * Serialises tensors (in the insertion order of `tensors`) to safetensors bytes.
  * @throws SafetensorsError when a tensor's data length does not match its shape.
  */
-export function writeSafetensors(
-  tensors: Iterable<[string, F32Tensor]>,
-  metadata: Record<string, string> = {},
-): Uint8Array {
+export function writeSafetensors(tensors: Iterable<[string, F32Tensor]>, metadata: Record<string, string> = {}): Uint8Array {
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
   const parts: Float32Array[] = [];

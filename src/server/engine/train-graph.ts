@@ -64,7 +64,8 @@ export class TrainGraph {
       down: [m(l.down, ff, d), m(l.downT, d, ff)],
     }));
     this.head = [m(weights.head, d, c.vocab_size), m(weights.headT, c.vocab_size, d)];
-    for (const v of [weights.normG, weights.normB, ...weights.layers.flatMap((l) => [l.ln1G, l.ln1B, l.ln2G, l.ln2B])]) this.norms.set(v, tf.keep(tf.tensor1d(v)));
+    for (const v of [weights.normG, weights.normB, ...weights.layers.flatMap((l) => [l.ln1G, l.ln1B, l.ln2G, l.ln2B])])
+      this.norms.set(v, tf.keep(tf.tensor1d(v)));
   }
 
   /** Frees the frozen tensors. */
@@ -108,7 +109,16 @@ export class TrainGraph {
         k: xDepends || adapted(li, "k_proj"),
         v: xDepends || adapted(li, "v_proj"),
       };
-      const att = causalAttention(tf, project("q_proj", h, xDepends), project("k_proj", h, xDepends), project("v_proj", h, xDepends), rows, seq, c.n_heads, needGrads);
+      const att = causalAttention(
+        tf,
+        project("q_proj", h, xDepends),
+        project("k_proj", h, xDepends),
+        project("v_proj", h, xDepends),
+        rows,
+        seq,
+        c.n_heads,
+        needGrads,
+      );
       const attDepends = xDepends || needGrads.q || needGrads.k || needGrads.v;
       x = tf.add(x, project("o_proj", att, attDepends)) as Tensor2D;
       const h2 = this.layerNorm(x, lw.ln2G, lw.ln2B);
@@ -142,7 +152,11 @@ export class TrainGraph {
   }
 
   /** `lossFor(onehot)` makes its constant tensors (outside the gradient scope) and returns the loss of the logits. */
-  private valueAndGrads(batch: Pick<EncodedBatch, "rows" | "seq" | "tokens" | "targets">, lora: LoraParams, lossFor: (onehot: Tensor2D) => (logits: Tensor2D) => Scalar): LossAndGrads {
+  private valueAndGrads(
+    batch: Pick<EncodedBatch, "rows" | "seq" | "tokens" | "targets">,
+    lora: LoraParams,
+    lossFor: (onehot: Tensor2D) => (logits: Tensor2D) => Scalar,
+  ): LossAndGrads {
     const tf = this.tf;
     let result: LossAndGrads | undefined;
     tf.tidy(() => {

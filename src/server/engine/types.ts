@@ -76,7 +76,7 @@ export type Example =
   | { tokens: number[]; weights?: number[]; logprobs?: number[]; advantages?: number[] };
 
 /** The loss of a training call; see `LossFn` in the spec for the formulas. */
-export type LossFn = "cross_entropy" | "importance_sampling" | "ppo";
+type LossFn = "cross_entropy" | "importance_sampling" | "ppo";
 
 /** A training call's loss and its parameters (the clip thresholds are `ppo`'s only). */
 export interface LossSpec {

@@ -120,7 +120,8 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   const checkpoints = new Map<string, HfCheckpoint>();
   for (const source of options.models ?? []) {
     const c = inspectCheckpoint(source);
-    if (checkpoints.has(c.id) || MODEL_CONFIGS.has(c.id)) throw new CheckpointError(`two models have the id ${JSON.stringify(c.id)}; name them with --model ID=DIR`);
+    if (checkpoints.has(c.id) || MODEL_CONFIGS.has(c.id))
+      throw new CheckpointError(`two models have the id ${JSON.stringify(c.id)}; name them with --model ID=DIR`);
     checkpoints.set(c.id, c);
   }
   const models: HfModelSource[] = [...checkpoints.values()].map((c) => ({ path: c.dir, id: c.id, contextLength: c.info.context_length }));
@@ -128,7 +129,11 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   try {
     await Promise.all(
       Array.from({ length: count }, async () => {
-        const worker = spawn({ nice: options.workerNice ?? 5, models, ...(options.kvBudgetBytes === undefined ? {} : { kvBudgetBytes: options.kvBudgetBytes }) });
+        const worker = spawn({
+          nice: options.workerNice ?? 5,
+          models,
+          ...(options.kvBudgetBytes === undefined ? {} : { kvBudgetBytes: options.kvBudgetBytes }),
+        });
         const slot: Slot = { worker, pending: new Map(), pinned: 0, sampling: 0, sampleCalls: 0 };
         slots.push(slot);
         const onError = (e: Error) => fail(e);
@@ -267,7 +272,14 @@ class WorkerEngine implements Engine {
   codec(modelId: string): TokenCodec {
     if (MODEL_CONFIGS.has(modelId)) return BYTE_CODEC;
     const c = this.checkpoints.get(modelId);
-    if (!c) throw new EngineError("model_not_found", `model ${JSON.stringify(modelId)} does not exist; available: ${this.listModels().map((m) => m.id).join(", ")}`, "base_model");
+    if (!c)
+      throw new EngineError(
+        "model_not_found",
+        `model ${JSON.stringify(modelId)} does not exist; available: ${this.listModels()
+          .map((m) => m.id)
+          .join(", ")}`,
+        "base_model",
+      );
     return c.codec;
   }
 

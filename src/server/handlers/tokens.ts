@@ -51,7 +51,14 @@ export const detokenize: Handler<"detokenize"> = async (ctx) => {
   const { model, codec } = modelOf(ctx);
   const tokens = ctx.body.tokens;
   const bad = tokens.findIndex((t) => t >= codec.vocabSize);
-  if (bad >= 0) throw new ApiError(400, "invalid_request_error", "invalid_token", `tokens[${bad}] is ${tokens[bad]}; token ids are integers in [0, ${codec.vocabSize})`, `tokens[${bad}]`);
+  if (bad >= 0)
+    throw new ApiError(
+      400,
+      "invalid_request_error",
+      "invalid_token",
+      `tokens[${bad}] is ${tokens[bad]}; token ids are integers in [0, ${codec.vocabSize})`,
+      `tokens[${bad}]`,
+    );
   const response: Schemas["DetokenizeResult"] = { object: "text", model, text: codec.decode(tokens) };
   return json(200, response);
 };

@@ -49,7 +49,7 @@ interface Family {
 const flag = (config: Record<string, unknown>, key: string) => config[key] === true;
 
 /** The supported architectures, by the class name `config.json` gives in `architectures`. */
-export const ARCHITECTURES: Readonly<Record<string, Family>> = {
+const ARCHITECTURES: Readonly<Record<string, Family>> = {
   LlamaForCausalLM: { modelType: "llama", bias: (c) => ({ qkv: flag(c, "attention_bias"), o: flag(c, "attention_bias") }), qkNorm: false },
   MistralForCausalLM: { modelType: "mistral", bias: () => ({ qkv: false, o: false }), qkNorm: false },
   Qwen2ForCausalLM: { modelType: "qwen2", bias: () => ({ qkv: true, o: false }), qkNorm: false },
@@ -67,12 +67,13 @@ export function decoderSpec(config: Record<string, unknown>, where: string): Dec
   const family = architecture ? ARCHITECTURES[architecture] : undefined;
   if (!architecture || !family) {
     throw new CheckpointError(
-      `${where}: architecture ${architecture ? JSON.stringify(architecture) : "(none in \"architectures\")"} is not supported; supported: ${Object.keys(ARCHITECTURES).join(", ")}`,
+      `${where}: architecture ${architecture ? JSON.stringify(architecture) : '(none in "architectures")'} is not supported; supported: ${Object.keys(ARCHITECTURES).join(", ")}`,
     );
   }
   const int = (key: string, fallback?: number): number => {
     const v = config[key] ?? fallback;
-    if (typeof v !== "number" || !Number.isInteger(v) || v < 1) throw new CheckpointError(`${where}: "${key}" must be a positive integer, got ${JSON.stringify(v)}`);
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 1)
+      throw new CheckpointError(`${where}: "${key}" must be a positive integer, got ${JSON.stringify(v)}`);
     return v;
   };
   const hidden = int("hidden_size");
@@ -122,7 +123,7 @@ function slidingWindow(config: Record<string, unknown>, modelType: string): numb
  * transformers' inverse frequencies, in float32 as it computes them: `1 / theta^(2i/dim)`, and
  * for `rope_type: "llama3"` the wavelength-dependent scaling of `_compute_llama3_parameters`.
  */
-export function ropeInvFreq(dim: number, theta: number, scaling: unknown, where: string): Float32Array {
+function ropeInvFreq(dim: number, theta: number, scaling: unknown, where: string): Float32Array {
   const f = Math.fround;
   const inv = new Float32Array(dim / 2);
   // torch: base ** (arange(0, dim, 2).float() / dim), then 1.0 / that, each op rounded to float32.

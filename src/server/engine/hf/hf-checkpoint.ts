@@ -21,7 +21,7 @@ export interface HfModelSource {
 }
 
 /** Projections LoRA can target on the checkpoint architectures, in PEFT's order. */
-export const HF_TARGET_MODULES: readonly TargetModule[] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+const HF_TARGET_MODULES: readonly TargetModule[] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
 
 /** A checked checkpoint: what the server lists and tokenizes with; weights are read later by each worker. */
 export interface HfCheckpoint {
@@ -94,10 +94,12 @@ export function inspectCheckpoint(source: HfModelSource): HfCheckpoint {
   for (const [name, shape] of expectedTensors(spec)) {
     const t = tensors.get(name);
     if (!t) throw new CheckpointError(`${dir}: tensor ${name} is missing from the weights (${spec.architecture})`);
-    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) throw new CheckpointError(`${t.file}: tensor ${name} has shape [${t.shape}], config.json implies [${shape}]`);
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))
+      throw new CheckpointError(`${t.file}: tensor ${name} has shape [${t.shape}], config.json implies [${shape}]`);
   }
   const codec = loadHfTokenizer(dir, config, spec.vocab);
-  if (codec.tokenizerVocab > spec.vocab) throw new CheckpointError(`${dir}: tokenizer.json has ids up to ${codec.tokenizerVocab - 1} but vocab_size is ${spec.vocab}`);
+  if (codec.tokenizerVocab > spec.vocab)
+    throw new CheckpointError(`${dir}: tokenizer.json has ids up to ${codec.tokenizerVocab - 1} but vocab_size is ${spec.vocab}`);
   const id = source.id ?? path.basename(dir);
   if (source.contextLength !== undefined && !(Number.isInteger(source.contextLength) && source.contextLength >= 2)) {
     throw new CheckpointError(`${dir}: contextLength must be an integer >= 2, got ${source.contextLength}`);

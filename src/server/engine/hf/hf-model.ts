@@ -118,7 +118,10 @@ export class HfModel {
   }
 
   /** LoRA tensors for `pairs` (caller disposes them with `disposeLora`). */
-  loraTensors(scale: number, pairs: { layer: number; module: TargetModule; at: Float32Array; bt: Float32Array; inDim: number; outDim: number; r: number }[]): HfLoraTensors {
+  loraTensors(
+    scale: number,
+    pairs: { layer: number; module: TargetModule; at: Float32Array; bt: Float32Array; inDim: number; outDim: number; r: number }[],
+  ): HfLoraTensors {
     const tf = this.tf;
     return {
       scale,
@@ -144,8 +147,23 @@ export class HfModel {
       };
       const q = heads4(this.linear(h, layer, li, "q_proj", lora), heads, layer.qNorm);
       const k = repeatKv(tf, heads4(this.linear(h, layer, li, "k_proj", lora), kvHeads, layer.kNorm), rows, kvHeads, heads / kvHeads, seq, headDim);
-      const v = repeatKv(tf, tf.transpose(tf.reshape(this.linear(h, layer, li, "v_proj", lora), [rows, seq, kvHeads, headDim]), [0, 2, 1, 3]), rows, kvHeads, heads / kvHeads, seq, headDim);
-      const attn = attend(tf, tf.reshape(q, [rows * heads, seq, headDim]) as Tensor3D, tf.reshape(k, [rows * heads, seq, headDim]) as Tensor3D, tf.reshape(v, [rows * heads, seq, headDim]) as Tensor3D, mask, headDim);
+      const v = repeatKv(
+        tf,
+        tf.transpose(tf.reshape(this.linear(h, layer, li, "v_proj", lora), [rows, seq, kvHeads, headDim]), [0, 2, 1, 3]),
+        rows,
+        kvHeads,
+        heads / kvHeads,
+        seq,
+        headDim,
+      );
+      const attn = attend(
+        tf,
+        tf.reshape(q, [rows * heads, seq, headDim]) as Tensor3D,
+        tf.reshape(k, [rows * heads, seq, headDim]) as Tensor3D,
+        tf.reshape(v, [rows * heads, seq, headDim]) as Tensor3D,
+        mask,
+        headDim,
+      );
       const merged = tf.reshape(tf.transpose(tf.reshape(attn, [rows, heads, seq, headDim]), [0, 2, 1, 3]), [rows * seq, heads * headDim]) as Tensor2D;
       x = tf.add(x, this.linear(merged, layer, li, "o_proj", lora));
       x = tf.add(x, this.mlp(this.rmsNorm(x, layer.postNorm), layer, li, lora));
@@ -195,7 +213,8 @@ export class HfModel {
           s.cache.v[li] = tf.keep(vAll);
           const total = past + n;
           const rep = heads / kvHeads;
-          const expand = (t: Tensor3D) => (rep === 1 ? t : (tf.reshape(tf.tile(tf.reshape(t, [kvHeads, 1, total * headDim]), [1, rep, 1]), [heads, total, headDim]) as Tensor3D));
+          const expand = (t: Tensor3D) =>
+            rep === 1 ? t : (tf.reshape(tf.tile(tf.reshape(t, [kvHeads, 1, total * headDim]), [1, rep, 1]), [heads, total, headDim]) as Tensor3D);
           const attn = attend(tf, qs as Tensor3D, expand(kAll), expand(vAll), n === 1 ? undefined : causalMask(tf, n, past), headDim);
           outs.push(tf.reshape(tf.transpose(attn, [1, 0, 2]), [n, heads * headDim]) as Tensor2D);
           row += n;
@@ -267,7 +286,7 @@ export class HfModel {
 }
 
 /** The checkpoint's module group of a projection: `self_attn` or `mlp`. */
-export function moduleGroup(module: TargetModule): "self_attn" | "mlp" {
+function moduleGroup(module: TargetModule): "self_attn" | "mlp" {
   return module === "gate_proj" || module === "up_proj" || module === "down_proj" ? "mlp" : "self_attn";
 }
 

@@ -124,7 +124,19 @@ export class HfSampler {
     }
     const seed = p.seed ?? crypto.getRandomValues(new Uint32Array(1))[0]!;
     w.retain();
-    this.jobs.push({ w, p, opts: { temperature: p.temperature, topP: p.top_p, topK: p.top_k }, seed, hooks, done, encoded, prefilled: false, live: [], running: 0, ended: false });
+    this.jobs.push({
+      w,
+      p,
+      opts: { temperature: p.temperature, topP: p.top_p, topK: p.top_k },
+      seed,
+      hooks,
+      done,
+      encoded,
+      prefilled: false,
+      live: [],
+      running: 0,
+      ended: false,
+    });
   }
 
   step(): boolean {
@@ -168,7 +180,10 @@ export class HfSampler {
     const caches = job.encoded.map(() => new HfKvCache(w.model.spec.layers));
     let logits: Float32Array;
     try {
-      logits = this.lastLogits(w, job.encoded.map((tokens, i) => ({ cache: caches[i]!, tokens })));
+      logits = this.lastLogits(
+        w,
+        job.encoded.map((tokens, i) => ({ cache: caches[i]!, tokens })),
+      );
     } catch (e) {
       for (const c of caches) c.dispose();
       throw e;
@@ -200,7 +215,10 @@ export class HfSampler {
 
   private decode(w: HfWeights, group: Live[]): void {
     this.#progressed = true;
-    const logits = this.lastLogits(w, group.map((l) => ({ cache: l.cache, tokens: [l.next] })));
+    const logits = this.lastLogits(
+      w,
+      group.map((l) => ({ cache: l.cache, tokens: [l.next] })),
+    );
     const V = w.model.spec.vocab;
     const finished = new Set<Job>();
     group.forEach((l, i) => {
@@ -278,7 +296,7 @@ export class HfSampler {
 }
 
 /** Logits of each sequence's last new row after extending its cache, `[seqs, vocab]`. */
-export function lastRowLogits(model: HfModel, lora: HfLoraTensors | undefined, seqs: { cache: HfKvCache; tokens: readonly number[] }[]): Float32Array {
+function lastRowLogits(model: HfModel, lora: HfLoraTensors | undefined, seqs: { cache: HfKvCache; tokens: readonly number[] }[]): Float32Array {
   const tf = model.tf;
   const hidden = model.extend(seqs, lora);
   const logits = tf.tidy(() => {
@@ -303,7 +321,12 @@ export function encodeSamplePrompt(codec: TokenCodec, prompt: Prompt, i: number,
   if (typeof prompt === "string") tokens = encodeWithBos(codec, prompt);
   else {
     const bad = prompt.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= codec.vocabSize);
-    if (bad >= 0) throw new EngineError("invalid_example", `prompts[${i}][${bad}] is ${String(prompt[bad])}; token ids are integers in [0, ${codec.vocabSize})`, `prompts[${i}][${bad}]`);
+    if (bad >= 0)
+      throw new EngineError(
+        "invalid_example",
+        `prompts[${i}][${bad}] is ${String(prompt[bad])}; token ids are integers in [0, ${codec.vocabSize})`,
+        `prompts[${i}][${bad}]`,
+      );
     tokens = prompt;
   }
   if (tokens.length === 0) throw new EngineError("invalid_example", `prompts[${i}] holds no token (this model adds no BOS to text)`, `prompts[${i}]`);

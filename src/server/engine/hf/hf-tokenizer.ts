@@ -52,14 +52,16 @@ export function loadHfTokenizer(dir: string, config: Json, vocabSize: number): T
   } catch (e) {
     throw new CheckpointError(`${tokenizerPath}: cannot be loaded (${e instanceof Error ? e.message : String(e)})`);
   }
-  const idOf = (text: string | undefined): number | undefined => (text === undefined ? undefined : tokenizer.token_to_id(text) ?? undefined);
+  const idOf = (text: string | undefined): number | undefined => (text === undefined ? undefined : (tokenizer.token_to_id(text) ?? undefined));
   const bosText = tokenText(tokConfig.bos_token);
   const bos = idOf(bosText) ?? null;
-  const addsBos = bos !== null && (tokConfig.add_bos_token === true || (tokConfig.add_bos_token !== false && templateAddsBos(tokenizerJson.post_processor, bosText!)));
+  const addsBos =
+    bos !== null && (tokConfig.add_bos_token === true || (tokConfig.add_bos_token !== false && templateAddsBos(tokenizerJson.post_processor, bosText!)));
   const eosFromTokenizer = idOf(tokenText(tokConfig.eos_token));
   const stopIds = [...new Set([...(eosFromTokenizer === undefined ? [] : [eosFromTokenizer]), ...ids(gen.eos_token_id), ...ids(config.eos_token_id)])];
   const eos = eosFromTokenizer ?? stopIds[0];
-  if (eos === undefined) throw new CheckpointError(`${dir}: no end-of-sequence token (tokenizer_config.json "eos_token", generation_config.json or config.json "eos_token_id")`);
+  if (eos === undefined)
+    throw new CheckpointError(`${dir}: no end-of-sequence token (tokenizer_config.json "eos_token", generation_config.json or config.json "eos_token_id")`);
   let tokenizerVocab = 0;
   for (const id of tokenizer.get_vocab(true).values()) tokenizerVocab = Math.max(tokenizerVocab, id + 1);
   return {
@@ -73,6 +75,10 @@ export function loadHfTokenizer(dir: string, config: Json, vocabSize: number): T
     tokenizerVocab,
     encode: (text) => tokenizer.encode(text, { add_special_tokens: false }).ids,
     // Ids past the tokenizer's vocabulary (padded LM-head rows) have no text.
-    decode: (tokens) => tokenizer.decode(tokens.filter((t) => t < tokenizerVocab), { skip_special_tokens: true }),
+    decode: (tokens) =>
+      tokenizer.decode(
+        tokens.filter((t) => t < tokenizerVocab),
+        { skip_special_tokens: true },
+      ),
   };
 }

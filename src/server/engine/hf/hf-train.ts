@@ -53,10 +53,12 @@ function valueAndGrads<B extends Pick<EncodedBatch, "rows" | "seq" | "tokens" | 
     if (!total) total = { loss, grads };
     else {
       total.loss += loss;
-      total.grads.forEach((pair, i) => pair.forEach((sum, j) => {
-        const g = grads[i]![j]!;
-        for (let k = 0; k < sum.length; k++) sum[k] = sum[k]! + g[k]!;
-      }));
+      total.grads.forEach((pair, i) =>
+        pair.forEach((sum, j) => {
+          const g = grads[i]![j]!;
+          for (let k = 0; k < sum.length; k++) sum[k] = sum[k]! + g[k]!;
+        }),
+      );
     }
   }
   return total!;
@@ -85,7 +87,10 @@ function microBatch(
     const onehot = tf.cast(tf.oneHot(tf.tensor1d(batch.targets, "int32"), model.spec.vocab), "float32") as Tensor2D;
     const lossOf = lossFor(onehot);
     const f = (...p: Tensor[]) => {
-      const tensors: HfLoraTensors = { scale: lora.scale, pairs: new Map(lora.pairs.map((pair, i) => [`${pair.layer}.${pair.module}`, [p[2 * i] as Tensor2D, p[2 * i + 1] as Tensor2D]])) };
+      const tensors: HfLoraTensors = {
+        scale: lora.scale,
+        pairs: new Map(lora.pairs.map((pair, i) => [`${pair.layer}.${pair.module}`, [p[2 * i] as Tensor2D, p[2 * i + 1] as Tensor2D]])),
+      };
       return lossOf(model.logits(model.hidden(batch.tokens, batch.rows, batch.seq, tensors)));
     };
     const { value, grads } = tf.valueAndGrads(f)(params);
@@ -110,7 +115,10 @@ export function hfLogprobs(model: HfModel, lora: HfLoraTensors | undefined, sequ
     const chunk = sequences.slice(first, first + CHUNK);
     const caches = chunk.map(() => new HfKvCache(model.spec.layers));
     try {
-      const hidden = model.extend(chunk.map((tokens, i) => ({ cache: caches[i]!, tokens })), lora);
+      const hidden = model.extend(
+        chunk.map((tokens, i) => ({ cache: caches[i]!, tokens })),
+        lora,
+      );
       let row = 0;
       try {
         // One sequence's logits at a time: rows × vocab floats can be large.

@@ -54,7 +54,8 @@ function readHeader(file: string): [string, TensorEntry][] {
     const lenBytes = Buffer.alloc(8);
     if (size < 8 || fs.readSync(fd, lenBytes, 0, 8, 0) < 8) throw new CheckpointError(`${file}: truncated (${size} bytes, no header)`);
     const headerLen = Number(lenBytes.readBigUInt64LE(0));
-    if (headerLen > 100_000_000 || 8 + headerLen > size) throw new CheckpointError(`${file}: truncated or not safetensors (header of ${headerLen} bytes in a ${size}-byte file)`);
+    if (headerLen > 100_000_000 || 8 + headerLen > size)
+      throw new CheckpointError(`${file}: truncated or not safetensors (header of ${headerLen} bytes in a ${size}-byte file)`);
     const headerBytes = Buffer.alloc(headerLen);
     fs.readSync(fd, headerBytes, 0, headerLen, 8);
     let header: Record<string, unknown>;
@@ -72,10 +73,12 @@ function readHeader(file: string): [string, TensorEntry][] {
       const width = typeof dtype === "string" ? DTYPE_BYTES[dtype] : undefined;
       if (!width) throw new CheckpointError(`${file}: tensor ${name} has dtype ${String(dtype)}; supported: F32, F16, BF16`);
       if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new CheckpointError(`${file}: tensor ${name} has a bad shape`);
-      if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)) throw new CheckpointError(`${file}: tensor ${name} has bad data_offsets`);
+      if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0))
+        throw new CheckpointError(`${file}: tensor ${name} has bad data_offsets`);
       const [b, e] = offsets as [number, number];
       const count = (shape as number[]).reduce((a, c) => a * c, 1);
-      if (e - b !== count * width) throw new CheckpointError(`${file}: tensor ${name} of shape [${shape}] needs ${count * width} bytes, its offsets give ${e - b}`);
+      if (e - b !== count * width)
+        throw new CheckpointError(`${file}: tensor ${name} of shape [${shape}] needs ${count * width} bytes, its offsets give ${e - b}`);
       dataEnd = Math.max(dataEnd, e);
       out.push([name, { file, dtype: dtype as TensorEntry["dtype"], shape: shape as number[], begin: dataStart + b, end: dataStart + e }]);
     }
@@ -104,7 +107,7 @@ export function readTensor(entry: TensorEntry): Float32Array {
 }
 
 /** Little-endian F32/F16/BF16 bytes as float32 values. */
-export function toFloat32(bytes: Uint8Array, dtype: TensorEntry["dtype"]): Float32Array {
+function toFloat32(bytes: Uint8Array, dtype: TensorEntry["dtype"]): Float32Array {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (dtype === "F32") {
     const out = new Float32Array(bytes.length / 4);

@@ -7,7 +7,7 @@
 
 /** Value types. */
 export const I32 = 0x7f;
-export const I64 = 0x7e;
+const I64 = 0x7e;
 export const F32 = 0x7d;
 export const F64 = 0x7c;
 export const V128 = 0x7b;
@@ -136,8 +136,6 @@ export class Body {
     this.code.push(0x43, ...new Uint8Array(new Float32Array([x]).buffer));
     return this;
   }
-
-
 
   /**
    * A v128 constant, read from a local set once at the function's start: V8 builds a v128.const
@@ -300,7 +298,14 @@ export function assemble(imports: ImportDef[], functions: FunctionDef[], minPage
     return [id, ...size, ...content];
   };
   return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    0x01,
+    0x00,
+    0x00,
+    0x00,
     ...section(1, typeSec),
     ...section(2, importSec),
     ...section(3, funcSec),

@@ -21,9 +21,21 @@ import { F32X4_ADD, F32X4_DIV, F32X4_MUL, F32X4_SPLAT, F32X4_SUB, F32_LOAD, I32_
 export interface AttentionKernels {
   forward(q: number, k: number, v: number, out: number, probs: number, batch: number, seq: number): void;
   /** `flags`: 1 computes dq, 2 dk, 4 dv (the others are left as they are). `scratch`: `seq + 4` floats. dk and dv must start at 0. */
-  backward(q: number, k: number, v: number, dy: number, probs: number, dq: number, dk: number, dv: number, batch: number, seq: number, flags: number, scratch: number): void;
+  backward(
+    q: number,
+    k: number,
+    v: number,
+    dy: number,
+    probs: number,
+    dq: number,
+    dk: number,
+    dv: number,
+    batch: number,
+    seq: number,
+    flags: number,
+    scratch: number,
+  ): void;
 }
-
 
 interface Shape {
   d: number;
@@ -71,34 +83,61 @@ class Emitter {
 
   /** `for (t = 0; t < len; t += step)`. */
   each(t: number, len: number, step: number, inner: () => void): void {
-    this.b.for(t, () => this.b.i32(0), () => this.b.get(len), step, inner);
+    this.b.for(
+      t,
+      () => this.b.i32(0),
+      () => this.b.get(len),
+      step,
+      inner,
+    );
   }
 
   /** `accs += splat(f32 at w + 4t) × (dh floats at row)` for the v128 locals `accs`. */
   axpyInto(accs: number[], w: number, t: number, row: number, e: number): void {
     const b = this.b;
     b.get(w).get(t).i32(4).op(I32_MUL).op(I32_ADD).mem(F32_LOAD, 2).simd(F32X4_SPLAT).set(e);
-    accs.forEach((a, j) => b.get(a).get(e).get(row).simdMem(V_LOAD, 2, 16 * j).simd(F32X4_MUL).simd(F32X4_ADD).set(a));
+    accs.forEach((a, j) =>
+      b
+        .get(a)
+        .get(e)
+        .get(row)
+        .simdMem(V_LOAD, 2, 16 * j)
+        .simd(F32X4_MUL)
+        .simd(F32X4_ADD)
+        .set(a),
+    );
   }
 }
 
 /** Loops over (row b, head h, query i), setting the per-block addresses. */
-function forBlocks(m: Emitter, batch: number, seq: number, probs: number, inner: (loc: { row: number; len: number; prow: number; keys: number }) => void): void {
+function forBlocks(
+  m: Emitter,
+  batch: number,
+  seq: number,
+  probs: number,
+  inner: (loc: { row: number; len: number; prow: number; keys: number }) => void,
+): void {
   const b = m.b;
   const [bi, h, i, len, prow, keys, row] = [m.i32(), m.i32(), m.i32(), m.i32(), m.i32(), m.i32(), m.i32()];
   // prow walks the probabilities: block (b, h) then row i, seq floats per row
   b.get(probs).set(prow);
   m.each(bi, batch, 1, () => {
-    b.for(h, () => b.i32(0), () => b.i32(m.shape.d * 4), m.dh * 4, () => {
-      // keys = byte offset of (row b, position 0, head h) in a [batch*seq, d] tensor
-      b.get(bi).get(seq).op(I32_MUL).i32(m.rowBytes).op(I32_MUL).get(h).op(I32_ADD).set(keys);
-      m.each(i, seq, 1, () => {
-        b.get(i).i32(1).op(I32_ADD).set(len);
-        b.get(keys).get(i).i32(m.rowBytes).op(I32_MUL).op(I32_ADD).set(row);
-        inner({ row, len, prow, keys });
-        b.get(prow).get(seq).i32(4).op(I32_MUL).op(I32_ADD).set(prow);
-      });
-    });
+    b.for(
+      h,
+      () => b.i32(0),
+      () => b.i32(m.shape.d * 4),
+      m.dh * 4,
+      () => {
+        // keys = byte offset of (row b, position 0, head h) in a [batch*seq, d] tensor
+        b.get(bi).get(seq).op(I32_MUL).i32(m.rowBytes).op(I32_MUL).get(h).op(I32_ADD).set(keys);
+        m.each(i, seq, 1, () => {
+          b.get(i).i32(1).op(I32_ADD).set(len);
+          b.get(keys).get(i).i32(m.rowBytes).op(I32_MUL).op(I32_ADD).set(row);
+          inner({ row, len, prow, keys });
+          b.get(prow).get(seq).i32(4).op(I32_MUL).op(I32_ADD).set(prow);
+        });
+      },
+    );
   });
 }
 
@@ -144,49 +183,91 @@ function backward(shape: Shape): FunctionDef {
     b.get(dy).get(row).op(I32_ADD).set(ptr);
     m.load(ys, ptr);
     // dv_t += p_t dy_i
-    b.get(flags).i32(4).op(I32_AND).if(() =>
-      rows(len, dv, keys, () => {
-        b.get(prow).get(t).i32(4).op(I32_MUL).op(I32_ADD).mem(F32_LOAD, 2).simd(F32X4_SPLAT).set(e);
-        ys.forEach((y, j) => b.get(ptr).get(ptr).simdMem(V_LOAD, 2, 16 * j).get(e).get(y).simd(F32X4_MUL).simd(F32X4_ADD).simdMem(V_STORE, 2, 16 * j));
-      }),
-    );
-    b.get(flags).i32(3).op(I32_AND).if(() => {
-      // dp_t = dy_i · v_t into scratch (padding set to 0), dot = sum_t p_t dp_t (lane-wise), ds_t = p_t (dp_t - dot)
-      b.get(v).get(keys).op(I32_ADD).set(dst);
-      m.each(t, len, 4, () => {
-        dotFour(b, ys, dst, m.rowBytes, t, len, scratch, m.dots);
-        b.get(dst).i32(4 * m.rowBytes).op(I32_ADD).set(dst);
-      });
-      b.get(scratch).get(len).i32(4).op(I32_MUL).op(I32_ADD).f32x4(0).simdMem(V_STORE, 2);
-      b.f32x4(0).set(sv);
-      m.each(t, len, 4, () => {
-        b.get(sv).get(prow).get(t).i32(4).op(I32_MUL).op(I32_ADD).simdMem(V_LOAD, 2);
-        b.get(scratch).get(t).i32(4).op(I32_MUL).op(I32_ADD).simdMem(V_LOAD, 2).simd(F32X4_MUL).simd(F32X4_ADD).set(sv);
-      });
-      laneSum(b, sv);
-      b.set(dot);
-      m.each(t, len, 4, () => {
-        setAddress(b, ptr, scratch, t, 4);
-        b.get(prow).get(t).i32(4).op(I32_MUL).op(I32_ADD).simdMem(V_LOAD, 2).set(pv);
-        b.get(ptr).get(pv).get(ptr).simdMem(V_LOAD, 2).get(dot).simd(F32X4_SPLAT).simd(F32X4_SUB).simd(F32X4_MUL).simdMem(V_STORE, 2);
-      });
-      // dq_i = scale sum_t ds_t k_t
-      b.get(flags).i32(1).op(I32_AND).if(() => {
-        for (const a of accs) b.f32x4(0).set(a);
-        rows(len, k, keys, () => m.axpyInto(accs, scratch, t, ptr, e));
-        b.get(dq).get(row).op(I32_ADD).set(ptr);
-        accs.forEach((a, j) => b.get(ptr).get(a).f32x4(m.scale).simd(F32X4_MUL).simdMem(V_STORE, 2, 16 * j));
-      });
-      // dk_t += ds_t (scale q_i)
-      b.get(flags).i32(2).op(I32_AND).if(() => {
-        b.get(q).get(row).op(I32_ADD).set(ptr);
-        m.load(qs, ptr, m.scale);
-        rows(len, dk, keys, () => {
-          b.get(scratch).get(t).i32(4).op(I32_MUL).op(I32_ADD).mem(F32_LOAD, 2).simd(F32X4_SPLAT).set(e);
-          qs.forEach((qv, j) => b.get(ptr).get(ptr).simdMem(V_LOAD, 2, 16 * j).get(e).get(qv).simd(F32X4_MUL).simd(F32X4_ADD).simdMem(V_STORE, 2, 16 * j));
+    b.get(flags)
+      .i32(4)
+      .op(I32_AND)
+      .if(() =>
+        rows(len, dv, keys, () => {
+          b.get(prow).get(t).i32(4).op(I32_MUL).op(I32_ADD).mem(F32_LOAD, 2).simd(F32X4_SPLAT).set(e);
+          ys.forEach((y, j) =>
+            b
+              .get(ptr)
+              .get(ptr)
+              .simdMem(V_LOAD, 2, 16 * j)
+              .get(e)
+              .get(y)
+              .simd(F32X4_MUL)
+              .simd(F32X4_ADD)
+              .simdMem(V_STORE, 2, 16 * j),
+          );
+        }),
+      );
+    b.get(flags)
+      .i32(3)
+      .op(I32_AND)
+      .if(() => {
+        // dp_t = dy_i · v_t into scratch (padding set to 0), dot = sum_t p_t dp_t (lane-wise), ds_t = p_t (dp_t - dot)
+        b.get(v).get(keys).op(I32_ADD).set(dst);
+        m.each(t, len, 4, () => {
+          dotFour(b, ys, dst, m.rowBytes, t, len, scratch, m.dots);
+          b.get(dst)
+            .i32(4 * m.rowBytes)
+            .op(I32_ADD)
+            .set(dst);
         });
+        b.get(scratch).get(len).i32(4).op(I32_MUL).op(I32_ADD).f32x4(0).simdMem(V_STORE, 2);
+        b.f32x4(0).set(sv);
+        m.each(t, len, 4, () => {
+          b.get(sv).get(prow).get(t).i32(4).op(I32_MUL).op(I32_ADD).simdMem(V_LOAD, 2);
+          b.get(scratch).get(t).i32(4).op(I32_MUL).op(I32_ADD).simdMem(V_LOAD, 2).simd(F32X4_MUL).simd(F32X4_ADD).set(sv);
+        });
+        laneSum(b, sv);
+        b.set(dot);
+        m.each(t, len, 4, () => {
+          setAddress(b, ptr, scratch, t, 4);
+          b.get(prow).get(t).i32(4).op(I32_MUL).op(I32_ADD).simdMem(V_LOAD, 2).set(pv);
+          b.get(ptr).get(pv).get(ptr).simdMem(V_LOAD, 2).get(dot).simd(F32X4_SPLAT).simd(F32X4_SUB).simd(F32X4_MUL).simdMem(V_STORE, 2);
+        });
+        // dq_i = scale sum_t ds_t k_t
+        b.get(flags)
+          .i32(1)
+          .op(I32_AND)
+          .if(() => {
+            for (const a of accs) b.f32x4(0).set(a);
+            rows(len, k, keys, () => m.axpyInto(accs, scratch, t, ptr, e));
+            b.get(dq).get(row).op(I32_ADD).set(ptr);
+            accs.forEach((a, j) =>
+              b
+                .get(ptr)
+                .get(a)
+                .f32x4(m.scale)
+                .simd(F32X4_MUL)
+                .simdMem(V_STORE, 2, 16 * j),
+            );
+          });
+        // dk_t += ds_t (scale q_i)
+        b.get(flags)
+          .i32(2)
+          .op(I32_AND)
+          .if(() => {
+            b.get(q).get(row).op(I32_ADD).set(ptr);
+            m.load(qs, ptr, m.scale);
+            rows(len, dk, keys, () => {
+              b.get(scratch).get(t).i32(4).op(I32_MUL).op(I32_ADD).mem(F32_LOAD, 2).simd(F32X4_SPLAT).set(e);
+              qs.forEach((qv, j) =>
+                b
+                  .get(ptr)
+                  .get(ptr)
+                  .simdMem(V_LOAD, 2, 16 * j)
+                  .get(e)
+                  .get(qv)
+                  .simd(F32X4_MUL)
+                  .simd(F32X4_ADD)
+                  .simdMem(V_STORE, 2, 16 * j),
+              );
+            });
+          });
       });
-    });
   });
   return { name: "backward", params: [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32], results: [], body: b, export: true };
 }

@@ -1,5 +1,20 @@
 import { type Body, I32, V128 } from "./assembler.js";
-import { EVEN_LANES, F32X4_ADD, F32X4_EXTRACT, F32X4_MUL, F32_ADD, HIGH_PAIRS, I32_ADD, I32_LT_S, I32_MUL, I8X16_SHUFFLE, LOW_PAIRS, ODD_LANES, V_LOAD, V_STORE } from "./opcodes.js";
+import {
+  EVEN_LANES,
+  F32X4_ADD,
+  F32X4_EXTRACT,
+  F32X4_MUL,
+  F32_ADD,
+  HIGH_PAIRS,
+  I32_ADD,
+  I32_LT_S,
+  I32_MUL,
+  I8X16_SHUFFLE,
+  LOW_PAIRS,
+  ODD_LANES,
+  V_LOAD,
+  V_STORE,
+} from "./opcodes.js";
 
 /** Code shapes the kernels share. */
 
@@ -21,10 +36,16 @@ export function laneSum(b: Body, v: number): void {
 export function overRows(b: Body, rows: number, rowBytes: number, ptrs: number[], row: (at: number[], r: number) => void): void {
   const r = b.local(I32);
   const at = ptrs.map(() => b.local(I32));
-  b.for(r, () => b.i32(0), () => b.get(rows), 1, () => {
-    ptrs.forEach((p, k) => setAddress(b, at[k]!, p, r, rowBytes));
-    row(at, r);
-  });
+  b.for(
+    r,
+    () => b.i32(0),
+    () => b.get(rows),
+    1,
+    () => {
+      ptrs.forEach((p, k) => setAddress(b, at[k]!, p, r, rowBytes));
+      row(at, r);
+    },
+  );
 }
 
 /** The v128 locals `dotFour` works in. */
@@ -49,22 +70,46 @@ export function dotTemps(b: Body): DotTemps {
  */
 export function dotFour(b: Body, regs: number[], row: number, rowBytes: number, t: number, len: number, dst: number, { accA, accB, vs }: DotTemps): void {
   vs.forEach((v, p) => {
-    b.get(t).i32(p).op(I32_ADD).get(len).op(I32_LT_S).if(() => {
-      regs.forEach((r, j) => {
-        const acc = j % 2 ? accB : accA;
-        b.get(row).simdMem(V_LOAD, 2, p * rowBytes + 16 * j).get(r).simd(F32X4_MUL);
-        if (j >= 2) b.get(acc).simd(F32X4_ADD);
-        b.set(acc);
+    b.get(t)
+      .i32(p)
+      .op(I32_ADD)
+      .get(len)
+      .op(I32_LT_S)
+      .if(() => {
+        regs.forEach((r, j) => {
+          const acc = j % 2 ? accB : accA;
+          b.get(row)
+            .simdMem(V_LOAD, 2, p * rowBytes + 16 * j)
+            .get(r)
+            .simd(F32X4_MUL);
+          if (j >= 2) b.get(acc).simd(F32X4_ADD);
+          b.set(acc);
+        });
+        b.get(accA);
+        if (regs.length > 1) b.get(accB).simd(F32X4_ADD);
+        b.set(v);
       });
-      b.get(accA);
-      if (regs.length > 1) b.get(accB).simd(F32X4_ADD);
-      b.set(v);
-    });
   });
-  for (const [x, y] of [[0, 1], [2, 3]] as const) {
-    b.get(vs[x]!).get(vs[y]!).simd(I8X16_SHUFFLE, ...LOW_PAIRS).get(vs[x]!).get(vs[y]!).simd(I8X16_SHUFFLE, ...HIGH_PAIRS).simd(F32X4_ADD).set(vs[x]!);
+  for (const [x, y] of [
+    [0, 1],
+    [2, 3],
+  ] as const) {
+    b.get(vs[x]!)
+      .get(vs[y]!)
+      .simd(I8X16_SHUFFLE, ...LOW_PAIRS)
+      .get(vs[x]!)
+      .get(vs[y]!)
+      .simd(I8X16_SHUFFLE, ...HIGH_PAIRS)
+      .simd(F32X4_ADD)
+      .set(vs[x]!);
   }
   b.get(dst).get(t).i32(4).op(I32_MUL).op(I32_ADD);
-  b.get(vs[0]!).get(vs[2]!).simd(I8X16_SHUFFLE, ...EVEN_LANES).get(vs[0]!).get(vs[2]!).simd(I8X16_SHUFFLE, ...ODD_LANES).simd(F32X4_ADD);
+  b.get(vs[0]!)
+    .get(vs[2]!)
+    .simd(I8X16_SHUFFLE, ...EVEN_LANES)
+    .get(vs[0]!)
+    .get(vs[2]!)
+    .simd(I8X16_SHUFFLE, ...ODD_LANES)
+    .simd(F32X4_ADD);
   b.simdMem(V_STORE, 2);
 }

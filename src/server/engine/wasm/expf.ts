@@ -21,11 +21,11 @@ const HI = 88;
 const LOG2E = f(Math.LOG2E);
 /** ln 2 = C1 - C2 with C1 = 355/512 exactly: n * C1 is exact for |n| ≤ 127. */
 const C1 = f(0.693359375);
-const C2 = f(-2.12194440e-4);
+const C2 = f(-2.1219444e-4);
 /** 1.5 × 2^23: adding it rounds a float below 2^22 in size to an integer, held in the low mantissa bits. */
 const MAGIC = 12582912;
 const MAGIC_BITS = 0x4b400000;
-const P = [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1].map(f);
+const P = [1.98756915e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1].map(f);
 
 /** Round half to even (wasm's `nearest`). */
 function nearest(v: number): number {
@@ -80,7 +80,12 @@ export function emitExpF32(b: Body, xs: readonly number[], ys: readonly number[]
   // y = ((p * r²) + r) + 1, times 2^n (n + 127 in the exponent bits), 0 where x < LO
   each((i) => {
     b.get(ys[i]!).get(r[i]!).get(r[i]!).simd(F32X4_MUL).simd(F32X4_MUL).get(r[i]!).simd(F32X4_ADD).f32x4(1).simd(F32X4_ADD);
-    b.get(m[i]!).i32x4(127 - MAGIC_BITS).simd(I32X4_ADD).i32(23).simd(I32X4_SHL).simd(F32X4_MUL);
+    b.get(m[i]!)
+      .i32x4(127 - MAGIC_BITS)
+      .simd(I32X4_ADD)
+      .i32(23)
+      .simd(I32X4_SHL)
+      .simd(F32X4_MUL);
     b.get(low[i]!).simd(V_ANDNOT).set(ys[i]!);
   });
 }

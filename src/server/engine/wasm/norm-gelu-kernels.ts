@@ -1,7 +1,23 @@
 import { Body, F32, type FunctionDef, I32, V128, assemble } from "./assembler.js";
 import { emitExpF32, expf } from "./expf.js";
 import { laneSum, overRows } from "./emit.js";
-import { F32X4_ADD, F32X4_DIV, F32X4_MUL, F32X4_SPLAT, F32X4_SUB, F32_ADD, F32_DIV, F32_LOAD, F32_SQRT, F32_STORE, I32_ADD, I32_AND, I32_MUL, V_LOAD, V_STORE } from "./opcodes.js";
+import {
+  F32X4_ADD,
+  F32X4_DIV,
+  F32X4_MUL,
+  F32X4_SPLAT,
+  F32X4_SUB,
+  F32_ADD,
+  F32_DIV,
+  F32_LOAD,
+  F32_SQRT,
+  F32_STORE,
+  I32_ADD,
+  I32_AND,
+  I32_MUL,
+  V_LOAD,
+  V_STORE,
+} from "./opcodes.js";
 
 /**
  * GELU and LayerNorm of the training graph, forward and backward, as WebAssembly on the tfjs wasm
@@ -26,7 +42,6 @@ export interface LayerNormKernels {
   layerNormBackward(dy: number, g: number, xhat: number, inv: number, dx: number, rows: number): void;
 }
 
-
 const f = Math.fround;
 const A = f(0.044715);
 const A3 = f(3 * 0.044715);
@@ -37,10 +52,16 @@ function overFloats(b: Body, n: number, ptrs: number[], inner: (at: number[]) =>
   const i = b.local(I32);
   const at = ptrs.map(() => b.local(I32));
   // whole groups of four only: n & ~3 floats
-  b.for(i, () => b.i32(0), () => b.get(n).i32(-4).op(I32_AND).i32(4).op(I32_MUL), 16, () => {
-    ptrs.forEach((p, k) => b.get(p).get(i).op(I32_ADD).set(at[k]!));
-    inner(at);
-  });
+  b.for(
+    i,
+    () => b.i32(0),
+    () => b.get(n).i32(-4).op(I32_AND).i32(4).op(I32_MUL),
+    16,
+    () => {
+      ptrs.forEach((p, k) => b.get(p).get(i).op(I32_ADD).set(at[k]!));
+      inner(at);
+    },
+  );
 }
 
 function geluForward(): FunctionDef {
@@ -78,7 +99,13 @@ function geluBackward(): FunctionDef {
 /** `for (j = 0; j < 4d; j += 16)`: byte offsets of a row's groups of four floats. */
 function overRow(b: Body, d: number, inner: (j: number) => void): void {
   const j = b.local(I32);
-  b.for(j, () => b.i32(0), () => b.i32(4 * d), 16, () => inner(j));
+  b.for(
+    j,
+    () => b.i32(0),
+    () => b.i32(4 * d),
+    16,
+    () => inner(j),
+  );
 }
 
 /** Pushes the four floats at byte address `base + j`. */
