@@ -5,7 +5,7 @@ import { BYTE_CODEC, type TokenCodec, encodeWithBos } from "./codec.js";
 import { type LoraLayout, type LoraParams, adapterConfig, exportAdapter, importAdapter, initLora } from "./lora.js";
 import { MODEL_CONFIGS, byteLayout, listModels } from "./models.js";
 import { type HfCheckpoint, type HfModelSource, inspectCheckpoint, moduleDims } from "./hf/hf-checkpoint.js";
-import { HfModel, } from "./hf/hf-model.js";
+import { HfModel } from "./hf/hf-model.js";
 import { HfSampler, HfWeights, encodeSamplePrompt } from "./hf/hf-sampler.js";
 import { hfEmbeddings, hfLogprobs, hfLossAndGrads, hfPolicyLossAndGrads } from "./hf/hf-train.js";
 import { type Accumulator, type AdamState, adamwUpdate, exportAccumulator, exportAdam, importAccumulator, importAdam, initAdam, l2Norm } from "./optimizer.js";

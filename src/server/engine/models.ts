@@ -17,6 +17,9 @@ export interface ModelConfig {
   seed: number;
 }
 
+/** The LayerNorm epsilon of the built-in models (training graph and decoder alike). */
+export const LAYER_NORM_EPS = 1e-5;
+
 /** The model new runs get when none is named. */
 export const DEFAULT_MODEL_ID = "signal-byte-base";
 

@@ -34,6 +34,15 @@ export function isPolicyLoss(loss: LossSpec | undefined): loss is LossSpec & { l
 }
 
 /**
+ * The one rule for `loss_fn_config`: only ppo reads it, so giving one (even `{}`, or the engine's
+ * clip thresholds) with another loss is refused.
+ * @throws EngineError `invalid_example` naming `loss_fn_config`.
+ */
+export function checkLossConfig(lossFn: string, configGiven: boolean): void {
+  if (configGiven && lossFn !== "ppo") throw new EngineError("invalid_example", `loss_fn_config is only used by ppo (loss_fn is ${lossFn})`, "loss_fn_config");
+}
+
+/**
  * Checks a batch against its loss before any work: an RL loss needs every example to be
  * `{tokens, logprobs, advantages}` with the three of equal length, finite values and no
  * `weights`; the clip thresholds belong to `ppo` only and must straddle 1. The server calls this
@@ -43,8 +52,7 @@ export function isPolicyLoss(loss: LossSpec | undefined): loss is LossSpec & { l
 export function checkLoss(batch: Example[], loss: LossSpec | undefined): void {
   const fn = loss?.loss_fn ?? "cross_entropy";
   const hasClip = loss?.clip_low_threshold !== undefined || loss?.clip_high_threshold !== undefined;
-  if (fn !== "ppo" && hasClip)
-    throw new EngineError("invalid_example", `loss_fn_config sets clip thresholds, which only ppo uses (loss_fn is ${fn})`, "loss_fn_config");
+  checkLossConfig(fn, hasClip);
   if (fn === "ppo") {
     const low = loss?.clip_low_threshold ?? PPO_DEFAULTS.clip_low_threshold;
     const high = loss?.clip_high_threshold ?? PPO_DEFAULTS.clip_high_threshold;

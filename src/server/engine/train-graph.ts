@@ -3,6 +3,7 @@ import type { BaseWeights } from "./base-weights.js";
 import { causalAttention, frozenLinear, gelu, layerNorm, loraLinear, weightedCrossEntropy } from "./grad-ops.js";
 import type { EncodedBatch } from "./encode-batch.js";
 import type { LoraPair, LoraParams } from "./lora.js";
+import { LAYER_NORM_EPS } from "./models.js";
 import { type PolicyBatch, type PolicyLossFn, policyLoss, samplingMask } from "./rl-loss.js";
 import type { Tf } from "./tf-loader.js";
 import type { AttentionModule, LossSpec } from "./types.js";
@@ -18,8 +19,6 @@ interface LayerTensors {
   up: [Tensor2D, Tensor2D];
   down: [Tensor2D, Tensor2D];
 }
-
-const LN_EPS = 1e-5;
 
 /** `embed[token] + pos[t]` for every position of a `[rows, seq]` batch. */
 function embedRows(embed: Float32Array, pos: Float32Array, tokens: Int32Array, rows: number, seq: number, d: number): Float32Array {
@@ -76,7 +75,7 @@ export class TrainGraph {
   }
 
   private layerNorm(x: Tensor2D, g: Float32Array, b: Float32Array): Tensor2D {
-    return layerNorm(this.tf, x, this.norms.get(g)!, this.norms.get(b)!, LN_EPS);
+    return layerNorm(this.tf, x, this.norms.get(g)!, this.norms.get(b)!, LAYER_NORM_EPS);
   }
 
   /** Final hidden states `[batch*seq, d]` (before the LM head) for LoRA tensors `params`. */

@@ -24,7 +24,7 @@ import {
   type TrainStepResult,
   type WeightsRef,
 } from "./types.js";
-import type { WireError, WorkerData, WorkerMessage, WorkerRequest } from "./worker-protocol.js";
+import type { WireError, WorkerArgs, WorkerData, WorkerMessage, WorkerMethod, WorkerRequest, WorkerResult } from "./worker-protocol.js";
 
 /** Options of `createEngine`. */
 export interface EngineOptions {
@@ -214,13 +214,19 @@ class WorkerEngine implements Engine {
     slot.pending.clear();
   }
 
-  private call<T>(slot: Slot, method: string, args: unknown[], extra: Partial<WorkerRequest> = {}, onToken?: (e: TokenEvent) => void): Promise<T> {
+  private call<M extends WorkerMethod>(
+    slot: Slot,
+    method: M,
+    args: WorkerArgs<M>,
+    extra: Partial<WorkerRequest> = {},
+    onToken?: (e: TokenEvent) => void,
+  ): Promise<WorkerResult<M>> {
     if (this.closed) return Promise.reject(new Error("engine is closed"));
     const id = this.nextId++;
-    return new Promise<T>((resolve, reject) => {
+    return new Promise<WorkerResult<M>>((resolve, reject) => {
       if (slot.pending.size === 0) slot.worker.ref();
       slot.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, onToken });
-      slot.worker.postMessage({ id, method, args, ...extra } satisfies WorkerRequest);
+      slot.worker.postMessage({ ...extra, id, method, args } satisfies WorkerRequest<M>);
     });
   }
 
@@ -309,7 +315,7 @@ class WorkerEngine implements Engine {
     const isNew = !this.runs.has(runId);
     const slot = this.pin(this.runs, runId);
     try {
-      return await this.call<RunState>(slot, "createRun", [runId, config]);
+      return await this.call(slot, "createRun", [runId, config]);
     } catch (e) {
       if (isNew) this.unpin(this.runs, runId);
       throw e;
@@ -419,7 +425,7 @@ class WorkerEngine implements Engine {
       const onAbort = () => Atomics.store(new Int32Array(abortFlag!), 0, 1);
       signal?.addEventListener("abort", onAbort, { once: true });
       try {
-        return await this.call<SampleResult>(
+        return await this.call(
           slot,
           "sample",
           [ref, prompts, params],
@@ -463,8 +469,8 @@ class WorkerEngine implements Engine {
     if (!entry || this.load(home) === 0 || this.load(target) >= this.load(home)) return { slot: home };
     if (!replica || replica.version !== entry.version) {
       const key = `live\u0000${runId}\u0000${this.nextReplica++}`;
-      const exported = this.call<Uint8Array>(home, "exportAdapter", [runId]);
-      const ready = exported.then((bytes) => this.call<void>(target, "loadAdapter", [key, entry.config, bytes]));
+      const exported = this.call(home, "exportAdapter", [runId]);
+      const ready = exported.then((bytes) => this.call(target, "loadAdapter", [key, entry.config, bytes]));
       // A failed copy is handled by each sample that waits for it; nothing else awaits it.
       ready.catch(() => {});
       replica = { version: entry.version, slot: target, key, ready, users: 0, stale: false };

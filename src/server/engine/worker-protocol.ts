@@ -1,11 +1,35 @@
+import type { EngineCore } from "./engine-core.js";
 import type { HfModelSource } from "./hf/hf-checkpoint.js";
 import type { TokenEvent } from "./types.js";
 
+/** The EngineCore methods a worker serves (`sample` goes to `submitSample`, with hooks). */
+export const WORKER_METHODS = [
+  "createRun",
+  "loadRun",
+  "dropRun",
+  "forwardBackward",
+  "optimStep",
+  "trainStep",
+  "forward",
+  "zeroGrad",
+  "exportState",
+  "exportAdapter",
+  "loadAdapter",
+  "unloadAdapter",
+  "sample",
+  "embeddings",
+] as const satisfies readonly (keyof EngineCore)[];
+
+export type WorkerMethod = (typeof WORKER_METHODS)[number];
+/** What `method` takes and returns on the worker's EngineCore, so a call is typed end to end. */
+export type WorkerArgs<M extends WorkerMethod> = Parameters<EngineCore[M]>;
+export type WorkerResult<M extends WorkerMethod> = ReturnType<EngineCore[M]>;
+
 /** Main thread → worker: call `method` of the worker's EngineCore with `args`. */
-export interface WorkerRequest {
+export interface WorkerRequest<M extends WorkerMethod = WorkerMethod> {
   id: number;
-  method: string;
-  args: unknown[];
+  method: M;
+  args: WorkerArgs<M>;
   /** Sampling only: an Int32Array(1) over shared memory; 1 means abort. */
   abortFlag?: SharedArrayBuffer;
   /** Sampling only: an Int32Array(1) over shared memory; 1 while the consumer wants no tokens (see SampleFlow). */

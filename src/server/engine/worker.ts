@@ -9,7 +9,7 @@ import { getPriority, setPriority } from "node:os";
 import { parentPort, workerData } from "node:worker_threads";
 import { EngineCore } from "./engine-core.js";
 import { EngineError, type TokenEvent } from "./types.js";
-import type { WireError, WorkerData, WorkerMessage, WorkerRequest } from "./worker-protocol.js";
+import { type WireError, WORKER_METHODS, type WorkerData, type WorkerMessage, type WorkerRequest } from "./worker-protocol.js";
 
 const port = parentPort;
 if (!port) throw new Error("engine worker must run in a worker thread");
@@ -100,8 +100,9 @@ port.on("message", (req: WorkerRequest) => {
       schedule();
       return;
     }
-    const fn = (core as unknown as Record<string, (...a: unknown[]) => unknown>)[req.method];
-    if (typeof fn !== "function") throw new Error(`unknown engine method ${req.method}`);
+    if (!(WORKER_METHODS as readonly string[]).includes(req.method)) throw new Error(`unknown engine method ${req.method}`);
+    // The request's args are WorkerArgs of its method (typed on the sending side).
+    const fn = core[req.method] as (...args: unknown[]) => unknown;
     const value = fn.apply(core, req.args);
     post({ kind: "result", id: req.id, value: value ?? null });
   } catch (e) {

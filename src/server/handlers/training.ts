@@ -2,7 +2,7 @@ import type { components } from "../../../generated/schema.js";
 import { ApiError } from "../wire/api-error.js";
 import { stepCursor } from "../store/page-by-step.js";
 import { type Handler, type RequestContext, json } from "../context.js";
-import { checkLoss } from "../engine/rl-loss.js";
+import { checkLoss, checkLossConfig } from "../engine/rl-loss.js";
 import type { Example, LossSpec, OptimStepOptions } from "../engine/types.js";
 import { toApiError } from "../runs/engine-errors.js";
 import { changeRun, nextRecord, ownedRun } from "../runs/run-access.js";
@@ -138,10 +138,8 @@ function lossSpec(body: RequestContext<"forwardBackward" | "trainStep">["body"],
   const loss: LossSpec = { loss_fn: body.loss_fn ?? "cross_entropy" };
   if (config?.clip_low_threshold !== undefined) loss.clip_low_threshold = config.clip_low_threshold;
   if (config?.clip_high_threshold !== undefined) loss.clip_high_threshold = config.clip_high_threshold;
-  if (config !== undefined && loss.loss_fn !== "ppo") {
-    throw new ApiError(400, "invalid_request_error", "invalid_example", `loss_fn_config is only used by ppo (loss_fn is ${loss.loss_fn})`, "loss_fn_config");
-  }
   try {
+    checkLossConfig(loss.loss_fn, config !== undefined);
     checkLoss(batch, loss);
   } catch (error) {
     throw toApiError(error);

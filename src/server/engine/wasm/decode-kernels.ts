@@ -1,4 +1,4 @@
-import type { ModelConfig } from "../models.js";
+import { LAYER_NORM_EPS, type ModelConfig } from "../models.js";
 import { BOS, PAD } from "../tokenizer.js";
 import { Body, F32, F64, type FunctionDef, I32, V128, assemble } from "./assembler.js";
 import { overRows, setAddress } from "./emit.js";
@@ -354,7 +354,7 @@ function emitNormRow(b: Body, d: number, x: number, g: number, bias: number, out
       b.get(v).get(dx).get(dx).op(F64_MUL).op(F64_ADD).set(v);
     },
   );
-  b.f64(1).get(v).f64(d).op(F64_DIV).f64(1e-5).op(F64_ADD).op(F64_SQRT).op(F64_DIV).set(inv);
+  b.f64(1).get(v).f64(d).op(F64_DIV).f64(LAYER_NORM_EPS).op(F64_ADD).op(F64_SQRT).op(F64_DIV).set(inv);
   // out = (x - mean) * inv * g + b, two lanes at a time
   b.for(
     i,

@@ -48,6 +48,8 @@ export function expf(xIn: number): number {
 }
 
 export const GELU_A = f(0.044715);
+/** `3 · 0.044715` rounded once (the GELU gradient's cubic term). */
+export const GELU_A3 = f(3 * 0.044715);
 /** 2 sqrt(2 / pi): tanh(y) = 1 - 2 / (exp(2y) + 1). */
 export const GELU_2C = f(2 * Math.sqrt(2 / Math.PI));
 

@@ -1,5 +1,5 @@
 import { Body, F32, type FunctionDef, I32, V128, assemble } from "./assembler.js";
-import { emitExpF32, expf } from "./expf.js";
+import { GELU_2C, GELU_A, GELU_A3, emitExpF32, expf } from "./expf.js";
 import { laneSum, overRows } from "./emit.js";
 import {
   F32X4_ADD,
@@ -43,9 +43,9 @@ export interface LayerNormKernels {
 }
 
 const f = Math.fround;
-const A = f(0.044715);
-const A3 = f(3 * 0.044715);
-const C2 = f(2 * Math.sqrt(2 / Math.PI));
+const A = GELU_A;
+const A3 = GELU_A3;
+const C2 = GELU_2C;
 
 /** Groups of four floats: `inner(at)` with `at[k]` the group's byte address in the array at `ptrs[k]`. */
 function overFloats(b: Body, n: number, ptrs: number[], inner: (at: number[]) => void): void {
