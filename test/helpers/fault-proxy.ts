@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { mulberry32 as random } from "./mulberry32.js";
 
 /** What the proxy does to one request. */
 type Fault = "pass" | "drop-after-forward" | "503" | "429" | "delay";
@@ -34,18 +35,6 @@ export interface FaultProxy {
   /** Most requests the proxy was handling at once. */
   peakInFlight: number;
   close(): Promise<void>;
-}
-
-/** A small deterministic PRNG (mulberry32): the proxy must be reproducible from its seed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

@@ -12,6 +12,7 @@ import { copyFile, mkdir, readFile, rm, truncate, writeFile } from "node:fs/prom
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { encodeSafetensors, type FixtureTensor, type SafetensorsDtype } from "./safetensors-file.js";
+import { mulberry32 } from "./mulberry32.js";
 
 /** The architectures the fixtures build, by `config.json`'s class name. */
 type HfArchitecture = "LlamaForCausalLM" | "MistralForCausalLM" | "Qwen2ForCausalLM" | "Qwen3ForCausalLM";
@@ -112,18 +113,6 @@ export async function tokenizerVocabSize(tokenizer: HfCheckpointSpec["tokenizer"
   for (const t of json.added_tokens) max = Math.max(max, t.id);
   vocabCache.set(tokenizer, max + 1);
   return max + 1;
-}
-
-/** Mulberry32: a small, fast 32-bit PRNG with good enough statistics for test weights. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** FNV-1a of a string mixed with the seed: each tensor's own stream. */
