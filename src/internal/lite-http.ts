@@ -41,6 +41,9 @@ export class LiteRequest {
   }
 }
 
+/** One decoder for every body (making one costs more than decoding a small body). */
+export const UTF8 = new TextDecoder();
+
 /** A fully read 2xx response, shaped like the part of `Response` the SDK reads (and `asResponse()` converts). */
 export class BufferedResponse {
   readonly ok: boolean;
@@ -61,7 +64,7 @@ export class BufferedResponse {
 
   async text(): Promise<string> {
     this.bodyUsed = true;
-    return new TextDecoder().decode(this.bytes);
+    return UTF8.decode(this.bytes);
   }
 
   async json(): Promise<unknown> {

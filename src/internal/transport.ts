@@ -1,7 +1,7 @@
 import { randomUUID } from "./random-id.js";
 import { APIConnectionError, APIError, APITimeoutError, APIUserAbortError, type SignalError, ValidationError } from "../errors.js";
 import { makeAPIError } from "./error-factory.js";
-import { BufferedResponse, type LiteRequest } from "./lite-http.js";
+import { BufferedResponse, type LiteRequest, UTF8 } from "./lite-http.js";
 import { checkPolicyOptions, MAX_TIMEOUT_MS } from "./check-options.js";
 import type { LevelLogger } from "./logger.js";
 import type { CallOptions, FetchOptions } from "../core/request-options.js";
@@ -197,7 +197,7 @@ function isEventStream(response: Response): boolean {
 }
 
 function parseBody(bytes: ArrayBuffer): unknown {
-  const text = new TextDecoder().decode(bytes);
+  const text = UTF8.decode(bytes);
   try {
     return JSON.parse(text);
   } catch {
