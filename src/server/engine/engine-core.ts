@@ -5,7 +5,10 @@ import { BYTE_CODEC, type TokenCodec, encodeWithBos } from "./codec.js";
 import { type LoraLayout, type LoraParams, adapterConfig, exportAdapter, importAdapter, initLora } from "./lora.js";
 import { MODEL_CONFIGS, byteLayout, listModels } from "./models.js";
 import { type HfCheckpoint, type HfModelSource, inspectCheckpoint, moduleDims } from "./hf/hf-checkpoint.js";
+import { HfFastModel } from "./hf/hf-fast-model.js";
+import { fastLossAndGrads, fastPolicyLossAndGrads } from "./hf/hf-fast-train.js";
 import { HfModel } from "./hf/hf-model.js";
+import { ORT_INSTALL_HINT, OrtMatmul, ortAvailable } from "./hf/ort-matmul.js";
 import { HfSampler, HfWeights, encodeSamplePrompt } from "./hf/hf-sampler.js";
 import { hfEmbeddings, hfLogprobs, hfLossAndGrads, hfPolicyLossAndGrads } from "./hf/hf-train.js";
 import { type Accumulator, type AdamState, adamwUpdate, exportAccumulator, exportAdam, importAccumulator, importAdam, initAdam, l2Norm } from "./optimizer.js";
@@ -51,6 +54,8 @@ interface CheckpointModel {
   contextLength: number;
   checkpoint: HfCheckpoint;
   hf: HfModel | undefined;
+  /** The same weights on the fast path (training), when ONNX Runtime is there. */
+  fast: HfFastModel | undefined;
 }
 
 type LoadedModel = ByteModel | CheckpointModel;
@@ -73,7 +78,18 @@ export interface EngineCoreOptions {
   kvBudgetBytes?: number;
   /** Hugging Face checkpoint folders to serve next to the built-in models. */
   models?: HfModelSource[];
+  /**
+   * How a checkpoint model trains: `onnxruntime`, the fast path (hand-written forward and LoRA
+   * backward, products on ONNX Runtime; needs `onnxruntime-node`), `tfjs` (tfjs-wasm with its
+   * autodiff), or `auto`: the fast path when `onnxruntime-node` is installed. @default "auto"
+   */
+  hfCompute?: HfCompute;
+  /** ONNX Runtime's threads for the fast path. @default the machine's cores */
+  hfThreads?: number;
 }
+
+/** See `EngineCoreOptions.hfCompute`. */
+export type HfCompute = "auto" | "onnxruntime" | "tfjs";
 
 /**
  * The engine on the calling thread, synchronous once created: the workers run one each, and
@@ -89,11 +105,16 @@ export class EngineCore {
   /** Sample requests on checkpoint models. */
   private readonly hfSampler: HfSampler;
   private readonly checkpoints = new Map<string, HfCheckpoint>();
+  /** ONNX Runtime's products for checkpoint models (undefined: they train on tfjs). */
+  private readonly ort: OrtMatmul | undefined;
 
   private constructor(
     private readonly tf: Tf,
     options: EngineCoreOptions,
   ) {
+    const compute = options.hfCompute ?? "auto";
+    if (compute === "onnxruntime" && !ortAvailable()) throw new Error(`hfCompute "onnxruntime" needs ONNX Runtime: ${ORT_INSTALL_HINT}`);
+    this.ort = compute !== "tfjs" && ortAvailable() ? new OrtMatmul(options.hfThreads) : undefined;
     this.batcher = new SampleBatcher(options.kvBudgetBytes);
     this.hfSampler = new HfSampler(options.kvBudgetBytes);
     for (const source of options.models ?? []) {
@@ -107,7 +128,8 @@ export class EngineCore {
   /**
    * Loads tfjs (wasm), checks the checkpoints of `options.models` (their weights are read on
    * first use) and returns a core.
-   * @throws Error with the install command if tfjs is missing; CheckpointError for a bad checkpoint.
+   * @throws Error with the install command if tfjs is missing, or if `hfCompute` is
+   *   `onnxruntime` and onnxruntime-node is; CheckpointError for a bad checkpoint.
    */
   static async create(options: EngineCoreOptions = {}): Promise<EngineCore> {
     return new EngineCore(await loadTf(), options);
@@ -145,7 +167,7 @@ export class EngineCore {
       } else if (checkpoint) {
         const spec = checkpoint.spec;
         const layout: LoraLayout = { id, n_layers: spec.layers, targets: checkpoint.info.target_modules, dims: (module) => moduleDims(spec, module) };
-        m = { kind: "hf", layout, codec: checkpoint.codec, contextLength: checkpoint.info.context_length, checkpoint, hf: undefined };
+        m = { kind: "hf", layout, codec: checkpoint.codec, contextLength: checkpoint.info.context_length, checkpoint, hf: undefined, fast: undefined };
       } else {
         const all = [...MODEL_CONFIGS.keys(), ...this.checkpoints.keys()];
         throw new EngineError("model_not_found", `model ${JSON.stringify(id)} does not exist; available: ${all.join(", ")}`, "base_model");
@@ -158,6 +180,18 @@ export class EngineCore {
   private hfModel(m: CheckpointModel): HfModel {
     m.hf ??= new HfModel(this.tf, m.checkpoint);
     return m.hf;
+  }
+
+  /** The checkpoint on the fast path, or undefined when this core trains checkpoints on tfjs. */
+  private fastModel(m: CheckpointModel): HfFastModel | undefined {
+    if (!this.ort) return undefined;
+    m.fast ??= new HfFastModel(m.checkpoint, this.ort);
+    return m.fast;
+  }
+
+  /** Which path trains checkpoint models here. */
+  get hfCompute(): "onnxruntime" | "tfjs" {
+    return this.ort ? "onnxruntime" : "tfjs";
   }
 
   private graph(m: ByteModel): TrainGraph {
@@ -221,11 +255,19 @@ export class EngineCore {
     let numTokens: number;
     if (isPolicyLoss(loss)) {
       const enc = encodePolicyBatch(batch, ctx, m.codec);
-      result = m.kind === "byte" ? this.graph(m).policyLossAndGrads(enc, s.lora, loss) : hfPolicyLossAndGrads(this.hfModel(m), enc, s.lora, loss);
+      const fast = m.kind === "hf" ? this.fastModel(m) : undefined;
+      result =
+        m.kind === "byte"
+          ? this.graph(m).policyLossAndGrads(enc, s.lora, loss)
+          : fast
+            ? fastPolicyLossAndGrads(fast, enc, s.lora, loss)
+            : hfPolicyLossAndGrads(this.hfModel(m), enc, s.lora, loss);
       numTokens = enc.numTargets;
     } else {
       const enc = encodeBatch(batch, ctx, m.codec);
-      result = m.kind === "byte" ? this.graph(m).lossAndGrads(enc, s.lora) : hfLossAndGrads(this.hfModel(m), enc, s.lora);
+      const fast = m.kind === "hf" ? this.fastModel(m) : undefined;
+      result =
+        m.kind === "byte" ? this.graph(m).lossAndGrads(enc, s.lora) : fast ? fastLossAndGrads(fast, enc, s.lora) : hfLossAndGrads(this.hfModel(m), enc, s.lora);
       numTokens = enc.numTokens;
     }
     const grads = result.grads;
@@ -486,6 +528,7 @@ export class EngineCore {
         m.decode?.dispose();
       } else m.hf?.dispose();
     }
+    this.ort?.dispose();
     this.models.clear();
     this.runs.clear();
     this.adapters.clear();
