@@ -259,5 +259,5 @@ describe.each(Object.keys(CASES))("%s against PyTorch", (id) => {
     } finally {
       eosCore.dispose();
     }
-  });
+  }, 180_000);
 });

@@ -5,12 +5,12 @@ import { BYTE_CODEC, type TokenCodec, encodeWithBos } from "./codec.js";
 import { type LoraLayout, type LoraParams, adapterConfig, exportAdapter, importAdapter, initLora } from "./lora.js";
 import { MODEL_CONFIGS, byteLayout, listModels } from "./models.js";
 import { type HfCheckpoint, type HfModelSource, inspectCheckpoint, moduleDims } from "./hf/hf-checkpoint.js";
-import { HfFastModel } from "./hf/hf-fast-model.js";
+import { type FastLora, HfFastModel } from "./hf/hf-fast-model.js";
 import { fastLossAndGrads, fastPolicyLossAndGrads } from "./hf/hf-fast-train.js";
 import { HfModel } from "./hf/hf-model.js";
 import { ORT_INSTALL_HINT, OrtMatmul, ortAvailable } from "./hf/ort-matmul.js";
 import { HfSampler, HfWeights, encodeSamplePrompt } from "./hf/hf-sampler.js";
-import { hfEmbeddings, hfLogprobs, hfLossAndGrads, hfPolicyLossAndGrads } from "./hf/hf-train.js";
+import { hfLossAndGrads, hfPolicyLossAndGrads } from "./hf/hf-train.js";
 import { type Accumulator, type AdamState, adamwUpdate, exportAccumulator, exportAdam, importAccumulator, importAdam, initAdam, l2Norm } from "./optimizer.js";
 import { checkLoss, encodePolicyBatch, isPolicyLoss } from "./rl-loss.js";
 import { SampleBatcher, type SampleDone, type SampleHooks, encodePrompt, sampleLoop } from "./sample-loop.js";
@@ -54,7 +54,7 @@ interface CheckpointModel {
   contextLength: number;
   checkpoint: HfCheckpoint;
   hf: HfModel | undefined;
-  /** The same weights on the fast path (training), when ONNX Runtime is there. */
+  /** The same weights on the fast path, when ONNX Runtime is there (then `hf` is never loaded). */
   fast: HfFastModel | undefined;
 }
 
@@ -79,9 +79,10 @@ export interface EngineCoreOptions {
   /** Hugging Face checkpoint folders to serve next to the built-in models. */
   models?: HfModelSource[];
   /**
-   * How a checkpoint model trains: `onnxruntime`, the fast path (hand-written forward and LoRA
-   * backward, products on ONNX Runtime; needs `onnxruntime-node`), `tfjs` (tfjs-wasm with its
-   * autodiff), or `auto`: the fast path when `onnxruntime-node` is installed. @default "auto"
+   * How a checkpoint model computes (training, sampling, forward, embeddings): `onnxruntime`, the
+   * fast path (hand-written forward and LoRA backward, products on ONNX Runtime; needs
+   * `onnxruntime-node`), `tfjs` (tfjs-wasm with its autodiff), or `auto`: the fast path when
+   * `onnxruntime-node` is installed. @default "auto"
    */
   hfCompute?: HfCompute;
   /** ONNX Runtime's threads for the fast path. @default the machine's cores */
@@ -189,7 +190,7 @@ export class EngineCore {
     return m.fast;
   }
 
-  /** Which path trains checkpoint models here. */
+  /** Which path computes checkpoint models here. */
   get hfCompute(): "onnxruntime" | "tfjs" {
     return this.ort ? "onnxruntime" : "tfjs";
   }
@@ -354,14 +355,27 @@ export class EngineCore {
     const s = this.refSlot(ref);
     const m = s.model;
     if (m.kind === "hf") {
-      const hf = this.hfModel(m);
-      s.hfDecode ??= new HfWeights(
-        hf,
-        hf.loraTensors(
-          s.lora.scale,
-          s.lora.pairs.map((p) => ({ ...p, r: s.lora.r })),
-        ),
-      );
+      if (s.hfDecode) return s.hfDecode;
+      const fast = this.fastModel(m);
+      if (fast) {
+        // A copy: the run's arrays change in place at its next optimizer step.
+        const lora: FastLora = {
+          r: s.lora.r,
+          scale: s.lora.scale,
+          pairs: new Map(s.lora.pairs.map((p, index) => [`${p.layer}.${p.module}`, { at: Float32Array.from(p.at), bt: Float32Array.from(p.bt), index }])),
+        };
+        s.hfDecode = new HfWeights({ kind: "fast", model: fast, lora });
+      } else {
+        const hf = this.hfModel(m);
+        s.hfDecode = new HfWeights({
+          kind: "tfjs",
+          model: hf,
+          lora: hf.loraTensors(
+            s.lora.scale,
+            s.lora.pairs.map((p) => ({ ...p, r: s.lora.r })),
+          ),
+        });
+      }
       return s.hfDecode;
     }
     m.decode ??= new DecodeBase(this.tf, m.weights);
@@ -435,7 +449,7 @@ export class EngineCore {
     });
     const w = this.weightsOf(ref);
     const sequences = encoded.map((e) => e.tokens);
-    const logprobs = w instanceof HfWeights ? hfLogprobs(w.model, w.lora, sequences) : sequenceLogprobs(w, sequences);
+    const logprobs = w instanceof HfWeights ? w.logprobs(sequences) : sequenceLogprobs(w, sequences);
     let sum = 0;
     let total = 0;
     encoded.forEach((e, i) => {
@@ -498,7 +512,7 @@ export class EngineCore {
       return tokens;
     });
     const weights = this.weightsOf(ref);
-    if (weights instanceof HfWeights) return hfEmbeddings(weights.model, weights.lora, sequences);
+    if (weights instanceof HfWeights) return weights.embeddings(sequences);
     const w = weights;
     const d = w.config.d_model;
     return sequences.map((tokens) => {
@@ -572,7 +586,7 @@ function freeDecode(s: Slot): void {
 /** Like `promptLogprobs`, for a checkpoint model. */
 function hfPromptLogprobs(w: HfWeights, prompts: Prompt[], maxTokens: number): (result: SampleResult) => void {
   const encoded = prompts.map((p, i) => encodeSamplePrompt(w.codec, p, i, maxTokens, w.contextLength));
-  const logprobs = hfLogprobs(w.model, w.lora, encoded);
+  const logprobs = w.logprobs(encoded);
   return (result) => {
     for (const c of result.completions) {
       c.prompt_tokens = encoded[c.prompt_index]!;

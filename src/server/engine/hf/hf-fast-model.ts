@@ -127,6 +127,7 @@ export class HfFastModel {
     const final = rmsNorm(x, this.finalNorm, d, this.spec.rmsEps);
     // The LM head in row blocks: logits, loss and dlogits of a block, then its share of dhidden.
     const dh = new Float32Array(n * d);
+    const block = new Float32Array(Math.min(n, HEAD_ROWS) * V);
     let loss = 0;
     for (let r0 = 0; r0 < n; r0 += HEAD_ROWS) {
       const r1 = Math.min(n, r0 + HEAD_ROWS);
@@ -135,24 +136,31 @@ export class HfFastModel {
       if (live.length === 0) continue;
       const h = new Float32Array(live.length * d);
       live.forEach((t, i) => h.set(final.y.subarray(t * d, (t + 1) * d), i * d));
-      const logits = this.mm.mm(h, this.head, live.length, d, V, false, true);
+      const logits = this.mm.mm(h, this.head, live.length, d, V, false, true, 1, block.subarray(0, live.length * V));
       let any = false;
       live.forEach((t, i) => {
         const l = logits.subarray(i * V, (i + 1) * V);
+        const target = targets[t]!;
         let max = Number.NEGATIVE_INFINITY;
         for (let j = 0; j < V; j++) if (l[j]! > max) max = l[j]!;
+        const targetLogit = l[target]!;
+        // exp(l - max) kept in place: the softmax is that over its sum.
         let sum = 0;
-        for (let j = 0; j < V; j++) sum += Math.exp(l[j]! - max);
-        const logZ = max + Math.log(sum);
-        const { value, g } = rowLoss(t, l[targets[t]!]! - logZ);
+        for (let j = 0; j < V; j++) {
+          const e = Math.exp(l[j]! - max);
+          l[j] = e;
+          sum += e;
+        }
+        const { value, g } = rowLoss(t, targetLogit - max - Math.log(sum));
         loss += value;
         if (g === 0) {
           l.fill(0);
           return;
         }
         any = true;
-        for (let j = 0; j < V; j++) l[j] = Math.exp(l[j]! - logZ) * g;
-        l[targets[t]!] = l[targets[t]!]! - g;
+        const f = g / sum;
+        for (let j = 0; j < V; j++) l[j] = l[j]! * f;
+        l[target] = l[target]! - g;
       });
       if (!any) continue;
       const dhBlock = this.mm.mm(logits, this.head, live.length, V, d);
@@ -161,6 +169,88 @@ export class HfFastModel {
     let dx = rmsNormBackward(dh, final, this.finalNorm, d);
     for (let li = layers - 1; li >= 0; li--) dx = this.layerBackward(li, saved[li]!, dx, rows, seq, rope, lora, grads);
     return loss;
+  }
+
+  /**
+   * Appends each sequence's `tokens` to its cache (positions `cache.length`...) and returns the
+   * final-normed hidden state of every new row, sequences one after another `[sum rows, hidden]`
+   * (`HfModel.extend` on this path): the projections of all rows are one product each, attention
+   * runs per sequence over its own cache.
+   */
+  extend(seqs: readonly { cache: FastKvCache; tokens: readonly number[] }[], lora: FastLora | undefined): Float32Array {
+    const { hidden: d, heads: H, kvHeads: KV, headDim: hd, intermediate: I, rmsEps: eps } = this.spec;
+    const all = seqs.flatMap((s) => s.tokens);
+    const n = all.length;
+    let x = new Float32Array(n * d);
+    all.forEach((tok, t) => x.set(this.embed.subarray(tok * d, (tok + 1) * d), t * d));
+    const ropes = seqs.map((s) => this.rope(s.cache.length + s.tokens.length));
+    for (const s of seqs) s.cache.reserve(s.cache.length + s.tokens.length);
+    const rep = H / KV;
+    const scale = hd ** -0.5;
+    this.layers.forEach((layer, li) => {
+      const h = rmsNorm(x, layer.inputNorm, d, eps).y;
+      let q = this.linear(h, n, li, "q_proj", lora).y;
+      let k = this.linear(h, n, li, "k_proj", lora).y;
+      const v = this.linear(h, n, li, "v_proj", lora).y;
+      if (layer.qNorm) q = rmsNorm(q, layer.qNorm, hd, eps).y;
+      if (layer.kNorm) k = rmsNorm(k, layer.kNorm, hd, eps).y;
+      const merged = new Float32Array(n * H * hd);
+      let row = 0;
+      seqs.forEach((s, si) => {
+        const { cos, sin } = ropes[si]!;
+        const past = s.cache.length;
+        const kc = s.cache.k[li]!;
+        const vc = s.cache.v[li]!;
+        const qr = new Float32Array(H * hd);
+        const scores = new Float64Array(past + s.tokens.length);
+        for (let i = 0; i < s.tokens.length; i++) {
+          const pos = past + i;
+          const t = row + i;
+          ropeInto(k, t * KV * hd, kc, pos * KV * hd, KV, hd, cos, sin, pos);
+          vc.set(v.subarray(t * KV * hd, (t + 1) * KV * hd), pos * KV * hd);
+          ropeInto(q, t * H * hd, qr, 0, H, hd, cos, sin, pos);
+          for (let hh = 0; hh < H; hh++) {
+            const g = Math.floor(hh / rep);
+            let max = Number.NEGATIVE_INFINITY;
+            for (let j = 0; j <= pos; j++) {
+              let dot = 0;
+              for (let e = 0; e < hd; e++) dot += qr[hh * hd + e]! * kc[(j * KV + g) * hd + e]!;
+              scores[j] = Math.fround(dot) * scale;
+              if (scores[j]! > max) max = scores[j]!;
+            }
+            let sum = 0;
+            for (let j = 0; j <= pos; j++) {
+              scores[j] = Math.exp(scores[j]! - max);
+              sum += scores[j]!;
+            }
+            const o = t * H * hd + hh * hd;
+            for (let j = 0; j <= pos; j++) {
+              const p = scores[j]! / sum;
+              for (let e = 0; e < hd; e++) merged[o + e] = merged[o + e]! + p * vc[(j * KV + g) * hd + e]!;
+            }
+          }
+        }
+        row += s.tokens.length;
+      });
+      const o = this.linear(merged, n, li, "o_proj", lora).y;
+      for (let i = 0; i < x.length; i++) x[i] = x[i]! + o[i]!;
+      const h2 = rmsNorm(x, layer.postNorm, d, eps).y;
+      const gate = this.linear(h2, n, li, "gate_proj", lora).y;
+      const up = this.linear(h2, n, li, "up_proj", lora).y;
+      const act = new Float32Array(n * I);
+      for (let i = 0; i < act.length; i++) act[i] = Math.fround(gate[i]! / (1 + Math.exp(-gate[i]!))) * up[i]!;
+      const down = this.linear(act, n, li, "down_proj", lora).y;
+      const next = new Float32Array(n * d);
+      for (let i = 0; i < next.length; i++) next[i] = x[i]! + down[i]!;
+      x = next;
+    });
+    for (const s of seqs) s.cache.length += s.tokens.length;
+    return rmsNorm(x, this.finalNorm, d, eps).y;
+  }
+
+  /** Logits `[rows, vocab]` of final hidden states `[rows, hidden]`. */
+  logits(hidden: Float32Array, rows: number): Float32Array {
+    return this.mm.mm(hidden, this.head, rows, this.spec.hidden, this.spec.vocab, false, true);
   }
 
   /** cos and sin `[seq, headDim]` of positions 0..seq-1, as `HfModel.rope` computes them. */
@@ -179,12 +269,12 @@ export class HfFastModel {
     return { cos, sin };
   }
 
-  private linear(x: Float32Array, n: number, li: number, module: TargetModule, lora: FastLora): { y: Float32Array; u: Float32Array | undefined } {
+  private linear(x: Float32Array, n: number, li: number, module: TargetModule, lora: FastLora | undefined): { y: Float32Array; u: Float32Array | undefined } {
     const { w, b, inDim, outDim } = this.layers[li]!.proj[module];
     const y = this.mm.mm(x, w, n, inDim, outDim);
     if (b) for (let t = 0; t < n; t++) for (let j = 0; j < outDim; j++) y[t * outDim + j] = y[t * outDim + j]! + b[j]!;
-    const pair = lora.pairs.get(`${li}.${module}`);
-    if (!pair) return { y, u: undefined };
+    const pair = lora?.pairs.get(`${li}.${module}`);
+    if (!pair || !lora) return { y, u: undefined };
     const u = this.mm.mm(x, pair.at, n, inDim, lora.r);
     const z = this.mm.mm(u, pair.bt, n, lora.r, outDim);
     for (let i = 0; i < y.length; i++) y[i] = y[i]! + z[i]! * lora.scale;
@@ -337,6 +427,73 @@ export class HfFastModel {
 interface Rope {
   cos: Float32Array;
   sin: Float32Array;
+}
+
+/** One sequence's keys (after RoPE) and values per layer, `[positions, kvHeads·headDim]` each, grown as it extends. */
+export class FastKvCache {
+  k: Float32Array[];
+  v: Float32Array[];
+  length = 0;
+  private capacity = 0;
+
+  constructor(
+    private readonly layers: number,
+    private readonly width: number,
+  ) {
+    this.k = Array.from({ length: layers }, () => new Float32Array(0));
+    this.v = Array.from({ length: layers }, () => new Float32Array(0));
+  }
+
+  /** Room for `positions` (doubling, so a decode step rarely copies). */
+  reserve(positions: number): void {
+    if (positions <= this.capacity) return;
+    const cap = Math.max(positions, 2 * this.capacity, 16);
+    const grow = (a: Float32Array) => {
+      const b = new Float32Array(cap * this.width);
+      b.set(a.subarray(0, this.length * this.width));
+      return b;
+    };
+    this.k = this.k.map(grow);
+    this.v = this.v.map(grow);
+    this.capacity = cap;
+  }
+
+  fork(): FastKvCache {
+    const c = new FastKvCache(this.layers, this.width);
+    c.reserve(this.length);
+    this.k.forEach((a, i) => c.k[i]!.set(a.subarray(0, this.length * this.width)));
+    this.v.forEach((a, i) => c.v[i]!.set(a.subarray(0, this.length * this.width)));
+    c.length = this.length;
+    return c;
+  }
+
+  /** Nothing to free (plain arrays); here so both caches are used alike. */
+  dispose(): void {}
+}
+
+/** RoPE (`x · cos + rotate_half(x) · sin` at `pos`) of `heads` vectors of `hd` from `src` at `from` into `dst` at `to`. */
+function ropeInto(
+  src: Float32Array,
+  from: number,
+  dst: Float32Array,
+  to: number,
+  heads: number,
+  hd: number,
+  cos: Float32Array,
+  sin: Float32Array,
+  pos: number,
+): void {
+  const half = hd / 2;
+  const cs = cos.subarray(pos * hd, (pos + 1) * hd);
+  const sn = sin.subarray(pos * hd, (pos + 1) * hd);
+  for (let h = 0; h < heads; h++) {
+    const s = from + h * hd;
+    const o = to + h * hd;
+    for (let i = 0; i < half; i++) {
+      dst[o + i] = Math.fround(src[s + i]! * cs[i]!) - Math.fround(src[s + i + half]! * sn[i]!);
+      dst[o + i + half] = Math.fround(src[s + i + half]! * cs[i + half]!) + Math.fround(src[s + i]! * sn[i + half]!);
+    }
+  }
 }
 
 interface Normed {

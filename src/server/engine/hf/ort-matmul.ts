@@ -114,15 +114,18 @@ export class OrtMatmul {
   /**
    * `op(A) · op(B)`, `[m, n]`: A is `[m, k]` (`[k, m]` when `transA`), B is `[k, n]` (`[n, k]`
    * when `transB`). With `batch` > 1 every operand is `batch` such matrices one after another.
+   * The product is written into `out` when given (`batch·m·n` floats), else into a new array.
    */
-  mm(a: Float32Array, b: Float32Array, m: number, k: number, n: number, transA = false, transB = false, batch = 1): Float32Array {
+  mm(a: Float32Array, b: Float32Array, m: number, k: number, n: number, transA = false, transB = false, batch = 1, out?: Float32Array): Float32Array {
     const { Tensor } = this.ort;
     const s = this.session(batch === 1 ? 2 : 3, transA, transB);
     const dimsA = transA ? [k, m] : [m, k];
     const dimsB = transB ? [n, k] : [k, n];
     const A = new Tensor("float32", a, batch === 1 ? dimsA : [batch, ...dimsA]);
     const B = new Tensor("float32", b, batch === 1 ? dimsB : [batch, ...dimsB]);
-    return s.run({ A, B }, { Y: null }, {}).Y!.data;
+    const dimsY = batch === 1 ? [m, n] : [batch, m, n];
+    const Y = s.run({ A, B }, { Y: out ? new Tensor("float32", out, dimsY) : null }, {}).Y!.data;
+    return out ?? Y;
   }
 
   dispose(): void {
