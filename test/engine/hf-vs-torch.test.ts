@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { EngineCore } from "../../src/server/engine/engine-core.js";
+import { EngineCore, type HfCompute } from "../../src/server/engine/engine-core.js";
 import type { RunConfig, TargetModule } from "../../src/server/engine/types.js";
 import { type HfCheckpointSpec, writeHfCheckpoint } from "../helpers/hf-checkpoint.js";
 import { runTorchReference, type TorchReferenceRequest } from "../helpers/torch-reference.js";
@@ -11,7 +11,8 @@ import { runTorchReference, type TorchReferenceRequest } from "../helpers/torch-
 // The engine on Hugging Face checkpoints against the PyTorch reference (transformers' forward
 // pass and PEFT's LoRA, test/reference/hf_reference.py), on tiny checkpoints of each architecture:
 // the base model's logprobs, a new run's first loss and gradient norm, a trained adapter exported
-// as PEFT safetensors and loaded on the base in PyTorch, and greedy tokens with EOS.
+// as PEFT safetensors and loaded on the base in PyTorch, and greedy tokens with EOS. Training runs
+// on both compute paths: the fast one (ONNX Runtime, hand-written backward) and tfjs's autodiff.
 
 /** Per-token logprobs: the issue's tolerance. */
 const LOGPROB_TOL = 1e-4;
@@ -79,8 +80,12 @@ const CASES: Record<string, Case> = {
 };
 const TEXTS = ["The quick brown fox jumps over the lazy dog.", "Fine-tune 3 models: Llama, Qwen — ünïcödé 你好!"];
 
+/** The paths a checkpoint trains on; `core` is the first (the default when onnxruntime-node is installed). */
+const COMPUTES = ["onnxruntime", "tfjs"] as const satisfies readonly HfCompute[];
+
 let root: string;
 let core: EngineCore;
+const cores = {} as Record<(typeof COMPUTES)[number], EngineCore>;
 const dirs: Record<string, string> = {};
 
 beforeAll(async () => {
@@ -89,10 +94,12 @@ beforeAll(async () => {
     dirs[id] = join(root, id);
     await writeHfCheckpoint(dirs[id], c.spec);
   }
-  core = await EngineCore.create({ models: Object.keys(CASES).map((id) => ({ path: dirs[id]!, id })) });
+  for (const hfCompute of COMPUTES)
+    cores[hfCompute] = await EngineCore.create({ models: Object.keys(CASES).map((id) => ({ path: dirs[id]!, id })), hfCompute });
+  core = cores.onnxruntime;
 }, 120_000);
 afterAll(async () => {
-  core?.dispose();
+  for (const c of Object.values(cores)) c.dispose();
   if (root) await rm(root, { recursive: true, force: true });
 });
 
@@ -180,44 +187,49 @@ describe.each(Object.keys(CASES))("%s against PyTorch", (id) => {
     core.dropRun(`${id}-base`);
   });
 
-  it("the first step's loss and grad_norm, a trained adapter's logprobs, loss and grad_norm, and greedy tokens equal PyTorch's", async () => {
-    const runId = `${id}-train`;
-    const state = core.createRun(runId, runConfig(id, c.targets));
-    const fresh = await peftFolder(`${id}-fresh`, state.adapter, state.adapter_config);
-    const first = core.forwardBackward(runId, examples);
-    core.optimStep(runId);
-    for (let step = 0; step < 4; step++) {
-      core.forwardBackward(runId, examples);
+  it.each(COMPUTES)(
+    "trained on %s: the first step's loss and grad_norm, a trained adapter's logprobs, loss and grad_norm, and greedy tokens equal PyTorch's",
+    async (hfCompute) => {
+      const core = cores[hfCompute];
+      expect(core.hfCompute).toBe(hfCompute);
+      const runId = `${id}-train`;
+      const state = core.createRun(runId, runConfig(id, c.targets));
+      const fresh = await peftFolder(`${id}-fresh`, state.adapter, state.adapter_config);
+      const first = core.forwardBackward(runId, examples);
       core.optimStep(runId);
-    }
-    const trained = await peftFolder(`${id}-trained`, core.exportAdapter(runId), core.exportState(runId).adapter_config);
-    const engineLogprobs = core.forward(
-      { runId },
-      sequences.map((tokens) => ({ tokens })),
-    ).logprobs;
-    const later = core.forwardBackward(runId, examples);
-    core.zeroGrad(runId);
-    const prompt = sequences[0]!.slice(0, 5);
-    const engineGreedy = core.sample({ runId }, [prompt], { temperature: 0, max_tokens: 8 }).completions[0]!.tokens;
-    const eos = await eosIds(dirs[id]!);
+      for (let step = 0; step < 4; step++) {
+        core.forwardBackward(runId, examples);
+        core.optimStep(runId);
+      }
+      const trained = await peftFolder(`${id}-trained`, core.exportAdapter(runId), core.exportState(runId).adapter_config);
+      const engineLogprobs = core.forward(
+        { runId },
+        sequences.map((tokens) => ({ tokens })),
+      ).logprobs;
+      const later = core.forwardBackward(runId, examples);
+      core.zeroGrad(runId);
+      const prompt = sequences[0]!.slice(0, 5);
+      const engineGreedy = core.sample({ runId }, [prompt], { temperature: 0, max_tokens: 8 }).completions[0]!.tokens;
+      const eos = await eosIds(dirs[id]!);
 
-    const request = (adapter: TorchReferenceRequest["adapter"]): TorchReferenceRequest => ({ checkpoint: dirs[id]!, adapter, train: { examples } });
-    const [torchFirst, torchTrained] = await Promise.all([
-      runTorchReference(request(fresh)),
-      runTorchReference({ ...request(trained), logprobs: sequences, greedy: { prompt, max_tokens: 8, eos_token_ids: eos } }),
-    ]);
+      const request = (adapter: TorchReferenceRequest["adapter"]): TorchReferenceRequest => ({ checkpoint: dirs[id]!, adapter, train: { examples } });
+      const [torchFirst, torchTrained] = await Promise.all([
+        runTorchReference(request(fresh)),
+        runTorchReference({ ...request(trained), logprobs: sequences, greedy: { prompt, max_tokens: 8, eos_token_ids: eos } }),
+      ]);
 
-    expect(first.loss).toBeCloseTo(torchFirst.loss!, 4);
-    expect(Math.abs(first.grad_norm - torchFirst.grad_norm!) / torchFirst.grad_norm!).toBeLessThan(1e-3);
-    // The adapter moved the model (else the next comparison would only repeat the base one).
-    expect(maxDiff(torchTrained.logprobs!, torchBase)).toBeGreaterThan(1e-2);
-    expect(maxDiff(engineLogprobs, torchTrained.logprobs!)).toBeLessThan(LOGPROB_TOL);
-    expect(later.loss).toBeCloseTo(torchTrained.loss!, 4);
-    expect(later.loss).toBeLessThan(first.loss);
-    expect(Math.abs(later.grad_norm - torchTrained.grad_norm!) / torchTrained.grad_norm!).toBeLessThan(1e-3);
-    expect(engineGreedy).toEqual(torchTrained.greedy_tokens);
-    core.dropRun(runId);
-  });
+      expect(first.loss).toBeCloseTo(torchFirst.loss!, 4);
+      expect(Math.abs(first.grad_norm - torchFirst.grad_norm!) / torchFirst.grad_norm!).toBeLessThan(1e-3);
+      // The adapter moved the model (else the next comparison would only repeat the base one).
+      expect(maxDiff(torchTrained.logprobs!, torchBase)).toBeGreaterThan(1e-2);
+      expect(maxDiff(engineLogprobs, torchTrained.logprobs!)).toBeLessThan(LOGPROB_TOL);
+      expect(later.loss).toBeCloseTo(torchTrained.loss!, 4);
+      expect(later.loss).toBeLessThan(first.loss);
+      expect(Math.abs(later.grad_norm - torchTrained.grad_norm!) / torchTrained.grad_norm!).toBeLessThan(1e-3);
+      expect(engineGreedy).toEqual(torchTrained.greedy_tokens);
+      core.dropRun(runId);
+    },
+  );
 
   it("greedy sampling stops at a generation_config EOS id, without it, as in PyTorch", async () => {
     // The same weights with an EOS the base model produces greedily a few tokens in: of several
@@ -247,5 +259,5 @@ describe.each(Object.keys(CASES))("%s against PyTorch", (id) => {
     } finally {
       eosCore.dispose();
     }
-  });
+  }, 180_000);
 });

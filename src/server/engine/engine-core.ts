@@ -5,9 +5,12 @@ import { BYTE_CODEC, type TokenCodec, encodeWithBos } from "./codec.js";
 import { type LoraLayout, type LoraParams, adapterConfig, exportAdapter, importAdapter, initLora } from "./lora.js";
 import { MODEL_CONFIGS, byteLayout, listModels } from "./models.js";
 import { type HfCheckpoint, type HfModelSource, inspectCheckpoint, moduleDims } from "./hf/hf-checkpoint.js";
+import { type FastLora, HfFastModel } from "./hf/hf-fast-model.js";
+import { fastLossAndGrads, fastPolicyLossAndGrads } from "./hf/hf-fast-train.js";
 import { HfModel } from "./hf/hf-model.js";
+import { ORT_INSTALL_HINT, OrtMatmul, ortAvailable } from "./hf/ort-matmul.js";
 import { HfSampler, HfWeights, encodeSamplePrompt } from "./hf/hf-sampler.js";
-import { hfEmbeddings, hfLogprobs, hfLossAndGrads, hfPolicyLossAndGrads } from "./hf/hf-train.js";
+import { hfLossAndGrads, hfPolicyLossAndGrads } from "./hf/hf-train.js";
 import { type Accumulator, type AdamState, adamwUpdate, exportAccumulator, exportAdam, importAccumulator, importAdam, initAdam, l2Norm } from "./optimizer.js";
 import { checkLoss, encodePolicyBatch, isPolicyLoss } from "./rl-loss.js";
 import { SampleBatcher, type SampleDone, type SampleHooks, encodePrompt, sampleLoop } from "./sample-loop.js";
@@ -51,6 +54,8 @@ interface CheckpointModel {
   contextLength: number;
   checkpoint: HfCheckpoint;
   hf: HfModel | undefined;
+  /** The same weights on the fast path, when ONNX Runtime is there (then `hf` is never loaded). */
+  fast: HfFastModel | undefined;
 }
 
 type LoadedModel = ByteModel | CheckpointModel;
@@ -73,7 +78,19 @@ export interface EngineCoreOptions {
   kvBudgetBytes?: number;
   /** Hugging Face checkpoint folders to serve next to the built-in models. */
   models?: HfModelSource[];
+  /**
+   * How a checkpoint model computes (training, sampling, forward, embeddings): `onnxruntime`, the
+   * fast path (hand-written forward and LoRA backward, products on ONNX Runtime; needs
+   * `onnxruntime-node`), `tfjs` (tfjs-wasm with its autodiff), or `auto`: the fast path when
+   * `onnxruntime-node` is installed. @default "auto"
+   */
+  hfCompute?: HfCompute;
+  /** ONNX Runtime's threads for the fast path. @default the machine's cores */
+  hfThreads?: number;
 }
+
+/** See `EngineCoreOptions.hfCompute`. */
+export type HfCompute = "auto" | "onnxruntime" | "tfjs";
 
 /**
  * The engine on the calling thread, synchronous once created: the workers run one each, and
@@ -89,11 +106,16 @@ export class EngineCore {
   /** Sample requests on checkpoint models. */
   private readonly hfSampler: HfSampler;
   private readonly checkpoints = new Map<string, HfCheckpoint>();
+  /** ONNX Runtime's products for checkpoint models (undefined: they train on tfjs). */
+  private readonly ort: OrtMatmul | undefined;
 
   private constructor(
     private readonly tf: Tf,
     options: EngineCoreOptions,
   ) {
+    const compute = options.hfCompute ?? "auto";
+    if (compute === "onnxruntime" && !ortAvailable()) throw new Error(`hfCompute "onnxruntime" needs ONNX Runtime: ${ORT_INSTALL_HINT}`);
+    this.ort = compute !== "tfjs" && ortAvailable() ? new OrtMatmul(options.hfThreads) : undefined;
     this.batcher = new SampleBatcher(options.kvBudgetBytes);
     this.hfSampler = new HfSampler(options.kvBudgetBytes);
     for (const source of options.models ?? []) {
@@ -107,7 +129,8 @@ export class EngineCore {
   /**
    * Loads tfjs (wasm), checks the checkpoints of `options.models` (their weights are read on
    * first use) and returns a core.
-   * @throws Error with the install command if tfjs is missing; CheckpointError for a bad checkpoint.
+   * @throws Error with the install command if tfjs is missing, or if `hfCompute` is
+   *   `onnxruntime` and onnxruntime-node is; CheckpointError for a bad checkpoint.
    */
   static async create(options: EngineCoreOptions = {}): Promise<EngineCore> {
     return new EngineCore(await loadTf(), options);
@@ -145,7 +168,7 @@ export class EngineCore {
       } else if (checkpoint) {
         const spec = checkpoint.spec;
         const layout: LoraLayout = { id, n_layers: spec.layers, targets: checkpoint.info.target_modules, dims: (module) => moduleDims(spec, module) };
-        m = { kind: "hf", layout, codec: checkpoint.codec, contextLength: checkpoint.info.context_length, checkpoint, hf: undefined };
+        m = { kind: "hf", layout, codec: checkpoint.codec, contextLength: checkpoint.info.context_length, checkpoint, hf: undefined, fast: undefined };
       } else {
         const all = [...MODEL_CONFIGS.keys(), ...this.checkpoints.keys()];
         throw new EngineError("model_not_found", `model ${JSON.stringify(id)} does not exist; available: ${all.join(", ")}`, "base_model");
@@ -158,6 +181,18 @@ export class EngineCore {
   private hfModel(m: CheckpointModel): HfModel {
     m.hf ??= new HfModel(this.tf, m.checkpoint);
     return m.hf;
+  }
+
+  /** The checkpoint on the fast path, or undefined when this core trains checkpoints on tfjs. */
+  private fastModel(m: CheckpointModel): HfFastModel | undefined {
+    if (!this.ort) return undefined;
+    m.fast ??= new HfFastModel(m.checkpoint, this.ort);
+    return m.fast;
+  }
+
+  /** Which path computes checkpoint models here. */
+  get hfCompute(): "onnxruntime" | "tfjs" {
+    return this.ort ? "onnxruntime" : "tfjs";
   }
 
   private graph(m: ByteModel): TrainGraph {
@@ -221,11 +256,19 @@ export class EngineCore {
     let numTokens: number;
     if (isPolicyLoss(loss)) {
       const enc = encodePolicyBatch(batch, ctx, m.codec);
-      result = m.kind === "byte" ? this.graph(m).policyLossAndGrads(enc, s.lora, loss) : hfPolicyLossAndGrads(this.hfModel(m), enc, s.lora, loss);
+      const fast = m.kind === "hf" ? this.fastModel(m) : undefined;
+      result =
+        m.kind === "byte"
+          ? this.graph(m).policyLossAndGrads(enc, s.lora, loss)
+          : fast
+            ? fastPolicyLossAndGrads(fast, enc, s.lora, loss)
+            : hfPolicyLossAndGrads(this.hfModel(m), enc, s.lora, loss);
       numTokens = enc.numTargets;
     } else {
       const enc = encodeBatch(batch, ctx, m.codec);
-      result = m.kind === "byte" ? this.graph(m).lossAndGrads(enc, s.lora) : hfLossAndGrads(this.hfModel(m), enc, s.lora);
+      const fast = m.kind === "hf" ? this.fastModel(m) : undefined;
+      result =
+        m.kind === "byte" ? this.graph(m).lossAndGrads(enc, s.lora) : fast ? fastLossAndGrads(fast, enc, s.lora) : hfLossAndGrads(this.hfModel(m), enc, s.lora);
       numTokens = enc.numTokens;
     }
     const grads = result.grads;
@@ -312,14 +355,27 @@ export class EngineCore {
     const s = this.refSlot(ref);
     const m = s.model;
     if (m.kind === "hf") {
-      const hf = this.hfModel(m);
-      s.hfDecode ??= new HfWeights(
-        hf,
-        hf.loraTensors(
-          s.lora.scale,
-          s.lora.pairs.map((p) => ({ ...p, r: s.lora.r })),
-        ),
-      );
+      if (s.hfDecode) return s.hfDecode;
+      const fast = this.fastModel(m);
+      if (fast) {
+        // A copy: the run's arrays change in place at its next optimizer step.
+        const lora: FastLora = {
+          r: s.lora.r,
+          scale: s.lora.scale,
+          pairs: new Map(s.lora.pairs.map((p, index) => [`${p.layer}.${p.module}`, { at: Float32Array.from(p.at), bt: Float32Array.from(p.bt), index }])),
+        };
+        s.hfDecode = new HfWeights({ kind: "fast", model: fast, lora });
+      } else {
+        const hf = this.hfModel(m);
+        s.hfDecode = new HfWeights({
+          kind: "tfjs",
+          model: hf,
+          lora: hf.loraTensors(
+            s.lora.scale,
+            s.lora.pairs.map((p) => ({ ...p, r: s.lora.r })),
+          ),
+        });
+      }
       return s.hfDecode;
     }
     m.decode ??= new DecodeBase(this.tf, m.weights);
@@ -393,7 +449,7 @@ export class EngineCore {
     });
     const w = this.weightsOf(ref);
     const sequences = encoded.map((e) => e.tokens);
-    const logprobs = w instanceof HfWeights ? hfLogprobs(w.model, w.lora, sequences) : sequenceLogprobs(w, sequences);
+    const logprobs = w instanceof HfWeights ? w.logprobs(sequences) : sequenceLogprobs(w, sequences);
     let sum = 0;
     let total = 0;
     encoded.forEach((e, i) => {
@@ -456,7 +512,7 @@ export class EngineCore {
       return tokens;
     });
     const weights = this.weightsOf(ref);
-    if (weights instanceof HfWeights) return hfEmbeddings(weights.model, weights.lora, sequences);
+    if (weights instanceof HfWeights) return weights.embeddings(sequences);
     const w = weights;
     const d = w.config.d_model;
     return sequences.map((tokens) => {
@@ -486,6 +542,7 @@ export class EngineCore {
         m.decode?.dispose();
       } else m.hf?.dispose();
     }
+    this.ort?.dispose();
     this.models.clear();
     this.runs.clear();
     this.adapters.clear();
@@ -529,7 +586,7 @@ function freeDecode(s: Slot): void {
 /** Like `promptLogprobs`, for a checkpoint model. */
 function hfPromptLogprobs(w: HfWeights, prompts: Prompt[], maxTokens: number): (result: SampleResult) => void {
   const encoded = prompts.map((p, i) => encodeSamplePrompt(w.codec, p, i, maxTokens, w.contextLength));
-  const logprobs = hfLogprobs(w.model, w.lora, encoded);
+  const logprobs = w.logprobs(encoded);
   return (result) => {
     for (const c of result.completions) {
       c.prompt_tokens = encoded[c.prompt_index]!;

@@ -5,7 +5,7 @@ import type { Tf } from "./tf-loader.js";
 import { EngineError, type Example, type LossSpec } from "./types.js";
 
 /** The clip thresholds of `ppo` when `loss_fn_config` leaves them out. */
-const PPO_DEFAULTS = { clip_low_threshold: 0.8, clip_high_threshold: 1.2 } as const;
+export const PPO_DEFAULTS = { clip_low_threshold: 0.8, clip_high_threshold: 1.2 } as const;
 
 /** The RL losses: they need the sampler's logprobs and per-token advantages. */
 export type PolicyLossFn = "importance_sampling" | "ppo";

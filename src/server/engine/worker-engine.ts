@@ -1,6 +1,8 @@
 import { Worker } from "node:worker_threads";
 import { BYTE_CODEC, type TokenCodec } from "./codec.js";
+import type { HfCompute } from "./engine-core.js";
 import { CheckpointError } from "./hf/checkpoint-error.js";
+import { ORT_INSTALL_HINT, ortAvailable } from "./hf/ort-matmul.js";
 import { type HfCheckpoint, type HfModelSource, inspectCheckpoint } from "./hf/hf-checkpoint.js";
 import { MODEL_CONFIGS, listModels } from "./models.js";
 import {
@@ -50,6 +52,12 @@ export interface EngineOptions {
    * Qwen3). Each is checked before any worker starts; every worker reads the weights on first use.
    */
   models?: HfModelSource[];
+  /**
+   * The path checkpoint models compute on (see `EngineCoreOptions.hfCompute`): with `auto`, the
+   * fast one when `onnxruntime-node` is installed; without it a process warning says what to
+   * install. @default "auto"
+   */
+  hfCompute?: HfCompute;
 }
 
 interface Pending {
@@ -124,6 +132,12 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
       throw new CheckpointError(`two models have the id ${JSON.stringify(c.id)}; name them with --model ID=DIR`);
     checkpoints.set(c.id, c);
   }
+  if (checkpoints.size > 0 && (options.hfCompute ?? "auto") === "auto" && !ortAvailable()) {
+    process.emitWarning(
+      `Hugging Face checkpoints compute on the slow path (tfjs wasm, ~10x slower to train): for the fast path, ${ORT_INSTALL_HINT}`,
+      "FrontierSignalEngine",
+    );
+  }
   const models: HfModelSource[] = [...checkpoints.values()].map((c) => ({ path: c.dir, id: c.id, contextLength: c.info.context_length }));
   const slots: Slot[] = [];
   try {
@@ -132,6 +146,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
         const worker = spawn({
           nice: options.workerNice ?? 5,
           models,
+          ...(options.hfCompute === undefined ? {} : { hfCompute: options.hfCompute }),
           ...(options.kvBudgetBytes === undefined ? {} : { kvBudgetBytes: options.kvBudgetBytes }),
         });
         const slot: Slot = { worker, pending: new Map(), pinned: 0, sampling: 0, sampleCalls: 0 };

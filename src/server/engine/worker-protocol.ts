@@ -1,4 +1,4 @@
-import type { EngineCore } from "./engine-core.js";
+import type { EngineCore, HfCompute } from "./engine-core.js";
 import type { HfModelSource } from "./hf/hf-checkpoint.js";
 import type { TokenEvent } from "./types.js";
 
@@ -63,4 +63,6 @@ export interface WorkerData {
   nice?: number;
   /** Checkpoint folders to serve, each with its id (checked on the main thread already). */
   models?: HfModelSource[];
+  /** See `EngineOptions.hfCompute`. */
+  hfCompute?: HfCompute;
 }

@@ -1,11 +1,19 @@
 import type { Tensor2D } from "@tensorflow/tfjs";
 import { CompletionText } from "../completion-text.js";
 import { type TokenCodec, encodeWithBos } from "../codec.js";
-import { FullLogitSums, pickToken, type PickOptions } from "../pick-token.js";
+import { FullLogitSums, fullNormalizer, pickToken, type PickOptions } from "../pick-token.js";
 import { Rng } from "../rng.js";
 import { SAMPLE_DEFAULTS, type SampleDone, type SampleHooks } from "../sample-loop.js";
 import { type Completion, DEFAULT_KV_BUDGET_BYTES, EngineError, type Prompt, type SampleParams, type SampleResult } from "../types.js";
+import { FastKvCache, type FastLora, type HfFastModel } from "./hf-fast-model.js";
 import { HfKvCache, type HfLoraTensors, type HfModel } from "./hf-model.js";
+import { hfEmbeddings, hfLogprobs } from "./hf-train.js";
+
+/** A checkpoint's weights on one of the engine's two paths: tfjs tensors, or the fast path's arrays. */
+type HfPath = { kind: "tfjs"; model: HfModel; lora: HfLoraTensors | undefined } | { kind: "fast"; model: HfFastModel; lora: FastLora | undefined };
+
+/** A sequence's KV cache on either path. */
+type HfCache = HfKvCache | FastKvCache;
 
 /**
  * The weights one sampling request reads: a checkpoint and a run's or adapter's LoRA tensors at
@@ -16,17 +24,70 @@ export class HfWeights {
   private users = 0;
   private retired = false;
 
-  constructor(
-    readonly model: HfModel,
-    readonly lora: HfLoraTensors | undefined,
-  ) {}
+  constructor(readonly path: HfPath) {}
+
+  get spec() {
+    return this.path.model.spec;
+  }
 
   get codec(): TokenCodec {
-    return this.model.checkpoint.codec;
+    return this.path.model.checkpoint.codec;
   }
 
   get contextLength(): number {
-    return this.model.checkpoint.info.context_length;
+    return this.path.model.checkpoint.info.context_length;
+  }
+
+  newCache(): HfCache {
+    const { layers, kvHeads, headDim } = this.spec;
+    return this.path.kind === "tfjs" ? new HfKvCache(layers) : new FastKvCache(layers, kvHeads * headDim);
+  }
+
+  fork(cache: HfCache): HfCache {
+    return cache instanceof HfKvCache ? cache.fork((this.path.model as HfModel).tf) : cache.fork();
+  }
+
+  /** Extends each cache by its tokens; the logits of each sequence's last new row, `[seqs, vocab]`. */
+  lastRowLogits(seqs: { cache: HfCache; tokens: readonly number[] }[]): Float32Array {
+    const p = this.path;
+    if (p.kind === "tfjs") return lastRowLogits(p.model, p.lora, seqs as { cache: HfKvCache; tokens: readonly number[] }[]);
+    const d = p.model.spec.hidden;
+    const hidden = p.model.extend(seqs as { cache: FastKvCache; tokens: readonly number[] }[], p.lora);
+    const last = new Float32Array(seqs.length * d);
+    let end = 0;
+    seqs.forEach((s, i) => {
+      end += s.tokens.length;
+      last.set(hidden.subarray((end - 1) * d, end * d), i * d);
+    });
+    return p.model.logits(last, seqs.length);
+  }
+
+  /** Per-token log-probabilities of each sequence (position 0 null), as `hfLogprobs`. */
+  logprobs(sequences: readonly number[][]): (number | null)[][] {
+    const p = this.path;
+    if (p.kind === "tfjs") return hfLogprobs(p.model, p.lora, sequences);
+    const V = p.model.spec.vocab;
+    return sequences.map((tokens) => {
+      const cache = this.newCache() as FastKvCache;
+      const hidden = p.model.extend([{ cache, tokens }], p.lora);
+      const logits = p.model.logits(hidden, tokens.length);
+      const lp: (number | null)[] = [null];
+      for (let t = 1; t < tokens.length; t++) lp.push(logits[(t - 1) * V + tokens[t]!]! - fullNormalizer(logits.subarray((t - 1) * V, t * V)).logZ);
+      return lp;
+    });
+  }
+
+  /** Mean over positions of the final-normed hidden states, as `hfEmbeddings`. */
+  embeddings(sequences: readonly number[][]): number[][] {
+    const p = this.path;
+    if (p.kind === "tfjs") return hfEmbeddings(p.model, p.lora, sequences);
+    const d = p.model.spec.hidden;
+    return sequences.map((tokens) => {
+      const h = p.model.extend([{ cache: this.newCache() as FastKvCache, tokens }], p.lora);
+      const v = new Array<number>(d).fill(0);
+      for (let t = 0; t < tokens.length; t++) for (let j = 0; j < d; j++) v[j]! += h[t * d + j]!;
+      return v.map((x) => x / tokens.length);
+    });
   }
 
   retain(): void {
@@ -45,7 +106,8 @@ export class HfWeights {
   }
 
   private free(): void {
-    for (const [a, b] of this.lora?.pairs.values() ?? []) {
+    if (this.path.kind !== "tfjs") return;
+    for (const [a, b] of this.path.lora?.pairs.values() ?? []) {
       a.dispose();
       b.dispose();
     }
@@ -56,7 +118,7 @@ interface Live {
   job: Job;
   index: number;
   promptIndex: number;
-  cache: HfKvCache;
+  cache: HfCache;
   rng: Rng;
   text: CompletionText;
   /** Text of `tokens` decoded so far (whole characters). */
@@ -112,7 +174,7 @@ export class HfSampler {
   submit(w: HfWeights, prompts: Prompt[], partial: Partial<SampleParams>, hooks: SampleHooks, done: SampleDone): void {
     const p: SampleParams = { ...SAMPLE_DEFAULTS, ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) };
     const encoded = prompts.map((prompt, i) => encodeSamplePrompt(w.codec, prompt, i, p.max_tokens, w.contextLength));
-    const { layers, kvHeads, headDim } = w.model.spec;
+    const { layers, kvHeads, headDim } = w.spec;
     const longest = Math.max(...encoded.map((t) => t.length)) + p.max_tokens;
     const perPrompt = p.n * layers * 2 * kvHeads * headDim * 4 * longest;
     if (perPrompt > this.kvBudgetBytes) {
@@ -177,7 +239,7 @@ export class HfSampler {
     const { w, p } = job;
     this.#progressed = true;
     job.prefilled = true;
-    const caches = job.encoded.map(() => new HfKvCache(w.model.spec.layers));
+    const caches = job.encoded.map(() => w.newCache());
     let logits: Float32Array;
     try {
       logits = this.lastLogits(
@@ -188,14 +250,14 @@ export class HfSampler {
       for (const c of caches) c.dispose();
       throw e;
     }
-    const V = w.model.spec.vocab;
+    const V = w.spec.vocab;
     job.encoded.forEach((_, i) => {
       for (let s = 0; s < p.n; s++) {
         const l: Live = {
           job,
           index: i * p.n + s,
           promptIndex: i,
-          cache: s === p.n - 1 ? caches[i]! : caches[i]!.fork(w.model.tf),
+          cache: s === p.n - 1 ? caches[i]! : w.fork(caches[i]!),
           rng: new Rng(job.seed, s),
           text: new CompletionText(p.stop),
           decoded: "",
@@ -219,7 +281,7 @@ export class HfSampler {
       w,
       group.map((l) => ({ cache: l.cache, tokens: [l.next] })),
     );
-    const V = w.model.spec.vocab;
+    const V = w.spec.vocab;
     const finished = new Set<Job>();
     group.forEach((l, i) => {
       this.pick(l, logits.subarray(i * V, (i + 1) * V));
@@ -233,8 +295,8 @@ export class HfSampler {
   }
 
   /** Extends each cache by its tokens; the logits of each sequence's last new row, `[seqs, vocab]`. */
-  private lastLogits(w: HfWeights, seqs: { cache: HfKvCache; tokens: readonly number[] }[]): Float32Array {
-    return lastRowLogits(w.model, w.lora, seqs);
+  private lastLogits(w: HfWeights, seqs: { cache: HfCache; tokens: readonly number[] }[]): Float32Array {
+    return w.lastRowLogits(seqs);
   }
 
   private pick(l: Live, logits: Float32Array): void {

@@ -1,0 +1,70 @@
+import type { EncodedBatch } from "../encode-batch.js";
+import type { LoraParams } from "../lora.js";
+import { type PolicyBatch, type PolicyLossFn, PPO_DEFAULTS } from "../rl-loss.js";
+import type { LossSpec } from "../types.js";
+import type { FastLora, HfFastModel, RowLoss } from "./hf-fast-model.js";
+import type { LossAndGrads } from "./hf-train.js";
+
+/** Bytes of saved activations one micro-batch of the fast path may hold. */
+const MICRO_BATCH_BYTES = 384 * 2 ** 20;
+
+/** `hfLossAndGrads` on the fast path: mean weighted cross-entropy (weights already normalised). */
+export function fastLossAndGrads(model: HfFastModel, batch: EncodedBatch, lora: LoraParams): LossAndGrads {
+  return run(model, batch, lora, (row, logp) => {
+    const w = batch.weights[row]!;
+    return { value: -w * logp, g: w };
+  });
+}
+
+/**
+ * `hfPolicyLossAndGrads` on the fast path: the `policyLoss` of `rl-loss.ts` row by row, with
+ * `r = exp(logp - q)`, `term = r·A` (ppo: `min(r·A, clip(r)·A)`, its gradient zero where the
+ * clipped term is the smaller), summed over target rows and divided by their count.
+ */
+export function fastPolicyLossAndGrads(model: HfFastModel, batch: PolicyBatch, lora: LoraParams, loss: LossSpec & { loss_fn: PolicyLossFn }): LossAndGrads {
+  const N = Math.max(1, batch.numTargets);
+  const low = loss.clip_low_threshold ?? PPO_DEFAULTS.clip_low_threshold;
+  const high = loss.clip_high_threshold ?? PPO_DEFAULTS.clip_high_threshold;
+  return run(model, batch, lora, (row, logp) => {
+    if (batch.mask[row] === 0) return { value: 0, g: 0 };
+    const ratio = Math.exp(logp - batch.sampler[row]!);
+    const adv = batch.advantages[row]!;
+    const unclipped = ratio * adv;
+    let term = unclipped;
+    let coef = unclipped;
+    if (loss.loss_fn === "ppo") {
+      const clipped = Math.min(high, Math.max(low, ratio)) * adv;
+      term = Math.min(unclipped, clipped);
+      coef = unclipped <= clipped ? unclipped : 0;
+    }
+    return { value: -term / N, g: coef / N };
+  });
+}
+
+/** The batch in micro-batches of whole rows whose saved activations fit `MICRO_BATCH_BYTES`. */
+function run(model: HfFastModel, batch: Pick<EncodedBatch, "rows" | "seq" | "tokens" | "targets">, lora: LoraParams, rowLoss: RowLoss): LossAndGrads {
+  const { hidden: d, heads: H, headDim: hd, intermediate: I, layers } = model.spec;
+  const perToken = 4 * layers * (4 * d + 4 * H * hd + H * batch.seq + 3 * I);
+  const rowsPer = Math.max(1, Math.floor(MICRO_BATCH_BYTES / (perToken * batch.seq)));
+  const fast: FastLora = {
+    r: lora.r,
+    scale: lora.scale,
+    pairs: new Map(lora.pairs.map((p, index) => [`${p.layer}.${p.module}`, { at: p.at, bt: p.bt, index }])),
+  };
+  const grads = lora.pairs.map((p): [Float32Array, Float32Array] => [new Float32Array(p.at.length), new Float32Array(p.bt.length)]);
+  const { seq } = batch;
+  let loss = 0;
+  for (let r0 = 0; r0 < batch.rows; r0 += rowsPer) {
+    const r1 = Math.min(batch.rows, r0 + rowsPer);
+    loss += model.lossAndGrads(
+      batch.tokens.subarray(r0 * seq, r1 * seq),
+      batch.targets.subarray(r0 * seq, r1 * seq),
+      r1 - r0,
+      seq,
+      fast,
+      (row, logp) => rowLoss(r0 * seq + row, logp),
+      grads,
+    );
+  }
+  return { loss, grads };
+}
