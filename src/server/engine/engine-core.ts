@@ -257,7 +257,7 @@ export class EngineCore {
       s.acc = undefined;
       throw new EngineError(
         "non_finite_gradient",
-        `the gradient accumulated by ${calls} forward_backward call${calls === 1 ? "" : "s"} since step ${s.adam.step} of run ${JSON.stringify(runId)} is not finite (it overflows float32), so step ${s.adam.step + 1} was not applied and the accumulation was discarded; the weights are those of step ${s.adam.step}. Use token weights and advantages of ordinary size (e.g. within ±1e4), or fewer calls per step.`,
+        `The gradient accumulated by ${calls} forward_backward call${calls === 1 ? "" : "s"} since step ${s.adam.step} of run ${JSON.stringify(runId)} is not finite (it overflows float32), so step ${s.adam.step + 1} was not applied and the accumulation was discarded; the weights are those of step ${s.adam.step}. Use token weights and advantages of ordinary size (e.g. within ±1e4), or fewer calls per step.`,
       );
     }
     if (options.max_grad_norm !== undefined && norm > options.max_grad_norm) {
