@@ -35,7 +35,7 @@ export interface ServerLimits {
    * Of one API key's engine-bound calls, those still sending their body or waiting for an
    * earlier position of their `Signal-Sequence`: they count against their key and run, never
    * against `maxQueued`, and past this many the key gets 429 `rate_limited` with `Retry-After`.
-   * @default 16
+   * @default 32
    */
   maxHeldPerKey: number;
   /**
@@ -86,7 +86,7 @@ export const SERVER_LIMITS: Readonly<ServerLimits> = {
   maxQueued: 128,
   maxQueuedPerRun: 32,
   maxQueuedPerKey: 64,
-  maxHeldPerKey: 16,
+  maxHeldPerKey: 32,
   maxSampleTokens: 1_048_576,
   streamStallMs: 30_000,
   streamBufferBytes: 65_536,
