@@ -1,5 +1,5 @@
 // Writes generated/operations.ts from openapi/signal.yaml: for every operation, its method,
-// path template, whether it needs the API key, the generated zod validators of its path
+// path template, whether it needs the API key, its tags, the generated zod validators of its path
 // parameters, query, body and JSON response, and the TypeScript types of what a call sends and
 // gets back; then, apart, each declared status's content types, headers and (for error
 // statuses) the spec's example body. The SDK's typed calls (src/internal/call-operation.ts), the
@@ -93,6 +93,7 @@ export function generateOperations(root) {
         `  method: "${method.toUpperCase()}",`,
         `  path: "${path}",`,
         `  secured: ${security.length > 0},`,
+        `  tags: ${JSON.stringify(op.tags ?? [])},`,
         `  successStatus: ${Number(successStatus)},`,
         `  params: ${validators.params ?? "undefined"},`,
         `  query: ${validators.query ?? "undefined"},`,

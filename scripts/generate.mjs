@@ -3,7 +3,8 @@
 //   generated/schema.d.ts  (openapi-typescript: paths, components, operations, with open
 //                           response enums (scripts/open-enums.mjs); then
 //                           scripts/name-schema-types.mjs: one named type per schema)
-//   generated/zod/         (@hey-api/openapi-ts zod plugin: runtime schemas)
+//   generated/zod/         (@hey-api/openapi-ts zod plugin: runtime schemas, with the
+//                           constraints it drops added by scripts/dropped-constraints.mjs)
 //   generated/operations.ts (scripts/generate-operations.mjs: routes and declared responses)
 // Every file written gets a do-not-edit header naming this command.
 import { execFileSync } from "node:child_process";
@@ -12,6 +13,7 @@ import { join } from "node:path";
 import openapiTS, { astToString } from "openapi-typescript";
 import { parse } from "yaml";
 import { openResponseEnums } from "./open-enums.mjs";
+import { addDroppedConstraints } from "./dropped-constraints.mjs";
 import { generateOperations } from "./generate-operations.mjs";
 import { nameSchemaTypes } from "./name-schema-types.mjs";
 
@@ -39,6 +41,7 @@ mkdirSync(join(root, "generated"), { recursive: true });
 writeFileSync(join(root, "generated/schema.d.ts"), astToString(ast));
 nameSchemaTypes(join(root, "generated/schema.d.ts"));
 run([bin("@hey-api/openapi-ts", "bin/run.js"), "-f", "openapi-ts.config.mjs"]);
+addDroppedConstraints(root);
 generateOperations(root);
 
 const files = [];

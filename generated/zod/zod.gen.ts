@@ -87,11 +87,11 @@ export const zCreateRunRequest = z.object({
     base_model: z.string().check(z.minLength(1), z.maxLength(200)),
     lora_r: z._default(z.optional(z.int().check(z.gte(1), z.lte(64))), 8),
     lora_alpha: z._default(z.optional(z.number().check(z.gt(0), z.lte(1024))), 16),
-    target_modules: z._default(z.optional(z.array(zTargetModule).check(z.minLength(1), z.maxLength(7))), ['q_proj', 'v_proj']),
+    target_modules: z._default(z.optional(z.array(zTargetModule).check(z.minLength(1), z.maxLength(7)).check(z.refine((v) => new Set(v.map((item) => JSON.stringify(item))).size === v.length, { error: "Invalid input: expected unique items", abort: true }))), ['q_proj', 'v_proj']),
     learning_rate: z._default(z.optional(z.number().check(z.gt(0), z.lte(1))), 0.0005),
     seed: z._default(z.optional(z.int().check(z.gte(0), z.lte(2147483647))), 0),
     optimizer: z.optional(zOptimizerParams),
-    metadata: z.optional(z.record(z.string(), z.string().check(z.maxLength(512))))
+    metadata: z.optional(z.record(z.string(), z.string().check(z.maxLength(512))).check(z.refine((v) => Object.keys(v).length <= 16, { error: "Too big: expected object to have <=16 properties", abort: true })))
 });
 
 export const zRun = z.object({

@@ -92,7 +92,7 @@ async function unreadStreamHeap(backpressure: boolean): Promise<{ heapPerStream:
       const socket = net.connect(port, "127.0.0.1");
       socket.pause();
       socket.write(
-        `POST /v1/runs/${runId}/sample HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sk-bench\r\nContent-Type: application/json\r\n` +
+        `POST /v1/runs/${runId}/sample HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer sk-bench\r\nContent-Type: application/json\r\n` +
           `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
       );
       sockets.push(socket);

@@ -90,18 +90,33 @@ export function safeParse<S extends z.core.$ZodType>(schema: S, value: unknown):
 }
 
 /**
+ * The most issues one check reports: the first names the field at fault, the rest are counted
+ * ("and 99 more"). A value with more bad elements than this is not examined further.
+ */
+export const MAX_ISSUES = 100;
+
+/**
  * Checks `value` against a generated schema and returns the parsed value (defaults applied)
- * or every issue, each with its field path. Unknown keys are issues too.
+ * or its first issues (at most `MAX_ISSUES`), each with its field path. Unknown keys are issues too.
+ *
+ * The leaves of the value (numbers, strings, booleans: where a large value has its elements)
+ * are checked first, one by one in a loop, stopping at `MAX_ISSUES`; only a value whose leaves
+ * are all valid is parsed by zod, whose issues then come from its few containers. So a body of a
+ * million bad token ids costs one pass that stops early, never a million issue objects (which
+ * zod gathers with a spread per level: past ~120 000 it overflows the stack).
  */
 export function checkAgainst<S extends z.core.$ZodType>(
   schema: S,
   value: unknown,
 ): { ok: true; value: z.output<S> } | { ok: false; issues: ValidationIssue[] } {
+  const leaves: ValidationIssue[] = [];
+  checkLeaves(schema, value, [], leaves);
+  if (leaves.length > 0) return { ok: false, issues: leaves };
   const result = safeParse(schema, value);
   if (!result.success) {
     return {
       ok: false,
-      issues: result.error.issues.map((issue) => ({ path: formatPath(issue.path), message: describe(issue) })),
+      issues: result.error.issues.slice(0, MAX_ISSUES).map((issue) => ({ path: formatPath(issue.path), message: describe(issue) })),
     };
   }
   const unknown = findUnknownKey(value, result.data);
@@ -116,7 +131,7 @@ export function checkAgainst<S extends z.core.$ZodType>(
 export function summarizeIssues(issues: ValidationIssue[]): string {
   const [first] = issues;
   if (!first) return "invalid value";
-  const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : "";
+  const more = issues.length > 1 ? ` (and ${issues.length >= MAX_ISSUES ? "at least " : ""}${issues.length - 1} more)` : "";
   return `${first.path === "" ? "body" : first.path}: ${first.message}${more}`;
 }
 
@@ -129,4 +144,87 @@ function describe(issue: z.core.$ZodIssue): string {
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function checkLeaf(schema: z.core.$ZodType, value: unknown, path: PropertyKey[], issues: ValidationIssue[]): void {
+  if (z.validate(schema, value)) return;
+  const result = safeParse(schema, value);
+  if (!result.success) issues.push({ path: formatPath(path), message: describe(result.error.issues[0]!) });
+}
+
+/** The part of a zod definition `checkLeaves` reads. */
+interface Def {
+  type: string;
+  innerType?: z.core.$ZodType;
+  shape?: Record<string, z.core.$ZodType>;
+  element?: z.core.$ZodType;
+  valueType?: z.core.$ZodType;
+  options?: z.core.$ZodType[];
+  checks?: Array<{ _zod: { def: { check: string; maximum?: number } } }>;
+}
+
+const LEAVES = new Set(["string", "number", "int", "boolean", "enum", "literal", "null"]);
+
+function defOf(schema: z.core.$ZodType): Def {
+  return schema._zod.def as unknown as Def;
+}
+
+/**
+ * Adds to `issues` (until it holds `MAX_ISSUES`) each leaf of `value` that its schema refuses,
+ * walking the schema and the value together: known keys of objects, elements of arrays, values
+ * of records, and the one branch of a union of objects whose keys the value's fit. Anything
+ * else (a container of the wrong type, a missing key, an array over its `maxItems`, a union
+ * it cannot tell apart) is left for zod, which reports it in one issue. Elements are visited
+ * in a loop: the depth of the walk is the schema's, whatever the value's size.
+ */
+function checkLeaves(schema: z.core.$ZodType, value: unknown, path: PropertyKey[], issues: ValidationIssue[]): void {
+  let def = defOf(schema);
+  while (
+    (def.type === "optional" || def.type === "default" || def.type === "prefault" || def.type === "nullable" || def.type === "readonly") &&
+    def.innerType
+  ) {
+    if (value === undefined || (value === null && def.type === "nullable")) return;
+    schema = def.innerType;
+    def = defOf(schema);
+  }
+  if (value === undefined) return;
+  if (LEAVES.has(def.type)) {
+    checkLeaf(schema, value, path, issues);
+    return;
+  }
+  if (def.type === "object" && def.shape && isPlainObject(value)) {
+    for (const key of Object.keys(def.shape)) {
+      if (issues.length >= MAX_ISSUES) return;
+      if (Object.hasOwn(value, key)) checkLeaves(def.shape[key]!, value[key], [...path, key], issues);
+    }
+    return;
+  }
+  if (def.type === "array" && def.element && Array.isArray(value)) {
+    const max = Math.min(...(def.checks ?? []).map((c) => (c._zod.def.check === "max_length" ? (c._zod.def.maximum ?? Infinity) : Infinity)));
+    if (value.length > max) return;
+    const element = def.element;
+    if (LEAVES.has(defOf(element).type)) {
+      // The common large case (token ids, weights, logprobs): a tight loop, a path only for a bad one.
+      for (let i = 0; i < value.length && issues.length < MAX_ISSUES; i++)
+        if (!z.validate(element, value[i])) checkLeaf(element, value[i], [...path, i], issues);
+      return;
+    }
+    for (let i = 0; i < value.length && issues.length < MAX_ISSUES; i++) checkLeaves(element, value[i], [...path, i], issues);
+    return;
+  }
+  if (def.type === "record" && def.valueType && isPlainObject(value)) {
+    for (const key of Object.keys(value)) {
+      if (issues.length >= MAX_ISSUES) return;
+      checkLeaves(def.valueType, value[key], [...path, key], issues);
+    }
+    return;
+  }
+  if (def.type === "union" && def.options && isPlainObject(value)) {
+    const keys = Object.keys(value);
+    const fits = def.options.filter((option) => {
+      const shape = defOf(option).shape;
+      return shape !== undefined && keys.every((key) => Object.hasOwn(shape, key));
+    });
+    if (fits.length === 1) checkLeaves(fits[0]!, value, path, issues);
+  }
 }

@@ -23,6 +23,11 @@ Options:
   --default-model ID  the model listed first and marked default (default signal-byte-base)
   --cors-origin O  a page origin that may call from a browser, e.g. http://localhost:5173,
                    or * for any; repeat for several (default: loopback origins only)
+  --allowed-host H a host name the server answers under besides loopback ones (a request
+                   with any other Host header gets 403 while it listens on loopback);
+                   repeat for several
+  --sequence-hold-ms N  longest a pipelined call waits for a missing earlier call of its
+                   sequence (default ${SERVER_DEFAULTS.sequenceHoldMs})
   -h, --help       show this help
 `;
 
@@ -53,6 +58,8 @@ export async function main(argv: string[]): Promise<number> {
         "max-context": { type: "string" },
         "default-model": { type: "string" },
         "cors-origin": { type: "string", multiple: true },
+        "allowed-host": { type: "string", multiple: true },
+        "sequence-hold-ms": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -72,7 +79,8 @@ export async function main(argv: string[]): Promise<number> {
   const port = integer(values.port, "--port");
   const workers = integer(values.workers, "--workers");
   const maxContext = integer(values["max-context"], "--max-context");
-  if (port === null || workers === null || maxContext === null) return 2;
+  const holdMs = integer(values["sequence-hold-ms"], "--sequence-hold-ms");
+  if (port === null || workers === null || maxContext === null || holdMs === null) return 2;
   const models = (values.model ?? []).map((spec) => modelSource(spec, maxContext));
 
   const dataDir = values["data-dir"] ?? SERVER_DEFAULTS.dataDir;
@@ -84,6 +92,8 @@ export async function main(argv: string[]): Promise<number> {
       ...(values.host !== undefined ? { host: values.host } : {}),
       ...(values["api-key"] ? { apiKeys: values["api-key"] } : {}),
       ...(values["cors-origin"] ? { corsOrigins: values["cors-origin"] } : {}),
+      ...(values["allowed-host"] ? { allowedHosts: values["allowed-host"] } : {}),
+      ...(holdMs !== undefined ? { sequenceHoldMs: holdMs } : {}),
       ...(values["default-model"] !== undefined ? { defaultModel: values["default-model"] } : {}),
       models,
       dataDir,

@@ -53,6 +53,13 @@ export interface RequestContext<Op extends OperationId = OperationId> {
   res: ServerResponse;
   /** Aborts when the client goes away before its answer is complete. */
   signal: AbortSignal;
+  /**
+   * Moves an engine-bound call from held to the server's shared queue (see `Admission`); the
+   * pipeline calls it once the body is read, `inTurn` once a pipelined call's turn has come.
+   * Calling it again, or for a call that is not engine-bound, does nothing.
+   * @throws ApiError 503 `overloaded` when the shared queue is full.
+   */
+  enterQueue: () => void;
 }
 
 /** A handler's answer; the pipeline writes it (except `streamed`, written by the handler). */

@@ -20,15 +20,24 @@ export interface ServerLimits {
   /** How long an idle keep-alive connection stays open. @default 5 000 ms */
   keepAliveTimeoutMs: number;
   /**
-   * Engine-bound calls (training, checkpoints, sampling, embeddings, completions) in progress or
-   * waiting, over all runs; past it the server answers 503 `overloaded` with `Retry-After`.
-   * @default 128
+   * Engine-bound calls (every POST but tokenize and detokenize: training, forward, checkpoints,
+   * sampling, embeddings, completions; see `OPERATION_TRAITS`) ready to run, in progress or
+   * waiting for the engine or their run's queue, over all runs; past it the server answers 503
+   * `overloaded` with `Retry-After`. Calls still sending their body or waiting for an earlier
+   * position of their sequence are not counted here (see `maxHeldPerKey`). @default 128
    */
   maxQueued: number;
-  /** The same for one run; past it, 503 `overloaded` with `Retry-After`. @default 32 */
+  /** A run's engine-bound calls, held or ready; past it, 503 `overloaded` with `Retry-After`. @default 32 */
   maxQueuedPerRun: number;
-  /** The same for one API key; past it, 429 `rate_limited` with `Retry-After`. @default 64 */
+  /** An API key's engine-bound calls, held or ready; past it, 429 `rate_limited` with `Retry-After`. @default 64 */
   maxQueuedPerKey: number;
+  /**
+   * Of one API key's engine-bound calls, those still sending their body or waiting for an
+   * earlier position of their `Signal-Sequence`: they count against their key and run, never
+   * against `maxQueued`, and past this many the key gets 429 `rate_limited` with `Retry-After`.
+   * @default 32
+   */
+  maxHeldPerKey: number;
   /**
    * Largest `prompts × n × max_tokens` of one sampling call (the tokens it may generate); past it,
    * 400 `sample_too_large`. The default admits the largest request the schema and a 256-token
@@ -52,6 +61,11 @@ export interface ServerLimits {
    * request in progress are not unloaded. @default 64
    */
   maxLoadedRuns: number;
+  /**
+   * Bytes of runs one `listRuns` page holds: a page ends at `limit` runs or, with at least one
+   * run in it, once its runs' JSON passes this (`has_more` is then true). @default 1 048 576 (1 MiB)
+   */
+  maxPageBytes: number;
   /** A run unused for this long is unloaded from the engine (`Infinity`: never). @default 600 000 ms */
   runIdleMs: number;
   /**
@@ -72,10 +86,12 @@ export const SERVER_LIMITS: Readonly<ServerLimits> = {
   maxQueued: 128,
   maxQueuedPerRun: 32,
   maxQueuedPerKey: 64,
+  maxHeldPerKey: 32,
   maxSampleTokens: 1_048_576,
   streamStallMs: 30_000,
   streamBufferBytes: 65_536,
   maxLoadedRuns: 64,
+  maxPageBytes: 1_048_576,
   runIdleMs: 600_000,
   kvBudgetBytes: DEFAULT_KV_BUDGET_BYTES,
 };

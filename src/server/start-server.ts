@@ -4,6 +4,7 @@ import { AdapterCache } from "./runs/adapter-cache.js";
 import { createAuthenticator } from "./http/auth.js";
 import { answerClientError } from "./http/client-error.js";
 import { normalizeCorsOrigins } from "./http/cors.js";
+import { hostPolicy } from "./http/host-check.js";
 import type { Services } from "./context.js";
 import { DEFAULT_MODEL_ID, type HfModelSource, createEngine } from "./engine/index.js";
 import type { Engine } from "./engine/types.js";
@@ -67,8 +68,10 @@ export interface ServerOptions {
    */
   log?: ((line: string) => void) | false;
   /**
-   * Longest a pipelined call (`Signal-Sequence`) is held waiting for a missing predecessor
-   * before it goes ahead. @default 30000
+   * Longest a pipelined call (`Signal-Sequence`) is held waiting for a missing predecessor;
+   * then the gap is given up and the calls after it are refused (409 `sequence_broken`). A
+   * held call counts against its key's `limits.maxHeldPerKey`, not the server's queue, and is
+   * dropped as soon as its client disconnects. @default 30000
    */
   sequenceHoldMs?: number;
   /**
@@ -80,6 +83,16 @@ export interface ServerOptions {
    * @throws Error from `startServer` for an entry that is neither `*` nor an http(s) origin.
    */
   corsOrigins?: string[];
+  /**
+   * Host names the server answers under besides loopback ones, when it listens on a loopback
+   * address: a request whose `Host` header names anything else is refused 403
+   * `host_not_allowed`, so a web page on a domain that resolves to 127.0.0.1 (DNS rebinding)
+   * cannot reach it. Names or addresses without scheme or port, e.g. `dev.example.test`. A
+   * server listening beyond loopback (`host: "0.0.0.0"`) answers any `Host`.
+   * @default [] (loopback names and addresses only: `localhost`, `*.localhost`, `127.0.0.0/8`, `[::1]`)
+   * @throws Error from `startServer` for an entry that is not a host name or address.
+   */
+  allowedHosts?: string[];
 }
 
 /** The defaults of `ServerOptions`, documented there. */
@@ -118,6 +131,7 @@ export interface RunningServer {
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
   const limits = resolveLimits(options.limits);
   const corsOrigins = normalizeCorsOrigins(options.corsOrigins);
+  const hosts = hostPolicy(options.host ?? SERVER_DEFAULTS.host, options.allowedHosts);
   const log = options.log === false ? undefined : (options.log ?? ((line: string) => process.stdout.write(`${line}\n`)));
   const apiKeys = resolveKeys(options.apiKeys);
   if (apiKeys.length === 0) {
@@ -165,6 +179,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     authenticate: createAuthenticator(apiKeys),
     bodyLimitBytes: options.bodyLimitBytes ?? SERVER_DEFAULTS.bodyLimitBytes,
     corsOrigins,
+    hostPolicy: hosts,
     log,
     onInternalError: (error, requestId) => {
       const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);

@@ -13,6 +13,7 @@ for (const part of [
   "generated",
   "scripts/generate.mjs",
   "scripts/generate-operations.mjs",
+  "scripts/dropped-constraints.mjs",
   "scripts/name-schema-types.mjs",
   "scripts/open-enums.mjs",
   "scripts/check.mjs",

@@ -64,7 +64,7 @@ it("keeps health answering and an open connection training while slow clients ho
       const socket = net.connect(server.port, "127.0.0.1");
       socket.on("error", () => undefined);
       slow.push(socket);
-      return new Promise<void>((resolve) => socket.once("connect", () => socket.write("GET /v1/health HTTP/1.1\r\nHost: x\r\n", () => resolve())));
+      return new Promise<void>((resolve) => socket.once("connect", () => socket.write("GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n", () => resolve())));
     }),
   );
 

@@ -79,13 +79,13 @@ describe("a request without a valid API key", () => {
 
   it("with CR, LF or NUL in the Authorization value gets a 4xx in the error schema or a closed connection, never a crash", async () => {
     const heads = [
-      "GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer sk-test-c\rX-Injected: 1\r\n\r\n",
-      "GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer sk-test-c\nX-Injected: 1\r\n\r\n",
-      "GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer sk-test-a\u0000\r\n\r\n",
-      "GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer sk-test-c\r\n sk-test-a\r\n\r\n",
-      "GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer\r\n\r\n",
-      "GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer sk-test-c\r\nAuthorization: Bearer sk-test-a\r\n\r\n",
-      "GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer sk-test-c\r\n\r\nGET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n",
+      "GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAuthorization: Bearer sk-test-c\rX-Injected: 1\r\n\r\n",
+      "GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAuthorization: Bearer sk-test-c\nX-Injected: 1\r\n\r\n",
+      "GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAuthorization: Bearer sk-test-a\u0000\r\n\r\n",
+      "GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAuthorization: Bearer sk-test-c\r\n sk-test-a\r\n\r\n",
+      "GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAuthorization: Bearer\r\n\r\n",
+      "GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAuthorization: Bearer sk-test-c\r\nAuthorization: Bearer sk-test-a\r\n\r\n",
+      "GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAuthorization: Bearer sk-test-c\r\n\r\nGET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
     ];
     for (const head of heads) {
       const answer = await rawRequest(fixture.server.url, head);
@@ -102,7 +102,7 @@ describe("a request without a valid API key", () => {
   });
 
   it("with a key too long for the header limit gets 431 in the error schema, and the server keeps serving", async () => {
-    const answer = await rawRequest(fixture.server.url, `GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${"k".repeat(64 * 1024)}\r\n\r\n`);
+    const answer = await rawRequest(fixture.server.url, `GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${"k".repeat(64 * 1024)}\r\n\r\n`);
     expectRawError(answer, 431, "header_too_large");
     expect(answer.closed).toBe(true);
     await expectHealthy();
@@ -113,7 +113,7 @@ describe("a request without a valid API key", () => {
       "\u0016\u0003\u0001\u0002\u0000\u0001\u0000\u0001\u00fc\u0003\u0003",
       "GET\r\n\r\n",
       "BREW /v1/models HTTP/1.1\r\n\r\n",
-      "GET /v1/models HTTP/9.9\r\nHost: x\r\n\r\n",
+      "GET /v1/models HTTP/9.9\r\nHost: 127.0.0.1\r\n\r\n",
     ]) {
       const answer = await rawRequest(fixture.server.url, Buffer.from(head, "latin1"));
       expect(answer.closed, JSON.stringify(head)).toBe(true);

@@ -96,7 +96,7 @@ describe("path tricks in ids", () => {
     for (const id of [...ids, DECOY]) {
       for (const [method, target, asRunId] of targets(id)) {
         const body = method === "POST" ? JSON.stringify(target.endsWith("restore") ? { step: 1 } : { prompts: ["a"], max_tokens: 1 }) : "";
-        const head = `${method} ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer sk-test-a\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`;
+        const head = `${method} ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAuthorization: Bearer sk-test-a\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`;
         const answer = await rawRequest(server.url, head);
         tried++;
         const shown = `${method} ${target.slice(0, 120)} → ${answer.status} ${answer.body.slice(0, 200)}`;
@@ -124,7 +124,7 @@ describe("path tricks in ids", () => {
       `/v1/runs/${runId}/checkpoints/1/content/..`,
       `/v1/runs/${runId}/checkpoints/1/content?../../secret.txt`,
     ]) {
-      const answer = await rawRequest(server.url, `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer sk-test-a\r\n\r\n`);
+      const answer = await rawRequest(server.url, `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAuthorization: Bearer sk-test-a\r\n\r\n`);
       if (target.includes("?")) {
         // The query is no part of the path: the download itself, refused for an unknown parameter.
         expect(answer.status, target).toBe(422);

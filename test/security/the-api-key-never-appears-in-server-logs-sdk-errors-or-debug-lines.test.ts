@@ -128,7 +128,7 @@ describe("the API key never appears", () => {
   });
 
   it("in the server's log, its stdout and stderr, or its data directory, whatever the requests carried", async () => {
-    const head = (auth: string) => `GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: ${auth}\r\n\r\n`;
+    const head = (auth: string) => `GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAuthorization: ${auth}\r\n\r\n`;
     for (const auth of [
       `Bearer ${KEY} extra`,
       `Basic ${KEY}`,

@@ -67,7 +67,7 @@ async function unreadStream(target: TestServer): Promise<{ socket: net.Socket; s
   const socket = net.connect(Number(new URL(target.url).port), "127.0.0.1");
   socket.pause();
   socket.write(
-    `POST /v1/runs/${runId}/sample HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${target.key}\r\nContent-Type: application/json\r\n` +
+    `POST /v1/runs/${runId}/sample HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${target.key}\r\nContent-Type: application/json\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
   await expect.poll(() => streams.length, { timeout: 30_000 }).toBe(before + 1);

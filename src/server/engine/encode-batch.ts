@@ -1,5 +1,5 @@
 import { BYTE_CODEC, type TokenCodec, encodeWithBos } from "./codec.js";
-import { EngineError, type Example } from "./types.js";
+import { EngineError, type Example, FLOAT32_MAX } from "./types.js";
 
 /**
  * A batch as the training graph takes it: rows padded with PAD to the longest row; for each
@@ -24,7 +24,7 @@ export interface EncodedBatch {
  * `{text}` → BOS text EOS, loss on every token after BOS; `{tokens, weights?}` as given.
  * @throws EngineError `invalid_example` for malformed examples, bad ids or weights.
  */
-export function encodeExample(example: Example, index: number, codec: TokenCodec = BYTE_CODEC): { tokens: number[]; weights: number[] } {
+function encodeExample(example: Example, index: number, codec: TokenCodec = BYTE_CODEC): { tokens: number[]; weights: number[] } {
   const param = `batch[${index}]`;
   const e = example as Record<string, unknown>;
   if (typeof e !== "object" || e === null) throw new EngineError("invalid_example", `${param} must be an object`, param);
@@ -56,8 +56,13 @@ export function encodeExample(example: Example, index: number, codec: TokenCodec
         const len = Array.isArray(e.weights) ? e.weights.length : "not an array";
         throw new EngineError("invalid_example", `${param}.weights has length ${len} but tokens has length ${tokens.length}`, `${param}.weights`);
       }
-      const badW = (e.weights as unknown[]).findIndex((w) => typeof w !== "number" || !Number.isFinite(w) || w < 0);
-      if (badW >= 0) throw new EngineError("invalid_example", `${param}.weights[${badW}] must be a finite number >= 0`, `${param}.weights`);
+      const badW = (e.weights as unknown[]).findIndex((w) => typeof w !== "number" || !(w >= 0 && w <= FLOAT32_MAX));
+      if (badW >= 0)
+        throw new EngineError(
+          "invalid_example",
+          `${param}.weights[${badW}] is ${String(e.weights[badW])}; a weight must be a number >= 0 within float32's range (<= 3.4e38)`,
+          `${param}.weights`,
+        );
       weights = e.weights as number[];
     }
     return { tokens: tokens as number[], weights: weights.map((w, i) => (i === 0 ? 0 : w)) };
@@ -66,13 +71,21 @@ export function encodeExample(example: Example, index: number, codec: TokenCodec
 }
 
 /**
- * Encodes and validates a batch against the model's context.
+ * Encodes and validates a cross-entropy batch against the model's context: what
+ * `forwardBackward` and `forward` both check. The weighted target tokens must sum to more than
+ * 0 and, since the loss divides by that sum in float32, to no more than float32's largest number.
+ * @returns each example's tokens and weights, and the sum of the target weights.
  * @throws EngineError `context_length_exceeded` (param `batch[i]`) when an example is longer than
- *   the context; `invalid_example` for an empty batch, a malformed example, or a batch with no
- *   weighted target token.
+ *   the context; `invalid_example` for an empty batch, a malformed example, a batch with no
+ *   weighted target token, or weights whose sum overflows float32 (param `batch[i].weights`).
  */
-export function encodeBatch(batch: Example[], contextLength: number, codec: TokenCodec = BYTE_CODEC): EncodedBatch {
+export function encodeExamples(
+  batch: Example[],
+  contextLength: number,
+  codec: TokenCodec = BYTE_CODEC,
+): { encoded: { tokens: number[]; weights: number[] }[]; total: number } {
   if (!Array.isArray(batch) || batch.length === 0) throw new EngineError("invalid_example", "batch must hold at least one example", "batch");
+  let total = 0;
   const encoded = batch.map((ex, i) => {
     const enc = encodeExample(ex, i, codec);
     if (enc.tokens.length > contextLength) {
@@ -82,8 +95,26 @@ export function encodeBatch(batch: Example[], contextLength: number, codec: Toke
         `batch[${i}]`,
       );
     }
+    for (let t = 1; t < enc.tokens.length; t++) total += enc.weights[t]!;
+    if (total > FLOAT32_MAX) {
+      throw new EngineError(
+        "invalid_example",
+        `the token weights of batch[0..${i}] sum to ${total.toPrecision(3)}, past float32's range (3.4e38): the loss would not be finite. Use weights of ordinary size (e.g. 0 to 1).`,
+        `batch[${i}].weights`,
+      );
+    }
     return enc;
   });
+  if (!(total > 0)) throw new EngineError("invalid_example", "batch has no weighted target token to train on", "batch");
+  return { encoded, total };
+}
+
+/**
+ * Encodes and validates a batch (see `encodeExamples`) into padded rows.
+ * @throws EngineError as `encodeExamples`.
+ */
+export function encodeBatch(batch: Example[], contextLength: number, codec: TokenCodec = BYTE_CODEC): EncodedBatch {
+  const { encoded } = encodeExamples(batch, contextLength, codec);
   const rows = encoded.length;
   const seq = Math.max(2, ...encoded.map((e) => e.tokens.length));
   const tokens = new Int32Array(rows * seq).fill(codec.pad);

@@ -1,6 +1,6 @@
 import { type BaseWeights, initBaseSafetensors, loadBaseWeights } from "./base-weights.js";
 import { DecodeBase, type DecodeWeights, forwardSequences, mergeLora } from "./decoder.js";
-import { encodeBatch, encodeExample } from "./encode-batch.js";
+import { encodeBatch, encodeExamples } from "./encode-batch.js";
 import { BYTE_CODEC, type TokenCodec, encodeWithBos } from "./codec.js";
 import { type LoraLayout, type LoraParams, adapterConfig, exportAdapter, importAdapter, initLora } from "./lora.js";
 import { MODEL_CONFIGS, byteLayout, listModels } from "./models.js";
@@ -13,7 +13,7 @@ import { HfSampler, HfWeights, encodeSamplePrompt } from "./hf/hf-sampler.js";
 import { hfLossAndGrads, hfPolicyLossAndGrads } from "./hf/hf-train.js";
 import { type Accumulator, type AdamState, adamwUpdate, exportAccumulator, exportAdam, importAccumulator, importAdam, initAdam, l2Norm } from "./optimizer.js";
 import { checkLoss, encodePolicyBatch, isPolicyLoss } from "./rl-loss.js";
-import { SampleBatcher, type SampleDone, type SampleHooks, encodePrompt, sampleLoop } from "./sample-loop.js";
+import { SAMPLE_DEFAULTS, SampleBatcher, type SampleDone, type SampleHooks, encodeSamplePrompts, sampleLoop } from "./sample-loop.js";
 import { sequenceLogprobs } from "./sequence-logprobs.js";
 import { type Tf, loadTf } from "./tf-loader.js";
 import { TrainGraph } from "./train-graph.js";
@@ -294,6 +294,15 @@ export class EngineCore {
     const calls = s.acc.calls;
     const mean = s.acc.sums.map(([a, b]) => [a.map((v) => v / calls), b.map((v) => v / calls)] as [Float32Array, Float32Array]);
     const norm = l2Norm(mean);
+    if (!Number.isFinite(norm)) {
+      // Gradients that are each finite can still overflow float32 when summed: applying them
+      // would write NaN weights for good. Nothing is applied, and the accumulation is dropped.
+      s.acc = undefined;
+      throw new EngineError(
+        "non_finite_gradient",
+        `The gradient accumulated by ${calls} forward_backward call${calls === 1 ? "" : "s"} since step ${s.adam.step} of run ${JSON.stringify(runId)} is not finite (it overflows float32), so step ${s.adam.step + 1} was not applied and the accumulation was discarded; the weights are those of step ${s.adam.step}. Use token weights and advantages of ordinary size (e.g. within ±1e4), or fewer calls per step.`,
+      );
+    }
     if (options.max_grad_norm !== undefined && norm > options.max_grad_norm) {
       const f = options.max_grad_norm / (norm + 1e-6);
       for (const pair of mean) for (const g of pair) for (let k = 0; k < g.length; k++) g[k] = g[k]! * f;
@@ -306,8 +315,18 @@ export class EngineCore {
     return { step: s.adam.step, learning_rate: lr, grad_norm: norm };
   }
 
+  /**
+   * forwardBackward then optimStep. A batch whose own loss or gradient is not finite is not
+   * stepped on: the result carries them as they are and the step it did not take (the caller
+   * refuses it and reloads the run, whose accumulator now holds them).
+   * @throws EngineError as forwardBackward and optimStep (`non_finite_gradient`).
+   */
   trainStep(runId: string, batch: Example[], options: OptimStepOptions = {}, loss?: LossSpec): TrainStepResult {
     const fb = this.forwardBackward(runId, batch, loss);
+    if (!Number.isFinite(fb.loss) || !Number.isFinite(fb.grad_norm)) {
+      const s = this.slot(runId);
+      return { ...fb, step: s.adam.step, learning_rate: options.learning_rate ?? s.config.learning_rate };
+    }
     const step = this.optimStep(runId, options);
     return { ...fb, ...step, grad_norm: step.grad_norm };
   }
@@ -400,7 +419,7 @@ export class EngineCore {
     }
     checkPrompts(prompts);
     const w = this.decodeWeights(ref);
-    const prompted = params.prompt_logprobs ? promptLogprobs(w, prompts) : undefined;
+    const prompted = params.prompt_logprobs ? promptLogprobs(w, prompts, params.max_tokens) : undefined;
     const result = sampleLoop(w, prompts, params, hooks, this.batcher.kvBudgetBytes);
     prompted?.(result);
     return result;
@@ -423,7 +442,7 @@ export class EngineCore {
     checkPrompts(prompts);
     const w = weights;
     // Prompt logprobs come from the weights the request samples from, computed now.
-    const prompted = params.prompt_logprobs ? promptLogprobs(w, prompts) : undefined;
+    const prompted = params.prompt_logprobs ? promptLogprobs(w, prompts, params.max_tokens) : undefined;
     this.batcher.submit(w, prompts, params, hooks, prompted ? (error, result) => (result && prompted(result), done(error, result)) : done);
   }
 
@@ -435,18 +454,9 @@ export class EngineCore {
   forward(ref: WeightsRef, batch: Example[]): ForwardResult {
     if (!Array.isArray(batch) || batch.length === 0) throw new EngineError("invalid_example", "batch must hold at least one example", "batch");
     const s = this.refSlot(ref);
-    const ctx = s.model.contextLength;
-    const encoded = batch.map((example, i) => {
-      const e = encodeExample(example, i, s.model.codec);
-      if (e.tokens.length > ctx)
-        throw new EngineError(
-          "context_length_exceeded",
-          `batch[${i}] is ${e.tokens.length} tokens (with BOS/EOS) but the model's context length is ${ctx}`,
-          `batch[${i}]`,
-        );
-      if (e.tokens.length === 0) throw new EngineError("invalid_example", `batch[${i}] holds no token`, `batch[${i}]`);
-      return e;
-    });
+    // Checked exactly as forwardBackward checks a cross-entropy batch.
+    checkLoss(batch, undefined);
+    const { encoded } = encodeExamples(batch, s.model.contextLength, s.model.codec);
     const w = this.weightsOf(ref);
     const sequences = encoded.map((e) => e.tokens);
     const logprobs = w instanceof HfWeights ? w.logprobs(sequences) : sequenceLogprobs(w, sequences);
@@ -564,9 +574,14 @@ function checkPrompts(prompts: Prompt[]): void {
   });
 }
 
-/** The prompts' tokens and logprobs now, and a function that puts them on each completion of a result. */
-function promptLogprobs(w: DecodeWeights, prompts: Prompt[]): (result: SampleResult) => void {
-  const encoded = prompts.map(encodePrompt);
+/**
+ * The prompts' tokens and logprobs now, and a function that puts them on each completion of a
+ * result. Each prompt is checked against the context (with room for `maxTokens`) first, as the
+ * sampler would check it: a prompt too long for the context is a 400, not a failed forward pass.
+ * @throws EngineError `context_length_exceeded` (param `prompts[i]`).
+ */
+function promptLogprobs(w: DecodeWeights, prompts: Prompt[], maxTokens = SAMPLE_DEFAULTS.max_tokens): (result: SampleResult) => void {
+  const encoded = encodeSamplePrompts(prompts, maxTokens, w.config.context_length);
   const logprobs = sequenceLogprobs(w, encoded);
   return (result) => {
     for (const c of result.completions) {

@@ -2,7 +2,7 @@ import type { GradSaveFunc, Scalar, Tensor, Tensor2D } from "@tensorflow/tfjs";
 import { BYTE_CODEC, type TokenCodec } from "./codec.js";
 import { BOS, PAD } from "./tokenizer.js";
 import type { Tf } from "./tf-loader.js";
-import { EngineError, type Example, type LossSpec } from "./types.js";
+import { EngineError, type Example, FLOAT32_MAX, type LossSpec } from "./types.js";
 
 /** The clip thresholds of `ppo` when `loss_fn_config` leaves them out. */
 export const PPO_DEFAULTS = { clip_low_threshold: 0.8, clip_high_threshold: 1.2 } as const;
@@ -90,9 +90,10 @@ export function checkLoss(batch: Example[], loss: LossSpec | undefined): void {
         const len = Array.isArray(values) ? values.length : "not an array";
         throw new EngineError("invalid_example", `${param}.${field} has length ${len} but tokens has length ${n}`, `${param}.${field}`);
       }
-      const bad = values.findIndex((v, j) => j > 0 && (typeof v !== "number" || !Number.isFinite(v) || (field === "logprobs" && v > 0)));
+      // Within float32's range, where the engine computes: a number past it would be infinite there.
+      const bad = values.findIndex((v, j) => j > 0 && (typeof v !== "number" || !(Math.abs(v) <= FLOAT32_MAX) || (field === "logprobs" && v > 0)));
       if (bad >= 0) {
-        const what = field === "logprobs" ? "a finite number <= 0" : "a finite number";
+        const what = field === "logprobs" ? "a number <= 0 within float32's range (>= -3.4e38)" : "a number within float32's range (±3.4e38)";
         throw new EngineError("invalid_example", `${param}.${field}[${bad}] is ${String(values[bad])}; it must be ${what}`, `${param}.${field}`);
       }
     }

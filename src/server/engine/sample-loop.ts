@@ -113,18 +113,7 @@ export class SampleBatcher {
    */
   submit(w: DecodeWeights, prompts: Prompt[], partial: Partial<SampleParams>, hooks: SampleHooks, done: SampleDone): void {
     const p: SampleParams = { ...SAMPLE_DEFAULTS, ...stripUndefined(partial) };
-    const ctx = w.config.context_length;
-    const encoded = prompts.map((text, i) => {
-      const tokens = encodePrompt(text);
-      if (tokens.length + p.max_tokens > ctx) {
-        throw new EngineError(
-          "context_length_exceeded",
-          `prompts[${i}] is ${tokens.length} tokens${typeof text === "string" ? " (with BOS)" : ""} and max_tokens is ${p.max_tokens}: ${tokens.length + p.max_tokens} exceeds the model's context length of ${ctx}`,
-          `prompts[${i}]`,
-        );
-      }
-      return tokens;
-    });
+    const encoded = encodeSamplePrompts(prompts, p.max_tokens, w.config.context_length);
     const perPrompt = p.n * kvCacheBytes(w.config);
     if (perPrompt > this.kvBudgetBytes) {
       throw new EngineError(
@@ -405,6 +394,25 @@ function toError(e: unknown): Error {
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/**
+ * The prompts' tokens, each checked to leave room for `maxTokens` in the context.
+ * @throws EngineError `context_length_exceeded` (param `prompts[i]`) when BOS + prompt +
+ *   max_tokens exceeds the context.
+ */
+export function encodeSamplePrompts(prompts: Prompt[], maxTokens: number, contextLength: number): number[][] {
+  return prompts.map((text, i) => {
+    const tokens = encodePrompt(text);
+    if (tokens.length + maxTokens > contextLength) {
+      throw new EngineError(
+        "context_length_exceeded",
+        `prompts[${i}] is ${tokens.length} tokens${typeof text === "string" ? " (with BOS)" : ""} and max_tokens is ${maxTokens}: ${tokens.length + maxTokens} exceeds the model's context length of ${contextLength}`,
+        `prompts[${i}]`,
+      );
+    }
+    return tokens;
+  });
 }
 
 /** A text prompt's tokens (BOS first); token prompts are used as given. */

@@ -205,8 +205,12 @@ export type EngineErrorCode =
   | "context_length_exceeded"
   | "invalid_example"
   | "nothing_accumulated"
+  | "non_finite_gradient"
   | "sample_too_large"
   | "aborted";
+
+/** The largest finite float32: the engine computes in float32, so a number past it is infinite there. */
+export const FLOAT32_MAX = 3.4028234663852886e38;
 
 /** KV-cache memory of one engine thread's sample requests by default (`EngineOptions.kvBudgetBytes`): 256 MiB. */
 export const DEFAULT_KV_BUDGET_BYTES = 256 * 1024 * 1024;

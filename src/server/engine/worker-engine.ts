@@ -26,6 +26,8 @@ import {
   type TrainStepResult,
   type WeightsRef,
 } from "./types.js";
+import { FairDispatch } from "./fair-dispatch.js";
+import { currentTenant } from "./tenant.js";
 import type { WireError, WorkerArgs, WorkerData, WorkerMessage, WorkerMethod, WorkerRequest, WorkerResult } from "./worker-protocol.js";
 
 /** Options of `createEngine`. */
@@ -64,11 +66,15 @@ interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
   onToken: ((e: TokenEvent) => void) | undefined;
+  /** Its answer lets the worker's next blocking call go (see `FairDispatch`). */
+  blocking: boolean;
 }
 
 interface Slot {
   worker: Worker;
+  /** Calls made and not answered, posted or still waiting their tenant's turn. */
   pending: Map<number, Pending>;
+  dispatch: FairDispatch;
   pinned: number;
   /** Sequences (prompts × n) of sample calls in flight on this worker, and those calls. */
   sampling: number;
@@ -149,7 +155,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
           ...(options.hfCompute === undefined ? {} : { hfCompute: options.hfCompute }),
           ...(options.kvBudgetBytes === undefined ? {} : { kvBudgetBytes: options.kvBudgetBytes }),
         });
-        const slot: Slot = { worker, pending: new Map(), pinned: 0, sampling: 0, sampleCalls: 0 };
+        const slot: Slot = { worker, pending: new Map(), dispatch: new FairDispatch(), pinned: 0, sampling: 0, sampleCalls: 0 };
         slots.push(slot);
         const onError = (e: Error) => fail(e);
         const onExit = (code: number) => fail(new Error(`engine worker exited with code ${code} while starting`));
@@ -220,11 +226,13 @@ class WorkerEngine implements Engine {
     if (!p) return;
     slot.pending.delete(m.id);
     if (slot.pending.size === 0) slot.worker.unref();
+    if (p.blocking) slot.dispatch.done();
     if (m.kind === "result") p.resolve(m.value);
     else p.reject(fromWire(m.error));
   }
 
   private failAll(slot: Slot, e: Error): void {
+    slot.dispatch.clear();
     for (const p of slot.pending.values()) p.reject(e);
     slot.pending.clear();
   }
@@ -238,10 +246,14 @@ class WorkerEngine implements Engine {
   ): Promise<WorkerResult<M>> {
     if (this.closed) return Promise.reject(new Error("engine is closed"));
     const id = this.nextId++;
+    const blocking = method !== "sample";
     return new Promise<WorkerResult<M>>((resolve, reject) => {
       if (slot.pending.size === 0) slot.worker.ref();
-      slot.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, onToken });
-      slot.worker.postMessage({ ...extra, id, method, args } satisfies WorkerRequest<M>);
+      slot.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, onToken, blocking });
+      // Posted in the caller's tenant's turn; a call failed meanwhile (the worker died) is not.
+      slot.dispatch.submit(currentTenant(), blocking, () => {
+        if (slot.pending.has(id)) slot.worker.postMessage({ ...extra, id, method, args } satisfies WorkerRequest<M>);
+      });
     });
   }
 

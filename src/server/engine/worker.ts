@@ -63,17 +63,19 @@ function schedule(): void {
   scheduled = true;
   setImmediate(pump);
 }
-function pump(): void {
-  scheduled = false;
-  let more: boolean;
+/** One round of the continuous batch. @returns whether requests remain. */
+function round(): boolean {
   try {
-    more = core.stepSampling();
+    return core.stepSampling();
   } catch (e) {
     // Not expected (each round catches per request); never leave a request unanswered.
     core.failSamples(e instanceof Error ? e : new Error(String(e)));
-    return;
+    return false;
   }
-  if (!more) return;
+}
+function pump(): void {
+  scheduled = false;
+  if (!round()) return;
   if (!core.samplingPaused()) {
     schedule();
     return;
@@ -101,6 +103,9 @@ port.on("message", (req: WorkerRequest) => {
       return;
     }
     if (!(WORKER_METHODS as readonly string[]).includes(req.method)) throw new Error(`unknown engine method ${req.method}`);
+    // Sampling in progress gets a round before each call that blocks the thread, so a short
+    // sample among long calls waits for one of them per round, not two.
+    if (core.pendingSamples() > 0 && !core.samplingPaused()) round();
     // The request's args are WorkerArgs of its method (typed on the sending side).
     const fn = core[req.method] as (...args: unknown[]) => unknown;
     const value = fn.apply(core, req.args);

@@ -1,7 +1,9 @@
 import type { components } from "../../../generated/schema.js";
 import { type Handler, json } from "../context.js";
 import type { ForwardResult } from "../engine/types.js";
+import { checkLoss } from "../engine/rl-loss.js";
 import { toApiError } from "../runs/engine-errors.js";
+import { ApiError } from "../wire/api-error.js";
 import { ownedRun, readRun } from "../runs/run-access.js";
 import { resolveWeights, weightsLost } from "../runs/weights.js";
 
@@ -11,12 +13,20 @@ type Schemas = components["schemas"];
  * forward: per-token logprobs and the cross-entropy of a batch under the live weights (in the
  * run's queue, after the calls before it, so it sees their effect) or a checkpoint `step`.
  * Nothing is accumulated or persisted.
- * @throws ApiError 400 `context_length_exceeded` naming `batch[i]`; 404 for an unknown step.
+ * @throws ApiError 400 `context_length_exceeded` naming `batch[i]`, `invalid_example` as
+ *   forward_backward; 404 for an unknown step; 409 `non_finite_weights` for weights that are not finite.
  */
 export const forward: Handler<"forward"> = async (ctx) => {
   const runId = ctx.path.run_id;
   const body = ctx.body;
   const { engine } = ctx.services;
+  // The examples are checked as forward_backward checks a cross-entropy batch: fields it would
+  // refuse (logprobs, advantages) are refused here too, before the call waits in the queue.
+  try {
+    checkLoss(body.batch, undefined);
+  } catch (error) {
+    throw toApiError(error);
+  }
   let result: ForwardResult;
   let step: number;
   if (body.step === undefined) {
@@ -30,6 +40,7 @@ export const forward: Handler<"forward"> = async (ctx) => {
       throw toApiError(weightsLost(ctx, resolved.weights, error));
     }
   }
+  checkFinite(runId, step, result);
   const response: Schemas["ForwardResult"] = {
     object: "forward",
     run_id: runId,
@@ -41,3 +52,20 @@ export const forward: Handler<"forward"> = async (ctx) => {
   };
   return json(200, response, { runId });
 };
+
+/**
+ * Refuses a result that is not finite, which the spec's numbers cannot carry (JSON would say
+ * `null`): the examples are checked, so the weights are at fault, poisoned by a step an older
+ * server applied from an overflowing gradient (this one never applies one).
+ * @throws ApiError 409 `non_finite_weights`, naming the restore that repairs the run.
+ */
+function checkFinite(runId: string, step: number, result: ForwardResult): void {
+  const finite = Number.isFinite(result.loss) && result.logprobs.every((row) => row.every((v, i) => i === 0 || Number.isFinite(v)));
+  if (finite) return;
+  throw new ApiError(
+    409,
+    "conflict_error",
+    "non_finite_weights",
+    `The weights of run ${runId} at step ${step} are not finite (a step applied by an older server from an overflowing gradient): restore a checkpoint saved before it (POST /v1/runs/${runId}/restore), or create a new run.`,
+  );
+}

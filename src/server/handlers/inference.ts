@@ -32,6 +32,16 @@ export const sample: Handler<"sample"> = async (ctx) => {
   const body = ctx.body;
   const { prompts, renameParam } = promptsOf(body);
   const run = ownedRun(ctx, ctx.path.run_id);
+  if (body.stream && body.prompt_logprobs) {
+    // A stream's chunks have no place for them: refused rather than silently dropped.
+    throw new ApiError(
+      400,
+      "invalid_request_error",
+      "invalid_request",
+      "prompt_logprobs is not available with stream: true (a SampleChunk has no field for it); ask for it without streaming.",
+      "prompt_logprobs",
+    );
+  }
   checkSampleSize(prompts.length, body.n, body.max_tokens, ctx.services.limits.maxSampleTokens);
   const { weights, step } = await resolveWeights(ctx, run, body.step);
   const params: SampleParams = {

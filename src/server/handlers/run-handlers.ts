@@ -68,7 +68,10 @@ export const createRun: Handler<"createRun"> = async (ctx) => {
   return json(201, run, { recordedInRun: runId });
 };
 
-/** listRuns: the caller's runs, newest first; the cursor is `<created_at ms>_<run_id>` of the last one. */
+/**
+ * listRuns: the caller's runs, newest first, `limit` of them or fewer when they pass
+ * `limits.maxPageBytes`; the cursor is `<created_at ms>_<run_id>` of the last one.
+ */
 export const listRuns: Handler<"listRuns"> = async (ctx) => {
   const { limit, after } = ctx.query;
   const mine = [...ctx.services.store.all()].filter((r) => r.owner === ctx.keyHash).sort(newestFirst);
@@ -80,12 +83,22 @@ export const listRuns: Handler<"listRuns"> = async (ctx) => {
     start = mine.findIndex((r) => compareToCursor(r, position) > 0);
     if (start < 0) start = mine.length;
   }
-  const page = mine.slice(start, start + limit);
-  const hasMore = start + limit < mine.length;
-  const last = page[page.length - 1];
+  // A page ends at `limit` runs or, at least one run in, once its runs' JSON passes
+  // `maxPageBytes`: a page is never one string of runs with megabytes of metadata each.
+  const { maxPageBytes } = ctx.services.limits;
+  const data: ReturnType<typeof toRun>[] = [];
+  let bytes = 0;
+  for (let i = start; i < mine.length && data.length < limit; i++) {
+    const run = toRun(mine[i]!);
+    bytes += JSON.stringify(run).length;
+    if (data.length > 0 && bytes > maxPageBytes) break;
+    data.push(run);
+  }
+  const hasMore = start + data.length < mine.length;
+  const last = mine[start + data.length - 1];
   return json(200, {
     object: "list",
-    data: page.map(toRun),
+    data,
     has_more: hasMore,
     next_cursor: hasMore && last ? `${Date.parse(last.created_at)}_${last.run_id}` : null,
   });

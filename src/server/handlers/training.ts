@@ -3,9 +3,9 @@ import { ApiError } from "../wire/api-error.js";
 import { stepCursor } from "../store/page-by-step.js";
 import { type Handler, type RequestContext, json } from "../context.js";
 import { checkLoss, checkLossConfig } from "../engine/rl-loss.js";
-import type { Example, LossSpec, OptimStepOptions } from "../engine/types.js";
+import { EngineError, type Example, type LossSpec, type OptimStepOptions } from "../engine/types.js";
 import { toApiError } from "../runs/engine-errors.js";
-import { changeRun, nextRecord, ownedRun } from "../runs/run-access.js";
+import { type RunChange, changeRun, nextRecord, ownedRun } from "../runs/run-access.js";
 import type { RunRecord } from "../store/run-record.js";
 
 type Schemas = components["schemas"];
@@ -37,14 +37,20 @@ export const forwardBackward: Handler<"forwardBackward"> = async (ctx) => {
 /**
  * optimStep: one AdamW update with the mean accumulated gradient; the new weights, optimizer
  * state and metric are durable before the answer.
- * @throws ApiError 409 `nothing_accumulated`.
+ * @throws ApiError 409 `nothing_accumulated`; 409 `non_finite_gradient` (nothing applied, the
+ *   accumulation discarded) when the mean gradient is not finite.
  */
 export const optimStep: Handler<"optimStep"> = (ctx) => {
   const runId = ctx.path.run_id;
   const options = stepOptions(ctx.body);
   return changeRun(ctx, runId, async (run) => {
     const { engine } = ctx.services;
-    const result = await engine.optimStep(runId, options);
+    let result: Awaited<ReturnType<typeof engine.optimStep>>;
+    try {
+      result = await engine.optimStep(runId, options);
+    } catch (error) {
+      return discarded(ctx, run, error);
+    }
     const state = await engine.exportState(runId);
     const record = nextRecord(run);
     const metric = applyStep(record, run.pending, result);
@@ -53,7 +59,10 @@ export const optimStep: Handler<"optimStep"> = (ctx) => {
   });
 };
 
-/** trainStep: forward_backward and optim_step as one change, with earlier accumulated gradients included. */
+/**
+ * trainStep: forward_backward and optim_step as one change, with earlier accumulated gradients included.
+ * @throws ApiError 409 `non_finite_gradient` as optimStep; 400 as forwardBackward.
+ */
 export const trainStep: Handler<"trainStep"> = async (ctx) => {
   const runId = ctx.path.run_id;
   const batch = ctx.body.batch;
@@ -61,7 +70,13 @@ export const trainStep: Handler<"trainStep"> = async (ctx) => {
   const loss = lossSpec(ctx.body, batch);
   return changeRun(ctx, runId, async (run) => {
     const { engine } = ctx.services;
-    const result = await checkResult(ctx, runId, await engine.trainStep(runId, batch, options, loss));
+    let stepped: Awaited<ReturnType<typeof engine.trainStep>>;
+    try {
+      stepped = await engine.trainStep(runId, batch, options, loss);
+    } catch (error) {
+      return discarded(ctx, run, error);
+    }
+    const result = await checkResult(ctx, runId, stepped);
     const state = await engine.exportState(runId);
     const record = nextRecord(run);
     const pending = {
@@ -109,6 +124,20 @@ export const listMetrics: Handler<"listMetrics"> = async (ctx) => {
 };
 
 /**
+ * When the engine refused to apply a step for a non-finite accumulated gradient, it applied
+ * nothing and dropped the accumulation: that is committed (the run keeps its weights and step,
+ * with nothing accumulated), then the call is answered 409 `non_finite_gradient` naming the step.
+ * Any other error is rethrown.
+ */
+async function discarded(ctx: RequestContext, run: RunRecord, error: unknown): Promise<RunChange> {
+  if (!(error instanceof EngineError && error.code === "non_finite_gradient")) throw error;
+  const state = await ctx.services.engine.exportState(run.run_id);
+  const record = nextRecord(run);
+  record.pending = { calls: 0, loss_sum: 0, num_tokens: 0 };
+  return { record, state, status: 409, body: null, refuse: toApiError(error) as ApiError };
+}
+
+/**
  * A training result as the spec has it. The engine normalises token weights by their sum, so
  * weights whose sum overflows (or a float32 that does) give a NaN or infinite loss and gradient
  * that would poison the run's weights for good: such a call is refused, and the engine's copy of
@@ -124,7 +153,7 @@ async function checkResult<R extends { loss: number; grad_norm: number; num_toke
     400,
     "invalid_request_error",
     "invalid_example",
-    "The loss or gradient is not finite: the batch's token weights overflow, or for an RL loss a ratio exp(p - logprobs[i]) does (sampler logprobs far below the current ones). Use weights of ordinary size (e.g. 0 to 1) and the sampler's own logprobs.",
+    "The loss or gradient is not finite: the batch's token weights overflow, or for an RL loss a ratio exp(p - logprobs[i]) does (sampler logprobs far below the current ones). Use weights of ordinary size (e.g. 0 to 1) and the sampler's own logprobs. Nothing was accumulated. If every batch fails so, the run's weights are themselves not finite (a step an older server applied from an overflowing gradient): restore a checkpoint saved before it (POST /v1/runs/{run_id}/restore).",
     "batch",
   );
 }

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { ApiError } from "../wire/api-error.js";
+import { isLoopbackName } from "./host-check.js";
 import { matchRoute } from "./routes.js";
 
 /**
@@ -59,8 +60,7 @@ function isLoopbackOrigin(origin: string): boolean {
     return false;
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") return false;
-  const host = url.hostname;
-  return host === "localhost" || host.endsWith(".localhost") || host === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+  return isLoopbackName(url.hostname);
 }
 
 /**

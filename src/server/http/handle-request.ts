@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod/mini";
 import { ApiError, internalError, validationError } from "../wire/api-error.js";
 import { applyCors, type CorsOrigins } from "./cors.js";
+import { type HostPolicy, checkHost } from "./host-check.js";
 import type { Handler, Handlers, Reply, RequestContext, Services } from "../context.js";
 import { idempotencyScope, requestHash } from "../store/idempotency.js";
 import { newRequestId } from "../store/ids.js";
@@ -16,6 +17,7 @@ import { coerceStrings, validatePart } from "./validate-request.js";
 import { checkCheapLimits } from "./cheap-limits.js";
 import type { ConnectionGuard } from "./connection-guard.js";
 import { classifyInfrastructureError } from "./infrastructure-errors.js";
+import { asTenant } from "../engine/tenant.js";
 
 /** What the pipeline needs besides the services. */
 export interface PipelineOptions {
@@ -33,12 +35,14 @@ export interface PipelineOptions {
   guard?: ConnectionGuard;
   /** Page origins that may call from a browser; `undefined` for loopback origins only. */
   corsOrigins?: CorsOrigins;
+  /** `Host` headers answered (see `hostPolicy`); `undefined` for any. */
+  hostPolicy?: HostPolicy;
 }
 
 const noInput = z.object({});
 
 /**
- * The request pipeline: request id, routing, authentication, body limit and JSON parsing,
+ * The request pipeline: request id, the Host check, routing, authentication, body limit and JSON parsing,
  * validation of path, query and body against the generated schemas, Idempotency-Key handling,
  * then the operation's handler. Whatever happens, the answer is a response in the error schema,
  * never a crash.
@@ -95,6 +99,7 @@ async function handle(
   rawPath: string,
   signal: AbortSignal,
 ): Promise<void> {
+  checkHost(req, options.hostPolicy);
   if (applyCors(req, res, options.corsOrigins, rawPath)) return;
   const method = req.method ?? "GET";
   const match = matchRoute(method, rawPath);
@@ -133,20 +138,26 @@ async function handle(
   const keyHash = operationId === "getHealth" ? "" : options.authenticate(req.headers.authorization);
   const operation: Operation = OPERATIONS[operationId];
 
-  const path = operation.params ? validatePart(operation.params, coerceStrings(operation.params, params)) : {};
+  const path = operation.params ? validatePart(operation.params, coerceStrings(operation.params, params, "canonical")) : {};
   const query = validatePart(operation.query ?? noInput, coerceStrings(operation.query, queryOf(req.url ?? "")));
 
-  // Refused for load before the body is read: the cheapest place to say no.
-  const release = OPERATION_TRAITS[operationId].engineBound ? services.admission.admit(keyHash, params.run_id) : undefined;
+  // Refused for load before the body is read: the cheapest place to say no. The place is held
+  // (counted against the key and run only) until the call is ready to run.
+  const place = OPERATION_TRAITS[operationId].admission === "engine" ? services.admission.admit(keyHash, params.run_id) : undefined;
   try {
-    await answer(services, options, { req, res, requestId, rawPath, signal, operationId, keyHash, path, query });
+    // The engine serves keys in turn: its calls made while answering are this key's.
+    await asTenant(keyHash, () =>
+      answer(services, options, { req, res, requestId, rawPath, signal, operationId, keyHash, path, query, enterQueue: place?.enter ?? noop }),
+    );
   } finally {
-    release?.();
+    place?.release();
   }
 }
 
+const noop = () => {};
+
 /** A routed, authenticated request whose path and query are valid. */
-interface Routed extends Pick<RequestContext, "req" | "res" | "requestId" | "signal" | "operationId" | "keyHash"> {
+interface Routed extends Pick<RequestContext, "req" | "res" | "requestId" | "signal" | "operationId" | "keyHash" | "enterQueue"> {
   rawPath: string;
   path: unknown;
   query: unknown;
@@ -162,7 +173,7 @@ interface Operation {
 
 /** Reads and validates the body, then runs the handler (through the Idempotency-Key record when there is a key). */
 async function answer(services: Services, options: PipelineOptions, routed: Routed): Promise<void> {
-  const { req, res, requestId, rawPath, signal, operationId, keyHash, path, query } = routed;
+  const { req, res, requestId, rawPath, signal, operationId, keyHash, path, query, enterQueue } = routed;
   const method = req.method ?? "GET";
   const operation: Operation = OPERATIONS[operationId];
   let body: unknown = {};
@@ -175,9 +186,13 @@ async function answer(services: Services, options: PipelineOptions, routed: Rout
     body = validatePart(operation.body ?? noInput, rawBody === undefined ? {} : rawBody);
   }
 
+  // Its body is in: the call is ready to run, unless it is a pipelined call on a run, which
+  // is ready when its turn comes (`inTurn` enters it then).
+  if (req.headers["signal-sequence"] === undefined || (path as { run_id?: string }).run_id === undefined) enterQueue();
+
   // The one place a context is built for an operation known only at run time: each part was
   // just checked by that operation's generated validator, which is what the handler's type says.
-  const ctx = { services, requestId, operationId, keyHash, path, query, body, req, res, signal } as RequestContext<never>;
+  const ctx = { services, requestId, operationId, keyHash, path, query, body, req, res, signal, enterQueue } as RequestContext<never>;
   const handler = options.handlers[operationId] as Handler<never>;
   const idempotencyKey = method === "POST" ? req.headers["idempotency-key"] : undefined;
   if (idempotencyKey === undefined) {

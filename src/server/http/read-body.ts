@@ -37,14 +37,21 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       cleanup();
       reject(error);
     };
+    // A client gone before its body ended frees its admission place at once, not at the request timeout.
+    const onClose = () => {
+      if (!req.complete)
+        onError(new ApiError(499, "invalid_request_error", "client_closed_request", "The client closed the connection before its request body ended."));
+    };
     const cleanup = () => {
       req.off("data", onData);
       req.off("end", onEnd);
       req.off("error", onError);
+      req.off("close", onClose);
     };
     req.on("data", onData);
     req.on("end", onEnd);
     req.on("error", onError);
+    req.on("close", onClose);
   });
 }
 

@@ -20,19 +20,30 @@ export function validatePart<S extends z.ZodMiniType>(schema: S, value: unknown)
  * Path and query values arrive as strings; the schemas want integers and booleans where the
  * spec says so. Each value is converted only when its own schema (looked through `optional`,
  * `default` and `nullable`) is a number or boolean and the text is exactly one, so a numeric
- * cursor such as `after=12` stays a string for a string schema.
+ * cursor such as `after=12` stays a string for a string schema. With `numbers: "canonical"`
+ * (path parameters: one resource, one path) a number must be written as a plain decimal
+ * integer without leading zeros: `1`, never `01`, `1.0` or `1e0`, which stay strings and so fail
+ * validation.
  */
-export function coerceStrings(schema: z.ZodMiniType | undefined, values: Record<string, string | string[]>): Record<string, unknown> {
+export function coerceStrings(
+  schema: z.ZodMiniType | undefined,
+  values: Record<string, string | string[]>,
+  numbers: "any" | "canonical" = "any",
+): Record<string, unknown> {
   const shape = objectShape(schema);
   const out: Record<string, unknown> = {};
+  const numeric = numbers === "canonical" ? CANONICAL_INTEGER : ANY_NUMBER;
   for (const [key, value] of Object.entries(values)) {
     const kind = shape ? leafType(shape[key]) : undefined;
-    if (typeof value === "string" && kind === "number" && /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(value)) out[key] = Number(value);
+    if (typeof value === "string" && kind === "number" && numeric.test(value)) out[key] = Number(value);
     else if (typeof value === "string" && kind === "boolean" && (value === "true" || value === "false")) out[key] = value === "true";
     else out[key] = value;
   }
   return out;
 }
+
+const ANY_NUMBER = /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/;
+const CANONICAL_INTEGER = /^(0|[1-9][0-9]*)$/;
 
 interface Def {
   type: string;

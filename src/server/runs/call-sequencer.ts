@@ -92,10 +92,13 @@ export class CallSequencer {
   /**
    * Waits for the call's turn. `run.sequences` holds the positions that were durable at the
    * last commit, so after a restart the order continues where it was.
+   * A held call whose client goes away (`signal`) is dropped at once, leaving its position
+   * free for the client's retry.
    * @throws ApiError 409 `sequence_broken` after a failed predecessor, `sequence_superseded`
-   *   for a position already applied or in progress; 400 for a malformed header.
+   *   for a position already applied or in progress; 400 for a malformed header; 499 when
+   *   `signal` aborts while the call is held.
    */
-  async turn(run: RunRecord, header: string | string[] | undefined, req?: object): Promise<Turn> {
+  async turn(run: RunRecord, header: string | string[] | undefined, req?: object, signal?: AbortSignal): Promise<Turn> {
     const sequence = parseSequence(header);
     if (!sequence) return NO_TURN;
     if (req) this.#taken.add(req);
@@ -111,7 +114,7 @@ export class CallSequencer {
         "Signal-Sequence",
       );
     }
-    if (position > state.next) await this.#wait(state, sequence);
+    if (position > state.next) await this.#wait(state, sequence, signal);
     state.running = position;
     state.touched = Date.now();
     let done = false;
@@ -166,12 +169,23 @@ export class CallSequencer {
     for (const [position, go] of state.waiters) if (position > after) go(true);
   }
 
-  #wait(state: ClientState, sequence: SequencePosition): Promise<void> {
+  #wait(state: ClientState, sequence: SequencePosition, signal: AbortSignal | undefined): Promise<void> {
     const { position } = sequence;
     return new Promise<void>((resolve, reject) => {
       let timer: NodeJS.Timeout;
+      const gone = () => {
+        clearTimeout(timer);
+        state.waiters.delete(position);
+        reject(new ApiError(499, "invalid_request_error", "client_closed_request", "The client closed the connection while its call was held."));
+      };
+      if (signal?.aborted) {
+        gone();
+        return;
+      }
+      signal?.addEventListener("abort", gone, { once: true });
       const go = (refuse?: boolean) => {
         clearTimeout(timer);
+        signal?.removeEventListener("abort", gone);
         state.waiters.delete(position);
         if (refuse) reject(brokenError(sequence, state.broken!));
         else resolve();

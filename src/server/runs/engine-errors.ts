@@ -18,6 +18,8 @@ export function toApiError(error: unknown, renameParam: (param: string) => strin
       return new ApiError(400, "invalid_request_error", error.code, error.message, param);
     case "nothing_accumulated":
       return new ApiError(409, "conflict_error", "nothing_accumulated", "No gradients are accumulated: call forward_backward before optim_step.");
+    case "non_finite_gradient":
+      return new ApiError(409, "conflict_error", "non_finite_gradient", error.message, param);
     case "model_not_found":
       return new ApiError(404, "not_found_error", "model_not_found", error.message, param ?? "base_model");
     default:

@@ -25,6 +25,11 @@ export interface RunChange extends Omit<RunCommit, "idempotency"> {
   record: RunRecord;
   status: number;
   body: unknown;
+  /**
+   * The change is committed and the call is then answered with this error: a call refused for
+   * what it found, whose refusal changes the run (optim_step discarding a non-finite gradient).
+   */
+  refuse?: ApiError;
 }
 
 /**
@@ -45,13 +50,14 @@ export function changeRun(ctx: RequestContext, runId: string, work: (run: RunRec
       let change: RunChange;
       try {
         change = await work(run);
-        const { record, status, body, ...commit } = change;
+        const { record, status, body, refuse, ...commit } = change;
         if (ctx.idempotency && status < 300) {
           const { scope, request_hash } = ctx.idempotency;
           (commit as RunCommit).idempotency = { scope, record: { request_hash, status, body, created_at: Date.now() } };
         }
         if (turn.sequence && status < 300) recordSequence(record, turn.sequence);
         await store.commit(record, commit);
+        if (refuse) throw refuse;
       } catch (error) {
         const mapped = toApiError(error);
         if (mapped === error && !(error instanceof ApiError)) await live.discard(runId);
@@ -96,8 +102,9 @@ export function readRun<T>(ctx: RequestContext, runId: string, work: (run: RunRe
  * header, no waiting), and settles the turn with the outcome so the next call can go.
  */
 async function inTurn<T>(ctx: RequestContext, runId: string, work: (turn: Turn) => Promise<T>): Promise<T> {
-  const turn = await ctx.services.sequencer.turn(ownedRun(ctx, runId), ctx.req.headers["signal-sequence"], ctx.req);
+  const turn = await ctx.services.sequencer.turn(ownedRun(ctx, runId), ctx.req.headers["signal-sequence"], ctx.req, ctx.signal);
   try {
+    ctx.enterQueue();
     const result = await work(turn);
     turn.settle("applied");
     return result;
