@@ -2407,7 +2407,7 @@ export interface Error {
         /** @description What went wrong and, where it helps, what to do. */
         message: string;
         /** @description The field the error is about, as a path (`batch[3].completion`). */
-        param?: string;
+        param?: string | undefined;
         request_id: string;
     };
 }
@@ -2416,7 +2416,7 @@ export interface Health {
     /** @enum {string} */
     status: "ok" | (string & {});
     version: string;
-    uptime_ms?: number;
+    uptime_ms?: number | undefined;
 }
 
 export interface Model {
@@ -2469,13 +2469,13 @@ export type TargetModule = "q_proj" | "k_proj" | "v_proj" | "o_proj" | "gate_pro
 /** @description AdamW hyperparameters. */
 export interface OptimizerParams {
     /** @default 0.9 */
-    beta1?: number;
+    beta1?: number | undefined;
     /** @default 0.999 */
-    beta2?: number;
+    beta2?: number | undefined;
     /** @default 1e-8 */
-    eps?: number;
+    eps?: number | undefined;
     /** @default 0 */
-    weight_decay?: number;
+    weight_decay?: number | undefined;
 }
 
 export interface CreateRunRequest {
@@ -2485,12 +2485,12 @@ export interface CreateRunRequest {
      * @description LoRA rank.
      * @default 8
      */
-    lora_r?: number;
+    lora_r?: number | undefined;
     /**
      * @description LoRA scale numerator; the update is scaled by `lora_alpha / lora_r`.
      * @default 16
      */
-    lora_alpha?: number;
+    lora_alpha?: number | undefined;
     /**
      * @description Projections that get an adapter; each must be one of the base model's `target_modules` (a 400 naming `target_modules` otherwise).
      * @default [
@@ -2498,22 +2498,22 @@ export interface CreateRunRequest {
      *       "v_proj"
      *     ]
      */
-    target_modules?: TargetModule[];
+    target_modules?: TargetModule[] | undefined;
     /**
      * @description AdamW learning rate; `optim_step` can override it per step.
      * @default 0.0005
      */
-    learning_rate?: number;
+    learning_rate?: number | undefined;
     /**
      * @description Seeds the adapter's initialisation.
      * @default 0
      */
-    seed?: number;
-    optimizer?: OptimizerParams;
+    seed?: number | undefined;
+    optimizer?: OptimizerParams | undefined;
     /** @description Your own labels, returned with the run. */
     metadata?: {
         [key: string]: string;
-    };
+    } | undefined;
 }
 
 export interface Run {
@@ -2580,11 +2580,11 @@ export interface TextExample {
  */
 export interface TokensExample {
     tokens: number[];
-    weights?: number[];
+    weights?: number[] | undefined;
     /** @description The sampler's log-probability of each token (as `sample` with `logprobs` reports it); used by `importance_sampling` and `ppo`. */
-    logprobs?: number[];
+    logprobs?: number[] | undefined;
     /** @description The advantage of each token; used by `importance_sampling` and `ppo`. */
-    advantages?: number[];
+    advantages?: number[] | undefined;
 }
 
 /** @description One training example. */
@@ -2594,8 +2594,8 @@ export type Batch = Example[];
 
 export interface ForwardBackwardRequest {
     batch: Batch;
-    loss_fn?: LossFn;
-    loss_fn_config?: LossFnConfig;
+    loss_fn?: LossFn | undefined;
+    loss_fn_config?: LossFnConfig | undefined;
 }
 
 /**
@@ -2620,15 +2620,15 @@ export type LossFn = "cross_entropy" | "importance_sampling" | "ppo";
 /** @description Parameters of `ppo` (`clip_low_threshold` < 1 < `clip_high_threshold`); not allowed with other losses. */
 export interface LossFnConfig {
     /** @default 0.8 */
-    clip_low_threshold?: number;
+    clip_low_threshold?: number | undefined;
     /** @default 1.2 */
-    clip_high_threshold?: number;
+    clip_high_threshold?: number | undefined;
 }
 
 export interface ForwardRequest {
     batch: Batch;
     /** @description Use the checkpoint at this step; omitted means the live weights. */
-    step?: number;
+    step?: number | undefined;
 }
 
 export interface ForwardResult {
@@ -2652,7 +2652,7 @@ export interface TokenizeRequest {
      * @description Prepend the beginning-of-sequence token.
      * @default false
      */
-    add_bos?: boolean;
+    add_bos?: boolean | undefined;
 }
 
 export interface TokenizeResult {
@@ -2695,9 +2695,9 @@ export interface ForwardBackwardResult {
 
 export interface OptimStepRequest {
     /** @description Overrides the run's learning rate for this step only. */
-    learning_rate?: number;
+    learning_rate?: number | undefined;
     /** @description Clip the mean accumulated gradient to this L2 norm before the update. */
-    max_grad_norm?: number;
+    max_grad_norm?: number | undefined;
 }
 
 export interface OptimStepResult {
@@ -2711,12 +2711,12 @@ export interface OptimStepResult {
 
 export interface TrainStepRequest {
     batch: Batch;
-    loss_fn?: LossFn;
-    loss_fn_config?: LossFnConfig;
+    loss_fn?: LossFn | undefined;
+    loss_fn_config?: LossFnConfig | undefined;
     /** @description Overrides the run's learning rate for this step only. */
-    learning_rate?: number;
+    learning_rate?: number | undefined;
     /** @description Clip the gradient to this L2 norm before the update. */
-    max_grad_norm?: number;
+    max_grad_norm?: number | undefined;
 }
 
 export interface TrainStepResult {
@@ -2760,7 +2760,7 @@ export interface MetricList {
 export type CheckpointMode = "adapter" | "state";
 
 export interface CreateCheckpointRequest {
-    mode?: CheckpointMode;
+    mode?: CheckpointMode | undefined;
 }
 
 export interface Checkpoint {
@@ -2788,16 +2788,16 @@ export interface AdapterConfig {
     r: number;
     lora_alpha: number;
     target_modules: (TargetModule | (string & {}))[];
-    lora_dropout?: number;
-    bias?: string;
-    fan_in_fan_out?: boolean;
-    inference_mode?: boolean;
-    init_lora_weights?: boolean;
-    use_rslora?: boolean;
-    use_dora?: boolean;
-    modules_to_save?: string[] | null;
-    layers_to_transform?: number[] | null;
-    revision?: string | null;
+    lora_dropout?: number | undefined;
+    bias?: string | undefined;
+    fan_in_fan_out?: boolean | undefined;
+    inference_mode?: boolean | undefined;
+    init_lora_weights?: boolean | undefined;
+    use_rslora?: boolean | undefined;
+    use_dora?: boolean | undefined;
+    modules_to_save?: string[] | null | undefined;
+    layers_to_transform?: number[] | null | undefined;
+    revision?: string | null | undefined;
 }
 
 export interface CheckpointList {
@@ -2831,14 +2831,14 @@ export interface RestoreResponse {
 
 /** @description Exactly one of `prompts` and `prompt_tokens`. */
 export interface SampleRequest {
-    prompts?: string[];
+    prompts?: string[] | undefined;
     /** @description Prompts as token ids, used as given (no BOS is added; `tokenize` with `add_bos` gives one). */
-    prompt_tokens?: number[][];
+    prompt_tokens?: number[][] | undefined;
     /**
      * @description Return the prompt's tokens and their log-probabilities with each sample.
      * @default false
      */
-    prompt_logprobs?: boolean;
+    prompt_logprobs?: boolean | undefined;
     /**
      * @description Most tokens to generate per completion. BOS + the prompt's tokens + `max_tokens` must
      *     fit the model's `context_length` (see listModels), or the call is a 400
@@ -2848,40 +2848,40 @@ export interface SampleRequest {
      *     (400 `sample_too_large`; the local server allows 1,048,576).
      * @default 64
      */
-    max_tokens?: number;
+    max_tokens?: number | undefined;
     /**
      * @description 0 is greedy decoding.
      * @default 1
      */
-    temperature?: number;
+    temperature?: number | undefined;
     /** @default 1 */
-    top_p?: number;
+    top_p?: number | undefined;
     /**
      * @description 0 turns top-k off.
      * @default 0
      */
-    top_k?: number;
+    top_k?: number | undefined;
     /** @description Generation stops before the first occurrence of any of these strings. */
-    stop?: string[];
+    stop?: string[] | undefined;
     /** @description Makes sampling reproducible; each prompt's output is independent of the others in the request. */
-    seed?: number;
+    seed?: number | undefined;
     /**
      * @description Completions per prompt.
      * @default 1
      */
-    n?: number;
+    n?: number | undefined;
     /**
      * @description Return each generated token and its log-probability.
      * @default false
      */
-    logprobs?: boolean;
+    logprobs?: boolean | undefined;
     /** @description Sample from the checkpoint at this step; omitted means the live weights. */
-    step?: number;
+    step?: number | undefined;
     /**
      * @description Answer with `text/event-stream` chunks as tokens are generated.
      * @default false
      */
-    stream?: boolean;
+    stream?: boolean | undefined;
 }
 
 export interface Sample {
@@ -2895,13 +2895,13 @@ export interface Sample {
      */
     finish_reason: "stop" | "length" | (string & {});
     /** @description Generated token ids; present when `logprobs` is true. */
-    tokens?: number[];
+    tokens?: number[] | undefined;
     /** @description Log-probability of each generated token; present when `logprobs` is true. */
-    logprobs?: number[];
+    logprobs?: number[] | undefined;
     /** @description The prompt's token ids (BOS first for a text prompt); present when `prompt_logprobs` is true. */
-    prompt_tokens?: number[];
+    prompt_tokens?: number[] | undefined;
     /** @description Log-probability of each prompt token given the ones before it (the first is null); present when `prompt_logprobs` is true. */
-    prompt_logprobs?: (number | null)[];
+    prompt_logprobs?: (number | null)[] | undefined;
 }
 
 export interface SampleResult {
@@ -2927,13 +2927,13 @@ export interface SampleChunk {
     delta: string;
     /** @enum {string|null} */
     finish_reason: "stop" | "length" | null | (string & {});
-    logprob?: number;
+    logprob?: number | undefined;
 }
 
 export interface EmbeddingsRequest {
     inputs: string[];
     /** @description Embed with the checkpoint at this step; omitted means the live weights. */
-    step?: number;
+    step?: number | undefined;
 }
 
 export interface EmbeddingsResponse {
@@ -2960,26 +2960,26 @@ export interface CompletionRequest {
      *     model's `context_length` (256 for the local server's built-in models).
      * @default 16
      */
-    max_tokens?: number;
+    max_tokens?: number | undefined;
     /** @default 1 */
-    temperature?: number;
+    temperature?: number | undefined;
     /** @default 1 */
-    top_p?: number;
+    top_p?: number | undefined;
     /** @description An extension of the OpenAI API; 0 turns it off. */
-    top_k?: number;
+    top_k?: number | undefined;
     /** @default 1 */
-    n?: number;
+    n?: number | undefined;
     /** @description A stop string or up to 4 of them. */
-    stop?: string | string[] | null;
-    seed?: number;
+    stop?: string | string[] | null | undefined;
+    seed?: number | undefined;
     /** @description 1 returns the log-probability of each generated token (no alternatives are offered). */
-    logprobs?: number | null;
+    logprobs?: number | null | undefined;
     /** @default false */
-    stream?: boolean;
+    stream?: boolean | undefined;
     stream_options?: {
-        include_usage?: boolean;
-    } | null;
-    user?: string;
+        include_usage?: boolean | undefined;
+    } | null | undefined;
+    user?: string | undefined;
 }
 
 export interface CompletionChoice {
@@ -3005,5 +3005,5 @@ export interface CompletionResponse {
         prompt_tokens: number;
         completion_tokens: number;
         total_tokens: number;
-    };
+    } | undefined;
 }

@@ -9,7 +9,8 @@
 // 3. The same project plus the documented peers (Prism with its Node 20 overrides, the tensor
 //    library, vitest): the example app's tests from scripts/examples/testing pass with
 //    `frontier-signal` and `frontier-signal/testing` imports, tsc accepts them, and
-//    `npx frontier-signal mock` serves.
+//    `npx frontier-signal mock` serves; the declarations compile in a Node-only, a DOM-only and a
+//    mixed project with skipLibCheck false and exactOptionalPropertyTypes.
 // 4. A test file that fails half-way with its mock never closed: vitest fails, and no Prism
 //    process of the project is left afterwards (nor after any other step).
 //
@@ -142,6 +143,47 @@ try {
     )}\n`,
   );
   sh("npx", ["tsc", "-p", "tsconfig.json"]);
+
+  step("the declarations in strict setups: Node-only, DOM-only and both; skipLibCheck false, exactOptionalPropertyTypes");
+  writeFileSync(
+    join(project, "strict-client.ts"),
+    [
+      'import { SignalClient } from "frontier-signal";',
+      "export async function app(client: SignalClient, rank: number | undefined, t: number | undefined): Promise<void> {",
+      '  const run = await client.createRun({ base_model: "signal-byte-tiny", lora_r: rank });',
+      '  await client.sample(run.run_id, ["Q:"], { temperature: t });',
+      '  await run.training().trainBatch([{ text: "a" }], { learning_rate: t });',
+      "}",
+      "",
+    ].join("\n"),
+  );
+  writeFileSync(
+    join(project, "strict-node.ts"),
+    [
+      'import { createLocalServer, createMockServer } from "frontier-signal/testing";',
+      'import { saveAdapter } from "frontier-signal/node";',
+      "export const entries = [createLocalServer, createMockServer, saveAdapter];",
+      "",
+    ].join("\n"),
+  );
+  const strict = {
+    target: "ES2022",
+    module: "NodeNext",
+    moduleResolution: "NodeNext",
+    strict: true,
+    noEmit: true,
+    skipLibCheck: false,
+    exactOptionalPropertyTypes: true,
+  };
+  for (const [name, lib, types, files] of [
+    ["node-only", ["ES2022"], ["node"], ["strict-client.ts", "strict-node.ts"]],
+    ["dom-only", ["ES2022", "DOM"], [], ["strict-client.ts"]],
+    ["dom-and-node", ["ES2022", "DOM"], ["node"], ["strict-client.ts", "strict-node.ts"]],
+  ]) {
+    writeFileSync(join(project, `tsconfig.${name}.json`), `${JSON.stringify({ compilerOptions: { ...strict, lib, types }, files }, null, 2)}\n`);
+    sh("npx", ["tsc", "-p", `tsconfig.${name}.json`]);
+  }
+
   sh("npx", ["vitest", "run", "fine-tune-app.test.ts"]);
   noLeftovers("the passing run");
 

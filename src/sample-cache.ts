@@ -27,7 +27,7 @@ export interface CacheOptions {
    * turn a random sample into a repeated one.
    * @default false
    */
-  nondeterministic?: boolean;
+  nondeterministic?: boolean | undefined;
 }
 
 /**

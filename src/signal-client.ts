@@ -177,7 +177,7 @@ export class SignalClient {
    * nothing: no gradient accumulates and the step stays.
    * @throws ValidationError for a malformed batch (nothing sent); NotFoundError for a step with no checkpoint.
    */
-  forward(runId: string, batch: Batch, params: { step?: number } = {}, options?: RequestOptions): APIPromise<ForwardResult> {
+  forward(runId: string, batch: Batch, params: { step?: number | undefined } = {}, options?: RequestOptions): APIPromise<ForwardResult> {
     return callOperation(this.#api, "forward", { path: { run_id: runId }, body: { batch, ...params } }, options);
   }
 

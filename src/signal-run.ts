@@ -88,7 +88,7 @@ export class SignalRun {
    * Per-token log-probabilities of `batch` (position 0 null) and its cross-entropy, under the live
    * weights or the checkpoint at `params.step`; changes nothing. See `SignalClient.forward`.
    */
-  forward(batch: Batch, params: { step?: number } = {}, options?: RequestOptions): APIPromise<ForwardResult> {
+  forward(batch: Batch, params: { step?: number | undefined } = {}, options?: RequestOptions): APIPromise<ForwardResult> {
     return this.#client.forward(this.run_id, batch, params, options);
   }
 

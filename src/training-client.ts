@@ -52,13 +52,13 @@ export interface TrainEpochOptions extends TrainBatchParams {
    * `false`: nothing.
    * @default a bar on a TTY, silent otherwise
    */
-  progress?: boolean | ProgressOptions;
+  progress?: boolean | ProgressOptions | undefined;
   /** Called after every step, e.g. to log to a tracker. An exception stops the epoch. */
   onStep?: (step: EpochStep) => void | Promise<void>;
   /** Stops the epoch between steps and aborts the step in flight (`APIUserAbortError`). */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** Number of batches, for the ETA, when `batches` has no `length`. */
-  total?: number;
+  total?: number | undefined;
 }
 
 /** What `trainEpoch` resolves to. */
@@ -237,7 +237,7 @@ export class TrainingClient {
    * order: after every call made before it) or the checkpoint at `params.step`. Changes nothing.
    * @throws ValidationError for a malformed batch (nothing sent); NotFoundError for a step with no checkpoint.
    */
-  forward(batch: Batch, params: { step?: number } = {}, options?: RequestOptions): APIPromise<ForwardResult> {
+  forward(batch: Batch, params: { step?: number | undefined } = {}, options?: RequestOptions): APIPromise<ForwardResult> {
     // A checkpoint's step is not the run's: only a live-weights answer tells the current step.
     const live = params.step === undefined;
     // The server orders only live-weights forwards among the run's calls.

@@ -3,20 +3,31 @@ import { rmSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import type { ServerOptions } from "../server/start-server.js";
+import type { ServerLimits } from "../server/limits.js";
 
 /** Options of `createLocalServer`. */
 export interface LocalServerOptions {
   /** The model `listModels` marks as the default (first, `default: true`). @default "signal-byte-tiny" */
-  defaultModel?: string;
+  defaultModel?: string | undefined;
   /** The API key the server accepts. @default a generated `sk-local-…` key */
-  apiKey?: string;
+  apiKey?: string | undefined;
   /** Engine worker threads. @default 1 (test files usually run side by side) */
-  workers?: number;
+  workers?: number | undefined;
   /** Receives the server's request lines. @default none */
   log?: (line: string) => void;
-  /** Passed to `startServer` as is (body limit and the like); the options above win. */
-  server?: Omit<ServerOptions, "port" | "host" | "dataDir" | "apiKeys" | "defaultModel" | "workers" | "log">;
+  /**
+   * Passed to `startServer` as is (see its `ServerOptions`). Spelled out rather than derived from
+   * `ServerOptions`, so this entry's declarations do not reach the engine's tensor-library types
+   * (which need DOM's) and compile in a Node-only project.
+   */
+  server?:
+    | {
+        bodyLimitBytes?: number | undefined;
+        limits?: Partial<ServerLimits> | undefined;
+        sequenceHoldMs?: number | undefined;
+        corsOrigins?: string[] | undefined;
+      }
+    | undefined;
 }
 
 /** The reference server running in this process; see `createLocalServer`. */

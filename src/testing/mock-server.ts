@@ -12,11 +12,11 @@ import { validationErrorBody } from "./violations.js";
 /** Options of `createMockServer`. */
 export interface MockServerOptions {
   /** Port of the mock's URL; 0 picks a free one. @default 0 */
-  port?: number;
+  port?: number | undefined;
   /** The only API key the mock accepts; any other gets the spec's 401. @default a generated `sk-mock-…` key */
-  apiKey?: string;
+  apiKey?: string | undefined;
   /** How long to wait for Prism to listen before giving up. @default 30000 ms */
-  startTimeoutMs?: number;
+  startTimeoutMs?: number | undefined;
 }
 
 /** One request the app sent, as the mock saw it. */

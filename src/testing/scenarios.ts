@@ -21,22 +21,22 @@ export interface Scenario<S extends number = number> {
    * `Retry-After` in seconds, for statuses whose response declares that header (429, 503, 409);
    * `null` sends none. @default 0 where the header is declared, so an SDK retries at once
    */
-  retryAfter?: number | null;
+  retryAfter?: number | null | undefined;
   /** How many matching requests get this answer. @default until `reset()` */
-  times?: number;
+  times?: number | undefined;
   /**
    * The whole response body, checked against the operation's response schema for `status`
    * (the `Error` schema for error statuses). @default the spec's example for that status, with
    * `code`, `message` and `param` applied and a fresh `request_id`; for a 2xx status, what Prism
    * answers for it
    */
-  body?: unknown;
+  body?: unknown | undefined;
   /** The error `code`, e.g. `idempotency_key_reused` (error statuses only). @default the example's */
-  code?: string;
+  code?: string | undefined;
   /** The error `message`. @default the example's when `code` is the example's, else a generic one */
-  message?: string;
+  message?: string | undefined;
   /** The error `param`, the field the error is about. @default the example's when `code` is the example's */
-  param?: string;
+  param?: string | undefined;
 }
 
 /** A scenario as the server applies it. */
