@@ -8,6 +8,44 @@ import * as z from 'zod/mini';
  */
 export const zRunId = z.string().check(z.maxLength(44), z.regex(/^run_[a-z0-9]{8,40}$/));
 
+/**
+ * The codes of the error body's `code` this version of the API defines.
+ */
+export const zErrorCode = z.enum([
+    'validation_error',
+    'invalid_json',
+    'invalid_request',
+    'malformed_request',
+    'invalid_example',
+    'invalid_token',
+    'invalid_model',
+    'context_length_exceeded',
+    'sample_too_large',
+    'payload_too_large',
+    'header_too_large',
+    'invalid_api_key',
+    'cors_origin_not_allowed',
+    'not_found',
+    'route_not_found',
+    'run_not_found',
+    'model_not_found',
+    'checkpoint_not_found',
+    'adapter_not_found',
+    'method_not_allowed',
+    'request_timeout',
+    'nothing_accumulated',
+    'idempotency_key_reused',
+    'conflict_retryable',
+    'sequence_broken',
+    'sequence_superseded',
+    'rate_limited',
+    'client_closed_request',
+    'internal_error',
+    'overloaded',
+    'resource_exhausted',
+    'storage_unavailable'
+]);
+
 export const zError = z.object({
     error: z.object({
         type: z.enum([
@@ -20,7 +58,10 @@ export const zError = z.object({
             'api_error',
             'overloaded_error'
         ]),
-        code: z.string(),
+        code: z.union([
+            zErrorCode,
+            z.string()
+        ]),
         message: z.string(),
         param: z.optional(z.string()),
         request_id: z.string()

@@ -104,7 +104,7 @@ export function compileScenario(operationId: string, scenario: Scenario): Active
     const fixed = scenario.body;
     body = () => fixed;
   } else if (isError) {
-    body = errorBody(id, status, response.example, scenario);
+    body = errorBody(id, status, response.example, scenario, retryAfter);
   } else {
     body = () => undefined;
   }
@@ -112,17 +112,26 @@ export function compileScenario(operationId: string, scenario: Scenario): Active
   return { operationId: id, status, remaining: times, headers, body };
 }
 
-function errorBody(id: OperationId, status: number, example: unknown, scenario: Scenario): ActiveScenario["body"] {
+function errorBody(id: OperationId, status: number, example: unknown, scenario: Scenario, retryAfter: number | null): ActiveScenario["body"] {
   const base = (example as { error?: Record<string, string> } | undefined)?.error;
   if (!base) throw new MockServerError(`respondWith: the spec has no example error body for ${id} ${status}; give a body.`);
   const sameCode = scenario.code === undefined || scenario.code === base.code;
   const error: Record<string, string> = { type: base.type!, code: scenario.code ?? base.code! };
-  error.message = scenario.message ?? (sameCode ? base.message! : `${id} answered ${status} ${error.code} (a mock scenario).`);
+  error.message = scenario.message ?? (sameCode ? agreeWithRetryAfter(base.message!, retryAfter) : `${id} answered ${status} ${error.code} (a mock scenario).`);
   const param = scenario.param ?? (sameCode ? base.param : undefined);
   if (param !== undefined) error.param = param;
   const checked = checkAgainst(gen.zError, { error: { ...error, request_id: "req_0000000000000000" } });
   if (!checked.ok) throw new MockServerError(`respondWith: that error for ${id} ${status} breaks the spec's schema: ${summarizeIssues(checked.issues)}`);
   return (requestId) => ({ error: { ...error, request_id: requestId } });
+}
+
+/**
+ * The spec's example message with its wait made the one the scenario's `Retry-After` says
+ * ("retry after 2 seconds" with a `Retry-After: 7` would contradict the header).
+ */
+function agreeWithRetryAfter(message: string, retryAfter: number | null): string {
+  const wait = retryAfter === null ? "retry later" : `retry after ${retryAfter} ${retryAfter === 1 ? "second" : "seconds"}`;
+  return message.replace(/retry after \d+ seconds?/i, wait);
 }
 
 /** The generated schema of an operation's success body, e.g. `zGetRunResponse`. */
