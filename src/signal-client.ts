@@ -32,6 +32,7 @@ import { textsOf, vectorsOf } from "./internal/results.js";
 import { sampleStream } from "./internal/sample-stream.js";
 import { type Backoff, inferencePolicy, simplePolicy, trainingPolicy, withOverrides } from "./core/policy.js";
 import { checkBaseUrl } from "./internal/check-options.js";
+import { checkBrowserKey } from "./internal/browser-guard.js";
 import type { RequestOptions } from "./core/request-options.js";
 import { checkClientOptions, inspectSymbol, openApi, type ClientOptions } from "./client-options.js";
 import { InferenceClient, type InferenceOptions } from "./inference-client.js";
@@ -108,7 +109,7 @@ export class SignalClient {
         policy: withOverrides(api.policy, overrides),
         logger,
         ...(overrides.apiKey !== undefined ? { apiKey: overrides.apiKey } : {}),
-        ...(overrides.baseUrl !== undefined ? { baseUrl: checkBaseUrl(overrides.baseUrl, "baseUrl") } : {}),
+        ...(overrides.baseUrl !== undefined ? { baseUrl: checkedBaseUrl(overrides.baseUrl, overrides.dangerouslyAllowBrowser) } : {}),
         ...(overrides.defaultHeaders !== undefined ? { defaultHeaders: { ...api.defaultHeaders, ...overrides.defaultHeaders } } : {}),
         ...(overrides.fetchOptions !== undefined ? { fetchOptions: { ...api.fetchOptions, ...overrides.fetchOptions } } : {}),
         ...(overrides.strictResponseValidation !== undefined ? { strictResponseValidation: overrides.strictResponseValidation } : {}),
@@ -318,3 +319,10 @@ export class SignalClient {
 
 /** Set only while `_fromApi` constructs a client over an existing connection. */
 let adopting: Api | undefined;
+
+/** A new `baseUrl` of `withOptions`, checked like the constructor's (in a browser, `dangerouslyAllowBrowser` is asked for again). */
+function checkedBaseUrl(baseUrl: string, dangerouslyAllowBrowser: boolean | undefined): string {
+  const checked = checkBaseUrl(baseUrl, "baseUrl");
+  checkBrowserKey(checked, dangerouslyAllowBrowser);
+  return checked;
+}
