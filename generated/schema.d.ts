@@ -51,7 +51,7 @@ export interface paths {
         };
         /**
          * List runs
-         * @description The runs created with this API key, newest first.
+         * @description The runs created with this API key, newest first; `base_model` and `name` keep only the runs with exactly that base model or name (the cursor pages through the filtered list).
          */
         get: operations["listRuns"];
         put?: never;
@@ -84,7 +84,11 @@ export interface paths {
          */
         get: operations["getRun"];
         put?: never;
-        post?: never;
+        /**
+         * Rename or relabel a run
+         * @description Sets the run's `name` (`null` removes it) and/or replaces its whole `metadata` map; a field left out is left as it is. Training state is untouched; `updated_at` moves. (A POST, as the modify calls of the big APIs are: it takes an Idempotency-Key like every POST.)
+         */
+        post: operations["updateRun"];
         /**
          * Delete a run
          * @description Removes the run, its metrics and all its checkpoints. This cannot be undone.
@@ -537,6 +541,11 @@ export interface components {
         /** @description AdamW hyperparameters. */
         OptimizerParams: OptimizerParams;
         CreateRunRequest: CreateRunRequest;
+        /** @description A name of your choosing for the run (not unique); `listRuns` can filter by it. */
+        RunName: RunName;
+        /** @description Your own labels (at most 16 string values), returned with the run. */
+        RunMetadata: RunMetadata;
+        UpdateRunRequest: UpdateRunRequest;
         Run: Run;
         RunList: RunList;
         RunDeleted: RunDeleted;
@@ -1038,6 +1047,10 @@ export interface operations {
                 limit?: components["parameters"]["Limit"];
                 /** @description The `next_cursor` of the previous page. */
                 after?: components["parameters"]["After"];
+                /** @description Only runs on this base model. */
+                base_model?: string;
+                /** @description Only runs with exactly this name. */
+                name?: string;
             };
             header?: never;
             path?: never;
@@ -1074,6 +1087,7 @@ export interface operations {
                      *             "eps": 1e-8,
                      *             "weight_decay": 0
                      *           },
+                     *           "name": "support-bot-v1",
                      *           "metadata": {
                      *             "project": "support-bot"
                      *           },
@@ -1123,6 +1137,7 @@ export interface operations {
                  *       "lora_alpha": 16,
                  *       "learning_rate": 0.0005,
                  *       "seed": 42,
+                 *       "name": "support-bot-v1",
                  *       "metadata": {
                  *         "project": "support-bot"
                  *       }
@@ -1178,6 +1193,61 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableEntity"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    updateRun: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes the POST safe to retry: the same key with the same body returns the stored response
+                 *     without applying the work again; with a different body it is a 409
+                 *     `idempotency_key_reused`. Use a new random key per logical call. Printable ASCII.
+                 *     Calls that change a run keep their record with the change (it survives a restart of the
+                 *     local server); calls that change nothing (`sample`, `createEmbeddings`, `createCompletion`)
+                 *     are remembered in memory for an hour, so a retry after a restart answers afresh.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description The run's id, as returned by `createRun`. */
+                run_id: components["parameters"]["RunIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "name": "support-bot-v2",
+                 *       "metadata": {
+                 *         "project": "support-bot",
+                 *         "stage": "eval"
+                 *       }
+                 *     }
+                 */
+                "application/json": UpdateRunRequest;
+            };
+        };
+        responses: {
+            /** @description The run as it is now. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Run;
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["UnprocessableEntity"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalServerError"];
@@ -2521,10 +2591,22 @@ export interface CreateRunRequest {
      */
     seed?: number | undefined;
     optimizer?: OptimizerParams | undefined;
-    /** @description Your own labels, returned with the run. */
-    metadata?: {
-        [key: string]: string;
-    } | undefined;
+    name?: RunName | undefined;
+    metadata?: RunMetadata | undefined;
+}
+
+/** @description A name of your choosing for the run (not unique); `listRuns` can filter by it. */
+export type RunName = string;
+
+/** @description Your own labels (at most 16 string values), returned with the run. */
+export interface RunMetadata {
+    [key: string]: string;
+}
+
+export interface UpdateRunRequest {
+    /** @description The new name; `null` removes it. */
+    name?: RunName | null | undefined;
+    metadata?: RunMetadata | undefined;
 }
 
 export interface Run {
@@ -2543,6 +2625,8 @@ export interface Run {
         eps: number;
         weight_decay: number;
     };
+    /** @description The run's name, `null` when it has none. */
+    name: string | null;
     metadata: {
         [key: string]: string;
     };

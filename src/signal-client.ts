@@ -18,6 +18,7 @@ import type {
   TokenizeRequest,
   TokenizeResult,
   TrainStepResult,
+  UpdateRunRequest,
   ZeroGradResult,
 } from "../generated/schema.js";
 import type { Api } from "./internal/api.js";
@@ -146,8 +147,22 @@ export class SignalClient {
   }
 
   /**
+   * Renames or relabels a run: `name` (`null` removes it) and/or `metadata` (replaces the whole
+   * map, at most 16 string values); a field left out stays as it is.
+   * @example
+   * await client.updateRun(run.run_id, { name: "support-bot-v2", metadata: { stage: "eval" } });
+   * @throws ValidationError for a bad field (nothing sent); NotFoundError for an unknown run.
+   */
+  updateRun(runId: string, params: UpdateRunRequest, options?: RequestOptions): APIPromise<SignalRun> {
+    return callOperation(this.#api, "updateRun", { path: { run_id: runId }, body: params }, options)._thenUnwrap((run) => new SignalRun(this, run));
+  }
+
+  /**
    * Runs, newest first: `await` for the first page (a `Page`), `for await` for every run of
-   * every page. `after` resumes after a saved `next_cursor`.
+   * every page. `base_model` and `name` keep only the runs with exactly that base model or
+   * name. `after` resumes after a saved `next_cursor`.
+   * @example
+   * for await (const run of client.listRuns({ base_model: "signal-byte-base", name: "support-bot-v1" })) console.log(run.run_id);
    */
   listRuns(query: ListRunsQuery = {}, options?: RequestOptions): PagePromise<Run> {
     const api = this.#api;

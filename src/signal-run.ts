@@ -11,6 +11,7 @@ import type {
   SampleChunk,
   SampleResult,
   TrainStepResult,
+  UpdateRunRequest,
   ZeroGradResult,
 } from "../generated/schema.js";
 import type { APIPromise } from "./core/api-promise.js";
@@ -153,6 +154,17 @@ export class SignalRun {
   get(options?: RequestOptions): APIPromise<this> {
     this.#client._warnDeprecated("SignalRun.get", "refresh");
     return this.refresh(options);
+  }
+
+  /**
+   * Renames or relabels the run (`name`, `null` to remove it; `metadata`, replacing the whole
+   * map) and updates this object's fields; returns it.
+   */
+  update(params: UpdateRunRequest, options?: RequestOptions): APIPromise<this> {
+    return this.#client.updateRun(this.run_id, params, options)._thenUnwrap((latest) => {
+      assignFields(this, latest.toJSON());
+      return this;
+    });
   }
 
   /** Deletes the run and its checkpoints. */

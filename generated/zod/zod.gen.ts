@@ -124,6 +124,16 @@ export const zOptimizerParams = z.object({
     weight_decay: z._default(z.optional(z.number().check(z.gte(0), z.lte(1))), 0)
 });
 
+/**
+ * A name of your choosing for the run (not unique); `listRuns` can filter by it.
+ */
+export const zRunName = z.string().check(z.minLength(1), z.maxLength(200));
+
+/**
+ * Your own labels (at most 16 string values), returned with the run.
+ */
+export const zRunMetadata = z.record(z.string(), z.string().check(z.maxLength(512)));
+
 export const zCreateRunRequest = z.object({
     base_model: z.string().check(z.minLength(1), z.maxLength(200)),
     lora_r: z._default(z.optional(z.int().check(z.gte(1), z.lte(64))), 8),
@@ -132,7 +142,13 @@ export const zCreateRunRequest = z.object({
     learning_rate: z._default(z.optional(z.number().check(z.gt(0), z.lte(1))), 0.0005),
     seed: z._default(z.optional(z.int().check(z.gte(0), z.lte(2147483647))), 0),
     optimizer: z.optional(zOptimizerParams),
-    metadata: z.optional(z.record(z.string(), z.string().check(z.maxLength(512))))
+    name: z.optional(zRunName),
+    metadata: z.optional(zRunMetadata)
+});
+
+export const zUpdateRunRequest = z.object({
+    name: z.nullish(zRunName),
+    metadata: z.optional(zRunMetadata)
 });
 
 export const zRun = z.object({
@@ -150,6 +166,7 @@ export const zRun = z.object({
         eps: z.number(),
         weight_decay: z.number()
     }),
+    name: z.nullable(z.string()),
     metadata: z.record(z.string(), z.string()),
     status: z.enum(['active']),
     current_step: z.int().check(z.gte(0)),
@@ -602,7 +619,9 @@ export const zListModelsResponse = zModelList;
 
 export const zListRunsQuery = z.object({
     limit: z._default(z.optional(z.int().check(z.gte(1), z.lte(100))), 20),
-    after: z.optional(z.string().check(z.minLength(1), z.maxLength(200)))
+    after: z.optional(z.string().check(z.minLength(1), z.maxLength(200))),
+    base_model: z.optional(z.string().check(z.minLength(1), z.maxLength(200))),
+    name: z.optional(z.string().check(z.minLength(1), z.maxLength(200)))
 });
 
 /**
@@ -638,6 +657,21 @@ export const zGetRunPath = z.object({
  * The run.
  */
 export const zGetRunResponse = zRun;
+
+export const zUpdateRunBody = zUpdateRunRequest;
+
+export const zUpdateRunHeaders = z.object({
+    'Idempotency-Key': z.optional(z.string().check(z.minLength(1), z.maxLength(255), z.regex(/^[\x21-\x7E]+$/)))
+});
+
+export const zUpdateRunPath = z.object({
+    run_id: zRunId
+});
+
+/**
+ * The run as it is now.
+ */
+export const zUpdateRunResponse = zRun;
 
 export const zForwardBackwardBody = zForwardBackwardRequest;
 

@@ -29,6 +29,7 @@ export const OPERATION_TRAITS: { readonly [Op in OperationId]: OperationTraits }
   listRuns: read,
   createRun: change,
   getRun: read,
+  updateRun: read,
   deleteRun: read,
   forwardBackward: training,
   optimStep: change,

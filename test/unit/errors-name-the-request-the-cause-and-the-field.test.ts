@@ -1,6 +1,6 @@
 import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from "vitest";
-import { APIConnectionError, APIError, APITimeoutError, type ErrorCode, SignalClient, ValidationError } from "../../src/index.js";
+import { APIConnectionError, type APIError, APITimeoutError, type ErrorCode, SignalClient, ValidationError } from "../../src/index.js";
 import { compileScenario } from "../../src/testing/scenarios.js";
 import { freePort } from "../helpers/free-port.js";
 
