@@ -6,7 +6,7 @@ import { SignalError } from "../errors.js";
  * `window` with a `document`, or a worker) unless the app says it knows (`dangerouslyAllowBrowser`).
  * Loopback URLs stay allowed: the local server and the pages it serves hold no real key.
  */
-export function isBrowserLike(): boolean {
+function isBrowserLike(): boolean {
   const g = globalThis as { window?: { document?: unknown }; navigator?: unknown; WorkerGlobalScope?: unknown };
   return (
     (typeof g.window === "object" && g.window !== null && typeof g.window.document === "object" && typeof g.navigator === "object") ||
