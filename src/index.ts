@@ -1,7 +1,7 @@
 export { SignalClient, type ChildPolicyOptions } from "./signal-client.js";
 export { SignalRun } from "./signal-run.js";
 export { TrainingClient, type EpochResult, type EpochStep, type TrainEpochOptions, type TrainingOptions } from "./training-client.js";
-export { InferenceClient, type BatchSampleParams, type InferenceOptions, type WithRequestIds } from "./inference-client.js";
+export { InferenceClient, type BatchSampleOptions, type BatchSampleParams, type InferenceOptions, type WithRequestIds } from "./inference-client.js";
 export {
   AsyncInferenceClient,
   AsyncTrainingClient,

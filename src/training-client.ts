@@ -44,8 +44,10 @@ export interface EpochStep {
   avg_loss: number;
 }
 
-/** Options of `trainEpoch`. */
-export interface TrainEpochOptions extends TrainBatchParams {
+/** Options of `trainEpoch` (SDK options, camelCase; the wire fields of each step go in `params`). */
+export interface TrainEpochOptions {
+  /** Sent with every step, as `trainBatch`'s params: `{ learning_rate, max_grad_norm }`. @default none (the run's) */
+  params?: TrainBatchParams | undefined;
   /**
    * Where progress goes (stderr by default). Unset: a bar on a TTY and nothing elsewhere (a log
    * file, CI). `true` or options: the bar on a TTY, a plain line every `every` steps elsewhere.
@@ -278,7 +280,21 @@ export class TrainingClient {
    * @throws APIUserAbortError when `signal` fires.
    */
   async trainEpoch(batches: Iterable<Batch> | AsyncIterable<Batch>, options: TrainEpochOptions = {}): Promise<EpochResult> {
-    const { progress, onStep, signal, total, ...params } = options;
+    // `learning_rate` / `max_grad_norm` beside the options are the earlier form: still applied
+    // (with a warning), no longer in the type, as one object never mixes the two cases.
+    const { progress, onStep, signal, total, params: given, learning_rate, max_grad_norm } = options as TrainEpochOptions & TrainBatchParams;
+    if (learning_rate !== undefined || max_grad_norm !== undefined) {
+      warnDeprecated(
+        this.#api.logger,
+        "trainEpoch(batches, { learning_rate, max_grad_norm })",
+        "trainEpoch(batches, { params: { learning_rate, max_grad_norm } })",
+      );
+    }
+    const params: TrainBatchParams = {
+      ...(learning_rate !== undefined ? { learning_rate } : {}),
+      ...(max_grad_norm !== undefined ? { max_grad_norm } : {}),
+      ...given,
+    };
     const known = total ?? lengthOf(batches);
     const reporter = await createProgress(progress, known);
     const started = Date.now();

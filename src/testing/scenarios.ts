@@ -3,6 +3,7 @@ import { OPERATION_RESPONSES, OPERATIONS, type OperationId } from "../../generat
 import * as gen from "../../generated/zod/zod.gen.js";
 import { checkAgainst, summarizeIssues } from "../internal/validate.js";
 import { MockServerError } from "./mock-server-error.js";
+import { SDK_METHOD_OPERATIONS } from "./sdk-method-names.js";
 
 export type { OperationId };
 
@@ -61,7 +62,9 @@ const OPERATION_IDS = Object.keys(OPERATIONS) as OperationId[];
 export function compileScenario(operationId: string, scenario: Scenario): ActiveScenario {
   const op = (OPERATIONS as Record<string, (typeof OPERATIONS)[OperationId]>)[operationId];
   if (!op) {
-    throw new MockServerError(`respondWith: unknown operationId '${operationId}'; the spec has ${OPERATION_IDS.join(", ")}.`);
+    throw new MockServerError(
+      `respondWith: unknown operationId '${operationId}'; the spec has ${OPERATION_IDS.join(", ")} (SDK method names such as ${Object.keys(SDK_METHOD_OPERATIONS).join(", ")} work too).`,
+    );
   }
   const id = operationId as OperationId;
   const responses = OPERATION_RESPONSES[id] as Record<string, { contentTypes: readonly string[]; headers: readonly string[]; example?: unknown }>;

@@ -28,7 +28,7 @@ const APP = [
   '  const run = await client.createRun({ base_model: "signal-byte-tiny", lora_r: rank, seed: undefined, metadata: undefined });',
   '  await client.sample(run.run_id, ["Q:"], { temperature: t, max_tokens: undefined });',
   '  await run.training().trainBatch([{ text: "a" }], { learning_rate: t });',
-  '  await run.training().trainEpoch([[{ text: "a" }]], { progress: undefined, learning_rate: t });',
+  '  await run.training().trainEpoch([[{ text: "a" }]], { progress: undefined, params: { learning_rate: t } });',
   '  await client.forwardBackward(run.run_id, [{ prompt: "a", completion: "b" }], { loss_fn: undefined });',
   "  await client.optimStep(run.run_id, { learning_rate: t, max_grad_norm: undefined });",
   "  await client.saveState(run.run_id, { mode: undefined });",
