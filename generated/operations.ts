@@ -56,6 +56,9 @@ import {
   zTrainStepBody,
   zTrainStepPath,
   zTrainStepResponse,
+  zUpdateRunBody,
+  zUpdateRunPath,
+  zUpdateRunResponse,
   zZeroGradPath,
   zZeroGradResponse,
 } from "./zod/zod.gen.js";
@@ -136,6 +139,21 @@ export const getRunOperation = {
   body: undefined,
   bodyRequired: false,
   response: zGetRunResponse,
+} as const;
+
+/** `POST /v1/runs/{run_id}`: Rename or relabel a run */
+export const updateRunOperation = {
+  operationId: "updateRun",
+  method: "POST",
+  path: "/v1/runs/{run_id}",
+  secured: true,
+  tags: ["runs"],
+  successStatus: 200,
+  params: zUpdateRunPath,
+  query: undefined,
+  body: zUpdateRunBody,
+  bodyRequired: true,
+  response: zUpdateRunResponse,
 } as const;
 
 /** `DELETE /v1/runs/{run_id}`: Delete a run */
@@ -415,6 +433,7 @@ export const OPERATIONS = {
   listRuns: listRunsOperation,
   createRun: createRunOperation,
   getRun: getRunOperation,
+  updateRun: updateRunOperation,
   deleteRun: deleteRunOperation,
   forwardBackward: forwardBackwardOperation,
   optimStep: optimStepOperation,
@@ -442,6 +461,7 @@ export type OperationId =
   | "listRuns"
   | "createRun"
   | "getRun"
+  | "updateRun"
   | "deleteRun"
   | "forwardBackward"
   | "optimStep"
@@ -468,6 +488,7 @@ export interface OperationRequest {
   listRuns: { query?: ListRunsQuery };
   createRun: { body: NonNullable<operations["createRun"]["requestBody"]>["content"]["application/json"] };
   getRun: { path: operations["getRun"]["parameters"]["path"] };
+  updateRun: { path: operations["updateRun"]["parameters"]["path"]; body: NonNullable<operations["updateRun"]["requestBody"]>["content"]["application/json"] };
   deleteRun: { path: operations["deleteRun"]["parameters"]["path"] };
   forwardBackward: { path: operations["forwardBackward"]["parameters"]["path"]; body: NonNullable<operations["forwardBackward"]["requestBody"]>["content"]["application/json"] };
   optimStep: { path: operations["optimStep"]["parameters"]["path"]; body?: NonNullable<operations["optimStep"]["requestBody"]>["content"]["application/json"] };
@@ -495,6 +516,7 @@ export interface OperationResult {
   listRuns: operations["listRuns"]["responses"][200]["content"]["application/json"];
   createRun: operations["createRun"]["responses"][201]["content"]["application/json"];
   getRun: operations["getRun"]["responses"][200]["content"]["application/json"];
+  updateRun: operations["updateRun"]["responses"][200]["content"]["application/json"];
   deleteRun: operations["deleteRun"]["responses"][200]["content"]["application/json"];
   forwardBackward: operations["forwardBackward"]["responses"][200]["content"]["application/json"];
   optimStep: operations["optimStep"]["responses"][200]["content"]["application/json"];
@@ -522,6 +544,10 @@ export interface ListRunsQuery {
   limit?: number | undefined;
   /** The `next_cursor` of the previous page. */
   after?: string | undefined;
+  /** Only runs on this base model. */
+  base_model?: string | undefined;
+  /** Only runs with exactly this name. */
+  name?: string | undefined;
 }
 
 /** The query of `listMetrics` (GET /v1/runs/{run_id}/metrics). */
@@ -602,6 +628,17 @@ export const OPERATION_RESPONSES = {
     "200": { contentTypes: ["application/json"], headers: ["x-request-id"] },
     "401": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.Unauthorized },
     "404": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.NotFound },
+    "422": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.UnprocessableEntity },
+    "429": { contentTypes: ["application/json"], headers: ["x-request-id","retry-after"], example: RESPONSE_EXAMPLES.RateLimited },
+    "500": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.InternalServerError },
+    "503": { contentTypes: ["application/json"], headers: ["x-request-id","retry-after"], example: RESPONSE_EXAMPLES.ServiceUnavailable },
+  },
+  updateRun: {
+    "200": { contentTypes: ["application/json"], headers: ["x-request-id"] },
+    "401": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.Unauthorized },
+    "404": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.NotFound },
+    "409": { contentTypes: ["application/json"], headers: ["x-request-id","retry-after"], example: RESPONSE_EXAMPLES.Conflict },
+    "413": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.PayloadTooLarge },
     "422": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.UnprocessableEntity },
     "429": { contentTypes: ["application/json"], headers: ["x-request-id","retry-after"], example: RESPONSE_EXAMPLES.RateLimited },
     "500": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.InternalServerError },

@@ -51,7 +51,7 @@ export interface paths {
         };
         /**
          * List runs
-         * @description The runs created with this API key, newest first.
+         * @description The runs created with this API key, newest first; `base_model` and `name` keep only the runs with exactly that base model or name (the cursor pages through the filtered list).
          */
         get: operations["listRuns"];
         put?: never;
@@ -84,7 +84,11 @@ export interface paths {
          */
         get: operations["getRun"];
         put?: never;
-        post?: never;
+        /**
+         * Rename or relabel a run
+         * @description Sets the run's `name` (`null` removes it) and/or replaces its whole `metadata` map; a field left out is left as it is. Training state is untouched; `updated_at` moves. (A POST, as the modify calls of the big APIs are: it takes an Idempotency-Key like every POST.)
+         */
+        post: operations["updateRun"];
         /**
          * Delete a run
          * @description Removes the run, its metrics and all its checkpoints. This cannot be undone.
@@ -521,6 +525,11 @@ export interface components {
          */
         RunId: RunId;
         Error: Error;
+        /**
+         * @description The codes of the error body's `code` this version of the API defines.
+         * @enum {string}
+         */
+        ErrorCode: ErrorCode;
         Health: Health;
         Model: Model;
         ModelList: ModelList;
@@ -532,6 +541,11 @@ export interface components {
         /** @description AdamW hyperparameters. */
         OptimizerParams: OptimizerParams;
         CreateRunRequest: CreateRunRequest;
+        /** @description A name of your choosing for the run (not unique); `listRuns` can filter by it. */
+        RunName: RunName;
+        /** @description Your own labels (at most 16 string values), returned with the run. */
+        RunMetadata: RunMetadata;
+        UpdateRunRequest: UpdateRunRequest;
         Run: Run;
         RunList: RunList;
         RunDeleted: RunDeleted;
@@ -1033,6 +1047,10 @@ export interface operations {
                 limit?: components["parameters"]["Limit"];
                 /** @description The `next_cursor` of the previous page. */
                 after?: components["parameters"]["After"];
+                /** @description Only runs on this base model. */
+                base_model?: string;
+                /** @description Only runs with exactly this name. */
+                name?: string;
             };
             header?: never;
             path?: never;
@@ -1069,6 +1087,7 @@ export interface operations {
                      *             "eps": 1e-8,
                      *             "weight_decay": 0
                      *           },
+                     *           "name": "support-bot-v1",
                      *           "metadata": {
                      *             "project": "support-bot"
                      *           },
@@ -1118,6 +1137,7 @@ export interface operations {
                  *       "lora_alpha": 16,
                  *       "learning_rate": 0.0005,
                  *       "seed": 42,
+                 *       "name": "support-bot-v1",
                  *       "metadata": {
                  *         "project": "support-bot"
                  *       }
@@ -1173,6 +1193,61 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableEntity"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    updateRun: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes the POST safe to retry: the same key with the same body returns the stored response
+                 *     without applying the work again; with a different body it is a 409
+                 *     `idempotency_key_reused`. Use a new random key per logical call. Printable ASCII.
+                 *     Calls that change a run keep their record with the change (it survives a restart of the
+                 *     local server); calls that change nothing (`sample`, `createEmbeddings`, `createCompletion`)
+                 *     are remembered in memory for an hour, so a retry after a restart answers afresh.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description The run's id, as returned by `createRun`. */
+                run_id: components["parameters"]["RunIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "name": "support-bot-v2",
+                 *       "metadata": {
+                 *         "project": "support-bot",
+                 *         "stage": "eval"
+                 *       }
+                 *     }
+                 */
+                "application/json": UpdateRunRequest;
+            };
+        };
+        responses: {
+            /** @description The run as it is now. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Run;
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["UnprocessableEntity"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalServerError"];
@@ -2402,21 +2477,27 @@ export interface Error {
          * @enum {string}
          */
         type: "invalid_request_error" | "authentication_error" | "permission_error" | "not_found_error" | "conflict_error" | "rate_limit_error" | "api_error" | "overloaded_error" | (string & {});
-        /** @description A stable machine-readable code, e.g. `run_not_found`, `nothing_accumulated`. */
-        code: string;
+        /** @description A stable machine-readable code, e.g. `run_not_found`, `nothing_accumulated`: one of `ErrorCode` or a code added since (a client handles the ones it knows and keeps a default branch). */
+        code: ErrorCode | string;
         /** @description What went wrong and, where it helps, what to do. */
         message: string;
         /** @description The field the error is about, as a path (`batch[3].completion`). */
-        param?: string;
+        param?: string | undefined;
         request_id: string;
     };
 }
+
+/**
+ * @description The codes of the error body's `code` this version of the API defines.
+ * @enum {string}
+ */
+export type ErrorCode = "validation_error" | "invalid_json" | "invalid_request" | "malformed_request" | "invalid_example" | "invalid_token" | "invalid_model" | "context_length_exceeded" | "sample_too_large" | "payload_too_large" | "header_too_large" | "invalid_api_key" | "cors_origin_not_allowed" | "not_found" | "route_not_found" | "run_not_found" | "model_not_found" | "checkpoint_not_found" | "adapter_not_found" | "method_not_allowed" | "request_timeout" | "nothing_accumulated" | "idempotency_key_reused" | "conflict_retryable" | "sequence_broken" | "sequence_superseded" | "rate_limited" | "client_closed_request" | "internal_error" | "overloaded" | "resource_exhausted" | "storage_unavailable" | (string & {});
 
 export interface Health {
     /** @enum {string} */
     status: "ok" | (string & {});
     version: string;
-    uptime_ms?: number;
+    uptime_ms?: number | undefined;
 }
 
 export interface Model {
@@ -2469,13 +2550,13 @@ export type TargetModule = "q_proj" | "k_proj" | "v_proj" | "o_proj" | "gate_pro
 /** @description AdamW hyperparameters. */
 export interface OptimizerParams {
     /** @default 0.9 */
-    beta1?: number;
+    beta1?: number | undefined;
     /** @default 0.999 */
-    beta2?: number;
+    beta2?: number | undefined;
     /** @default 1e-8 */
-    eps?: number;
+    eps?: number | undefined;
     /** @default 0 */
-    weight_decay?: number;
+    weight_decay?: number | undefined;
 }
 
 export interface CreateRunRequest {
@@ -2485,12 +2566,12 @@ export interface CreateRunRequest {
      * @description LoRA rank.
      * @default 8
      */
-    lora_r?: number;
+    lora_r?: number | undefined;
     /**
      * @description LoRA scale numerator; the update is scaled by `lora_alpha / lora_r`.
      * @default 16
      */
-    lora_alpha?: number;
+    lora_alpha?: number | undefined;
     /**
      * @description Projections that get an adapter; each must be one of the base model's `target_modules` (a 400 naming `target_modules` otherwise).
      * @default [
@@ -2498,22 +2579,34 @@ export interface CreateRunRequest {
      *       "v_proj"
      *     ]
      */
-    target_modules?: TargetModule[];
+    target_modules?: TargetModule[] | undefined;
     /**
      * @description AdamW learning rate; `optim_step` can override it per step.
      * @default 0.0005
      */
-    learning_rate?: number;
+    learning_rate?: number | undefined;
     /**
      * @description Seeds the adapter's initialisation.
      * @default 0
      */
-    seed?: number;
-    optimizer?: OptimizerParams;
-    /** @description Your own labels, returned with the run. */
-    metadata?: {
-        [key: string]: string;
-    };
+    seed?: number | undefined;
+    optimizer?: OptimizerParams | undefined;
+    name?: RunName | undefined;
+    metadata?: RunMetadata | undefined;
+}
+
+/** @description A name of your choosing for the run (not unique); `listRuns` can filter by it. */
+export type RunName = string;
+
+/** @description Your own labels (at most 16 string values), returned with the run. */
+export interface RunMetadata {
+    [key: string]: string;
+}
+
+export interface UpdateRunRequest {
+    /** @description The new name; `null` removes it. */
+    name?: RunName | null | undefined;
+    metadata?: RunMetadata | undefined;
 }
 
 export interface Run {
@@ -2532,6 +2625,8 @@ export interface Run {
         eps: number;
         weight_decay: number;
     };
+    /** @description The run's name, `null` when it has none. */
+    name: string | null;
     metadata: {
         [key: string]: string;
     };
@@ -2580,11 +2675,11 @@ export interface TextExample {
  */
 export interface TokensExample {
     tokens: number[];
-    weights?: number[];
+    weights?: number[] | undefined;
     /** @description The sampler's log-probability of each token (as `sample` with `logprobs` reports it); used by `importance_sampling` and `ppo`. */
-    logprobs?: number[];
+    logprobs?: number[] | undefined;
     /** @description The advantage of each token; used by `importance_sampling` and `ppo`. */
-    advantages?: number[];
+    advantages?: number[] | undefined;
 }
 
 /** @description One training example. */
@@ -2594,8 +2689,8 @@ export type Batch = Example[];
 
 export interface ForwardBackwardRequest {
     batch: Batch;
-    loss_fn?: LossFn;
-    loss_fn_config?: LossFnConfig;
+    loss_fn?: LossFn | undefined;
+    loss_fn_config?: LossFnConfig | undefined;
 }
 
 /**
@@ -2620,15 +2715,15 @@ export type LossFn = "cross_entropy" | "importance_sampling" | "ppo";
 /** @description Parameters of `ppo` (`clip_low_threshold` < 1 < `clip_high_threshold`); not allowed with other losses. */
 export interface LossFnConfig {
     /** @default 0.8 */
-    clip_low_threshold?: number;
+    clip_low_threshold?: number | undefined;
     /** @default 1.2 */
-    clip_high_threshold?: number;
+    clip_high_threshold?: number | undefined;
 }
 
 export interface ForwardRequest {
     batch: Batch;
     /** @description Use the checkpoint at this step; omitted means the live weights. */
-    step?: number;
+    step?: number | undefined;
 }
 
 export interface ForwardResult {
@@ -2652,7 +2747,7 @@ export interface TokenizeRequest {
      * @description Prepend the beginning-of-sequence token.
      * @default false
      */
-    add_bos?: boolean;
+    add_bos?: boolean | undefined;
 }
 
 export interface TokenizeResult {
@@ -2695,9 +2790,9 @@ export interface ForwardBackwardResult {
 
 export interface OptimStepRequest {
     /** @description Overrides the run's learning rate for this step only. */
-    learning_rate?: number;
+    learning_rate?: number | undefined;
     /** @description Clip the mean accumulated gradient to this L2 norm before the update. */
-    max_grad_norm?: number;
+    max_grad_norm?: number | undefined;
 }
 
 export interface OptimStepResult {
@@ -2711,12 +2806,12 @@ export interface OptimStepResult {
 
 export interface TrainStepRequest {
     batch: Batch;
-    loss_fn?: LossFn;
-    loss_fn_config?: LossFnConfig;
+    loss_fn?: LossFn | undefined;
+    loss_fn_config?: LossFnConfig | undefined;
     /** @description Overrides the run's learning rate for this step only. */
-    learning_rate?: number;
+    learning_rate?: number | undefined;
     /** @description Clip the gradient to this L2 norm before the update. */
-    max_grad_norm?: number;
+    max_grad_norm?: number | undefined;
 }
 
 export interface TrainStepResult {
@@ -2760,7 +2855,7 @@ export interface MetricList {
 export type CheckpointMode = "adapter" | "state";
 
 export interface CreateCheckpointRequest {
-    mode?: CheckpointMode;
+    mode?: CheckpointMode | undefined;
 }
 
 export interface Checkpoint {
@@ -2788,16 +2883,16 @@ export interface AdapterConfig {
     r: number;
     lora_alpha: number;
     target_modules: (TargetModule | (string & {}))[];
-    lora_dropout?: number;
-    bias?: string;
-    fan_in_fan_out?: boolean;
-    inference_mode?: boolean;
-    init_lora_weights?: boolean;
-    use_rslora?: boolean;
-    use_dora?: boolean;
-    modules_to_save?: string[] | null;
-    layers_to_transform?: number[] | null;
-    revision?: string | null;
+    lora_dropout?: number | undefined;
+    bias?: string | undefined;
+    fan_in_fan_out?: boolean | undefined;
+    inference_mode?: boolean | undefined;
+    init_lora_weights?: boolean | undefined;
+    use_rslora?: boolean | undefined;
+    use_dora?: boolean | undefined;
+    modules_to_save?: string[] | null | undefined;
+    layers_to_transform?: number[] | null | undefined;
+    revision?: string | null | undefined;
 }
 
 export interface CheckpointList {
@@ -2831,14 +2926,14 @@ export interface RestoreResponse {
 
 /** @description Exactly one of `prompts` and `prompt_tokens`. */
 export interface SampleRequest {
-    prompts?: string[];
+    prompts?: string[] | undefined;
     /** @description Prompts as token ids, used as given (no BOS is added; `tokenize` with `add_bos` gives one). */
-    prompt_tokens?: number[][];
+    prompt_tokens?: number[][] | undefined;
     /**
      * @description Return the prompt's tokens and their log-probabilities with each sample.
      * @default false
      */
-    prompt_logprobs?: boolean;
+    prompt_logprobs?: boolean | undefined;
     /**
      * @description Most tokens to generate per completion. BOS + the prompt's tokens + `max_tokens` must
      *     fit the model's `context_length` (see listModels), or the call is a 400
@@ -2848,40 +2943,40 @@ export interface SampleRequest {
      *     (400 `sample_too_large`; the local server allows 1,048,576).
      * @default 64
      */
-    max_tokens?: number;
+    max_tokens?: number | undefined;
     /**
      * @description 0 is greedy decoding.
      * @default 1
      */
-    temperature?: number;
+    temperature?: number | undefined;
     /** @default 1 */
-    top_p?: number;
+    top_p?: number | undefined;
     /**
      * @description 0 turns top-k off.
      * @default 0
      */
-    top_k?: number;
+    top_k?: number | undefined;
     /** @description Generation stops before the first occurrence of any of these strings. */
-    stop?: string[];
+    stop?: string[] | undefined;
     /** @description Makes sampling reproducible; each prompt's output is independent of the others in the request. */
-    seed?: number;
+    seed?: number | undefined;
     /**
      * @description Completions per prompt.
      * @default 1
      */
-    n?: number;
+    n?: number | undefined;
     /**
      * @description Return each generated token and its log-probability.
      * @default false
      */
-    logprobs?: boolean;
+    logprobs?: boolean | undefined;
     /** @description Sample from the checkpoint at this step; omitted means the live weights. */
-    step?: number;
+    step?: number | undefined;
     /**
      * @description Answer with `text/event-stream` chunks as tokens are generated.
      * @default false
      */
-    stream?: boolean;
+    stream?: boolean | undefined;
 }
 
 export interface Sample {
@@ -2895,13 +2990,13 @@ export interface Sample {
      */
     finish_reason: "stop" | "length" | (string & {});
     /** @description Generated token ids; present when `logprobs` is true. */
-    tokens?: number[];
+    tokens?: number[] | undefined;
     /** @description Log-probability of each generated token; present when `logprobs` is true. */
-    logprobs?: number[];
+    logprobs?: number[] | undefined;
     /** @description The prompt's token ids (BOS first for a text prompt); present when `prompt_logprobs` is true. */
-    prompt_tokens?: number[];
+    prompt_tokens?: number[] | undefined;
     /** @description Log-probability of each prompt token given the ones before it (the first is null); present when `prompt_logprobs` is true. */
-    prompt_logprobs?: (number | null)[];
+    prompt_logprobs?: (number | null)[] | undefined;
 }
 
 export interface SampleResult {
@@ -2927,13 +3022,13 @@ export interface SampleChunk {
     delta: string;
     /** @enum {string|null} */
     finish_reason: "stop" | "length" | null | (string & {});
-    logprob?: number;
+    logprob?: number | undefined;
 }
 
 export interface EmbeddingsRequest {
     inputs: string[];
     /** @description Embed with the checkpoint at this step; omitted means the live weights. */
-    step?: number;
+    step?: number | undefined;
 }
 
 export interface EmbeddingsResponse {
@@ -2960,26 +3055,26 @@ export interface CompletionRequest {
      *     model's `context_length` (256 for the local server's built-in models).
      * @default 16
      */
-    max_tokens?: number;
+    max_tokens?: number | undefined;
     /** @default 1 */
-    temperature?: number;
+    temperature?: number | undefined;
     /** @default 1 */
-    top_p?: number;
+    top_p?: number | undefined;
     /** @description An extension of the OpenAI API; 0 turns it off. */
-    top_k?: number;
+    top_k?: number | undefined;
     /** @default 1 */
-    n?: number;
+    n?: number | undefined;
     /** @description A stop string or up to 4 of them. */
-    stop?: string | string[] | null;
-    seed?: number;
+    stop?: string | string[] | null | undefined;
+    seed?: number | undefined;
     /** @description 1 returns the log-probability of each generated token (no alternatives are offered). */
-    logprobs?: number | null;
+    logprobs?: number | null | undefined;
     /** @default false */
-    stream?: boolean;
+    stream?: boolean | undefined;
     stream_options?: {
-        include_usage?: boolean;
-    } | null;
-    user?: string;
+        include_usage?: boolean | undefined;
+    } | null | undefined;
+    user?: string | undefined;
 }
 
 export interface CompletionChoice {
@@ -3005,5 +3100,5 @@ export interface CompletionResponse {
         prompt_tokens: number;
         completion_tokens: number;
         total_tokens: number;
-    };
+    } | undefined;
 }

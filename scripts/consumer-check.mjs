@@ -7,9 +7,10 @@
 // 2. A project with the tarball alone: the client entry loads; createMockServer and
 //    createLocalServer fail with messages that say exactly what to install.
 // 3. The same project plus the documented peers (Prism with its Node 20 overrides, the tensor
-//    library, vitest): the example app's tests from scripts/examples/testing pass with
+//    library, vitest; no better-sqlite3: createLocalServer runs on an in-memory store): the example app's tests from scripts/examples/testing pass with
 //    `frontier-signal` and `frontier-signal/testing` imports, tsc accepts them, and
-//    `npx frontier-signal mock` serves.
+//    `npx frontier-signal mock` serves; the declarations compile in a Node-only, a DOM-only and a
+//    mixed project with skipLibCheck false and exactOptionalPropertyTypes.
 // 4. A test file that fails half-way with its mock never closed: vitest fails, and no Prism
 //    process of the project is left afterwards (nor after any other step).
 //
@@ -85,7 +86,7 @@ try {
   writeFileSync(join(project, "mock.mjs"), 'import { createMockServer } from "frontier-signal/testing";\nawait createMockServer();\n');
   expectFailure("node", ["mock.mjs"], /npm install --save-dev @stoplight\/prism-cli@\^5\.14\.2[\s\S]*"@stoplight\/prism-http": "5\.12\.0"/);
   writeFileSync(join(project, "local.mjs"), 'import { createLocalServer } from "frontier-signal/testing";\nawait createLocalServer();\n');
-  expectFailure("node", ["local.mjs"], /npm install[^\n]*(@tensorflow\/tfjs|better-sqlite3)/);
+  expectFailure("node", ["local.mjs"], /npm install[^\n]*@tensorflow\/tfjs/);
 
   step("the documented peers");
   const consumer = JSON.parse(readFileSync(join(project, "package.json"), "utf8"));
@@ -94,23 +95,26 @@ try {
     "@stoplight/prism-http": manifest.overrides["@stoplight/prism-http"],
     "@stoplight/prism-http-server": manifest.overrides["@stoplight/prism-http-server"],
   };
-  // npm 11 runs no dependency install script unless package.json allows it: better-sqlite3 builds
-  // its native module in one (the local server's run store).
-  consumer.allowScripts = { "better-sqlite3": true };
+  // No allowScripts: createLocalServer keeps its runs in memory, so no native module (better-sqlite3)
+  // is built; the tensor library is pure JavaScript and WebAssembly.
   writeFileSync(join(project, "package.json"), `${JSON.stringify(consumer, null, 2)}\n`);
-  console.log(`package.json overrides: ${JSON.stringify(consumer.overrides)}, allowScripts: ${JSON.stringify(consumer.allowScripts)}`);
+  console.log(`package.json overrides: ${JSON.stringify(consumer.overrides)}`);
   sh("npm", [
     "install",
     "--save-dev",
-    `@stoplight/prism-cli@${pinned("@stoplight/prism-cli")}`,
-    `@tensorflow/tfjs@${pinned("@tensorflow/tfjs")}`,
-    `@tensorflow/tfjs-backend-wasm@${pinned("@tensorflow/tfjs-backend-wasm")}`,
-    `better-sqlite3@${manifest.peerDependencies["better-sqlite3"]}`,
+    // The peer ranges, as the README's install lines give them.
+    `@stoplight/prism-cli@${manifest.peerDependencies["@stoplight/prism-cli"]}`,
+    `@tensorflow/tfjs@${manifest.peerDependencies["@tensorflow/tfjs"]}`,
+    `@tensorflow/tfjs-backend-wasm@${manifest.peerDependencies["@tensorflow/tfjs-backend-wasm"]}`,
     `vitest@${pinned("vitest")}`,
     `vite@${pinned("vite")}`,
     `typescript@${pinned("typescript")}`,
     `@types/node@${pinned("@types/node")}`,
   ]);
+
+  if (readdirSync(join(project, "node_modules")).includes("better-sqlite3"))
+    throw new Error("better-sqlite3 was installed; the testing entry must not need it");
+  console.log("better-sqlite3 is not installed: createLocalServer must run without it");
 
   step("the example app's tests, importing the installed package");
   const examples = join(root, "scripts/examples/testing");
@@ -142,6 +146,47 @@ try {
     )}\n`,
   );
   sh("npx", ["tsc", "-p", "tsconfig.json"]);
+
+  step("the declarations in strict setups: Node-only, DOM-only and both; skipLibCheck false, exactOptionalPropertyTypes");
+  writeFileSync(
+    join(project, "strict-client.ts"),
+    [
+      'import { SignalClient } from "frontier-signal";',
+      "export async function app(client: SignalClient, rank: number | undefined, t: number | undefined): Promise<void> {",
+      '  const run = await client.createRun({ base_model: "signal-byte-tiny", lora_r: rank });',
+      '  await client.sample(run.run_id, ["Q:"], { temperature: t });',
+      '  await run.training().trainBatch([{ text: "a" }], { learning_rate: t });',
+      "}",
+      "",
+    ].join("\n"),
+  );
+  writeFileSync(
+    join(project, "strict-node.ts"),
+    [
+      'import { createLocalServer, createMockServer } from "frontier-signal/testing";',
+      'import { saveAdapter } from "frontier-signal/node";',
+      "export const entries = [createLocalServer, createMockServer, saveAdapter];",
+      "",
+    ].join("\n"),
+  );
+  const strict = {
+    target: "ES2022",
+    module: "NodeNext",
+    moduleResolution: "NodeNext",
+    strict: true,
+    noEmit: true,
+    skipLibCheck: false,
+    exactOptionalPropertyTypes: true,
+  };
+  for (const [name, lib, types, files] of [
+    ["node-only", ["ES2022"], ["node"], ["strict-client.ts", "strict-node.ts"]],
+    ["dom-only", ["ES2022", "DOM"], [], ["strict-client.ts"]],
+    ["dom-and-node", ["ES2022", "DOM"], ["node"], ["strict-client.ts", "strict-node.ts"]],
+  ]) {
+    writeFileSync(join(project, `tsconfig.${name}.json`), `${JSON.stringify({ compilerOptions: { ...strict, lib, types }, files }, null, 2)}\n`);
+    sh("npx", ["tsc", "-p", `tsconfig.${name}.json`]);
+  }
+
   sh("npx", ["vitest", "run", "fine-tune-app.test.ts"]);
   noLeftovers("the passing run");
 

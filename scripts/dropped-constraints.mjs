@@ -2,8 +2,9 @@
 // @hey-api/openapi-ts drops: `maxProperties` and `minProperties` of an object, `uniqueItems` of
 // an array. Each becomes a refinement of the record or array it is on, with a message in the
 // words of the other checks' (`Too big: expected object to have <=16 properties`). Only a
-// direct property of a component schema is supported; anywhere else the generator stops, naming
-// it, so a new use cannot pass silently. test/contract/the-validators-enforce-every-constraint-
+// component schema that is itself a record or an array (`RunMetadata`) and a direct property of
+// a component schema are supported; anywhere else the generator stops, naming it, so a new use
+// cannot pass silently. test/contract/the-validators-enforce-every-constraint-
 // of-the-spec.test.ts proves the result against the spec. Called by scripts/generate.mjs.
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -36,7 +37,10 @@ function closing(text, open) {
   throw new Error("dropped-constraints: unbalanced parentheses in zod.gen.ts");
 }
 
-/** Every node of the spec carrying a dropped keyword, as [component, property, keyword, value]; throws for one elsewhere. */
+/**
+ * Every node of the spec carrying a dropped keyword, as [component, property, keyword, value]
+ * (`property` undefined for the component itself); throws for one elsewhere.
+ */
 function droppedConstraints(spec) {
   const found = [];
   const misplaced = [];
@@ -52,7 +56,11 @@ function droppedConstraints(spec) {
     for (const [key, child] of Object.entries(node)) visit(child, `${where}/${key}`, undefined);
   };
   for (const [name, schema] of Object.entries(spec.components?.schemas ?? {})) {
-    for (const keyword of DROPPED) if (schema[keyword] !== undefined) misplaced.push(`#/components/schemas/${name} (${keyword})`);
+    for (const keyword of DROPPED) {
+      if (schema[keyword] === undefined || schema[keyword] === false) continue;
+      if (schema.properties === undefined) found.push([name, undefined, keyword, schema[keyword]]);
+      else misplaced.push(`#/components/schemas/${name} (${keyword})`);
+    }
     for (const [key, child] of Object.entries(schema)) {
       if (key !== "properties") visit(child, `#/components/schemas/${name}/${key}`, undefined);
     }
@@ -62,7 +70,9 @@ function droppedConstraints(spec) {
   }
   for (const [path, item] of Object.entries(spec.paths ?? {})) visit(item, `#/paths/${path}`, undefined);
   if (misplaced.length > 0) {
-    throw new Error(`dropped-constraints: only a direct property of a component schema can carry these keywords; found: ${misplaced.join(", ")}`);
+    throw new Error(
+      `dropped-constraints: only a record or array component schema or a direct property of a component schema can carry these keywords; found: ${misplaced.join(", ")}`,
+    );
   }
   return found;
 }
@@ -73,6 +83,15 @@ export function addDroppedConstraints(root) {
   const file = join(root, "generated/zod/zod.gen.ts");
   let text = readFileSync(file, "utf8");
   for (const [component, property, keyword, value] of droppedConstraints(spec)) {
+    if (property === undefined) {
+      const head = `export const z${component} = z.`;
+      const at = text.indexOf(head);
+      if (at < 0 || !/^(record|array)\(/.test(text.slice(at + head.length))) throw new Error(`dropped-constraints: z${component} is not a record or an array`);
+      let after = closing(text, text.indexOf("(", at + head.length));
+      while (text.startsWith(".check(", after)) after = closing(text, after + ".check".length);
+      text = `${text.slice(0, after)}.check(${refinement(keyword, value)})${text.slice(after)}`;
+      continue;
+    }
     const start = text.indexOf(`export const z${component} = z.object({`);
     if (start < 0) throw new Error(`dropped-constraints: zod.gen.ts has no object z${component}`);
     const end = closing(text, text.indexOf("(", start));

@@ -2,7 +2,8 @@
 // Regenerates everything under generated/ from openapi/signal.yaml:
 //   generated/schema.d.ts  (openapi-typescript: paths, components, operations, with open
 //                           response enums (scripts/open-enums.mjs); then
-//                           scripts/name-schema-types.mjs: one named type per schema)
+//                           scripts/name-schema-types.mjs: one named type per schema;
+//                           scripts/optional-undefined.mjs: optional fields accept undefined)
 //   generated/zod/         (@hey-api/openapi-ts zod plugin: runtime schemas, with the
 //                           constraints it drops added by scripts/dropped-constraints.mjs)
 //   generated/operations.ts (scripts/generate-operations.mjs: routes and declared responses)
@@ -16,6 +17,7 @@ import { openResponseEnums } from "./open-enums.mjs";
 import { addDroppedConstraints } from "./dropped-constraints.mjs";
 import { generateOperations } from "./generate-operations.mjs";
 import { nameSchemaTypes } from "./name-schema-types.mjs";
+import { optionalAcceptsUndefined } from "./optional-undefined.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
 const header =
@@ -38,7 +40,7 @@ const ast = await openapiTS(specText, {
   postTransform: openResponseEnums(parse(specText)),
 });
 mkdirSync(join(root, "generated"), { recursive: true });
-writeFileSync(join(root, "generated/schema.d.ts"), astToString(ast));
+writeFileSync(join(root, "generated/schema.d.ts"), astToString(optionalAcceptsUndefined(ast)));
 nameSchemaTypes(join(root, "generated/schema.d.ts"));
 run([bin("@hey-api/openapi-ts", "bin/run.js"), "-f", "openapi-ts.config.mjs"]);
 addDroppedConstraints(root);

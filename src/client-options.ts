@@ -6,6 +6,7 @@ import { type Backoff, withOverrides, type RequestPolicy } from "./core/policy.j
 import { Pool } from "./internal/pool.js";
 import type { FetchOptions } from "./core/request-options.js";
 import { SignalError } from "./errors.js";
+import { checkBrowserKey } from "./internal/browser-guard.js";
 
 export type { Logger, LogLevel } from "./internal/logger.js";
 
@@ -34,6 +35,14 @@ export interface ClientOptions {
    * `Retry-After` from the server still wins. @default the client kind's policy
    */
   backoff?: Partial<Backoff> | undefined;
+  /**
+   * Lets a client with an API key run in a browser-like runtime (a page or a worker) against a
+   * non-loopback `baseUrl`. Without it such a client throws at construction: a key in a page is
+   * readable by everyone who loads the page. Loopback URLs (`localhost`, `127.0.0.1`, `[::1]`:
+   * the local server) are allowed either way; outside browsers it changes nothing.
+   * @default false
+   */
+  dangerouslyAllowBrowser?: boolean | undefined;
   /**
    * The fetch every request goes through: the seam for tests, proxies and custom agents.
    * @default globalThis.fetch
@@ -85,6 +94,9 @@ export function checkClientOptions(options: ClientOptions): void {
   if (options.defaultHeaders !== undefined && (typeof options.defaultHeaders !== "object" || options.defaultHeaders === null)) {
     throw new SignalError("defaultHeaders must be an object of header names to values.");
   }
+  if (options.dangerouslyAllowBrowser !== undefined && typeof options.dangerouslyAllowBrowser !== "boolean") {
+    throw new SignalError(`dangerouslyAllowBrowser must be true or false, got ${String(options.dangerouslyAllowBrowser)}.`);
+  }
   if (options.strictResponseValidation !== undefined && typeof options.strictResponseValidation !== "boolean") {
     throw new SignalError(`strictResponseValidation must be true or false, got ${String(options.strictResponseValidation)}.`);
   }
@@ -107,6 +119,7 @@ export function openApi(options: ClientOptions, policy: Readonly<RequestPolicy>,
       : fromEnv !== undefined && fromEnv !== ""
         ? checkBaseUrl(fromEnv, "SIGNAL_BASE_URL")
         : DEFAULT_BASE_URL;
+  checkBrowserKey(baseUrl, options.dangerouslyAllowBrowser);
   return new Api({
     baseUrl,
     apiKey,

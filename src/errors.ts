@@ -5,6 +5,8 @@
  * the server are passed through the key redactor before they are stored.
  */
 
+import type { ErrorCode } from "../generated/schema.js";
+
 /** The root of every error thrown by the SDK. `instanceof SignalError` catches them all. */
 export class SignalError extends Error {
   override name = "SignalError";
@@ -13,7 +15,8 @@ export class SignalError extends Error {
 /** The `error` object of the wire's error body (`{ "error": { ... } }`). */
 export interface APIErrorBody {
   type: string;
-  code: string;
+  /** One of the spec's `ErrorCode`s, or a code a newer server added. */
+  code: ErrorCode;
   message: string;
   param?: string | undefined;
   request_id: string;
@@ -39,8 +42,11 @@ export class APIError extends SignalError {
   readonly status: number;
   /** The error class from the body, e.g. `not_found_error`; `undefined` when the body was not the error schema. */
   readonly type: string | undefined;
-  /** The stable machine-readable code, e.g. `run_not_found`, `nothing_accumulated`. */
-  readonly code: string | undefined;
+  /**
+   * The stable machine-readable code, e.g. `run_not_found`, `nothing_accumulated`: the spec's
+   * `ErrorCode` values autocomplete, and a code a newer server added is still a string here.
+   */
+  readonly code: ErrorCode | undefined;
   /** The field the error is about, as a path (`batch[3].completion`), when the server named one. */
   readonly param: string | undefined;
   /** The `x-request-id` of the failed response (or `request_id` of the body). */
@@ -95,20 +101,71 @@ export class InternalServerError extends APIError {
   override name = "InternalServerError";
 }
 
-/** No response: DNS, refused or reset connection, or a body cut off. `cause` is the network error. */
+/** Where a request that got no response was going, and what the network said. */
+export interface ConnectionErrorDetails {
+  /** The operation, e.g. `getHealth`. */
+  operation?: string | undefined;
+  /** The HTTP method. */
+  method?: string | undefined;
+  /** The URL of the request. */
+  url?: string | undefined;
+  /** The code of the root cause (`ECONNREFUSED`, `ENOTFOUND`, `UND_ERR_SOCKET`, ...), found down the `cause` chain. */
+  code?: string | undefined;
+  /** Attempts made, the first included. */
+  attempts?: number | undefined;
+}
+
+/**
+ * No response: DNS, refused or reset connection, or a body cut off. `cause` is the network error;
+ * the message names the operation, method and URL, the root cause's code and the attempts made
+ * (`getHealth: GET http://127.0.0.1:7399/v1/health: connection refused (ECONNREFUSED) after 3 attempts`).
+ */
 export class APIConnectionError extends SignalError {
   override name = "APIConnectionError";
-  constructor(message = "Connection error.", options?: { cause?: unknown }) {
+  /** The operation that failed, when the error comes from a request. */
+  readonly operation: string | undefined;
+  /** The request's method. */
+  readonly method: string | undefined;
+  /** The request's URL. */
+  readonly url: string | undefined;
+  /** The root cause's code (`ECONNREFUSED`, `ENOTFOUND`, ...), when the network gave one. */
+  readonly code: string | undefined;
+  /** Attempts made before giving up, the first included. */
+  readonly attempts: number | undefined;
+
+  constructor(message = "Connection error.", options?: { cause?: unknown } & ConnectionErrorDetails) {
     super(message, options);
+    this.operation = options?.operation;
+    this.method = options?.method;
+    this.url = options?.url;
+    this.code = options?.code ?? rootCode(options?.cause);
+    this.attempts = options?.attempts;
   }
 }
 
 /** An attempt took longer than the client's per-attempt `timeout`, and retries ran out. */
 export class APITimeoutError extends APIConnectionError {
   override name = "APITimeoutError";
-  constructor(message = "Request timed out.", options?: { cause?: unknown }) {
+  constructor(message = "Request timed out.", options?: { cause?: unknown } & ConnectionErrorDetails) {
     super(message, options);
   }
+}
+
+/** The first string `code` down a `cause` chain (fetch's "fetch failed" keeps the socket error two levels down). */
+function rootCode(cause: unknown): string | undefined {
+  for (let at = cause, depth = 0; at !== undefined && at !== null && depth < 8; depth++) {
+    const code = (at as { code?: unknown }).code;
+    if (typeof code === "string") return code;
+    const errors = (at as { errors?: unknown }).errors;
+    if (Array.isArray(errors)) {
+      for (const inner of errors) {
+        const found = rootCode(inner);
+        if (found) return found;
+      }
+    }
+    at = (at as { cause?: unknown }).cause;
+  }
+  return undefined;
 }
 
 /** The caller's `AbortSignal` fired. Never retried. `cause` is the signal's reason. */

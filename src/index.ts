@@ -1,7 +1,7 @@
 export { SignalClient, type ChildPolicyOptions } from "./signal-client.js";
 export { SignalRun } from "./signal-run.js";
 export { TrainingClient, type EpochResult, type EpochStep, type TrainEpochOptions, type TrainingOptions } from "./training-client.js";
-export { InferenceClient, type BatchSampleParams, type InferenceOptions, type WithRequestIds } from "./inference-client.js";
+export { InferenceClient, type BatchSampleOptions, type BatchSampleParams, type InferenceOptions, type WithRequestIds } from "./inference-client.js";
 export {
   AsyncInferenceClient,
   AsyncTrainingClient,
@@ -12,6 +12,8 @@ export { DEFAULT_BASE_URL, type ClientOptions, type Logger, type LogLevel } from
 export { VERSION } from "./core/version.js";
 export { APIPromise, type WithResponse } from "./core/api-promise.js";
 export { Stream } from "./stream.js";
+export { readJsonl, type JsonlSource } from "./read-jsonl.js";
+export { batches, type Batches, type BatchesOptions } from "./batches.js";
 export type { TrainingMetrics } from "./training-metrics.js";
 export type { CacheOptions, CacheStats } from "./sample-cache.js";
 export type { ProgressOptions, ProgressStream } from "./progress.js";

@@ -25,13 +25,24 @@ export interface InferenceOptions {
   concurrency?: number | undefined;
 }
 
-/** `batchSample` parameters: sampling parameters plus an optional chunk size. */
+/**
+ * `batchSample` parameters: the sampling parameters (wire fields, snake_case). The chunk size is
+ * an SDK option and goes with the call's options: `batchSample(prompts, params, { batchSize })`.
+ */
 export type BatchSampleParams = SampleParams & {
-  /** Prompts per request, a positive integer. @default the client's `batchSize` (32) */
-  batchSize?: number | undefined;
-  /** @deprecated Use `batchSize` (SDK options are camelCase). */
+  /**
+   * @deprecated Pass `batchSize` in the options, the third argument. (A `batchSize` here still
+   * works at run time, with a warning, but is not in the type: one object never mixes SDK options
+   * with wire fields.)
+   */
   batch_size?: number | undefined;
 };
+
+/** Options of one `batchSample` call: the request options plus the chunk size. */
+export interface BatchSampleOptions extends RequestOptions {
+  /** Prompts per request, a positive integer. @default the client's `batchSize` (32) */
+  batchSize?: number | undefined;
+}
 
 /**
  * A result made of several responses (`batchSample`): `_request_ids` has each chunk's
@@ -169,13 +180,16 @@ export class InferenceClient {
    * `idempotencyKey`, chunk `i` starting at prompt `start` sends `${idempotencyKey}:${start}`.
    * @throws SignalError when `batchSize` is not a positive integer.
    */
-  async batchSample(prompts: string[], params: BatchSampleParams = {}, options: RequestOptions = {}): Promise<WithRequestIds<string[]>> {
+  async batchSample(prompts: string[], params: BatchSampleParams = {}, callOptions: BatchSampleOptions = {}): Promise<WithRequestIds<string[]>> {
     const closed = this.#closedError();
     if (closed) throw closed;
-    const { batch_size, batchSize, ...sampling } = params;
-    if (batch_size !== undefined) warnDeprecated(this.#api.logger, "batchSample({ batch_size })", "{ batchSize }");
-    checkInteger("batchSize", batchSize ?? batch_size, 1);
-    const size = batchSize ?? batch_size ?? this.batchSize;
+    const { batch_size, batchSize: inParams, ...sampling } = params as BatchSampleParams & { batchSize?: number | undefined };
+    const { batchSize: inOptions, ...options } = callOptions;
+    if (batch_size !== undefined) warnDeprecated(this.#api.logger, "batchSample(prompts, { batch_size })", "batchSample(prompts, params, { batchSize })");
+    if (inParams !== undefined) warnDeprecated(this.#api.logger, "batchSample(prompts, { batchSize })", "batchSample(prompts, params, { batchSize })");
+    const chosen = inOptions ?? inParams ?? batch_size;
+    checkInteger("batchSize", chosen, 1);
+    const size = chosen ?? this.batchSize;
     const stop = new AbortController();
     const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
     const starts: number[] = [];
@@ -243,8 +257,9 @@ export class InferenceClient {
         "enableCache needs a pinned checkpoint: create the client with { step } (live weights change with every optim_step, so cached samples would go stale).",
       );
     }
-    if (options.max_entries !== undefined) warnDeprecated(this.#api.logger, "enableCache({ max_entries })", "{ maxEntries }");
-    checkInteger("maxEntries", options.maxEntries ?? options.max_entries, 1);
+    const earlier = (options as { max_entries?: number }).max_entries;
+    if (earlier !== undefined) warnDeprecated(this.#api.logger, "enableCache({ max_entries })", "{ maxEntries }");
+    checkInteger("maxEntries", options.maxEntries ?? earlier, 1);
     this.#cache ??= new SampleCache(options);
   }
 

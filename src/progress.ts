@@ -8,9 +8,9 @@ export interface ProgressStream {
 /** Where and how often `trainEpoch` reports. */
 export interface ProgressOptions {
   /** @default `process.stderr` where the runtime has one (Node, Bun, Deno); elsewhere (a browser) no output */
-  stream?: ProgressStream;
+  stream?: ProgressStream | undefined;
   /** Off a TTY, write a line every this many steps (and after the last). @default 10 */
-  every?: number;
+  every?: number | undefined;
 }
 
 /** One step as the reporter sees it. */

@@ -19,15 +19,13 @@ export interface CacheStats {
 export interface CacheOptions {
   /** Most prompts kept, a positive integer; the least recently used go first. @default 1000 */
   maxEntries?: number | undefined;
-  /** @deprecated Use `maxEntries` (SDK options are camelCase). */
-  max_entries?: number | undefined;
   /**
    * Also cache sampling that is not reproducible (`temperature > 0` without a `seed`). Off by
    * default: such a call gives a different text each time, so a cached answer would silently
    * turn a random sample into a repeated one.
    * @default false
    */
-  nondeterministic?: boolean;
+  nondeterministic?: boolean | undefined;
 }
 
 /**
@@ -44,7 +42,9 @@ export class SampleCache {
   #misses = 0;
 
   constructor(options: CacheOptions = {}) {
-    this.#lru = new Lru(options.maxEntries ?? options.max_entries ?? 1000);
+    // `max_entries` is the earlier spelling, still honoured (with a warning from enableCache) but
+    // no longer in the type: SDK options are camelCase.
+    this.#lru = new Lru(options.maxEntries ?? (options as { max_entries?: number }).max_entries ?? 1000);
     this.#nondeterministic = options.nondeterministic ?? false;
   }
 

@@ -18,6 +18,7 @@ import type {
   TokenizeRequest,
   TokenizeResult,
   TrainStepResult,
+  UpdateRunRequest,
   ZeroGradResult,
 } from "../generated/schema.js";
 import type { Api } from "./internal/api.js";
@@ -32,6 +33,7 @@ import { textsOf, vectorsOf } from "./internal/results.js";
 import { sampleStream } from "./internal/sample-stream.js";
 import { type Backoff, inferencePolicy, simplePolicy, trainingPolicy, withOverrides } from "./core/policy.js";
 import { checkBaseUrl } from "./internal/check-options.js";
+import { checkBrowserKey } from "./internal/browser-guard.js";
 import type { RequestOptions } from "./core/request-options.js";
 import { checkClientOptions, inspectSymbol, openApi, type ClientOptions } from "./client-options.js";
 import { InferenceClient, type InferenceOptions } from "./inference-client.js";
@@ -108,7 +110,7 @@ export class SignalClient {
         policy: withOverrides(api.policy, overrides),
         logger,
         ...(overrides.apiKey !== undefined ? { apiKey: overrides.apiKey } : {}),
-        ...(overrides.baseUrl !== undefined ? { baseUrl: checkBaseUrl(overrides.baseUrl, "baseUrl") } : {}),
+        ...(overrides.baseUrl !== undefined ? { baseUrl: checkedBaseUrl(overrides.baseUrl, overrides.dangerouslyAllowBrowser) } : {}),
         ...(overrides.defaultHeaders !== undefined ? { defaultHeaders: { ...api.defaultHeaders, ...overrides.defaultHeaders } } : {}),
         ...(overrides.fetchOptions !== undefined ? { fetchOptions: { ...api.fetchOptions, ...overrides.fetchOptions } } : {}),
         ...(overrides.strictResponseValidation !== undefined ? { strictResponseValidation: overrides.strictResponseValidation } : {}),
@@ -145,8 +147,22 @@ export class SignalClient {
   }
 
   /**
+   * Renames or relabels a run: `name` (`null` removes it) and/or `metadata` (replaces the whole
+   * map, at most 16 string values); a field left out stays as it is.
+   * @example
+   * await client.updateRun(run.run_id, { name: "support-bot-v2", metadata: { stage: "eval" } });
+   * @throws ValidationError for a bad field (nothing sent); NotFoundError for an unknown run.
+   */
+  updateRun(runId: string, params: UpdateRunRequest, options?: RequestOptions): APIPromise<SignalRun> {
+    return callOperation(this.#api, "updateRun", { path: { run_id: runId }, body: params }, options)._thenUnwrap((run) => new SignalRun(this, run));
+  }
+
+  /**
    * Runs, newest first: `await` for the first page (a `Page`), `for await` for every run of
-   * every page. `after` resumes after a saved `next_cursor`.
+   * every page. `base_model` and `name` keep only the runs with exactly that base model or
+   * name. `after` resumes after a saved `next_cursor`.
+   * @example
+   * for await (const run of client.listRuns({ base_model: "signal-byte-base", name: "support-bot-v1" })) console.log(run.run_id);
    */
   listRuns(query: ListRunsQuery = {}, options?: RequestOptions): PagePromise<Run> {
     const api = this.#api;
@@ -177,7 +193,7 @@ export class SignalClient {
    * nothing: no gradient accumulates and the step stays.
    * @throws ValidationError for a malformed batch (nothing sent); NotFoundError for a step with no checkpoint.
    */
-  forward(runId: string, batch: Batch, params: { step?: number } = {}, options?: RequestOptions): APIPromise<ForwardResult> {
+  forward(runId: string, batch: Batch, params: { step?: number | undefined } = {}, options?: RequestOptions): APIPromise<ForwardResult> {
     return callOperation(this.#api, "forward", { path: { run_id: runId }, body: { batch, ...params } }, options);
   }
 
@@ -318,3 +334,10 @@ export class SignalClient {
 
 /** Set only while `_fromApi` constructs a client over an existing connection. */
 let adopting: Api | undefined;
+
+/** A new `baseUrl` of `withOptions`, checked like the constructor's (in a browser, `dangerouslyAllowBrowser` is asked for again). */
+function checkedBaseUrl(baseUrl: string, dangerouslyAllowBrowser: boolean | undefined): string {
+  const checked = checkBaseUrl(baseUrl, "baseUrl");
+  checkBrowserKey(checked, dangerouslyAllowBrowser);
+  return checked;
+}

@@ -11,6 +11,7 @@ import type {
   SampleChunk,
   SampleResult,
   TrainStepResult,
+  UpdateRunRequest,
   ZeroGradResult,
 } from "../generated/schema.js";
 import type { APIPromise } from "./core/api-promise.js";
@@ -88,7 +89,7 @@ export class SignalRun {
    * Per-token log-probabilities of `batch` (position 0 null) and its cross-entropy, under the live
    * weights or the checkpoint at `params.step`; changes nothing. See `SignalClient.forward`.
    */
-  forward(batch: Batch, params: { step?: number } = {}, options?: RequestOptions): APIPromise<ForwardResult> {
+  forward(batch: Batch, params: { step?: number | undefined } = {}, options?: RequestOptions): APIPromise<ForwardResult> {
     return this.#client.forward(this.run_id, batch, params, options);
   }
 
@@ -153,6 +154,17 @@ export class SignalRun {
   get(options?: RequestOptions): APIPromise<this> {
     this.#client._warnDeprecated("SignalRun.get", "refresh");
     return this.refresh(options);
+  }
+
+  /**
+   * Renames or relabels the run (`name`, `null` to remove it; `metadata`, replacing the whole
+   * map) and updates this object's fields; returns it.
+   */
+  update(params: UpdateRunRequest, options?: RequestOptions): APIPromise<this> {
+    return this.#client.updateRun(this.run_id, params, options)._thenUnwrap((latest) => {
+      assignFields(this, latest.toJSON());
+      return this;
+    });
   }
 
   /** Deletes the run and its checkpoints. */

@@ -44,21 +44,23 @@ export interface EpochStep {
   avg_loss: number;
 }
 
-/** Options of `trainEpoch`. */
-export interface TrainEpochOptions extends TrainBatchParams {
+/** Options of `trainEpoch` (SDK options, camelCase; the wire fields of each step go in `params`). */
+export interface TrainEpochOptions {
+  /** Sent with every step, as `trainBatch`'s params: `{ learning_rate, max_grad_norm }`. @default none (the run's) */
+  params?: TrainBatchParams | undefined;
   /**
    * Where progress goes (stderr by default). Unset: a bar on a TTY and nothing elsewhere (a log
    * file, CI). `true` or options: the bar on a TTY, a plain line every `every` steps elsewhere.
    * `false`: nothing.
    * @default a bar on a TTY, silent otherwise
    */
-  progress?: boolean | ProgressOptions;
+  progress?: boolean | ProgressOptions | undefined;
   /** Called after every step, e.g. to log to a tracker. An exception stops the epoch. */
   onStep?: (step: EpochStep) => void | Promise<void>;
   /** Stops the epoch between steps and aborts the step in flight (`APIUserAbortError`). */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** Number of batches, for the ETA, when `batches` has no `length`. */
-  total?: number;
+  total?: number | undefined;
 }
 
 /** What `trainEpoch` resolves to. */
@@ -237,7 +239,7 @@ export class TrainingClient {
    * order: after every call made before it) or the checkpoint at `params.step`. Changes nothing.
    * @throws ValidationError for a malformed batch (nothing sent); NotFoundError for a step with no checkpoint.
    */
-  forward(batch: Batch, params: { step?: number } = {}, options?: RequestOptions): APIPromise<ForwardResult> {
+  forward(batch: Batch, params: { step?: number | undefined } = {}, options?: RequestOptions): APIPromise<ForwardResult> {
     // A checkpoint's step is not the run's: only a live-weights answer tells the current step.
     const live = params.step === undefined;
     // The server orders only live-weights forwards among the run's calls.
@@ -278,7 +280,21 @@ export class TrainingClient {
    * @throws APIUserAbortError when `signal` fires.
    */
   async trainEpoch(batches: Iterable<Batch> | AsyncIterable<Batch>, options: TrainEpochOptions = {}): Promise<EpochResult> {
-    const { progress, onStep, signal, total, ...params } = options;
+    // `learning_rate` / `max_grad_norm` beside the options are the earlier form: still applied
+    // (with a warning), no longer in the type, as one object never mixes the two cases.
+    const { progress, onStep, signal, total, params: given, learning_rate, max_grad_norm } = options as TrainEpochOptions & TrainBatchParams;
+    if (learning_rate !== undefined || max_grad_norm !== undefined) {
+      warnDeprecated(
+        this.#api.logger,
+        "trainEpoch(batches, { learning_rate, max_grad_norm })",
+        "trainEpoch(batches, { params: { learning_rate, max_grad_norm } })",
+      );
+    }
+    const params: TrainBatchParams = {
+      ...(learning_rate !== undefined ? { learning_rate } : {}),
+      ...(max_grad_norm !== undefined ? { max_grad_norm } : {}),
+      ...given,
+    };
     const known = total ?? lengthOf(batches);
     const reporter = await createProgress(progress, known);
     const started = Date.now();

@@ -14,7 +14,7 @@ export type TrainBatchParams = Omit<TrainStepRequest, "batch">;
 
 /** What to save: `adapter` (LoRA weights) or `state` (weights and optimizer, restorable exactly). @default "adapter" on the server */
 export interface SaveStateParams {
-  mode?: CheckpointMode;
+  mode?: CheckpointMode | undefined;
 }
 
 /** Options of `embeddings`: `step` picks a checkpoint (omitted: the live weights). */

@@ -8,6 +8,44 @@ import * as z from 'zod/mini';
  */
 export const zRunId = z.string().check(z.maxLength(44), z.regex(/^run_[a-z0-9]{8,40}$/));
 
+/**
+ * The codes of the error body's `code` this version of the API defines.
+ */
+export const zErrorCode = z.enum([
+    'validation_error',
+    'invalid_json',
+    'invalid_request',
+    'malformed_request',
+    'invalid_example',
+    'invalid_token',
+    'invalid_model',
+    'context_length_exceeded',
+    'sample_too_large',
+    'payload_too_large',
+    'header_too_large',
+    'invalid_api_key',
+    'cors_origin_not_allowed',
+    'not_found',
+    'route_not_found',
+    'run_not_found',
+    'model_not_found',
+    'checkpoint_not_found',
+    'adapter_not_found',
+    'method_not_allowed',
+    'request_timeout',
+    'nothing_accumulated',
+    'idempotency_key_reused',
+    'conflict_retryable',
+    'sequence_broken',
+    'sequence_superseded',
+    'rate_limited',
+    'client_closed_request',
+    'internal_error',
+    'overloaded',
+    'resource_exhausted',
+    'storage_unavailable'
+]);
+
 export const zError = z.object({
     error: z.object({
         type: z.enum([
@@ -20,7 +58,10 @@ export const zError = z.object({
             'api_error',
             'overloaded_error'
         ]),
-        code: z.string(),
+        code: z.union([
+            zErrorCode,
+            z.string()
+        ]),
         message: z.string(),
         param: z.optional(z.string()),
         request_id: z.string()
@@ -83,6 +124,16 @@ export const zOptimizerParams = z.object({
     weight_decay: z._default(z.optional(z.number().check(z.gte(0), z.lte(1))), 0)
 });
 
+/**
+ * A name of your choosing for the run (not unique); `listRuns` can filter by it.
+ */
+export const zRunName = z.string().check(z.minLength(1), z.maxLength(200));
+
+/**
+ * Your own labels (at most 16 string values), returned with the run.
+ */
+export const zRunMetadata = z.record(z.string(), z.string().check(z.maxLength(512))).check(z.refine((v) => Object.keys(v).length <= 16, { error: "Too big: expected object to have <=16 properties", abort: true }));
+
 export const zCreateRunRequest = z.object({
     base_model: z.string().check(z.minLength(1), z.maxLength(200)),
     lora_r: z._default(z.optional(z.int().check(z.gte(1), z.lte(64))), 8),
@@ -91,7 +142,13 @@ export const zCreateRunRequest = z.object({
     learning_rate: z._default(z.optional(z.number().check(z.gt(0), z.lte(1))), 0.0005),
     seed: z._default(z.optional(z.int().check(z.gte(0), z.lte(2147483647))), 0),
     optimizer: z.optional(zOptimizerParams),
-    metadata: z.optional(z.record(z.string(), z.string().check(z.maxLength(512))).check(z.refine((v) => Object.keys(v).length <= 16, { error: "Too big: expected object to have <=16 properties", abort: true })))
+    name: z.optional(zRunName),
+    metadata: z.optional(zRunMetadata)
+});
+
+export const zUpdateRunRequest = z.object({
+    name: z.nullish(zRunName),
+    metadata: z.optional(zRunMetadata)
 });
 
 export const zRun = z.object({
@@ -109,6 +166,7 @@ export const zRun = z.object({
         eps: z.number(),
         weight_decay: z.number()
     }),
+    name: z.nullable(z.string()),
     metadata: z.record(z.string(), z.string()),
     status: z.enum(['active']),
     current_step: z.int().check(z.gte(0)),
@@ -561,7 +619,9 @@ export const zListModelsResponse = zModelList;
 
 export const zListRunsQuery = z.object({
     limit: z._default(z.optional(z.int().check(z.gte(1), z.lte(100))), 20),
-    after: z.optional(z.string().check(z.minLength(1), z.maxLength(200)))
+    after: z.optional(z.string().check(z.minLength(1), z.maxLength(200))),
+    base_model: z.optional(z.string().check(z.minLength(1), z.maxLength(200))),
+    name: z.optional(z.string().check(z.minLength(1), z.maxLength(200)))
 });
 
 /**
@@ -597,6 +657,21 @@ export const zGetRunPath = z.object({
  * The run.
  */
 export const zGetRunResponse = zRun;
+
+export const zUpdateRunBody = zUpdateRunRequest;
+
+export const zUpdateRunHeaders = z.object({
+    'Idempotency-Key': z.optional(z.string().check(z.minLength(1), z.maxLength(255), z.regex(/^[\x21-\x7E]+$/)))
+});
+
+export const zUpdateRunPath = z.object({
+    run_id: zRunId
+});
+
+/**
+ * The run as it is now.
+ */
+export const zUpdateRunResponse = zRun;
 
 export const zForwardBackwardBody = zForwardBackwardRequest;
 

@@ -314,7 +314,7 @@ async function benchThroughput(id: string, prompt: string): Promise<{ lines: str
     const live = client.inference(run.run_id);
     const sampleParams = { max_tokens: 8, temperature: 0 } as const;
     const all = Array.from({ length: 256 }, (_, i) => `Q: item ${i}?\nA:`);
-    await live.batchSample(all.slice(0, 64), { ...sampleParams, batchSize: 32 });
+    await live.batchSample(all.slice(0, 64), sampleParams, { batchSize: 32 });
     for (const p of all.slice(0, 16)) await live.sample([p], sampleParams);
     for (const size of [128, 256]) {
       const prompts = all.slice(0, size);
@@ -323,7 +323,7 @@ async function benchThroughput(id: string, prompt: string): Promise<{ lines: str
       // Interleaved, so both see the same machine load.
       for (let rep = 0; rep < 4; rep++) {
         let t = performance.now();
-        await live.batchSample(prompts, { ...sampleParams, batchSize: 32 });
+        await live.batchSample(prompts, sampleParams, { batchSize: 32 });
         batched.push(performance.now() - t);
         t = performance.now();
         for (const p of prompts) await live.sample([p], sampleParams);

@@ -68,7 +68,7 @@ export async function benchSdk(): Promise<{ markdown: string; figures: Record<st
     const atCheckpoint = client.inference(runId, { step: 1 });
     const prompts = Array.from({ length: 256 }, (_, i) => `Q: item ${i}?\nA:`);
     const params = { max_tokens: 8, temperature: 0 } as const;
-    const batched = await timeRuns(() => atCheckpoint.batchSample(prompts, { ...params, batchSize: 32 }), 3, 1);
+    const batched = await timeRuns(() => atCheckpoint.batchSample(prompts, params, { batchSize: 32 }), 3, 1);
     const loop = await timeRuns(
       async () => {
         for (const p of prompts) await atCheckpoint.sample([p], params);

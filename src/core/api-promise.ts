@@ -1,7 +1,7 @@
 import { attachRequestId, type WithRequestId } from "./request-id.js";
 import { BufferedResponse } from "../internal/lite-http.js";
 
-/** @internal What the transport hands back for one call: the 2xx response and its body, unparsed. */
+/** What the transport hands back for one call: the 2xx response and its body, unparsed (not exported by the entry). */
 export interface RawCall {
   response: Response | BufferedResponse;
   /** The body as the direct client read it (JSON value, bytes or stream). */

@@ -38,7 +38,7 @@ export interface RawClientOptions {
   /** Base URL of the service, e.g. `http://127.0.0.1:7300`. */
   baseUrl: string;
   /** Sent as `Authorization: Bearer <apiKey>`; omit for unauthenticated calls (getHealth). */
-  apiKey?: string;
+  apiKey?: string | undefined;
   /**
    * The fetch implementation. This is the transport seam: retries, timeouts and errors are
    * layered in here by the high-level clients, and tests inject a scripted fetch.
@@ -46,9 +46,9 @@ export interface RawClientOptions {
    */
   fetch?: (input: Request) => Promise<Response>;
   /** Extra headers sent with every request. */
-  headers?: Record<string, string>;
+  headers?: Record<string, string> | undefined;
   /** The Request class openapi-fetch builds each call with. @default globalThis.Request */
-  Request?: typeof globalThis.Request;
+  Request?: typeof globalThis.Request | undefined;
 }
 
 /**

@@ -8,15 +8,21 @@
  * back a `BufferedResponse` over the bytes it already read (inside the attempt, so the timeout
  * covers them) instead of a second Response.
  */
+/**
+ * What `LiteRequest` takes as headers. Spelled out rather than DOM's `HeadersInit`, which a
+ * Node-only project (`lib` without DOM, `@types/node` only) does not have.
+ */
+type HeaderValues = Headers | Record<string, string> | [string, string][];
+
 export class LiteRequest {
   readonly url: string;
   readonly method: string;
   /** The serialized (JSON) body, if any. */
   readonly bodyText: string | undefined;
-  readonly #init: HeadersInit | undefined;
+  readonly #init: HeaderValues | undefined;
   #headers: Headers | undefined;
 
-  constructor(url: string | URL, init: { method?: string; headers?: HeadersInit; body?: unknown } = {}) {
+  constructor(url: string | URL, init: { method?: string; headers?: HeaderValues | undefined; body?: unknown } = {}) {
     this.url = String(url);
     this.method = (init.method ?? "GET").toUpperCase();
     this.#init = init.headers;

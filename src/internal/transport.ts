@@ -58,7 +58,7 @@ export function createCallFetch(ctx: TransportContext, operation: string, option
       const init = { ...extra, method: request.method, headers, body: body ?? null, redirect: "follow" as const };
       const outcome = await runAttempt(ctx, operation, policy.timeout, userSignal, attempt, url, init);
       if (outcome.kind === "done") return outcome.response;
-      if (outcome.kind === "fail" || attempt >= policy.maxRetries) throw outcome.error;
+      if (outcome.kind === "fail" || attempt >= policy.maxRetries) throw withAttempts(outcome.error, attempt + 1);
       const delay = retryDelay(policy.backoff, attempt, outcome.headers, ctx.random);
       ctx.logger.info(ctx.redact(`${operation} retrying in ${Math.round(delay)} ms (retry ${attempt + 1} of ${policy.maxRetries}): ${outcome.error.message}`));
       await sleep(delay, userSignal, ctx.pool);
@@ -119,11 +119,16 @@ async function runAttempt(
     return retry ? { kind: "retry", error, headers: response.headers } : { kind: "fail", error };
   } catch (cause) {
     if (userSignal?.aborted) return { kind: "fail", error: new APIUserAbortError(undefined, { cause: userSignal.reason }) };
-    if (timedOut) return { kind: "retry", error: new APITimeoutError(`${operation} timed out after ${timeout} ms.`, { cause }) };
+    const where = { operation, method: init.method, url };
+    if (timedOut) {
+      return { kind: "retry", error: new APITimeoutError(`${operation}: ${init.method} ${url} timed out after ${timeout} ms`, { cause, ...where }) };
+    }
     if (ctx.pool.closed) return { kind: "fail", error: new APIConnectionError("The client was closed.", { cause }) };
     if (cause instanceof APIError) return { kind: "fail", error: cause };
-    const detail = cause instanceof Error ? ctx.redact(cause.message) : "network error";
-    return { kind: "retry", error: new APIConnectionError(`${operation} failed to connect: ${detail}`, { cause }) };
+    const error = new APIConnectionError("", { cause, ...where });
+    const detail = ctx.redact(rootMessage(cause));
+    setMessage(error, `${operation}: ${init.method} ${url} failed to connect${error.code ? ` (${error.code})` : ""}: ${detail}`);
+    return { kind: "retry", error };
   } finally {
     clearTimeout(timer);
     if (!streaming) {
@@ -245,4 +250,26 @@ function log(ctx: TransportContext, message: string, fields: Record<string, unkn
   const safe: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(fields)) safe[key] = typeof value === "string" ? ctx.redact(value) : value;
   ctx.logger.debug(ctx.redact(message), safe);
+}
+
+/** The deepest message down a `cause` chain: `connect ECONNREFUSED 127.0.0.1:7399` rather than `fetch failed`. */
+function rootMessage(cause: unknown): string {
+  let message = cause instanceof Error ? cause.message : "network error";
+  for (let at = (cause as { cause?: unknown } | undefined)?.cause, depth = 0; at instanceof Error && depth < 8; depth++) {
+    if (at.message) message = at.message;
+    at = (at as { cause?: unknown }).cause;
+  }
+  return message;
+}
+
+function setMessage(error: Error, message: string): void {
+  Object.defineProperty(error, "message", { value: message, writable: true, configurable: true, enumerable: false });
+}
+
+/** A connection or timeout error that ends the call says how many attempts were made. */
+function withAttempts(error: SignalError, attempts: number): SignalError {
+  if (!(error instanceof APIConnectionError) || error.operation === undefined) return error;
+  Object.defineProperty(error, "attempts", { value: attempts, writable: false, configurable: true, enumerable: true });
+  setMessage(error, `${error.message} (${attempts === 1 ? "1 attempt" : `${attempts} attempts`})`);
+  return error;
 }

@@ -114,10 +114,8 @@ export function checkAgainst<S extends z.core.$ZodType>(
   if (leaves.length > 0) return { ok: false, issues: leaves };
   const result = safeParse(schema, value);
   if (!result.success) {
-    return {
-      ok: false,
-      issues: result.error.issues.slice(0, MAX_ISSUES).map((issue) => ({ path: formatPath(issue.path), message: describe(issue) })),
-    };
+    const issues = result.error.issues.slice(0, MAX_ISSUES).flatMap((issue) => expand(schema, value, issue, []));
+    return { ok: false, issues: issues.slice(0, MAX_ISSUES) };
   }
   const unknown = findUnknownKey(value, result.data);
   if (unknown) {
@@ -135,11 +133,103 @@ export function summarizeIssues(issues: ValidationIssue[]): string {
   return `${first.path === "" ? "body" : first.path}: ${first.message}${more}`;
 }
 
-function describe(issue: z.core.$ZodIssue): string {
-  if (issue.code === "invalid_union") {
-    return "does not match any allowed shape";
+/**
+ * An issue as `ValidationIssue`s. A value that matches no branch of a union (`Example`, any
+ * `oneOf`) is reported by the issues of its closest branch, so the message names the field to fix
+ * (`batch[0].completion`, `batch[0].advantages[1]`) rather than only `batch[0]`. The closest
+ * branch is the one whose properties share the most keys with the value (a `{ prompt }` is a
+ * prompt/completion example missing its completion), then the one with the fewest issues.
+ */
+function expand(root: z.core.$ZodType, value: unknown, issue: z.core.$ZodIssue, prefix: PropertyKey[]): ValidationIssue[] {
+  const path = [...prefix, ...issue.path];
+  if (issue.code !== "invalid_union" || issue.errors.length === 0) return [{ path: formatPath(path), message: issue.message }];
+  const input = valueAt(value, path);
+  const options = unionOptions(schemaAt(root, path));
+  const keys = isPlainObject(input) ? Object.keys(input) : [];
+  let best = -1;
+  let bestScore = [-1, 0];
+  issue.errors.forEach((branch, index) => {
+    const shape = options?.[index] ? objectKeys(options[index]) : undefined;
+    const shared = shape ? keys.filter((key) => shape.has(key)).length : 0;
+    const score = [shared, -branch.length];
+    if (score[0]! > bestScore[0]! || (score[0] === bestScore[0] && score[1]! > bestScore[1]!)) {
+      best = index;
+      bestScore = score;
+    }
+  });
+  if (!isPlainObject(input) || bestScore[0] === 0) {
+    return [{ path: formatPath(path), message: `does not match any allowed shape${options ? ` (${options.map(describeShape).join(" | ")})` : ""}` }];
   }
-  return issue.message;
+  return issue.errors[best]!.flatMap((inner) => expand(root, value, inner as z.core.$ZodIssue, path));
+}
+
+/** The part of a zod definition the walks here read. */
+interface SchemaDef {
+  type: string;
+  checks?: Array<{ _zod: { def: { check: string; maximum?: number } } }>;
+  shape?: Record<string, z.core.$ZodType>;
+  element?: z.core.$ZodType;
+  innerType?: z.core.$ZodType;
+  in?: z.core.$ZodType;
+  valueType?: z.core.$ZodType;
+  options?: z.core.$ZodType[];
+  getter?: () => z.core.$ZodType;
+}
+
+const defOf = (schema: z.core.$ZodType): SchemaDef => (schema as unknown as { _zod: { def: SchemaDef } })._zod.def;
+
+/** The schema with its wrappers (optional, default, nullable, pipe, lazy) looked through. */
+function unwrap(schema: z.core.$ZodType | undefined): z.core.$ZodType | undefined {
+  for (let depth = 0; schema && depth < 16; depth++) {
+    const def = defOf(schema);
+    const inner = def.innerType ?? def.in ?? def.getter?.();
+    if (!inner || def.type === "object" || def.type === "array" || def.type === "union") return schema;
+    schema = inner;
+  }
+  return schema;
+}
+
+/** The schema of the value at `path` inside one matching `root` (through objects, arrays, records and unions). */
+function schemaAt(root: z.core.$ZodType, path: PropertyKey[]): z.core.$ZodType | undefined {
+  let at = unwrap(root);
+  for (const key of path) {
+    if (!at) return undefined;
+    const def = defOf(at);
+    if (def.type === "union") {
+      at = unwrap(def.options?.find((option) => objectKeys(option)?.has(String(key))));
+      if (!at) return undefined;
+    }
+    const inner = defOf(at);
+    at = unwrap(inner.type === "object" ? inner.shape?.[String(key)] : inner.type === "array" ? inner.element : inner.valueType);
+  }
+  return at;
+}
+
+function unionOptions(schema: z.core.$ZodType | undefined): z.core.$ZodType[] | undefined {
+  return schema && defOf(schema).type === "union" ? defOf(schema).options : undefined;
+}
+
+function objectKeys(schema: z.core.$ZodType): Set<string> | undefined {
+  const object = unwrap(schema);
+  const def = object && defOf(object);
+  return def?.type === "object" && def.shape ? new Set(Object.keys(def.shape)) : undefined;
+}
+
+/** `{ prompt, completion }`: a branch as the message lists it. */
+function describeShape(schema: z.core.$ZodType): string {
+  const keys = objectKeys(schema);
+  return keys ? `{ ${[...keys].join(", ")} }` : unwrap(schema) ? defOf(unwrap(schema)!).type : "value";
+}
+
+function valueAt(value: unknown, path: PropertyKey[]): unknown {
+  let at = value;
+  for (const key of path) at = isPlainObject(at) || Array.isArray(at) ? (at as Record<PropertyKey, unknown>)[key as string] : undefined;
+  return at;
+}
+
+/** A leaf's issue in one line (a union of leaves has no closer branch to name). */
+function describe(issue: z.core.$ZodIssue): string {
+  return issue.code === "invalid_union" ? "does not match any allowed shape" : issue.message;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -152,22 +242,7 @@ function checkLeaf(schema: z.core.$ZodType, value: unknown, path: PropertyKey[],
   if (!result.success) issues.push({ path: formatPath(path), message: describe(result.error.issues[0]!) });
 }
 
-/** The part of a zod definition `checkLeaves` reads. */
-interface Def {
-  type: string;
-  innerType?: z.core.$ZodType;
-  shape?: Record<string, z.core.$ZodType>;
-  element?: z.core.$ZodType;
-  valueType?: z.core.$ZodType;
-  options?: z.core.$ZodType[];
-  checks?: Array<{ _zod: { def: { check: string; maximum?: number } } }>;
-}
-
 const LEAVES = new Set(["string", "number", "int", "boolean", "enum", "literal", "null"]);
-
-function defOf(schema: z.core.$ZodType): Def {
-  return schema._zod.def as unknown as Def;
-}
 
 /**
  * Adds to `issues` (until it holds `MAX_ISSUES`) each leaf of `value` that its schema refuses,

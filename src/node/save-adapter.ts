@@ -24,12 +24,12 @@ export interface SavedAdapter {
 /** Options of `saveAdapter`. */
 export interface SaveAdapterOptions {
   /** Cancels both downloads. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /**
    * Written as `base_model_name_or_path`, e.g. the hub id or the local folder of the checkpoint
    * the run fine-tuned, so PEFT and vLLM find the base. @default the run's `base_model`
    */
-  baseModelNameOrPath?: string;
+  baseModelNameOrPath?: string | undefined;
 }
 
 /**

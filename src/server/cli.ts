@@ -12,7 +12,7 @@ Starts the Frontier Signal local reference server.
 Options:
   --port N         TCP port, 0 for any free one (default ${SERVER_DEFAULTS.port})
   --host H         interface to listen on (default ${SERVER_DEFAULTS.host})
-  --data-dir D     where runs and checkpoints are kept (default ${SERVER_DEFAULTS.dataDir})
+  --data-dir D     where runs and checkpoints are kept (default ${SERVER_DEFAULTS.dataDir}; :memory: keeps them in memory only)
   --api-key K      an accepted API key; repeat for several (default: SIGNAL_API_KEYS,
                    comma-separated; with neither, one is generated and printed)
   --workers N      engine worker threads (default ${SERVER_DEFAULTS.workers})
@@ -103,7 +103,9 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`signal: could not start the server: ${(error as Error).message}\n`);
     return 1;
   }
-  process.stdout.write(`Frontier Signal server listening on ${server.url} (data dir ${path.resolve(dataDir)})\n`);
+  process.stdout.write(
+    `Frontier Signal server listening on ${server.url} (${dataDir === ":memory:" ? "runs in memory only" : `data dir ${path.resolve(dataDir)}`})\n`,
+  );
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {

@@ -7,14 +7,14 @@ import type { IdempotencyStore } from "./store/idempotency.js";
 import type { LiveRuns } from "./runs/live-runs.js";
 import type { CallSequencer } from "./runs/call-sequencer.js";
 import type { RunQueue } from "./runs/run-queue.js";
-import type { RunStore } from "./store/run-store.js";
+import type { RunStorage } from "./store/run-store.js";
 import type { Admission } from "./runs/admission.js";
 import type { ServerLimits } from "./limits.js";
 
 /** What every handler can use; one per server. */
 export interface Services {
   engine: Engine;
-  store: RunStore;
+  store: RunStorage;
   idempotency: IdempotencyStore;
   queue: RunQueue;
   /** Orders each client's pipelined calls on a run (`Signal-Sequence`) in front of `queue`. */

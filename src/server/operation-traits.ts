@@ -48,6 +48,7 @@ const CHANGES_RUN: { readonly [Op in OperationId]: boolean } = {
   listRuns: false,
   createRun: true,
   getRun: false,
+  updateRun: false,
   deleteRun: false,
   forwardBackward: true,
   optimStep: true,

@@ -15,7 +15,8 @@ import { newApiKey } from "./store/ids.js";
 import { LiveRuns } from "./runs/live-runs.js";
 import { CallSequencer, SEQUENCE_DEFAULTS } from "./runs/call-sequencer.js";
 import { RunQueue } from "./runs/run-queue.js";
-import { RunStore } from "./store/run-store.js";
+import { MemoryRunStore } from "./store/memory-run-store.js";
+import { RunStore, type RunStorage } from "./store/run-store.js";
 import { Admission } from "./runs/admission.js";
 import { guardConnections } from "./http/connection-guard.js";
 import { type ServerLimits, resolveLimits } from "./limits.js";
@@ -27,7 +28,12 @@ export interface ServerOptions {
   port?: number;
   /** Interface to listen on. @default "127.0.0.1" */
   host?: string;
-  /** Where runs, checkpoints and idempotency records are kept. @default ".signal" (relative to the working directory) */
+  /**
+   * Where runs, checkpoints and idempotency records are kept. `":memory:"` keeps them in memory
+   * only (nothing on disk, no better-sqlite3 needed; gone when the process ends): for
+   * throw-away servers such as an app's tests.
+   * @default ".signal" (relative to the working directory)
+   */
   dataDir?: string;
   /**
    * Accepted API keys. @default the comma-separated `SIGNAL_API_KEYS`; when that is empty too,
@@ -95,6 +101,9 @@ export interface ServerOptions {
   allowedHosts?: string[];
 }
 
+/** The `dataDir` that keeps the runs in memory. */
+const MEMORY = ":memory:";
+
 /** The defaults of `ServerOptions`, documented there. */
 export const SERVER_DEFAULTS = {
   port: 7300,
@@ -139,7 +148,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     apiKeys.push(key);
     log?.(`No API key configured (set SIGNAL_API_KEYS or pass --api-key); generated one for this process: ${key}`);
   }
-  const store = await RunStore.open(options.dataDir ?? SERVER_DEFAULTS.dataDir, (message) => log?.(`warning: ${message}`));
+  const dataDir = options.dataDir ?? SERVER_DEFAULTS.dataDir;
+  const store: RunStorage = dataDir === MEMORY ? new MemoryRunStore() : await RunStore.open(dataDir, (message) => log?.(`warning: ${message}`));
   const idempotency = new IdempotencyStore(store, (runId) => store.get(runId));
   const ownsEngine = options.engine === undefined;
   let engine: Engine;

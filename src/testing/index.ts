@@ -10,3 +10,4 @@ export { createMockServer, type MockServer, type MockServerOptions, type Recorde
 export { createLocalServer, type LocalServer, type LocalServerOptions } from "./local-server.js";
 export { MockServerError } from "./mock-server-error.js";
 export type { DeclaredStatus, OperationId, Scenario } from "./scenarios.js";
+export { SDK_METHOD_OPERATIONS, type OperationOf, type OperationOrMethod, type SdkMethodName } from "./sdk-method-names.js";

@@ -1,22 +1,29 @@
 import { randomBytes } from "node:crypto";
-import { rmSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import type { ServerOptions } from "../server/start-server.js";
+import type { ServerLimits } from "../server/limits.js";
 
 /** Options of `createLocalServer`. */
 export interface LocalServerOptions {
   /** The model `listModels` marks as the default (first, `default: true`). @default "signal-byte-tiny" */
-  defaultModel?: string;
+  defaultModel?: string | undefined;
   /** The API key the server accepts. @default a generated `sk-local-…` key */
-  apiKey?: string;
+  apiKey?: string | undefined;
   /** Engine worker threads. @default 1 (test files usually run side by side) */
-  workers?: number;
+  workers?: number | undefined;
   /** Receives the server's request lines. @default none */
-  log?: (line: string) => void;
-  /** Passed to `startServer` as is (body limit and the like); the options above win. */
-  server?: Omit<ServerOptions, "port" | "host" | "dataDir" | "apiKeys" | "defaultModel" | "workers" | "log">;
+  log?: ((line: string) => void) | undefined;
+  /**
+   * Passed to `startServer` as is (see its `ServerOptions`). Spelled out rather than derived from
+   * `ServerOptions`, so this entry's declarations do not reach the engine's tensor-library types
+   * (which need DOM's) and compile in a Node-only project.
+   */
+  server?:
+    | {
+        bodyLimitBytes?: number | undefined;
+        limits?: Partial<ServerLimits> | undefined;
+        sequenceHoldMs?: number | undefined;
+        corsOrigins?: string[] | undefined;
+      }
+    | undefined;
 }
 
 /** The reference server running in this process; see `createLocalServer`. */
@@ -25,21 +32,19 @@ export interface LocalServer {
   readonly url: string;
   /** The API key it accepts. */
   readonly apiKey: string;
-  /** Its temporary data directory, removed by `close()`. */
+  /** Always `":memory:"`: runs, checkpoints and idempotency records live in memory, nothing is written to disk. */
   readonly dataDir: string;
-  /** Stops the server and the engine, then removes the data directory. Safe to call twice. */
+  /** Stops the server and the engine; what it kept is gone. Safe to call twice. */
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-const leftoverDirs = new Set<string>();
-let exitHookInstalled = false;
-
 /**
  * Starts the local reference server in this process, for real (training, checkpoints,
- * sampling on the CPU engine), on a free loopback port with a generated key, `signal-byte-tiny`
- * as the default model and a temporary data directory that `close()` removes (and process exit,
- * if `close()` was never called).
+ * sampling on the CPU engine), on a free loopback port with a generated key and
+ * `signal-byte-tiny` as the default model. Its runs live in memory (`dataDir: ":memory:"`), so
+ * it needs only the tensor library (`@tensorflow/tfjs`, `@tensorflow/tfjs-backend-wasm`): no
+ * native database driver to build, no files to clean up.
  *
  * @throws Error when the server's optional peers (the tensor library) are missing; the message
  *   names the `npm install` command.
@@ -48,42 +53,18 @@ export async function createLocalServer(options: LocalServerOptions = {}): Promi
   // Loaded here, so importing frontier-signal/testing for the mock alone loads no server code.
   const { startServer } = await import("../server/start-server.js");
   const apiKey = options.apiKey ?? `sk-local-${randomBytes(12).toString("hex")}`;
-  const dataDir = await mkdtemp(path.join(tmpdir(), "frontier-signal-local-"));
-  leftoverDirs.add(dataDir);
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.once("exit", () => {
-      for (const dir of leftoverDirs) rmSync(dir, { recursive: true, force: true });
-    });
-  }
-  const removeDir = async () => {
-    await rm(dataDir, { recursive: true, force: true });
-    leftoverDirs.delete(dataDir);
-  };
-  let server;
-  try {
-    server = await startServer({
-      ...options.server,
-      port: 0,
-      host: "127.0.0.1",
-      dataDir,
-      apiKeys: [apiKey],
-      defaultModel: options.defaultModel ?? "signal-byte-tiny",
-      workers: options.workers ?? 1,
-      log: options.log ?? false,
-    });
-  } catch (error) {
-    await removeDir();
-    throw error;
-  }
+  const dataDir = ":memory:";
+  const server = await startServer({
+    ...options.server,
+    port: 0,
+    host: "127.0.0.1",
+    dataDir,
+    apiKeys: [apiKey],
+    defaultModel: options.defaultModel ?? "signal-byte-tiny",
+    workers: options.workers ?? 1,
+    log: options.log ?? false,
+  });
   let closing: Promise<void> | undefined;
-  const close = () =>
-    (closing ??= (async () => {
-      try {
-        await server.close();
-      } finally {
-        await removeDir();
-      }
-    })());
+  const close = () => (closing ??= server.close());
   return { url: server.url, apiKey, dataDir, close, [Symbol.asyncDispose]: close };
 }

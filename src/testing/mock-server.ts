@@ -7,16 +7,17 @@ import { matchOperation } from "./match-operation.js";
 import { bundledSpecPath } from "./package-root.js";
 import { type PrismChild, startPrism } from "./prism-process.js";
 import { type DeclaredStatus, type Scenario, ScenarioQueue, compileScenario } from "./scenarios.js";
+import { type OperationOf, type OperationOrMethod, operationOf } from "./sdk-method-names.js";
 import { validationErrorBody } from "./violations.js";
 
 /** Options of `createMockServer`. */
 export interface MockServerOptions {
   /** Port of the mock's URL; 0 picks a free one. @default 0 */
-  port?: number;
+  port?: number | undefined;
   /** The only API key the mock accepts; any other gets the spec's 401. @default a generated `sk-mock-…` key */
-  apiKey?: string;
+  apiKey?: string | undefined;
   /** How long to wait for Prism to listen before giving up. @default 30000 ms */
-  startTimeoutMs?: number;
+  startTimeoutMs?: number | undefined;
 }
 
 /** One request the app sent, as the mock saw it. */
@@ -51,12 +52,15 @@ export interface MockServer {
    * until `reset()`). Error statuses get a schema-valid error body, the spec's example with your
    * `code`, `message`, `param`, and `Retry-After` where the spec declares it.
    *
+   * `operation` is an operationId (`createCheckpoint`) or the SDK method that calls it
+   * (`saveState`, `trainBatch`, `embeddings`, `batchSample`, ...).
+   *
    * @throws MockServerError at once for an unknown operationId or a status the spec does not
    *   declare for it (the message lists the allowed ones), or a body that breaks the schema.
    */
-  respondWith<Op extends OperationId>(operationId: Op, scenario: Scenario<DeclaredStatus<Op>>): void;
-  /** The requests received so far, in arrival order (only those of `operationId` if given). */
-  requests(operationId?: OperationId): RecordedRequest[];
+  respondWith<Op extends OperationOrMethod>(operation: Op, scenario: Scenario<DeclaredStatus<OperationOf<Op>>>): void;
+  /** The requests received so far, in arrival order (only those of `operation`, an operationId or SDK method name, if given). */
+  requests(operation?: OperationOrMethod): RecordedRequest[];
   /** Forgets every scenario and every recorded request. */
   reset(): void;
   /** Stops the mock and its Prism process; resolves once Prism has exited. Safe to call twice. */
@@ -209,10 +213,13 @@ export async function createMockServer(options: MockServerOptions = {}): Promise
     url: `http://127.0.0.1:${port}`,
     apiKey,
     specPath,
-    respondWith(operationId, scenario) {
-      scenarios.add(compileScenario(operationId, scenario as Scenario));
+    respondWith(operation, scenario) {
+      scenarios.add(compileScenario(operationOf(operation), scenario as Scenario));
     },
-    requests: (operationId) => records.filter((r) => operationId === undefined || r.operationId === operationId).map((r) => structuredClone(r)),
+    requests: (operation) => {
+      const operationId = operation === undefined ? undefined : operationOf(operation);
+      return records.filter((r) => operationId === undefined || r.operationId === operationId).map((r) => structuredClone(r));
+    },
     reset() {
       scenarios.clear();
       records = [];

@@ -3,6 +3,7 @@ import { OPERATION_RESPONSES, OPERATIONS, type OperationId } from "../../generat
 import * as gen from "../../generated/zod/zod.gen.js";
 import { checkAgainst, summarizeIssues } from "../internal/validate.js";
 import { MockServerError } from "./mock-server-error.js";
+import { SDK_METHOD_OPERATIONS } from "./sdk-method-names.js";
 
 export type { OperationId };
 
@@ -21,22 +22,22 @@ export interface Scenario<S extends number = number> {
    * `Retry-After` in seconds, for statuses whose response declares that header (429, 503, 409);
    * `null` sends none. @default 0 where the header is declared, so an SDK retries at once
    */
-  retryAfter?: number | null;
+  retryAfter?: number | null | undefined;
   /** How many matching requests get this answer. @default until `reset()` */
-  times?: number;
+  times?: number | undefined;
   /**
    * The whole response body, checked against the operation's response schema for `status`
    * (the `Error` schema for error statuses). @default the spec's example for that status, with
    * `code`, `message` and `param` applied and a fresh `request_id`; for a 2xx status, what Prism
    * answers for it
    */
-  body?: unknown;
+  body?: unknown | undefined;
   /** The error `code`, e.g. `idempotency_key_reused` (error statuses only). @default the example's */
-  code?: string;
+  code?: string | undefined;
   /** The error `message`. @default the example's when `code` is the example's, else a generic one */
-  message?: string;
+  message?: string | undefined;
   /** The error `param`, the field the error is about. @default the example's when `code` is the example's */
-  param?: string;
+  param?: string | undefined;
 }
 
 /** A scenario as the server applies it. */
@@ -61,7 +62,9 @@ const OPERATION_IDS = Object.keys(OPERATIONS) as OperationId[];
 export function compileScenario(operationId: string, scenario: Scenario): ActiveScenario {
   const op = (OPERATIONS as Record<string, (typeof OPERATIONS)[OperationId]>)[operationId];
   if (!op) {
-    throw new MockServerError(`respondWith: unknown operationId '${operationId}'; the spec has ${OPERATION_IDS.join(", ")}.`);
+    throw new MockServerError(
+      `respondWith: unknown operationId '${operationId}'; the spec has ${OPERATION_IDS.join(", ")} (SDK method names such as ${Object.keys(SDK_METHOD_OPERATIONS).join(", ")} work too).`,
+    );
   }
   const id = operationId as OperationId;
   const responses = OPERATION_RESPONSES[id] as Record<string, { contentTypes: readonly string[]; headers: readonly string[]; example?: unknown }>;
@@ -104,7 +107,7 @@ export function compileScenario(operationId: string, scenario: Scenario): Active
     const fixed = scenario.body;
     body = () => fixed;
   } else if (isError) {
-    body = errorBody(id, status, response.example, scenario);
+    body = errorBody(id, status, response.example, scenario, retryAfter);
   } else {
     body = () => undefined;
   }
@@ -112,17 +115,26 @@ export function compileScenario(operationId: string, scenario: Scenario): Active
   return { operationId: id, status, remaining: times, headers, body };
 }
 
-function errorBody(id: OperationId, status: number, example: unknown, scenario: Scenario): ActiveScenario["body"] {
+function errorBody(id: OperationId, status: number, example: unknown, scenario: Scenario, retryAfter: number | null): ActiveScenario["body"] {
   const base = (example as { error?: Record<string, string> } | undefined)?.error;
   if (!base) throw new MockServerError(`respondWith: the spec has no example error body for ${id} ${status}; give a body.`);
   const sameCode = scenario.code === undefined || scenario.code === base.code;
   const error: Record<string, string> = { type: base.type!, code: scenario.code ?? base.code! };
-  error.message = scenario.message ?? (sameCode ? base.message! : `${id} answered ${status} ${error.code} (a mock scenario).`);
+  error.message = scenario.message ?? (sameCode ? agreeWithRetryAfter(base.message!, retryAfter) : `${id} answered ${status} ${error.code} (a mock scenario).`);
   const param = scenario.param ?? (sameCode ? base.param : undefined);
   if (param !== undefined) error.param = param;
   const checked = checkAgainst(gen.zError, { error: { ...error, request_id: "req_0000000000000000" } });
   if (!checked.ok) throw new MockServerError(`respondWith: that error for ${id} ${status} breaks the spec's schema: ${summarizeIssues(checked.issues)}`);
   return (requestId) => ({ error: { ...error, request_id: requestId } });
+}
+
+/**
+ * The spec's example message with its wait made the one the scenario's `Retry-After` says
+ * ("retry after 2 seconds" with a `Retry-After: 7` would contradict the header).
+ */
+function agreeWithRetryAfter(message: string, retryAfter: number | null): string {
+  const wait = retryAfter === null ? "retry later" : `retry after ${retryAfter} ${retryAfter === 1 ? "second" : "seconds"}`;
+  return message.replace(/retry after \d+ seconds?/i, wait);
 }
 
 /** The generated schema of an operation's success body, e.g. `zGetRunResponse`. */

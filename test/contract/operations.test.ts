@@ -50,12 +50,16 @@ const cases: { [Op in OperationId]: Case } = {
     invalid: (c) => c.POST("/v1/runs", { body: { base_model: "signal-byte-base", lora_r: bad(1000) } }),
   },
   listRuns: {
-    valid: (c) => c.GET("/v1/runs", { params: { query: { limit: 10 } } }),
+    valid: (c) => c.GET("/v1/runs", { params: { query: { limit: 10, base_model: "signal-byte-base", name: "support-bot-v1" } } }),
     invalid: (c) => c.GET("/v1/runs", { params: { query: { limit: 0 } } }),
   },
   getRun: {
     valid: (c) => c.GET("/v1/runs/{run_id}", run),
     invalid: (c) => c.GET("/v1/runs/{run_id}", { params: { path: { run_id: "../etc/passwd" } } }),
+  },
+  updateRun: {
+    valid: (c) => c.POST("/v1/runs/{run_id}", { ...run, body: { name: "support-bot-v2", metadata: { stage: "eval" } } }),
+    invalid: (c) => c.POST("/v1/runs/{run_id}", { ...run, body: { name: bad(""), metadata: { stage: bad(3) } } }),
   },
   deleteRun: {
     valid: (c) => c.DELETE("/v1/runs/{run_id}", run),

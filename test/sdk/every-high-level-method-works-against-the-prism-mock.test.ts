@@ -41,6 +41,17 @@ describe("SignalClient against Prism", () => {
     expect(await c.deleteRun(RUN)).toMatchObject({ deleted: true, run_id: RUN });
   });
 
+  it("createRun with a name and metadata; updateRun and run.update; listRuns filtered by base model and name", async () => {
+    const c = client();
+    const run = await c.createRun({ base_model: "signal-byte-base", name: "support-bot-v1", metadata: { project: "support-bot" } });
+    expect(run.name).toBe("support-bot-v1");
+    const updated = await c.updateRun(RUN, { name: "support-bot-v2", metadata: { stage: "eval" } });
+    expect(updated).toBeInstanceOf(SignalRun);
+    expect(await run.update({ name: null })).toBe(run);
+    const page = await c.listRuns({ base_model: "signal-byte-base", name: "support-bot-v1" });
+    expect(page.data.map((r) => r.name)).toEqual(["support-bot-v1"]);
+  });
+
   it("listRuns is awaitable for the first page and iterable over every run", async () => {
     const c = client();
     const page = await c.listRuns({ limit: 10 });

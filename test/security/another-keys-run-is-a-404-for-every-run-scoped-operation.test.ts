@@ -26,6 +26,7 @@ type Attempt = { method: string; path: string; body?: unknown };
 /** Every operation that names a run, as another key would call it on `id`; several ways for some. */
 const attempts: Partial<Record<OperationId, (id: string) => Attempt[]>> = {
   getRun: (id) => [{ method: "GET", path: `/v1/runs/${id}` }],
+  updateRun: (id) => [{ method: "POST", path: `/v1/runs/${id}`, body: { name: "taken" } }],
   deleteRun: (id) => [{ method: "DELETE", path: `/v1/runs/${id}` }],
   forwardBackward: (id) => [{ method: "POST", path: `/v1/runs/${id}/forward_backward`, body: { batch: QA } }],
   optimStep: (id) => [{ method: "POST", path: `/v1/runs/${id}/optim_step`, body: {} }],

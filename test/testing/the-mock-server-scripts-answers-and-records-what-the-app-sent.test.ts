@@ -97,6 +97,20 @@ describe("respondWith", () => {
     expect(mock.requests()).toHaveLength(1);
   });
 
+  it("takes the SDK's method names as well as operationIds: saveState, trainBatch, and updateRun of the spec", async () => {
+    mock.respondWith("saveState", { status: 404, code: "run_not_found", times: 1 });
+    await expect(client.saveState(RUN, { mode: "adapter" })).rejects.toBeInstanceOf(NotFoundError);
+    mock.respondWith("trainBatch", { status: 429, retryAfter: 3, times: 1 });
+    const limited = (await client.trainBatch(RUN, [{ text: "a" }]).catch((e: unknown) => e)) as RateLimitError;
+    expect(limited).toBeInstanceOf(RateLimitError);
+    expect(limited.message).toContain("retry after 3 seconds");
+    expect(mock.requests("saveState").map((r) => r.operationId)).toEqual(["createCheckpoint"]);
+    expect(mock.requests("createCheckpoint")).toHaveLength(1);
+    const renamed = await client.updateRun(RUN, { name: "support-bot-v2" });
+    expect(renamed.run_id).toBe(RUN);
+    expect(mock.requests("updateRun")[0]?.body).toEqual({ name: "support-bot-v2" });
+  });
+
   it("applies code, message and param to the spec's example, and a whole body when given", async () => {
     mock.respondWith("getRun", { status: 404, code: "run_not_found", message: "No run run_x1234567 for this API key.", param: "run_id", times: 1 });
     const error = (await client.getRun("run_x1234567").catch((e: unknown) => e)) as NotFoundError;
@@ -118,7 +132,9 @@ describe("respondWith", () => {
 
   it("throws at once for an unknown operationId or an undeclared status, naming the allowed ones", () => {
     expect(() => mock.respondWith("getRunz" as never, { status: 404 } as never)).toThrow(MockServerError);
-    expect(() => mock.respondWith("getRunz" as never, { status: 404 } as never)).toThrow(/unknown operationId 'getRunz'.*getRun, deleteRun/);
+    expect(() => mock.respondWith("getRunz" as never, { status: 404 } as never)).toThrow(
+      /unknown operationId 'getRunz'.*getRun, updateRun, deleteRun.*SDK method names such as trainBatch, saveState/,
+    );
     // @ts-expect-error getHealth declares no 404 in the spec
     expect(() => mock.respondWith("getHealth", { status: 404 })).toThrow("getHealth cannot answer 404; the spec declares 200, 429, 500, 503 for it.");
     expect(() => mock.respondWith("getRun", { status: 404, times: 0 })).toThrow(/times must be a positive integer/);

@@ -22,7 +22,7 @@ describe("batchSample", () => {
     const sizes: number[] = [];
     const { fetch, seen } = echoSampleFetch((chunk) => void sizes.push(chunk.length));
     const inference = new SignalClient({ apiKey: KEY, baseUrl: BASE, fetch }).inference(RUN_ID, { batchSize: 32 });
-    await inference.batchSample(prompts, { batchSize: 3, max_tokens: 5 });
+    await inference.batchSample(prompts, { max_tokens: 5 }, { batchSize: 3 });
     expect(sizes.sort()).toEqual([1, 3, 3, 3]);
     expect(JSON.parse(seen[0]!.body)).not.toHaveProperty("batchSize");
   });

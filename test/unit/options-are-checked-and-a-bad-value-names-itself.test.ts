@@ -52,7 +52,7 @@ describe("per-call options are checked", () => {
     const client = new SignalClient({ apiKey: KEY, baseUrl: BASE, fetch });
     await expect(client.getRun(RUN_ID, { maxRetries: Number.NaN })).rejects.toThrow("maxRetries must be a non-negative integer, got NaN.");
     await expect(client.getRun(RUN_ID, { timeout: 3e9 })).rejects.toThrow(/timeout must be an integer from 1 to 2147483647, got 3000000000/);
-    await expect(client.inference(RUN_ID).batchSample(["a"], { batchSize: 0 })).rejects.toThrow(/batchSize must be an integer >= 1, got 0/);
+    await expect(client.inference(RUN_ID).batchSample(["a"], {}, { batchSize: 0 })).rejects.toThrow(/batchSize must be an integer >= 1, got 0/);
     expect(seen).toHaveLength(0);
   });
 });

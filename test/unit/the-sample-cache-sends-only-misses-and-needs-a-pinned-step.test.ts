@@ -96,7 +96,7 @@ describe("the sample cache", () => {
     const { inference, sent } = pinned();
     inference.enableCache();
     await inference.sample(["p1"], { temperature: 0 });
-    const out = await inference.batchSample(["p0", "p1", "p2"], { temperature: 0, batchSize: 2 });
+    const out = await inference.batchSample(["p0", "p1", "p2"], { temperature: 0 }, { batchSize: 2 });
     expect(out).toEqual(["out:p0", "out:p1", "out:p2"]);
     expect(sent.slice(1).sort()).toEqual([["p0"], ["p2"]]);
   });

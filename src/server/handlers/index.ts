@@ -5,7 +5,7 @@ import { forward } from "./forward.js";
 import { createEmbeddings, sample } from "./inference.js";
 import { detokenize, tokenize } from "./tokens.js";
 import { getHealth, listModels } from "./meta.js";
-import { createRun, deleteRun, getRun, listRuns } from "./run-handlers.js";
+import { createRun, deleteRun, getRun, listRuns, updateRun } from "./run-handlers.js";
 import { forwardBackward, listMetrics, optimStep, trainStep, zeroGrad } from "./training.js";
 
 /** operationId → handler: every operation of the spec (the compiler checks none is missing). */
@@ -15,6 +15,7 @@ export const HANDLERS: Handlers = {
   createRun,
   listRuns,
   getRun,
+  updateRun,
   deleteRun,
   forwardBackward,
   optimStep,

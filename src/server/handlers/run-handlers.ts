@@ -45,6 +45,7 @@ export const createRun: Handler<"createRun"> = async (ctx) => {
     run_id: runId,
     owner: ctx.keyHash,
     config,
+    name: body.name ?? null,
     metadata: { ...(body.metadata ?? {}) },
     created_at: now,
     updated_at: now,
@@ -69,12 +70,15 @@ export const createRun: Handler<"createRun"> = async (ctx) => {
 };
 
 /**
- * listRuns: the caller's runs, newest first, `limit` of them or fewer when they pass
- * `limits.maxPageBytes`; the cursor is `<created_at ms>_<run_id>` of the last one.
+ * listRuns: the caller's runs, newest first, only those of `base_model` and/or named `name` when
+ * given, `limit` of them or fewer when they pass `limits.maxPageBytes`; the cursor is
+ * `<created_at ms>_<run_id>` of the last one.
  */
 export const listRuns: Handler<"listRuns"> = async (ctx) => {
-  const { limit, after } = ctx.query;
-  const mine = [...ctx.services.store.all()].filter((r) => r.owner === ctx.keyHash).sort(newestFirst);
+  const { limit, after, base_model, name } = ctx.query;
+  const mine = [...ctx.services.store.all()]
+    .filter((r) => r.owner === ctx.keyHash && (base_model === undefined || r.config.base_model === base_model) && (name === undefined || r.name === name))
+    .sort(newestFirst);
   let start = 0;
   if (after !== undefined) {
     const cursor = /^(\d+)_(run_[a-z0-9]{8,40})$/.exec(after);
@@ -102,6 +106,29 @@ export const listRuns: Handler<"listRuns"> = async (ctx) => {
     has_more: hasMore,
     next_cursor: hasMore && last ? `${Date.parse(last.created_at)}_${last.run_id}` : null,
   });
+};
+
+/**
+ * updateRun: sets the name (`null` removes it) and/or replaces the metadata, in the run's queue
+ * (after the training calls before it), committed before it is answered.
+ */
+export const updateRun: Handler<"updateRun"> = async (ctx) => {
+  const runId = ctx.path.run_id;
+  ownedRun(ctx, runId);
+  const { name, metadata } = ctx.body;
+  const { queue, store } = ctx.services;
+  const run = await queue.run(runId, async () => {
+    const current = ownedRun(ctx, runId);
+    const record: RunRecord = {
+      ...current,
+      ...(name !== undefined ? { name } : {}),
+      ...(metadata !== undefined ? { metadata: { ...metadata } } : {}),
+      updated_at: new Date().toISOString(),
+    };
+    await store.commit(record);
+    return toRun(record);
+  });
+  return json(200, run);
 };
 
 /** getRun: the run with its current step. */

@@ -1,6 +1,6 @@
 import type { Engine } from "../engine/types.js";
 import type { RunRecord } from "../store/run-record.js";
-import type { RunStore } from "../store/run-store.js";
+import type { RunStorage } from "../store/run-store.js";
 import type { RunQueue } from "./run-queue.js";
 
 /** How many runs the engine may hold, and for how long an unused one stays. */
@@ -39,7 +39,7 @@ export class LiveRuns {
 
   constructor(
     private readonly engine: Engine,
-    private readonly store: RunStore,
+    private readonly store: RunStorage,
     private readonly queue: RunQueue,
     private readonly limits: LiveRunLimits,
     private readonly now: () => number = Date.now,

@@ -42,6 +42,8 @@ export interface RunRecord {
   /** SHA-256 of the API key that created the run (never the key). */
   owner: string;
   config: RunConfig;
+  /** The run's name (`createRun`, `updateRun`); absent in records written before names existed. */
+  name?: string | null;
   metadata: Record<string, string>;
   created_at: string;
   updated_at: string;
@@ -69,6 +71,7 @@ export function toRun(record: RunRecord): Schemas["Run"] {
     learning_rate: c.learning_rate,
     seed: c.seed,
     optimizer: { beta1: c.beta1, beta2: c.beta2, eps: c.eps, weight_decay: c.weight_decay },
+    name: record.name ?? null,
     metadata: { ...record.metadata },
     status: "active",
     current_step: record.current_step,

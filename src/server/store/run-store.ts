@@ -94,6 +94,15 @@ export interface RunCommit {
 }
 
 /**
+ * What the server uses of a run store: `RunStore` (SQLite and files under a data directory) or
+ * `MemoryRunStore` (`dataDir: ":memory:"`, nothing on disk).
+ */
+export type RunStorage = Pick<
+  RunStore,
+  "dataDir" | "close" | "get" | "all" | "commit" | "readState" | "metrics" | "findIdempotency" | "remove" | "writeCheckpoint" | "readCheckpointFile"
+>;
+
+/**
  * The runs, in one SQLite database plus checkpoint files. Layout under `dataDir`:
  *
  * ```
