@@ -56,6 +56,7 @@ import {
   zTrainStepBody,
   zTrainStepPath,
   zTrainStepResponse,
+  zWatchRunPath,
   zZeroGradPath,
   zZeroGradResponse,
 } from "./zod/zod.gen.js";
@@ -145,6 +146,20 @@ export const deleteRunOperation = {
   body: undefined,
   bodyRequired: false,
   response: zDeleteRunResponse,
+} as const;
+
+/** `GET /v1/runs/{run_id}/events`: Live events of a run */
+export const watchRunOperation = {
+  operationId: "watchRun",
+  method: "GET",
+  path: "/v1/runs/{run_id}/events",
+  secured: true,
+  successStatus: 200,
+  params: zWatchRunPath,
+  query: undefined,
+  body: undefined,
+  bodyRequired: false,
+  response: undefined,
 } as const;
 
 /** `POST /v1/runs/{run_id}/forward_backward`: Compute loss and accumulate gradients */
@@ -393,6 +408,7 @@ export const OPERATIONS = {
   createRun: createRunOperation,
   getRun: getRunOperation,
   deleteRun: deleteRunOperation,
+  watchRun: watchRunOperation,
   forwardBackward: forwardBackwardOperation,
   optimStep: optimStepOperation,
   trainStep: trainStepOperation,
@@ -420,6 +436,7 @@ export type OperationId =
   | "createRun"
   | "getRun"
   | "deleteRun"
+  | "watchRun"
   | "forwardBackward"
   | "optimStep"
   | "trainStep"
@@ -446,6 +463,7 @@ export interface OperationRequest {
   createRun: { body: NonNullable<operations["createRun"]["requestBody"]>["content"]["application/json"] };
   getRun: { path: operations["getRun"]["parameters"]["path"] };
   deleteRun: { path: operations["deleteRun"]["parameters"]["path"] };
+  watchRun: { path: operations["watchRun"]["parameters"]["path"] };
   forwardBackward: { path: operations["forwardBackward"]["parameters"]["path"]; body: NonNullable<operations["forwardBackward"]["requestBody"]>["content"]["application/json"] };
   optimStep: { path: operations["optimStep"]["parameters"]["path"]; body?: NonNullable<operations["optimStep"]["requestBody"]>["content"]["application/json"] };
   trainStep: { path: operations["trainStep"]["parameters"]["path"]; body: NonNullable<operations["trainStep"]["requestBody"]>["content"]["application/json"] };
@@ -473,6 +491,8 @@ export interface OperationResult {
   createRun: operations["createRun"]["responses"][201]["content"]["application/json"];
   getRun: operations["getRun"]["responses"][200]["content"]["application/json"];
   deleteRun: operations["deleteRun"]["responses"][200]["content"]["application/json"];
+  /** text/event-stream: the body's bytes. */
+  watchRun: Uint8Array;
   forwardBackward: operations["forwardBackward"]["responses"][200]["content"]["application/json"];
   optimStep: operations["optimStep"]["responses"][200]["content"]["application/json"];
   trainStep: operations["trainStep"]["responses"][200]["content"]["application/json"];
@@ -586,6 +606,15 @@ export const OPERATION_RESPONSES = {
   },
   deleteRun: {
     "200": { contentTypes: ["application/json"], headers: ["x-request-id"] },
+    "401": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.Unauthorized },
+    "404": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.NotFound },
+    "422": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.UnprocessableEntity },
+    "429": { contentTypes: ["application/json"], headers: ["x-request-id","retry-after"], example: RESPONSE_EXAMPLES.RateLimited },
+    "500": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.InternalServerError },
+    "503": { contentTypes: ["application/json"], headers: ["x-request-id","retry-after"], example: RESPONSE_EXAMPLES.ServiceUnavailable },
+  },
+  watchRun: {
+    "200": { contentTypes: ["text/event-stream"], headers: ["x-request-id"] },
     "401": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.Unauthorized },
     "404": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.NotFound },
     "422": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.UnprocessableEntity },

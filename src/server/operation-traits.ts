@@ -30,6 +30,7 @@ export const OPERATION_TRAITS: { readonly [Op in OperationId]: OperationTraits }
   createRun: change,
   getRun: read,
   deleteRun: read,
+  watchRun: read,
   forwardBackward: training,
   optimStep: change,
   trainStep: training,

@@ -14,6 +14,7 @@ import { newApiKey } from "./store/ids.js";
 import { LiveRuns } from "./runs/live-runs.js";
 import { CallSequencer, SEQUENCE_DEFAULTS } from "./runs/call-sequencer.js";
 import { RunQueue } from "./runs/run-queue.js";
+import { RunEvents } from "./runs/run-events.js";
 import { RunStore } from "./store/run-store.js";
 import { Admission } from "./runs/admission.js";
 import { guardConnections } from "./http/connection-guard.js";
@@ -153,6 +154,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     sequencer: new CallSequencer(options.sequenceHoldMs ?? SERVER_DEFAULTS.sequenceHoldMs),
     live: new LiveRuns(engine, store, queue, limits),
     adapters: new AdapterCache(engine),
+    events: new RunEvents(),
     admission: new Admission(limits),
     limits,
     models,

@@ -27,6 +27,7 @@ type Attempt = { method: string; path: string; body?: unknown };
 const attempts: Partial<Record<OperationId, (id: string) => Attempt[]>> = {
   getRun: (id) => [{ method: "GET", path: `/v1/runs/${id}` }],
   deleteRun: (id) => [{ method: "DELETE", path: `/v1/runs/${id}` }],
+  watchRun: (id) => [{ method: "GET", path: `/v1/runs/${id}/events` }],
   forwardBackward: (id) => [{ method: "POST", path: `/v1/runs/${id}/forward_backward`, body: { batch: QA } }],
   optimStep: (id) => [{ method: "POST", path: `/v1/runs/${id}/optim_step`, body: {} }],
   trainStep: (id) => [{ method: "POST", path: `/v1/runs/${id}/train_step`, body: { batch: QA } }],
