@@ -1,6 +1,6 @@
 import { createServer, type Server, type Socket, connect } from "node:net";
 import type { AddressInfo } from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import * as gen from "../../generated/zod/zod.gen.js";
 import { APIUserAbortError, NotFoundError, SignalClient, type WatchedRunEvent } from "../../src/index.js";
 import { QA, call, conform, createTinyRun, useTestClient, useTestServer } from "./helpers.js";
