@@ -23,6 +23,7 @@ Options:
   --default-model ID  the model listed first and marked default (default signal-byte-base)
   --cors-origin O  a page origin that may call from a browser, e.g. http://localhost:5173,
                    or * for any; repeat for several (default: loopback origins only)
+  --no-console     do not serve the web console at / (the API only)
   -h, --help       show this help
 `;
 
@@ -53,6 +54,7 @@ export async function main(argv: string[]): Promise<number> {
         "max-context": { type: "string" },
         "default-model": { type: "string" },
         "cors-origin": { type: "string", multiple: true },
+        "no-console": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -84,6 +86,7 @@ export async function main(argv: string[]): Promise<number> {
       ...(values.host !== undefined ? { host: values.host } : {}),
       ...(values["api-key"] ? { apiKeys: values["api-key"] } : {}),
       ...(values["cors-origin"] ? { corsOrigins: values["cors-origin"] } : {}),
+      ...(values["no-console"] ? { console: false } : {}),
       ...(values["default-model"] !== undefined ? { defaultModel: values["default-model"] } : {}),
       models,
       dataDir,
@@ -94,6 +97,7 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   process.stdout.write(`Frontier Signal server listening on ${server.url} (data dir ${path.resolve(dataDir)})\n`);
+  if (server.consoleUrl) process.stdout.write(`Web console: ${server.consoleUrl} (sign in with an API key)\n`);
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {

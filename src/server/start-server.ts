@@ -4,6 +4,7 @@ import { AdapterCache } from "./runs/adapter-cache.js";
 import { createAuthenticator } from "./http/auth.js";
 import { answerClientError } from "./http/client-error.js";
 import { normalizeCorsOrigins } from "./http/cors.js";
+import { findConsoleDir } from "./http/console.js";
 import type { Services } from "./context.js";
 import { DEFAULT_MODEL_ID, type HfModelSource, createEngine } from "./engine/index.js";
 import type { Engine } from "./engine/types.js";
@@ -81,6 +82,14 @@ export interface ServerOptions {
    * @throws Error from `startServer` for an entry that is neither `*` nor an http(s) origin.
    */
   corsOrigins?: string[];
+  /**
+   * Serve the web console at `/` (runs, live curves, checkpoints, a playground), a static page
+   * under a strict Content-Security-Policy that calls this server's API with the key typed into
+   * it. `false` turns it off (`--no-console`). @default true
+   */
+  console?: boolean;
+  /** Where the console's built files are. @default the ones shipped in the package (`dist/console`) */
+  consoleDir?: string;
 }
 
 /** The defaults of `ServerOptions`, documented there. */
@@ -100,6 +109,8 @@ export const SERVER_VERSION = VERSION;
 export interface RunningServer {
   /** Base URL without a trailing slash, e.g. `http://127.0.0.1:7300`. */
   url: string;
+  /** The web console's address (`url` + `/`), or `undefined` when it is off or not built. */
+  consoleUrl: string | undefined;
   /** The accepted API keys (including a generated one). */
   apiKeys: string[];
   /**
@@ -162,8 +173,11 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     startedAt: Date.now(),
     version: SERVER_VERSION,
   };
+  const consoleDir = options.console === false ? undefined : (options.consoleDir ?? findConsoleDir());
+  if (options.console !== false && consoleDir === undefined) log?.("The web console is not built (run `npm run build`); serving the API only.");
   const pipeline: PipelineOptions = {
     handlers: HANDLERS,
+    consoleDir,
     authenticate: createAuthenticator(apiKeys),
     bodyLimitBytes: options.bodyLimitBytes ?? SERVER_DEFAULTS.bodyLimitBytes,
     corsOrigins,
@@ -210,6 +224,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   let closing: Promise<void> | undefined;
   return {
     url: `http://${host}:${address.port}`,
+    consoleUrl: consoleDir === undefined ? undefined : `http://${host}:${address.port}/`,
     apiKeys: [...apiKeys],
     close: () =>
       (closing ??= (async () => {

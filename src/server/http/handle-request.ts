@@ -16,6 +16,7 @@ import { coerceStrings, validatePart } from "./validate-request.js";
 import { checkCheapLimits } from "./cheap-limits.js";
 import type { ConnectionGuard } from "./connection-guard.js";
 import { classifyInfrastructureError } from "./infrastructure-errors.js";
+import { serveConsole } from "./console.js";
 
 /** What the pipeline needs besides the services. */
 export interface PipelineOptions {
@@ -33,6 +34,8 @@ export interface PipelineOptions {
   guard?: ConnectionGuard;
   /** Page origins that may call from a browser; `undefined` for loopback origins only. */
   corsOrigins?: CorsOrigins;
+  /** The web console's built files, served at `/`; `undefined` serves none. */
+  consoleDir?: string | undefined;
 }
 
 const noInput = z.object({});
@@ -95,6 +98,7 @@ async function handle(
   rawPath: string,
   signal: AbortSignal,
 ): Promise<void> {
+  if (options.consoleDir !== undefined && (await serveConsole(req, res, rawPath, options.consoleDir))) return;
   if (applyCors(req, res, options.corsOrigins, rawPath)) return;
   const method = req.method ?? "GET";
   const match = matchRoute(method, rawPath);
