@@ -47,7 +47,7 @@ export function comparePage(root: HTMLElement, client: SignalClient, arg: string
         const mine = rows.get(id)!;
         if (event.type === "step.applied" && event.metric && event.metric.step > (mine[mine.length - 1]?.step ?? 0)) mine.push(event.metric);
         else if (event.type === "run.updated" && event.run && event.run.current_step !== (mine[mine.length - 1]?.step ?? 0)) {
-          rows.set(id, await allMetrics(client, id));
+          rows.set(id, await allMetrics(client, id, 0, event.run.current_step));
         }
         redraw();
       }
@@ -61,7 +61,7 @@ export function comparePage(root: HTMLElement, client: SignalClient, arg: string
       for (const id of ids) {
         const run = await client.getRun(id, { signal: controller.signal });
         names.set(id, runName(run));
-        rows.set(id, await allMetrics(client, id));
+        rows.set(id, await allMetrics(client, id, 0, run.current_step));
       }
       chart = new StepChart(
         "Loss (smoothed)",

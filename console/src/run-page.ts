@@ -3,10 +3,30 @@ import { StepChart, smooth } from "./charts.js";
 import { announce, append, bytes, fmt, h, replace, when } from "./dom.js";
 import { runName } from "./runs-page.js";
 
-/** Every metric row of a run, oldest first (pages of 1000). */
-export async function allMetrics(client: SignalClient, runId: string, afterStep?: number): Promise<Metric[]> {
-  const rows: Metric[] = [];
-  for await (const row of client.listMetrics(runId, { limit: 1000, ...(afterStep !== undefined ? { after: String(afterStep) } : {}) })) rows.push(row);
+const PAGE = 1000;
+
+/**
+ * Every metric row of a run after `afterStep`, oldest first. With the run's step known, the
+ * pages are read side by side: the page after step k·1000 holds every row up to step
+ * (k+1)·1000 (a run has at most one row per step), so the pages split by step range need no
+ * cursor from each other. Without it, page after page by cursor.
+ */
+export async function allMetrics(client: SignalClient, runId: string, afterStep = 0, upToStep?: number): Promise<Metric[]> {
+  if (upToStep === undefined) {
+    const rows: Metric[] = [];
+    for await (const row of client.listMetrics(runId, { limit: PAGE, ...(afterStep > 0 ? { after: String(afterStep) } : {}) })) rows.push(row);
+    return rows;
+  }
+  const starts: number[] = [];
+  for (let start = afterStep; start < upToStep; start += PAGE) starts.push(start);
+  const pages = await Promise.all(
+    starts.map(async (start) => {
+      const page = await client.listMetrics(runId, { limit: PAGE, ...(start > 0 ? { after: String(start) } : {}) });
+      return page.data.filter((row) => row.step <= start + PAGE);
+    }),
+  );
+  const rows = pages.flat();
+  // Rows written after `upToStep` was read come through the event stream (or the next catch-up).
   return rows;
 }
 
@@ -192,8 +212,8 @@ export function runPage(root: HTMLElement, client: SignalClient, runId: string |
 
   const lastStep = () => rows[rows.length - 1]?.step ?? 0;
   const catchUp = async (run: Run) => {
-    if (run.current_step < lastStep()) rows = await allMetrics(client, runId);
-    else if (run.current_step > lastStep()) rows = rows.concat(await allMetrics(client, runId, lastStep()));
+    if (run.current_step < lastStep()) rows = await allMetrics(client, runId, 0, run.current_step);
+    else if (run.current_step > lastStep()) rows = rows.concat(await allMetrics(client, runId, lastStep(), run.current_step));
     redraw();
   };
 
@@ -226,9 +246,9 @@ export function runPage(root: HTMLElement, client: SignalClient, runId: string |
 
   void (async () => {
     try {
-      const [run, metrics] = await Promise.all([client.getRun(runId, { signal: controller.signal }), allMetrics(client, runId)]);
+      const run = await client.getRun(runId, { signal: controller.signal });
       showRun(run);
-      rows = metrics;
+      rows = await allMetrics(client, runId, 0, run.current_step);
       draw();
       performance.mark("console:run-rendered");
       document.body.dataset.runRendered = String(rows.length);
