@@ -59,6 +59,7 @@ import {
   zUpdateRunBody,
   zUpdateRunPath,
   zUpdateRunResponse,
+  zWatchRunPath,
   zZeroGradPath,
   zZeroGradResponse,
 } from "./zod/zod.gen.js";
@@ -169,6 +170,21 @@ export const deleteRunOperation = {
   body: undefined,
   bodyRequired: false,
   response: zDeleteRunResponse,
+} as const;
+
+/** `GET /v1/runs/{run_id}/events`: Live events of a run */
+export const watchRunOperation = {
+  operationId: "watchRun",
+  method: "GET",
+  path: "/v1/runs/{run_id}/events",
+  secured: true,
+  tags: ["runs"],
+  successStatus: 200,
+  params: zWatchRunPath,
+  query: undefined,
+  body: undefined,
+  bodyRequired: false,
+  response: undefined,
 } as const;
 
 /** `POST /v1/runs/{run_id}/forward_backward`: Compute loss and accumulate gradients */
@@ -435,6 +451,7 @@ export const OPERATIONS = {
   getRun: getRunOperation,
   updateRun: updateRunOperation,
   deleteRun: deleteRunOperation,
+  watchRun: watchRunOperation,
   forwardBackward: forwardBackwardOperation,
   optimStep: optimStepOperation,
   trainStep: trainStepOperation,
@@ -463,6 +480,7 @@ export type OperationId =
   | "getRun"
   | "updateRun"
   | "deleteRun"
+  | "watchRun"
   | "forwardBackward"
   | "optimStep"
   | "trainStep"
@@ -490,6 +508,7 @@ export interface OperationRequest {
   getRun: { path: operations["getRun"]["parameters"]["path"] };
   updateRun: { path: operations["updateRun"]["parameters"]["path"]; body: NonNullable<operations["updateRun"]["requestBody"]>["content"]["application/json"] };
   deleteRun: { path: operations["deleteRun"]["parameters"]["path"] };
+  watchRun: { path: operations["watchRun"]["parameters"]["path"] };
   forwardBackward: { path: operations["forwardBackward"]["parameters"]["path"]; body: NonNullable<operations["forwardBackward"]["requestBody"]>["content"]["application/json"] };
   optimStep: { path: operations["optimStep"]["parameters"]["path"]; body?: NonNullable<operations["optimStep"]["requestBody"]>["content"]["application/json"] };
   trainStep: { path: operations["trainStep"]["parameters"]["path"]; body: NonNullable<operations["trainStep"]["requestBody"]>["content"]["application/json"] };
@@ -518,6 +537,8 @@ export interface OperationResult {
   getRun: operations["getRun"]["responses"][200]["content"]["application/json"];
   updateRun: operations["updateRun"]["responses"][200]["content"]["application/json"];
   deleteRun: operations["deleteRun"]["responses"][200]["content"]["application/json"];
+  /** text/event-stream: the body's bytes. */
+  watchRun: Uint8Array;
   forwardBackward: operations["forwardBackward"]["responses"][200]["content"]["application/json"];
   optimStep: operations["optimStep"]["responses"][200]["content"]["application/json"];
   trainStep: operations["trainStep"]["responses"][200]["content"]["application/json"];
@@ -646,6 +667,15 @@ export const OPERATION_RESPONSES = {
   },
   deleteRun: {
     "200": { contentTypes: ["application/json"], headers: ["x-request-id"] },
+    "401": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.Unauthorized },
+    "404": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.NotFound },
+    "422": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.UnprocessableEntity },
+    "429": { contentTypes: ["application/json"], headers: ["x-request-id","retry-after"], example: RESPONSE_EXAMPLES.RateLimited },
+    "500": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.InternalServerError },
+    "503": { contentTypes: ["application/json"], headers: ["x-request-id","retry-after"], example: RESPONSE_EXAMPLES.ServiceUnavailable },
+  },
+  watchRun: {
+    "200": { contentTypes: ["text/event-stream"], headers: ["x-request-id"] },
     "401": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.Unauthorized },
     "404": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.NotFound },
     "422": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.UnprocessableEntity },

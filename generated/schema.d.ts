@@ -99,6 +99,41 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/runs/{run_id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The run's id, as returned by `createRun`. */
+                run_id: components["parameters"]["RunIdPath"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Live events of a run
+         * @description A `text/event-stream` of what happens to the run, as it happens: `step.applied` (an
+         *     optimizer step with its metric row), `checkpoint.saved`, `checkpoint.deleted`,
+         *     `run.updated` (a restore, or the run as it is now) and `run.deleted` (the stream ends).
+         *     Each event is `id: <event id>`, `event: <type>` and one `data:` line holding a JSON
+         *     `RunEvent` whose `type` repeats the event's.
+         *
+         *     The first event of a connection is `run.updated` with the run as it is now, unless the
+         *     connection resumes: a client that reconnects with `Last-Event-ID` (the `id` of the last
+         *     event it read) gets the events it missed, in order, and then the live ones. When the
+         *     server no longer has them (it keeps the last 1024 events of a run in memory, and none
+         *     across a restart), it sends `run.updated` with `resync: true` first: the run as it is
+         *     now, so the client can re-read metrics and checkpoints. A `: ping` comment every 15 s
+         *     keeps idle connections open; `retry:` advises how long to wait before reconnecting.
+         */
+        get: operations["watchRun"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/runs/{run_id}/forward_backward": {
         parameters: {
             query?: never;
@@ -617,6 +652,14 @@ export interface components {
         Sample: Sample;
         SampleResult: SampleResult;
         SampleUsage: SampleUsage;
+        /**
+         * @description One event of `watchRun` (the `data:` of a `text/event-stream` event). `type` says which
+         *     fields it carries: `step.applied` → `step`, `metric`; `checkpoint.saved` → `step`,
+         *     `checkpoint`; `checkpoint.deleted` → `step`; `run.updated` → `run` (and `resync: true`
+         *     when events were missed and the client should re-read what it shows); `run.deleted` →
+         *     nothing more, and the stream ends.
+         */
+        RunEvent: RunEvent;
         /** @description One `data:` event of a streamed `sample`. */
         SampleChunk: SampleChunk;
         EmbeddingsRequest: EmbeddingsRequest;
@@ -1281,6 +1324,46 @@ export interface operations {
                      *     }
                      */
                     "application/json": RunDeleted;
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableEntity"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    watchRun: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The `id` of the last event read on an earlier connection, to resume after it. */
+                "Last-Event-ID"?: string;
+            };
+            path: {
+                /** @description The run's id, as returned by `createRun`. */
+                run_id: components["parameters"]["RunIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The run's events, until the run is deleted or the client leaves. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example retry: 1000
+                     *
+                     *     id: 1f3a.1
+                     *     event: step.applied
+                     *     data: {"type":"step.applied","run_id":"run_8f3a2c1d9e7b4a60","step":1,"metric":{"step":1,"loss":2.41,"grad_norm":0.87,"learning_rate":0.0005,"num_tokens":52,"token_accuracy":0.31,"created_at":"2026-11-30T10:15:02.120Z"}}
+                     */
+                    "text/event-stream": string;
                 };
             };
             401: components["responses"]["Unauthorized"];
@@ -2724,6 +2807,14 @@ export interface ForwardRequest {
     batch: Batch;
     /** @description Use the checkpoint at this step; omitted means the live weights. */
     step?: number | undefined;
+    /**
+     * @description Record this batch's `loss` and `token_accuracy` as `eval_loss` and
+     *     `eval_token_accuracy` of the run's current step (its `listMetrics` row), as
+     *     `trainEpoch`'s `evalData` does. Only with the live weights (no `step`), after at
+     *     least one optimizer step; evaluating changes nothing else.
+     * @default false
+     */
+    record_eval?: boolean | undefined;
 }
 
 export interface ForwardResult {
@@ -2739,6 +2830,8 @@ export interface ForwardResult {
     /** @description Weighted target tokens in this batch. */
     num_tokens: number;
     num_examples: number;
+    /** @description Share of the weighted target tokens whose argmax prediction was the target. */
+    token_accuracy?: number | undefined;
 }
 
 export interface TokenizeRequest {
@@ -2786,6 +2879,8 @@ export interface ForwardBackwardResult {
     step: number;
     /** @description forward_backward calls accumulated since the last optimizer step, this one included. */
     accumulated_calls: number;
+    /** @description Share of the weighted target tokens whose argmax prediction was the target (cross-entropy calls only). */
+    token_accuracy?: number | undefined;
 }
 
 export interface OptimStepRequest {
@@ -2821,6 +2916,8 @@ export interface TrainStepResult {
     learning_rate: number;
     num_tokens: number;
     num_examples: number;
+    /** @description Share of the weighted target tokens whose argmax prediction was the target (cross-entropy calls only). */
+    token_accuracy?: number | undefined;
 }
 
 export interface ZeroGradResult {
@@ -2836,6 +2933,15 @@ export interface Metric {
     grad_norm: number;
     learning_rate: number;
     num_tokens: number;
+    /**
+     * @description Share of the weighted target tokens whose most likely prediction (argmax) was the
+     *     target, over the calls applied by this step (cross-entropy calls only).
+     */
+    token_accuracy?: number | undefined;
+    /** @description Loss of the held-out batch a `forward` with `record_eval` evaluated at this step. */
+    eval_loss?: number | undefined;
+    /** @description Token accuracy of that held-out batch. */
+    eval_token_accuracy?: number | undefined;
     /** Format: date-time */
     created_at: string;
 }
@@ -3012,6 +3118,24 @@ export interface SampleResult {
 export interface SampleUsage {
     prompt_tokens: number;
     completion_tokens: number;
+}
+
+/**
+ * @description One event of `watchRun` (the `data:` of a `text/event-stream` event). `type` says which
+ *     fields it carries: `step.applied` → `step`, `metric`; `checkpoint.saved` → `step`,
+ *     `checkpoint`; `checkpoint.deleted` → `step`; `run.updated` → `run` (and `resync: true`
+ *     when events were missed and the client should re-read what it shows); `run.deleted` →
+ *     nothing more, and the stream ends.
+ */
+export interface RunEvent {
+    /** @enum {string} */
+    type: "step.applied" | "checkpoint.saved" | "checkpoint.deleted" | "run.updated" | "run.deleted" | (string & {});
+    run_id: RunId;
+    step?: number | undefined;
+    metric?: Metric | undefined;
+    checkpoint?: Checkpoint | undefined;
+    run?: Run | undefined;
+    resync?: boolean | undefined;
 }
 
 /** @description One `data:` event of a streamed `sample`. */

@@ -18,7 +18,17 @@ export type { TrainingMetrics } from "./training-metrics.js";
 export type { CacheOptions, CacheStats } from "./sample-cache.js";
 export type { ProgressOptions, ProgressStream } from "./progress.js";
 export { Page, PagePromise, type CursorPage } from "./pagination.js";
-export type { EmbeddingsParams, ForwardBackwardParams, OptimStepParams, SampleParams, SaveStateParams, TrainBatchParams } from "./types.js";
+export type {
+  EmbeddingsParams,
+  ForwardBackwardParams,
+  ForwardParams,
+  OptimStepParams,
+  SampleParams,
+  SaveStateParams,
+  TrainBatchParams,
+  WatchRunOptions,
+  WatchedRunEvent,
+} from "./types.js";
 export type { FetchOptions, RequestOptions } from "./core/request-options.js";
 export type { ListCheckpointsQuery, ListMetricsQuery, ListRunsQuery } from "../generated/operations.js";
 export { requestIdOf, type WithRequestId } from "./core/request-id.js";

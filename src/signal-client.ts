@@ -31,6 +31,7 @@ import { callOperation } from "./internal/call-operation.js";
 import { lossAndOptions } from "./internal/loss-and-options.js";
 import { textsOf, vectorsOf } from "./internal/results.js";
 import { sampleStream } from "./internal/sample-stream.js";
+import { watchRunStream } from "./internal/run-watch.js";
 import { type Backoff, inferencePolicy, simplePolicy, trainingPolicy, withOverrides } from "./core/policy.js";
 import { checkBaseUrl } from "./internal/check-options.js";
 import { checkBrowserKey } from "./internal/browser-guard.js";
@@ -41,7 +42,17 @@ import { PagePromise } from "./pagination.js";
 import { SignalRun } from "./signal-run.js";
 import type { Stream } from "./stream.js";
 import { TrainingClient, type TrainingOptions } from "./training-client.js";
-import type { EmbeddingsParams, ForwardBackwardParams, OptimStepParams, SampleParams, SaveStateParams, TrainBatchParams } from "./types.js";
+import type {
+  EmbeddingsParams,
+  ForwardBackwardParams,
+  ForwardParams,
+  OptimStepParams,
+  SampleParams,
+  SaveStateParams,
+  TrainBatchParams,
+  WatchRunOptions,
+  WatchedRunEvent,
+} from "./types.js";
 
 /** Per-client overrides of `training()` / `inference()`. */
 export interface ChildPolicyOptions {
@@ -193,7 +204,7 @@ export class SignalClient {
    * nothing: no gradient accumulates and the step stays.
    * @throws ValidationError for a malformed batch (nothing sent); NotFoundError for a step with no checkpoint.
    */
-  forward(runId: string, batch: Batch, params: { step?: number | undefined } = {}, options?: RequestOptions): APIPromise<ForwardResult> {
+  forward(runId: string, batch: Batch, params: ForwardParams = {}, options?: RequestOptions): APIPromise<ForwardResult> {
     return callOperation(this.#api, "forward", { path: { run_id: runId }, body: { batch, ...params } }, options);
   }
 
@@ -250,6 +261,24 @@ export class SignalClient {
   /** Streams the completion of one prompt as it is generated (see `Stream`). */
   streamSample(runId: string, prompt: string, params: SampleParams = {}, options?: RequestOptions): Stream<SampleChunk> {
     return sampleStream(this.#api, runId, { ...params, prompts: [prompt] }, options);
+  }
+
+  /**
+   * The run's live events (the watchRun operation): `step.applied` with each step's metric row,
+   * `checkpoint.saved`, `checkpoint.deleted`, `run.updated` (first, with the run as it is now) and
+   * `run.deleted` (last). Reconnects by itself after a dropped connection or a server restart,
+   * resuming after the last event read (`Last-Event-ID`); a `run.updated` with `resync: true`
+   * says events were missed and what the caller shows should be re-read. Runs until
+   * `options.signal` aborts it (`APIUserAbortError`), the loop is left, or the run is deleted.
+   *
+   * @example
+   * for await (const event of client.watchRun(runId, { signal })) {
+   *   if (event.type === "step.applied") console.log(event.step, event.metric?.loss);
+   * }
+   * @throws NotFoundError for a run of another key or none; AuthenticationError for a bad key.
+   */
+  watchRun(runId: string, options: WatchRunOptions = {}): Stream<WatchedRunEvent> {
+    return watchRunStream(this.#api, runId, options);
   }
 
   /** One vector per input, in input order; `params.step` picks a checkpoint. */

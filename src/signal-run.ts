@@ -23,7 +23,17 @@ import type { InferenceClient, InferenceOptions } from "./inference-client.js";
 import type { ChildPolicyOptions, SignalClient } from "./signal-client.js";
 import type { Stream } from "./stream.js";
 import type { TrainingClient, TrainingOptions } from "./training-client.js";
-import type { EmbeddingsParams, ForwardBackwardParams, OptimStepParams, SampleParams, SaveStateParams, TrainBatchParams } from "./types.js";
+import type {
+  EmbeddingsParams,
+  ForwardBackwardParams,
+  ForwardParams,
+  OptimStepParams,
+  SampleParams,
+  SaveStateParams,
+  TrainBatchParams,
+  WatchRunOptions,
+  WatchedRunEvent,
+} from "./types.js";
 
 export interface SignalRun extends Run {}
 
@@ -85,11 +95,16 @@ export class SignalRun {
     return this.#client.streamSample(this.run_id, prompt, params, options);
   }
 
+  /** This run's live events; see `SignalClient.watchRun`. */
+  watch(options?: WatchRunOptions): Stream<WatchedRunEvent> {
+    return this.#client.watchRun(this.run_id, options);
+  }
+
   /**
    * Per-token log-probabilities of `batch` (position 0 null) and its cross-entropy, under the live
    * weights or the checkpoint at `params.step`; changes nothing. See `SignalClient.forward`.
    */
-  forward(batch: Batch, params: { step?: number | undefined } = {}, options?: RequestOptions): APIPromise<ForwardResult> {
+  forward(batch: Batch, params: ForwardParams = {}, options?: RequestOptions): APIPromise<ForwardResult> {
     return this.#client.forward(this.run_id, batch, params, options);
   }
 

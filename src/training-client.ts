@@ -23,7 +23,7 @@ import { APIError, APIUserAbortError, SequenceBrokenError, SignalError } from ".
 import { PagePromise } from "./pagination.js";
 import { createProgress, type ProgressOptions } from "./progress.js";
 import { MetricsRecorder, type TrainingMetrics } from "./training-metrics.js";
-import type { ForwardBackwardParams, OptimStepParams, SaveStateParams, TrainBatchParams } from "./types.js";
+import type { ForwardBackwardParams, ForwardParams, OptimStepParams, SaveStateParams, TrainBatchParams } from "./types.js";
 
 /** Options of a TrainingClient (`client.training(runId, options)`, `new AsyncTrainingClient(options)`). */
 export interface TrainingOptions {
@@ -42,6 +42,8 @@ export interface EpochStep {
   result: TrainStepResult;
   /** Running mean loss of this epoch so far. */
   avg_loss: number;
+  /** The evaluation of `evalData` after this step, when one ran (see `TrainEpochOptions.evalEvery`). */
+  eval?: { loss: number; token_accuracy: number | undefined } | undefined;
 }
 
 /** Options of `trainEpoch` (SDK options, camelCase; the wire fields of each step go in `params`). */
@@ -61,6 +63,15 @@ export interface TrainEpochOptions {
   signal?: AbortSignal | undefined;
   /** Number of batches, for the ETA, when `batches` has no `length`. */
   total?: number | undefined;
+  /**
+   * A held-out batch, evaluated with `forward` (which changes nothing) every `evalEvery` steps and
+   * after the last one; each evaluation is recorded on the server as that step's `eval_loss` and
+   * `eval_token_accuracy` (`listMetrics`) and passed to `onStep` as `eval`. It goes in one
+   * `forward` call, so it must fit one request.
+   */
+  evalData?: Batch | undefined;
+  /** Steps between evaluations of `evalData`. @default only after the epoch's last step */
+  evalEvery?: number | undefined;
 }
 
 /** What `trainEpoch` resolves to. */
@@ -70,6 +81,8 @@ export interface EpochResult {
   steps: number;
   num_tokens: number;
   elapsed_ms: number;
+  /** The last evaluation of `evalData` (after the epoch's last step), when `evalData` was given. */
+  eval?: { loss: number; token_accuracy: number | undefined } | undefined;
 }
 
 /**
@@ -239,7 +252,7 @@ export class TrainingClient {
    * order: after every call made before it) or the checkpoint at `params.step`. Changes nothing.
    * @throws ValidationError for a malformed batch (nothing sent); NotFoundError for a step with no checkpoint.
    */
-  forward(batch: Batch, params: { step?: number | undefined } = {}, options?: RequestOptions): APIPromise<ForwardResult> {
+  forward(batch: Batch, params: ForwardParams = {}, options?: RequestOptions): APIPromise<ForwardResult> {
     // A checkpoint's step is not the run's: only a live-weights answer tells the current step.
     const live = params.step === undefined;
     // The server orders only live-weights forwards among the run's calls.
@@ -282,7 +295,17 @@ export class TrainingClient {
   async trainEpoch(batches: Iterable<Batch> | AsyncIterable<Batch>, options: TrainEpochOptions = {}): Promise<EpochResult> {
     // `learning_rate` / `max_grad_norm` beside the options are the earlier form: still applied
     // (with a warning), no longer in the type, as one object never mixes the two cases.
-    const { progress, onStep, signal, total, params: given, learning_rate, max_grad_norm } = options as TrainEpochOptions & TrainBatchParams;
+    const {
+      progress,
+      onStep,
+      signal,
+      total,
+      evalData,
+      evalEvery,
+      params: given,
+      learning_rate,
+      max_grad_norm,
+    } = options as TrainEpochOptions & TrainBatchParams;
     if (learning_rate !== undefined || max_grad_norm !== undefined) {
       warnDeprecated(
         this.#api.logger,
@@ -295,12 +318,19 @@ export class TrainingClient {
       ...(max_grad_norm !== undefined ? { max_grad_norm } : {}),
       ...given,
     };
+    if (evalEvery !== undefined) checkInteger("evalEvery", evalEvery, 1);
+    const evaluate = async () => {
+      const result = await this.forward(evalData!, { record_eval: true }, { signal });
+      return { loss: result.loss, token_accuracy: result.token_accuracy };
+    };
     const known = total ?? lengthOf(batches);
     const reporter = await createProgress(progress, known);
     const started = Date.now();
     let steps = 0;
     let tokens = 0;
     let lossSum = 0;
+    let evaluatedAt = 0;
+    let lastEval: EpochStep["eval"];
     try {
       for await (const batch of batches) {
         if (signal?.aborted) throw new APIUserAbortError("trainEpoch was aborted.", { cause: signal.reason });
@@ -310,12 +340,21 @@ export class TrainingClient {
         lossSum += result.loss;
         const avg = lossSum / steps;
         reporter.update({ steps, step: result.step, loss: result.loss, avg_loss: avg, num_tokens: tokens, elapsed_ms: Date.now() - started });
-        await onStep?.({ index: steps, result, avg_loss: avg });
+        const step: EpochStep = { index: steps, result, avg_loss: avg };
+        if (evalData !== undefined && ((evalEvery !== undefined && steps % evalEvery === 0) || steps === known)) {
+          step.eval = lastEval = await evaluate();
+          evaluatedAt = steps;
+        }
+        await onStep?.(step);
       }
+      // An epoch of unknown length learns which step was its last only now.
+      if (evalData !== undefined && steps > 0 && evaluatedAt !== steps) lastEval = await evaluate();
     } finally {
       reporter.stop();
     }
-    return { avg_loss: steps === 0 ? null : lossSum / steps, steps, num_tokens: tokens, elapsed_ms: Date.now() - started };
+    const result: EpochResult = { avg_loss: steps === 0 ? null : lossSum / steps, steps, num_tokens: tokens, elapsed_ms: Date.now() - started };
+    if (lastEval) result.eval = lastEval;
+    return result;
   }
 
   /** Saves a checkpoint at the current step: `adapter` (LoRA weights) or `state` (with the optimizer). */

@@ -1,4 +1,12 @@
-import type { CheckpointMode, ForwardBackwardRequest, OptimStepRequest, SampleRequest, TrainStepRequest } from "../generated/schema.js";
+import type {
+  CheckpointMode,
+  ForwardBackwardRequest,
+  ForwardRequest,
+  OptimStepRequest,
+  RunEvent,
+  SampleRequest,
+  TrainStepRequest,
+} from "../generated/schema.js";
 
 /** Sampling parameters: everything of the wire's `SampleRequest` but the prompts and `stream`. */
 export type SampleParams = Omit<SampleRequest, "prompts" | "stream">;
@@ -8,6 +16,12 @@ export type OptimStepParams = OptimStepRequest;
 
 /** The loss of a `forwardBackward` call: `loss_fn` (@default "cross_entropy") and `loss_fn_config` (for `ppo`). */
 export type ForwardBackwardParams = Omit<ForwardBackwardRequest, "batch">;
+
+/**
+ * Options of `forward`: `step` picks a checkpoint (omitted: the live weights); `record_eval`
+ * stores the loss and token accuracy as the current step's `eval_loss` / `eval_token_accuracy`.
+ */
+export type ForwardParams = Omit<ForwardRequest, "batch">;
 
 /** Overrides of one `trainBatch` step (`learning_rate`, `max_grad_norm`). */
 export type TrainBatchParams = Omit<TrainStepRequest, "batch">;
@@ -21,3 +35,19 @@ export interface SaveStateParams {
 export interface EmbeddingsParams {
   step?: number | undefined;
 }
+
+/** Options of `watchRun`. */
+export interface WatchRunOptions {
+  /** Stops watching: the loop ends with `APIUserAbortError`. */
+  signal?: AbortSignal | undefined;
+  /** Resume after this event (the `id` of the last event read, e.g. by an earlier process). @default the run as it is now */
+  lastEventId?: string | undefined;
+  /**
+   * Longest wait between reconnection attempts; the wait starts at the server's `retry:` advice
+   * (1 s on the local server) and doubles per failed attempt up to this. @default 30000
+   */
+  maxReconnectDelay?: number | undefined;
+}
+
+/** An event of `watchRun`: the wire `RunEvent` and the SSE `id` it came with (to resume after it). */
+export type WatchedRunEvent = RunEvent & { id: string };

@@ -266,7 +266,8 @@ export const zForwardBackwardRequest = z.object({
 
 export const zForwardRequest = z.object({
     batch: zBatch,
-    step: z.optional(z.int().check(z.gte(0), z.lte(1000000000)))
+    step: z.optional(z.int().check(z.gte(0), z.lte(1000000000))),
+    record_eval: z._default(z.optional(z.boolean()), false)
 });
 
 export const zForwardResult = z.object({
@@ -276,7 +277,8 @@ export const zForwardResult = z.object({
     logprobs: z.array(z.array(z.nullable(z.number()))),
     loss: z.number(),
     num_tokens: z.int().check(z.gte(0)),
-    num_examples: z.int().check(z.gte(0))
+    num_examples: z.int().check(z.gte(0)),
+    token_accuracy: z.optional(z.number().check(z.gte(0), z.lte(1)))
 });
 
 export const zTokenizeRequest = z.object({
@@ -309,7 +311,8 @@ export const zForwardBackwardResult = z.object({
     num_tokens: z.int().check(z.gte(0)),
     num_examples: z.int().check(z.gte(0)),
     step: z.int().check(z.gte(0)),
-    accumulated_calls: z.int().check(z.gte(1))
+    accumulated_calls: z.int().check(z.gte(1)),
+    token_accuracy: z.optional(z.number().check(z.gte(0), z.lte(1)))
 });
 
 export const zOptimStepRequest = z.object({
@@ -337,7 +340,8 @@ export const zTrainStepResult = z.object({
     grad_norm: z.number(),
     learning_rate: z.number(),
     num_tokens: z.int().check(z.gte(0)),
-    num_examples: z.int().check(z.gte(0))
+    num_examples: z.int().check(z.gte(0)),
+    token_accuracy: z.optional(z.number().check(z.gte(0), z.lte(1)))
 });
 
 export const zZeroGradResult = z.object({
@@ -351,6 +355,9 @@ export const zMetric = z.object({
     grad_norm: z.number(),
     learning_rate: z.number(),
     num_tokens: z.int().check(z.gte(0)),
+    token_accuracy: z.optional(z.number().check(z.gte(0), z.lte(1))),
+    eval_loss: z.optional(z.number()),
+    eval_token_accuracy: z.optional(z.number().check(z.gte(0), z.lte(1))),
     created_at: z.iso.datetime({ offset: true })
 });
 
@@ -469,6 +476,30 @@ export const zSampleResult = z.object({
     step: z.int().check(z.gte(0)),
     samples: z.array(zSample),
     usage: zSampleUsage
+});
+
+/**
+ * One event of `watchRun` (the `data:` of a `text/event-stream` event). `type` says which
+ * fields it carries: `step.applied` → `step`, `metric`; `checkpoint.saved` → `step`,
+ * `checkpoint`; `checkpoint.deleted` → `step`; `run.updated` → `run` (and `resync: true`
+ * when events were missed and the client should re-read what it shows); `run.deleted` →
+ * nothing more, and the stream ends.
+ *
+ */
+export const zRunEvent = z.object({
+    type: z.enum([
+        'step.applied',
+        'checkpoint.saved',
+        'checkpoint.deleted',
+        'run.updated',
+        'run.deleted'
+    ]),
+    run_id: zRunId,
+    step: z.optional(z.int().check(z.gte(0))),
+    metric: z.optional(zMetric),
+    checkpoint: z.optional(zCheckpoint),
+    run: z.optional(zRun),
+    resync: z.optional(z.boolean())
 });
 
 /**
@@ -672,6 +703,19 @@ export const zUpdateRunPath = z.object({
  * The run as it is now.
  */
 export const zUpdateRunResponse = zRun;
+
+export const zWatchRunHeaders = z.object({
+    'Last-Event-ID': z.optional(z.string().check(z.maxLength(128)))
+});
+
+export const zWatchRunPath = z.object({
+    run_id: zRunId
+});
+
+/**
+ * Server-sent events; each `data:` line is a JSON `RunEvent`.
+ */
+export const zWatchRunResponse = z.string();
 
 export const zForwardBackwardBody = zForwardBackwardRequest;
 

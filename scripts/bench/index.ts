@@ -17,6 +17,7 @@ const sections: Array<[string, () => Promise<Section>]> = [
   ["run store", async () => (await import("./run-store.js")).benchRunStore],
   ["server bounds", async () => (await import("./server-bounds.js")).benchServerBounds],
   ["pipelined training calls", async () => (await import("./pipelining.js")).benchPipelining],
+  ["console", async () => (await import("./console.js")).benchConsole],
 ];
 
 const only = process.argv.slice(2);

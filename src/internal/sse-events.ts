@@ -10,9 +10,15 @@ export interface ServerSentEvent {
  * splits a CRLF), a leading BOM is dropped, `:` lines are comments, one space after the colon is
  * stripped, `data` lines join with `\n`, and a blank line dispatches the event (none when it has
  * no data). An event cut off by the end of the stream is discarded. `id` and `retry` are not
- * needed by a one-shot request and are ignored.
+ * needed by a one-shot request; a reader that reconnects passes `state`, which the reader keeps
+ * as the standard's event source does: `lastEventId` is set when an event is dispatched (from
+ * the last `id` line, one without a NUL), `retry` from a `retry` line of digits only.
  */
-export async function* readServerSentEvents(chunks: AsyncIterable<string>): AsyncGenerator<ServerSentEvent, void, undefined> {
+export async function* readServerSentEvents(
+  chunks: AsyncIterable<string>,
+  state: { lastEventId?: string; retry?: number } = {},
+): AsyncGenerator<ServerSentEvent, void, undefined> {
+  let idBuffer = state.lastEventId;
   let buffer = "";
   let first = true;
   let skipLF = false;
@@ -38,6 +44,7 @@ export async function* readServerSentEvents(chunks: AsyncIterable<string>): Asyn
       }
       start = i + 1;
       if (line === "") {
+        if (idBuffer !== undefined) state.lastEventId = idBuffer;
         if (data.length > 0) yield { event: event || "message", data: data.join("\n") };
         event = "";
         data = [];
@@ -50,6 +57,8 @@ export async function* readServerSentEvents(chunks: AsyncIterable<string>): Asyn
       if (value.startsWith(" ")) value = value.slice(1);
       if (field === "data") data.push(value);
       else if (field === "event") event = value;
+      else if (field === "id" && !value.includes("\0")) idBuffer = value;
+      else if (field === "retry" && /^\d+$/.test(value)) state.retry = Number(value);
     }
     buffer = buffer.slice(start);
   }

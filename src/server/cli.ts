@@ -28,6 +28,7 @@ Options:
                    repeat for several
   --sequence-hold-ms N  longest a pipelined call waits for a missing earlier call of its
                    sequence (default ${SERVER_DEFAULTS.sequenceHoldMs})
+  --no-console     do not serve the web console at / (the API only)
   -h, --help       show this help
 `;
 
@@ -60,6 +61,7 @@ export async function main(argv: string[]): Promise<number> {
         "cors-origin": { type: "string", multiple: true },
         "allowed-host": { type: "string", multiple: true },
         "sequence-hold-ms": { type: "string" },
+        "no-console": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -94,6 +96,7 @@ export async function main(argv: string[]): Promise<number> {
       ...(values["cors-origin"] ? { corsOrigins: values["cors-origin"] } : {}),
       ...(values["allowed-host"] ? { allowedHosts: values["allowed-host"] } : {}),
       ...(holdMs !== undefined ? { sequenceHoldMs: holdMs } : {}),
+      ...(values["no-console"] ? { console: false } : {}),
       ...(values["default-model"] !== undefined ? { defaultModel: values["default-model"] } : {}),
       models,
       dataDir,
@@ -106,6 +109,7 @@ export async function main(argv: string[]): Promise<number> {
   process.stdout.write(
     `Frontier Signal server listening on ${server.url} (${dataDir === ":memory:" ? "runs in memory only" : `data dir ${path.resolve(dataDir)}`})\n`,
   );
+  if (server.consoleUrl) process.stdout.write(`Web console: ${server.consoleUrl} (sign in with an API key)\n`);
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {

@@ -8,6 +8,7 @@ import type { LiveRuns } from "./runs/live-runs.js";
 import type { CallSequencer } from "./runs/call-sequencer.js";
 import type { RunQueue } from "./runs/run-queue.js";
 import type { RunStorage } from "./store/run-store.js";
+import type { RunEvents } from "./runs/run-events.js";
 import type { Admission } from "./runs/admission.js";
 import type { ServerLimits } from "./limits.js";
 
@@ -20,6 +21,8 @@ export interface Services {
   /** Orders each client's pipelined calls on a run (`Signal-Sequence`) in front of `queue`. */
   sequencer: CallSequencer;
   live: LiveRuns;
+  /** The runs' live events (`watchRun`), published after each change is durable. */
+  events: RunEvents;
   adapters: AdapterCache;
   /** Bounds of the engine-bound calls held at once. */
   admission: Admission;

@@ -50,6 +50,7 @@ const CHANGES_RUN: { readonly [Op in OperationId]: boolean } = {
   getRun: false,
   updateRun: false,
   deleteRun: false,
+  watchRun: false,
   forwardBackward: true,
   optimStep: true,
   trainStep: true,

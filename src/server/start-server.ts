@@ -5,6 +5,7 @@ import { createAuthenticator } from "./http/auth.js";
 import { answerClientError } from "./http/client-error.js";
 import { normalizeCorsOrigins } from "./http/cors.js";
 import { hostPolicy } from "./http/host-check.js";
+import { findConsoleDir } from "./http/console.js";
 import type { Services } from "./context.js";
 import { DEFAULT_MODEL_ID, type HfModelSource, createEngine } from "./engine/index.js";
 import type { Engine } from "./engine/types.js";
@@ -17,6 +18,7 @@ import { CallSequencer, SEQUENCE_DEFAULTS } from "./runs/call-sequencer.js";
 import { RunQueue } from "./runs/run-queue.js";
 import { MemoryRunStore } from "./store/memory-run-store.js";
 import { RunStore, type RunStorage } from "./store/run-store.js";
+import { RunEvents } from "./runs/run-events.js";
 import { Admission } from "./runs/admission.js";
 import { guardConnections } from "./http/connection-guard.js";
 import { type ServerLimits, resolveLimits } from "./limits.js";
@@ -99,6 +101,14 @@ export interface ServerOptions {
    * @throws Error from `startServer` for an entry that is not a host name or address.
    */
   allowedHosts?: string[];
+  /**
+   * Serve the web console at `/` (runs, live curves, checkpoints, a playground), a static page
+   * under a strict Content-Security-Policy that calls this server's API with the key typed into
+   * it. `false` turns it off (`--no-console`). @default true
+   */
+  console?: boolean;
+  /** Where the console's built files are. @default the ones shipped in the package (`dist/console`) */
+  consoleDir?: string;
 }
 
 /** The `dataDir` that keeps the runs in memory. */
@@ -121,6 +131,8 @@ export const SERVER_VERSION = VERSION;
 export interface RunningServer {
   /** Base URL without a trailing slash, e.g. `http://127.0.0.1:7300`. */
   url: string;
+  /** The web console's address (`url` + `/`), or `undefined` when it is off or not built. */
+  consoleUrl: string | undefined;
   /** The accepted API keys (including a generated one). */
   apiKeys: string[];
   /**
@@ -177,6 +189,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     sequencer: new CallSequencer(options.sequenceHoldMs ?? SERVER_DEFAULTS.sequenceHoldMs),
     live: new LiveRuns(engine, store, queue, limits),
     adapters: new AdapterCache(engine),
+    events: new RunEvents(),
     admission: new Admission(limits),
     limits,
     models,
@@ -184,8 +197,11 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     startedAt: Date.now(),
     version: SERVER_VERSION,
   };
+  const consoleDir = options.console === false ? undefined : (options.consoleDir ?? findConsoleDir());
+  if (options.console !== false && consoleDir === undefined) log?.("The web console is not built (run `npm run build`); serving the API only.");
   const pipeline: PipelineOptions = {
     handlers: HANDLERS,
+    consoleDir,
     authenticate: createAuthenticator(apiKeys),
     bodyLimitBytes: options.bodyLimitBytes ?? SERVER_DEFAULTS.bodyLimitBytes,
     corsOrigins,
@@ -233,6 +249,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   let closing: Promise<void> | undefined;
   return {
     url: `http://${host}:${address.port}`,
+    consoleUrl: consoleDir === undefined ? undefined : `http://${host}:${address.port}/`,
     apiKeys: [...apiKeys],
     close: () =>
       (closing ??= (async () => {

@@ -65,6 +65,10 @@ const cases: { [Op in OperationId]: Case } = {
     valid: (c) => c.DELETE("/v1/runs/{run_id}", run),
     invalid: (c) => c.DELETE("/v1/runs/{run_id}", { params: { path: { run_id: "RUN-UPPER" } } }),
   },
+  watchRun: {
+    valid: (c) => c.GET("/v1/runs/{run_id}/events", { ...run, parseAs: "text" }),
+    invalid: (c) => c.GET("/v1/runs/{run_id}/events", { params: { path: { run_id: "RUN-UPPER" } } }),
+  },
   forwardBackward: {
     valid: (c) => c.POST("/v1/runs/{run_id}/forward_backward", { ...run, body: { batch } }),
     invalid: (c) => c.POST("/v1/runs/{run_id}/forward_backward", { ...run, body: { batch: [] } }),

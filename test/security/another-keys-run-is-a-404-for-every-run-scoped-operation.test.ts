@@ -28,6 +28,7 @@ const attempts: Partial<Record<OperationId, (id: string) => Attempt[]>> = {
   getRun: (id) => [{ method: "GET", path: `/v1/runs/${id}` }],
   updateRun: (id) => [{ method: "POST", path: `/v1/runs/${id}`, body: { name: "taken" } }],
   deleteRun: (id) => [{ method: "DELETE", path: `/v1/runs/${id}` }],
+  watchRun: (id) => [{ method: "GET", path: `/v1/runs/${id}/events` }],
   forwardBackward: (id) => [{ method: "POST", path: `/v1/runs/${id}/forward_backward`, body: { batch: QA } }],
   optimStep: (id) => [{ method: "POST", path: `/v1/runs/${id}/optim_step`, body: {} }],
   trainStep: (id) => [{ method: "POST", path: `/v1/runs/${id}/train_step`, body: { batch: QA } }],

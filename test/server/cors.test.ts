@@ -31,7 +31,7 @@ describe("CORS on the local server, by default", () => {
     expect(response.headers.get("access-control-allow-origin")).toBe("http://localhost:5173");
     expect(listHeader(response.headers, "access-control-allow-methods").sort()).toEqual(["get", "post"]);
     expect(listHeader(response.headers, "access-control-allow-headers")).toEqual(
-      expect.arrayContaining(["authorization", "content-type", "idempotency-key", "x-signal-client"]),
+      expect.arrayContaining(["authorization", "content-type", "idempotency-key", "x-signal-client", "last-event-id"]),
     );
     expect(Number(response.headers.get("access-control-max-age"))).toBeGreaterThan(0);
     expect(response.headers.get("vary")).toContain("Origin");

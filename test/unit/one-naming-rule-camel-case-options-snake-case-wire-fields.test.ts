@@ -56,7 +56,7 @@ describe("one naming rule", () => {
     expectTypeOf<Mixed<LocalServerOptions>>().toEqualTypeOf<false>();
     expectTypeOf<Mixed<MockServerOptions>>().toEqualTypeOf<false>();
     // What the SDK computes keeps the guide's keys.
-    expectTypeOf<keyof EpochResult>().toEqualTypeOf<"avg_loss" | "steps" | "num_tokens" | "elapsed_ms">();
+    expectTypeOf<keyof EpochResult>().toEqualTypeOf<"avg_loss" | "steps" | "num_tokens" | "elapsed_ms" | "eval">();
     expectTypeOf<TrainingMetrics>().toHaveProperty("avg_loss");
     expectTypeOf<CacheStats>().toHaveProperty("cache_size");
     // The checker itself: a mixed object is caught.

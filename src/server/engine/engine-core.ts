@@ -252,8 +252,9 @@ export class EngineCore {
     checkLoss(batch, loss);
     const m = s.model;
     const ctx = m.contextLength;
-    let result: { loss: number; grads: [Float32Array, Float32Array][] };
+    let result: { loss: number; grads: [Float32Array, Float32Array][]; predicted?: Int32Array };
     let numTokens: number;
+    let tokenAccuracy: number | undefined;
     if (isPolicyLoss(loss)) {
       const enc = encodePolicyBatch(batch, ctx, m.codec);
       const fast = m.kind === "hf" ? this.fastModel(m) : undefined;
@@ -270,6 +271,7 @@ export class EngineCore {
       result =
         m.kind === "byte" ? this.graph(m).lossAndGrads(enc, s.lora) : fast ? fastLossAndGrads(fast, enc, s.lora) : hfLossAndGrads(this.hfModel(m), enc, s.lora);
       numTokens = enc.numTokens;
+      if (result.predicted) tokenAccuracy = weightedAccuracy(result.predicted, enc.targets, enc.weights);
     }
     const grads = result.grads;
     if (s.acc) {
@@ -283,7 +285,13 @@ export class EngineCore {
     } else {
       s.acc = { calls: 1, sums: grads.map(([a, b]) => [Float32Array.from(a), Float32Array.from(b)]) };
     }
-    return { loss: result.loss, grad_norm: l2Norm(grads), num_tokens: numTokens, num_examples: batch.length };
+    return {
+      loss: result.loss,
+      grad_norm: l2Norm(grads),
+      ...(tokenAccuracy !== undefined ? { token_accuracy: tokenAccuracy } : {}),
+      num_tokens: numTokens,
+      num_examples: batch.length,
+    };
   }
 
   /** @throws EngineError `nothing_accumulated` when no forwardBackward happened since the last step. */
@@ -459,19 +467,28 @@ export class EngineCore {
     const { encoded } = encodeExamples(batch, s.model.contextLength, s.model.codec);
     const w = this.weightsOf(ref);
     const sequences = encoded.map((e) => e.tokens);
-    const logprobs = w instanceof HfWeights ? w.logprobs(sequences) : sequenceLogprobs(w, sequences);
+    const hits: boolean[][] = [];
+    const logprobs = w instanceof HfWeights ? w.logprobs(sequences, hits) : sequenceLogprobs(w, sequences, hits);
     let sum = 0;
     let total = 0;
+    let correct = 0;
     encoded.forEach((e, i) => {
       for (let t = 1; t < e.tokens.length; t++) {
         const weight = e.weights[t]!;
         if (weight > 0) {
           sum -= weight * logprobs[i]![t]!;
           total += weight;
+          if (hits[i]![t]) correct += weight;
         }
       }
     });
-    return { logprobs, loss: total > 0 ? sum / total : 0, num_tokens: total, num_examples: batch.length };
+    return {
+      logprobs,
+      loss: total > 0 ? sum / total : 0,
+      token_accuracy: total > 0 ? correct / total : 0,
+      num_tokens: total,
+      num_examples: batch.length,
+    };
   }
 
   /** One round of the continuous batch (see `SampleBatcher.step`). @returns whether requests remain. */
@@ -625,4 +642,17 @@ function withDefaults(config: RunConfig, layout: LoraLayout): RunConfig {
       "target_modules",
     );
   return { ...config, target_modules };
+}
+
+/** Sum of the (normalised) weights of the positions whose argmax is their target: the weighted token accuracy. */
+function weightedAccuracy(predicted: Int32Array, targets: Int32Array, weights: Float32Array): number {
+  let correct = 0;
+  let total = 0;
+  for (let i = 0; i < targets.length; i++) {
+    const w = weights[i]!;
+    if (targets[i]! < 0 || w <= 0) continue;
+    total += w;
+    if (predicted[i] === targets[i]) correct += w;
+  }
+  return total > 0 ? Math.min(1, correct / total) : 0;
 }

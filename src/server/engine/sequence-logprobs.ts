@@ -7,9 +7,10 @@ const CHUNK_ROWS = 2048;
 /**
  * The log-probability of every token of every sequence given the ones before it, on the
  * sampler's arithmetic (decoder rows and `logNormalizer`), so a token a sample produced gets
- * exactly the logprob the sampler reported. Position 0 has no predecessor: null.
+ * exactly the logprob the sampler reported. Position 0 has no predecessor: null. `hits`, when
+ * given, receives for each sequence whether each token (from position 1) is the argmax given the ones before.
  */
-export function sequenceLogprobs(w: DecodeWeights, sequences: readonly number[][]): (number | null)[][] {
+export function sequenceLogprobs(w: DecodeWeights, sequences: readonly number[][], hits?: boolean[][]): (number | null)[][] {
   const V = w.config.vocab_size;
   const out: (number | null)[][] = [];
   for (let first = 0; first < sequences.length; ) {
@@ -22,11 +23,15 @@ export function sequenceLogprobs(w: DecodeWeights, sequences: readonly number[][
     let row = 0;
     for (const tokens of chunk) {
       const lp: (number | null)[] = [null];
+      const hit: boolean[] = [false];
       for (let t = 1; t < tokens.length; t++) {
         const l = logits.subarray((row + t - 1) * V, (row + t) * V);
-        lp.push(l[tokens[t]!]! - logNormalizer(l).logZ);
+        const n = logNormalizer(l);
+        lp.push(l[tokens[t]!]! - n.logZ);
+        hit.push(n.argmax === tokens[t]);
       }
       out.push(lp);
+      hits?.push(hit);
       row += tokens.length;
     }
     first = last;

@@ -12,6 +12,8 @@ import type { AttentionModule, LossSpec } from "./types.js";
 export interface LossAndGrads {
   loss: number;
   grads: [Float32Array, Float32Array][];
+  /** `[rows*seq]` the most likely next token at each position (argmax of the logits). */
+  predicted?: Int32Array;
 }
 
 interface LayerTensors {
@@ -163,16 +165,22 @@ export class TrainGraph {
       // The wasm OneHot kernel ignores its dtype argument (float32 gets int bits), so cast.
       const onehot = tf.cast(tf.oneHot(tf.tensor1d(batch.targets, "int32"), this.weights.config.vocab_size), "float32") as Tensor2D;
       const lossOf = lossFor(onehot);
+      let argmax: Tensor | undefined;
       const f = (...p: Tensor[]) => {
         const h = this.hidden(batch, lora, p as Tensor2D[]);
         const logits = frozenLinear(tf, h, this.head[0], this.head[1]);
+        // Off the path to the loss, so the gradient ignores it; kept past the tape's tidy.
+        argmax = tf.keep(tf.argMax(logits, 1));
         return lossOf(logits);
       };
       const { value, grads } = tf.valueAndGrads(f)(params);
       const g = grads.map((t) => t.dataSync() as Float32Array);
+      const predicted = Int32Array.from(argmax!.dataSync());
+      argmax!.dispose();
       result = {
         loss: value.dataSync()[0]!,
         grads: lora.pairs.map((_, i) => [g[2 * i]!, g[2 * i + 1]!]),
+        predicted,
       };
     });
     return result!;

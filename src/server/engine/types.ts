@@ -94,6 +94,8 @@ export interface ForwardResult {
   logprobs: (number | null)[][];
   /** Mean of -logprob over the weighted target tokens. */
   loss: number;
+  /** Weighted share of the target tokens that are the most likely token given the ones before. */
+  token_accuracy: number;
   num_tokens: number;
   num_examples: number;
 }
@@ -103,6 +105,8 @@ export interface ForwardBackwardResult {
   loss: number;
   /** L2 norm of this call's gradient (before accumulation). */
   grad_norm: number;
+  /** Weighted share of the target tokens the model's argmax predicted (cross-entropy calls only). */
+  token_accuracy?: number;
   /** Weighted target tokens in this call. */
   num_tokens: number;
   num_examples: number;

@@ -4,7 +4,7 @@ import { type Handler, json } from "../context.js";
 import { type F32Tensor, readSafetensors, writeSafetensors } from "../engine/index.js";
 import type { RunState } from "../engine/types.js";
 import { changeRun, nextRecord, ownedRun } from "../runs/run-access.js";
-import { toCheckpoint } from "../store/run-record.js";
+import { toCheckpoint, toRun } from "../store/run-record.js";
 import { CHECKPOINT_FILES, findCheckpoint, weightsLost } from "../runs/weights.js";
 
 type Schemas = components["schemas"];
@@ -28,7 +28,8 @@ export const createCheckpoint: Handler<"createCheckpoint"> = (ctx) => {
     const record = nextRecord(run);
     const checkpoint = await ctx.services.store.writeCheckpoint(runId, run.current_step, mode, record.updated_at, files);
     record.checkpoints = [...run.checkpoints.filter((c) => c.step !== checkpoint.step), checkpoint].sort((a, b) => a.step - b.step);
-    return { record, checkpoint, status: 201, body: toCheckpoint({ run_id: runId, adapter_config: state.adapter_config }, checkpoint) };
+    const body = toCheckpoint({ run_id: runId, adapter_config: state.adapter_config }, checkpoint);
+    return { record, checkpoint, status: 201, body, event: { type: "checkpoint.saved", run_id: runId, step: checkpoint.step, checkpoint: body } };
   });
 };
 
@@ -71,6 +72,7 @@ export const deleteCheckpoint: Handler<"deleteCheckpoint"> = async (ctx) => {
     const record = nextRecord(run);
     record.checkpoints = run.checkpoints.filter((c) => c.step !== step);
     await ctx.services.store.commit(record, { removeCheckpoint: step });
+    ctx.services.events.publish({ type: "checkpoint.deleted", run_id: runId, step });
     await ctx.services.adapters.drop(`${runId}@${step}#`);
   });
   const body: Schemas["CheckpointDeleted"] = { object: "checkpoint.deleted", run_id: runId, step, deleted: true };
@@ -101,7 +103,7 @@ export const restoreCheckpoint: Handler<"restoreCheckpoint"> = (ctx) => {
     record.pending = { calls: 0, loss_sum: 0, num_tokens: 0 };
     record.adapter_config = adapterConfig;
     const body: Schemas["RestoreResponse"] = { run_id: runId, step, mode: checkpoint.mode, restored_optimizer: restoresOptimizer };
-    return { record, state, dropMetricsAfter: step, status: 200, body };
+    return { record, state, dropMetricsAfter: step, status: 200, body, event: { type: "run.updated", run_id: runId, run: toRun(record) } };
   });
 };
 

@@ -1,4 +1,5 @@
 import type { components } from "../../../generated/schema.js";
+import { validationError } from "../wire/api-error.js";
 import { type Handler, json } from "../context.js";
 import type { ForwardResult } from "../engine/types.js";
 import { checkLoss } from "../engine/rl-loss.js";
@@ -12,9 +13,11 @@ type Schemas = components["schemas"];
 /**
  * forward: per-token logprobs and the cross-entropy of a batch under the live weights (in the
  * run's queue, after the calls before it, so it sees their effect) or a checkpoint `step`.
- * Nothing is accumulated or persisted.
+ * Nothing is accumulated; with `record_eval` the loss and token accuracy are stored as the
+ * current step's `eval_loss` and `eval_token_accuracy` (in the same turn, so they describe that step).
  * @throws ApiError 400 `context_length_exceeded` naming `batch[i]`, `invalid_example` as
- *   forward_backward; 404 for an unknown step; 409 `non_finite_weights` for weights that are not finite.
+ *   forward_backward; 404 for an unknown step; 409 `non_finite_weights` for weights that are not
+ *   finite; 422 naming `record_eval` with a `step` or before the first optimizer step.
  */
 export const forward: Handler<"forward"> = async (ctx) => {
   const runId = ctx.path.run_id;
@@ -29,8 +32,18 @@ export const forward: Handler<"forward"> = async (ctx) => {
   }
   let result: ForwardResult;
   let step: number;
+  if (body.record_eval === true && body.step !== undefined) {
+    throw validationError("record_eval: evaluation is recorded for the live weights only; omit step", "record_eval");
+  }
   if (body.step === undefined) {
-    [result, step] = await readRun(ctx, runId, async (run) => [await engine.forward({ runId }, body.batch), run.current_step] as const);
+    [result, step] = await readRun(ctx, runId, async (run) => {
+      if (body.record_eval === true && run.current_step === 0) {
+        throw validationError("record_eval: the run has no optimizer step yet, so there is no metric row to record on", "record_eval");
+      }
+      const out = await engine.forward({ runId }, body.batch);
+      if (body.record_eval === true) ctx.services.store.recordEval(runId, run.current_step, out.loss, out.token_accuracy);
+      return [out, run.current_step] as const;
+    });
   } else {
     const resolved = await resolveWeights(ctx, ownedRun(ctx, runId), body.step);
     step = resolved.step;
@@ -47,6 +60,7 @@ export const forward: Handler<"forward"> = async (ctx) => {
     step,
     logprobs: result.logprobs,
     loss: result.loss,
+    token_accuracy: result.token_accuracy,
     num_tokens: Math.round(result.num_tokens),
     num_examples: result.num_examples,
   };

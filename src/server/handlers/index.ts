@@ -7,6 +7,7 @@ import { detokenize, tokenize } from "./tokens.js";
 import { getHealth, listModels } from "./meta.js";
 import { createRun, deleteRun, getRun, listRuns, updateRun } from "./run-handlers.js";
 import { forwardBackward, listMetrics, optimStep, trainStep, zeroGrad } from "./training.js";
+import { watchRun } from "./watch-run.js";
 
 /** operationId → handler: every operation of the spec (the compiler checks none is missing). */
 export const HANDLERS: Handlers = {
@@ -17,6 +18,7 @@ export const HANDLERS: Handlers = {
   getRun,
   updateRun,
   deleteRun,
+  watchRun,
   forwardBackward,
   optimStep,
   trainStep,

@@ -144,6 +144,7 @@ export const deleteRun: Handler<"deleteRun"> = async (ctx) => {
     await live.discard(runId);
     await adapters.drop(`${runId}@`);
     await store.remove(runId);
+    ctx.services.events.publish({ type: "run.deleted", run_id: runId });
   });
   return json(200, { object: "run.deleted", run_id: runId, deleted: true });
 };

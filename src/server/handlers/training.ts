@@ -24,11 +24,7 @@ export const forwardBackward: Handler<"forwardBackward"> = async (ctx) => {
     const result = await checkResult(ctx, runId, await engine.forwardBackward(runId, batch, loss));
     const state = await engine.exportState(runId);
     const record = nextRecord(run);
-    record.pending = {
-      calls: run.pending.calls + 1,
-      loss_sum: run.pending.loss_sum + result.loss,
-      num_tokens: run.pending.num_tokens + result.num_tokens,
-    };
+    record.pending = accumulate(run.pending, result);
     const body: Schemas["ForwardBackwardResult"] = { ...result, step: run.current_step, accumulated_calls: record.pending.calls };
     return { record, state, status: 200, body };
   });
@@ -55,7 +51,7 @@ export const optimStep: Handler<"optimStep"> = (ctx) => {
     const record = nextRecord(run);
     const metric = applyStep(record, run.pending, result);
     const body: Schemas["OptimStepResult"] = { step: result.step, learning_rate: result.learning_rate, grad_norm: result.grad_norm };
-    return { record, state, metric, status: 200, body };
+    return { record, state, metric, status: 200, body, event: stepApplied(runId, metric) };
   });
 };
 
@@ -79,11 +75,7 @@ export const trainStep: Handler<"trainStep"> = async (ctx) => {
     const result = await checkResult(ctx, runId, stepped);
     const state = await engine.exportState(runId);
     const record = nextRecord(run);
-    const pending = {
-      calls: run.pending.calls + 1,
-      loss_sum: run.pending.loss_sum + result.loss,
-      num_tokens: run.pending.num_tokens + result.num_tokens,
-    };
+    const pending = accumulate(run.pending, result);
     const metric = applyStep(record, pending, result);
     const body: Schemas["TrainStepResult"] = {
       step: result.step,
@@ -92,8 +84,9 @@ export const trainStep: Handler<"trainStep"> = async (ctx) => {
       learning_rate: result.learning_rate,
       num_tokens: result.num_tokens,
       num_examples: result.num_examples,
+      ...(result.token_accuracy !== undefined ? { token_accuracy: result.token_accuracy } : {}),
     };
-    return { record, state, metric, status: 200, body };
+    return { record, state, metric, status: 200, body, event: stepApplied(runId, metric) };
   });
 };
 
@@ -192,12 +185,34 @@ function applyStep(record: RunRecord, pending: RunRecord["pending"], result: { s
   }
   record.current_step = result.step;
   record.pending = { calls: 0, loss_sum: 0, num_tokens: 0 };
+  const accuracyCalls = pending.accuracy_calls ?? 0;
   return {
     step: result.step,
     loss: pending.loss_sum / pending.calls,
     grad_norm: result.grad_norm,
     learning_rate: result.learning_rate,
     num_tokens: pending.num_tokens,
+    ...(accuracyCalls > 0 ? { token_accuracy: (pending.accuracy_sum ?? 0) / accuracyCalls } : {}),
     created_at: record.updated_at,
   };
+}
+
+/** The accumulator after one more training call. */
+function accumulate(pending: RunRecord["pending"], result: { loss: number; num_tokens: number; token_accuracy?: number }): RunRecord["pending"] {
+  const next: RunRecord["pending"] = {
+    calls: pending.calls + 1,
+    loss_sum: pending.loss_sum + result.loss,
+    num_tokens: pending.num_tokens + result.num_tokens,
+  };
+  const accuracyCalls = (pending.accuracy_calls ?? 0) + (result.token_accuracy !== undefined ? 1 : 0);
+  if (accuracyCalls > 0) {
+    next.accuracy_calls = accuracyCalls;
+    next.accuracy_sum = (pending.accuracy_sum ?? 0) + (result.token_accuracy ?? 0);
+  }
+  return next;
+}
+
+/** The `step.applied` event of a step's metric row. */
+function stepApplied(runId: string, metric: Schemas["Metric"]): Schemas["RunEvent"] {
+  return { type: "step.applied", run_id: runId, step: metric.step, metric };
 }

@@ -7,7 +7,7 @@ import { matchRoute } from "./routes.js";
  * Request headers a page may send: what the SDK sends (`X-Signal-Client` names it, since a page
  * cannot set `User-Agent`) and `Prefer`, which the contract mock reads.
  */
-const CORS_ALLOWED_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key", "Signal-Sequence", "X-Signal-Client", "Prefer"] as const;
+const CORS_ALLOWED_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key", "Signal-Sequence", "X-Signal-Client", "Prefer", "Last-Event-ID"] as const;
 
 /** Response headers a page's scripts may read besides the CORS-safelisted ones. */
 const CORS_EXPOSED_HEADERS = ["x-request-id", "Retry-After", "idempotent-replayed"] as const;

@@ -18,6 +18,7 @@ import { checkCheapLimits } from "./cheap-limits.js";
 import type { ConnectionGuard } from "./connection-guard.js";
 import { classifyInfrastructureError } from "./infrastructure-errors.js";
 import { asTenant } from "../engine/tenant.js";
+import { serveConsole } from "./console.js";
 
 /** What the pipeline needs besides the services. */
 export interface PipelineOptions {
@@ -37,6 +38,8 @@ export interface PipelineOptions {
   corsOrigins?: CorsOrigins;
   /** `Host` headers answered (see `hostPolicy`); `undefined` for any. */
   hostPolicy?: HostPolicy;
+  /** The web console's built files, served at `/`; `undefined` serves none. */
+  consoleDir?: string | undefined;
 }
 
 const noInput = z.object({});
@@ -100,6 +103,7 @@ async function handle(
   signal: AbortSignal,
 ): Promise<void> {
   checkHost(req, options.hostPolicy);
+  if (options.consoleDir !== undefined && (await serveConsole(req, res, rawPath, options.consoleDir))) return;
   if (applyCors(req, res, options.corsOrigins, rawPath)) return;
   const method = req.method ?? "GET";
   const match = matchRoute(method, rawPath);

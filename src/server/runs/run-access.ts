@@ -4,6 +4,7 @@ import { type Turn, isRetryable, recordSequence } from "./call-sequencer.js";
 import { toApiError } from "./engine-errors.js";
 import type { RunRecord } from "../store/run-record.js";
 import type { RunCommit } from "../store/run-store.js";
+import type { RunEvent } from "./run-events.js";
 
 /**
  * The run `runId` if the caller's key created it. Another key's run answers exactly like a
@@ -30,6 +31,8 @@ export interface RunChange extends Omit<RunCommit, "idempotency"> {
    * what it found, whose refusal changes the run (optim_step discarding a non-finite gradient).
    */
   refuse?: ApiError;
+  /** Published to the run's watchers once the change is committed. */
+  event?: RunEvent;
 }
 
 /**
@@ -50,7 +53,7 @@ export function changeRun(ctx: RequestContext, runId: string, work: (run: RunRec
       let change: RunChange;
       try {
         change = await work(run);
-        const { record, status, body, refuse, ...commit } = change;
+        const { record, status, body, refuse, event: _event, ...commit } = change;
         if (ctx.idempotency && status < 300) {
           const { scope, request_hash } = ctx.idempotency;
           (commit as RunCommit).idempotency = { scope, record: { request_hash, status, body, created_at: Date.now() } };
@@ -63,6 +66,7 @@ export function changeRun(ctx: RequestContext, runId: string, work: (run: RunRec
         if (mapped === error && !(error instanceof ApiError)) await live.discard(runId);
         throw mapped;
       }
+      if (change.event && change.status < 300) ctx.services.events.publish(change.event);
       return { kind: "json", status: change.status, body: change.body, recordedInRun: runId };
     }),
   );

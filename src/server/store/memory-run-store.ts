@@ -83,6 +83,15 @@ export class MemoryRunStore {
     return all.filter((m) => m.step > afterStep).slice(0, limit);
   }
 
+  /** As `RunStore.recordEval`: the evaluation figures of the metric row at `step`; false when there is none. */
+  recordEval(runId: string, step: number, evalLoss: number, evalTokenAccuracy: number): boolean {
+    const row = this.#stored.get(runId)?.metrics.find((m) => m.step === step);
+    if (!row) return false;
+    row.eval_loss = evalLoss;
+    row.eval_token_accuracy = evalTokenAccuracy;
+    return true;
+  }
+
   findIdempotency(scope: string): (IdempotencyRecord & { run_id: string }) | undefined {
     return this.#idempotency.get(scope);
   }

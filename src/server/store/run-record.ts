@@ -30,6 +30,9 @@ interface PendingAccumulation {
   calls: number;
   loss_sum: number;
   num_tokens: number;
+  /** Sum of the token accuracies of the calls that reported one, and how many did (absent in records of older servers). */
+  accuracy_sum?: number;
+  accuracy_calls?: number;
 }
 
 /**

@@ -23,7 +23,10 @@ export const IDEMPOTENCY_DEFAULTS = {
 const DATABASE_FILE = "signal.db";
 /** The state file of the format before the database (migrated on open). */
 const LEGACY_STATE_FILE = "state.bin";
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
+
+/** Columns of `metrics` added after schema 1 (nullable: rows written before them have none). */
+const METRIC_COLUMNS_SINCE_1 = ["token_accuracy", "eval_loss", "eval_token_accuracy"] as const;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -46,6 +49,9 @@ CREATE TABLE IF NOT EXISTS metrics (
   learning_rate REAL NOT NULL,
   num_tokens INTEGER NOT NULL,
   created_at TEXT NOT NULL,
+  token_accuracy REAL,
+  eval_loss REAL,
+  eval_token_accuracy REAL,
   PRIMARY KEY (run_id, step)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS checkpoints (
@@ -99,7 +105,18 @@ export interface RunCommit {
  */
 export type RunStorage = Pick<
   RunStore,
-  "dataDir" | "close" | "get" | "all" | "commit" | "readState" | "metrics" | "findIdempotency" | "remove" | "writeCheckpoint" | "readCheckpointFile"
+  | "dataDir"
+  | "close"
+  | "get"
+  | "all"
+  | "commit"
+  | "readState"
+  | "metrics"
+  | "recordEval"
+  | "findIdempotency"
+  | "remove"
+  | "writeCheckpoint"
+  | "readCheckpointFile"
 >;
 
 /**
@@ -136,7 +153,13 @@ export class RunStore {
     db.exec(SCHEMA);
     const version = db.prepare("SELECT value FROM store_meta WHERE key = 'schema_version'").pluck().get() as string | undefined;
     if (version === undefined) db.prepare("INSERT INTO store_meta (key, value) VALUES ('schema_version', ?)").run(String(SCHEMA_VERSION));
-    else if (Number(version) > SCHEMA_VERSION) {
+    else if (Number(version) < SCHEMA_VERSION) {
+      const columns = new Set((db.prepare("PRAGMA table_info(metrics)").all() as { name: string }[]).map((c) => c.name));
+      db.transaction(() => {
+        for (const column of METRIC_COLUMNS_SINCE_1) if (!columns.has(column)) db.exec(`ALTER TABLE metrics ADD COLUMN ${column} REAL`);
+        db.prepare("UPDATE store_meta SET value = ? WHERE key = 'schema_version'").run(String(SCHEMA_VERSION));
+      })();
+    } else if (Number(version) > SCHEMA_VERSION) {
       throw new Error(
         `${path.join(dataDir, DATABASE_FILE)} was written by a newer server (schema ${version}, this one reads ${SCHEMA_VERSION}); upgrade frontier-signal or use another --data-dir.`,
       );
@@ -147,12 +170,13 @@ export class RunStore {
       putTensors: db.prepare("INSERT OR REPLACE INTO run_tensors (run_id, adapter, optimizer, accumulated) VALUES (?, ?, ?, ?)"),
       getTensors: db.prepare("SELECT adapter, optimizer, accumulated FROM run_tensors WHERE run_id = ?"),
       insertMetric: db.prepare(
-        "INSERT OR REPLACE INTO metrics (run_id, step, loss, grad_norm, learning_rate, num_tokens, created_at) VALUES (@run_id, @step, @loss, @grad_norm, @learning_rate, @num_tokens, @created_at)",
+        "INSERT OR REPLACE INTO metrics (run_id, step, loss, grad_norm, learning_rate, num_tokens, created_at, token_accuracy, eval_loss, eval_token_accuracy) VALUES (@run_id, @step, @loss, @grad_norm, @learning_rate, @num_tokens, @created_at, @token_accuracy, @eval_loss, @eval_token_accuracy)",
       ),
       dropMetricsAfter: db.prepare("DELETE FROM metrics WHERE run_id = ? AND step > ?"),
       metricsPage: db.prepare(
-        "SELECT step, loss, grad_norm, learning_rate, num_tokens, created_at FROM metrics WHERE run_id = ? AND step > ? ORDER BY step LIMIT ?",
+        "SELECT step, loss, grad_norm, learning_rate, num_tokens, token_accuracy, eval_loss, eval_token_accuracy, created_at FROM metrics WHERE run_id = ? AND step > ? ORDER BY step LIMIT ?",
       ),
+      recordEval: db.prepare("UPDATE metrics SET eval_loss = ?, eval_token_accuracy = ? WHERE run_id = ? AND step = ?"),
       putCheckpoint: db.prepare(
         "INSERT OR REPLACE INTO checkpoints (run_id, step, mode, size_bytes, created_at, dir) VALUES (@run_id, @step, @mode, @size_bytes, @created_at, @dir)",
       ),
@@ -224,7 +248,7 @@ export class RunStore {
         }
         if (change.state) this.#sql.putTensors.run(runId, change.state.adapter, change.state.optimizer, change.state.accumulated ?? null);
         if (change.dropMetricsAfter !== undefined) this.#sql.dropMetricsAfter.run(runId, change.dropMetricsAfter);
-        if (change.metric) this.#sql.insertMetric.run({ run_id: runId, ...change.metric });
+        if (change.metric) this.#sql.insertMetric.run(metricRow(runId, change.metric));
         if (change.checkpoint) {
           const replaced = previous?.checkpoints.find((c) => c.step === change.checkpoint!.step);
           if (replaced && replaced.dir !== change.checkpoint.dir) stale.push(replaced.dir);
@@ -283,7 +307,7 @@ export class RunStore {
   }
 
   #appendHistory(runId: string, history: RunHistory): void {
-    for (const metric of history.metrics ?? []) this.#sql.insertMetric.run({ run_id: runId, ...metric });
+    for (const metric of history.metrics ?? []) this.#sql.insertMetric.run(metricRow(runId, metric));
     for (const [scope, r] of history.idempotency ?? [])
       this.#sql.putIdempotency.run(scope, runId, r.request_hash, r.status, JSON.stringify(r.body), r.created_at);
   }
@@ -303,9 +327,22 @@ export class RunStore {
     return state;
   }
 
-  /** Up to `limit` metric rows of a run after `afterStep`, by step ascending. */
+  /** Up to `limit` metric rows of a run after `afterStep`, by step ascending (fields never recorded left out). */
   metrics(runId: string, afterStep: number, limit: number): Metric[] {
-    return this.#sql.metricsPage.all(runId, afterStep, limit) as Metric[];
+    const rows = this.#sql.metricsPage.all(runId, afterStep, limit) as Record<string, number | string | null>[];
+    return rows.map((row) => Object.fromEntries(Object.entries(row).filter(([, value]) => value !== null)) as unknown as Metric);
+  }
+
+  /**
+   * Sets the evaluation figures of the metric row at `step` (overwriting earlier ones).
+   * @returns false when the run has no row at that step (step 0, or a step a restore dropped).
+   */
+  recordEval(runId: string, step: number, evalLoss: number, evalTokenAccuracy: number): boolean {
+    try {
+      return this.#sql.recordEval.run(evalLoss, evalTokenAccuracy, runId, step).changes > 0;
+    } catch (error) {
+      throw asInfrastructureError(error);
+    }
   }
 
   /** The idempotency record stored under `scope`, with the run it belongs to. */
@@ -457,6 +494,11 @@ type LegacyRunRecord = Omit<RunRecord, "checkpoints"> & {
   idempotency?: Record<string, IdempotencyRecord>;
   checkpoints: Omit<CheckpointRecord, "dir">[];
 };
+
+/** A metric as `insertMetric` binds it: every column named, the ones not recorded null. */
+function metricRow(runId: string, metric: Metric): Record<string, unknown> {
+  return { token_accuracy: null, eval_loss: null, eval_token_accuracy: null, ...metric, run_id: runId };
+}
 
 function headerOf(record: RunRecord): Header {
   const { run_id: _id, owner: _owner, checkpoints: _checkpoints, ...header } = record;

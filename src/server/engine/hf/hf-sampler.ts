@@ -62,17 +62,26 @@ export class HfWeights {
     return p.model.logits(last, seqs.length);
   }
 
-  /** Per-token log-probabilities of each sequence (position 0 null), as `hfLogprobs`. */
-  logprobs(sequences: readonly number[][]): (number | null)[][] {
+  /**
+   * Per-token log-probabilities of each sequence (position 0 null), as `hfLogprobs`; with `hits`,
+   * also whether each token was the most likely one (for token accuracy).
+   */
+  logprobs(sequences: readonly number[][], hits?: boolean[][]): (number | null)[][] {
     const p = this.path;
-    if (p.kind === "tfjs") return hfLogprobs(p.model, p.lora, sequences);
+    if (p.kind === "tfjs") return hfLogprobs(p.model, p.lora, sequences, hits);
     const V = p.model.spec.vocab;
     return sequences.map((tokens) => {
       const cache = this.newCache() as FastKvCache;
       const hidden = p.model.extend([{ cache, tokens }], p.lora);
       const logits = p.model.logits(hidden, tokens.length);
       const lp: (number | null)[] = [null];
-      for (let t = 1; t < tokens.length; t++) lp.push(logits[(t - 1) * V + tokens[t]!]! - fullNormalizer(logits.subarray((t - 1) * V, t * V)).logZ);
+      const hit: boolean[] = [false];
+      for (let t = 1; t < tokens.length; t++) {
+        const n = fullNormalizer(logits.subarray((t - 1) * V, t * V));
+        lp.push(logits[(t - 1) * V + tokens[t]!]! - n.logZ);
+        hit.push(n.argmax === tokens[t]);
+      }
+      hits?.push(hit);
       return lp;
     });
   }

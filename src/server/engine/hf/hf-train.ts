@@ -11,6 +11,8 @@ import { HfKvCache, type HfLoraTensors, type HfModel } from "./hf-model.js";
 export interface LossAndGrads {
   loss: number;
   grads: [Float32Array, Float32Array][];
+  /** `[rows*seq]` the most likely next token at each position (argmax of the logits). */
+  predicted?: Int32Array;
 }
 
 /** Mean weighted cross-entropy of `batch` (weights already normalised) and its gradient w.r.t. every LoRA tensor. */
@@ -47,10 +49,12 @@ function valueAndGrads<B extends Pick<EncodedBatch, "rows" | "seq" | "tokens" | 
   const perToken = 4 * (6 * vocab + layers * (12 * hidden + 6 * intermediate));
   const rowsPer = Math.max(1, Math.floor(MICRO_BATCH_BYTES / (perToken * batch.seq)));
   let total: LossAndGrads | undefined;
+  const predicted = new Int32Array(batch.rows * batch.seq);
   for (let r0 = 0; r0 < batch.rows; r0 += rowsPer) {
     const part = sliceRows(batch, r0, Math.min(batch.rows, r0 + rowsPer));
-    const { loss, grads } = microBatch(model, part, lora, lossFor(part));
-    if (!total) total = { loss, grads };
+    const { loss, grads, predicted: partPredicted } = microBatch(model, part, lora, lossFor(part));
+    if (partPredicted) predicted.set(partPredicted, r0 * batch.seq);
+    if (!total) total = { loss, grads, predicted };
     else {
       total.loss += loss;
       total.grads.forEach((pair, i) =>
@@ -86,16 +90,22 @@ function microBatch(
     // The wasm OneHot kernel ignores its dtype argument (float32 gets int bits), so cast.
     const onehot = tf.cast(tf.oneHot(tf.tensor1d(batch.targets, "int32"), model.spec.vocab), "float32") as Tensor2D;
     const lossOf = lossFor(onehot);
+    let argmax: Tensor | undefined;
     const f = (...p: Tensor[]) => {
       const tensors: HfLoraTensors = {
         scale: lora.scale,
         pairs: new Map(lora.pairs.map((pair, i) => [`${pair.layer}.${pair.module}`, [p[2 * i] as Tensor2D, p[2 * i + 1] as Tensor2D]])),
       };
-      return lossOf(model.logits(model.hidden(batch.tokens, batch.rows, batch.seq, tensors)));
+      const logits = model.logits(model.hidden(batch.tokens, batch.rows, batch.seq, tensors));
+      // Off the path to the loss, so the gradient ignores it; kept past the tape's tidy.
+      argmax = tf.keep(tf.argMax(logits, 1));
+      return lossOf(logits);
     };
     const { value, grads } = tf.valueAndGrads(f)(params);
     const g = grads.map((t) => t.dataSync() as Float32Array);
-    result = { loss: value.dataSync()[0]!, grads: lora.pairs.map((_, i) => [g[2 * i]!, g[2 * i + 1]!]) };
+    const predicted = Int32Array.from(argmax!.dataSync());
+    argmax!.dispose();
+    result = { loss: value.dataSync()[0]!, grads: lora.pairs.map((_, i) => [g[2 * i]!, g[2 * i + 1]!]), predicted };
   });
   return result!;
 }
@@ -105,9 +115,10 @@ const CHUNK = 8;
 
 /**
  * `log_softmax` over every row of the LM head of each token given the ones before, on the
- * sampler's path (`extend` on fresh caches), position 0 null.
+ * sampler's path (`extend` on fresh caches), position 0 null. `hits`, when given, receives for
+ * each sequence whether each token (from position 1) is the argmax given the ones before.
  */
-export function hfLogprobs(model: HfModel, lora: HfLoraTensors | undefined, sequences: readonly number[][]): (number | null)[][] {
+export function hfLogprobs(model: HfModel, lora: HfLoraTensors | undefined, sequences: readonly number[][], hits?: boolean[][]): (number | null)[][] {
   const tf = model.tf;
   const V = model.spec.vocab;
   const out: (number | null)[][] = [];
@@ -127,11 +138,15 @@ export function hfLogprobs(model: HfModel, lora: HfLoraTensors | undefined, sequ
           const logits = logitsT.dataSync() as Float32Array;
           logitsT.dispose();
           const lp: (number | null)[] = [null];
+          const hit: boolean[] = [false];
           for (let t = 1; t < tokens.length; t++) {
             const l = logits.subarray((t - 1) * V, t * V);
-            lp.push(l[tokens[t]!]! - fullNormalizer(l).logZ);
+            const n = fullNormalizer(l);
+            lp.push(l[tokens[t]!]! - n.logZ);
+            hit.push(n.argmax === tokens[t]);
           }
           out.push(lp);
+          hits?.push(hit);
           row += tokens.length;
         }
       } finally {
