@@ -3,3 +3,4 @@
  * `frontier-signal` runs in browsers, edge runtimes, Bun and Deno unchanged.
  */
 export { saveAdapter, type CheckpointSource, type SaveAdapterOptions, type SavedAdapter } from "./save-adapter.js";
+export { readConversations, type ReadConversationsOptions } from "./read-conversations.js";

@@ -47,4 +47,5 @@ export const OPERATION_TRAITS: { readonly [Op in OperationId]: OperationTraits }
   sample: engineRead,
   createEmbeddings: engineRead,
   createCompletion: engineRead,
+  createChatCompletion: engineRead,
 };
