@@ -3,7 +3,7 @@ import { dirname, join } from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { describe, expect, it } from "vitest";
 import type { ChatFormat, ChatMessage, TrainOn } from "../../src/server/engine/chat/chat-format.js";
-import { encodeConversation } from "../../src/server/engine/chat/conversation-tokens.js";
+import { encodeConversation, endOfTurnIds } from "../../src/server/engine/chat/conversation-tokens.js";
 import { hfChatFormat } from "../../src/server/engine/chat/hf-chat-format.js";
 import { renderChat } from "../../src/server/engine/chat/render-chat.js";
 import { hasJinja2, renderWithJinja2 } from "../helpers/jinja-reference.js";
@@ -181,5 +181,10 @@ describe("the assistant mask covers what the model generates in each assistant t
     });
     if (run.length > 0) trained.push(model.tokenizer.decode(run, { skip_special_tokens: false }));
     expect(trained).toEqual(["Blue.<|im_end|>", "<think>\n\n</think>\n\nGreen.<|im_end|>"]);
+  });
+
+  it("a turn ends at the token the template writes after an answer, and at EOS: Llama 3's <|eot_id|> is not its EOS", () => {
+    expect(endOfTurnIds(MODELS.llama3.format)).toEqual([128009, 128001]);
+    expect(endOfTurnIds(MODELS.qwen3.format)).toEqual([151645]);
   });
 });
