@@ -5,9 +5,9 @@ import type { ConversationExample } from "../chat.js";
 /** Options of `readConversations`. */
 export interface ReadConversationsOptions {
   /** Conversations per batch (the last batch may be smaller). @default 8 */
-  batchSize?: number;
+  batchSize?: number | undefined;
   /** Which assistant messages each example's loss covers. @default the server's, "all_assistant" */
-  train_on?: ConversationExample["train_on"];
+  train_on?: ConversationExample["train_on"] | undefined;
 }
 
 /**

@@ -84,3 +84,16 @@ describe("chat templates render as transformers renders them", () => {
     expect(renders.filter((r) => "text" in r).length).toBeGreaterThan(40);
   });
 });
+
+describe("which template a checkpoint uses", () => {
+  const source = { template: "{{ messages[0].content }}" };
+  it("a named list of templates gives the one named default, as transformers does; a list without one is refused", () => {
+    const list = [
+      { name: "tool_use", template: "tools" },
+      { name: "default", template: source.template },
+    ];
+    expect(hfChatFormat("/nowhere", { chat_template: list, eos_token: "</s>" }, {}, () => [])?.template).toBe(source.template);
+    expect(() => hfChatFormat("/nowhere", { chat_template: [list[0]] }, {}, () => [])).toThrow(/none is named "default"/);
+    expect(hfChatFormat("/nowhere", {}, {}, () => [])).toBeNull();
+  });
+});
