@@ -3,6 +3,8 @@
 
 import type { operations } from "./schema.js";
 import {
+  zCreateChatCompletionBody,
+  zCreateChatCompletionResponse,
   zCreateCheckpointBody,
   zCreateCheckpointPath,
   zCreateCheckpointResponse,
@@ -442,6 +444,21 @@ export const createCompletionOperation = {
   response: zCreateCompletionResponse,
 } as const;
 
+/** `POST /v1/chat/completions`: OpenAI-compatible chat completions */
+export const createChatCompletionOperation = {
+  operationId: "createChatCompletion",
+  method: "POST",
+  path: "/v1/chat/completions",
+  secured: true,
+  tags: ["inference"],
+  successStatus: 200,
+  params: undefined,
+  query: undefined,
+  body: zCreateChatCompletionBody,
+  bodyRequired: true,
+  response: zCreateChatCompletionResponse,
+} as const;
+
 /** Every operation of openapi/signal.yaml by operationId, in the order of the spec's paths. */
 export const OPERATIONS = {
   getHealth: getHealthOperation,
@@ -469,6 +486,7 @@ export const OPERATIONS = {
   sample: sampleOperation,
   createEmbeddings: createEmbeddingsOperation,
   createCompletion: createCompletionOperation,
+  createChatCompletion: createChatCompletionOperation,
 } as const satisfies Record<OperationId, unknown>;
 
 /** An operationId of the spec. */
@@ -497,7 +515,8 @@ export type OperationId =
   | "restoreCheckpoint"
   | "sample"
   | "createEmbeddings"
-  | "createCompletion";
+  | "createCompletion"
+  | "createChatCompletion";
 
 /** What a call of each operation sends: path parameters, query and body, typed as the spec has them. */
 export interface OperationRequest {
@@ -526,6 +545,7 @@ export interface OperationRequest {
   sample: { path: operations["sample"]["parameters"]["path"]; body: NonNullable<operations["sample"]["requestBody"]>["content"]["application/json"] };
   createEmbeddings: { path: operations["createEmbeddings"]["parameters"]["path"]; body: NonNullable<operations["createEmbeddings"]["requestBody"]>["content"]["application/json"] };
   createCompletion: { body: NonNullable<operations["createCompletion"]["requestBody"]>["content"]["application/json"] };
+  createChatCompletion: { body: NonNullable<operations["createChatCompletion"]["requestBody"]>["content"]["application/json"] };
 }
 
 /** The 2xx body of each operation. */
@@ -557,6 +577,7 @@ export interface OperationResult {
   sample: operations["sample"]["responses"][200]["content"]["application/json"];
   createEmbeddings: operations["createEmbeddings"]["responses"][200]["content"]["application/json"];
   createCompletion: operations["createCompletion"]["responses"][200]["content"]["application/json"];
+  createChatCompletion: operations["createChatCompletion"]["responses"][200]["content"]["application/json"];
 }
 
 /** The query of `listRuns` (GET /v1/runs). */
@@ -857,6 +878,18 @@ export const OPERATION_RESPONSES = {
     "503": { contentTypes: ["application/json"], headers: ["x-request-id","retry-after"], example: RESPONSE_EXAMPLES.ServiceUnavailable },
   },
   createCompletion: {
+    "200": { contentTypes: ["application/json","text/event-stream"], headers: ["x-request-id","idempotent-replayed"] },
+    "400": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.BadRequest },
+    "401": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.Unauthorized },
+    "404": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.NotFound },
+    "409": { contentTypes: ["application/json"], headers: ["x-request-id","retry-after"], example: RESPONSE_EXAMPLES.Conflict },
+    "413": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.PayloadTooLarge },
+    "422": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.UnprocessableEntity },
+    "429": { contentTypes: ["application/json"], headers: ["x-request-id","retry-after"], example: RESPONSE_EXAMPLES.RateLimited },
+    "500": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.InternalServerError },
+    "503": { contentTypes: ["application/json"], headers: ["x-request-id","retry-after"], example: RESPONSE_EXAMPLES.ServiceUnavailable },
+  },
+  createChatCompletion: {
     "200": { contentTypes: ["application/json","text/event-stream"], headers: ["x-request-id","idempotent-replayed"] },
     "400": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.BadRequest },
     "401": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.Unauthorized },

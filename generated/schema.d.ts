@@ -401,7 +401,10 @@ export interface paths {
         /**
          * Text to the model's token ids
          * @description The token ids the model reads for `text`, so clients can build `TokensExample`s and
-         *     `prompt_tokens` without knowing the tokenizer. With `add_bos`, the beginning-of-sequence
+         *     `prompt_tokens` without knowing the tokenizer. With `messages` instead, the conversation
+         *     rendered with the model's chat template (`text` in the answer) and its ids, as a
+         *     `ConversationExample` (without `add_generation_prompt`) or a `sample` of `messages` (with it)
+         *     reads them. With `add_bos`, the beginning-of-sequence
          *     token every text prompt starts with is prepended (as `sample` does for `prompts`).
          *     Unknown model: 404 `model_not_found`.
          */
@@ -482,8 +485,11 @@ export interface paths {
          *     request. A prompt whose length plus `max_tokens` exceeds the model's context is a 400
          *     naming its index and both lengths.
          *
-         *     Give exactly one of `prompts` (text; BOS is prepended) or `prompt_tokens` (token ids, used
-         *     as given, e.g. from `tokenize` with `add_bos`). With `logprobs: true` each sample has its
+         *     Give exactly one of `prompts` (text; BOS is prepended), `prompt_tokens` (token ids, used
+         *     as given, e.g. from `tokenize` with `add_bos`) or `messages` (conversations, rendered with
+         *     the model's chat template and a generation prompt; generation also stops at the template's
+         *     end-of-turn token, and sampling gives the same tokens as `prompt_tokens` holding the
+         *     rendered prompt's ids). With `logprobs: true` each sample has its
          *     `tokens` and their `logprobs`; with `prompt_logprobs: true` also the prompt's
          *     (`prompt_tokens` and `prompt_logprobs`, position 0 `null`). A logprob is the model's
          *     log-probability of the token at temperature 1 over the tokens a sample can produce,
@@ -550,6 +556,32 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/chat/completions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * OpenAI-compatible chat completions
+         * @description The OpenAI chat completions API over a run, so the `openai` client and tools built on it
+         *     talk to a fine-tune unchanged: `model` is `run_id` (live weights) or `run_id@step` (a
+         *     checkpoint). The messages are rendered with the model's chat template and a generation
+         *     prompt, as `sample` with `messages` does, and generation stops at the template's
+         *     end-of-turn token (never part of the answer). `max_tokens` (or `max_completion_tokens`)
+         *     defaults to the rest of the model's context. `stream: true` answers `text/event-stream`
+         *     with `chat.completion.chunk`s (the first carries `role`) and a final `data: [DONE]`.
+         */
+        post: operations["createChatCompletion"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -596,6 +628,48 @@ export interface components {
          *     `weights` is not allowed (an advantage of 0 leaves a position out of the sum).
          */
         TokensExample: TokensExample;
+        /**
+         * @description Who wrote a message.
+         * @enum {string}
+         */
+        ChatRole: ChatRole;
+        /**
+         * @description One message of a conversation, passed to the model's chat template as given. `role` is a
+         *     `ChatRole` and `content` a string, both required (`reasoning_content`, where given, a string
+         *     too: Qwen3's template renders it as the turn's `<think>` block). These are checked by the
+         *     server, not by this schema, so that a bad message is a 400 `invalid_conversation` naming it
+         *     (`batch[0].messages[2].role`).
+         */
+        ChatMessage: ChatMessage;
+        /**
+         * @description Messages in order. Rendered with the model's own chat template (a Hugging Face checkpoint's
+         *     `chat_template`, exactly as transformers' `apply_chat_template(..., tokenize=False)` renders
+         *     it; the built-in byte models' template is `{{ bos_token }}{% for message in messages %}{{
+         *     message.role }}: {{ message.content }}{{ eos_token }}{% endfor %}{% if
+         *     add_generation_prompt %}assistant: {% endif %}`, with `<|bos|>` and `<|eos|>` read as BOS
+         *     and EOS). An empty list, an unknown role, a non-string content, or a template that raises
+         *     is a 400 (`invalid_conversation` naming the field, or `chat_template_error` quoting the
+         *     template's message).
+         */
+        Conversation: Conversation;
+        /** @description Extra variables for the chat template, over the tokenizer's special tokens (as transformers' `apply_chat_template(**kwargs)`), e.g. `{"enable_thinking": false}` for Qwen3. `messages`, `tools`, `documents` and `add_generation_prompt` cannot be set. */
+        ChatTemplateKwargs: ChatTemplateKwargs;
+        /**
+         * @description Which assistant messages the loss covers.
+         * @default all_assistant
+         * @enum {string}
+         */
+        TrainOn: TrainOn;
+        /**
+         * @description A conversation, rendered with the model's chat template (no generation prompt) and
+         *     tokenized. The loss weighs each trained assistant message's tokens after its role header
+         *     through its end-of-turn token: what the model must generate after the conversation before
+         *     it, rendered with a generation prompt (so a template's additions to the turn, such as
+         *     Qwen3's empty `<think>` block on the last turn, are trained on too). Everything else weighs
+         *     0. `forward` returns the `tokens` and `weights` it used. A conversation with no assistant
+         *     message is a 400.
+         */
+        ConversationExample: ConversationExample;
         /** @description One training example. */
         Example: Example;
         Batch: Batch;
@@ -622,6 +696,7 @@ export interface components {
         LossFnConfig: LossFnConfig;
         ForwardRequest: ForwardRequest;
         ForwardResult: ForwardResult;
+        /** @description Exactly one of `text` and `messages`. */
         TokenizeRequest: TokenizeRequest;
         TokenizeResult: TokenizeResult;
         DetokenizeRequest: DetokenizeRequest;
@@ -647,7 +722,7 @@ export interface components {
         CheckpointDeleted: CheckpointDeleted;
         RestoreRequest: RestoreRequest;
         RestoreResponse: RestoreResponse;
-        /** @description Exactly one of `prompts` and `prompt_tokens`. */
+        /** @description Exactly one of `prompts`, `prompt_tokens` and `messages`. */
         SampleRequest: SampleRequest;
         Sample: Sample;
         SampleResult: SampleResult;
@@ -667,6 +742,13 @@ export interface components {
         CompletionRequest: CompletionRequest;
         CompletionChoice: CompletionChoice;
         CompletionResponse: CompletionResponse;
+        ChatCompletionRequest: ChatCompletionRequest;
+        ChatCompletionLogprobs: ChatCompletionLogprobs;
+        ChatCompletionChoice: ChatCompletionChoice;
+        ChatCompletionUsage: ChatCompletionUsage;
+        ChatCompletion: ChatCompletion;
+        /** @description One `data:` event of a streamed chat completion. */
+        ChatCompletionChunk: ChatCompletionChunk;
     };
     responses: {
         /**
@@ -2071,7 +2153,27 @@ export interface operations {
                      *       ],
                      *       "loss": 2.401,
                      *       "num_tokens": 5,
-                     *       "num_examples": 1
+                     *       "num_examples": 1,
+                     *       "tokens": [
+                     *         [
+                     *           256,
+                     *           49,
+                     *           43,
+                     *           50,
+                     *           61,
+                     *           51
+                     *         ]
+                     *       ],
+                     *       "weights": [
+                     *         [
+                     *           0,
+                     *           1,
+                     *           1,
+                     *           1,
+                     *           1,
+                     *           1
+                     *         ]
+                     *       ]
                      *     }
                      */
                     "application/json": ForwardResult;
@@ -2545,6 +2647,94 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    createChatCompletion: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes the POST safe to retry: the same key with the same body returns the stored response
+                 *     without applying the work again; with a different body it is a 409
+                 *     `idempotency_key_reused`. Use a new random key per logical call. Printable ASCII.
+                 *     Calls that change a run keep their record with the change (it survives a restart of the
+                 *     local server); calls that change nothing (`sample`, `createEmbeddings`, `createCompletion`)
+                 *     are remembered in memory for an hour, so a retry after a restart answers afresh.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "model": "run_8f3a2c1d9e7b4a60@100",
+                 *       "messages": [
+                 *         {
+                 *           "role": "user",
+                 *           "content": "Capital of France?"
+                 *         }
+                 *       ],
+                 *       "max_tokens": 16,
+                 *       "temperature": 0
+                 *     }
+                 */
+                "application/json": ChatCompletionRequest;
+            };
+        };
+        responses: {
+            /** @description The chat completion, or a stream of chunks when `stream` is true. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "idempotent-replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "chatcmpl_5b1f0e9a7c3d2e48",
+                     *       "object": "chat.completion",
+                     *       "created": 1796040000,
+                     *       "model": "run_8f3a2c1d9e7b4a60@100",
+                     *       "choices": [
+                     *         {
+                     *           "index": 0,
+                     *           "message": {
+                     *             "role": "assistant",
+                     *             "content": "Paris."
+                     *           },
+                     *           "logprobs": null,
+                     *           "finish_reason": "stop"
+                     *         }
+                     *       ],
+                     *       "usage": {
+                     *         "prompt_tokens": 14,
+                     *         "completion_tokens": 3,
+                     *         "total_tokens": 17
+                     *       }
+                     *     }
+                     */
+                    "application/json": ChatCompletion;
+                    /**
+                     * @example data: {"id":"chatcmpl_5b1f0e9a7c3d2e48","object":"chat.completion.chunk","created":1796040000,"model":"run_8f3a2c1d9e7b4a60","choices":[{"index":0,"delta":{"role":"assistant","content":"Paris."},"logprobs":null,"finish_reason":"stop"}]}
+                     *
+                     *     data: [DONE]
+                     */
+                    "text/event-stream": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["UnprocessableEntity"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
 }
 
 /**
@@ -2765,8 +2955,69 @@ export interface TokensExample {
     advantages?: number[] | undefined;
 }
 
+/**
+ * @description Who wrote a message.
+ * @enum {string}
+ */
+export type ChatRole = "system" | "user" | "assistant" | "tool" | (string & {});
+
+/**
+ * @description One message of a conversation, passed to the model's chat template as given. `role` is a
+ *     `ChatRole` and `content` a string, both required (`reasoning_content`, where given, a string
+ *     too: Qwen3's template renders it as the turn's `<think>` block). These are checked by the
+ *     server, not by this schema, so that a bad message is a 400 `invalid_conversation` naming it
+ *     (`batch[0].messages[2].role`).
+ */
+export interface ChatMessage {
+    /** @description A `ChatRole`. */
+    role?: unknown | undefined;
+    /** @description The message's text (a string). */
+    content?: unknown | undefined;
+    /** @description The reasoning of an assistant turn (a string), for templates that render it. */
+    reasoning_content?: unknown | undefined;
+}
+
+/**
+ * @description Messages in order. Rendered with the model's own chat template (a Hugging Face checkpoint's
+ *     `chat_template`, exactly as transformers' `apply_chat_template(..., tokenize=False)` renders
+ *     it; the built-in byte models' template is `{{ bos_token }}{% for message in messages %}{{
+ *     message.role }}: {{ message.content }}{{ eos_token }}{% endfor %}{% if
+ *     add_generation_prompt %}assistant: {% endif %}`, with `<|bos|>` and `<|eos|>` read as BOS
+ *     and EOS). An empty list, an unknown role, a non-string content, or a template that raises
+ *     is a 400 (`invalid_conversation` naming the field, or `chat_template_error` quoting the
+ *     template's message).
+ */
+export type Conversation = ChatMessage[];
+
+/** @description Extra variables for the chat template, over the tokenizer's special tokens (as transformers' `apply_chat_template(**kwargs)`), e.g. `{"enable_thinking": false}` for Qwen3. `messages`, `tools`, `documents` and `add_generation_prompt` cannot be set. */
+export interface ChatTemplateKwargs {
+    [key: string]: unknown;
+}
+
+/**
+ * @description Which assistant messages the loss covers.
+ * @default all_assistant
+ * @enum {string}
+ */
+export type TrainOn = "all_assistant" | "last_assistant";
+
+/**
+ * @description A conversation, rendered with the model's chat template (no generation prompt) and
+ *     tokenized. The loss weighs each trained assistant message's tokens after its role header
+ *     through its end-of-turn token: what the model must generate after the conversation before
+ *     it, rendered with a generation prompt (so a template's additions to the turn, such as
+ *     Qwen3's empty `<think>` block on the last turn, are trained on too). Everything else weighs
+ *     0. `forward` returns the `tokens` and `weights` it used. A conversation with no assistant
+ *     message is a 400.
+ */
+export interface ConversationExample {
+    messages: Conversation;
+    train_on?: TrainOn | undefined;
+    chat_template_kwargs?: ChatTemplateKwargs | undefined;
+}
+
 /** @description One training example. */
-export type Example = PromptCompletionExample | TextExample | TokensExample;
+export type Example = PromptCompletionExample | TextExample | TokensExample | ConversationExample;
 
 export type Batch = Example[];
 
@@ -2832,15 +3083,27 @@ export interface ForwardResult {
     num_examples: number;
     /** @description Share of the weighted target tokens whose argmax prediction was the target. */
     token_accuracy?: number | undefined;
+    /** @description `tokens[e][i]`: token i of example e as the model read it (BOS and EOS included where the example type adds them). */
+    tokens: number[][];
+    /** @description `weights[e][i]`: the loss weight of predicting `tokens[e][i]` (`weights[e][0]` is 0), so a user can see what a loss covers. */
+    weights: number[][];
 }
 
+/** @description Exactly one of `text` and `messages`. */
 export interface TokenizeRequest {
-    text: string;
+    text?: string | undefined;
     /**
-     * @description Prepend the beginning-of-sequence token.
+     * @description Prepend the beginning-of-sequence token (with `text` only; a chat template writes its own).
      * @default false
      */
     add_bos?: boolean | undefined;
+    messages?: Conversation | undefined;
+    /**
+     * @description With `messages`, end the rendering with the header of an assistant turn (what `sample` prompts with).
+     * @default false
+     */
+    add_generation_prompt?: boolean | undefined;
+    chat_template_kwargs?: ChatTemplateKwargs | undefined;
 }
 
 export interface TokenizeResult {
@@ -2854,6 +3117,8 @@ export interface TokenizeResult {
     eos_token_id: number;
     /** @description Every id `sample` stops on (`generation_config.json` may list several). */
     eos_token_ids: number[];
+    /** @description With `messages`, the conversation as the chat template rendered it; `tokens` are its ids. */
+    text?: string | undefined;
 }
 
 export interface DetokenizeRequest {
@@ -3030,8 +3295,16 @@ export interface RestoreResponse {
     restored_optimizer: boolean;
 }
 
-/** @description Exactly one of `prompts` and `prompt_tokens`. */
+/** @description Exactly one of `prompts`, `prompt_tokens` and `messages`. */
 export interface SampleRequest {
+    /**
+     * @description Conversations as prompts: each is rendered with the model's chat template and a
+     *     generation prompt, and its token ids are the prompt (no BOS is added: the template writes
+     *     its own). Generation also stops at the template's end-of-turn token, which the text does
+     *     not include.
+     */
+    messages?: Conversation[] | undefined;
+    chat_template_kwargs?: ChatTemplateKwargs | undefined;
     prompts?: string[] | undefined;
     /** @description Prompts as token ids, used as given (no BOS is added; `tokenize` with `add_bos` gives one). */
     prompt_tokens?: number[][] | undefined;
@@ -3225,4 +3498,93 @@ export interface CompletionResponse {
         completion_tokens: number;
         total_tokens: number;
     } | undefined;
+}
+
+export interface ChatCompletionRequest {
+    /** @description `run_id` for the live weights, or `run_id@step` for a checkpoint. */
+    model: string;
+    messages: Conversation;
+    /** @description Most tokens to generate; the rendered prompt + `max_tokens` must fit the model's context. Default the rest of the context (at most 1024). */
+    max_tokens?: number | null | undefined;
+    /** @description OpenAI's newer name for `max_tokens`; give at most one of them. */
+    max_completion_tokens?: number | null | undefined;
+    /** @default 1 */
+    temperature?: number | null | undefined;
+    /** @default 1 */
+    top_p?: number | null | undefined;
+    /** @description An extension of the OpenAI API; 0 turns it off. */
+    top_k?: number | undefined;
+    /** @default 1 */
+    n?: number | null | undefined;
+    /** @description A stop string or up to 4 of them. */
+    stop?: string | string[] | null | undefined;
+    seed?: number | null | undefined;
+    /** @description Return the log-probability of each generated token (no alternatives are offered). */
+    logprobs?: boolean | null | undefined;
+    /** @default false */
+    stream?: boolean | null | undefined;
+    stream_options?: {
+        include_usage?: boolean | undefined;
+    } | null | undefined;
+    user?: string | undefined;
+    chat_template_kwargs?: ChatTemplateKwargs | undefined;
+}
+
+export type ChatCompletionLogprobs = {
+    content: {
+        token: string;
+        logprob: number;
+        bytes: number[] | null;
+        top_logprobs: unknown[];
+    }[];
+} | null;
+
+export interface ChatCompletionChoice {
+    index: number;
+    message: {
+        /** @enum {string} */
+        role: "assistant" | (string & {});
+        content: string;
+    };
+    logprobs: ChatCompletionLogprobs;
+    /** @enum {string} */
+    finish_reason: "stop" | "length" | (string & {});
+}
+
+export interface ChatCompletionUsage {
+    prompt_tokens: number;
+    completion_tokens: number;
+    total_tokens: number;
+}
+
+export interface ChatCompletion {
+    id: string;
+    /** @enum {string} */
+    object: "chat.completion";
+    /** @description Unix time in seconds. */
+    created: number;
+    model: string;
+    choices: ChatCompletionChoice[];
+    usage: ChatCompletionUsage;
+}
+
+/** @description One `data:` event of a streamed chat completion. */
+export interface ChatCompletionChunk {
+    id: string;
+    /** @enum {string} */
+    object: "chat.completion.chunk";
+    created: number;
+    model: string;
+    choices: {
+        index: number;
+        delta: {
+            /** @enum {string} */
+            role?: "assistant" | (string & {}) | undefined;
+            content?: string | undefined;
+        };
+        logprobs: ChatCompletionLogprobs;
+        /** @enum {string|null} */
+        finish_reason: "stop" | "length" | null | (string & {});
+    }[];
+    usage?: ChatCompletionUsage | undefined;
 }

@@ -18,6 +18,9 @@ export type { TrainingMetrics } from "./training-metrics.js";
 export type { CacheOptions, CacheStats } from "./sample-cache.js";
 export type { ProgressOptions, ProgressStream } from "./progress.js";
 export { Page, PagePromise, type CursorPage } from "./pagination.js";
+// The SDK's typed conversations; they stand in for the wire's `Batch`, `Example`, `ChatMessage`,
+// `ChatRole` and `ConversationExample` of `generated/schema`, whose messages the server checks itself.
+export type { ChatMessage, ChatRole, ConversationExample, TokenizeMessages, TrainingBatch as Batch, TrainingExample as Example } from "./chat.js";
 export type {
   EmbeddingsParams,
   ForwardBackwardParams,

@@ -6,6 +6,7 @@ import { warnDeprecated } from "./internal/deprecation.js";
 import { BufferedResponse } from "./internal/lite-http.js";
 import { callOperation, checkRequest } from "./internal/call-operation.js";
 import { textsOf, vectorsOf } from "./internal/results.js";
+import { type ChatMessage, isConversations } from "./chat.js";
 import { sampleStream } from "./internal/sample-stream.js";
 import { attachRequestId, type WithRequestId } from "./core/request-id.js";
 import type { RequestOptions } from "./core/request-options.js";
@@ -99,22 +100,25 @@ export class InferenceClient {
    * The full wire response (`samples` with `prompt_index`, `finish_reason`, optional logprobs,
    * `usage`). Never cached.
    */
-  sampleDetailed(prompts: string[], params: SampleParams = {}, options?: RequestOptions): APIPromise<SampleResult> {
+  sampleDetailed(prompts: string[] | ChatMessage[][], params: SampleParams = {}, options?: RequestOptions): APIPromise<SampleResult> {
     const closed = this.#closedError();
     if (closed) return rejected(closed);
-    return callOperation(this.#api, "sample", { path: { run_id: this.runId }, body: { ...this.#withStep(params), prompts, stream: false } }, options);
+    const sampling = { ...this.#withStep(params), stream: false };
+    const body = isConversations(prompts) ? { ...sampling, messages: prompts } : { ...sampling, prompts };
+    return callOperation(this.#api, "sample", { path: { run_id: this.runId }, body }, options);
   }
 
   /**
    * One text per completion, in order (`prompt_index * n + sample`). With the cache on, cached
    * prompts are answered locally, prompts an identical call is already asking for wait for its
    * answer, and only the rest are sent, in one request. `withResponse()` gives that request's
-   * response (a local `x-signal-cache: hit` response when nothing was sent).
-   * @throws ValidationError for bad parameters (nothing sent); BadRequestError when a prompt plus max_tokens exceeds the context.
+   * response (a local `x-signal-cache: hit` response when nothing was sent). Conversations (lists
+   * of messages, rendered with the model's chat template) are never cached.
+   * @throws ValidationError for bad parameters (nothing sent); BadRequestError when a prompt plus max_tokens exceeds the context, or naming the field of a bad conversation.
    */
-  sample(prompts: string[], params: SampleParams = {}, options?: RequestOptions): APIPromise<string[]> {
+  sample(prompts: string[] | ChatMessage[][], params: SampleParams = {}, options?: RequestOptions): APIPromise<string[]> {
     const cache = this.#cache;
-    if (!cache) return this.sampleDetailed(prompts, params, options)._thenUnwrap(textsOf);
+    if (!cache || isConversations(prompts)) return this.sampleDetailed(prompts, params, options)._thenUnwrap(textsOf);
     const closed = this.#closedError();
     if (closed) return rejected(closed);
     const effective = this.#withStep(params);
@@ -229,14 +233,15 @@ export class InferenceClient {
   }
 
   /**
-   * Streams the completion of one prompt as it is generated: a `Stream` of `{ index,
+   * Streams the completion of one prompt (a text, or a conversation) as it is generated: a `Stream` of `{ index,
    * prompt_index, delta, finish_reason }` chunks, the first before the rest exist. Leaving the
    * loop aborts the request; every failure is an SDK error (see `Stream`). Not cached.
    */
-  streamSample(prompt: string, params: SampleParams = {}, options?: RequestOptions): Stream<SampleChunk> {
+  streamSample(prompt: string | ChatMessage[], params: SampleParams = {}, options?: RequestOptions): Stream<SampleChunk> {
     const closed = this.#closedError();
     if (closed) throw closed;
-    return sampleStream(this.#api, this.runId, { ...this.#withStep(params), prompts: [prompt] }, options);
+    const sampling = this.#withStep(params);
+    return sampleStream(this.#api, this.runId, typeof prompt === "string" ? { ...sampling, prompts: [prompt] } : { ...sampling, messages: [prompt] }, options);
   }
 
   /** One vector per input, in input order, from the pinned step (or the live weights). */

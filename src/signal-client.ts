@@ -1,5 +1,4 @@
 import type {
-  Batch,
   Checkpoint,
   CheckpointDeleted,
   CreateRunRequest,
@@ -21,6 +20,7 @@ import type {
   UpdateRunRequest,
   ZeroGradResult,
 } from "../generated/schema.js";
+import { type ChatMessage, type TokenizeMessages, type TrainingBatch, isConversations } from "./chat.js";
 import type { Api } from "./internal/api.js";
 import type { APIPromise } from "./core/api-promise.js";
 import { checkPolicyOptions } from "./internal/check-options.js";
@@ -190,10 +190,15 @@ export class SignalClient {
    * until optimStep.
    * @throws ValidationError for a malformed batch (nothing sent); BadRequestError naming the field for an RL loss without `logprobs` / `advantages`.
    */
-  forwardBackward(runId: string, batch: Batch, params?: ForwardBackwardParams, options?: RequestOptions): APIPromise<ForwardBackwardResult>;
+  forwardBackward(runId: string, batch: TrainingBatch, params?: ForwardBackwardParams, options?: RequestOptions): APIPromise<ForwardBackwardResult>;
   /** @deprecated Pass the options third: `forwardBackward(runId, batch, {}, options)`. */
-  forwardBackward(runId: string, batch: Batch, options: RequestOptions): APIPromise<ForwardBackwardResult>;
-  forwardBackward(runId: string, batch: Batch, second?: ForwardBackwardParams | RequestOptions, third?: RequestOptions): APIPromise<ForwardBackwardResult> {
+  forwardBackward(runId: string, batch: TrainingBatch, options: RequestOptions): APIPromise<ForwardBackwardResult>;
+  forwardBackward(
+    runId: string,
+    batch: TrainingBatch,
+    second?: ForwardBackwardParams | RequestOptions,
+    third?: RequestOptions,
+  ): APIPromise<ForwardBackwardResult> {
     const [params, options] = lossAndOptions(second, third);
     return callOperation(this.#api, "forwardBackward", { path: { run_id: runId }, body: { ...params, batch } }, options);
   }
@@ -204,13 +209,24 @@ export class SignalClient {
    * nothing: no gradient accumulates and the step stays.
    * @throws ValidationError for a malformed batch (nothing sent); NotFoundError for a step with no checkpoint.
    */
-  forward(runId: string, batch: Batch, params: ForwardParams = {}, options?: RequestOptions): APIPromise<ForwardResult> {
+  forward(runId: string, batch: TrainingBatch, params: ForwardParams = {}, options?: RequestOptions): APIPromise<ForwardResult> {
     return callOperation(this.#api, "forward", { path: { run_id: runId }, body: { batch, ...params } }, options);
   }
 
-  /** The token ids `model` gives `text` (BOS first with `add_bos: true`), to build token batches and prompts. */
-  tokenize(model: string, text: string, params: Omit<TokenizeRequest, "text"> = {}, options?: RequestOptions): APIPromise<TokenizeResult> {
-    return callOperation(this.#api, "tokenize", { path: { model_id: model }, body: { text, ...params } }, options);
+  /**
+   * The token ids `model` gives `text` (BOS first with `add_bos: true`), to build token batches
+   * and prompts; or, given `{ messages, add_generation_prompt?, chat_template_kwargs? }`, the
+   * conversation rendered with the model's chat template (`text` in the result) and its ids.
+   * @throws BadRequestError naming the field for a bad conversation, or quoting the template's error.
+   */
+  tokenize(
+    model: string,
+    input: string | TokenizeMessages,
+    params: Omit<TokenizeRequest, "text" | "messages"> = {},
+    options?: RequestOptions,
+  ): APIPromise<TokenizeResult> {
+    const body = typeof input === "string" ? { text: input, ...params } : { ...params, ...input };
+    return callOperation(this.#api, "tokenize", { path: { model_id: model }, body }, options);
   }
 
   /** The text of `tokens` under `model`'s tokenizer (special tokens skipped). */
@@ -224,12 +240,12 @@ export class SignalClient {
   }
 
   /** forwardBackward + optimStep in one round trip (the trainStep operation). */
-  trainBatch(runId: string, batch: Batch, params: TrainBatchParams = {}, options?: RequestOptions): APIPromise<TrainStepResult> {
+  trainBatch(runId: string, batch: TrainingBatch, params: TrainBatchParams = {}, options?: RequestOptions): APIPromise<TrainStepResult> {
     return callOperation(this.#api, "trainStep", { path: { run_id: runId }, body: { ...params, batch } }, options);
   }
 
   /** @deprecated Use `trainBatch` (the one name of this operation on every client). */
-  trainStep(runId: string, batch: Batch, params: TrainBatchParams = {}, options?: RequestOptions): APIPromise<TrainStepResult> {
+  trainStep(runId: string, batch: TrainingBatch, params: TrainBatchParams = {}, options?: RequestOptions): APIPromise<TrainStepResult> {
     warnDeprecated(this.#api.logger, "SignalClient.trainStep", "trainBatch");
     return this.trainBatch(runId, batch, params, options);
   }
@@ -247,20 +263,23 @@ export class SignalClient {
 
   /**
    * One text per completion (`prompt_index * n + sample` order). `params.step` picks a checkpoint.
-   * @throws ValidationError for bad parameters; BadRequestError when a prompt plus max_tokens exceeds the context.
+   * `prompts` are texts, or conversations (lists of messages) rendered with the model's chat
+   * template and a generation prompt, whose answers end at the template's end of turn.
+   * @throws ValidationError for bad parameters; BadRequestError when a prompt plus max_tokens exceeds the context, or naming the field of a bad conversation.
    */
-  sample(runId: string, prompts: string[], params: SampleParams = {}, options?: RequestOptions): APIPromise<string[]> {
+  sample(runId: string, prompts: string[] | ChatMessage[][], params: SampleParams = {}, options?: RequestOptions): APIPromise<string[]> {
     return this.sampleDetailed(runId, prompts, params, options)._thenUnwrap(textsOf);
   }
 
   /** The full wire response of `sample` (`samples` with `prompt_index`, `finish_reason`, logprobs, `usage`). */
-  sampleDetailed(runId: string, prompts: string[], params: SampleParams = {}, options?: RequestOptions): APIPromise<SampleResult> {
-    return callOperation(this.#api, "sample", { path: { run_id: runId }, body: { ...params, prompts, stream: false } }, options);
+  sampleDetailed(runId: string, prompts: string[] | ChatMessage[][], params: SampleParams = {}, options?: RequestOptions): APIPromise<SampleResult> {
+    const body = isConversations(prompts) ? { ...params, messages: prompts, stream: false } : { ...params, prompts, stream: false };
+    return callOperation(this.#api, "sample", { path: { run_id: runId }, body }, options);
   }
 
-  /** Streams the completion of one prompt as it is generated (see `Stream`). */
-  streamSample(runId: string, prompt: string, params: SampleParams = {}, options?: RequestOptions): Stream<SampleChunk> {
-    return sampleStream(this.#api, runId, { ...params, prompts: [prompt] }, options);
+  /** Streams the completion of one prompt (a text or a conversation) as it is generated (see `Stream`). */
+  streamSample(runId: string, prompt: string | ChatMessage[], params: SampleParams = {}, options?: RequestOptions): Stream<SampleChunk> {
+    return sampleStream(this.#api, runId, typeof prompt === "string" ? { ...params, prompts: [prompt] } : { ...params, messages: [prompt] }, options);
   }
 
   /**

@@ -1,5 +1,4 @@
 import type {
-  Batch,
   Checkpoint,
   ForwardBackwardResult,
   ForwardResult,
@@ -14,6 +13,7 @@ import type {
   UpdateRunRequest,
   ZeroGradResult,
 } from "../generated/schema.js";
+import type { ChatMessage, TrainingBatch } from "./chat.js";
 import type { APIPromise } from "./core/api-promise.js";
 import type { ListCheckpointsQuery, ListMetricsQuery } from "../generated/operations.js";
 import { lossAndOptions } from "./internal/loss-and-options.js";
@@ -53,10 +53,10 @@ export class SignalRun {
   }
 
   /** Loss of `batch` (cross-entropy, or the RL loss `params.loss_fn`); the gradient accumulates until optimStep. */
-  forwardBackward(batch: Batch, params?: ForwardBackwardParams, options?: RequestOptions): APIPromise<ForwardBackwardResult>;
+  forwardBackward(batch: TrainingBatch, params?: ForwardBackwardParams, options?: RequestOptions): APIPromise<ForwardBackwardResult>;
   /** @deprecated Pass the options third: `forwardBackward(batch, {}, options)`. */
-  forwardBackward(batch: Batch, options: RequestOptions): APIPromise<ForwardBackwardResult>;
-  forwardBackward(batch: Batch, second?: ForwardBackwardParams | RequestOptions, third?: RequestOptions): APIPromise<ForwardBackwardResult> {
+  forwardBackward(batch: TrainingBatch, options: RequestOptions): APIPromise<ForwardBackwardResult>;
+  forwardBackward(batch: TrainingBatch, second?: ForwardBackwardParams | RequestOptions, third?: RequestOptions): APIPromise<ForwardBackwardResult> {
     const [params, options] = lossAndOptions(second, third);
     return this.#client.forwardBackward(this.run_id, batch, params, options);
   }
@@ -67,12 +67,12 @@ export class SignalRun {
   }
 
   /** forwardBackward + optimStep in one round trip (the trainStep operation). */
-  trainBatch(batch: Batch, params?: TrainBatchParams, options?: RequestOptions): APIPromise<TrainStepResult> {
+  trainBatch(batch: TrainingBatch, params?: TrainBatchParams, options?: RequestOptions): APIPromise<TrainStepResult> {
     return this.#client.trainBatch(this.run_id, batch, params, options);
   }
 
   /** @deprecated Use `trainBatch` (the one name of this operation on every client). */
-  trainStep(batch: Batch, params?: TrainBatchParams, options?: RequestOptions): APIPromise<TrainStepResult> {
+  trainStep(batch: TrainingBatch, params?: TrainBatchParams, options?: RequestOptions): APIPromise<TrainStepResult> {
     return this.#client.trainStep(this.run_id, batch, params, options);
   }
 
@@ -80,18 +80,18 @@ export class SignalRun {
     return this.#client.zeroGrad(this.run_id, options);
   }
 
-  /** One text per completion; `params.step` picks a checkpoint. */
-  sample(prompts: string[], params?: SampleParams, options?: RequestOptions): APIPromise<string[]> {
+  /** One text per completion; `params.step` picks a checkpoint. `prompts` are texts or conversations (see `SignalClient.sample`). */
+  sample(prompts: string[] | ChatMessage[][], params?: SampleParams, options?: RequestOptions): APIPromise<string[]> {
     return this.#client.sample(this.run_id, prompts, params, options);
   }
 
   /** The full wire response of `sample`. */
-  sampleDetailed(prompts: string[], params?: SampleParams, options?: RequestOptions): APIPromise<SampleResult> {
+  sampleDetailed(prompts: string[] | ChatMessage[][], params?: SampleParams, options?: RequestOptions): APIPromise<SampleResult> {
     return this.#client.sampleDetailed(this.run_id, prompts, params, options);
   }
 
-  /** Streams the completion of one prompt as it is generated. */
-  streamSample(prompt: string, params?: SampleParams, options?: RequestOptions): Stream<SampleChunk> {
+  /** Streams the completion of one prompt (a text or a conversation) as it is generated. */
+  streamSample(prompt: string | ChatMessage[], params?: SampleParams, options?: RequestOptions): Stream<SampleChunk> {
     return this.#client.streamSample(this.run_id, prompt, params, options);
   }
 
@@ -104,7 +104,7 @@ export class SignalRun {
    * Per-token log-probabilities of `batch` (position 0 null) and its cross-entropy, under the live
    * weights or the checkpoint at `params.step`; changes nothing. See `SignalClient.forward`.
    */
-  forward(batch: Batch, params: ForwardParams = {}, options?: RequestOptions): APIPromise<ForwardResult> {
+  forward(batch: TrainingBatch, params: ForwardParams = {}, options?: RequestOptions): APIPromise<ForwardResult> {
     return this.#client.forward(this.run_id, batch, params, options);
   }
 

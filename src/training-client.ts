@@ -1,5 +1,4 @@
 import type {
-  Batch,
   Checkpoint,
   ForwardBackwardResult,
   ForwardResult,
@@ -9,6 +8,7 @@ import type {
   TrainStepResult,
   ZeroGradResult,
 } from "../generated/schema.js";
+import type { TrainingBatch } from "./chat.js";
 import type { Api } from "./internal/api.js";
 import { APIPromise, type RawCall } from "./core/api-promise.js";
 import { checkInteger } from "./internal/check-options.js";
@@ -69,7 +69,7 @@ export interface TrainEpochOptions {
    * `eval_token_accuracy` (`listMetrics`) and passed to `onStep` as `eval`. It goes in one
    * `forward` call, so it must fit one request.
    */
-  evalData?: Batch | undefined;
+  evalData?: TrainingBatch | undefined;
   /** Steps between evaluations of `evalData`. @default only after the epoch's last step */
   evalEvery?: number | undefined;
 }
@@ -235,10 +235,10 @@ export class TrainingClient {
    * `params.loss_fn_config`) and accumulates its gradient (applied by the next optimStep).
    * @throws ValidationError for a malformed batch (nothing sent); BadRequestError for an example longer than the context, or an RL loss without `logprobs` / `advantages` (naming the field).
    */
-  forwardBackward(batch: Batch, params?: ForwardBackwardParams, options?: RequestOptions): APIPromise<ForwardBackwardResult>;
+  forwardBackward(batch: TrainingBatch, params?: ForwardBackwardParams, options?: RequestOptions): APIPromise<ForwardBackwardResult>;
   /** @deprecated Pass the options third: `forwardBackward(batch, {}, options)`. */
-  forwardBackward(batch: Batch, options: RequestOptions): APIPromise<ForwardBackwardResult>;
-  forwardBackward(batch: Batch, second?: ForwardBackwardParams | RequestOptions, third?: RequestOptions): APIPromise<ForwardBackwardResult> {
+  forwardBackward(batch: TrainingBatch, options: RequestOptions): APIPromise<ForwardBackwardResult>;
+  forwardBackward(batch: TrainingBatch, second?: ForwardBackwardParams | RequestOptions, third?: RequestOptions): APIPromise<ForwardBackwardResult> {
     const [params, options] = lossAndOptions(second, third);
     return this.#enqueue(
       (call) => callOperation(this.#api, "forwardBackward", { path: this.#path, body: { ...params, batch } }, call),
@@ -252,7 +252,7 @@ export class TrainingClient {
    * order: after every call made before it) or the checkpoint at `params.step`. Changes nothing.
    * @throws ValidationError for a malformed batch (nothing sent); NotFoundError for a step with no checkpoint.
    */
-  forward(batch: Batch, params: ForwardParams = {}, options?: RequestOptions): APIPromise<ForwardResult> {
+  forward(batch: TrainingBatch, params: ForwardParams = {}, options?: RequestOptions): APIPromise<ForwardResult> {
     // A checkpoint's step is not the run's: only a live-weights answer tells the current step.
     const live = params.step === undefined;
     // The server orders only live-weights forwards among the run's calls.
@@ -279,7 +279,7 @@ export class TrainingClient {
    * forwardBackward + optimStep in ONE round trip (the trainStep operation).
    * @returns `{ step, loss, grad_norm, learning_rate, num_tokens, num_examples }`
    */
-  trainBatch(batch: Batch, params: TrainBatchParams = {}, options?: RequestOptions): APIPromise<TrainStepResult> {
+  trainBatch(batch: TrainingBatch, params: TrainBatchParams = {}, options?: RequestOptions): APIPromise<TrainStepResult> {
     return this.#enqueue(
       (call) => callOperation(this.#api, "trainStep", { path: this.#path, body: { ...params, batch } }, call),
       options,
@@ -292,7 +292,7 @@ export class TrainingClient {
    * `TrainEpochOptions.progress`). Stops at the first failed step and rethrows its error.
    * @throws APIUserAbortError when `signal` fires.
    */
-  async trainEpoch(batches: Iterable<Batch> | AsyncIterable<Batch>, options: TrainEpochOptions = {}): Promise<EpochResult> {
+  async trainEpoch(batches: Iterable<TrainingBatch> | AsyncIterable<TrainingBatch>, options: TrainEpochOptions = {}): Promise<EpochResult> {
     // `learning_rate` / `max_grad_norm` beside the options are the earlier form: still applied
     // (with a warning), no longer in the type, as one object never mixes the two cases.
     const {

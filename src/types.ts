@@ -8,8 +8,8 @@ import type {
   TrainStepRequest,
 } from "../generated/schema.js";
 
-/** Sampling parameters: everything of the wire's `SampleRequest` but the prompts and `stream`. */
-export type SampleParams = Omit<SampleRequest, "prompts" | "stream">;
+/** Sampling parameters: everything of the wire's `SampleRequest` but the prompts, the conversations and `stream`. */
+export type SampleParams = Omit<SampleRequest, "prompts" | "messages" | "stream">;
 
 /** Overrides of one optimizer step (`learning_rate`, `max_grad_norm`). */
 export type OptimStepParams = OptimStepRequest;

@@ -218,12 +218,76 @@ export const zTokensExample = z.object({
 });
 
 /**
+ * Who wrote a message.
+ */
+export const zChatRole = z.enum([
+    'system',
+    'user',
+    'assistant',
+    'tool'
+]);
+
+/**
+ * One message of a conversation, passed to the model's chat template as given. `role` is a
+ * `ChatRole` and `content` a string, both required (`reasoning_content`, where given, a string
+ * too: Qwen3's template renders it as the turn's `<think>` block). These are checked by the
+ * server, not by this schema, so that a bad message is a 400 `invalid_conversation` naming it
+ * (`batch[0].messages[2].role`).
+ *
+ */
+export const zChatMessage = z.object({
+    role: z.optional(z.unknown()),
+    content: z.optional(z.unknown()),
+    reasoning_content: z.optional(z.unknown())
+});
+
+/**
+ * Messages in order. Rendered with the model's own chat template (a Hugging Face checkpoint's
+ * `chat_template`, exactly as transformers' `apply_chat_template(..., tokenize=False)` renders
+ * it; the built-in byte models' template is `{{ bos_token }}{% for message in messages %}{{
+ * message.role }}: {{ message.content }}{{ eos_token }}{% endfor %}{% if
+ * add_generation_prompt %}assistant: {% endif %}`, with `<|bos|>` and `<|eos|>` read as BOS
+ * and EOS). An empty list, an unknown role, a non-string content, or a template that raises
+ * is a 400 (`invalid_conversation` naming the field, or `chat_template_error` quoting the
+ * template's message).
+ *
+ */
+export const zConversation = z.array(zChatMessage).check(z.maxLength(1024));
+
+/**
+ * Extra variables for the chat template, over the tokenizer's special tokens (as transformers' `apply_chat_template(**kwargs)`), e.g. `{"enable_thinking": false}` for Qwen3. `messages`, `tools`, `documents` and `add_generation_prompt` cannot be set.
+ */
+export const zChatTemplateKwargs = z.record(z.string(), z.unknown()).check(z.refine((v) => Object.keys(v).length <= 64, { error: "Too big: expected object to have <=64 properties", abort: true }));
+
+/**
+ * Which assistant messages the loss covers.
+ */
+export const zTrainOn = z.enum(['all_assistant', 'last_assistant']);
+
+/**
+ * A conversation, rendered with the model's chat template (no generation prompt) and
+ * tokenized. The loss weighs each trained assistant message's tokens after its role header
+ * through its end-of-turn token: what the model must generate after the conversation before
+ * it, rendered with a generation prompt (so a template's additions to the turn, such as
+ * Qwen3's empty `<think>` block on the last turn, are trained on too). Everything else weighs
+ * 0. `forward` returns the `tokens` and `weights` it used. A conversation with no assistant
+ * message is a 400.
+ *
+ */
+export const zConversationExample = z.object({
+    messages: zConversation,
+    train_on: z.optional(zTrainOn),
+    chat_template_kwargs: z.optional(zChatTemplateKwargs)
+});
+
+/**
  * One training example.
  */
 export const zExample = z.union([
     zPromptCompletionExample,
     zTextExample,
-    zTokensExample
+    zTokensExample,
+    zConversationExample
 ]);
 
 export const zBatch = z.array(zExample).check(z.minLength(1), z.maxLength(512));
@@ -278,12 +342,20 @@ export const zForwardResult = z.object({
     loss: z.number(),
     num_tokens: z.int().check(z.gte(0)),
     num_examples: z.int().check(z.gte(0)),
-    token_accuracy: z.optional(z.number().check(z.gte(0), z.lte(1)))
+    token_accuracy: z.optional(z.number().check(z.gte(0), z.lte(1))),
+    tokens: z.array(z.array(z.int().check(z.gte(0)))),
+    weights: z.array(z.array(z.number().check(z.gte(0))))
 });
 
+/**
+ * Exactly one of `text` and `messages`.
+ */
 export const zTokenizeRequest = z.object({
-    text: z.string().check(z.maxLength(65536)),
-    add_bos: z._default(z.optional(z.boolean()), false)
+    text: z.optional(z.string().check(z.maxLength(65536))),
+    add_bos: z._default(z.optional(z.boolean()), false),
+    messages: z.optional(zConversation),
+    add_generation_prompt: z._default(z.optional(z.boolean()), false),
+    chat_template_kwargs: z.optional(zChatTemplateKwargs)
 });
 
 export const zTokenizeResult = z.object({
@@ -292,7 +364,8 @@ export const zTokenizeResult = z.object({
     tokens: z.array(z.int().check(z.gte(0))),
     bos_token_id: z.nullable(z.int().check(z.gte(0))),
     eos_token_id: z.int().check(z.gte(0)),
-    eos_token_ids: z.array(z.int().check(z.gte(0)))
+    eos_token_ids: z.array(z.int().check(z.gte(0))),
+    text: z.optional(z.string())
 });
 
 export const zDetokenizeRequest = z.object({
@@ -436,9 +509,11 @@ export const zRestoreResponse = z.object({
 });
 
 /**
- * Exactly one of `prompts` and `prompt_tokens`.
+ * Exactly one of `prompts`, `prompt_tokens` and `messages`.
  */
 export const zSampleRequest = z.object({
+    messages: z.optional(z.array(zConversation).check(z.minLength(1), z.maxLength(256))),
+    chat_template_kwargs: z.optional(zChatTemplateKwargs),
     prompts: z.optional(z.array(z.string().check(z.maxLength(16384))).check(z.minLength(1), z.maxLength(256))),
     prompt_tokens: z.optional(z.array(z.array(z.int().check(z.gte(0))).check(z.minLength(1), z.maxLength(16384))).check(z.minLength(1), z.maxLength(256))),
     prompt_logprobs: z._default(z.optional(z.boolean()), false),
@@ -575,6 +650,83 @@ export const zCompletionResponse = z.object({
         completion_tokens: z.int().check(z.gte(0)),
         total_tokens: z.int().check(z.gte(0))
     }))
+});
+
+export const zChatCompletionRequest = z.object({
+    model: z.string().check(z.minLength(1), z.maxLength(64)),
+    messages: zConversation,
+    max_tokens: z.nullish(z.int().check(z.gte(1), z.lte(1024))),
+    max_completion_tokens: z.nullish(z.int().check(z.gte(1), z.lte(1024))),
+    temperature: z._default(z.nullish(z.number().check(z.gte(0), z.lte(2))), 1),
+    top_p: z._default(z.nullish(z.number().check(z.gt(0), z.lte(1))), 1),
+    top_k: z.optional(z.int().check(z.gte(0), z.lte(1024))),
+    n: z._default(z.nullish(z.int().check(z.gte(1), z.lte(16))), 1),
+    stop: z.nullish(z.union([
+        z.string().check(z.minLength(1), z.maxLength(64)),
+        z.array(z.string().check(z.minLength(1), z.maxLength(64))).check(z.maxLength(4))
+    ])),
+    seed: z.nullish(z.int().check(z.gte(0), z.lte(2147483647))),
+    logprobs: z.nullish(z.boolean()),
+    stream: z._default(z.nullish(z.boolean()), false),
+    stream_options: z.nullish(z.object({
+        include_usage: z.optional(z.boolean())
+    })),
+    user: z.optional(z.string().check(z.maxLength(256))),
+    chat_template_kwargs: z.optional(zChatTemplateKwargs)
+});
+
+export const zChatCompletionLogprobs = z.nullable(z.object({
+    content: z.array(z.object({
+        token: z.string(),
+        logprob: z.number(),
+        bytes: z.nullable(z.array(z.int())),
+        top_logprobs: z.array(z.unknown()).check(z.maxLength(0))
+    }))
+}));
+
+export const zChatCompletionChoice = z.object({
+    index: z.int().check(z.gte(0)),
+    message: z.object({
+        role: z.enum(['assistant']),
+        content: z.string()
+    }),
+    logprobs: zChatCompletionLogprobs,
+    finish_reason: z.enum(['stop', 'length'])
+});
+
+export const zChatCompletionUsage = z.object({
+    prompt_tokens: z.int().check(z.gte(0)),
+    completion_tokens: z.int().check(z.gte(0)),
+    total_tokens: z.int().check(z.gte(0))
+});
+
+export const zChatCompletion = z.object({
+    id: z.string(),
+    object: z.enum(['chat.completion']),
+    created: z.int(),
+    model: z.string(),
+    choices: z.array(zChatCompletionChoice),
+    usage: zChatCompletionUsage
+});
+
+/**
+ * One `data:` event of a streamed chat completion.
+ */
+export const zChatCompletionChunk = z.object({
+    id: z.string(),
+    object: z.enum(['chat.completion.chunk']),
+    created: z.int(),
+    model: z.string(),
+    choices: z.array(z.object({
+        index: z.int().check(z.gte(0)),
+        delta: z.object({
+            role: z.optional(z.enum(['assistant'])),
+            content: z.optional(z.string())
+        }),
+        logprobs: zChatCompletionLogprobs,
+        finish_reason: z.nullable(z.enum(['stop', 'length']))
+    })),
+    usage: z.optional(zChatCompletionUsage)
 });
 
 /**
@@ -955,3 +1107,14 @@ export const zCreateCompletionHeaders = z.object({
  * The completion, or a stream of completion chunks when `stream` is true.
  */
 export const zCreateCompletionResponse = zCompletionResponse;
+
+export const zCreateChatCompletionBody = zChatCompletionRequest;
+
+export const zCreateChatCompletionHeaders = z.object({
+    'Idempotency-Key': z.optional(z.string().check(z.minLength(1), z.maxLength(255), z.regex(/^[\x21-\x7E]+$/)))
+});
+
+/**
+ * The chat completion, or a stream of chunks when `stream` is true.
+ */
+export const zCreateChatCompletionResponse = zChatCompletion;

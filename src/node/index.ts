@@ -4,3 +4,4 @@
  */
 export { saveAdapter, type CheckpointSource, type SaveAdapterOptions, type SavedAdapter } from "./save-adapter.js";
 export { readJsonl } from "./read-jsonl.js";
+export { readConversations, type ReadConversationsOptions } from "./read-conversations.js";

@@ -68,6 +68,7 @@ const CHANGES_RUN: { readonly [Op in OperationId]: boolean } = {
   sample: false,
   createEmbeddings: false,
   createCompletion: false,
+  createChatCompletion: false,
 };
 
 function hasBatch(body: unknown): boolean {

@@ -137,6 +137,11 @@ const cases: { [Op in OperationId]: Case } = {
     valid: (c) => c.POST("/v1/completions", { body: { model: `${runId}@100`, prompt: "Q: 2+2?\nA:", max_tokens: 8 } }),
     invalid: (c) => c.POST("/v1/completions", { body: bad({ prompt: "no model" }) }),
   },
+  createChatCompletion: {
+    valid: (c) =>
+      c.POST("/v1/chat/completions", { body: { model: `${runId}@100`, messages: [{ role: "user", content: "Capital of France?" }], max_tokens: 8 } }),
+    invalid: (c) => c.POST("/v1/chat/completions", { body: bad({ messages: [] }) }),
+  },
 };
 
 describe("every operation of the spec against the Prism mock", () => {

@@ -1,4 +1,4 @@
-import type { Batch } from "../../generated/schema.js";
+import type { Batch } from "../../src/index.js";
 import type { SignalClient } from "../../src/index.js";
 
 /** Q→A pairs the tiny model can learn; batches draw from them. */

@@ -163,6 +163,24 @@ const bodyOverrides: Partial<Record<OperationId, Partial<Pick<BodyOperation, "va
         }),
     expect: { sse: gen.zCreateCompletionResponse },
   },
+  createChatCompletion: {
+    valid: () =>
+      fc
+        .tuple(
+          validArbitrary(gen.zCreateChatCompletionBody),
+          fc.constantFrom("generated", "run", "run@kept", "run@missing", "other"),
+          fc.stringMatching(/^run_[a-z0-9]{8,40}$/),
+        )
+        .map(([body, model, other]) => {
+          const copy = { ...(body as Record<string, unknown>) };
+          if (model === "run") copy.model = runId;
+          if (model === "run@kept") copy.model = `${runId}@${KEPT_STEP}`;
+          if (model === "run@missing") copy.model = `${runId}@123456`;
+          if (model === "other") copy.model = other;
+          return copy;
+        }),
+    expect: { sse: gen.zChatCompletionChunk },
+  },
 };
 
 /** Operations with a query: generated query strings. */

@@ -58,6 +58,11 @@ const attempts: Partial<Record<OperationId, (id: string) => Attempt[]>> = {
     { method: "POST", path: "/v1/completions", body: { model: `${id}@1`, prompt: "a", max_tokens: 2 } },
     { method: "POST", path: "/v1/completions", body: { model: id, prompt: ["a", "b"], max_tokens: 2, stream: true } },
   ],
+  createChatCompletion: (id) => [
+    { method: "POST", path: "/v1/chat/completions", body: { model: id, messages: [{ role: "user", content: "a" }], max_tokens: 2 } },
+    { method: "POST", path: "/v1/chat/completions", body: { model: `${id}@1`, messages: [{ role: "user", content: "a" }], max_tokens: 2 } },
+    { method: "POST", path: "/v1/chat/completions", body: { model: id, messages: [{ role: "user", content: "a" }], max_tokens: 2, stream: true } },
+  ],
 };
 
 function send(attempt: Attempt, who: { key: string }, headers: Record<string, string> = {}): Promise<Reply> {
@@ -66,7 +71,9 @@ function send(attempt: Attempt, who: { key: string }, headers: Record<string, st
 
 describe("another key's run", () => {
   it("has an attempt for every operation that names a run (a new route must be added here)", () => {
-    const scoped = ROUTES.filter((r) => r.path.includes("{run_id}") || r.operationId === "createCompletion").map((r) => r.operationId);
+    const scoped = ROUTES.filter((r) => r.path.includes("{run_id}") || r.operationId === "createCompletion" || r.operationId === "createChatCompletion").map(
+      (r) => r.operationId,
+    );
     expect(scoped.filter((id) => attempts[id] === undefined)).toEqual([]);
   });
 

@@ -1,3 +1,5 @@
+import { BYTE_CHAT } from "./chat/byte-chat.js";
+import type { ChatFormat } from "./chat/chat-format.js";
 import { BOS, EOS, PAD, VOCAB_SIZE, decodeTokens, encodeText } from "./tokenizer.js";
 
 /**
@@ -24,6 +26,8 @@ export interface TokenCodec {
   encode(text: string): number[];
   /** Text of `tokens`, special tokens skipped. */
   decode(tokens: readonly number[]): string;
+  /** How conversations are rendered and tokenized; null for a checkpoint without a chat template. */
+  readonly chat: ChatFormat | null;
 }
 
 /** The built-in byte-level models' codec: ids 0–255 are UTF-8 bytes, then BOS, EOS, PAD. */
@@ -37,6 +41,7 @@ export const BYTE_CODEC: TokenCodec = {
   neverSampled: [BOS, PAD],
   encode: encodeText,
   decode: decodeTokens,
+  chat: BYTE_CHAT,
 };
 
 /** `text` as a model reads it: BOS first when the model adds one. */

@@ -24,7 +24,7 @@ export interface EncodedBatch {
  * `{text}` → BOS text EOS, loss on every token after BOS; `{tokens, weights?}` as given.
  * @throws EngineError `invalid_example` for malformed examples, bad ids or weights.
  */
-function encodeExample(example: Example, index: number, codec: TokenCodec = BYTE_CODEC): { tokens: number[]; weights: number[] } {
+export function encodeExample(example: Example, index: number, codec: TokenCodec = BYTE_CODEC): { tokens: number[]; weights: number[] } {
   const param = `batch[${index}]`;
   const e = example as Record<string, unknown>;
   if (typeof e !== "object" || e === null) throw new EngineError("invalid_example", `${param} must be an object`, param);

@@ -298,7 +298,7 @@ export class SampleBatcher {
     const { p, hooks } = l.job;
     const { token, logprob } = pickToken(logits, l.job.opts, l.rng, l.job.w.shared.scratch.logitSums);
     let delta: string;
-    if (token === EOS) {
+    if (token === EOS || p.stop_token_ids?.includes(token)) {
       delta = l.text.finish().delta;
       l.finish = "stop";
     } else {

@@ -164,6 +164,8 @@ export interface SampleParams {
   logprobs: boolean;
   /** Return the prompt's tokens and their log-probabilities. @default false */
   prompt_logprobs?: boolean;
+  /** Generation also ends on these ids, as on the model's EOS (a chat template's end of turn); never returned. */
+  stop_token_ids?: number[];
 }
 
 /** A prompt: text (BOS is prepended) or token ids (used as given). */

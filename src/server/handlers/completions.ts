@@ -18,15 +18,11 @@ type Schemas = components["schemas"];
  */
 export const createCompletion: Handler<"createCompletion"> = async (ctx) => {
   const body = ctx.body;
-  const match = /^(run_[a-z0-9]{8,40})(?:@(\d{1,10}))?$/.exec(body.model);
-  if (!match) {
-    throw new ApiError(400, "invalid_request_error", "invalid_model", `model '${body.model}' is not 'run_id' or 'run_id@step'.`, "model");
-  }
-  const runId = match[1]!;
+  const { runId, step } = parseModel(body.model);
   const run = ownedRun(ctx, runId, "model");
   const prompts = typeof body.prompt === "string" ? [body.prompt] : body.prompt;
   checkSampleSize(prompts.length, body.n, body.max_tokens, ctx.services.limits.maxSampleTokens);
-  const { weights } = await resolveWeights(ctx, run, match[2] === undefined ? undefined : Number(match[2]), "model");
+  const { weights } = await resolveWeights(ctx, run, step, "model");
   const stop = body.stop === undefined || body.stop === null ? [] : typeof body.stop === "string" ? [body.stop] : body.stop;
   const withLogprobs = body.logprobs !== undefined && body.logprobs !== null;
   const params: SampleParams = {
@@ -88,7 +84,18 @@ export const createCompletion: Handler<"createCompletion"> = async (ctx) => {
   return json(200, response, { runId });
 };
 
-function usage(prompt: number, completion: number): NonNullable<Schemas["CompletionResponse"]["usage"]> {
+/**
+ * The run and step an OpenAI `model` names: `run_id` (live weights) or `run_id@step`.
+ * @throws ApiError 400 `invalid_model` naming `model`.
+ */
+export function parseModel(model: string): { runId: string; step: number | undefined } {
+  const match = /^(run_[a-z0-9]{8,40})(?:@(\d{1,10}))?$/.exec(model);
+  if (!match) throw new ApiError(400, "invalid_request_error", "invalid_model", `model '${model}' is not 'run_id' or 'run_id@step'.`, "model");
+  return { runId: match[1]!, step: match[2] === undefined ? undefined : Number(match[2]) };
+}
+
+/** OpenAI usage counts. */
+export function usage(prompt: number, completion: number): NonNullable<Schemas["CompletionResponse"]["usage"]> {
   return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
 }
 

@@ -1,10 +1,11 @@
 import type { components } from "../../../generated/schema.js";
-import { validationError } from "../wire/api-error.js";
 import { type Handler, json } from "../context.js";
+import { encodeExample } from "../engine/encode-batch.js";
 import type { ForwardResult } from "../engine/types.js";
 import { checkLoss } from "../engine/rl-loss.js";
+import { engineBatch } from "./conversations.js";
 import { toApiError } from "../runs/engine-errors.js";
-import { ApiError } from "../wire/api-error.js";
+import { ApiError, validationError } from "../wire/api-error.js";
 import { ownedRun, readRun } from "../runs/run-access.js";
 import { resolveWeights, weightsLost } from "../runs/weights.js";
 
@@ -15,18 +16,23 @@ type Schemas = components["schemas"];
  * run's queue, after the calls before it, so it sees their effect) or a checkpoint `step`.
  * Nothing is accumulated; with `record_eval` the loss and token accuracy are stored as the
  * current step's `eval_loss` and `eval_token_accuracy` (in the same turn, so they describe that step).
+ * Every example's `tokens` and `weights` are returned with its logprobs (a conversation's as its
+ * chat template and assistant mask made them).
  * @throws ApiError 400 `context_length_exceeded` naming `batch[i]`, `invalid_example` as
- *   forward_backward; 404 for an unknown step; 409 `non_finite_weights` for weights that are not
- *   finite; 422 naming `record_eval` with a `step` or before the first optimizer step.
+ *   forward_backward, or a bad conversation naming its field; 404 for an unknown step; 409
+ *   `non_finite_weights` for weights that are not finite; 422 naming `record_eval` with a `step`
+ *   or before the first optimizer step.
  */
 export const forward: Handler<"forward"> = async (ctx) => {
   const runId = ctx.path.run_id;
   const body = ctx.body;
   const { engine } = ctx.services;
+  const model = ownedRun(ctx, runId).config.base_model;
+  const batch = engineBatch(ctx, model, body.batch);
   // The examples are checked as forward_backward checks a cross-entropy batch: fields it would
   // refuse (logprobs, advantages) are refused here too, before the call waits in the queue.
   try {
-    checkLoss(body.batch, undefined);
+    checkLoss(batch, undefined);
   } catch (error) {
     throw toApiError(error);
   }
@@ -40,7 +46,7 @@ export const forward: Handler<"forward"> = async (ctx) => {
       if (body.record_eval === true && run.current_step === 0) {
         throw validationError("record_eval: the run has no optimizer step yet, so there is no metric row to record on", "record_eval");
       }
-      const out = await engine.forward({ runId }, body.batch);
+      const out = await engine.forward({ runId }, batch);
       if (body.record_eval === true) ctx.services.store.recordEval(runId, run.current_step, out.loss, out.token_accuracy);
       return [out, run.current_step] as const;
     });
@@ -48,7 +54,7 @@ export const forward: Handler<"forward"> = async (ctx) => {
     const resolved = await resolveWeights(ctx, ownedRun(ctx, runId), body.step);
     step = resolved.step;
     try {
-      result = await engine.forward(resolved.weights, body.batch);
+      result = await engine.forward(resolved.weights, batch);
     } catch (error) {
       throw toApiError(weightsLost(ctx, resolved.weights, error));
     }
@@ -63,6 +69,7 @@ export const forward: Handler<"forward"> = async (ctx) => {
     token_accuracy: result.token_accuracy,
     num_tokens: Math.round(result.num_tokens),
     num_examples: result.num_examples,
+    ...usedTokens(batch, engine.codec(model)),
   };
   return json(200, response, { runId });
 };
@@ -82,4 +89,10 @@ function checkFinite(runId: string, step: number, result: ForwardResult): void {
     "non_finite_weights",
     `The weights of run ${runId} at step ${step} are not finite (a step applied by an older server from an overflowing gradient): restore a checkpoint saved before it (POST /v1/runs/${runId}/restore), or create a new run.`,
   );
+}
+
+/** The tokens and loss weights of each example as the engine encodes them (the engine validated them already). */
+function usedTokens(batch: Parameters<typeof encodeExample>[0][], codec: Parameters<typeof encodeExample>[2]): { tokens: number[][]; weights: number[][] } {
+  const encoded = batch.map((example, i) => encodeExample(example, i, codec));
+  return { tokens: encoded.map((e) => e.tokens), weights: encoded.map((e) => e.weights) };
 }

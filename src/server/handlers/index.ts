@@ -1,5 +1,6 @@
 import type { Handlers } from "../context.js";
 import { createCheckpoint, deleteCheckpoint, downloadCheckpoint, getCheckpoint, listCheckpoints, restoreCheckpoint } from "./checkpoints.js";
+import { createChatCompletion } from "./chat-completions.js";
 import { createCompletion } from "./completions.js";
 import { forward } from "./forward.js";
 import { createEmbeddings, sample } from "./inference.js";
@@ -36,4 +37,5 @@ export const HANDLERS: Handlers = {
   sample,
   createEmbeddings,
   createCompletion,
+  createChatCompletion,
 };

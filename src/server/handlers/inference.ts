@@ -7,30 +7,49 @@ import { ownedRun } from "../runs/run-access.js";
 import { checkSampleSize } from "./sample-size.js";
 import { EventStream } from "../wire/event-stream.js";
 import { resolveWeights, weightsLost } from "../runs/weights.js";
+import { chatStopIds, renderConversation } from "./conversations.js";
 
 type Schemas = components["schemas"];
 
 /**
- * The request's prompts: `prompts` (text) or `prompt_tokens` (ids), exactly one of them; and
- * how to name a prompt in errors.
- * @throws ApiError 400 `invalid_request` naming `prompts` when both or neither are given.
+ * The request's prompts: `prompts` (text), `prompt_tokens` (ids) or `messages` (conversations,
+ * rendered with the model's chat template and a generation prompt), exactly one of them; how to
+ * name a prompt in errors; and, for conversations, the template's end-of-turn ids to stop on.
+ * @throws ApiError 400 `invalid_request` naming `prompts` when several or none are given; a bad
+ *   conversation naming its field (`messages[0][2].role`).
  */
-function promptsOf(body: RequestContext<"sample">["body"]): { prompts: Prompt[]; renameParam: ((param: string) => string) | undefined } {
-  if ((body.prompts === undefined) === (body.prompt_tokens === undefined)) {
-    throw new ApiError(400, "invalid_request_error", "invalid_request", "Give exactly one of prompts (text) and prompt_tokens (token ids).", "prompts");
+function promptsOf(
+  ctx: RequestContext<"sample">,
+  model: string,
+): { prompts: Prompt[]; renameParam: ((param: string) => string) | undefined; stopTokenIds: number[] } {
+  const body = ctx.body;
+  const given = [body.prompts, body.prompt_tokens, body.messages].filter((p) => p !== undefined).length;
+  if (given !== 1) {
+    throw new ApiError(
+      400,
+      "invalid_request_error",
+      "invalid_request",
+      "Give exactly one of prompts (text), prompt_tokens (token ids) and messages (conversations).",
+      "prompts",
+    );
   }
-  if (body.prompts !== undefined) return { prompts: body.prompts, renameParam: undefined };
-  return { prompts: body.prompt_tokens!, renameParam: (p) => p.replace(/^prompts/, "prompt_tokens") };
+  if (body.prompts !== undefined) return { prompts: body.prompts, renameParam: undefined, stopTokenIds: [] };
+  if (body.prompt_tokens !== undefined) return { prompts: body.prompt_tokens, renameParam: (p) => p.replace(/^prompts/, "prompt_tokens"), stopTokenIds: [] };
+  const codec = ctx.services.engine.codec(model);
+  const prompts = body.messages!.map(
+    (messages, i) => renderConversation(codec, model, messages, `messages[${i}]`, { addGenerationPrompt: true, kwargs: body.chat_template_kwargs }).tokens,
+  );
+  return { prompts, renameParam: (p) => p.replace(/^prompts/, "messages"), stopTokenIds: chatStopIds(codec) };
 }
 
 /**
- * sample: completions from the live weights or a checkpoint. With `stream: true` the answer is
- * `text/event-stream`, one `SampleChunk` per piece of text, then `[DONE]`.
+ * sample: completions from the live weights or a checkpoint, of text prompts, token prompts or
+ * conversations. With `stream: true` the answer is `text/event-stream`, one `SampleChunk` per
+ * piece of text, then `[DONE]`.
  * @throws ApiError 400 `context_length_exceeded` naming `prompts[i]`; 404 for an unknown step.
  */
 export const sample: Handler<"sample"> = async (ctx) => {
   const body = ctx.body;
-  const { prompts, renameParam } = promptsOf(body);
   const run = ownedRun(ctx, ctx.path.run_id);
   if (body.stream && body.prompt_logprobs) {
     // A stream's chunks have no place for them: refused rather than silently dropped.
@@ -42,6 +61,7 @@ export const sample: Handler<"sample"> = async (ctx) => {
       "prompt_logprobs",
     );
   }
+  const { prompts, renameParam, stopTokenIds } = promptsOf(ctx, run.config.base_model);
   checkSampleSize(prompts.length, body.n, body.max_tokens, ctx.services.limits.maxSampleTokens);
   const { weights, step } = await resolveWeights(ctx, run, body.step);
   const params: SampleParams = {
@@ -55,6 +75,7 @@ export const sample: Handler<"sample"> = async (ctx) => {
     prompt_logprobs: body.prompt_logprobs,
   };
   if (body.seed !== undefined) params.seed = body.seed;
+  if (stopTokenIds.length > 0) params.stop_token_ids = stopTokenIds;
   if (body.stream) {
     await streamSample(
       ctx,

@@ -2,6 +2,7 @@ import type { components } from "../../../generated/schema.js";
 import { ApiError } from "../wire/api-error.js";
 import { type Handler, type RequestContext, json } from "../context.js";
 import type { TokenCodec } from "../engine/codec.js";
+import { renderConversation } from "./conversations.js";
 
 type Schemas = components["schemas"];
 
@@ -26,19 +27,32 @@ function modelOf(ctx: RequestContext<"tokenize" | "detokenize">): { model: strin
 /**
  * tokenize: the token ids of `text` by the model's own tokenizer, no special tokens (as
  * transformers' `encode(text, add_special_tokens=False)`); with `add_bos` the model's BOS first,
- * where it has one (`bos_token_id` is null, and nothing is prepended, where it has none).
+ * where it has one (`bos_token_id` is null, and nothing is prepended, where it has none). With
+ * `messages` instead, the conversation rendered with the model's chat template (`text`) and its
+ * ids, as training on it or sampling from it reads them.
+ * @throws ApiError 400 `invalid_request` unless exactly one of `text` and `messages` is given; a
+ *   bad conversation naming its field.
  */
 export const tokenize: Handler<"tokenize"> = async (ctx) => {
   const { model, codec } = modelOf(ctx);
   const body = ctx.body;
-  const tokens = codec.encode(body.text);
+  if ((body.text === undefined) === (body.messages === undefined)) {
+    throw new ApiError(400, "invalid_request_error", "invalid_request", "Give exactly one of text and messages.", "text");
+  }
+  const ids = { bos_token_id: codec.bos, eos_token_id: codec.eos, eos_token_ids: [...codec.stopIds] };
+  if (body.messages !== undefined) {
+    const chat = renderConversation(codec, model, body.messages, "messages", {
+      addGenerationPrompt: body.add_generation_prompt ?? false,
+      kwargs: body.chat_template_kwargs,
+    });
+    return json(200, { object: "tokens", model, tokens: chat.tokens, ...ids, text: chat.text } satisfies Schemas["TokenizeResult"]);
+  }
+  const tokens = codec.encode(body.text!);
   const response: Schemas["TokenizeResult"] = {
     object: "tokens",
     model,
     tokens: body.add_bos && codec.bos !== null ? [codec.bos, ...tokens] : tokens,
-    bos_token_id: codec.bos,
-    eos_token_id: codec.eos,
-    eos_token_ids: [...codec.stopIds],
+    ...ids,
   };
   return json(200, response);
 };

@@ -6,6 +6,7 @@ import { checkLoss, checkLossConfig } from "../engine/rl-loss.js";
 import { EngineError, type Example, type LossSpec, type OptimStepOptions } from "../engine/types.js";
 import { toApiError } from "../runs/engine-errors.js";
 import { type RunChange, changeRun, nextRecord, ownedRun } from "../runs/run-access.js";
+import { engineBatch } from "./conversations.js";
 import type { RunRecord } from "../store/run-record.js";
 
 type Schemas = components["schemas"];
@@ -13,11 +14,13 @@ type Schemas = components["schemas"];
 /**
  * forwardBackward: the batch's loss and gradient, added to the run's accumulator; the
  * accumulator and the running loss are persisted with the call's idempotency record.
- * @throws ApiError 400 `context_length_exceeded` naming `batch[i]`.
+ * Conversation examples are rendered with the model's chat template first (`engineBatch`).
+ * @throws ApiError 400 `context_length_exceeded` naming `batch[i]`; 400 `invalid_conversation`
+ *   or `chat_template_error` naming the field (`batch[0].messages[2].role`).
  */
 export const forwardBackward: Handler<"forwardBackward"> = async (ctx) => {
   const runId = ctx.path.run_id;
-  const batch = ctx.body.batch;
+  const batch = engineBatch(ctx, ownedRun(ctx, runId).config.base_model, ctx.body.batch);
   const loss = lossSpec(ctx.body, batch);
   return changeRun(ctx, runId, async (run) => {
     const { engine } = ctx.services;
@@ -61,7 +64,7 @@ export const optimStep: Handler<"optimStep"> = (ctx) => {
  */
 export const trainStep: Handler<"trainStep"> = async (ctx) => {
   const runId = ctx.path.run_id;
-  const batch = ctx.body.batch;
+  const batch = engineBatch(ctx, ownedRun(ctx, runId).config.base_model, ctx.body.batch);
   const options = stepOptions(ctx.body);
   const loss = lossSpec(ctx.body, batch);
   return changeRun(ctx, runId, async (run) => {

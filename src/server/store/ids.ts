@@ -15,6 +15,11 @@ export function newCompletionId(): string {
   return `cmpl_${randomBytes(8).toString("hex")}`;
 }
 
+/** `chatcmpl_` + 16 random hex digits: the id of an OpenAI-style chat completion. */
+export function newChatCompletionId(): string {
+  return `chatcmpl_${randomBytes(8).toString("hex")}`;
+}
+
 /** A new API key, `sk-` + 48 hex digits, for a server started with none configured. */
 export function newApiKey(): string {
   return `sk-${randomBytes(24).toString("hex")}`;

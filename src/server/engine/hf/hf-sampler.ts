@@ -312,7 +312,7 @@ export class HfSampler {
     const { p, hooks, w } = l.job;
     const { token, logprob } = pickToken(logits, l.job.opts, l.rng, sums, w.codec.neverSampled);
     let delta: string;
-    if (w.codec.stopIds.includes(token)) {
+    if (w.codec.stopIds.includes(token) || p.stop_token_ids?.includes(token)) {
       delta = l.text.finish().delta;
       l.finish = "stop";
     } else {

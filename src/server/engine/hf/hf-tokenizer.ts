@@ -2,6 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
 import type { TokenCodec } from "../codec.js";
+import { hfChatFormat } from "../chat/hf-chat-format.js";
 import { CheckpointError } from "./checkpoint-error.js";
 import { readJson } from "./weight-files.js";
 
@@ -62,6 +63,13 @@ export function loadHfTokenizer(dir: string, config: Json, vocabSize: number): T
   const eos = eosFromTokenizer ?? stopIds[0];
   if (eos === undefined)
     throw new CheckpointError(`${dir}: no end-of-sequence token (tokenizer_config.json "eos_token", generation_config.json or config.json "eos_token_id")`);
+  const encode = (text: string) => tokenizer.encode(text, { add_special_tokens: false }).ids;
+  let chat: TokenCodec["chat"];
+  try {
+    chat = hfChatFormat(dir, tokConfig, tokenizerJson, encode);
+  } catch (e) {
+    throw new CheckpointError(e instanceof Error ? e.message : String(e));
+  }
   let tokenizerVocab = 0;
   for (const id of tokenizer.get_vocab(true).values()) tokenizerVocab = Math.max(tokenizerVocab, id + 1);
   return {
@@ -73,12 +81,13 @@ export function loadHfTokenizer(dir: string, config: Json, vocabSize: number): T
     pad: 0,
     neverSampled: [],
     tokenizerVocab,
-    encode: (text) => tokenizer.encode(text, { add_special_tokens: false }).ids,
+    encode,
     // Ids past the tokenizer's vocabulary (padded LM-head rows) have no text.
     decode: (tokens) =>
       tokenizer.decode(
         tokens.filter((t) => t < tokenizerVocab),
         { skip_special_tokens: true },
       ),
+    chat,
   };
 }
