@@ -254,17 +254,17 @@ async function fairness(): Promise<FairnessFigures> {
         headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
         body: JSON.stringify(body),
       });
-      return { status: response.status, body: (await response.json()) as Record<string, any> };
+      return { status: response.status, body: (await response.json()) as { run_id?: string } };
     };
     const must = async (key: string, path: string, body: unknown) => {
       const reply = await post(key, path, body);
       if (reply.status >= 300) throw new Error(`bench: ${path} answered ${reply.status} ${JSON.stringify(reply.body)}`);
       return reply.body;
     };
-    const runA = (await must(server.apiKey, "/v1/runs", { base_model: "signal-byte-tiny", seed: 1 })).run_id as string;
+    const runA = String((await must(server.apiKey, "/v1/runs", { base_model: "signal-byte-tiny", seed: 1 })).run_id);
     await must(server.apiKey, `/v1/runs/${runA}/train_step`, { batch: [{ text: "warm up" }] });
     await must(server.apiKey, `/v1/runs/${runA}/checkpoints`, { mode: "adapter" });
-    const runB = (await must(keyB, "/v1/runs", { base_model: "signal-byte-tiny", seed: 2 })).run_id as string;
+    const runB = String((await must(keyB, "/v1/runs", { base_model: "signal-byte-tiny", seed: 2 })).run_id);
     const short = async () => {
       const started = performance.now();
       await must(keyB, `/v1/runs/${runB}/sample`, { prompts: ["Q: red?\nA:"], max_tokens: 1, temperature: 0 });
