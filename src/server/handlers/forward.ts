@@ -3,7 +3,7 @@ import { type Handler, json } from "../context.js";
 import type { ForwardResult } from "../engine/types.js";
 import { checkLoss } from "../engine/rl-loss.js";
 import { toApiError } from "../runs/engine-errors.js";
-import { ApiError } from "../wire/api-error.js";
+import { allFinite, nonFiniteWeights } from "./finite-results.js";
 import { ownedRun, readRun } from "../runs/run-access.js";
 import { resolveWeights, weightsLost } from "../runs/weights.js";
 
@@ -54,18 +54,9 @@ export const forward: Handler<"forward"> = async (ctx) => {
 };
 
 /**
- * Refuses a result that is not finite, which the spec's numbers cannot carry (JSON would say
- * `null`): the examples are checked, so the weights are at fault, poisoned by a step an older
- * server applied from an overflowing gradient (this one never applies one).
+ * Refuses a result that is not finite, which the spec's numbers cannot carry.
  * @throws ApiError 409 `non_finite_weights`, naming the restore that repairs the run.
  */
 function checkFinite(runId: string, step: number, result: ForwardResult): void {
-  const finite = Number.isFinite(result.loss) && result.logprobs.every((row) => row.every((v, i) => i === 0 || Number.isFinite(v)));
-  if (finite) return;
-  throw new ApiError(
-    409,
-    "conflict_error",
-    "non_finite_weights",
-    `The weights of run ${runId} at step ${step} are not finite (a step applied by an older server from an overflowing gradient): restore a checkpoint saved before it (POST /v1/runs/${runId}/restore), or create a new run.`,
-  );
+  if (!Number.isFinite(result.loss) || !result.logprobs.every((row) => allFinite(row, true))) throw nonFiniteWeights(runId, step);
 }
