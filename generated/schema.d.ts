@@ -51,7 +51,11 @@ export interface paths {
         };
         /**
          * List runs
-         * @description The runs created with this API key, newest first; `base_model` and `name` keep only the runs with exactly that base model or name (the cursor pages through the filtered list).
+         * @description The runs created with this API key, newest first; `base_model` and `name` keep only the
+         *     runs with exactly that base model or name (the cursor pages through the filtered list). A
+         *     page holds at most `limit` runs, and fewer when their JSON passes the server's page size
+         *     (the local server: 1 MiB; a page always holds at least one run); `has_more` and
+         *     `next_cursor` then lead on as usual.
          */
         get: operations["listRuns"];
         put?: never;
@@ -189,6 +193,10 @@ export interface paths {
          *     mean gradient to that L2 norm first. The step is durable before it is acknowledged.
          *
          *     409 `nothing_accumulated` means no `forward_backward` happened since the last step.
+         *     409 `non_finite_gradient` means the mean accumulated gradient is not finite (gradients
+         *     that are each finite can overflow float32 when summed): nothing was applied, the
+         *     accumulation was discarded (the run keeps its weights and step, with nothing
+         *     accumulated), and the message names the step that was not taken.
          */
         post: operations["optimStep"];
         delete?: never;
@@ -212,7 +220,9 @@ export interface paths {
         /**
          * Forward, backward and optimizer step in one round trip
          * @description `forward_backward` on the batch followed by `optim_step`, atomically. Gradients already
-         *     accumulated by earlier `forward_backward` calls are included in the mean.
+         *     accumulated by earlier `forward_backward` calls are included in the mean. A batch whose
+         *     own loss or gradient is not finite is a 400 `invalid_example` and changes nothing; a mean
+         *     gradient that is not finite is a 409 `non_finite_gradient`, as for `optim_step`.
          */
         post: operations["trainStep"];
         delete?: never;
@@ -377,6 +387,12 @@ export interface paths {
          *     `forward_backward`; it can differ from `forward_backward`'s `cross_entropy` loss in the
          *     fifth digit, which normalises over the whole vocabulary in the training graph.
          *
+         *     The batch is checked exactly as `forward_backward` checks a `cross_entropy` batch: what it
+         *     refuses (`logprobs` or `advantages`, weights past float32's range, no weighted target) is
+         *     refused here with the same error. Weights that give no finite log-probability are a 409
+         *     `non_finite_weights` (a run an older server stepped with an overflowing gradient): restore
+         *     a checkpoint saved before it.
+         *
          *     With the `Signal-Sequence` header, a call is ordered with the same client's training calls.
          */
         post: operations["forward"];
@@ -495,7 +511,8 @@ export interface paths {
          *     log-probability of the token at temperature 1 over the tokens a sample can produce,
          *     whatever `temperature`, `top_p` and `top_k` are: exactly what `forward` computes for the
          *     same sequence on the same weights (to 1e-5), so they can be the `logprobs` of an
-         *     `importance_sampling` or `ppo` example.
+         *     `importance_sampling` or `ppo` example. `prompt_logprobs` is not available with
+         *     `stream: true` (a 400 naming it): a `SampleChunk` has no place for it.
          *
          *     With `stream: true` the answer is `text/event-stream`: one `data:` line per generated
          *     piece of text holding a JSON `SampleChunk` (`index` is `prompt_index * n + sample`),
@@ -754,13 +771,17 @@ export interface components {
         /**
          * @description The request is well-formed JSON of the right shape but cannot be done: malformed JSON
          *     (`invalid_json`), an example or prompt longer than the model's context
-         *     (`context_length_exceeded`, naming its index and both lengths; also a `tokens` or
-         *     `weights` array longer than any model's context, refused from its length alone), a
+         *     (`context_length_exceeded`, naming its index and both lengths; also a `tokens`,
+         *     `weights`, `logprobs` or `advantages` array longer than any model's context, refused
+         *     from its length alone), a
          *     sampling call whose `prompts × n × max_tokens` is over the server's budget
          *     (`sample_too_large`, naming `max_tokens`) or whose `n` sequences of one prompt need
          *     more KV-cache memory than the server has for decoding at once (`sample_too_large`,
          *     naming `n`; smaller calls larger than that memory are decoded in waves instead), a bad
-         *     `model` string.
+         *     `model` string (`invalid_model`), an example the loss cannot use (`invalid_example`,
+         *     naming the field: among others token weights, advantages or logprobs past float32's
+         *     range, or weights whose sum is), or a field the call cannot honour together with another
+         *     (`invalid_request`, e.g. `prompt_logprobs` with `stream: true`).
          */
         BadRequest: {
             headers: {
@@ -828,9 +849,13 @@ export interface components {
         };
         /**
          * @description The request conflicts with the state: `nothing_accumulated` (optim_step with no gradient
-         *     accumulated since the last step), `idempotency_key_reused` (the key was used with a
-         *     different body), or `conflict_retryable` (a transient conflict; retry after
-         *     `Retry-After` seconds when present).
+         *     accumulated since the last step), `non_finite_gradient` (the accumulated gradient is not
+         *     finite: nothing was applied and the accumulation was discarded; the message names the
+         *     step), `non_finite_weights` (the run's weights are not finite, from a step an older
+         *     server applied: restore a checkpoint), `idempotency_key_reused` (the key was used with a
+         *     different body), `sequence_broken` and `sequence_superseded` (see `Signal-Sequence`), or
+         *     `conflict_retryable` (a transient conflict; retry after `Retry-After` seconds when
+         *     present).
          */
         Conflict: {
             headers: {
@@ -872,7 +897,10 @@ export interface components {
                 "application/json": Error;
             };
         };
-        /** @description The request does not match the schema; `param` names the first offending field. */
+        /**
+         * @description The request does not match the schema (`validation_error`); `param` names the first
+         *     offending field and the message counts the others, up to 100: validation stops there.
+         */
         UnprocessableEntity: {
             headers: {
                 "x-request-id": components["headers"]["RequestId"];
@@ -896,7 +924,8 @@ export interface components {
         /**
          * @description Too many requests; wait `Retry-After` seconds. `rate_limited`: this API key already has
          *     as many calls in progress or queued as the server takes from one key (the local server:
-         *     64 calls that use the engine). `retry-after-ms` may give the wait in milliseconds.
+         *     64 calls that use the engine, of which at most 32 still sending their body or held for
+         *     an earlier position of their sequence). `retry-after-ms` may give the wait in milliseconds.
          */
         RateLimited: {
             headers: {
@@ -942,7 +971,8 @@ export interface components {
          * @description The service cannot take the request now; wait `Retry-After` seconds (`retry-after-ms`
          *     may give it in milliseconds) and retry with the same Idempotency-Key. Codes:
          *     - `overloaded`: the run's queue or the server's is full (the local server: 32 calls that
-         *       use the engine per run, 128 in all), or every connection is busy.
+         *       use the engine per run, 128 ready to run in all; the engine serves the API keys with
+         *       calls waiting in turn), or every connection is busy.
          *     - `resource_exhausted` (type `overloaded_error`): the server ran out of disk space,
          *       file descriptors or memory; the message says which. The request did not complete.
          *     - `storage_unavailable` (type `api_error`): the server's storage failed or a file its
@@ -981,8 +1011,10 @@ export interface components {
          *     sequence of calls on this run (8-64 characters of `A-Z a-z 0-9 _ -`, random per client)
          *     and `position` counts that client's calls from 0. The server applies a client's calls on
          *     a run in position order and each exactly once: a call that arrives before its
-         *     predecessor is held (at most `sequence_hold_ms`, 30 s on the local server) until the
-         *     predecessor has been applied. A predecessor that failed with a retryable error (429,
+         *     predecessor is held (at most `sequence_hold_ms`, 30 s on the local server, set with
+         *     `--sequence-hold-ms`) until the predecessor has been applied. A held call counts against
+         *     its own API key's limits (the local server: 32 held calls per key), not the server's
+         *     shared queue, and is dropped as soon as its client disconnects. A predecessor that failed with a retryable error (429,
          *     5xx) keeps its place, so its retry is still applied first. A call that fails for good
          *     (any other 4xx, whether before or during its turn) breaks the sequence: every later
          *     position of that client, held or still to come, is refused with 409 `sequence_broken`
@@ -1474,8 +1506,10 @@ export interface operations {
                  *     sequence of calls on this run (8-64 characters of `A-Z a-z 0-9 _ -`, random per client)
                  *     and `position` counts that client's calls from 0. The server applies a client's calls on
                  *     a run in position order and each exactly once: a call that arrives before its
-                 *     predecessor is held (at most `sequence_hold_ms`, 30 s on the local server) until the
-                 *     predecessor has been applied. A predecessor that failed with a retryable error (429,
+                 *     predecessor is held (at most `sequence_hold_ms`, 30 s on the local server, set with
+                 *     `--sequence-hold-ms`) until the predecessor has been applied. A held call counts against
+                 *     its own API key's limits (the local server: 32 held calls per key), not the server's
+                 *     shared queue, and is dropped as soon as its client disconnects. A predecessor that failed with a retryable error (429,
                  *     5xx) keeps its place, so its retry is still applied first. A call that fails for good
                  *     (any other 4xx, whether before or during its turn) breaks the sequence: every later
                  *     position of that client, held or still to come, is refused with 409 `sequence_broken`
@@ -1563,8 +1597,10 @@ export interface operations {
                  *     sequence of calls on this run (8-64 characters of `A-Z a-z 0-9 _ -`, random per client)
                  *     and `position` counts that client's calls from 0. The server applies a client's calls on
                  *     a run in position order and each exactly once: a call that arrives before its
-                 *     predecessor is held (at most `sequence_hold_ms`, 30 s on the local server) until the
-                 *     predecessor has been applied. A predecessor that failed with a retryable error (429,
+                 *     predecessor is held (at most `sequence_hold_ms`, 30 s on the local server, set with
+                 *     `--sequence-hold-ms`) until the predecessor has been applied. A held call counts against
+                 *     its own API key's limits (the local server: 32 held calls per key), not the server's
+                 *     shared queue, and is dropped as soon as its client disconnects. A predecessor that failed with a retryable error (429,
                  *     5xx) keeps its place, so its retry is still applied first. A call that fails for good
                  *     (any other 4xx, whether before or during its turn) breaks the sequence: every later
                  *     position of that client, held or still to come, is refused with 409 `sequence_broken`
@@ -1642,8 +1678,10 @@ export interface operations {
                  *     sequence of calls on this run (8-64 characters of `A-Z a-z 0-9 _ -`, random per client)
                  *     and `position` counts that client's calls from 0. The server applies a client's calls on
                  *     a run in position order and each exactly once: a call that arrives before its
-                 *     predecessor is held (at most `sequence_hold_ms`, 30 s on the local server) until the
-                 *     predecessor has been applied. A predecessor that failed with a retryable error (429,
+                 *     predecessor is held (at most `sequence_hold_ms`, 30 s on the local server, set with
+                 *     `--sequence-hold-ms`) until the predecessor has been applied. A held call counts against
+                 *     its own API key's limits (the local server: 32 held calls per key), not the server's
+                 *     shared queue, and is dropped as soon as its client disconnects. A predecessor that failed with a retryable error (429,
                  *     5xx) keeps its place, so its retry is still applied first. A call that fails for good
                  *     (any other 4xx, whether before or during its turn) breaks the sequence: every later
                  *     position of that client, held or still to come, is refused with 409 `sequence_broken`
@@ -1729,8 +1767,10 @@ export interface operations {
                  *     sequence of calls on this run (8-64 characters of `A-Z a-z 0-9 _ -`, random per client)
                  *     and `position` counts that client's calls from 0. The server applies a client's calls on
                  *     a run in position order and each exactly once: a call that arrives before its
-                 *     predecessor is held (at most `sequence_hold_ms`, 30 s on the local server) until the
-                 *     predecessor has been applied. A predecessor that failed with a retryable error (429,
+                 *     predecessor is held (at most `sequence_hold_ms`, 30 s on the local server, set with
+                 *     `--sequence-hold-ms`) until the predecessor has been applied. A held call counts against
+                 *     its own API key's limits (the local server: 32 held calls per key), not the server's
+                 *     shared queue, and is dropped as soon as its client disconnects. A predecessor that failed with a retryable error (429,
                  *     5xx) keeps its place, so its retry is still applied first. A call that fails for good
                  *     (any other 4xx, whether before or during its turn) breaks the sequence: every later
                  *     position of that client, held or still to come, is refused with 409 `sequence_broken`
@@ -1911,8 +1951,10 @@ export interface operations {
                  *     sequence of calls on this run (8-64 characters of `A-Z a-z 0-9 _ -`, random per client)
                  *     and `position` counts that client's calls from 0. The server applies a client's calls on
                  *     a run in position order and each exactly once: a call that arrives before its
-                 *     predecessor is held (at most `sequence_hold_ms`, 30 s on the local server) until the
-                 *     predecessor has been applied. A predecessor that failed with a retryable error (429,
+                 *     predecessor is held (at most `sequence_hold_ms`, 30 s on the local server, set with
+                 *     `--sequence-hold-ms`) until the predecessor has been applied. A held call counts against
+                 *     its own API key's limits (the local server: 32 held calls per key), not the server's
+                 *     shared queue, and is dropped as soon as its client disconnects. A predecessor that failed with a retryable error (429,
                  *     5xx) keeps its place, so its retry is still applied first. A call that fails for good
                  *     (any other 4xx, whether before or during its turn) breaks the sequence: every later
                  *     position of that client, held or still to come, is refused with 409 `sequence_broken`
@@ -2086,8 +2128,10 @@ export interface operations {
                  *     sequence of calls on this run (8-64 characters of `A-Z a-z 0-9 _ -`, random per client)
                  *     and `position` counts that client's calls from 0. The server applies a client's calls on
                  *     a run in position order and each exactly once: a call that arrives before its
-                 *     predecessor is held (at most `sequence_hold_ms`, 30 s on the local server) until the
-                 *     predecessor has been applied. A predecessor that failed with a retryable error (429,
+                 *     predecessor is held (at most `sequence_hold_ms`, 30 s on the local server, set with
+                 *     `--sequence-hold-ms`) until the predecessor has been applied. A held call counts against
+                 *     its own API key's limits (the local server: 32 held calls per key), not the server's
+                 *     shared queue, and is dropped as soon as its client disconnects. A predecessor that failed with a retryable error (429,
                  *     5xx) keeps its place, so its retry is still applied first. A call that fails for good
                  *     (any other 4xx, whether before or during its turn) breaks the sequence: every later
                  *     position of that client, held or still to come, is refused with 409 `sequence_broken`
@@ -2344,8 +2388,10 @@ export interface operations {
                  *     sequence of calls on this run (8-64 characters of `A-Z a-z 0-9 _ -`, random per client)
                  *     and `position` counts that client's calls from 0. The server applies a client's calls on
                  *     a run in position order and each exactly once: a call that arrives before its
-                 *     predecessor is held (at most `sequence_hold_ms`, 30 s on the local server) until the
-                 *     predecessor has been applied. A predecessor that failed with a retryable error (429,
+                 *     predecessor is held (at most `sequence_hold_ms`, 30 s on the local server, set with
+                 *     `--sequence-hold-ms`) until the predecessor has been applied. A held call counts against
+                 *     its own API key's limits (the local server: 32 held calls per key), not the server's
+                 *     shared queue, and is dropped as soon as its client disconnects. A predecessor that failed with a retryable error (429,
                  *     5xx) keeps its place, so its retry is still applied first. A call that fails for good
                  *     (any other 4xx, whether before or during its turn) breaks the sequence: every later
                  *     position of that client, held or still to come, is refused with 409 `sequence_broken`
@@ -2750,8 +2796,8 @@ export interface Error {
          * @enum {string}
          */
         type: "invalid_request_error" | "authentication_error" | "permission_error" | "not_found_error" | "conflict_error" | "rate_limit_error" | "api_error" | "overloaded_error" | (string & {});
-        /** @description A stable machine-readable code, e.g. `run_not_found`, `nothing_accumulated`: one of `ErrorCode` or a code added since (a client handles the ones it knows and keeps a default branch). */
-        code: ErrorCode | string;
+        /** @description A stable machine-readable code, e.g. `run_not_found`, `nothing_accumulated`. Each shared response (BadRequest, Conflict, ...) lists its codes; a request on a Host the server does not answer is a 403 `host_not_allowed`, a browser preflight from an origin it does not allow a 403 `cors_origin_not_allowed` (type `permission_error`). */
+        code: string;
         /** @description What went wrong and, where it helps, what to do. */
         message: string;
         /** @description The field the error is about, as a path (`batch[3].completion`). */

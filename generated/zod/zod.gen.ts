@@ -8,6 +8,25 @@ import * as z from 'zod/mini';
  */
 export const zRunId = z.string().check(z.maxLength(44), z.regex(/^run_[a-z0-9]{8,40}$/));
 
+export const zError = z.object({
+    error: z.object({
+        type: z.enum([
+            'invalid_request_error',
+            'authentication_error',
+            'permission_error',
+            'not_found_error',
+            'conflict_error',
+            'rate_limit_error',
+            'api_error',
+            'overloaded_error'
+        ]),
+        code: z.string(),
+        message: z.string(),
+        param: z.optional(z.string()),
+        request_id: z.string()
+    })
+});
+
 /**
  * The codes of the error body's `code` this version of the API defines.
  */
@@ -45,28 +64,6 @@ export const zErrorCode = z.enum([
     'resource_exhausted',
     'storage_unavailable'
 ]);
-
-export const zError = z.object({
-    error: z.object({
-        type: z.enum([
-            'invalid_request_error',
-            'authentication_error',
-            'permission_error',
-            'not_found_error',
-            'conflict_error',
-            'rate_limit_error',
-            'api_error',
-            'overloaded_error'
-        ]),
-        code: z.union([
-            zErrorCode,
-            z.string()
-        ]),
-        message: z.string(),
-        param: z.optional(z.string()),
-        request_id: z.string()
-    })
-});
 
 export const zHealth = z.object({
     status: z.enum(['ok']),
@@ -749,8 +746,10 @@ export const zModelIdPath = z.string().check(z.minLength(1), z.maxLength(128));
  * sequence of calls on this run (8-64 characters of `A-Z a-z 0-9 _ -`, random per client)
  * and `position` counts that client's calls from 0. The server applies a client's calls on
  * a run in position order and each exactly once: a call that arrives before its
- * predecessor is held (at most `sequence_hold_ms`, 30 s on the local server) until the
- * predecessor has been applied. A predecessor that failed with a retryable error (429,
+ * predecessor is held (at most `sequence_hold_ms`, 30 s on the local server, set with
+ * `--sequence-hold-ms`) until the predecessor has been applied. A held call counts against
+ * its own API key's limits (the local server: 32 held calls per key), not the server's
+ * shared queue, and is dropped as soon as its client disconnects. A predecessor that failed with a retryable error (429,
  * 5xx) keeps its place, so its retry is still applied first. A call that fails for good
  * (any other 4xx, whether before or during its turn) breaks the sequence: every later
  * position of that client, held or still to come, is refused with 409 `sequence_broken`

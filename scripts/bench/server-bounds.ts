@@ -1,7 +1,8 @@
 // Server bounds benchmark: the heap an unread SSE stream holds (with the backpressure and, for
 // the "before", with it turned off), and a burst of 500 concurrent samples through the SDK
 // against a server process: do all succeed, which statuses came back, and how slow getHealth
-// got meanwhile. `npx tsx scripts/bench/server-bounds.ts` prints the markdown;
+// got meanwhile; and one key flooding forward calls while another times its short calls.
+// `npx tsx scripts/bench/server-bounds.ts` prints the markdown;
 // `scripts/bench/index.ts` calls `benchServerBounds()`.
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -217,10 +218,102 @@ async function burst(): Promise<BurstFigures> {
   }
 }
 
+/** Key A's flood: forward calls on a checkpoint, each of FLOOD_EXAMPLES examples of ~255 tokens. */
+const FLOOD_CALLS = 200;
+const FLOOD_EXAMPLES = 64;
+/** Key B's short calls during the flood: a 1-token sample on its own run, one after another. */
+const SHORT_CALLS = 20;
+
+interface FairnessFigures {
+  /** One of key A's forward calls with the server otherwise idle. */
+  floodCallMs: number;
+  idleShortP50: number;
+  idleShortMax: number;
+  accepted: number;
+  refused429: number;
+  otherStatus: number;
+  shortP50: number;
+  shortP99: number;
+  shortMax: number;
+  floodWallMs: number;
+}
+
+/**
+ * Key A sends FLOOD_CALLS concurrent `forward` calls (as the probe did: each FLOOD_EXAMPLES
+ * examples of ~255 tokens, on a checkpoint step so none waits in a run's queue); admission takes
+ * what key A's limit allows and refuses the rest. Meanwhile key B makes SHORT_CALLS 1-token
+ * samples on its own run, one after another, timed from the client.
+ */
+async function fairness(): Promise<FairnessFigures> {
+  const keyB = `sk-bench-b-${process.pid}`;
+  const server = await startServerProcess({ workers: 2, extraKeys: [keyB] });
+  try {
+    const post = async (key: string, path: string, body: unknown) => {
+      const response = await fetch(`${server.url}${path}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      return { status: response.status, body: (await response.json()) as { run_id?: string } };
+    };
+    const must = async (key: string, path: string, body: unknown) => {
+      const reply = await post(key, path, body);
+      if (reply.status >= 300) throw new Error(`bench: ${path} answered ${reply.status} ${JSON.stringify(reply.body)}`);
+      return reply.body;
+    };
+    const runA = String((await must(server.apiKey, "/v1/runs", { base_model: "signal-byte-tiny", seed: 1 })).run_id);
+    await must(server.apiKey, `/v1/runs/${runA}/train_step`, { batch: [{ text: "warm up" }] });
+    await must(server.apiKey, `/v1/runs/${runA}/checkpoints`, { mode: "adapter" });
+    const runB = String((await must(keyB, "/v1/runs", { base_model: "signal-byte-tiny", seed: 2 })).run_id);
+    const short = async () => {
+      const started = performance.now();
+      await must(keyB, `/v1/runs/${runB}/sample`, { prompts: ["Q: red?\nA:"], max_tokens: 1, temperature: 0 });
+      return performance.now() - started;
+    };
+    const batch = Array.from({ length: FLOOD_EXAMPLES }, (_, i) => ({ text: `${i} ${"abcdefghij".repeat(25)}`.slice(0, 253) }));
+    const floodBody = { batch, step: 1 };
+    await must(server.apiKey, `/v1/runs/${runA}/forward`, floodBody);
+    let started = performance.now();
+    await must(server.apiKey, `/v1/runs/${runA}/forward`, floodBody);
+    const floodCallMs = performance.now() - started;
+    const idle: number[] = [];
+    for (let i = 0; i < SHORT_CALLS; i++) idle.push(await short());
+
+    started = performance.now();
+    const flood = Array.from({ length: FLOOD_CALLS }, () => post(server.apiKey, `/v1/runs/${runA}/forward`, floodBody));
+    let floodDone = false;
+    const floodEnded = Promise.all(flood).then((replies) => {
+      floodDone = true;
+      return replies;
+    });
+    // Key B's calls start once the flood is in, and stop when it is over.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const during: number[] = [];
+    while (!floodDone && during.length < SHORT_CALLS) during.push(await short());
+    const replies = await floodEnded;
+    const floodWallMs = performance.now() - started;
+    return {
+      floodCallMs,
+      idleShortP50: median(idle),
+      idleShortMax: Math.max(...idle),
+      accepted: replies.filter((r) => r.status === 200).length,
+      refused429: replies.filter((r) => r.status === 429).length,
+      otherStatus: replies.filter((r) => r.status !== 200 && r.status !== 429).length,
+      shortP50: median(during),
+      shortP99: percentile(during, 99),
+      shortMax: Math.max(...during),
+      floodWallMs,
+    };
+  } finally {
+    await server.stop();
+  }
+}
+
 export async function benchServerBounds(): Promise<{ markdown: string; figures: Record<string, number> }> {
   const after = await unreadStreamHeap(true);
   const before = await unreadStreamHeap(false);
   const b = await burst();
+  const f = await fairness();
   const mib = (bytes: number) => bytes / 2 ** 20;
   const figures: Record<string, number> = {
     "unread stream: heap MiB per stream": mib(after.heapPerStream),
@@ -246,6 +339,16 @@ export async function benchServerBounds(): Promise<{ markdown: string; figures: 
     "idle server: getHealth p50 ms": b.idleHealthP50,
     "idle server: getHealth p99 ms": b.idleHealthP99,
     "idle server: getHealth max ms": b.idleHealthMax,
+    "fairness: one flood call ms": f.floodCallMs,
+    "fairness: key B short call idle p50 ms": f.idleShortP50,
+    "fairness: key B short call idle max ms": f.idleShortMax,
+    "fairness: flood calls accepted": f.accepted,
+    "fairness: flood calls refused 429": f.refused429,
+    "fairness: flood calls other status": f.otherStatus,
+    "fairness: key B short call p50 ms": f.shortP50,
+    "fairness: key B short call p99 ms": f.shortP99,
+    "fairness: key B short call max ms": f.shortMax,
+    "fairness: flood wall ms": f.floodWallMs,
   };
   const markdown = [
     "## Server bounds: unread streams and a burst of samples",
@@ -262,6 +365,12 @@ export async function benchServerBounds(): Promise<{ markdown: string; figures: 
     "| calls | succeeded | wall s | responses | 2xx | 429 | 503 + Retry-After | other 5xx | getHealth p50 / p99 / max ms | idle server: getHealth p50 / p99 / max ms |",
     "|---|---|---|---|---|---|---|---|---|---|",
     `| ${BURST} | ${b.succeeded} | ${fmt(b.wallMs / 1000, 1)} | ${b.responses} | ${b.status2xx} | ${b.status429} | ${b.status503WithRetryAfter} | ${b.other5xx} | ${fmt(b.healthP50, 1)} / ${fmt(b.healthP99, 1)} / ${fmt(b.healthMax, 1)} | ${fmt(b.idleHealthP50, 1)} / ${fmt(b.idleHealthP99, 1)} / ${fmt(b.idleHealthMax, 1)} |`,
+    "",
+    `**Short call latency of key B while key A floods** (goal: key B's short call waits for about one of key A's calls per engine step it needs, not for key A's backlog: ≤ 3 × one flood call; the probe measured 87.5 s, normally 2 ms). Key A sends ${FLOOD_CALLS} concurrent \`forward\` calls, each ${FLOOD_EXAMPLES} examples of ~255 tokens on a checkpoint of a \`signal-byte-tiny\` run (so none waits in a run's queue); admission takes what key A's limit allows (\`maxQueuedPerKey\`, 64) and refuses the rest with 429. From 1 s into the flood until it ends, key B makes 1-token samples on its own run, one after another (at most ${SHORT_CALLS}), timed from the client. \`signal serve\` with 2 workers, default limits, in its own process. The engine serves the keys with calls waiting in turn, and a worker gives sampling in progress a round before each blocking call: key B's sample waits for the forward pass in progress on its worker, one more per sampling round it needs, and, when it is routed to a copy of its run on the other worker, one on each worker for the copy. A flood call is timed with the server otherwise idle; under the flood, on a shared machine, each takes longer. 503s are key A's calls past its run's limit (\`maxQueuedPerRun\`, 32).`,
+    "",
+    "| one flood call ms | key B idle p50 / max ms | flood: accepted / 429 / other | key B during the flood p50 / p99 / max ms | flood wall s |",
+    "|---|---|---|---|---|",
+    `| ${fmt(f.floodCallMs, 0)} | ${fmt(f.idleShortP50, 1)} / ${fmt(f.idleShortMax, 1)} | ${f.accepted} / ${f.refused429} / ${f.otherStatus} | ${fmt(f.shortP50, 0)} / ${fmt(f.shortP99, 0)} / ${fmt(f.shortMax, 0)} | ${fmt(f.floodWallMs / 1000, 1)} |`,
     "",
   ].join("\n");
   return { markdown, figures };

@@ -15,13 +15,14 @@ export interface ServerProcess {
  * The local server as its own process (`signal serve`), so a benchmark's client side does not
  * share an event loop or a core's time slices with the server's request handling.
  */
-export async function startServerProcess(options: { workers?: number; dataDir?: string } = {}): Promise<ServerProcess> {
+export async function startServerProcess(options: { workers?: number; dataDir?: string; extraKeys?: string[] } = {}): Promise<ServerProcess> {
   // A given data dir is the caller's to keep; a fresh one is removed on stop.
   const ownsDataDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "signal-bench-data-"));
   const apiKey = `sk-bench-${process.pid}`;
   const args = [join(root, "bin/signal.js"), "serve", "--port", "0", "--data-dir", dataDir, "--api-key", apiKey];
   if (options.workers !== undefined) args.push("--workers", String(options.workers));
+  for (const key of options.extraKeys ?? []) args.push("--api-key", key);
   const child: ChildProcess = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
   const url = await new Promise<string>((resolve, reject) => {
     let out = "";

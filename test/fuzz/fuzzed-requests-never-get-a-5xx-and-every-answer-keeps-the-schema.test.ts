@@ -37,6 +37,13 @@ afterAll(async () => {
   console.log(`fuzz: ${client?.sent ?? 0} requests`);
 });
 
+/** A set-up POST on our run that must succeed; its JSON answer. */
+async function fetchOk(path: string, body: unknown): Promise<any> {
+  const reply = await call(fixture.server, "POST", path, { body });
+  if (reply.status >= 300) throw new Error(`set-up call failed: ${reply.status} ${JSON.stringify(reply.body)}`);
+  return reply.body;
+}
+
 /** Our run most of the time, sometimes an id nobody has. */
 const runIdArb = (): fc.Arbitrary<string> =>
   fc.oneof({ weight: 5, arbitrary: fc.constant(runId) }, { weight: 1, arbitrary: fc.stringMatching(/^run_[a-z0-9]{8,40}$/) });
@@ -493,6 +500,61 @@ describe("fuzzed requests derived from the spec never get a 5xx and every answer
       }
     }
     expect([...statuses].every((s) => s === 200 || s === 404 || s === 409)).toBe(true);
+    await client.healthy();
+  });
+
+  it("the shapes of an attacker's probe (each once a 500, a 200 that broke the schema, or a poisoned run) get a 4xx", async () => {
+    const run = `/v1/runs/${runId}`;
+    const fill = (n: number, value: number) => Array<number>(n).fill(value);
+    // Scaled to this file's 256 KiB body limit; test/security has them at full size.
+    const cases: [string, string, unknown][] = [
+      ["POST", `${run}/sample`, { prompts: ["x".repeat(300)], max_tokens: 1, prompt_logprobs: true }],
+      ["POST", `${run}/sample`, { prompt_tokens: [fill(300, 5)], max_tokens: 1, prompt_logprobs: true }],
+      ["POST", `${run}/sample`, { prompts: ["x".repeat(300)], max_tokens: 1, prompt_logprobs: true, step: KEPT_STEP }],
+      ["POST", `${run}/sample`, { prompts: ["a"], max_tokens: 1, prompt_logprobs: true, stream: true }],
+      ["POST", `${run}/sample`, { prompt_tokens: Array.from({ length: 4 }, () => fill(16_000, -1)), max_tokens: 1 }],
+      [
+        "POST",
+        `${run}/forward_backward`,
+        { loss_fn: "ppo", batch: Array.from({ length: 100 }, () => ({ tokens: fill(200, 3), logprobs: fill(200, 1), advantages: fill(200, 1) })) },
+      ],
+      ["POST", `${run}/forward`, { batch: Array.from({ length: 16 }, () => ({ tokens: fill(4_000, -1) })) }],
+      ["POST", `${run}/forward`, { batch: Array.from({ length: 200 }, () => ({ tokens: fill(200, -1) })) }],
+      ["POST", `${run}/forward`, { batch: [{ tokens: [1, 2, 3], weights: [1, 1e300, 1] }] }],
+      ["POST", `${run}/forward`, { batch: [{ tokens: [1, 2, 3], logprobs: [0, -1, -1], advantages: [0, 1, 1] }] }],
+      ["POST", `${run}/train_step`, { batch: [{ tokens: [1, 2, 3], logprobs: [0, -1, -1], advantages: [0, 1e39, 1] }], loss_fn: "importance_sampling" }],
+      ["POST", "/v1/runs", { base_model: tiny, metadata: Object.fromEntries(Array.from({ length: 15_000 }, (_, i) => [`k${i}`, "v"])) }],
+      ["POST", `/v1/models/${tiny}/tokenize`, { text: "t".repeat(65_537) }],
+      ["POST", `/v1/models/${tiny}/detokenize`, { tokens: fill(16_000, -1) }],
+    ];
+    for (const [method, path, body] of cases) {
+      const answer = await client.sendJson(method, path, body, { any: true });
+      expect(answer.problems, `${path} ${JSON.stringify(body).slice(0, 100)} → ${answer.text.slice(0, 200)}`).toEqual([]);
+      expect(answer.status, answer.text.slice(0, 200)).toBeGreaterThanOrEqual(400);
+      expect(answer.status, answer.text.slice(0, 200)).toBeLessThan(500);
+    }
+    for (const step of ["01", "1.0", "1e0", "%2B1"]) {
+      const answer = await client.send({ method: "GET", path: `${run}/checkpoints/${step}` }, { any: true });
+      expect(answer.status, step).toBe(422);
+    }
+    // Gradients each finite whose sum overflows float32: the step is refused, the run unharmed.
+    const probe = await fetchOk(`${run}/forward`, { batch: [{ tokens: [256, 72, 105, 33, 10] }] });
+    const logprobs = (probe.logprobs[0] as (number | null)[]).map((v) => v ?? 0);
+    const batch = [{ tokens: [256, 72, 105, 33, 10], logprobs, advantages: [0, 8.3e37, 8.3e37, 8.3e37, 8.3e37] }];
+    for (let i = 0; i < 20; i++) {
+      const answer = await client.sendJson(
+        "POST",
+        `${run}/forward_backward`,
+        { batch, loss_fn: "importance_sampling" },
+        { json: gen.zForwardBackwardResponse },
+      );
+      expect(answer.problems).toEqual([]);
+    }
+    const step = await client.sendJson("POST", `${run}/optim_step`, {}, { json: gen.zOptimStepResponse });
+    expect(step.problems, step.text).toEqual([]);
+    await call(fixture.server, "POST", `${run}/zero_grad`);
+    const after = await client.sendJson("POST", `${run}/forward`, { batch: [{ text: "a b" }] }, { json: gen.zForwardResponse });
+    expect([after.status, after.problems]).toEqual([200, []]);
     await client.healthy();
   });
 

@@ -6,7 +6,7 @@ import { newCompletionId } from "../store/ids.js";
 import { checkSampleSize } from "./sample-size.js";
 import { ownedRun } from "../runs/run-access.js";
 import { resolveWeights } from "../runs/weights.js";
-import { runSample, streamSample } from "./inference.js";
+import { checkFiniteSample, runSample, streamSample } from "./inference.js";
 
 type Schemas = components["schemas"];
 
@@ -22,7 +22,7 @@ export const createCompletion: Handler<"createCompletion"> = async (ctx) => {
   const run = ownedRun(ctx, runId, "model");
   const prompts = typeof body.prompt === "string" ? [body.prompt] : body.prompt;
   checkSampleSize(prompts.length, body.n, body.max_tokens, ctx.services.limits.maxSampleTokens);
-  const { weights } = await resolveWeights(ctx, run, step, "model");
+  const { weights, step } = await resolveWeights(ctx, run, requested, "model");
   const stop = body.stop === undefined || body.stop === null ? [] : typeof body.stop === "string" ? [body.stop] : body.stop;
   const withLogprobs = body.logprobs !== undefined && body.logprobs !== null;
   const params: SampleParams = {
@@ -71,6 +71,7 @@ export const createCompletion: Handler<"createCompletion"> = async (ctx) => {
     return { kind: "streamed" };
   }
   const result = await runSample(ctx, weights, prompts, params, renameParam);
+  checkFiniteSample(runId, step, result);
   const response: Schemas["CompletionResponse"] = {
     ...head,
     choices: result.completions.map((c) => ({

@@ -5,7 +5,8 @@ import type { ForwardResult } from "../engine/types.js";
 import { checkLoss } from "../engine/rl-loss.js";
 import { engineBatch } from "./conversations.js";
 import { toApiError } from "../runs/engine-errors.js";
-import { ApiError, validationError } from "../wire/api-error.js";
+import { validationError } from "../wire/api-error.js";
+import { allFinite, nonFiniteWeights } from "./finite-results.js";
 import { ownedRun, readRun } from "../runs/run-access.js";
 import { resolveWeights, weightsLost } from "../runs/weights.js";
 
@@ -75,20 +76,11 @@ export const forward: Handler<"forward"> = async (ctx) => {
 };
 
 /**
- * Refuses a result that is not finite, which the spec's numbers cannot carry (JSON would say
- * `null`): the examples are checked, so the weights are at fault, poisoned by a step an older
- * server applied from an overflowing gradient (this one never applies one).
+ * Refuses a result that is not finite, which the spec's numbers cannot carry.
  * @throws ApiError 409 `non_finite_weights`, naming the restore that repairs the run.
  */
 function checkFinite(runId: string, step: number, result: ForwardResult): void {
-  const finite = Number.isFinite(result.loss) && result.logprobs.every((row) => row.every((v, i) => i === 0 || Number.isFinite(v)));
-  if (finite) return;
-  throw new ApiError(
-    409,
-    "conflict_error",
-    "non_finite_weights",
-    `The weights of run ${runId} at step ${step} are not finite (a step applied by an older server from an overflowing gradient): restore a checkpoint saved before it (POST /v1/runs/${runId}/restore), or create a new run.`,
-  );
+  if (!Number.isFinite(result.loss) || !result.logprobs.every((row) => allFinite(row, true))) throw nonFiniteWeights(runId, step);
 }
 
 /** The tokens and loss weights of each example as the engine encodes them (the engine validated them already). */

@@ -4,6 +4,7 @@ import { type Handler, type RequestContext, json } from "../context.js";
 import { EngineError, type Prompt, SampleFlow, type SampleParams, type SampleResult, type TokenEvent, type WeightsRef } from "../engine/types.js";
 import { toApiError } from "../runs/engine-errors.js";
 import { ownedRun } from "../runs/run-access.js";
+import { allFinite, nonFiniteWeights } from "./finite-results.js";
 import { checkSampleSize } from "./sample-size.js";
 import { EventStream } from "../wire/event-stream.js";
 import { resolveWeights, weightsLost } from "../runs/weights.js";
@@ -92,6 +93,7 @@ export const sample: Handler<"sample"> = async (ctx) => {
     return { kind: "streamed" };
   }
   const result = await runSample(ctx, weights, prompts, params, renameParam);
+  checkFiniteSample(run.run_id, step, result);
   const samples: Schemas["Sample"][] = result.completions.map((c) => {
     const out: Schemas["Sample"] = { index: c.index, prompt_index: c.prompt_index, text: c.text, finish_reason: c.finish_reason };
     if (body.logprobs) {
@@ -125,6 +127,7 @@ export const createEmbeddings: Handler<"createEmbeddings"> = async (ctx) => {
   } catch (error) {
     throw toApiError(weightsLost(ctx, weights, error));
   }
+  if (!vectors.every((v) => allFinite(v))) throw nonFiniteWeights(run.run_id, step);
   const response: Schemas["EmbeddingsResponse"] = {
     object: "list",
     run_id: run.run_id,
@@ -134,6 +137,16 @@ export const createEmbeddings: Handler<"createEmbeddings"> = async (ctx) => {
   };
   return json(200, response, { runId: run.run_id });
 };
+
+/**
+ * Refuses a sampling result whose logprobs are not finite (see `nonFiniteWeights`).
+ * @throws ApiError 409 `non_finite_weights`
+ */
+export function checkFiniteSample(runId: string, step: number, result: SampleResult): void {
+  for (const c of result.completions) {
+    if (!allFinite(c.logprobs ?? []) || !allFinite(c.prompt_logprobs ?? [], true)) throw nonFiniteWeights(runId, step);
+  }
+}
 
 /**
  * Non-streamed sampling with engine errors mapped to their 4xx. A client that goes away stops

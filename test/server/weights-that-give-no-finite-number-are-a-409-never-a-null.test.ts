@@ -1,0 +1,57 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Engine } from "../../src/server/engine/types.js";
+import { type Reply, type TestServer, call, createTinyRun, startTestServer, testEngine } from "./helpers.js";
+
+// A run an older server stepped with an overflowing gradient has NaN weights: forward gave null
+// logprobs and `sample` token 0 with null logprobs, which the SDK rejects
+// (APIResponseValidationError). This server never applies such a step, and answers a read on
+// such weights with 409 `non_finite_weights` naming the restore that repairs the run, never a
+// `null` where the spec says number. The engine here stands in for poisoned weights.
+
+let engine: Engine;
+let server: TestServer;
+let poisoned = false;
+beforeAll(async () => {
+  engine = await testEngine();
+  const watched: Engine = Object.create(engine);
+  watched.forward = async (...args) => {
+    const result = await engine.forward(...args);
+    return poisoned ? { ...result, loss: Number.NaN, logprobs: result.logprobs.map((row) => row.map((v, i) => (i === 0 ? v : Number.NaN))) } : result;
+  };
+  watched.sample = async (...args) => {
+    const result = await engine.sample(...args);
+    if (!poisoned) return result;
+    return { ...result, completions: result.completions.map((c) => ({ ...c, logprobs: c.logprobs?.map(() => Number.NaN) })) };
+  };
+  watched.embeddings = async (...args) => {
+    const vectors = await engine.embeddings(...args);
+    return poisoned ? vectors.map((v) => v.map(() => Number.NaN)) : vectors;
+  };
+  server = await startTestServer(watched);
+});
+afterAll(async () => {
+  await server?.dispose();
+  await engine?.close();
+});
+
+function expectNonFiniteWeights(reply: Reply, runId: string): void {
+  expect(reply.status, JSON.stringify(reply.body)).toBe(409);
+  expect(reply.body.error.code).toBe("non_finite_weights");
+  expect(reply.body.error.message).toContain(`/v1/runs/${runId}/restore`);
+}
+
+describe("weights that give no finite number", () => {
+  it("are a 409 non_finite_weights naming the restore, for forward, sample, embeddings and completions", async () => {
+    const runId = await createTinyRun(server);
+    poisoned = true;
+    try {
+      expectNonFiniteWeights(await call(server, "POST", `/v1/runs/${runId}/forward`, { body: { batch: [{ text: "a b" }] } }), runId);
+      expectNonFiniteWeights(await call(server, "POST", `/v1/runs/${runId}/sample`, { body: { prompts: ["a"], max_tokens: 2, logprobs: true } }), runId);
+      expectNonFiniteWeights(await call(server, "POST", `/v1/runs/${runId}/embeddings`, { body: { inputs: ["a"] } }), runId);
+      expectNonFiniteWeights(await call(server, "POST", "/v1/completions", { body: { model: runId, prompt: "a", max_tokens: 2, logprobs: 1 } }), runId);
+    } finally {
+      poisoned = false;
+    }
+    expect((await call(server, "POST", `/v1/runs/${runId}/forward`, { body: { batch: [{ text: "a b" }] } })).status).toBe(200);
+  });
+});
