@@ -129,6 +129,17 @@ export async function benchHfModel(): Promise<{ markdown: string; figures: Recor
     execFileSync("mkdir", ["-p", adapterDir]);
     writeFileSync(join(adapterDir, "adapter_model.safetensors"), core.exportAdapter("bench"));
     writeFileSync(join(adapterDir, "adapter_config.json"), JSON.stringify(core.exportState("bench").adapter_config));
+    // Peak RSS of the server's engine (its own process, 2 workers) with this model loaded and one run trained.
+    const rss = JSON.parse(
+      execFileSync(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./hf-engine-rss.ts", import.meta.url)), dir], {
+        encoding: "utf8",
+        maxBuffer: 1 << 20,
+      }),
+    ) as { peak_rss_bytes: number };
+    figures.engine_peak_rss_bytes = rss.peak_rss_bytes;
+    figures.float32_weight_bytes = info.num_parameters * 4;
+    figures.peak_rss_over_weights = rss.peak_rss_bytes / figures.float32_weight_bytes;
+
     const torch = torchAvailable();
     const peer = torch.ok
       ? await startTorchPeer({
@@ -171,7 +182,7 @@ export async function benchHfModel(): Promise<{ markdown: string; figures: Recor
     const compute = core.hfCompute;
     core.dispose();
 
-    const engineColumn = compute === "onnxruntime" ? "engine (training: ONNX Runtime, 2 threads; decoding: tfjs wasm)" : "engine (tfjs wasm, 1 thread)";
+    const engineColumn = compute === "onnxruntime" ? "engine (fast path: ONNX Runtime products, 2 threads)" : "engine (tfjs wasm, 1 thread)";
     lines.push(
       `Checkpoint: ${info.architecture}, ${info.num_parameters.toLocaleString()} parameters (hidden 576, 30 layers, 9 heads / 3 KV heads, MLP 1536, vocab 128,256 tied), bf16 on disk, float32 in the engine; LoRA r 8 on ${ALL.join(", ")}. Engine and PyTorch steps alternate in one run (1-minute load average ${figures.load_average.toFixed(1)} on ${availableCores()} cores).`,
       "",
@@ -215,6 +226,10 @@ export async function benchHfModel(): Promise<{ markdown: string; figures: Recor
         : `| greedy decoding, 1 prompt of 16 tokens, ${figures.decode_tokens} new tokens | ${figures.decode_tokens_per_s.toFixed(1)} tokens/s | floor: ${figures.decode_floor_tokens_per_s.toFixed(1)} tokens/s (one-token products with every weight matrix) | ${figures.decode_vs_floor!.toFixed(2)} of the floor's rate (goal ≥ 0.5) |`,
       "",
     );
+    lines.push(
+      `Memory: the server's engine (2 worker threads, in a process of its own) with this model loaded, one run created, trained one step and sampled: peak RSS ${(figures.engine_peak_rss_bytes / 2 ** 30).toFixed(2)} GiB, ${figures.peak_rss_over_weights.toFixed(2)}× the model's float32 weight bytes (${(figures.float32_weight_bytes / 2 ** 30).toFixed(2)} GiB; goal ≤ 2.5×). Each worker that computes on the model holds its own float32 copy (a run's worker trains it; a sample may also go to the other worker).`,
+      "",
+    );
     if (torch.ok) {
       lines.push(
         `Agreement with PyTorch on this checkpoint: first step's loss ${figures.loss.toFixed(5)} (|Δ| ${figures.loss_diff!.toExponential(1)}), grad_norm relative |Δ| ${figures.grad_norm_rel_diff!.toExponential(1)}, logprobs of 64 tokens max |Δ| ${figures.logprob_max_diff!.toExponential(1)}. Both are float32 computations of 30 layers; against the same model computed in float64 (the exact value), the engine's logprobs are off by at most ${figures.logprob_engine_vs_float64!.toExponential(1)} and PyTorch's float32 ones by ${figures.logprob_torch32_vs_float64!.toExponential(1)}. The tests' bound of 1e-4 is met on their 2-layer checkpoints (≤ 2.3e-6 there); on this depth float32 rounding alone exceeds it, for PyTorch as for the engine.`,
@@ -223,7 +238,7 @@ export async function benchHfModel(): Promise<{ markdown: string; figures: Recor
     }
     lines.push(
       compute === "onnxruntime"
-        ? "Training runs on the fast path (`src/server/engine/hf/hf-fast-model.ts`: a hand-written forward and LoRA backward whose products run on ONNX Runtime, from the optional peer `onnxruntime-node`); forward, sampling and decoding still run on tfjs's wasm backend. PyTorch's reference computes one sequence at a time, as `test/reference/hf_reference.py` does."
+        ? "The engine runs the fast path (`src/server/engine/hf/hf-fast-model.ts`: a hand-written forward and LoRA backward whose matrix products run on ONNX Runtime, from the optional peer `onnxruntime-node`; attention, norms and the loss in JavaScript) for training, forward and decoding. PyTorch's reference computes one sequence at a time, as `test/reference/hf_reference.py` does."
         : "onnxruntime-node is not installed, so training ran on tfjs's wasm backend with its autodiff (the slow path). PyTorch's reference computes one sequence at a time, as `test/reference/hf_reference.py` does.",
       "",
     );
