@@ -8,8 +8,27 @@ import * as z from 'zod/mini';
  */
 export const zRunId = z.string().check(z.maxLength(44), z.regex(/^run_[a-z0-9]{8,40}$/));
 
+export const zError = z.object({
+    error: z.object({
+        type: z.enum([
+            'invalid_request_error',
+            'authentication_error',
+            'permission_error',
+            'not_found_error',
+            'conflict_error',
+            'rate_limit_error',
+            'api_error',
+            'overloaded_error'
+        ]),
+        code: z.string(),
+        message: z.string(),
+        param: z.optional(z.string()),
+        request_id: z.string()
+    })
+});
+
 /**
- * The codes of the error body's `code` this version of the API defines.
+ * The codes of the error body's `code` this version of the API defines. `Error.code` stays a plain string on the wire, so a server can add a code without breaking a client; SDKs type it with this list (open to new values).
  */
 export const zErrorCode = z.enum([
     'validation_error',
@@ -45,28 +64,6 @@ export const zErrorCode = z.enum([
     'resource_exhausted',
     'storage_unavailable'
 ]);
-
-export const zError = z.object({
-    error: z.object({
-        type: z.enum([
-            'invalid_request_error',
-            'authentication_error',
-            'permission_error',
-            'not_found_error',
-            'conflict_error',
-            'rate_limit_error',
-            'api_error',
-            'overloaded_error'
-        ]),
-        code: z.union([
-            zErrorCode,
-            z.string()
-        ]),
-        message: z.string(),
-        param: z.optional(z.string()),
-        request_id: z.string()
-    })
-});
 
 export const zHealth = z.object({
     status: z.enum(['ok']),
