@@ -610,7 +610,7 @@ export interface components {
         RunId: RunId;
         Error: Error;
         /**
-         * @description The codes of the error body's `code` this version of the API defines.
+         * @description The codes of the error body's `code` this version of the API defines. `Error.code` stays a plain string on the wire, so a server can add a code without breaking a client; SDKs type it with this list (open to new values).
          * @enum {string}
          */
         ErrorCode: ErrorCode;
@@ -2796,7 +2796,7 @@ export interface Error {
          * @enum {string}
          */
         type: "invalid_request_error" | "authentication_error" | "permission_error" | "not_found_error" | "conflict_error" | "rate_limit_error" | "api_error" | "overloaded_error" | (string & {});
-        /** @description A stable machine-readable code, e.g. `run_not_found`, `nothing_accumulated`. Each shared response (BadRequest, Conflict, ...) lists its codes; a request on a Host the server does not answer is a 403 `host_not_allowed`, a browser preflight from an origin it does not allow a 403 `cors_origin_not_allowed` (type `permission_error`). */
+        /** @description A stable machine-readable code, e.g. `run_not_found`, `nothing_accumulated`: one of `ErrorCode` or a code added since (a client handles the ones it knows and keeps a default branch). Each shared response (BadRequest, Conflict, ...) lists its codes; a request on a Host the server does not answer is a 403 `host_not_allowed`, a browser preflight from an origin it does not allow a 403 `cors_origin_not_allowed` (type `permission_error`). */
         code: string;
         /** @description What went wrong and, where it helps, what to do. */
         message: string;
@@ -2807,10 +2807,10 @@ export interface Error {
 }
 
 /**
- * @description The codes of the error body's `code` this version of the API defines.
+ * @description The codes of the error body's `code` this version of the API defines. `Error.code` stays a plain string on the wire, so a server can add a code without breaking a client; SDKs type it with this list (open to new values).
  * @enum {string}
  */
-export type ErrorCode = "validation_error" | "invalid_json" | "invalid_request" | "malformed_request" | "invalid_example" | "invalid_token" | "invalid_model" | "context_length_exceeded" | "sample_too_large" | "payload_too_large" | "header_too_large" | "invalid_api_key" | "cors_origin_not_allowed" | "not_found" | "route_not_found" | "run_not_found" | "model_not_found" | "checkpoint_not_found" | "adapter_not_found" | "method_not_allowed" | "request_timeout" | "nothing_accumulated" | "idempotency_key_reused" | "conflict_retryable" | "sequence_broken" | "sequence_superseded" | "rate_limited" | "client_closed_request" | "internal_error" | "overloaded" | "resource_exhausted" | "storage_unavailable" | (string & {});
+export type ErrorCode = "validation_error" | "invalid_json" | "invalid_request" | "malformed_request" | "invalid_example" | "invalid_token" | "invalid_model" | "context_length_exceeded" | "sample_too_large" | "payload_too_large" | "header_too_large" | "invalid_api_key" | "cors_origin_not_allowed" | "host_not_allowed" | "no_chat_template" | "not_found" | "route_not_found" | "run_not_found" | "model_not_found" | "checkpoint_not_found" | "adapter_not_found" | "method_not_allowed" | "request_timeout" | "nothing_accumulated" | "non_finite_gradient" | "non_finite_weights" | "idempotency_key_reused" | "conflict_retryable" | "sequence_broken" | "sequence_superseded" | "rate_limited" | "client_closed_request" | "internal_error" | "overloaded" | "resource_exhausted" | "storage_unavailable" | (string & {});
 
 export interface Health {
     /** @enum {string} */

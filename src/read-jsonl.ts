@@ -1,4 +1,4 @@
-import type { Example } from "../generated/schema.js";
+import type { TrainingExample as Example } from "./chat.js";
 import { zExample } from "../generated/zod/zod.gen.js";
 import { ValidationError } from "./errors.js";
 import { checkAgainst, summarizeIssues } from "./internal/validate.js";

@@ -28,7 +28,7 @@ export const zError = z.object({
 });
 
 /**
- * The codes of the error body's `code` this version of the API defines.
+ * The codes of the error body's `code` this version of the API defines. `Error.code` stays a plain string on the wire, so a server can add a code without breaking a client; SDKs type it with this list (open to new values).
  */
 export const zErrorCode = z.enum([
     'validation_error',
@@ -44,6 +44,8 @@ export const zErrorCode = z.enum([
     'header_too_large',
     'invalid_api_key',
     'cors_origin_not_allowed',
+    'host_not_allowed',
+    'no_chat_template',
     'not_found',
     'route_not_found',
     'run_not_found',
@@ -53,6 +55,8 @@ export const zErrorCode = z.enum([
     'method_not_allowed',
     'request_timeout',
     'nothing_accumulated',
+    'non_finite_gradient',
+    'non_finite_weights',
     'idempotency_key_reused',
     'conflict_retryable',
     'sequence_broken',

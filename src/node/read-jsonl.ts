@@ -1,6 +1,6 @@
 import { createReadStream } from "node:fs";
 import { type JsonlSource, readJsonl as readJsonlSource } from "../read-jsonl.js";
-import type { Example } from "../../generated/schema.js";
+import type { TrainingExample as Example } from "../chat.js";
 
 /**
  * `readJsonl` of the client entry, plus a file path (`string` or `file:` URL) read as a stream:

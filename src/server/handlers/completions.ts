@@ -18,7 +18,7 @@ type Schemas = components["schemas"];
  */
 export const createCompletion: Handler<"createCompletion"> = async (ctx) => {
   const body = ctx.body;
-  const { runId, step } = parseModel(body.model);
+  const { runId, step: requested } = parseModel(body.model);
   const run = ownedRun(ctx, runId, "model");
   const prompts = typeof body.prompt === "string" ? [body.prompt] : body.prompt;
   checkSampleSize(prompts.length, body.n, body.max_tokens, ctx.services.limits.maxSampleTokens);
