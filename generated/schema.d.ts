@@ -2716,7 +2716,7 @@ export interface ForwardRequest {
      * @description Record this batch's `loss` and `token_accuracy` as `eval_loss` and
      *     `eval_token_accuracy` of the run's current step (its `listMetrics` row), as
      *     `trainEpoch`'s `evalData` does. Only with the live weights (no `step`), after at
-     *     least one optimizer step; evaluating changes nothing else.
+     *     least one optimizer step (else 400 `eval_not_recordable`); evaluating changes nothing else.
      * @default false
      */
     record_eval?: boolean;

@@ -1,5 +1,5 @@
 import type { components } from "../../../generated/schema.js";
-import { validationError } from "../wire/api-error.js";
+import { ApiError } from "../wire/api-error.js";
 import { type Handler, json } from "../context.js";
 import type { ForwardResult } from "../engine/types.js";
 import { toApiError } from "../runs/engine-errors.js";
@@ -14,7 +14,7 @@ type Schemas = components["schemas"];
  * Nothing is accumulated; with `record_eval` the loss and token accuracy are stored as the
  * current step's `eval_loss` and `eval_token_accuracy` (in the same turn, so they describe that step).
  * @throws ApiError 400 `context_length_exceeded` naming `batch[i]`; 404 for an unknown step;
- *   422 naming `record_eval` with a `step` or before the first optimizer step.
+ *   400 `eval_not_recordable` naming `record_eval` with a `step` or before the first optimizer step.
  */
 export const forward: Handler<"forward"> = async (ctx) => {
   const runId = ctx.path.run_id;
@@ -23,12 +23,12 @@ export const forward: Handler<"forward"> = async (ctx) => {
   let result: ForwardResult;
   let step: number;
   if (body.record_eval === true && body.step !== undefined) {
-    throw validationError("record_eval: evaluation is recorded for the live weights only; omit step", "record_eval");
+    throw evalRefused("record_eval: an evaluation is recorded for the live weights only; omit step");
   }
   if (body.step === undefined) {
     [result, step] = await readRun(ctx, runId, async (run) => {
       if (body.record_eval === true && run.current_step === 0) {
-        throw validationError("record_eval: the run has no optimizer step yet, so there is no metric row to record on", "record_eval");
+        throw evalRefused("record_eval: the run has no optimizer step yet, so there is no metric row to record it on");
       }
       const out = await engine.forward({ runId }, body.batch);
       if (body.record_eval === true) ctx.services.store.recordEval(runId, run.current_step, out.loss, out.token_accuracy);
@@ -55,3 +55,8 @@ export const forward: Handler<"forward"> = async (ctx) => {
   };
   return json(200, response, { runId });
 };
+
+/** A valid request whose evaluation has nowhere to be recorded. */
+function evalRefused(message: string): ApiError {
+  return new ApiError(400, "invalid_request_error", "eval_not_recordable", message, "record_eval");
+}
