@@ -2810,7 +2810,7 @@ export interface Error {
  * @description The codes of the error body's `code` this version of the API defines. `Error.code` stays a plain string on the wire, so a server can add a code without breaking a client; SDKs type it with this list (open to new values).
  * @enum {string}
  */
-export type ErrorCode = "validation_error" | "invalid_json" | "invalid_request" | "malformed_request" | "invalid_example" | "invalid_token" | "invalid_model" | "context_length_exceeded" | "sample_too_large" | "payload_too_large" | "header_too_large" | "invalid_api_key" | "cors_origin_not_allowed" | "host_not_allowed" | "no_chat_template" | "not_found" | "route_not_found" | "run_not_found" | "model_not_found" | "checkpoint_not_found" | "adapter_not_found" | "method_not_allowed" | "request_timeout" | "nothing_accumulated" | "non_finite_gradient" | "non_finite_weights" | "idempotency_key_reused" | "conflict_retryable" | "sequence_broken" | "sequence_superseded" | "rate_limited" | "client_closed_request" | "internal_error" | "overloaded" | "resource_exhausted" | "storage_unavailable" | (string & {});
+export type ErrorCode = "validation_error" | "invalid_json" | "invalid_request" | "malformed_request" | "invalid_example" | "invalid_token" | "invalid_model" | "context_length_exceeded" | "sample_too_large" | "payload_too_large" | "header_too_large" | "invalid_api_key" | "cors_origin_not_allowed" | "host_not_allowed" | "no_chat_template" | "not_found" | "route_not_found" | "run_not_found" | "model_not_found" | "checkpoint_not_found" | "adapter_not_found" | "method_not_allowed" | "request_timeout" | "nothing_accumulated" | "eval_not_recordable" | "non_finite_gradient" | "non_finite_weights" | "idempotency_key_reused" | "conflict_retryable" | "sequence_broken" | "sequence_superseded" | "rate_limited" | "client_closed_request" | "internal_error" | "overloaded" | "resource_exhausted" | "storage_unavailable" | (string & {});
 
 export interface Health {
     /** @enum {string} */
@@ -3108,7 +3108,7 @@ export interface ForwardRequest {
      * @description Record this batch's `loss` and `token_accuracy` as `eval_loss` and
      *     `eval_token_accuracy` of the run's current step (its `listMetrics` row), as
      *     `trainEpoch`'s `evalData` does. Only with the live weights (no `step`), after at
-     *     least one optimizer step; evaluating changes nothing else.
+     *     least one optimizer step (else 400 `eval_not_recordable`); evaluating changes nothing else.
      * @default false
      */
     record_eval?: boolean | undefined;

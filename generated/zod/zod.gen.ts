@@ -55,6 +55,7 @@ export const zErrorCode = z.enum([
     'method_not_allowed',
     'request_timeout',
     'nothing_accumulated',
+    'eval_not_recordable',
     'non_finite_gradient',
     'non_finite_weights',
     'idempotency_key_reused',

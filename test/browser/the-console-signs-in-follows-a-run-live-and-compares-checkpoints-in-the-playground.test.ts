@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -143,6 +143,10 @@ describe("the web console, served by the local server at /", () => {
     expect((await sdk.listCheckpoints(run.run_id)).data.map((c) => c.step)).toEqual([20]);
     await sdk.saveState(run.run_id, { mode: "adapter" });
     await page.locator('tr[data-step="30"]').waitFor();
+    // Download gives the adapter's safetensors bytes, the same as the SDK's downloadCheckpoint.
+    const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "Download step 20" }).click()]);
+    expect(download.suggestedFilename()).toBe(`${run.run_id}-step-20-adapter_model.safetensors`);
+    expect(new Uint8Array(readFileSync(await download.path()))).toEqual(await sdk.downloadCheckpoint(run.run_id, 20));
 
     // The playground: greedy answers of the checkpoint and the live weights, streamed side by side.
     await page.getByRole("link", { name: "Open in playground" }).click();
@@ -160,6 +164,15 @@ describe("the web console, served by the local server at /", () => {
     expect(await step20.textContent()).toBe((await sdk.sample(run.run_id, [QA[0]!.prompt], { ...params, step: 20 }))[0]);
     await shoot("playground");
     expect(await seriousViolations()).toEqual([]);
+
+    // Restore asks first, then the run is back at step 20, its later metric rows dropped.
+    await page.getByRole("link", { name: "Back to the run" }).click();
+    await page.locator('tr[data-step="20"]').waitFor();
+    page.once("dialog", (dialog) => void dialog.accept());
+    await page.getByRole("button", { name: "Restore step 20" }).click();
+    await expect.poll(() => page.locator("#current-step").textContent()).toBe("20");
+    expect((await sdk.getRun(run.run_id)).current_step).toBe(20);
+    await expect.poll(() => page.locator('figure[aria-label="Loss"] .sr-only').textContent()).toMatch(/over 20 steps/);
   }, 180_000);
 
   it("overlays 2 runs' curves on the compare page", async () => {
@@ -169,7 +182,8 @@ describe("the web console, served by the local server at /", () => {
     await page.getByRole("checkbox", { name: "Compare console-demo" }).check();
     await page.getByRole("checkbox", { name: "Compare console-other" }).check();
     await page.getByRole("link", { name: "Compare selected" }).click();
-    await expect.poll(() => page.locator("figure.chart .sr-only").textContent()).toMatch(/over 30 steps/);
+    // The union of both runs' steps: console-demo's 20 (after the restore) and console-other's 5.
+    await expect.poll(() => page.locator("figure.chart .sr-only").textContent()).toMatch(/over 20 steps/);
     expect(await page.locator(".legend-list li").allTextContents()).toEqual(["console-demo", "console-other"]);
     await shoot("compare");
     expect(await seriousViolations()).toEqual([]);

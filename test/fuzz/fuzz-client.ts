@@ -19,8 +19,11 @@ export interface RawRequest {
   headers?: Record<string, string>;
 }
 
-/** How a 2xx answer must look: a JSON schema, SSE events of a schema, or bytes. */
-export type Expect = { json: z.ZodMiniType } | { sse: z.ZodMiniType } | { bytes: true } | { any: true };
+/**
+ * How a 2xx answer must look: a JSON schema, SSE events of a schema, bytes, or (`liveEvents`) a
+ * stream that does not end by itself, of which the first event is read and checked.
+ */
+export type Expect = { json: z.ZodMiniType } | { sse: z.ZodMiniType } | { liveEvents: z.ZodMiniType } | { bytes: true } | { any: true };
 
 /**
  * Sends requests and checks the rules that hold for every answer, whatever the input:
@@ -39,7 +42,8 @@ export class FuzzClient {
     this.sent++;
     const headers: Record<string, string> = { authorization: `Bearer ${this.key}`, ...request.headers };
     const response = await fetch(this.url + request.path, { method: request.method, headers, body: request.body });
-    const text = await response.text();
+    const live = "liveEvents" in expect && response.ok && (response.headers.get("content-type") ?? "").startsWith("text/event-stream");
+    const text = live ? await firstEvent(response) : await response.text();
     const problems = checkAnswer(response.status, response.headers, text, expect);
     return { status: response.status, headers: response.headers, text, problems };
   }
@@ -79,6 +83,11 @@ function checkAnswer(status: number, headers: Headers, text: string, expect: Exp
   } else if ("sse" in expect) {
     if (type.startsWith("text/event-stream")) problems.push(...checkEvents(expect.sse, text, requestId));
     else if (!type.startsWith("application/json")) problems.push(`content-type ${type}`);
+  } else if ("liveEvents" in expect) {
+    if (!type.startsWith("text/event-stream")) problems.push(`content-type ${type}`);
+    const data = /(?:^|\n)data: (.*)\n\n/.exec(text)?.[1];
+    if (data === undefined) problems.push(`no event: ${text.slice(0, 200)}`);
+    else problems.push(...checkJson(expect.liveEvents, data));
   } else if ("bytes" in expect) {
     if (type !== "application/octet-stream") problems.push(`content-type ${type}`);
     if (text.length === 0) problems.push("empty download");
@@ -123,4 +132,20 @@ function checkEvents(schema: z.ZodMiniType, text: string, requestId: string | nu
   }
   if (!done && !events.some((e) => e.startsWith("event: error"))) problems.push("stream ended without [DONE] or an error event");
   return problems;
+}
+
+/** The body of an event stream up to its first `data:` event, then the stream is cancelled. */
+async function firstEvent(response: Response): Promise<string> {
+  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  try {
+    while (!/(?:^|\n)data: .*\n\n/.test(text)) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += value;
+    }
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+  return text;
 }

@@ -107,7 +107,9 @@ function pathOf(operation: Operation, values: { run_id?: string; step?: string; 
 }
 
 /** How a 2xx of the operation must look: its generated response schema, or bytes. */
-const expectOf = (operation: Operation): Expect => (operation.response === undefined ? { bytes: true } : { json: operation.response });
+const expectOf = (operation: Operation): Expect =>
+  // The run's event stream never ends by itself: its first event is read and checked.
+  operation.operationId === "watchRun" ? { liveEvents: gen.zRunEvent } : operation.response === undefined ? { bytes: true } : { json: operation.response };
 
 /**
  * Where valid bodies need more than the operation's generated schema gives (a model that exists,

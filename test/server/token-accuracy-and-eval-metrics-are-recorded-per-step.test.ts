@@ -80,12 +80,12 @@ describe("trainEpoch with evalData and evalEvery", () => {
   it("rejects record_eval with a checkpoint step, or before the first step, naming the field", async () => {
     const runId = await createTinyRun(fixture.server);
     const early = await call(fixture.server, "POST", `/v1/runs/${runId}/forward`, { body: { batch: QA, record_eval: true } });
-    expect(early.status).toBe(422);
-    expect(conform(gen.zError, early.body).error.param).toBe("record_eval");
+    expect(early.status).toBe(400);
+    expect(conform(gen.zError, early.body).error).toMatchObject({ code: "eval_not_recordable", param: "record_eval" });
     await call(fixture.server, "POST", `/v1/runs/${runId}/train_step`, { body: { batch: QA } });
     await call(fixture.server, "POST", `/v1/runs/${runId}/checkpoints`, { body: {} });
     const pinned = await call(fixture.server, "POST", `/v1/runs/${runId}/forward`, { body: { batch: QA, step: 1, record_eval: true } });
-    expect(pinned.status).toBe(422);
-    expect(conform(gen.zError, pinned.body).error.param).toBe("record_eval");
+    expect(pinned.status).toBe(400);
+    expect(conform(gen.zError, pinned.body).error).toMatchObject({ code: "eval_not_recordable", param: "record_eval" });
   });
 });

@@ -1,11 +1,11 @@
 import type { components } from "../../../generated/schema.js";
+import { ApiError } from "../wire/api-error.js";
 import { type Handler, json } from "../context.js";
 import { encodeExample } from "../engine/encode-batch.js";
 import type { ForwardResult } from "../engine/types.js";
 import { checkLoss } from "../engine/rl-loss.js";
 import { engineBatch } from "./conversations.js";
 import { toApiError } from "../runs/engine-errors.js";
-import { validationError } from "../wire/api-error.js";
 import { allFinite, nonFiniteWeights } from "./finite-results.js";
 import { ownedRun, readRun } from "../runs/run-access.js";
 import { resolveWeights, weightsLost } from "../runs/weights.js";
@@ -21,8 +21,8 @@ type Schemas = components["schemas"];
  * chat template and assistant mask made them).
  * @throws ApiError 400 `context_length_exceeded` naming `batch[i]`, `invalid_example` as
  *   forward_backward, or a bad conversation naming its field; 404 for an unknown step; 409
- *   `non_finite_weights` for weights that are not finite; 422 naming `record_eval` with a `step`
- *   or before the first optimizer step.
+ *   `non_finite_weights` for weights that are not finite; 400 `eval_not_recordable` naming
+ *   `record_eval` with a `step` or before the first optimizer step.
  */
 export const forward: Handler<"forward"> = async (ctx) => {
   const runId = ctx.path.run_id;
@@ -40,12 +40,12 @@ export const forward: Handler<"forward"> = async (ctx) => {
   let result: ForwardResult;
   let step: number;
   if (body.record_eval === true && body.step !== undefined) {
-    throw validationError("record_eval: evaluation is recorded for the live weights only; omit step", "record_eval");
+    throw evalRefused("record_eval: an evaluation is recorded for the live weights only; omit step");
   }
   if (body.step === undefined) {
     [result, step] = await readRun(ctx, runId, async (run) => {
       if (body.record_eval === true && run.current_step === 0) {
-        throw validationError("record_eval: the run has no optimizer step yet, so there is no metric row to record on", "record_eval");
+        throw evalRefused("record_eval: the run has no optimizer step yet, so there is no metric row to record it on");
       }
       const out = await engine.forward({ runId }, batch);
       if (body.record_eval === true) ctx.services.store.recordEval(runId, run.current_step, out.loss, out.token_accuracy);
@@ -87,4 +87,9 @@ function checkFinite(runId: string, step: number, result: ForwardResult): void {
 function usedTokens(batch: Parameters<typeof encodeExample>[0][], codec: Parameters<typeof encodeExample>[2]): { tokens: number[][]; weights: number[][] } {
   const encoded = batch.map((example, i) => encodeExample(example, i, codec));
   return { tokens: encoded.map((e) => e.tokens), weights: encoded.map((e) => e.weights) };
+}
+
+/** A valid request whose evaluation has nowhere to be recorded. */
+function evalRefused(message: string): ApiError {
+  return new ApiError(400, "invalid_request_error", "eval_not_recordable", message, "record_eval");
 }
