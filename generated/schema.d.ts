@@ -117,7 +117,7 @@ export interface paths {
          * Live events of a run
          * @description A `text/event-stream` of what happens to the run, as it happens: `step.applied` (an
          *     optimizer step with its metric row), `checkpoint.saved`, `checkpoint.deleted`,
-         *     `run.updated` (a restore, or the run as it is now) and `run.deleted` (the stream ends).
+         *     `run.updated` (a restore, a rename or relabel by `updateRun`, or the run as it is now) and `run.deleted` (the stream ends).
          *     Each event is `id: <event id>`, `event: <type>` and one `data:` line holding a JSON
          *     `RunEvent` whose `type` repeats the event's.
          *

@@ -5,9 +5,9 @@ import { announce, append, fmt, h, replace, when } from "./dom.js";
 const REFRESH_MS = 2_000;
 const MAX_RUNS = 200;
 
-/** A run's name: `metadata.name` when it has one, else its id. */
-export function runName(run: Pick<Run, "run_id" | "metadata">): string {
-  return run.metadata?.name ?? run.run_id;
+/** A run's name (`createRun({ name })`, `updateRun`), else a `name` label in its metadata, else its id. */
+export function runName(run: Pick<Run, "run_id" | "metadata" | "name">): string {
+  return run.name ?? run.metadata?.name ?? run.run_id;
 }
 
 /** The loss of the run's last step (its metric row at `current_step`). */

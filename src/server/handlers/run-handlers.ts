@@ -126,7 +126,10 @@ export const updateRun: Handler<"updateRun"> = async (ctx) => {
       updated_at: new Date().toISOString(),
     };
     await store.commit(record);
-    return toRun(record);
+    const updated = toRun(record);
+    // Watchers (the console's run list and run page) see the new name at once.
+    ctx.services.events.publish({ type: "run.updated", run_id: runId, run: updated });
+    return updated;
   });
   return json(200, run);
 };
