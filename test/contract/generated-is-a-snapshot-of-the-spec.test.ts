@@ -15,6 +15,7 @@ for (const part of [
   "scripts/generate-operations.mjs",
   "scripts/name-schema-types.mjs",
   "scripts/open-enums.mjs",
+  "scripts/optional-undefined.mjs",
   "scripts/check.mjs",
   "scripts/spec-compat.mjs",
   "scripts/api-report.mjs",
