@@ -16,6 +16,7 @@ for (const part of [
   "scripts/dropped-constraints.mjs",
   "scripts/name-schema-types.mjs",
   "scripts/open-enums.mjs",
+  "scripts/optional-undefined.mjs",
   "scripts/check.mjs",
   "scripts/spec-compat.mjs",
   "scripts/api-report.mjs",
