@@ -48,7 +48,7 @@ export class LiteRequest {
 }
 
 /** One decoder for every body (making one costs more than decoding a small body). */
-export const UTF8 = new TextDecoder();
+export const UTF8: { decode(input: ArrayBuffer | ArrayBufferView): string } = new TextDecoder();
 
 /** A fully read 2xx response, shaped like the part of `Response` the SDK reads (and `asResponse()` converts). */
 export class BufferedResponse {

@@ -20,6 +20,7 @@ interface JsonSchema {
   maxLength?: number;
   minItems?: number;
   maxItems?: number;
+  uniqueItems?: boolean;
   pattern?: string;
 }
 
@@ -30,12 +31,15 @@ interface JsonSchema {
  */
 export interface Caps {
   maxItems: number;
+  uniqueFields: string[];
   maxLength: number;
   /** Per-field upper bounds for integers, e.g. `{ max_tokens: 8 }`. */
   fields: Record<string, number>;
 }
 
-const defaultCaps: Caps = { maxItems: 3, maxLength: 24, fields: { max_tokens: 6, n: 2, top_k: 50 } };
+// `uniqueFields`: arrays the spec marks `uniqueItems`, which the generated zod schema checks with a
+// refinement that its JSON Schema form (what this reads) cannot carry.
+const defaultCaps: Caps = { uniqueFields: ["target_modules"], maxItems: 3, maxLength: 24, fields: { max_tokens: 6, n: 2, top_k: 50 } };
 
 /** fast-check arbitrary of values valid against a generated zod schema (its JSON Schema form). */
 export function validArbitrary(schema: z.ZodMiniType, caps: Partial<Caps> = {}): fc.Arbitrary<unknown> {
@@ -73,7 +77,10 @@ function fromSchema(schema: JsonSchema, caps: Caps, field: string): fc.Arbitrary
     case "array": {
       const minLength = schema.minItems ?? 0;
       const maxLength = Math.max(minLength, Math.min(schema.maxItems ?? caps.maxItems, caps.maxItems));
-      return fc.array(fromSchema(schema.items ?? {}, caps, field), { minLength, maxLength });
+      const items = fromSchema(schema.items ?? {}, caps, field);
+      if (schema.uniqueItems === true || caps.uniqueFields.includes(field))
+        return fc.uniqueArray(items, { minLength, maxLength, selector: (item) => JSON.stringify(item) });
+      return fc.array(items, { minLength, maxLength });
     }
     case "object": {
       const properties = schema.properties ?? {};

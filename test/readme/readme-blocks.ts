@@ -52,5 +52,6 @@ export const COMPILE_ONLY: Record<string, string> = {
   "The low-level client": "calls a server on port 7300",
   "The local server": "starts a server with a data dir in the working directory",
   "Fine-tune a Hugging Face model": "needs a Hugging Face checkpoint folder",
+  Conversations: "reads a conversations file of your own (train.jsonl)",
   "Testing your app": "starts Prism (the testing entry's own tests run it)",
 };

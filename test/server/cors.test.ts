@@ -37,10 +37,10 @@ describe("CORS on the local server, by default", () => {
     expect(response.headers.get("vary")).toContain("Origin");
   });
 
-  it("lists a run-scoped route's own methods (GET, DELETE on a run)", async () => {
+  it("lists a run-scoped route's own methods (GET, POST for updateRun, DELETE on a run)", async () => {
     const response = await preflight(fixture.server.url, "/v1/runs/run_abcdefgh", "http://127.0.0.1:8080", "DELETE");
     expect(response.status).toBe(204);
-    expect(listHeader(response.headers, "access-control-allow-methods").sort()).toEqual(["delete", "get"]);
+    expect(listHeader(response.headers, "access-control-allow-methods").sort()).toEqual(["delete", "get", "post"]);
   });
 
   it("admits [::1] and 127.x origins on any port and scheme", () => {

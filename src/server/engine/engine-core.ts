@@ -115,7 +115,10 @@ export class EngineCore {
   ) {
     const compute = options.hfCompute ?? "auto";
     if (compute === "onnxruntime" && !ortAvailable()) throw new Error(`hfCompute "onnxruntime" needs ONNX Runtime: ${ORT_INSTALL_HINT}`);
-    this.ort = compute !== "tfjs" && ortAvailable() ? new OrtMatmul(options.hfThreads) : undefined;
+    // ONNX Runtime is loaded only for checkpoint models: an engine of byte models never starts it
+    // (nor its thread pool and scratch files).
+    const needed = compute === "onnxruntime" || (compute === "auto" && (options.models?.length ?? 0) > 0);
+    this.ort = needed && ortAvailable() ? new OrtMatmul(options.hfThreads) : undefined;
     this.batcher = new SampleBatcher(options.kvBudgetBytes);
     this.hfSampler = new HfSampler(options.kvBudgetBytes);
     for (const source of options.models ?? []) {

@@ -59,6 +59,7 @@ export const run = {
   learning_rate: 0.0005,
   seed: 0,
   optimizer: { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0 },
+  name: null,
   metadata: {},
   status: "active",
   current_step: 0,

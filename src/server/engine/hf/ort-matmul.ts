@@ -7,7 +7,7 @@ import { onnxModel } from "./onnx-graph.js";
  * What to install for the fast path of Hugging Face checkpoints. The CPU binary is inside the
  * package; its install script only downloads CUDA parts, which the flag skips.
  */
-export const ORT_INSTALL_HINT = "npm install onnxruntime-node@1.30.0 --onnxruntime-node-install=skip";
+export const ORT_INSTALL_HINT = "npm install onnxruntime-node@^1.30.0 --onnxruntime-node-install=skip";
 
 interface OrtTensor {
   readonly data: Float32Array;
@@ -32,8 +32,9 @@ let loaded: { native: NativeBinding; Tensor: OrtTensorConstructor } | null | und
 /**
  * onnxruntime-node's synchronous binding, or undefined when the package is not installed. The
  * engine is synchronous (a worker answers one call at a time), and the package's own `run`
- * only wraps this one in a promise; the peer is pinned to the minor version whose layout this
- * reads (`dist/binding.js`).
+ * only wraps this one in a promise. It reads the layout of 1.30 (`dist/binding.js`); a release
+ * that moves it is treated as not installed (the tfjs path runs, with the install hint), never
+ * half-used.
  */
 function loadOrt(): { native: NativeBinding; Tensor: OrtTensorConstructor } | undefined {
   if (loaded !== undefined) return loaded ?? undefined;
@@ -42,6 +43,7 @@ function loadOrt(): { native: NativeBinding; Tensor: OrtTensorConstructor } | un
     const main = require.resolve("onnxruntime-node");
     const native = require(path.join(path.dirname(main), "binding.js")) as NativeBinding;
     const { Tensor } = createRequire(main)("onnxruntime-common") as { Tensor: OrtTensorConstructor };
+    if (typeof native.binding?.InferenceSession !== "function" || typeof Tensor !== "function") throw new Error("unknown onnxruntime-node layout");
     native.initOrt();
     loaded = { native, Tensor };
   } catch {
