@@ -53,5 +53,6 @@ export const COMPILE_ONLY: Record<string, string> = {
   "The local server": "starts a server with a data dir in the working directory",
   "Fine-tune a Hugging Face model": "needs a Hugging Face checkpoint folder",
   Conversations: "reads a conversations file of your own (train.jsonl)",
+  "Watching a run": "waits for step 1000, which the examples never reach",
   "Testing your app": "starts Prism (the testing entry's own tests run it)",
 };
