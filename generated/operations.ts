@@ -34,6 +34,9 @@ import {
   zGetHealthResponse,
   zGetRunPath,
   zGetRunResponse,
+  zImportAdapterBody,
+  zImportAdapterPath,
+  zImportAdapterResponse,
   zListCheckpointsPath,
   zListCheckpointsQuery,
   zListCheckpointsResponse,
@@ -52,6 +55,9 @@ import {
   zSampleBody,
   zSamplePath,
   zSampleResponse,
+  zSetCheckpointTtlBody,
+  zSetCheckpointTtlPath,
+  zSetCheckpointTtlResponse,
   zTokenizeBody,
   zTokenizePath,
   zTokenizeResponse,
@@ -309,6 +315,21 @@ export const getCheckpointOperation = {
   response: zGetCheckpointResponse,
 } as const;
 
+/** `POST /v1/runs/{run_id}/checkpoints/{step}`: Change a checkpoint's lifetime */
+export const setCheckpointTtlOperation = {
+  operationId: "setCheckpointTtl",
+  method: "POST",
+  path: "/v1/runs/{run_id}/checkpoints/{step}",
+  secured: true,
+  tags: ["checkpoints"],
+  successStatus: 200,
+  params: zSetCheckpointTtlPath,
+  query: undefined,
+  body: zSetCheckpointTtlBody,
+  bodyRequired: true,
+  response: zSetCheckpointTtlResponse,
+} as const;
+
 /** `DELETE /v1/runs/{run_id}/checkpoints/{step}`: Delete a checkpoint */
 export const deleteCheckpointOperation = {
   operationId: "deleteCheckpoint",
@@ -337,6 +358,21 @@ export const downloadCheckpointOperation = {
   body: undefined,
   bodyRequired: false,
   response: undefined,
+} as const;
+
+/** `POST /v1/runs/{run_id}/adapter`: Load a PEFT adapter into a fresh run */
+export const importAdapterOperation = {
+  operationId: "importAdapter",
+  method: "POST",
+  path: "/v1/runs/{run_id}/adapter",
+  secured: true,
+  tags: ["checkpoints"],
+  successStatus: 200,
+  params: zImportAdapterPath,
+  query: undefined,
+  body: zImportAdapterBody,
+  bodyRequired: true,
+  response: zImportAdapterResponse,
 } as const;
 
 /** `POST /v1/runs/{run_id}/forward`: Per-token log-probabilities of a batch, without gradients */
@@ -477,8 +513,10 @@ export const OPERATIONS = {
   listCheckpoints: listCheckpointsOperation,
   createCheckpoint: createCheckpointOperation,
   getCheckpoint: getCheckpointOperation,
+  setCheckpointTtl: setCheckpointTtlOperation,
   deleteCheckpoint: deleteCheckpointOperation,
   downloadCheckpoint: downloadCheckpointOperation,
+  importAdapter: importAdapterOperation,
   forward: forwardOperation,
   tokenize: tokenizeOperation,
   detokenize: detokenizeOperation,
@@ -507,8 +545,10 @@ export type OperationId =
   | "listCheckpoints"
   | "createCheckpoint"
   | "getCheckpoint"
+  | "setCheckpointTtl"
   | "deleteCheckpoint"
   | "downloadCheckpoint"
+  | "importAdapter"
   | "forward"
   | "tokenize"
   | "detokenize"
@@ -536,8 +576,10 @@ export interface OperationRequest {
   listCheckpoints: { path: operations["listCheckpoints"]["parameters"]["path"]; query?: ListCheckpointsQuery };
   createCheckpoint: { path: operations["createCheckpoint"]["parameters"]["path"]; body?: NonNullable<operations["createCheckpoint"]["requestBody"]>["content"]["application/json"] };
   getCheckpoint: { path: operations["getCheckpoint"]["parameters"]["path"] };
+  setCheckpointTtl: { path: operations["setCheckpointTtl"]["parameters"]["path"]; body: NonNullable<operations["setCheckpointTtl"]["requestBody"]>["content"]["application/json"] };
   deleteCheckpoint: { path: operations["deleteCheckpoint"]["parameters"]["path"] };
   downloadCheckpoint: { path: operations["downloadCheckpoint"]["parameters"]["path"] };
+  importAdapter: { path: operations["importAdapter"]["parameters"]["path"]; body: NonNullable<operations["importAdapter"]["requestBody"]>["content"]["application/json"] };
   forward: { path: operations["forward"]["parameters"]["path"]; body: NonNullable<operations["forward"]["requestBody"]>["content"]["application/json"] };
   tokenize: { path: operations["tokenize"]["parameters"]["path"]; body: NonNullable<operations["tokenize"]["requestBody"]>["content"]["application/json"] };
   detokenize: { path: operations["detokenize"]["parameters"]["path"]; body: NonNullable<operations["detokenize"]["requestBody"]>["content"]["application/json"] };
@@ -567,9 +609,11 @@ export interface OperationResult {
   listCheckpoints: operations["listCheckpoints"]["responses"][200]["content"]["application/json"];
   createCheckpoint: operations["createCheckpoint"]["responses"][201]["content"]["application/json"];
   getCheckpoint: operations["getCheckpoint"]["responses"][200]["content"]["application/json"];
+  setCheckpointTtl: operations["setCheckpointTtl"]["responses"][200]["content"]["application/json"];
   deleteCheckpoint: operations["deleteCheckpoint"]["responses"][200]["content"]["application/json"];
   /** application/octet-stream: the body's bytes. */
   downloadCheckpoint: Uint8Array;
+  importAdapter: operations["importAdapter"]["responses"][200]["content"]["application/json"];
   forward: operations["forward"]["responses"][200]["content"]["application/json"];
   tokenize: operations["tokenize"]["responses"][200]["content"]["application/json"];
   detokenize: operations["detokenize"]["responses"][200]["content"]["application/json"];
@@ -789,6 +833,18 @@ export const OPERATION_RESPONSES = {
     "500": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.InternalServerError },
     "503": { contentTypes: ["application/json"], headers: ["x-request-id","retry-after"], example: RESPONSE_EXAMPLES.ServiceUnavailable },
   },
+  setCheckpointTtl: {
+    "200": { contentTypes: ["application/json"], headers: ["x-request-id","idempotent-replayed"] },
+    "400": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.BadRequest },
+    "401": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.Unauthorized },
+    "404": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.NotFound },
+    "409": { contentTypes: ["application/json"], headers: ["x-request-id","retry-after"], example: RESPONSE_EXAMPLES.Conflict },
+    "413": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.PayloadTooLarge },
+    "422": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.UnprocessableEntity },
+    "429": { contentTypes: ["application/json"], headers: ["x-request-id","retry-after"], example: RESPONSE_EXAMPLES.RateLimited },
+    "500": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.InternalServerError },
+    "503": { contentTypes: ["application/json"], headers: ["x-request-id","retry-after"], example: RESPONSE_EXAMPLES.ServiceUnavailable },
+  },
   deleteCheckpoint: {
     "200": { contentTypes: ["application/json"], headers: ["x-request-id"] },
     "401": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.Unauthorized },
@@ -802,6 +858,18 @@ export const OPERATION_RESPONSES = {
     "200": { contentTypes: ["application/octet-stream"], headers: ["x-request-id"] },
     "401": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.Unauthorized },
     "404": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.NotFound },
+    "422": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.UnprocessableEntity },
+    "429": { contentTypes: ["application/json"], headers: ["x-request-id","retry-after"], example: RESPONSE_EXAMPLES.RateLimited },
+    "500": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.InternalServerError },
+    "503": { contentTypes: ["application/json"], headers: ["x-request-id","retry-after"], example: RESPONSE_EXAMPLES.ServiceUnavailable },
+  },
+  importAdapter: {
+    "200": { contentTypes: ["application/json"], headers: ["x-request-id","idempotent-replayed"] },
+    "400": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.BadRequest },
+    "401": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.Unauthorized },
+    "404": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.NotFound },
+    "409": { contentTypes: ["application/json"], headers: ["x-request-id","retry-after"], example: RESPONSE_EXAMPLES.Conflict },
+    "413": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.PayloadTooLarge },
     "422": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.UnprocessableEntity },
     "429": { contentTypes: ["application/json"], headers: ["x-request-id","retry-after"], example: RESPONSE_EXAMPLES.RateLimited },
     "500": { contentTypes: ["application/json"], headers: ["x-request-id"], example: RESPONSE_EXAMPLES.InternalServerError },

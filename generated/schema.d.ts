@@ -64,6 +64,8 @@ export interface paths {
          * @description Creates a LoRA adapter on a base model. The adapter's A matrices are initialised from
          *     `seed`, its B matrices at zero, so step 0 samples exactly like the base model.
          *     An unknown `base_model` is a 404 `model_not_found` whose message lists the models.
+         *     With `from_checkpoint`, the run starts from a checkpoint of another run of this key
+         *     instead (see `CheckpointRef`): its `forward` equals the source's at that checkpoint.
          */
         post: operations["createRun"];
         delete?: never;
@@ -324,7 +326,14 @@ export interface paths {
          */
         get: operations["getCheckpoint"];
         put?: never;
-        post?: never;
+        /**
+         * Change a checkpoint's lifetime
+         * @description Sets the checkpoint's `expires_at` to now plus `ttl_seconds`, or removes it (`null`: the
+         *     checkpoint never expires). An expired checkpoint cannot be given a new lifetime: it is a
+         *     404 `checkpoint_expired`. (A POST, as `updateRun` is: it takes an Idempotency-Key like
+         *     every POST.)
+         */
+        post: operations["setCheckpointTtl"];
         /** Delete a checkpoint */
         delete: operations["deleteCheckpoint"];
         options?: never;
@@ -354,6 +363,37 @@ export interface paths {
         get: operations["downloadCheckpoint"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/runs/{run_id}/adapter": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The run's id, as returned by `createRun`. */
+                run_id: components["parameters"]["RunIdPath"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Load a PEFT adapter into a fresh run
+         * @description Replaces the LoRA weights of a run at step 0 with nothing accumulated (a fresh run) by a
+         *     PEFT `adapter_model.safetensors` (F32, the layout `downloadCheckpoint` gives), sent
+         *     base64-encoded in `adapter`. The file must hold exactly the run's tensors: one A `[r, in]`
+         *     and one B `[out, r]` per layer and target module of the run; a missing, extra or
+         *     misshapen tensor (another `r` or `target_modules`) is a 400 `invalid_adapter` naming it
+         *     in its message (`param` is `adapter`). Create the run with the adapter's `lora_alpha`
+         *     (`adapter_config.json`) so it computes as the adapter's source did. The optimizer starts
+         *     fresh; the run stays at step 0. The body limit bounds the file (the local server: 8 MiB of
+         *     JSON, about 6 MiB of safetensors).
+         */
+        post: operations["importAdapter"];
         delete?: never;
         options?: never;
         head?: never;
@@ -624,7 +664,16 @@ export interface components {
         TargetModule: TargetModule;
         /** @description AdamW hyperparameters. */
         OptimizerParams: OptimizerParams;
+        /** @description `base_model` is required unless `from_checkpoint` is given (a 422 naming it otherwise). */
         CreateRunRequest: CreateRunRequest;
+        /**
+         * @description Start the run from a checkpoint of one of this key's runs: its adapter, and its optimizer state when the checkpoint is a `state` one (an `adapter` one starts with fresh moments), at the checkpoint's step, as `restoreCheckpoint` would load it. `base_model`, `lora_r`, `lora_alpha` and `target_modules` are the source run's: given with another value, they are a 400 `invalid_request` naming the field. `learning_rate`, `seed` and `optimizer` are the source's unless given. Another key's run, a missing or expired checkpoint are a 404 naming `from_checkpoint.run_id` or `from_checkpoint.step`.
+         * @example {
+         *       "run_id": "run_8f3a2c1d9e7b4a60",
+         *       "step": 100
+         *     }
+         */
+        CheckpointRef: CheckpointRef;
         /** @description A name of your choosing for the run (not unique); `listRuns` can filter by it. */
         RunName: RunName;
         /** @description Your own labels (at most 16 string values), returned with the run. */
@@ -732,6 +781,10 @@ export interface components {
          */
         CheckpointMode: CheckpointMode;
         CreateCheckpointRequest: CreateCheckpointRequest;
+        /** @description Seconds the checkpoint lives from now (at most 10 years); omitted, it never expires. Once its `expires_at` has passed, the checkpoint is gone from get, list, download, restore, sampling and `from_checkpoint` (a 404 `checkpoint_expired` naming when it expired) and its files are removed. */
+        CheckpointTtl: CheckpointTtl;
+        SetCheckpointTtlRequest: SetCheckpointTtlRequest;
+        ImportAdapterRequest: ImportAdapterRequest;
         Checkpoint: Checkpoint;
         /** @description PEFT's `LoraConfig` as `adapter_config.json`: saved next to the `downloadCheckpoint` bytes as `adapter_model.safetensors`, the two files are a PEFT adapter folder (`PeftModel.from_pretrained`, vLLM `--lora-modules`). */
         AdapterConfig: AdapterConfig;
@@ -780,8 +833,10 @@ export interface components {
          *     naming `n`; smaller calls larger than that memory are decoded in waves instead), a bad
          *     `model` string (`invalid_model`), an example the loss cannot use (`invalid_example`,
          *     naming the field: among others token weights, advantages or logprobs past float32's
-         *     range, or weights whose sum is), or a field the call cannot honour together with another
-         *     (`invalid_request`, e.g. `prompt_logprobs` with `stream: true`).
+         *     range, or weights whose sum is), a field the call cannot honour together with another
+         *     (`invalid_request`, e.g. `prompt_logprobs` with `stream: true`, or a `from_checkpoint`
+         *     run given another `lora_r`), or an adapter file that is not the run's
+         *     (`invalid_adapter`, naming the tensor).
          */
         BadRequest: {
             headers: {
@@ -825,7 +880,8 @@ export interface components {
         };
         /**
          * @description No such run, checkpoint or model for this API key (`run_not_found`,
-         *     `checkpoint_not_found` listing the steps that exist, `model_not_found` listing the models).
+         *     `checkpoint_not_found` listing the steps that exist, `checkpoint_expired` naming when the
+         *     checkpoint expired, `model_not_found` listing the models).
          */
         NotFound: {
             headers: {
@@ -2038,6 +2094,61 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    setCheckpointTtl: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes the POST safe to retry: the same key with the same body returns the stored response
+                 *     without applying the work again; with a different body it is a 409
+                 *     `idempotency_key_reused`. Use a new random key per logical call. Printable ASCII.
+                 *     Calls that change a run keep their record with the change (it survives a restart of the
+                 *     local server); calls that change nothing (`sample`, `createEmbeddings`, `createCompletion`)
+                 *     are remembered in memory for an hour, so a retry after a restart answers afresh.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description The run's id, as returned by `createRun`. */
+                run_id: components["parameters"]["RunIdPath"];
+                /** @description The optimizer step the checkpoint was saved at. */
+                step: components["parameters"]["StepPath"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "ttl_seconds": 604800
+                 *     }
+                 */
+                "application/json": SetCheckpointTtlRequest;
+            };
+        };
+        responses: {
+            /** @description The checkpoint with its new `expires_at`. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "idempotent-replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Checkpoint;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["UnprocessableEntity"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     deleteCheckpoint: {
         parameters: {
             query?: never;
@@ -2104,6 +2215,59 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableEntity"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    importAdapter: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes the POST safe to retry: the same key with the same body returns the stored response
+                 *     without applying the work again; with a different body it is a 409
+                 *     `idempotency_key_reused`. Use a new random key per logical call. Printable ASCII.
+                 *     Calls that change a run keep their record with the change (it survives a restart of the
+                 *     local server); calls that change nothing (`sample`, `createEmbeddings`, `createCompletion`)
+                 *     are remembered in memory for an hour, so a retry after a restart answers afresh.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description The run's id, as returned by `createRun`. */
+                run_id: components["parameters"]["RunIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "adapter": "CAAAAAAAAAB7fSAgICAgIA=="
+                 *     }
+                 */
+                "application/json": ImportAdapterRequest;
+            };
+        };
+        responses: {
+            /** @description The run, now computing with the imported adapter. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "idempotent-replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Run;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["UnprocessableEntity"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalServerError"];
@@ -2810,7 +2974,7 @@ export interface Error {
  * @description The codes of the error body's `code` this version of the API defines. `Error.code` stays a plain string on the wire, so a server can add a code without breaking a client; SDKs type it with this list (open to new values).
  * @enum {string}
  */
-export type ErrorCode = "validation_error" | "invalid_json" | "invalid_request" | "malformed_request" | "invalid_example" | "invalid_token" | "invalid_model" | "context_length_exceeded" | "sample_too_large" | "payload_too_large" | "header_too_large" | "invalid_api_key" | "cors_origin_not_allowed" | "host_not_allowed" | "no_chat_template" | "not_found" | "route_not_found" | "run_not_found" | "model_not_found" | "checkpoint_not_found" | "adapter_not_found" | "method_not_allowed" | "request_timeout" | "nothing_accumulated" | "eval_not_recordable" | "non_finite_gradient" | "non_finite_weights" | "idempotency_key_reused" | "conflict_retryable" | "sequence_broken" | "sequence_superseded" | "rate_limited" | "client_closed_request" | "internal_error" | "overloaded" | "resource_exhausted" | "storage_unavailable" | (string & {});
+export type ErrorCode = "validation_error" | "invalid_json" | "invalid_request" | "malformed_request" | "invalid_example" | "invalid_token" | "invalid_model" | "context_length_exceeded" | "sample_too_large" | "payload_too_large" | "header_too_large" | "invalid_api_key" | "cors_origin_not_allowed" | "host_not_allowed" | "no_chat_template" | "not_found" | "route_not_found" | "run_not_found" | "model_not_found" | "checkpoint_not_found" | "checkpoint_expired" | "adapter_not_found" | "invalid_adapter" | "method_not_allowed" | "request_timeout" | "nothing_accumulated" | "eval_not_recordable" | "non_finite_gradient" | "non_finite_weights" | "idempotency_key_reused" | "conflict_retryable" | "sequence_broken" | "sequence_superseded" | "rate_limited" | "client_closed_request" | "internal_error" | "overloaded" | "resource_exhausted" | "storage_unavailable" | (string & {});
 
 export interface Health {
     /** @enum {string} */
@@ -2878,9 +3042,11 @@ export interface OptimizerParams {
     weight_decay?: number | undefined;
 }
 
+/** @description `base_model` is required unless `from_checkpoint` is given (a 422 naming it otherwise). */
 export interface CreateRunRequest {
-    /** @description A model id from `listModels`. */
-    base_model: string;
+    /** @description A model id from `listModels`; with `from_checkpoint`, the source run's (another is a 400 naming it). */
+    base_model?: string | undefined;
+    from_checkpoint?: CheckpointRef | undefined;
     /**
      * @description LoRA rank.
      * @default 8
@@ -2912,6 +3078,18 @@ export interface CreateRunRequest {
     optimizer?: OptimizerParams | undefined;
     name?: RunName | undefined;
     metadata?: RunMetadata | undefined;
+}
+
+/**
+ * @description Start the run from a checkpoint of one of this key's runs: its adapter, and its optimizer state when the checkpoint is a `state` one (an `adapter` one starts with fresh moments), at the checkpoint's step, as `restoreCheckpoint` would load it. `base_model`, `lora_r`, `lora_alpha` and `target_modules` are the source run's: given with another value, they are a 400 `invalid_request` naming the field. `learning_rate`, `seed` and `optimizer` are the source's unless given. Another key's run, a missing or expired checkpoint are a 404 naming `from_checkpoint.run_id` or `from_checkpoint.step`.
+ * @example {
+ *       "run_id": "run_8f3a2c1d9e7b4a60",
+ *       "step": 100
+ *     }
+ */
+export interface CheckpointRef {
+    run_id: RunId;
+    step: number;
 }
 
 /** @description A name of your choosing for the run (not unique); `listRuns` can filter by it. */
@@ -3273,6 +3451,20 @@ export type CheckpointMode = "adapter" | "state";
 
 export interface CreateCheckpointRequest {
     mode?: CheckpointMode | undefined;
+    ttl_seconds?: CheckpointTtl | undefined;
+}
+
+/** @description Seconds the checkpoint lives from now (at most 10 years); omitted, it never expires. Once its `expires_at` has passed, the checkpoint is gone from get, list, download, restore, sampling and `from_checkpoint` (a 404 `checkpoint_expired` naming when it expired) and its files are removed. */
+export type CheckpointTtl = number;
+
+export interface SetCheckpointTtlRequest {
+    /** @description Seconds from now until the checkpoint expires; `null` means it never expires. */
+    ttl_seconds: CheckpointTtl | null;
+}
+
+export interface ImportAdapterRequest {
+    /** @description A PEFT `adapter_model.safetensors` (F32 tensors), base64-encoded. */
+    adapter: string;
 }
 
 export interface Checkpoint {
@@ -3286,6 +3478,11 @@ export interface Checkpoint {
     size_bytes: number;
     /** Format: date-time */
     created_at: string;
+    /**
+     * Format: date-time
+     * @description When the checkpoint expires (`ttl_seconds`); `null` or absent when it never does.
+     */
+    expires_at?: string | null | undefined;
     adapter_config: AdapterConfig;
 }
 

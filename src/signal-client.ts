@@ -1,7 +1,6 @@
 import type {
   Checkpoint,
   CheckpointDeleted,
-  CreateRunRequest,
   DetokenizeResult,
   ForwardBackwardResult,
   ForwardResult,
@@ -42,7 +41,9 @@ import { PagePromise } from "./pagination.js";
 import { SignalRun } from "./signal-run.js";
 import type { Stream } from "./stream.js";
 import { TrainingClient, type TrainingOptions } from "./training-client.js";
+import { toBase64 } from "./internal/base64.js";
 import type {
+  CreateRunParams,
   EmbeddingsParams,
   ForwardBackwardParams,
   ForwardParams,
@@ -146,9 +147,14 @@ export class SignalClient {
 
   /**
    * Creates a LoRA run. Fields omitted take the server defaults (lora_r 8, lora_alpha 16, learning_rate 5e-4, seed 0).
-   * @throws ValidationError for a bad field (nothing sent); NotFoundError `model_not_found` listing the models.
+   * With `from_checkpoint: { run_id, step }` the run starts from one of this key's checkpoints
+   * instead: its adapter (and optimizer, for a `state` one) at its step, its base model and LoRA
+   * shape; its `forward` equals the source's at that checkpoint.
+   * @throws ValidationError for a bad field (nothing sent); NotFoundError `model_not_found` listing the models,
+   *   or naming `from_checkpoint.run_id` / `from_checkpoint.step` (`checkpoint_expired` for an expired one);
+   *   BadRequestError naming a field given with another value than the source run's.
    */
-  createRun(params: CreateRunRequest, options?: RequestOptions): APIPromise<SignalRun> {
+  createRun(params: CreateRunParams, options?: RequestOptions): APIPromise<SignalRun> {
     return callOperation(this.#api, "createRun", { body: params }, options)._thenUnwrap((run) => new SignalRun(this, run));
   }
 
@@ -329,6 +335,27 @@ export class SignalClient {
   /** Loads a checkpoint into the live run. */
   restoreCheckpoint(runId: string, step: number, options?: RequestOptions): APIPromise<RestoreResponse> {
     return callOperation(this.#api, "restoreCheckpoint", { path: { run_id: runId }, body: { step } }, options);
+  }
+
+  /**
+   * Sets how long the checkpoint at `step` lives: `seconds` from now, or forever (`null`).
+   * Returns the checkpoint with its new `expires_at`.
+   * @throws NotFoundError listing the steps that exist, or `checkpoint_expired` for one already gone.
+   */
+  setCheckpointTtl(runId: string, step: number, seconds: number | null, options?: RequestOptions): APIPromise<Checkpoint> {
+    return callOperation(this.#api, "setCheckpointTtl", { path: { run_id: runId, step }, body: { ttl_seconds: seconds } }, options);
+  }
+
+  /**
+   * Loads a PEFT `adapter_model.safetensors` (F32; what `downloadCheckpoint` gives) into a fresh
+   * run (step 0, nothing accumulated) whose `lora_r` and `target_modules` match it; create the
+   * run with the adapter's `lora_alpha`. The file travels base64-encoded in JSON, so the server's
+   * body limit bounds it (the local server: about 6 MiB of safetensors).
+   * @throws BadRequestError `invalid_adapter` naming the first tensor that is missing, extra or
+   *   misshapen; `invalid_request` for a run past step 0.
+   */
+  importAdapter(runId: string, bytes: Uint8Array, options?: RequestOptions): APIPromise<Run> {
+    return callOperation(this.#api, "importAdapter", { path: { run_id: runId }, body: { adapter: toBase64(bytes) } }, options);
   }
 
   /** The adapter at `step` as `adapter_model.safetensors` bytes (PEFT names). */

@@ -141,6 +141,16 @@ export class SignalRun {
     return this.#client.restoreCheckpoint(this.run_id, step, options);
   }
 
+  /** Sets how long the checkpoint at `step` lives: `seconds` from now, or forever (`null`). */
+  setCheckpointTtl(step: number, seconds: number | null, options?: RequestOptions): APIPromise<Checkpoint> {
+    return this.#client.setCheckpointTtl(this.run_id, step, seconds, options);
+  }
+
+  /** Loads a PEFT `adapter_model.safetensors` into this run, which must be fresh; see `SignalClient.importAdapter`. */
+  importAdapter(bytes: Uint8Array, options?: RequestOptions): APIPromise<Run> {
+    return this.#client.importAdapter(this.run_id, bytes, options);
+  }
+
   /** @deprecated Use `restoreCheckpoint` (the one name of this operation on every client). */
   restore(step: number, options?: RequestOptions): APIPromise<RestoreResponse> {
     this.#client._warnDeprecated("SignalRun.restore", "restoreCheckpoint");

@@ -370,6 +370,18 @@ export class TrainingClient {
     return this.#enqueue((call) => callOperation(this.#api, "restoreCheckpoint", { path: this.#path, body: { step } }, call), options);
   }
 
+  /**
+   * Sets how long the checkpoint at `step` lives: `seconds` from now, or forever (`null`); in
+   * call order, after the calls made before it.
+   * @throws NotFoundError listing the steps that exist, or `checkpoint_expired`.
+   */
+  setCheckpointTtl(step: number, seconds: number | null, options?: RequestOptions): APIPromise<Checkpoint> {
+    return this.#enqueue(
+      (call) => callOperation(this.#api, "setCheckpointTtl", { path: { ...this.#path, step }, body: { ttl_seconds: seconds } }, call),
+      options,
+    );
+  }
+
   /** @deprecated Use `restoreCheckpoint` (the one name of this operation on every client). */
   restore(step: number, options?: RequestOptions): APIPromise<RestoreResponse> {
     warnDeprecated(this.#api.logger, "TrainingClient.restore", "restoreCheckpoint");

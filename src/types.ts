@@ -1,5 +1,7 @@
 import type {
   CheckpointMode,
+  CheckpointRef,
+  CreateRunRequest,
   ForwardBackwardRequest,
   ForwardRequest,
   OptimStepRequest,
@@ -26,10 +28,22 @@ export type ForwardParams = Omit<ForwardRequest, "batch">;
 /** Overrides of one `trainBatch` step (`learning_rate`, `max_grad_norm`). */
 export type TrainBatchParams = Omit<TrainStepRequest, "batch">;
 
-/** What to save: `adapter` (LoRA weights) or `state` (weights and optimizer, restorable exactly). @default "adapter" on the server */
+/**
+ * What to save: `adapter` (LoRA weights) or `state` (weights and optimizer, restorable exactly),
+ * @default "adapter" on the server; and `ttl_seconds`, how long it lives (omitted: forever; then
+ * it is gone, a 404 `checkpoint_expired`, and its files are removed).
+ */
 export interface SaveStateParams {
   mode?: CheckpointMode | undefined;
+  ttl_seconds?: number | undefined;
 }
+
+/**
+ * `createRun`'s fields: `base_model` is required unless the run starts `from_checkpoint` (one of
+ * this key's checkpoints: its adapter, its optimizer for a `state` one, its step), which gives the
+ * base model, `lora_r`, `lora_alpha` and `target_modules`.
+ */
+export type CreateRunParams = (CreateRunRequest & { base_model: string }) | (CreateRunRequest & { from_checkpoint: CheckpointRef });
 
 /** Options of `embeddings`: `step` picks a checkpoint (omitted: the live weights). */
 export interface EmbeddingsParams {

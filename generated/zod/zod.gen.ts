@@ -51,7 +51,9 @@ export const zErrorCode = z.enum([
     'run_not_found',
     'model_not_found',
     'checkpoint_not_found',
+    'checkpoint_expired',
     'adapter_not_found',
+    'invalid_adapter',
     'method_not_allowed',
     'request_timeout',
     'nothing_accumulated',
@@ -127,6 +129,14 @@ export const zOptimizerParams = z.object({
 });
 
 /**
+ * Start the run from a checkpoint of one of this key's runs: its adapter, and its optimizer state when the checkpoint is a `state` one (an `adapter` one starts with fresh moments), at the checkpoint's step, as `restoreCheckpoint` would load it. `base_model`, `lora_r`, `lora_alpha` and `target_modules` are the source run's: given with another value, they are a 400 `invalid_request` naming the field. `learning_rate`, `seed` and `optimizer` are the source's unless given. Another key's run, a missing or expired checkpoint are a 404 naming `from_checkpoint.run_id` or `from_checkpoint.step`.
+ */
+export const zCheckpointRef = z.object({
+    run_id: zRunId,
+    step: z.int().check(z.gte(0), z.lte(1000000000))
+});
+
+/**
  * A name of your choosing for the run (not unique); `listRuns` can filter by it.
  */
 export const zRunName = z.string().check(z.minLength(1), z.maxLength(200));
@@ -136,8 +146,12 @@ export const zRunName = z.string().check(z.minLength(1), z.maxLength(200));
  */
 export const zRunMetadata = z.record(z.string(), z.string().check(z.maxLength(512))).check(z.refine((v) => Object.keys(v).length <= 16, { error: "Too big: expected object to have <=16 properties", abort: true }));
 
+/**
+ * `base_model` is required unless `from_checkpoint` is given (a 422 naming it otherwise).
+ */
 export const zCreateRunRequest = z.object({
-    base_model: z.string().check(z.minLength(1), z.maxLength(200)),
+    base_model: z.optional(z.string().check(z.minLength(1), z.maxLength(200))),
+    from_checkpoint: z.optional(zCheckpointRef),
     lora_r: z._default(z.optional(z.int().check(z.gte(1), z.lte(64))), 8),
     lora_alpha: z._default(z.optional(z.number().check(z.gt(0), z.lte(1024))), 16),
     target_modules: z._default(z.optional(z.array(zTargetModule).check(z.minLength(1), z.maxLength(7)).check(z.refine((v) => new Set(v.map((item) => JSON.stringify(item))).size === v.length, { error: "Invalid input: expected unique items", abort: true }))), ['q_proj', 'v_proj']),
@@ -448,8 +462,22 @@ export const zMetricList = z.object({
  */
 export const zCheckpointMode = z.enum(['adapter', 'state']);
 
+/**
+ * Seconds the checkpoint lives from now (at most 10 years); omitted, it never expires. Once its `expires_at` has passed, the checkpoint is gone from get, list, download, restore, sampling and `from_checkpoint` (a 404 `checkpoint_expired` naming when it expired) and its files are removed.
+ */
+export const zCheckpointTtl = z.int().check(z.gte(1), z.lte(315360000));
+
 export const zCreateCheckpointRequest = z.object({
-    mode: z.optional(zCheckpointMode)
+    mode: z.optional(zCheckpointMode),
+    ttl_seconds: z.optional(zCheckpointTtl)
+});
+
+export const zSetCheckpointTtlRequest = z.object({
+    ttl_seconds: z.nullable(zCheckpointTtl)
+});
+
+export const zImportAdapterRequest = z.object({
+    adapter: z.string().check(z.minLength(1))
 });
 
 /**
@@ -482,6 +510,7 @@ export const zCheckpoint = z.object({
     mode: zCheckpointMode,
     size_bytes: z.int().check(z.gte(0)),
     created_at: z.iso.datetime({ offset: true }),
+    expires_at: z.nullish(z.iso.datetime({ offset: true })),
     adapter_config: zAdapterConfig
 });
 
@@ -999,6 +1028,22 @@ export const zGetCheckpointPath = z.object({
  */
 export const zGetCheckpointResponse = zCheckpoint;
 
+export const zSetCheckpointTtlBody = zSetCheckpointTtlRequest;
+
+export const zSetCheckpointTtlHeaders = z.object({
+    'Idempotency-Key': z.optional(z.string().check(z.minLength(1), z.maxLength(255), z.regex(/^[\x21-\x7E]+$/)))
+});
+
+export const zSetCheckpointTtlPath = z.object({
+    run_id: zRunId,
+    step: z.int().check(z.gte(0), z.lte(1000000000))
+});
+
+/**
+ * The checkpoint with its new `expires_at`.
+ */
+export const zSetCheckpointTtlResponse = zCheckpoint;
+
 export const zDownloadCheckpointPath = z.object({
     run_id: zRunId,
     step: z.int().check(z.gte(0), z.lte(1000000000))
@@ -1008,6 +1053,21 @@ export const zDownloadCheckpointPath = z.object({
  * safetensors bytes.
  */
 export const zDownloadCheckpointResponse = z.string();
+
+export const zImportAdapterBody = zImportAdapterRequest;
+
+export const zImportAdapterHeaders = z.object({
+    'Idempotency-Key': z.optional(z.string().check(z.minLength(1), z.maxLength(255), z.regex(/^[\x21-\x7E]+$/)))
+});
+
+export const zImportAdapterPath = z.object({
+    run_id: zRunId
+});
+
+/**
+ * The run, now computing with the imported adapter.
+ */
+export const zImportAdapterResponse = zRun;
 
 export const zForwardBody = zForwardRequest;
 

@@ -10,6 +10,7 @@ import type { RunQueue } from "./runs/run-queue.js";
 import type { RunStorage } from "./store/run-store.js";
 import type { RunEvents } from "./runs/run-events.js";
 import type { Admission } from "./runs/admission.js";
+import type { CheckpointExpiry } from "./runs/checkpoint-expiry.js";
 import type { ServerLimits } from "./limits.js";
 
 /** What every handler can use; one per server. */
@@ -24,6 +25,10 @@ export interface Services {
   /** The runs' live events (`watchRun`), published after each change is durable. */
   events: RunEvents;
   adapters: AdapterCache;
+  /** Removes expired checkpoints in the background (`removeSoon`, a timer). */
+  expiry: CheckpointExpiry;
+  /** The time now in epoch ms (`ServerOptions.clock`): checkpoint lifetimes are measured on it. */
+  clock: () => number;
   /** Bounds of the engine-bound calls held at once. */
   admission: Admission;
   limits: ServerLimits;
@@ -50,6 +55,8 @@ export interface RequestContext<Op extends OperationId = OperationId> {
   query: Validated<(typeof OPERATIONS)[Op]["query"]>;
   /** Validated body, defaults applied; `{}` when an optional body is omitted. */
   body: Validated<(typeof OPERATIONS)[Op]["body"]>;
+  /** The body as sent, before defaults were applied (`{}` when there is none). */
+  rawBody: unknown;
   /** Set when the POST carried an Idempotency-Key. */
   idempotency?: { scope: string; request_hash: string };
   req: IncomingMessage;

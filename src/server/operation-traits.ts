@@ -60,6 +60,8 @@ const CHANGES_RUN: { readonly [Op in OperationId]: boolean } = {
   createCheckpoint: true,
   getCheckpoint: false,
   deleteCheckpoint: false,
+  setCheckpointTtl: false,
+  importAdapter: true,
   downloadCheckpoint: false,
   forward: false,
   tokenize: false,

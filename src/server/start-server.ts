@@ -19,6 +19,7 @@ import { RunQueue } from "./runs/run-queue.js";
 import { MemoryRunStore } from "./store/memory-run-store.js";
 import { RunStore, type RunStorage } from "./store/run-store.js";
 import { RunEvents } from "./runs/run-events.js";
+import { CheckpointExpiry, EXPIRY_DEFAULTS } from "./runs/checkpoint-expiry.js";
 import { Admission } from "./runs/admission.js";
 import { guardConnections } from "./http/connection-guard.js";
 import { type ServerLimits, resolveLimits } from "./limits.js";
@@ -109,6 +110,13 @@ export interface ServerOptions {
   console?: boolean;
   /** Where the console's built files are. @default the ones shipped in the package (`dist/console`) */
   consoleDir?: string;
+  /**
+   * The time now in epoch ms, on which checkpoint lifetimes (`ttl_seconds`, `expires_at`) are
+   * measured; tests pass a clock they move. @default Date.now
+   */
+  clock?: () => number;
+  /** How often expired checkpoints no request asked for are looked for and removed. @default 60 000 ms */
+  checkpointSweepMs?: number;
 }
 
 /** The `dataDir` that keeps the runs in memory. */
@@ -181,6 +189,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   }
   models.sort((a, b) => Number(b.id === defaultModelId) - Number(a.id === defaultModelId));
   const queue = new RunQueue();
+  const clock = options.clock ?? Date.now;
+  const adapters = new AdapterCache(engine);
+  const events = new RunEvents();
   const services: Services = {
     engine,
     store,
@@ -188,8 +199,10 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     queue,
     sequencer: new CallSequencer(options.sequenceHoldMs ?? SERVER_DEFAULTS.sequenceHoldMs),
     live: new LiveRuns(engine, store, queue, limits),
-    adapters: new AdapterCache(engine),
-    events: new RunEvents(),
+    adapters,
+    events,
+    expiry: new CheckpointExpiry(store, queue, adapters, events, clock, options.checkpointSweepMs ?? EXPIRY_DEFAULTS.sweepMs),
+    clock,
     admission: new Admission(limits),
     limits,
     models,
@@ -237,10 +250,13 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       });
     });
   } catch (error) {
+    services.expiry.close();
     store.close();
     if (ownsEngine) await engine.close();
     throw error;
   }
+  // Checkpoints that expired while the server was down go now, not a sweep interval later.
+  void services.expiry.sweep();
   // Once listening, the server's errors are failed accepts (EMFILE under a descriptor limit):
   // the connection is lost, the server is not.
   server.on("error", (error: Error & { code?: string }) => log?.(`warning: accepting a connection failed: ${error.code ?? error.message}`));
@@ -256,6 +272,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         services.live.close();
+        services.expiry.close();
         await queue.idle();
         server.closeAllConnections();
         await closed;

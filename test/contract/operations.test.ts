@@ -109,6 +109,14 @@ const cases: { [Op in OperationId]: Case } = {
     valid: (c) => c.DELETE("/v1/runs/{run_id}/checkpoints/{step}", checkpoint),
     invalid: (c) => c.DELETE("/v1/runs/{run_id}/checkpoints/{step}", { params: { path: { run_id: runId, step: 1.5 } } }),
   },
+  setCheckpointTtl: {
+    valid: (c) => c.POST("/v1/runs/{run_id}/checkpoints/{step}", { ...checkpoint, body: { ttl_seconds: 604800 } }),
+    invalid: (c) => c.POST("/v1/runs/{run_id}/checkpoints/{step}", { ...checkpoint, body: { ttl_seconds: bad(0) } }),
+  },
+  importAdapter: {
+    valid: (c) => c.POST("/v1/runs/{run_id}/adapter", { ...run, body: { adapter: "CAAAAAAAAAB7fSAgICAgIA==" } }),
+    invalid: (c) => c.POST("/v1/runs/{run_id}/adapter", { ...run, body: bad({}) }),
+  },
   restoreCheckpoint: {
     valid: (c) => c.POST("/v1/runs/{run_id}/restore", { ...run, body: { step: 100 } }),
     invalid: (c) => c.POST("/v1/runs/{run_id}/restore", { ...run, body: bad({}) }),

@@ -44,6 +44,10 @@ const attempts: Partial<Record<OperationId, (id: string) => Attempt[]>> = {
   downloadCheckpoint: (id) => [{ method: "GET", path: `/v1/runs/${id}/checkpoints/1/content` }],
   deleteCheckpoint: (id) => [{ method: "DELETE", path: `/v1/runs/${id}/checkpoints/1` }],
   restoreCheckpoint: (id) => [{ method: "POST", path: `/v1/runs/${id}/restore`, body: { step: 1 } }],
+  setCheckpointTtl: (id) => [{ method: "POST", path: `/v1/runs/${id}/checkpoints/1`, body: { ttl_seconds: null } }],
+  importAdapter: (id) => [{ method: "POST", path: `/v1/runs/${id}/adapter`, body: { adapter: "AAAA" } }],
+  // A run started from another key's checkpoint: the source run is not found, named as such.
+  createRun: (id) => [{ method: "POST", path: "/v1/runs", body: { from_checkpoint: { run_id: id, step: 1 } } }],
   sample: (id) => [
     { method: "POST", path: `/v1/runs/${id}/sample`, body: { prompts: ["Q: red?\nA:"], max_tokens: 2 } },
     { method: "POST", path: `/v1/runs/${id}/sample`, body: { prompts: ["Q: red?\nA:"], max_tokens: 2, step: 1 } },

@@ -5,7 +5,8 @@ import { type F32Tensor, readSafetensors, writeSafetensors } from "../engine/ind
 import type { RunState } from "../engine/types.js";
 import { changeRun, nextRecord, ownedRun } from "../runs/run-access.js";
 import { toCheckpoint, toRun } from "../store/run-record.js";
-import { CHECKPOINT_FILES, findCheckpoint, weightsLost } from "../runs/weights.js";
+import { CHECKPOINT_FILES, findCheckpoint, liveCheckpoints, weightsLost } from "../runs/weights.js";
+import type { CheckpointRecord, RunRecord } from "../store/run-record.js";
 
 type Schemas = components["schemas"];
 
@@ -13,10 +14,12 @@ type Schemas = components["schemas"];
  * createCheckpoint: the live adapter (and optimizer for mode "state") at the current step,
  * written durably into a directory of its own, then listed in one transaction; saving again at a
  * step replaces the old copy only once the new one is committed (the old files go after that).
+ * With `ttl_seconds` it expires that long from now (`ServerOptions.clock`).
  */
 export const createCheckpoint: Handler<"createCheckpoint"> = (ctx) => {
   const runId = ctx.path.run_id;
   const mode = ctx.body.mode ?? "adapter";
+  const ttl = ctx.body.ttl_seconds;
   return changeRun(ctx, runId, async (run) => {
     const state = await ctx.services.engine.exportState(runId);
     const files: Record<string, Uint8Array | string> = {
@@ -27,16 +30,20 @@ export const createCheckpoint: Handler<"createCheckpoint"> = (ctx) => {
     await ctx.services.adapters.drop(`${runId}@${run.current_step}#`);
     const record = nextRecord(run);
     const checkpoint = await ctx.services.store.writeCheckpoint(runId, run.current_step, mode, record.updated_at, files);
+    if (ttl !== undefined) checkpoint.expires_at = expiresAt(ctx.services.clock(), ttl);
+    forgetExpired(record, checkpoint.step);
     record.checkpoints = [...run.checkpoints.filter((c) => c.step !== checkpoint.step), checkpoint].sort((a, b) => a.step - b.step);
     const body = toCheckpoint({ run_id: runId, adapter_config: state.adapter_config }, checkpoint);
     return { record, checkpoint, status: 201, body, event: { type: "checkpoint.saved", run_id: runId, step: checkpoint.step, checkpoint: body } };
   });
 };
 
-/** listCheckpoints: the run's checkpoints by step ascending; the cursor is the last step. */
+/** listCheckpoints: the run's checkpoints that have not expired, by step ascending; the cursor is the last step. */
 export const listCheckpoints: Handler<"listCheckpoints"> = async (ctx) => {
   const run = ownedRun(ctx, ctx.path.run_id);
-  const checkpoints = run.checkpoints.map((c) => toCheckpoint(run, c)).sort((a, b) => a.step - b.step);
+  const checkpoints = liveCheckpoints(ctx, run)
+    .map((c) => toCheckpoint(run, c))
+    .sort((a, b) => a.step - b.step);
   const body: Schemas["CheckpointList"] = pageByStep(checkpoints, ctx.query, "listCheckpoints");
   return json(200, body);
 };
@@ -44,13 +51,13 @@ export const listCheckpoints: Handler<"listCheckpoints"> = async (ctx) => {
 /** getCheckpoint: one checkpoint. */
 export const getCheckpoint: Handler<"getCheckpoint"> = async (ctx) => {
   const run = ownedRun(ctx, ctx.path.run_id);
-  return json(200, toCheckpoint(run, findCheckpoint(run, ctx.path.step)));
+  return json(200, toCheckpoint(run, findCheckpoint(ctx, run, ctx.path.step)));
 };
 
 /** downloadCheckpoint: the adapter's safetensors bytes (PEFT names). */
 export const downloadCheckpoint: Handler<"downloadCheckpoint"> = async (ctx) => {
   const run = ownedRun(ctx, ctx.path.run_id);
-  const checkpoint = findCheckpoint(run, ctx.path.step);
+  const checkpoint = findCheckpoint(ctx, run, ctx.path.step);
   let bytes: Buffer;
   try {
     bytes = await ctx.services.store.readCheckpointFile(run.run_id, checkpoint.step, CHECKPOINT_FILES.adapter);
@@ -68,7 +75,7 @@ export const deleteCheckpoint: Handler<"deleteCheckpoint"> = async (ctx) => {
   ownedRun(ctx, runId);
   await ctx.services.queue.run(runId, async () => {
     const run = ownedRun(ctx, runId);
-    findCheckpoint(run, step);
+    findCheckpoint(ctx, run, step);
     const record = nextRecord(run);
     record.checkpoints = run.checkpoints.filter((c) => c.step !== step);
     await ctx.services.store.commit(record, { removeCheckpoint: step });
@@ -80,6 +87,36 @@ export const deleteCheckpoint: Handler<"deleteCheckpoint"> = async (ctx) => {
 };
 
 /**
+ * setCheckpointTtl: the checkpoint expires `ttl_seconds` from now, or never (`null`); in the
+ * run's queue, committed before it is answered. An expired one stays expired (404).
+ */
+export const setCheckpointTtl: Handler<"setCheckpointTtl"> = async (ctx) => {
+  const runId = ctx.path.run_id;
+  const step = ctx.path.step;
+  const ttl = ctx.body.ttl_seconds;
+  ownedRun(ctx, runId);
+  const body = await ctx.services.queue.run(runId, async () => {
+    const run = ownedRun(ctx, runId);
+    const checkpoint: CheckpointRecord = { ...findCheckpoint(ctx, run, step), expires_at: ttl === null ? null : expiresAt(ctx.services.clock(), ttl) };
+    const record = nextRecord(run);
+    record.checkpoints = run.checkpoints.map((c) => (c.step === step ? checkpoint : c));
+    await ctx.services.store.commit(record, { checkpoint });
+    return toCheckpoint(record, checkpoint);
+  });
+  return json(200, body);
+};
+
+/** RFC 3339 time `ttlSeconds` after `now` (epoch ms). */
+function expiresAt(now: number, ttlSeconds: number): string {
+  return new Date(now + ttlSeconds * 1000).toISOString();
+}
+
+/** A new checkpoint at `step` is not the one that expired there. */
+function forgetExpired(record: RunRecord, step: number): void {
+  if (record.expired_checkpoints?.some((e) => e.step === step)) record.expired_checkpoints = record.expired_checkpoints.filter((e) => e.step !== step);
+}
+
+/**
  * restoreCheckpoint: the checkpoint's adapter becomes the live one and its step the run's step;
  * accumulated gradients are dropped, metrics after the step are dropped (they describe steps that
  * no longer happened), and the optimizer comes from a "state" checkpoint or starts from zero moments.
@@ -88,7 +125,7 @@ export const restoreCheckpoint: Handler<"restoreCheckpoint"> = (ctx) => {
   const runId = ctx.path.run_id;
   const step = ctx.body.step;
   return changeRun(ctx, runId, async (run) => {
-    const checkpoint = findCheckpoint(run, step);
+    const checkpoint = findCheckpoint(ctx, run, step);
     const { store, engine } = ctx.services;
     const adapter = await store.readCheckpointFile(runId, step, CHECKPOINT_FILES.adapter);
     const adapterConfig = JSON.parse((await store.readCheckpointFile(runId, step, CHECKPOINT_FILES.config)).toString("utf8")) as Record<string, unknown>;

@@ -1,5 +1,6 @@
 import type { Handlers } from "../context.js";
-import { createCheckpoint, deleteCheckpoint, downloadCheckpoint, getCheckpoint, listCheckpoints, restoreCheckpoint } from "./checkpoints.js";
+import { createCheckpoint, deleteCheckpoint, downloadCheckpoint, getCheckpoint, listCheckpoints, restoreCheckpoint, setCheckpointTtl } from "./checkpoints.js";
+import { importAdapter } from "./import-adapter.js";
 import { createChatCompletion } from "./chat-completions.js";
 import { createCompletion } from "./completions.js";
 import { forward } from "./forward.js";
@@ -33,7 +34,9 @@ export const HANDLERS: Handlers = {
   getCheckpoint,
   downloadCheckpoint,
   deleteCheckpoint,
+  setCheckpointTtl,
   restoreCheckpoint,
+  importAdapter,
   sample,
   createEmbeddings,
   createCompletion,

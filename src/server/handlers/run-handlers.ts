@@ -5,21 +5,26 @@ import { toApiError } from "../runs/engine-errors.js";
 import { newRunId } from "../store/ids.js";
 import { ownedRun } from "../runs/run-access.js";
 import { type RunRecord, toRun } from "../store/run-record.js";
+import { readCheckpointSource, stateFrom } from "./run-from-checkpoint.js";
 
 /**
  * createRun: the engine makes the adapter (A from the seed, B zero) and optimizer state; the run
  * is durable, with the request's idempotency record, in one transaction before it is answered.
+ * With `from_checkpoint` it starts from that checkpoint instead, at its step (see `CheckpointRef`).
  * @throws ApiError 404 `model_not_found` listing the models.
  */
 export const createRun: Handler<"createRun"> = async (ctx) => {
   const { services } = ctx;
   const body = ctx.body;
-  if (!services.models.some((m) => m.id === body.base_model)) {
+  const source = body.from_checkpoint ? await readCheckpointSource(ctx, body, ctx.rawBody as Record<string, unknown>) : undefined;
+  const baseModel = source?.config.base_model ?? body.base_model;
+  if (baseModel === undefined) throw validationError("base_model: required unless from_checkpoint is given", "base_model");
+  if (!services.models.some((m) => m.id === baseModel)) {
     const ids = services.models.map((m) => m.id).join(", ");
-    throw new ApiError(404, "not_found_error", "model_not_found", `No base model '${body.base_model}'; the models are: ${ids}.`, "base_model");
+    throw new ApiError(404, "not_found_error", "model_not_found", `No base model '${baseModel}'; the models are: ${ids}.`, "base_model");
   }
-  const config: RunConfig = {
-    base_model: body.base_model,
+  const config: RunConfig = source?.config ?? {
+    base_model: baseModel,
     lora_r: body.lora_r,
     lora_alpha: body.lora_alpha,
     target_modules: [...body.target_modules],
@@ -38,7 +43,12 @@ export const createRun: Handler<"createRun"> = async (ctx) => {
   let state;
   try {
     state = await services.engine.createRun(runId, config);
+    if (source) {
+      state = stateFrom(source, state);
+      await services.engine.loadRun(runId, config, state);
+    }
   } catch (error) {
+    await services.engine.dropRun(runId).catch(() => undefined);
     throw toApiError(error);
   }
   const record: RunRecord = {
@@ -49,7 +59,7 @@ export const createRun: Handler<"createRun"> = async (ctx) => {
     metadata: { ...(body.metadata ?? {}) },
     created_at: now,
     updated_at: now,
-    current_step: 0,
+    current_step: state.step,
     pending: { calls: 0, loss_sum: 0, num_tokens: 0 },
     checkpoints: [],
     adapter_config: state.adapter_config,

@@ -196,7 +196,7 @@ async function answer(services: Services, options: PipelineOptions, routed: Rout
 
   // The one place a context is built for an operation known only at run time: each part was
   // just checked by that operation's generated validator, which is what the handler's type says.
-  const ctx = { services, requestId, operationId, keyHash, path, query, body, req, res, signal, enterQueue } as RequestContext<never>;
+  const ctx = { services, requestId, operationId, keyHash, path, query, body, rawBody: rawBody ?? {}, req, res, signal, enterQueue } as RequestContext<never>;
   const handler = options.handlers[operationId] as Handler<never>;
   const idempotencyKey = method === "POST" ? req.headers["idempotency-key"] : undefined;
   if (idempotencyKey === undefined) {

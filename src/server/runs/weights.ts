@@ -1,4 +1,5 @@
-import { ApiError, checkpointNotFound, runNotFound } from "../wire/api-error.js";
+import { ApiError, checkpointExpired, checkpointNotFound, runNotFound } from "../wire/api-error.js";
+import { isExpired } from "./checkpoint-expiry.js";
 import type { RequestContext } from "../context.js";
 import { EngineError, type WeightsRef } from "../engine/types.js";
 import type { CheckpointRecord, RunRecord } from "../store/run-record.js";
@@ -11,19 +12,32 @@ export const CHECKPOINT_FILES = {
 } as const;
 
 /**
- * The checkpoint of `run` at `step`.
- * @throws ApiError 404 `checkpoint_not_found` listing the steps that exist.
+ * The checkpoint of `run` at `step`, unless it has expired (then its removal is queued, never
+ * awaited).
+ * @throws ApiError 404 `checkpoint_expired` naming when, or `checkpoint_not_found` listing the
+ *   steps that exist.
  */
-export function findCheckpoint(run: RunRecord, step: number, param = "step"): CheckpointRecord {
+export function findCheckpoint(ctx: RequestContext, run: RunRecord, step: number, param = "step"): CheckpointRecord {
   const found = run.checkpoints.find((c) => c.step === step);
-  if (!found)
-    throw checkpointNotFound(
-      run.run_id,
-      step,
-      run.checkpoints.map((c) => c.step),
-      param,
-    );
-  return found;
+  if (found && !isExpired(found, ctx.services.clock())) return found;
+  throw missingCheckpoint(ctx, run, step, param);
+}
+
+/** The checkpoints of `run` that have not expired, by step. */
+export function liveCheckpoints(ctx: RequestContext, run: RunRecord): CheckpointRecord[] {
+  const now = ctx.services.clock();
+  const live = run.checkpoints.filter((c) => !isExpired(c, now));
+  if (live.length < run.checkpoints.length) void ctx.services.expiry.removeSoon(run.run_id);
+  return live;
+}
+
+/** The 404 for a step of `run` with no live checkpoint: `checkpoint_expired` when it expired, else `checkpoint_not_found`. */
+function missingCheckpoint(ctx: RequestContext, run: RunRecord, step: number, param: string): ApiError {
+  const steps = liveCheckpoints(ctx, run).map((c) => c.step);
+  const listed = run.checkpoints.find((c) => c.step === step);
+  const expiresAt = listed?.expires_at ?? run.expired_checkpoints?.find((e) => e.step === step)?.expires_at;
+  if (expiresAt != null && Date.parse(expiresAt) <= ctx.services.clock()) return checkpointExpired(run.run_id, step, expiresAt, steps, param);
+  return checkpointNotFound(run.run_id, step, steps, param);
 }
 
 /**
@@ -49,7 +63,7 @@ export async function resolveWeights(
     else ctx.res.once("close", release);
     return { weights: { runId: run.run_id }, step: run.current_step };
   }
-  const checkpoint = findCheckpoint(run, step, param);
+  const checkpoint = findCheckpoint(ctx, run, step, param);
   const key = `${run.run_id}@${step}#${checkpoint.created_at}`;
   try {
     await adapters.ensure(key, run.config, async () => new Uint8Array(await store.readCheckpointFile(run.run_id, step, CHECKPOINT_FILES.adapter)));
@@ -77,14 +91,7 @@ export function weightsLost(ctx: RequestContext, weights: WeightsRef, error: unk
   const step = "runId" in weights ? undefined : Number(rest.split("#")[0]);
   const run = ctx.services.store.get(runId);
   if (!run || run.owner !== ctx.keyHash) return runNotFound(runId, renameParam("run_id"));
-  if (step !== undefined && !run.checkpoints.some((c) => c.step === step)) {
-    return checkpointNotFound(
-      runId,
-      step,
-      run.checkpoints.map((c) => c.step),
-      renameParam("step"),
-    );
-  }
+  if (step !== undefined && !liveCheckpoints(ctx, run).some((c) => c.step === step)) return missingCheckpoint(ctx, run, step, renameParam("step"));
   return new ApiError(
     409,
     "conflict_error",

@@ -59,7 +59,10 @@ export class MemoryRunStore {
       const replaced = previous?.checkpoints.find((c) => c.step === change.checkpoint!.step);
       if (replaced && replaced.dir !== change.checkpoint.dir) stored.files.delete(replaced.dir);
       const key = `${runId}/${change.checkpoint.dir}`;
-      stored.files.set(change.checkpoint.dir, this.#pending.get(key) ?? new Map());
+      // A listed checkpoint committed again (a new lifetime) keeps its files.
+      const written = this.#pending.get(key);
+      if (written) stored.files.set(change.checkpoint.dir, written);
+      else if (!stored.files.has(change.checkpoint.dir)) stored.files.set(change.checkpoint.dir, new Map());
       this.#pending.delete(key);
     }
     if (change.removeCheckpoint !== undefined) {

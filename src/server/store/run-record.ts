@@ -23,6 +23,14 @@ export interface CheckpointRecord {
   created_at: string;
   /** The directory holding its files: `<step>-<12 hex>` (or `<step>` for a migrated one). */
   dir: string;
+  /** When it expires (RFC 3339); absent or null when it never does. */
+  expires_at?: string | null;
+}
+
+/** A checkpoint removed because it expired: kept so asking for it still says so. */
+interface ExpiredCheckpoint {
+  step: number;
+  expires_at: string;
 }
 
 /** Gradients accumulated since the last optimizer step, and what their calls reported. */
@@ -59,7 +67,16 @@ export interface RunRecord {
    * was set (epoch ms); committed with the call it follows, so a restart keeps the order.
    */
   sequences?: Record<string, { next: number; at: number }>;
+  /**
+   * Checkpoints removed because they expired (the newest `EXPIRED_KEPT`), so a request for one
+   * is answered `checkpoint_expired` whether or not its files are gone yet; a new checkpoint at
+   * the step takes its place.
+   */
+  expired_checkpoints?: ExpiredCheckpoint[];
 }
+
+/** Expired checkpoints remembered per run. */
+export const EXPIRED_KEPT = 1000;
 
 /** The wire `Run` of a record. */
 export function toRun(record: RunRecord): Schemas["Run"] {
@@ -94,6 +111,7 @@ export function toCheckpoint(run: Pick<RunRecord, "run_id" | "adapter_config">, 
     mode: checkpoint.mode,
     size_bytes: checkpoint.size_bytes,
     created_at: checkpoint.created_at,
+    expires_at: checkpoint.expires_at ?? null,
     // The record holds what the engine's adapterConfig() wrote when the run was created.
     adapter_config: structuredClone(run.adapter_config) as unknown as Schemas["AdapterConfig"],
   };

@@ -23,10 +23,12 @@ export const IDEMPOTENCY_DEFAULTS = {
 const DATABASE_FILE = "signal.db";
 /** The state file of the format before the database (migrated on open). */
 const LEGACY_STATE_FILE = "state.bin";
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 
 /** Columns of `metrics` added after schema 1 (nullable: rows written before them have none). */
 const METRIC_COLUMNS_SINCE_1 = ["token_accuracy", "eval_loss", "eval_token_accuracy"] as const;
+/** Columns of `checkpoints` added after schema 2 (nullable: rows written before never expire). */
+const CHECKPOINT_COLUMNS_SINCE_2 = ["expires_at"] as const;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -61,6 +63,7 @@ CREATE TABLE IF NOT EXISTS checkpoints (
   size_bytes INTEGER NOT NULL,
   created_at TEXT NOT NULL,
   dir TEXT NOT NULL,
+  expires_at TEXT,
   PRIMARY KEY (run_id, step)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS idempotency (
@@ -155,8 +158,10 @@ export class RunStore {
     if (version === undefined) db.prepare("INSERT INTO store_meta (key, value) VALUES ('schema_version', ?)").run(String(SCHEMA_VERSION));
     else if (Number(version) < SCHEMA_VERSION) {
       const columns = new Set((db.prepare("PRAGMA table_info(metrics)").all() as { name: string }[]).map((c) => c.name));
+      const checkpointColumns = new Set((db.prepare("PRAGMA table_info(checkpoints)").all() as { name: string }[]).map((c) => c.name));
       db.transaction(() => {
         for (const column of METRIC_COLUMNS_SINCE_1) if (!columns.has(column)) db.exec(`ALTER TABLE metrics ADD COLUMN ${column} REAL`);
+        for (const column of CHECKPOINT_COLUMNS_SINCE_2) if (!checkpointColumns.has(column)) db.exec(`ALTER TABLE checkpoints ADD COLUMN ${column} TEXT`);
         db.prepare("UPDATE store_meta SET value = ? WHERE key = 'schema_version'").run(String(SCHEMA_VERSION));
       })();
     } else if (Number(version) > SCHEMA_VERSION) {
@@ -178,11 +183,11 @@ export class RunStore {
       ),
       recordEval: db.prepare("UPDATE metrics SET eval_loss = ?, eval_token_accuracy = ? WHERE run_id = ? AND step = ?"),
       putCheckpoint: db.prepare(
-        "INSERT OR REPLACE INTO checkpoints (run_id, step, mode, size_bytes, created_at, dir) VALUES (@run_id, @step, @mode, @size_bytes, @created_at, @dir)",
+        "INSERT OR REPLACE INTO checkpoints (run_id, step, mode, size_bytes, created_at, dir, expires_at) VALUES (@run_id, @step, @mode, @size_bytes, @created_at, @dir, @expires_at)",
       ),
       deleteCheckpoint: db.prepare("DELETE FROM checkpoints WHERE run_id = ? AND step = ?"),
       allRuns: db.prepare("SELECT run_id, owner, header FROM runs"),
-      allCheckpoints: db.prepare("SELECT run_id, step, mode, size_bytes, created_at, dir FROM checkpoints ORDER BY run_id, step"),
+      allCheckpoints: db.prepare("SELECT run_id, step, mode, size_bytes, created_at, dir, expires_at FROM checkpoints ORDER BY run_id, step"),
       putIdempotency: db.prepare("INSERT OR REPLACE INTO idempotency (scope, run_id, request_hash, status, body, created_at) VALUES (?, ?, ?, ?, ?, ?)"),
       getIdempotency: db.prepare("SELECT run_id, request_hash, status, body, created_at FROM idempotency WHERE scope = ?"),
       pruneOld: db.prepare("DELETE FROM idempotency WHERE run_id = ? AND created_at < ?"),
@@ -252,7 +257,7 @@ export class RunStore {
         if (change.checkpoint) {
           const replaced = previous?.checkpoints.find((c) => c.step === change.checkpoint!.step);
           if (replaced && replaced.dir !== change.checkpoint.dir) stale.push(replaced.dir);
-          this.#sql.putCheckpoint.run({ run_id: runId, ...change.checkpoint });
+          this.#sql.putCheckpoint.run(checkpointRow(runId, change.checkpoint));
         }
         if (change.removeCheckpoint !== undefined) {
           const removed = previous?.checkpoints.find((c) => c.step === change.removeCheckpoint);
@@ -278,7 +283,7 @@ export class RunStore {
       this.#db.transaction(() => {
         this.#sql.insertRun.run(record.run_id, record.owner, JSON.stringify(headerOf(record)));
         this.#sql.putTensors.run(record.run_id, state.adapter, state.optimizer, state.accumulated ?? null);
-        for (const checkpoint of record.checkpoints) this.#sql.putCheckpoint.run({ run_id: record.run_id, ...checkpoint });
+        for (const checkpoint of record.checkpoints) this.#sql.putCheckpoint.run(checkpointRow(record.run_id, checkpoint));
         this.#appendHistory(record.run_id, history);
       })();
     } catch (error) {
@@ -423,8 +428,8 @@ export class RunStore {
       this.#runs.set(row.run_id, { run_id: row.run_id, owner: row.owner, checkpoints: [], ...(JSON.parse(row.header) as Header) });
     }
     for (const row of this.#sql.allCheckpoints.all() as (CheckpointRecord & { run_id: string })[]) {
-      const { run_id, ...checkpoint } = row;
-      this.#runs.get(run_id)?.checkpoints.push(checkpoint);
+      const { run_id, expires_at, ...checkpoint } = row;
+      this.#runs.get(run_id)?.checkpoints.push(expires_at == null ? checkpoint : { ...checkpoint, expires_at });
     }
   }
 
@@ -498,6 +503,11 @@ type LegacyRunRecord = Omit<RunRecord, "checkpoints"> & {
 /** A metric as `insertMetric` binds it: every column named, the ones not recorded null. */
 function metricRow(runId: string, metric: Metric): Record<string, unknown> {
   return { token_accuracy: null, eval_loss: null, eval_token_accuracy: null, ...metric, run_id: runId };
+}
+
+/** A checkpoint as `putCheckpoint` binds it (one that never expires has a null `expires_at`). */
+function checkpointRow(runId: string, checkpoint: CheckpointRecord): Record<string, unknown> {
+  return { ...checkpoint, expires_at: checkpoint.expires_at ?? null, run_id: runId };
 }
 
 function headerOf(record: RunRecord): Header {

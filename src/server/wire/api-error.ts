@@ -46,6 +46,18 @@ export function checkpointNotFound(runId: string, step: number, existing: number
   return new ApiError(404, "not_found_error", "checkpoint_not_found", `Run ${runId} has no checkpoint at step ${step}; ${list}.`, param);
 }
 
+/** 404 `checkpoint_expired`: the checkpoint existed and expired (its files are removed). */
+export function checkpointExpired(runId: string, step: number, expiresAt: string, existing: number[], param = "step"): ApiError {
+  const list = existing.length === 0 ? "the run has no other checkpoints" : `checkpoints exist at steps ${existing.join(", ")}`;
+  return new ApiError(
+    404,
+    "not_found_error",
+    "checkpoint_expired",
+    `The checkpoint of run ${runId} at step ${step} expired at ${expiresAt} (its ttl_seconds) and is removed; ${list}.`,
+    param,
+  );
+}
+
 /** The body of an error response. */
 export function errorBody(error: ApiError, requestId: string): { error: Record<string, string> } {
   const body: Record<string, string> = { type: error.type, code: error.code, message: error.message };
