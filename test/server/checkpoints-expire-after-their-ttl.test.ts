@@ -73,7 +73,7 @@ describe.each([
     ]);
   });
 
-  it("is served until it expires, then is a 404 checkpoint_expired from get, download, restore, sampling, forward and completions, and unlisted", async () => {
+  it("is served until it expires, then is a 404 checkpoint_expired from get, download, restore, sampling, forward, completions and from_checkpoint, and unlisted", async () => {
     now = T0;
     const runId = await createTinyRun(server);
     await trainAndSave(server, runId);
@@ -97,6 +97,7 @@ describe.each([
       expectExpired(reply, 2, expiresAt);
     }
     expectExpired(await call(server, "POST", "/v1/completions", { body: { model: `${runId}@2`, prompt: "a", max_tokens: 2 } }), 2, expiresAt, "model");
+    expectExpired(await call(server, "POST", "/v1/runs", { body: { from_checkpoint: { run_id: runId, step: 2 } } }), 2, expiresAt, "from_checkpoint.step");
     const listed = conform(gen.zListCheckpointsResponse, (await call(server, "GET", `/v1/runs/${runId}/checkpoints`)).body);
     expect(listed.data.map((c) => c.step)).toEqual([1]);
     // The one without a lifetime is untouched, and the run trains on.

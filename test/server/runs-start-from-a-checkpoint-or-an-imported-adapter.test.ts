@@ -1,0 +1,155 @@
+import { describe, expect, it } from "vitest";
+import { BadRequestError, type SignalRun } from "../../src/index.js";
+import { readSafetensors, writeSafetensors } from "../../src/server/engine/index.js";
+import { QA, call, useTestClient, useTestServer } from "./helpers.js";
+
+// A run started from saved state computes exactly as its source did at the checkpoint: the
+// same `forward` logprobs to the bit, and (from a `state` checkpoint) the same next step.
+
+const fixture = useTestServer();
+const sdk = useTestClient(fixture, { maxRetries: 0 });
+const SHAPE = { base_model: "signal-byte-tiny", lora_r: 4, lora_alpha: 8, target_modules: ["q_proj", "k_proj", "v_proj"] as const };
+
+/** Two steps, a checkpoint (`mode`) at step 2, a third step and an adapter checkpoint at 3. */
+async function trainedSource(mode: "state" | "adapter" = "state"): Promise<SignalRun> {
+  const run = await sdk.client.createRun({ ...SHAPE, target_modules: [...SHAPE.target_modules], learning_rate: 0.02, seed: 3 });
+  await run.trainBatch(QA);
+  await run.trainBatch(QA);
+  await run.saveState({ mode });
+  await run.trainBatch(QA.slice(1));
+  await run.saveState({ mode: "adapter" });
+  return run;
+}
+
+describe("createRun({ from_checkpoint })", () => {
+  it("starts at the checkpoint's step with its adapter: forward equals the source's at that checkpoint, bit for bit", async () => {
+    const source = await trainedSource();
+    const run = await sdk.client.createRun({ from_checkpoint: { run_id: source.run_id, step: 2 } });
+    expect(run.run_id).not.toBe(source.run_id);
+    expect([run.base_model, run.lora_r, run.lora_alpha, run.target_modules, run.learning_rate, run.seed]).toEqual([
+      source.base_model,
+      4,
+      8,
+      ["q_proj", "k_proj", "v_proj"],
+      0.02,
+      3,
+    ]);
+    expect(run.current_step).toBe(2);
+    const theirs = await source.forward(QA, { step: 2 });
+    const ours = await run.forward(QA);
+    expect(ours.logprobs).toEqual(theirs.logprobs);
+    expect(ours.loss).toBe(theirs.loss);
+    // The source's live weights (step 3) differ, so equality above is the checkpoint's.
+    expect((await source.forward(QA)).logprobs).not.toEqual(ours.logprobs);
+  });
+
+  it("carries the optimizer of a state checkpoint: the next step equals the source's from a restore", async () => {
+    const source = await trainedSource();
+    const fromState = await sdk.client.createRun({ from_checkpoint: { run_id: source.run_id, step: 2 } });
+    await source.restoreCheckpoint(2);
+    const expected = await source.trainBatch(QA.slice(2));
+    const got = await fromState.trainBatch(QA.slice(2));
+    expect([got.step, got.loss, got.grad_norm]).toEqual([expected.step, expected.loss, expected.grad_norm]);
+    expect((await fromState.forward(QA)).logprobs).toEqual((await source.forward(QA)).logprobs);
+    expect(await fromState.downloadCheckpoint(2).catch(() => "none")).toBe("none");
+    // The same weights at step 2 saved as an adapter checkpoint start with fresh moments: the
+    // same loss, another update. So the equality above needed the optimizer state.
+    const twin = await trainedSource("adapter");
+    const fromAdapter = await sdk.client.createRun({ from_checkpoint: { run_id: twin.run_id, step: 2 } });
+    expect((await fromAdapter.forward(QA)).logprobs).toEqual((await source.forward(QA, { step: 2 })).logprobs);
+    const fresh = await fromAdapter.trainBatch(QA.slice(2));
+    expect(fresh.loss).toBe(expected.loss);
+    expect((await fromAdapter.forward(QA)).logprobs).not.toEqual((await fromState.forward(QA)).logprobs);
+  });
+
+  it("inherits base model and LoRA shape; a conflicting explicit value is a 400 naming the field, an equal one is fine", async () => {
+    const source = await trainedSource();
+    const from = { run_id: source.run_id, step: 2 };
+    for (const [field, value] of [
+      ["base_model", "signal-byte-base"],
+      ["lora_r", 8],
+      ["lora_alpha", 16],
+      ["target_modules", ["q_proj", "v_proj"]],
+    ] as const) {
+      const reply = await call(fixture.server, "POST", "/v1/runs", { body: { from_checkpoint: from, [field]: value } });
+      expect(reply.status, field).toBe(400);
+      expect(reply.body.error.code).toBe("invalid_request");
+      expect(reply.body.error.param).toBe(field);
+      expect(reply.body.error.message).toContain(source.run_id);
+    }
+    const same = await call(fixture.server, "POST", "/v1/runs", {
+      body: { from_checkpoint: from, base_model: "signal-byte-tiny", lora_r: 4, target_modules: ["v_proj", "q_proj", "k_proj"], learning_rate: 0.001 },
+    });
+    expect(same.status).toBe(201);
+    expect(same.body.learning_rate).toBe(0.001);
+  });
+
+  it("takes only this key's existing checkpoints: another key's run is a 404 like a missing one", async () => {
+    const source = await trainedSource();
+    const theirs = await call(fixture.server, "POST", "/v1/runs", { key: "sk-test-b", body: { from_checkpoint: { run_id: source.run_id, step: 2 } } });
+    expect(theirs.status).toBe(404);
+    expect([theirs.body.error.code, theirs.body.error.param]).toEqual(["run_not_found", "from_checkpoint.run_id"]);
+    const missing = await call(fixture.server, "POST", "/v1/runs", { body: { from_checkpoint: { run_id: source.run_id, step: 7 } } });
+    expect([missing.status, missing.body.error.code, missing.body.error.param]).toEqual([404, "checkpoint_not_found", "from_checkpoint.step"]);
+    const neither = await call(fixture.server, "POST", "/v1/runs", { body: { lora_r: 4 } });
+    expect([neither.status, neither.body.error.param]).toEqual([422, "base_model"]);
+  });
+});
+
+describe("importAdapter", () => {
+  it("loads a downloaded PEFT adapter into a fresh run of the same shape: forward equals the source's, bit for bit", async () => {
+    const source = await trainedSource();
+    const bytes = await source.downloadCheckpoint(2);
+    const run = await sdk.client.createRun({ ...SHAPE, target_modules: ["v_proj", "q_proj", "k_proj"] });
+    const before = await run.forward(QA);
+    const imported = await run.importAdapter(bytes);
+    expect(imported.current_step).toBe(0);
+    const ours = await run.forward(QA);
+    expect(ours.logprobs).toEqual((await source.forward(QA, { step: 2 })).logprobs);
+    expect(ours.logprobs).not.toEqual(before.logprobs);
+    // It trains on from there like any run.
+    expect((await run.trainBatch(QA)).step).toBe(1);
+  });
+
+  it("refuses an adapter of another r or other target modules with a 400 naming the tensor", async () => {
+    const source = await trainedSource();
+    const bytes = await source.downloadCheckpoint(2);
+    const cases = [
+      [{ lora_r: 8 }, /tensor base_model\.model\.model\.layers\.0\.self_attn\.q_proj\.lora_A\.weight has shape \[4, \d+\].*need \[8, \d+\]/],
+      [{ target_modules: ["q_proj", "v_proj"] }, /tensor base_model\.model\.model\.layers\.0\.self_attn\.k_proj\.lora_A\.weight is not one of the run's/],
+      [
+        { target_modules: ["q_proj", "k_proj", "v_proj", "o_proj"] },
+        /tensor base_model\.model\.model\.layers\.0\.self_attn\.o_proj\.lora_A\.weight is missing/,
+      ],
+    ] as const;
+    for (const [shape, message] of cases) {
+      const run = await sdk.client.createRun({ ...SHAPE, target_modules: [...SHAPE.target_modules], ...shape } as Parameters<typeof sdk.client.createRun>[0]);
+      const error = await run.importAdapter(bytes).catch((e: unknown) => e);
+      expect(error, JSON.stringify(shape)).toBeInstanceOf(BadRequestError);
+      expect((error as BadRequestError).code).toBe("invalid_adapter");
+      expect((error as BadRequestError).message).toMatch(message);
+    }
+    // A file that is not F32 safetensors, and text that is not base64.
+    const fresh = await sdk.client.createRun({ ...SHAPE, target_modules: [...SHAPE.target_modules] });
+    const file = readSafetensors(bytes);
+    const [firstName] = [...file.tensors.keys()];
+    const garbage = await fresh.importAdapter(new Uint8Array([1, 2, 3])).catch((e: unknown) => e);
+    expect((garbage as BadRequestError).code).toBe("invalid_adapter");
+    const notBase64 = await call(fixture.server, "POST", `/v1/runs/${fresh.run_id}/adapter`, { body: { adapter: "not base64!" } });
+    expect([notBase64.status, notBase64.body.error.code, notBase64.body.error.param]).toEqual([400, "invalid_adapter", "adapter"]);
+    // Extra tensors beyond the run's, even with every one of its own present.
+    const extra = writeSafetensors([...file.tensors, [`${firstName}.extra`, { shape: [1], data: Float32Array.of(0) }]]);
+    expect(((await fresh.importAdapter(extra).catch((e: unknown) => e)) as BadRequestError).message).toContain(`${firstName}.extra`);
+    // Nothing was loaded by the refusals: the run still imports the right file.
+    expect((await fresh.importAdapter(bytes)).current_step).toBe(0);
+  });
+
+  it("takes only a fresh run: one past step 0 is a 400 naming run_id", async () => {
+    const source = await trainedSource();
+    const bytes = await source.downloadCheckpoint(2);
+    const run = await sdk.client.createRun({ ...SHAPE, target_modules: [...SHAPE.target_modules] });
+    await run.trainBatch(QA);
+    const error = (await run.importAdapter(bytes).catch((e: unknown) => e)) as BadRequestError;
+    expect([error.status, error.code, error.param]).toEqual([400, "invalid_request", "run_id"]);
+  });
+});
