@@ -22,7 +22,6 @@ export { Page, PagePromise, type CursorPage } from "./pagination.js";
 // `ChatRole` and `ConversationExample` of `generated/schema`, whose messages the server checks itself.
 export type { ChatMessage, ChatRole, ConversationExample, TokenizeMessages, TrainingBatch as Batch, TrainingExample as Example } from "./chat.js";
 export type {
-  CreateRunParams,
   EmbeddingsParams,
   ForwardBackwardParams,
   ForwardParams,

@@ -1,6 +1,7 @@
 import type {
   Checkpoint,
   CheckpointDeleted,
+  CreateRunRequest,
   DetokenizeResult,
   ForwardBackwardResult,
   ForwardResult,
@@ -43,7 +44,6 @@ import type { Stream } from "./stream.js";
 import { TrainingClient, type TrainingOptions } from "./training-client.js";
 import { toBase64 } from "./internal/base64.js";
 import type {
-  CreateRunParams,
   EmbeddingsParams,
   ForwardBackwardParams,
   ForwardParams,
@@ -152,9 +152,10 @@ export class SignalClient {
    * shape; its `forward` equals the source's at that checkpoint.
    * @throws ValidationError for a bad field (nothing sent); NotFoundError `model_not_found` listing the models,
    *   or naming `from_checkpoint.run_id` / `from_checkpoint.step` (`checkpoint_expired` for an expired one);
-   *   BadRequestError naming a field given with another value than the source run's.
+   *   BadRequestError naming a field given with another value than the source run's;
+   *   UnprocessableEntityError naming `base_model` when neither it nor `from_checkpoint` is given.
    */
-  createRun(params: CreateRunParams, options?: RequestOptions): APIPromise<SignalRun> {
+  createRun(params: CreateRunRequest, options?: RequestOptions): APIPromise<SignalRun> {
     return callOperation(this.#api, "createRun", { body: params }, options)._thenUnwrap((run) => new SignalRun(this, run));
   }
 

@@ -1,7 +1,5 @@
 import type {
   CheckpointMode,
-  CheckpointRef,
-  CreateRunRequest,
   ForwardBackwardRequest,
   ForwardRequest,
   OptimStepRequest,
@@ -37,13 +35,6 @@ export interface SaveStateParams {
   mode?: CheckpointMode | undefined;
   ttl_seconds?: number | undefined;
 }
-
-/**
- * `createRun`'s fields: `base_model` is required unless the run starts `from_checkpoint` (one of
- * this key's checkpoints: its adapter, its optimizer for a `state` one, its step), which gives the
- * base model, `lora_r`, `lora_alpha` and `target_modules`.
- */
-export type CreateRunParams = (CreateRunRequest & { base_model: string }) | (CreateRunRequest & { from_checkpoint: CheckpointRef });
 
 /** Options of `embeddings`: `step` picks a checkpoint (omitted: the live weights). */
 export interface EmbeddingsParams {

@@ -51,8 +51,8 @@ describe("the SDK's types", () => {
     void client.createRun({ base_model: "m", lora_rank: 8 });
     // @ts-expect-error wrong type
     void client.createRun({ base_model: "m", lora_r: "8" });
-    // @ts-expect-error base_model is required
-    void client.createRun({ lora_r: 8 });
+    // @ts-expect-error from_checkpoint needs a step
+    void client.createRun({ from_checkpoint: { run_id: "run_x" } });
     // @ts-expect-error camelCase is not the wire's name
     void client.sample("run_x", ["a"], { maxTokens: 5 });
     // @ts-expect-error prompts are strings
