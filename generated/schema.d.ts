@@ -390,8 +390,9 @@ export interface paths {
          *     misshapen tensor (another `r` or `target_modules`) is a 400 `invalid_adapter` naming it
          *     in its message (`param` is `adapter`). Create the run with the adapter's `lora_alpha`
          *     (`adapter_config.json`) so it computes as the adapter's source did. The optimizer starts
-         *     fresh; the run stays at step 0. The body limit bounds the file (the local server: 8 MiB of
-         *     JSON, about 6 MiB of safetensors).
+         *     fresh; the run stays at step 0. A run past step 0 or with gradients accumulated is a 400
+         *     `invalid_request` naming `run_id`. The body limit bounds the file (the local server: 8 MiB
+         *     of JSON, about 6 MiB of safetensors).
          */
         post: operations["importAdapter"];
         delete?: never;
