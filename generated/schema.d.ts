@@ -719,7 +719,7 @@ export interface components {
          *       `advantages` (any finite number; no `logprobs`, no `weights`), so dloss/dp_i = -A_i.
          *       p_i is computed as for `cross_entropy` (on the built-in byte models over the whole
          *       vocabulary, where `forward` reports it over the tokens a sample can produce: the two
-         *       differ by the probability of BOS and PAD, which training makes negligible). This is the backward of a custom loss: the SDK's
+         *       differ by the log of the probability mass of BOS and PAD). This is the backward of a custom loss: the SDK's
          *       `forwardBackwardCustom` gets the logprobs with `forward`, computes the user's loss and
          *       its gradient g_i = dloss/dp_i on the client, and sends A_i = -g_i. With
          *       A_i = 1 / (number of target positions) it is `cross_entropy` on unit weights exactly.
@@ -3120,7 +3120,7 @@ export interface ForwardBackwardRequest {
  *       `advantages` (any finite number; no `logprobs`, no `weights`), so dloss/dp_i = -A_i.
  *       p_i is computed as for `cross_entropy` (on the built-in byte models over the whole
  *       vocabulary, where `forward` reports it over the tokens a sample can produce: the two
- *       differ by the probability of BOS and PAD, which training makes negligible). This is the backward of a custom loss: the SDK's
+ *       differ by the log of the probability mass of BOS and PAD). This is the backward of a custom loss: the SDK's
  *       `forwardBackwardCustom` gets the logprobs with `forward`, computes the user's loss and
  *       its gradient g_i = dloss/dp_i on the client, and sends A_i = -g_i. With
  *       A_i = 1 / (number of target positions) it is `cross_entropy` on unit weights exactly.
