@@ -136,7 +136,21 @@ describe("optim_step's AdamW hyper-parameters over HTTP", () => {
     expect([...ax].some(([name, v]) => !Buffer.from(v.buffer).equals(Buffer.from(az.get(name)!.buffer)))).toBe(true);
   });
 
-  it("an out-of-range value is a 400 naming it", async () => {
+  it("train_step takes the same per-step values as optim_step", async () => {
+    const u = await createTinyRun(fixture.server, { optimizer: O1 });
+    const v = await createTinyRun(fixture.server, { optimizer: O1 });
+    const reply = await call(fixture.server, "POST", `/v1/runs/${u}/train_step`, { body: { batch: QA, ...O2 } });
+    expect(reply.status, JSON.stringify(reply.body)).toBe(200);
+    await stepWith(v, QA, O2);
+    const [au, av] = [await adapter(u), await adapter(v)];
+    for (const [name, x] of au) expect(Buffer.from(x.buffer).equals(Buffer.from(av.get(name)!.buffer)), name).toBe(true);
+    const plain = await createTinyRun(fixture.server, { optimizer: O1 });
+    await stepWith(plain, QA, {});
+    const ap = await adapter(plain);
+    expect([...au].some(([name, x]) => !Buffer.from(x.buffer).equals(Buffer.from(ap.get(name)!.buffer)))).toBe(true);
+  });
+
+  it("an out-of-range value is a 422 naming it", async () => {
     const runId = await createTinyRun(fixture.server);
     await call(fixture.server, "POST", `/v1/runs/${runId}/forward_backward`, { body: { batch: QA } });
     for (const [field, value] of [
