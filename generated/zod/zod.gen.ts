@@ -318,7 +318,8 @@ export const zBatch = z.array(zExample).check(z.minLength(1), z.maxLength(512));
  * `forwardBackwardCustom` gets the logprobs with `forward`, computes the user's loss and
  * its gradient g_i = dloss/dp_i on the client, and sends A_i = -g_i. With
  * A_i = 1 / (number of target positions) it is `cross_entropy` on unit weights exactly.
- * `num_tokens` is the number of target positions.
+ * `num_tokens` is the number of target positions; `loss` (and the step's metric) is the
+ * value of -sum_i A_i * p_i, which the SDK's result replaces by the custom loss.
  * The RL losses (all but `cross_entropy` and `linear`) need every example to be a
  * `TokensExample` with `logprobs` and `advantages` of the same length as `tokens`. p_i is
  * computed, like q_i, over the tokens a sample can produce (every token but BOS and PAD). `loss` and `grad_norm` are reported as for
