@@ -164,9 +164,11 @@ export interface paths {
          *
          *     `loss_fn` picks the loss (see `LossFn`): `cross_entropy` (the default) or, for
          *     reinforcement learning on `TokensExample`s that carry the sampler's `logprobs` and per-token
-         *     `advantages`, `importance_sampling` or `ppo`. An RL loss without those fields, with
-         *     lengths that disagree, or with non-finite values is a 400 naming the field, before any
-         *     work is done.
+         *     `advantages`, `importance_sampling`, `ppo` or `cispo`; `linear` (a loss linear in the
+         *     logprobs, with per-token coefficients in `advantages`) is what the SDK's
+         *     `forwardBackwardCustom` sends after computing a custom loss's gradient on the client. An RL
+         *     loss without those fields, with lengths that disagree, or with non-finite values is a 400
+         *     naming the field, before any work is done.
          */
         post: operations["forwardBackward"];
         delete?: never;
@@ -192,7 +194,13 @@ export interface paths {
          * @description Applies one AdamW update to the LoRA weights with the mean of the gradients accumulated
          *     since the last step, then clears the accumulator and increments `current_step`.
          *     `learning_rate` overrides the run's rate for this step only; `max_grad_norm` clips the
-         *     mean gradient to that L2 norm first. The step is durable before it is acknowledged.
+         *     mean gradient to that L2 norm first. `beta1`, `beta2`, `eps` and `weight_decay` override
+         *     the run's `optimizer` (set at `createRun`) for this step only. With g the mean gradient,
+         *     t the step after this one, lr, wd and the betas as resolved:
+         *     m = beta1 * m + (1 - beta1) * g, v = beta2 * v + (1 - beta2) * g^2,
+         *     m_hat = m / (1 - beta1^t), v_hat = v / (1 - beta2^t) and
+         *     theta = theta - lr * wd * theta - lr * m_hat / (sqrt(v_hat) + eps) (AdamW's decoupled
+         *     weight decay; the moments are kept in float32). The step is durable before it is acknowledged.
          *
          *     409 `nothing_accumulated` means no `forward_backward` happened since the last step.
          *     409 `non_finite_gradient` means the mean accumulated gradient is not finite (gradients
@@ -689,7 +697,7 @@ export interface components {
         TextExample: TextExample;
         /**
          * @description Raw token ids; `weights[i]` weighs the loss of predicting `tokens[i]` (default 1;
-         *     `weights[0]` is unused). For the RL losses (`importance_sampling`, `ppo`) the example
+         *     `weights[0]` is unused). For the RL losses (`importance_sampling`, `ppo`, `cispo`) the example
          *     carries, aligned with `tokens`, `logprobs` (the sampler's log-probability of `tokens[i]`)
          *     and `advantages` (the advantage of `tokens[i]`); their position 0 is unused (give 0), and
          *     `weights` is not allowed (an advantage of 0 leaves a position out of the sum).
@@ -750,16 +758,36 @@ export interface components {
          *       (the default; every example type).
          *     - `importance_sampling`: loss = -sum_i r_i * A_i / N
          *     - `ppo`: loss = -sum_i min(r_i * A_i, clip(r_i, low, high) * A_i) / N, with
-         *       low = `loss_fn_config.clip_low_threshold` and high = `loss_fn_config.clip_high_threshold`.
-         *     The RL losses need every example to be a `TokensExample` with `logprobs` and `advantages`
-         *     of the same length as `tokens`. p_i is computed, like q_i, over the tokens a sample can
-         *     produce (every token but BOS and PAD). `loss` and `grad_norm` are reported as for
+         *       low = `loss_fn_config.clip_low_threshold` (default 0.8) and
+         *       high = `loss_fn_config.clip_high_threshold` (default 1.2).
+         *     - `cispo` (MiniMax-M1's clipped importance-sampling policy gradient):
+         *       loss = -sum_i sg(clip(r_i, low, high)) * A_i * p_i / N, where sg stops the gradient
+         *       through the clipped ratio, so dloss/dp_i = -clip(r_i, low, high) * A_i / N: every token
+         *       keeps a gradient, the ratio only weighs it. low and high are `loss_fn_config`'s
+         *       (default 0 and 4).
+         *     - `linear`: loss = -sum_i A_i * p_i, not normalised, with the coefficients A_i in
+         *       `advantages` (any finite number; no `logprobs`, no `weights`), so dloss/dp_i = -A_i.
+         *       p_i is computed as for `cross_entropy` (on the built-in byte models over the whole
+         *       vocabulary, where `forward` reports it over the tokens a sample can produce: the two
+         *       differ by the log of the probability mass of BOS and PAD). This is the backward of a custom loss: the SDK's
+         *       `forwardBackwardCustom` gets the logprobs with `forward`, computes the user's loss and
+         *       its gradient g_i = dloss/dp_i on the client, and sends A_i = -g_i. With
+         *       A_i = 1 / (number of target positions) it is `cross_entropy` on unit weights exactly.
+         *       `num_tokens` is the number of target positions; `loss` (and the step's metric) is the
+         *       value of -sum_i A_i * p_i, which the SDK's result replaces by the custom loss.
+         *     The RL losses (all but `cross_entropy` and `linear`) need every example to be a
+         *     `TokensExample` with `logprobs` and `advantages` of the same length as `tokens`. p_i is
+         *     computed, like q_i, over the tokens a sample can produce (every token but BOS and PAD). `loss` and `grad_norm` are reported as for
          *     `cross_entropy`; `num_tokens` is N.
          * @default cross_entropy
          * @enum {string}
          */
         LossFn: LossFn;
-        /** @description Parameters of `ppo` (`clip_low_threshold` < 1 < `clip_high_threshold`); not allowed with other losses. */
+        /**
+         * @description Clip thresholds of `ppo` and `cispo` (`clip_low_threshold` <= 1 <= `clip_high_threshold`,
+         *     low < high; `ppo` also needs low > 0); not allowed with other losses. Defaults: 0.8 and
+         *     1.2 for `ppo`, 0 and 4 for `cispo`.
+         */
         LossFnConfig: LossFnConfig;
         ForwardRequest: ForwardRequest;
         ForwardResult: ForwardResult;
@@ -3166,7 +3194,7 @@ export interface TextExample {
 
 /**
  * @description Raw token ids; `weights[i]` weighs the loss of predicting `tokens[i]` (default 1;
- *     `weights[0]` is unused). For the RL losses (`importance_sampling`, `ppo`) the example
+ *     `weights[0]` is unused). For the RL losses (`importance_sampling`, `ppo`, `cispo`) the example
  *     carries, aligned with `tokens`, `logprobs` (the sampler's log-probability of `tokens[i]`)
  *     and `advantages` (the advantage of `tokens[i]`); their position 0 is unused (give 0), and
  *     `weights` is not allowed (an advantage of 0 leaves a position out of the sum).
@@ -3174,9 +3202,9 @@ export interface TextExample {
 export interface TokensExample {
     tokens: number[];
     weights?: number[] | undefined;
-    /** @description The sampler's log-probability of each token (as `sample` with `logprobs` reports it); used by `importance_sampling` and `ppo`. */
+    /** @description The sampler's log-probability of each token (as `sample` with `logprobs` reports it); used by `importance_sampling`, `ppo` and `cispo`. */
     logprobs?: number[] | undefined;
-    /** @description The advantage of each token; used by `importance_sampling` and `ppo`. */
+    /** @description The advantage of each token; used by `importance_sampling`, `ppo` and `cispo`, and as the coefficient of `linear`. */
     advantages?: number[] | undefined;
 }
 
@@ -3261,21 +3289,39 @@ export interface ForwardBackwardRequest {
  *       (the default; every example type).
  *     - `importance_sampling`: loss = -sum_i r_i * A_i / N
  *     - `ppo`: loss = -sum_i min(r_i * A_i, clip(r_i, low, high) * A_i) / N, with
- *       low = `loss_fn_config.clip_low_threshold` and high = `loss_fn_config.clip_high_threshold`.
- *     The RL losses need every example to be a `TokensExample` with `logprobs` and `advantages`
- *     of the same length as `tokens`. p_i is computed, like q_i, over the tokens a sample can
- *     produce (every token but BOS and PAD). `loss` and `grad_norm` are reported as for
+ *       low = `loss_fn_config.clip_low_threshold` (default 0.8) and
+ *       high = `loss_fn_config.clip_high_threshold` (default 1.2).
+ *     - `cispo` (MiniMax-M1's clipped importance-sampling policy gradient):
+ *       loss = -sum_i sg(clip(r_i, low, high)) * A_i * p_i / N, where sg stops the gradient
+ *       through the clipped ratio, so dloss/dp_i = -clip(r_i, low, high) * A_i / N: every token
+ *       keeps a gradient, the ratio only weighs it. low and high are `loss_fn_config`'s
+ *       (default 0 and 4).
+ *     - `linear`: loss = -sum_i A_i * p_i, not normalised, with the coefficients A_i in
+ *       `advantages` (any finite number; no `logprobs`, no `weights`), so dloss/dp_i = -A_i.
+ *       p_i is computed as for `cross_entropy` (on the built-in byte models over the whole
+ *       vocabulary, where `forward` reports it over the tokens a sample can produce: the two
+ *       differ by the log of the probability mass of BOS and PAD). This is the backward of a custom loss: the SDK's
+ *       `forwardBackwardCustom` gets the logprobs with `forward`, computes the user's loss and
+ *       its gradient g_i = dloss/dp_i on the client, and sends A_i = -g_i. With
+ *       A_i = 1 / (number of target positions) it is `cross_entropy` on unit weights exactly.
+ *       `num_tokens` is the number of target positions; `loss` (and the step's metric) is the
+ *       value of -sum_i A_i * p_i, which the SDK's result replaces by the custom loss.
+ *     The RL losses (all but `cross_entropy` and `linear`) need every example to be a
+ *     `TokensExample` with `logprobs` and `advantages` of the same length as `tokens`. p_i is
+ *     computed, like q_i, over the tokens a sample can produce (every token but BOS and PAD). `loss` and `grad_norm` are reported as for
  *     `cross_entropy`; `num_tokens` is N.
  * @default cross_entropy
  * @enum {string}
  */
-export type LossFn = "cross_entropy" | "importance_sampling" | "ppo";
+export type LossFn = "cross_entropy" | "importance_sampling" | "ppo" | "cispo" | "linear";
 
-/** @description Parameters of `ppo` (`clip_low_threshold` < 1 < `clip_high_threshold`); not allowed with other losses. */
+/**
+ * @description Clip thresholds of `ppo` and `cispo` (`clip_low_threshold` <= 1 <= `clip_high_threshold`,
+ *     low < high; `ppo` also needs low > 0); not allowed with other losses. Defaults: 0.8 and
+ *     1.2 for `ppo`, 0 and 4 for `cispo`.
+ */
 export interface LossFnConfig {
-    /** @default 0.8 */
     clip_low_threshold?: number | undefined;
-    /** @default 1.2 */
     clip_high_threshold?: number | undefined;
 }
 
@@ -3378,6 +3424,14 @@ export interface OptimStepRequest {
     learning_rate?: number | undefined;
     /** @description Clip the mean accumulated gradient to this L2 norm before the update. */
     max_grad_norm?: number | undefined;
+    /** @description AdamW's first-moment decay for this step only (default the run's `optimizer.beta1`, itself 0.9 by default). */
+    beta1?: number | undefined;
+    /** @description AdamW's second-moment decay for this step only (default the run's `optimizer.beta2`, itself 0.999 by default). */
+    beta2?: number | undefined;
+    /** @description AdamW's epsilon for this step only (default the run's `optimizer.eps`, itself 1e-8 by default). */
+    eps?: number | undefined;
+    /** @description AdamW's decoupled weight decay for this step only (default the run's `optimizer.weight_decay`, itself 0 by default). */
+    weight_decay?: number | undefined;
 }
 
 export interface OptimStepResult {
@@ -3397,6 +3451,14 @@ export interface TrainStepRequest {
     learning_rate?: number | undefined;
     /** @description Clip the gradient to this L2 norm before the update. */
     max_grad_norm?: number | undefined;
+    /** @description AdamW's first-moment decay for this step only (default the run's `optimizer.beta1`, itself 0.9 by default). */
+    beta1?: number | undefined;
+    /** @description AdamW's second-moment decay for this step only (default the run's `optimizer.beta2`, itself 0.999 by default). */
+    beta2?: number | undefined;
+    /** @description AdamW's epsilon for this step only (default the run's `optimizer.eps`, itself 1e-8 by default). */
+    eps?: number | undefined;
+    /** @description AdamW's decoupled weight decay for this step only (default the run's `optimizer.weight_decay`, itself 0 by default). */
+    weight_decay?: number | undefined;
 }
 
 export interface TrainStepResult {

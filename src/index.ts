@@ -15,6 +15,7 @@ export { Stream } from "./stream.js";
 export { readJsonl, type JsonlSource } from "./read-jsonl.js";
 export { batches, type Batches, type BatchesOptions } from "./batches.js";
 export type { TrainingMetrics } from "./training-metrics.js";
+export type { CustomLossFn, CustomLossOutput, ForwardBackwardCustomResult } from "./custom-loss.js";
 export type { CacheOptions, CacheStats } from "./sample-cache.js";
 export type { ProgressOptions, ProgressStream } from "./progress.js";
 export { Page, PagePromise, type CursorPage } from "./pagination.js";

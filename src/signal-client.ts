@@ -1,4 +1,5 @@
 import type {
+  TokensExample,
   Checkpoint,
   CheckpointDeleted,
   CreateRunRequest,
@@ -43,6 +44,7 @@ import { SignalRun } from "./signal-run.js";
 import type { Stream } from "./stream.js";
 import { TrainingClient, type TrainingOptions } from "./training-client.js";
 import { toBase64 } from "./internal/base64.js";
+import { type CustomLossFn, customLossCall, type ForwardBackwardCustomResult } from "./custom-loss.js";
 import type {
   EmbeddingsParams,
   ForwardBackwardParams,
@@ -208,6 +210,19 @@ export class SignalClient {
   ): APIPromise<ForwardBackwardResult> {
     const [params, options] = lossAndOptions(second, third);
     return callOperation(this.#api, "forwardBackward", { path: { run_id: runId }, body: { ...params, batch } }, options);
+  }
+
+  /**
+   * A loss computed on the client: `forward` for the logprobs of `batch`, then
+   * `lossFn(logprobs, batch)` for `{ loss, grads }` (`grads[e][i]` = ∂loss/∂`logprobs[e][i]`),
+   * then one backward of that gradient (the `linear` loss, `advantages = -grads`) into the
+   * accumulator. Resolves to the backward's result with the custom `loss` and the `logprobs`.
+   * The two calls are not ordered against other calls on the run (a `TrainingClient` orders them).
+   * @throws ValidationError for a batch of other than `{tokens}` examples, or a return value of
+   *   the wrong shape (naming the field, e.g. `grads[0][3]`), before the backward is sent.
+   */
+  forwardBackwardCustom(runId: string, batch: TokensExample[], lossFn: CustomLossFn, options?: RequestOptions): APIPromise<ForwardBackwardCustomResult> {
+    return customLossCall(this.#api, runId, batch, lossFn, options, options);
   }
 
   /**

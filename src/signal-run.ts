@@ -1,4 +1,5 @@
 import type {
+  TokensExample,
   Checkpoint,
   ForwardBackwardResult,
   ForwardResult,
@@ -23,6 +24,7 @@ import type { InferenceClient, InferenceOptions } from "./inference-client.js";
 import type { ChildPolicyOptions, SignalClient } from "./signal-client.js";
 import type { Stream } from "./stream.js";
 import type { TrainingClient, TrainingOptions } from "./training-client.js";
+import type { CustomLossFn, ForwardBackwardCustomResult } from "./custom-loss.js";
 import type {
   EmbeddingsParams,
   ForwardBackwardParams,
@@ -59,6 +61,14 @@ export class SignalRun {
   forwardBackward(batch: TrainingBatch, second?: ForwardBackwardParams | RequestOptions, third?: RequestOptions): APIPromise<ForwardBackwardResult> {
     const [params, options] = lossAndOptions(second, third);
     return this.#client.forwardBackward(this.run_id, batch, params, options);
+  }
+
+  /**
+   * A loss computed on the client (see `SignalClient.forwardBackwardCustom`): logprobs by
+   * `forward`, `lossFn(logprobs, batch)` → `{ loss, grads }`, one backward of `grads`.
+   */
+  forwardBackwardCustom(batch: TokensExample[], lossFn: CustomLossFn, options?: RequestOptions): APIPromise<ForwardBackwardCustomResult> {
+    return this.#client.forwardBackwardCustom(this.run_id, batch, lossFn, options);
   }
 
   /** Applies the accumulated gradient. @throws ConflictError `nothing_accumulated` */

@@ -1,4 +1,5 @@
 import type {
+  TokensExample,
   Checkpoint,
   ForwardBackwardResult,
   ForwardResult,
@@ -23,6 +24,7 @@ import { APIError, APIUserAbortError, SequenceBrokenError, SignalError } from ".
 import { PagePromise } from "./pagination.js";
 import { createProgress, type ProgressOptions } from "./progress.js";
 import { MetricsRecorder, type TrainingMetrics } from "./training-metrics.js";
+import { type CustomLossFn, customLossCall, type ForwardBackwardCustomResult } from "./custom-loss.js";
 import type { ForwardBackwardParams, ForwardParams, OptimStepParams, SaveStateParams, TrainBatchParams } from "./types.js";
 
 /** Options of a TrainingClient (`client.training(runId, options)`, `new AsyncTrainingClient(options)`). */
@@ -152,7 +154,7 @@ export class TrainingClient {
    * for a call the server does not order (a forward on a checkpoint): it takes no position.
    */
   #enqueue<T extends { step: number }>(
-    start: (options: CallOptions) => APIPromise<T>,
+    start: (options: CallOptions, reserve: () => string) => APIPromise<T>,
     options: RequestOptions | undefined,
     record?: (result: T) => void,
     { learnsStep = true, sequenced = true } = {},
@@ -169,6 +171,9 @@ export class TrainingClient {
         const token = {};
         let placed = !sequenced;
         const callOptions: CallOptions = { ...options };
+        // A position for an inner call of a composite one (forwardBackwardCustom's forward): it
+        // does not let the calls after this one start; the call's own `sequence` does.
+        const reserve = () => `${sequence.id}:${sequence.next++}`;
         if (sequenced) {
           callOptions.sequence = () => {
             placed = true;
@@ -177,7 +182,7 @@ export class TrainingClient {
           };
         }
         this.#inFlight++;
-        call = start(callOptions);
+        call = start(callOptions, reserve);
         call
           ._raw()
           .then(resolve, (error: unknown) => {
@@ -242,6 +247,29 @@ export class TrainingClient {
     const [params, options] = lossAndOptions(second, third);
     return this.#enqueue(
       (call) => callOperation(this.#api, "forwardBackward", { path: this.#path, body: { ...params, batch } }, call),
+      options,
+      (result) => this.#metrics.recordLoss(result.loss, result.grad_norm, result.num_tokens),
+    );
+  }
+
+  /**
+   * A loss computed on the client, trained on like any other: gets the logprobs of `batch` with
+   * `forward` (the live weights, after every call made before this one), runs
+   * `lossFn(logprobs, batch)` for `{ loss, grads }` (`grads[e][i]` = ∂loss/∂`logprobs[e][i]`),
+   * and accumulates that gradient with one backward (the `linear` loss with
+   * `advantages = -grads`), then optimStep applies it as usual. Both calls keep this call's
+   * place in the call order: calls made after it wait for the loss function and start once the
+   * backward has its position; each is retried exactly once-applied like any training call.
+   * The result is the backward's (`grad_norm`, `num_tokens` = target positions, ...) with the
+   * custom `loss` and the `logprobs`.
+   * @throws ValidationError for a batch of other than `{tokens}` examples, or a return value of
+   *   the wrong shape (naming the field: `grads[0][3]`), before the backward is sent; whatever
+   *   `lossFn` throws (nothing accumulated); the errors of `forward` and `forwardBackward`.
+   */
+  forwardBackwardCustom(batch: TokensExample[], lossFn: CustomLossFn, options?: RequestOptions): APIPromise<ForwardBackwardCustomResult> {
+    return this.#enqueue(
+      // The forward takes a position without letting later calls start; the backward's releases them.
+      (call, reserve) => customLossCall(this.#api, this.runId, batch, lossFn, { ...call, sequence: reserve } as CallOptions, call),
       options,
       (result) => this.#metrics.recordLoss(result.loss, result.grad_norm, result.num_tokens),
     );

@@ -11,10 +11,10 @@ import type {
 /** Sampling parameters: everything of the wire's `SampleRequest` but the prompts, the conversations and `stream`. */
 export type SampleParams = Omit<SampleRequest, "prompts" | "messages" | "stream">;
 
-/** Overrides of one optimizer step (`learning_rate`, `max_grad_norm`). */
+/** Overrides of one optimizer step (`learning_rate`, `max_grad_norm`, and AdamW's `beta1`, `beta2`, `eps`, `weight_decay`). */
 export type OptimStepParams = OptimStepRequest;
 
-/** The loss of a `forwardBackward` call: `loss_fn` (@default "cross_entropy") and `loss_fn_config` (for `ppo`). */
+/** The loss of a `forwardBackward` call: `loss_fn` (@default "cross_entropy") and `loss_fn_config` (for `ppo` and `cispo`). */
 export type ForwardBackwardParams = Omit<ForwardBackwardRequest, "batch">;
 
 /**
@@ -23,7 +23,7 @@ export type ForwardBackwardParams = Omit<ForwardBackwardRequest, "batch">;
  */
 export type ForwardParams = Omit<ForwardRequest, "batch">;
 
-/** Overrides of one `trainBatch` step (`learning_rate`, `max_grad_norm`). */
+/** Overrides of one `trainBatch` step (`learning_rate`, `max_grad_norm`, and AdamW's `beta1`, `beta2`, `eps`, `weight_decay`). */
 export type TrainBatchParams = Omit<TrainStepRequest, "batch">;
 
 /**

@@ -220,7 +220,7 @@ export const zTextExample = z.object({
 
 /**
  * Raw token ids; `weights[i]` weighs the loss of predicting `tokens[i]` (default 1;
- * `weights[0]` is unused). For the RL losses (`importance_sampling`, `ppo`) the example
+ * `weights[0]` is unused). For the RL losses (`importance_sampling`, `ppo`, `cispo`) the example
  * carries, aligned with `tokens`, `logprobs` (the sampler's log-probability of `tokens[i]`)
  * and `advantages` (the advantage of `tokens[i]`); their position 0 is unused (give 0), and
  * `weights` is not allowed (an advantage of 0 leaves a position out of the sum).
@@ -317,25 +317,46 @@ export const zBatch = z.array(zExample).check(z.minLength(1), z.maxLength(512));
  * (the default; every example type).
  * - `importance_sampling`: loss = -sum_i r_i * A_i / N
  * - `ppo`: loss = -sum_i min(r_i * A_i, clip(r_i, low, high) * A_i) / N, with
- * low = `loss_fn_config.clip_low_threshold` and high = `loss_fn_config.clip_high_threshold`.
- * The RL losses need every example to be a `TokensExample` with `logprobs` and `advantages`
- * of the same length as `tokens`. p_i is computed, like q_i, over the tokens a sample can
- * produce (every token but BOS and PAD). `loss` and `grad_norm` are reported as for
+ * low = `loss_fn_config.clip_low_threshold` (default 0.8) and
+ * high = `loss_fn_config.clip_high_threshold` (default 1.2).
+ * - `cispo` (MiniMax-M1's clipped importance-sampling policy gradient):
+ * loss = -sum_i sg(clip(r_i, low, high)) * A_i * p_i / N, where sg stops the gradient
+ * through the clipped ratio, so dloss/dp_i = -clip(r_i, low, high) * A_i / N: every token
+ * keeps a gradient, the ratio only weighs it. low and high are `loss_fn_config`'s
+ * (default 0 and 4).
+ * - `linear`: loss = -sum_i A_i * p_i, not normalised, with the coefficients A_i in
+ * `advantages` (any finite number; no `logprobs`, no `weights`), so dloss/dp_i = -A_i.
+ * p_i is computed as for `cross_entropy` (on the built-in byte models over the whole
+ * vocabulary, where `forward` reports it over the tokens a sample can produce: the two
+ * differ by the log of the probability mass of BOS and PAD). This is the backward of a custom loss: the SDK's
+ * `forwardBackwardCustom` gets the logprobs with `forward`, computes the user's loss and
+ * its gradient g_i = dloss/dp_i on the client, and sends A_i = -g_i. With
+ * A_i = 1 / (number of target positions) it is `cross_entropy` on unit weights exactly.
+ * `num_tokens` is the number of target positions; `loss` (and the step's metric) is the
+ * value of -sum_i A_i * p_i, which the SDK's result replaces by the custom loss.
+ * The RL losses (all but `cross_entropy` and `linear`) need every example to be a
+ * `TokensExample` with `logprobs` and `advantages` of the same length as `tokens`. p_i is
+ * computed, like q_i, over the tokens a sample can produce (every token but BOS and PAD). `loss` and `grad_norm` are reported as for
  * `cross_entropy`; `num_tokens` is N.
  *
  */
 export const zLossFn = z.enum([
     'cross_entropy',
     'importance_sampling',
-    'ppo'
+    'ppo',
+    'cispo',
+    'linear'
 ]);
 
 /**
- * Parameters of `ppo` (`clip_low_threshold` < 1 < `clip_high_threshold`); not allowed with other losses.
+ * Clip thresholds of `ppo` and `cispo` (`clip_low_threshold` <= 1 <= `clip_high_threshold`,
+ * low < high; `ppo` also needs low > 0); not allowed with other losses. Defaults: 0.8 and
+ * 1.2 for `ppo`, 0 and 4 for `cispo`.
+ *
  */
 export const zLossFnConfig = z.object({
-    clip_low_threshold: z._default(z.optional(z.number().check(z.gt(0), z.lte(1))), 0.8),
-    clip_high_threshold: z._default(z.optional(z.number().check(z.gte(1), z.lte(100))), 1.2)
+    clip_low_threshold: z.optional(z.number().check(z.gte(0), z.lte(1))),
+    clip_high_threshold: z.optional(z.number().check(z.gte(1), z.lte(100)))
 });
 
 export const zForwardBackwardRequest = z.object({
@@ -406,7 +427,11 @@ export const zForwardBackwardResult = z.object({
 
 export const zOptimStepRequest = z.object({
     learning_rate: z.optional(z.number().check(z.gt(0), z.lte(1))),
-    max_grad_norm: z.optional(z.number().check(z.gt(0)))
+    max_grad_norm: z.optional(z.number().check(z.gt(0))),
+    beta1: z.optional(z.number().check(z.gte(0), z.lt(1))),
+    beta2: z.optional(z.number().check(z.gte(0), z.lt(1))),
+    eps: z.optional(z.number().check(z.gt(0), z.lte(1))),
+    weight_decay: z.optional(z.number().check(z.gte(0), z.lte(1)))
 });
 
 export const zOptimStepResult = z.object({
@@ -420,7 +445,11 @@ export const zTrainStepRequest = z.object({
     loss_fn: z.optional(zLossFn),
     loss_fn_config: z.optional(zLossFnConfig),
     learning_rate: z.optional(z.number().check(z.gt(0), z.lte(1))),
-    max_grad_norm: z.optional(z.number().check(z.gt(0)))
+    max_grad_norm: z.optional(z.number().check(z.gt(0))),
+    beta1: z.optional(z.number().check(z.gte(0), z.lt(1))),
+    beta2: z.optional(z.number().check(z.gte(0), z.lt(1))),
+    eps: z.optional(z.number().check(z.gt(0), z.lte(1))),
+    weight_decay: z.optional(z.number().check(z.gte(0), z.lte(1)))
 });
 
 export const zTrainStepResult = z.object({

@@ -1,8 +1,9 @@
 // Reinforcement learning, GRPO style: after a short supervised warm-up, the model gets better
 // at single-digit sums ("2+3=" -> "5") from a reward alone. Each iteration samples `N` answers per
 // prompt with their logprobs, scores them (1 for the exact answer), takes as each answer's
-// advantage its reward minus its group's mean, and makes one `importance_sampling` step.
-// Prints the mean reward of every iteration and writes the curve as an SVG
+// advantage its reward minus its group's mean, and makes one `importance_sampling` step
+// (`--loss cispo`: one `cispo` step, the clipped-ratio policy gradient, with its default clip range
+// 0 to 4). Prints the mean reward of every iteration and writes the curve as an SVG
 // (`RL_SUMS_SVG`, default rl-sums-reward.svg in the system's temp directory).
 import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -18,10 +19,19 @@ const ITERATIONS = 12;
 /** Samples per prompt: one GRPO group. */
 const N = 8;
 
+/** The loss of the RL steps: `--loss importance_sampling` (the default) or `--loss cispo`. */
+function lossArg(argv: string[]): "importance_sampling" | "cispo" {
+  const at = argv.indexOf("--loss");
+  const value = at >= 0 ? argv[at + 1] : "importance_sampling";
+  if (value !== "importance_sampling" && value !== "cispo") throw new Error(`--loss must be importance_sampling or cispo; got ${String(value)}`);
+  return value;
+}
+const LOSS = lossArg(process.argv.slice(2));
+
 /** The sums of two digits from 0 to 3: 16 problems, every answer one digit. */
 const problems = [0, 1, 2, 3].flatMap((a) => [0, 1, 2, 3].map((b) => ({ prompt: `${a}+${b}=`, answer: String(a + b) })));
 
-function svgOf(rewards: number[]): string {
+function svgOf(rewards: number[], loss: string): string {
   const w = 480;
   const h = 240;
   const pad = 36;
@@ -35,7 +45,7 @@ function svgOf(rewards: number[]): string {
     `<line x1="${pad}" y1="${y(0)}" x2="${pad}" y2="${y(1)}" stroke="#999"/>`,
     `<text x="${pad - 6}" y="${y(0) + 4}" text-anchor="end">0</text><text x="${pad - 6}" y="${y(1) + 4}" text-anchor="end">1</text>`,
     `<text x="${w / 2}" y="${h - 8}" text-anchor="middle">iteration (1-${rewards.length})</text>`,
-    `<text x="${w / 2}" y="16" text-anchor="middle">mean reward, single-digit sums (GRPO, importance_sampling)</text>`,
+    `<text x="${w / 2}" y="16" text-anchor="middle">mean reward, single-digit sums (GRPO, ${loss})</text>`,
     `<polyline points="${points}" fill="none" stroke="#2563eb" stroke-width="2"/>`,
     ...rewards.map((r, i) => `<circle cx="${x(i).toFixed(1)}" cy="${y(r).toFixed(1)}" r="2.5" fill="#2563eb"/>`),
     `</svg>`,
@@ -93,11 +103,11 @@ run(async () => {
     const meanReward = total / problems.length;
     rewards.push(meanReward);
     console.log(`iteration ${iteration} mean reward ${meanReward.toFixed(3)}`);
-    if (batch.length > 0) await training.trainBatch(batch, { loss_fn: "importance_sampling", learning_rate: 0.02 });
+    if (batch.length > 0) await training.trainBatch(batch, { loss_fn: LOSS, learning_rate: 0.02 });
   }
 
   const file = process.env.RL_SUMS_SVG ?? join(tmpdir(), "rl-sums-reward.svg");
-  writeFileSync(file, svgOf(rewards));
+  writeFileSync(file, svgOf(rewards, LOSS));
   const mean3 = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   console.log(`first three ${mean3(rewards.slice(0, 3)).toFixed(3)}, last three ${mean3(rewards.slice(-3)).toFixed(3)}; curve in ${file}`);
   await training.close();

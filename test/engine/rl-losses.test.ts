@@ -26,7 +26,7 @@ function logprob(row: number[], target: number, skip: number[] = []): number {
  * The issue's formulas by hand, in float64: loss and dloss/dlogits (one row per position).
  * For ppo, the gradient flows only where the unclipped term is the minimum.
  */
-function byHand(kind: "importance_sampling" | "ppo", logits: number[][], targets: number[], q: number[], adv: number[]) {
+function byHand(kind: "importance_sampling" | "ppo" | "cispo", logits: number[][], targets: number[], q: number[], adv: number[]) {
   const N = targets.filter((t) => t >= 0).length;
   let loss = 0;
   const grad = logits.map((row, i) => {
@@ -37,10 +37,11 @@ function byHand(kind: "importance_sampling" | "ppo", logits: number[][], targets
     const clipped = Math.min(Math.max(r, LOW), HIGH);
     const unclippedTerm = r * adv[i]!;
     const clippedTerm = clipped * adv[i]!;
-    const term = kind === "ppo" ? Math.min(unclippedTerm, clippedTerm) : unclippedTerm;
+    const term = kind === "ppo" ? Math.min(unclippedTerm, clippedTerm) : kind === "cispo" ? clippedTerm * p : unclippedTerm;
     loss -= term / N;
     const flows = kind === "importance_sampling" || unclippedTerm <= clippedTerm;
-    const dLdp = flows ? (-r * adv[i]!) / N : 0;
+    // cispo: the clipped ratio is a constant weight (no gradient through it), so dloss/dp = -clip(r)·A/N everywhere.
+    const dLdp = kind === "cispo" ? (-clipped * adv[i]!) / N : flows ? (-r * adv[i]!) / N : 0;
     const max = Math.max(...row);
     const z = row.reduce((a, v) => a + Math.exp(v - max), 0);
     return row.map((v, j) => dLdp * ((j === t ? 1 : 0) - Math.exp(v - max) / z));
@@ -48,7 +49,7 @@ function byHand(kind: "importance_sampling" | "ppo", logits: number[][], targets
   return { loss, grad };
 }
 
-function opLossAndGrad(kind: "importance_sampling" | "ppo", logits: number[][], targets: number[], q: number[], adv: number[]) {
+function opLossAndGrad(kind: "importance_sampling" | "ppo" | "cispo", logits: number[][], targets: number[], q: number[], adv: number[]) {
   const V = logits[0]!.length;
   const mask = tf.zeros([1, V]) as Tensor2D;
   const onehot = tf.cast(tf.oneHot(tf.tensor1d(targets, "int32"), V), "float32") as Tensor2D;
@@ -81,7 +82,7 @@ describe("RL losses against a hand computation", () => {
   const adv = [2.0, -1.5, -0.7, 1.2, 0];
   const q = logits.map((row, i) => (targets[i]! >= 0 ? logprob(row, targets[i]!) - Math.log(ratios[i]!) : 0));
 
-  for (const kind of ["importance_sampling", "ppo"] as const) {
+  for (const kind of ["importance_sampling", "ppo", "cispo"] as const) {
     it(`${kind}: loss and gradient w.r.t. the logits`, () => {
       const want = byHand(kind, logits, targets, q, adv);
       const got = opLossAndGrad(kind, logits, targets, q, adv);
@@ -100,6 +101,23 @@ describe("RL losses against a hand computation", () => {
     const N = 4;
     const expected = -(HIGH * adv[0]! + LOW * adv[1]! + ratios[2]! * adv[2]! + ratios[3]! * adv[3]!) / N;
     expect(got.loss).toBeCloseTo(expected, 5);
+  });
+
+  it("cispo: every token keeps a gradient, weighted by its clipped ratio; inside the clip it is importance_sampling's", () => {
+    const is = byHand("importance_sampling", logits, targets, q, adv);
+    const got = opLossAndGrad("cispo", logits, targets, q, adv);
+    // Positions 0 and 2 (r = 1.5 > high) and 1 and 3 (r = 0.5 < low) are clipped, on both sides,
+    // yet have a gradient: importance_sampling's scaled by clip(r)/r.
+    for (const i of [0, 1, 2, 3]) {
+      const scale = Math.min(Math.max(ratios[i]!, LOW), HIGH) / ratios[i]!;
+      expect(got.grad[i]!.some((g) => g !== 0)).toBe(true);
+      got.grad[i]!.forEach((g, j) => expect(g).toBeCloseTo(is.grad[i]![j]! * scale, 5));
+    }
+    // Inside the clip (r = 1 for a target at its sampler's logprob): exactly importance_sampling's gradient.
+    const onPolicy = logits.map((row, i) => (targets[i]! >= 0 ? logprob(row, targets[i]!) : 0));
+    const inside = opLossAndGrad("cispo", logits, targets, onPolicy, adv);
+    const isInside = byHand("importance_sampling", logits, targets, onPolicy, adv);
+    inside.grad.forEach((row, i) => row.forEach((g, j) => expect(g).toBeCloseTo(isInside.grad[i]![j]!, 5)));
   });
 });
 
@@ -155,6 +173,28 @@ describe("RL losses in the engine", () => {
     ],
     ["a text example", [{ text: "abc" }], { loss_fn: "importance_sampling" }, "batch[0]"],
     ["clip thresholds with cross_entropy", [{ text: "abc" }], { loss_fn: "cross_entropy", clip_low_threshold: 0.5 }, "loss_fn_config"],
+    [
+      "clip thresholds with importance_sampling",
+      [{ tokens, logprobs: tokens.map(() => -1), advantages: tokens.map(() => 1) }],
+      { loss_fn: "importance_sampling", clip_high_threshold: 2 },
+      "loss_fn_config",
+    ],
+    [
+      "cispo thresholds that do not straddle 1",
+      [{ tokens, logprobs: tokens.map(() => -1), advantages: tokens.map(() => 1) }],
+      { loss_fn: "cispo", clip_low_threshold: 0, clip_high_threshold: 0.9 },
+      "loss_fn_config",
+    ],
+    [
+      "a ppo low threshold of 0",
+      [{ tokens, logprobs: tokens.map(() => -1), advantages: tokens.map(() => 1) }],
+      { loss_fn: "ppo", clip_low_threshold: 0 },
+      "loss_fn_config",
+    ],
+    ["cispo without logprobs", [{ tokens, advantages: tokens.map(() => 1) }], { loss_fn: "cispo" }, "batch[0].logprobs"],
+    ["linear without advantages", [{ tokens }], { loss_fn: "linear" }, "batch[0].advantages"],
+    ["linear with logprobs", [{ tokens, logprobs: tokens.map(() => -1), advantages: tokens.map(() => 1) }], { loss_fn: "linear" }, "batch[0].logprobs"],
+    ["linear with weights", [{ tokens, weights: tokens.map(() => 1), advantages: tokens.map(() => 1) }], { loss_fn: "linear" }, "batch[0].weights"],
     ["advantages with cross_entropy", [{ tokens, advantages: tokens.map(() => 1) }], undefined, "batch[0].advantages"],
   ];
   for (const [what, batch, loss, param] of bad) {

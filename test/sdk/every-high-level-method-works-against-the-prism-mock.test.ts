@@ -149,6 +149,13 @@ describe("TrainingClient against Prism", () => {
     const metrics = training.getMetrics();
     expect(metrics.loss_history).toHaveLength(4);
     expect(metrics.current_step).toBe(100);
+    // forward, the loss function (shaped by the batch: Prism's logprobs are its example's), then a linear backward.
+    const custom = await training.forwardBackwardCustom([{ tokens: [256, 81, 58] }], (logprobs, b) => ({
+      loss: 0.5,
+      grads: b.map((e) => e.tokens.map(() => -0.5)),
+    }));
+    expect(custom).toMatchObject({ loss: 0.5, logprobs: expect.any(Array), grad_norm: expect.any(Number) });
+    expect(training.getMetrics().loss_history).toHaveLength(5);
     await training.close();
     // closing a child leaves the parent usable
     expect((await c.getHealth()).status).toBe("ok");

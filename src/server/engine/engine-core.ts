@@ -12,7 +12,7 @@ import { ORT_INSTALL_HINT, OrtMatmul, ortAvailable } from "./hf/ort-matmul.js";
 import { HfSampler, HfWeights, encodeSamplePrompt } from "./hf/hf-sampler.js";
 import { hfLossAndGrads, hfPolicyLossAndGrads } from "./hf/hf-train.js";
 import { type Accumulator, type AdamState, adamwUpdate, exportAccumulator, exportAdam, importAccumulator, importAdam, initAdam, l2Norm } from "./optimizer.js";
-import { checkLoss, encodePolicyBatch, isPolicyLoss } from "./rl-loss.js";
+import { checkLoss, encodeLinearBatch, encodePolicyBatch, isPolicyLoss } from "./rl-loss.js";
 import { SAMPLE_DEFAULTS, SampleBatcher, type SampleDone, type SampleHooks, encodeSamplePrompts, sampleLoop } from "./sample-loop.js";
 import { sequenceLogprobs } from "./sequence-logprobs.js";
 import { type Tf, loadTf } from "./tf-loader.js";
@@ -268,6 +268,14 @@ export class EngineCore {
             ? fastPolicyLossAndGrads(fast, enc, s.lora, loss)
             : hfPolicyLossAndGrads(this.hfModel(m), enc, s.lora, loss);
       numTokens = enc.numTargets;
+    } else if (loss?.loss_fn === "linear") {
+      // The cross-entropy path with the coefficients as (unnormalised, signed) weights: the same
+      // arithmetic, so A = 1/N is cross_entropy on unit weights to the bit.
+      const enc = encodeLinearBatch(batch, ctx, m.codec);
+      const fast = m.kind === "hf" ? this.fastModel(m) : undefined;
+      result =
+        m.kind === "byte" ? this.graph(m).lossAndGrads(enc, s.lora) : fast ? fastLossAndGrads(fast, enc, s.lora) : hfLossAndGrads(this.hfModel(m), enc, s.lora);
+      numTokens = enc.numTokens;
     } else {
       const enc = encodeBatch(batch, ctx, m.codec);
       const fast = m.kind === "hf" ? this.fastModel(m) : undefined;
@@ -320,7 +328,13 @@ export class EngineCore {
     }
     const lr = options.learning_rate ?? s.config.learning_rate;
     const c = s.config;
-    adamwUpdate(s.lora, s.adam, mean, { lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: c.weight_decay });
+    adamwUpdate(s.lora, s.adam, mean, {
+      lr,
+      beta1: options.beta1 ?? c.beta1,
+      beta2: options.beta2 ?? c.beta2,
+      eps: options.eps ?? c.eps,
+      weightDecay: options.weight_decay ?? c.weight_decay,
+    });
     s.acc = undefined;
     freeDecode(s);
     return { step: s.adam.step, learning_rate: lr, grad_norm: norm };

@@ -1,14 +1,27 @@
 import type { GradSaveFunc, Scalar, Tensor, Tensor2D } from "@tensorflow/tfjs";
 import { BYTE_CODEC, type TokenCodec } from "./codec.js";
+import type { EncodedBatch } from "./encode-batch.js";
 import { BOS, PAD } from "./tokenizer.js";
 import type { Tf } from "./tf-loader.js";
 import { EngineError, type Example, FLOAT32_MAX, type LossSpec } from "./types.js";
 
 /** The clip thresholds of `ppo` when `loss_fn_config` leaves them out. */
-export const PPO_DEFAULTS = { clip_low_threshold: 0.8, clip_high_threshold: 1.2 } as const;
+const PPO_DEFAULTS = { clip_low_threshold: 0.8, clip_high_threshold: 1.2 } as const;
+
+/** The clip thresholds of `cispo` when `loss_fn_config` leaves them out (Tinker's cookbook). */
+const CISPO_DEFAULTS = { clip_low_threshold: 0, clip_high_threshold: 4 } as const;
 
 /** The RL losses: they need the sampler's logprobs and per-token advantages. */
-export type PolicyLossFn = "importance_sampling" | "ppo";
+export type PolicyLossFn = "importance_sampling" | "ppo" | "cispo";
+
+/** The losses that read `loss_fn_config`. */
+const CLIPPED = ["ppo", "cispo"];
+
+/** The clip thresholds of a `ppo` or `cispo` call: the given ones, else that loss's defaults. */
+export function clipThresholds(loss: LossSpec): { low: number; high: number } {
+  const d = loss.loss_fn === "cispo" ? CISPO_DEFAULTS : PPO_DEFAULTS;
+  return { low: loss.clip_low_threshold ?? d.clip_low_threshold, high: loss.clip_high_threshold ?? d.clip_high_threshold };
+}
 
 /** An RL batch as the training graph takes it: rows padded like `EncodedBatch`, one entry per input position. */
 export interface PolicyBatch {
@@ -30,22 +43,24 @@ export interface PolicyBatch {
 
 /** True for the losses that read `logprobs` and `advantages`. */
 export function isPolicyLoss(loss: LossSpec | undefined): loss is LossSpec & { loss_fn: PolicyLossFn } {
-  return loss?.loss_fn === "importance_sampling" || loss?.loss_fn === "ppo";
+  return loss?.loss_fn === "importance_sampling" || loss?.loss_fn === "ppo" || loss?.loss_fn === "cispo";
 }
 
 /**
- * The one rule for `loss_fn_config`: only ppo reads it, so giving one (even `{}`, or the engine's
- * clip thresholds) with another loss is refused.
+ * The one rule for `loss_fn_config`: only ppo and cispo read it, so giving one (even `{}`, or the
+ * engine's clip thresholds) with another loss is refused.
  * @throws EngineError `invalid_example` naming `loss_fn_config`.
  */
 export function checkLossConfig(lossFn: string, configGiven: boolean): void {
-  if (configGiven && lossFn !== "ppo") throw new EngineError("invalid_example", `loss_fn_config is only used by ppo (loss_fn is ${lossFn})`, "loss_fn_config");
+  if (configGiven && !CLIPPED.includes(lossFn))
+    throw new EngineError("invalid_example", `loss_fn_config is only used by ppo and cispo (loss_fn is ${lossFn})`, "loss_fn_config");
 }
 
 /**
  * Checks a batch against its loss before any work: an RL loss needs every example to be
  * `{tokens, logprobs, advantages}` with the three of equal length, finite values and no
- * `weights`; the clip thresholds belong to `ppo` only and must straddle 1. The server calls this
+ * `weights`; the clip thresholds belong to `ppo` and `cispo` only and must straddle 1 (ppo's low
+ * one above 0). `linear` needs `{tokens, advantages}` (its coefficients) and nothing else. The server calls this
  * before queueing the call, and the engine again (it may be used on its own).
  * @throws EngineError `invalid_example` naming the field (`batch[i].logprobs`, `loss_fn_config`, ...).
  */
@@ -53,13 +68,13 @@ export function checkLoss(batch: Example[], loss: LossSpec | undefined): void {
   const fn = loss?.loss_fn ?? "cross_entropy";
   const hasClip = loss?.clip_low_threshold !== undefined || loss?.clip_high_threshold !== undefined;
   checkLossConfig(fn, hasClip);
-  if (fn === "ppo") {
-    const low = loss?.clip_low_threshold ?? PPO_DEFAULTS.clip_low_threshold;
-    const high = loss?.clip_high_threshold ?? PPO_DEFAULTS.clip_high_threshold;
-    if (!(low > 0 && low <= 1 && high >= 1 && low < high)) {
+  if (loss && CLIPPED.includes(fn)) {
+    const { low, high } = clipThresholds(loss);
+    const lowOk = fn === "ppo" ? low > 0 : low >= 0;
+    if (!(lowOk && low <= 1 && high >= 1 && low < high)) {
       throw new EngineError(
         "invalid_example",
-        `loss_fn_config needs 0 < clip_low_threshold <= 1 <= clip_high_threshold with low < high; got ${low} and ${high}`,
+        `loss_fn_config needs ${fn === "ppo" ? "0 <" : "0 <="} clip_low_threshold <= 1 <= clip_high_threshold with low < high for ${fn}; got ${low} and ${high}`,
         "loss_fn_config",
       );
     }
@@ -73,17 +88,21 @@ export function checkLoss(batch: Example[], loss: LossSpec | undefined): void {
         if (e?.[field] !== undefined)
           throw new EngineError(
             "invalid_example",
-            `${param}.${field} is only used by importance_sampling and ppo; loss_fn is cross_entropy`,
+            `${param}.${field} is only used by importance_sampling, ppo, cispo and linear; loss_fn is cross_entropy`,
             `${param}.${field}`,
           );
       }
       return;
     }
-    if (!Array.isArray(e?.tokens)) throw new EngineError("invalid_example", `${param}: ${fn} needs {tokens, logprobs, advantages} examples`, param);
+    const linear = fn === "linear";
+    if (!Array.isArray(e?.tokens))
+      throw new EngineError("invalid_example", `${param}: ${fn} needs {tokens, ${linear ? "" : "logprobs, "}advantages} examples`, param);
     if (e.weights !== undefined)
       throw new EngineError("invalid_example", `${param}.weights is not used by ${fn}; give an advantage of 0 to leave a position out`, `${param}.weights`);
+    if (linear && e.logprobs !== undefined)
+      throw new EngineError("invalid_example", `${param}.logprobs is not used by linear (its coefficients are the advantages)`, `${param}.logprobs`);
     const n = e.tokens.length;
-    for (const field of ["logprobs", "advantages"] as const) {
+    for (const field of linear ? (["advantages"] as const) : (["logprobs", "advantages"] as const)) {
       const values = e[field];
       if (values === undefined) throw new EngineError("invalid_example", `${param}.${field} is required by ${fn}`, `${param}.${field}`);
       if (!Array.isArray(values) || values.length !== n) {
@@ -154,6 +173,49 @@ export function encodePolicyBatch(batch: Example[], contextLength: number, codec
   return { rows, seq, tokens, targets, sampler, advantages, mask, numTargets };
 }
 
+/**
+ * Encodes a checked `linear` batch (see `checkLoss`) as the cross-entropy path takes it, with
+ * `weights` the coefficients as given (signed, not normalised): the loss -Σ A·p. `numTokens` is
+ * the number of target positions.
+ * @throws EngineError as `encodePolicyBatch`.
+ */
+export function encodeLinearBatch(batch: Example[], contextLength: number, codec: TokenCodec = BYTE_CODEC): EncodedBatch {
+  if (!Array.isArray(batch) || batch.length === 0) throw new EngineError("invalid_example", "batch must hold at least one example", "batch");
+  const examples = batch as { tokens: number[]; advantages: number[] }[];
+  examples.forEach((e, i) => {
+    const bad = e.tokens.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= codec.vocabSize);
+    if (bad >= 0)
+      throw new EngineError(
+        "invalid_example",
+        `batch[${i}].tokens[${bad}] is ${String(e.tokens[bad])}; token ids are integers in [0, ${codec.vocabSize})`,
+        `batch[${i}].tokens[${bad}]`,
+      );
+    if (e.tokens.length > contextLength)
+      throw new EngineError(
+        "context_length_exceeded",
+        `batch[${i}] is ${e.tokens.length} tokens but the model's context length is ${contextLength}`,
+        `batch[${i}]`,
+      );
+  });
+  const rows = examples.length;
+  const seq = Math.max(2, ...examples.map((e) => e.tokens.length));
+  const tokens = new Int32Array(rows * seq).fill(codec.pad);
+  const targets = new Int32Array(rows * seq).fill(-1);
+  const weights = new Float32Array(rows * seq);
+  let numTokens = 0;
+  examples.forEach((e, r) => {
+    for (let t = 0; t < e.tokens.length; t++) {
+      tokens[r * seq + t] = e.tokens[t]!;
+      if (t === 0) continue;
+      numTokens++;
+      if (e.advantages[t] === 0) continue;
+      targets[r * seq + t - 1] = e.tokens[t]!;
+      weights[r * seq + t - 1] = e.advantages[t]!;
+    }
+  });
+  return { rows, seq, tokens, targets, weights, numTokens };
+}
+
 /** `[1, vocab]`: 0, and -1e9 at BOS and PAD, so log-probabilities are over what a sample can produce. */
 export function samplingMask(tf: Tf, vocab: number): Tensor2D {
   const m = new Float32Array(vocab);
@@ -169,7 +231,9 @@ export function samplingMask(tf: Tf, vocab: number): Tensor2D {
  * r = exp(p - q), A the advantage and N = `numTargets`:
  * - importance_sampling: loss = -Σ r·A / N, so dloss/dp = -r·A / N;
  * - ppo: loss = -Σ min(r·A, clip(r, low, high)·A) / N; dloss/dp = -r·A / N where the unclipped
- *   term is the smaller (or they tie), else 0 (the clipped term does not depend on p).
+ *   term is the smaller (or they tie), else 0 (the clipped term does not depend on p);
+ * - cispo: loss = -Σ sg(clip(r, low, high))·A·p / N; dloss/dp = -clip(r, low, high)·A / N (no
+ *   gradient through the ratio).
  * dp/dlogits = onehot - softmax, so the gradient w.r.t. the logits is g·(onehot - softmax).
  */
 export function policyLoss(
@@ -184,8 +248,7 @@ export function policyLoss(
   const adv = tf.tensor2d(batch.advantages, [n, 1]);
   const mask = tf.tensor2d(batch.mask, [n, 1]);
   const N = Math.max(1, batch.numTargets);
-  const low = loss.clip_low_threshold ?? PPO_DEFAULTS.clip_low_threshold;
-  const high = loss.clip_high_threshold ?? PPO_DEFAULTS.clip_high_threshold;
+  const { low, high } = clipThresholds(loss);
   const op = tf.customGrad((li, save) => {
     const l = tf.add(li as Tensor2D, columnMask) as Tensor2D;
     const probs = tf.softmax(l);
@@ -199,6 +262,9 @@ export function policyLoss(
       const clipped = tf.mul(tf.clipByValue(ratio, low, high), adv);
       term = tf.minimum(unclipped, clipped);
       coef = tf.where(tf.lessEqual(unclipped, clipped), unclipped, tf.zerosLike(unclipped));
+    } else if (loss.loss_fn === "cispo") {
+      coef = tf.mul(tf.clipByValue(ratio, low, high), adv);
+      term = tf.mul(coef, logp);
     }
     // coef · mask / N = -dloss/dp per row.
     const g = tf.div(tf.mul(coef, mask), N);

@@ -76,15 +76,15 @@ export type Example =
   | { tokens: number[]; weights?: number[]; logprobs?: number[]; advantages?: number[] };
 
 /** The loss of a training call; see `LossFn` in the spec for the formulas. */
-type LossFn = "cross_entropy" | "importance_sampling" | "ppo";
+type LossFn = "cross_entropy" | "importance_sampling" | "ppo" | "cispo" | "linear";
 
-/** A training call's loss and its parameters (the clip thresholds are `ppo`'s only). */
+/** A training call's loss and its parameters (the clip thresholds are `ppo`'s and `cispo`'s only). */
 export interface LossSpec {
   /** @default "cross_entropy" */
   loss_fn: LossFn;
-  /** @default 0.8 */
+  /** @default 0.8 for ppo, 0 for cispo */
   clip_low_threshold?: number;
-  /** @default 1.2 */
+  /** @default 1.2 for ppo, 4 for cispo */
   clip_high_threshold?: number;
 }
 
@@ -117,6 +117,11 @@ export interface OptimStepOptions {
   learning_rate?: number;
   /** Clip the mean accumulated gradient to this L2 norm before the update. */
   max_grad_norm?: number;
+  /** Override the run's AdamW hyper-parameters (`RunConfig`) for this step only. */
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weight_decay?: number;
 }
 
 export interface OptimStepResult {

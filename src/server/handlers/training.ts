@@ -176,6 +176,10 @@ function stepOptions(body: RequestContext<"optimStep" | "trainStep">["body"]): O
   const options: OptimStepOptions = {};
   if (typeof body.learning_rate === "number") options.learning_rate = body.learning_rate;
   if (typeof body.max_grad_norm === "number") options.max_grad_norm = body.max_grad_norm;
+  for (const key of ["beta1", "beta2", "eps", "weight_decay"] as const) {
+    const value = body[key];
+    if (typeof value === "number") options[key] = value;
+  }
   return options;
 }
 

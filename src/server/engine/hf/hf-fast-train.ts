@@ -1,6 +1,6 @@
 import type { EncodedBatch } from "../encode-batch.js";
 import type { LoraParams } from "../lora.js";
-import { type PolicyBatch, type PolicyLossFn, PPO_DEFAULTS } from "../rl-loss.js";
+import { clipThresholds, type PolicyBatch, type PolicyLossFn } from "../rl-loss.js";
 import type { LossSpec } from "../types.js";
 import type { FastLora, HfFastModel, RowLoss } from "./hf-fast-model.js";
 import type { LossAndGrads } from "./hf-train.js";
@@ -19,12 +19,12 @@ export function fastLossAndGrads(model: HfFastModel, batch: EncodedBatch, lora: 
 /**
  * `hfPolicyLossAndGrads` on the fast path: the `policyLoss` of `rl-loss.ts` row by row, with
  * `r = exp(logp - q)`, `term = r·A` (ppo: `min(r·A, clip(r)·A)`, its gradient zero where the
- * clipped term is the smaller), summed over target rows and divided by their count.
+ * clipped term is the smaller; cispo: `clip(r)·A·logp`, its gradient `clip(r)·A`), summed over
+ * target rows and divided by their count.
  */
 export function fastPolicyLossAndGrads(model: HfFastModel, batch: PolicyBatch, lora: LoraParams, loss: LossSpec & { loss_fn: PolicyLossFn }): LossAndGrads {
   const N = Math.max(1, batch.numTargets);
-  const low = loss.clip_low_threshold ?? PPO_DEFAULTS.clip_low_threshold;
-  const high = loss.clip_high_threshold ?? PPO_DEFAULTS.clip_high_threshold;
+  const { low, high } = clipThresholds(loss);
   return run(model, batch, lora, (row, logp) => {
     if (batch.mask[row] === 0) return { value: 0, g: 0 };
     const ratio = Math.exp(logp - batch.sampler[row]!);
@@ -36,6 +36,9 @@ export function fastPolicyLossAndGrads(model: HfFastModel, batch: PolicyBatch, l
       const clipped = Math.min(high, Math.max(low, ratio)) * adv;
       term = Math.min(unclipped, clipped);
       coef = unclipped <= clipped ? unclipped : 0;
+    } else if (loss.loss_fn === "cispo") {
+      coef = Math.min(high, Math.max(low, ratio)) * adv;
+      term = coef * logp;
     }
     return { value: -term / N, g: coef / N };
   });
