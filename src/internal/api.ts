@@ -9,7 +9,7 @@ import { APIPromise, type RawCall } from "../core/api-promise.js";
 import type { FetchOptions, RequestOptions } from "../core/request-options.js";
 import { tolerantSchema } from "./tolerant-reader.js";
 import type { LiteRequest } from "./lite-http.js";
-import { createCallFetch, type TransportContext } from "./transport.js";
+import { baseHeaders, createCallFetch, type TransportContext } from "./transport.js";
 import { checkAgainst, formatPath, safeParse, summarizeIssues } from "./validate.js";
 
 /** Everything a client needs to talk to the service. */
@@ -69,6 +69,7 @@ export class Api {
       redact: this.redact,
       random: config.random,
       headers,
+      baseHeaders: baseHeaders(headers),
       fetchOptions: config.fetchOptions,
     };
     // Every call passes its own fetch (the transport), which reads the LiteRequest directly.

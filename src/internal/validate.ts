@@ -125,6 +125,60 @@ export function checkAgainst<S extends z.core.$ZodType>(
   return { ok: true, value: result.data };
 }
 
+/**
+ * Whether `value` is certainly accepted by `checkAgainst(schema, value)`, found cheaply: for an
+ * object schema whose fields are all leaves (path parameters, most queries), a plain object with
+ * only known keys, each leaf valid. `false` means "not certain": run `checkAgainst`, which names
+ * the field at fault. A path parameter costs ~1 µs here against ~10 µs for the full check.
+ */
+export function isPlainlyValid(schema: z.core.$ZodType, value: unknown): boolean {
+  const fields = flatFields(schema);
+  if (fields === undefined || !isPlainObject(value)) return false;
+  let present = 0;
+  for (const field of fields) {
+    const item = value[field.key];
+    if (item === undefined) {
+      if (!field.optional) return false;
+      continue;
+    }
+    if (!Object.hasOwn(value, field.key) || !z.validate(field.schema, item)) return false;
+    present++;
+  }
+  return Object.keys(value).length === present;
+}
+
+interface FlatField {
+  key: string;
+  schema: z.core.$ZodType;
+  optional: boolean;
+}
+
+const flatPlans = new WeakMap<z.core.$ZodType, FlatField[] | null>();
+
+/** The fields of an object schema made only of (optional) leaves, or `undefined` for any other schema. */
+function flatFields(schema: z.core.$ZodType): FlatField[] | undefined {
+  let plan = flatPlans.get(schema);
+  if (plan === undefined) {
+    plan = planFlatFields(schema);
+    flatPlans.set(schema, plan);
+  }
+  return plan ?? undefined;
+}
+
+function planFlatFields(schema: z.core.$ZodType): FlatField[] | null {
+  const def = defOf(schema) as SchemaDef & { catchall?: unknown };
+  if (def.type !== "object" || !def.shape || def.catchall !== undefined || (def.checks?.length ?? 0) > 0) return null;
+  const fields: FlatField[] = [];
+  for (const [key, field] of Object.entries(def.shape)) {
+    const fieldDef = defOf(field);
+    const optional = fieldDef.type === "optional";
+    const leaf = optional ? fieldDef.innerType : field;
+    if (!leaf || !LEAVES.has(defOf(leaf).type)) return null;
+    fields.push({ key, schema: leaf, optional });
+  }
+  return fields;
+}
+
 /** One line naming the first field at fault, e.g. `lora_r: Too big: expected number to be <=64`. */
 export function summarizeIssues(issues: ValidationIssue[]): string {
   const [first] = issues;
