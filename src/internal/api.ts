@@ -10,7 +10,7 @@ import type { FetchOptions, RequestOptions } from "../core/request-options.js";
 import { tolerantSchema } from "./tolerant-reader.js";
 import type { LiteRequest } from "./lite-http.js";
 import { baseHeaders, createCallFetch, type TransportContext } from "./transport.js";
-import { checkAgainst, formatPath, safeParse, summarizeIssues } from "./validate.js";
+import { checkAgainst, formatPath, safeParseExpectingSuccess, summarizeIssues } from "./validate.js";
 
 /** Everything a client needs to talk to the service. */
 export interface ApiConfig {
@@ -146,7 +146,7 @@ export class Api {
 
 /** Checks a 2xx body against its generated schema. @throws APIResponseValidationError */
 function parseAgainst<S extends z.core.$ZodType>(operation: string, schema: S, raw: RawCall): z.output<S> {
-  const parsed = safeParse(schema, raw.data);
+  const parsed = safeParseExpectingSuccess(schema, raw.data);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new APIResponseValidationError(operation, formatPath(issue?.path ?? []), issue?.message ?? "invalid", raw.requestId);

@@ -90,6 +90,16 @@ export function safeParse<S extends z.core.$ZodType>(schema: S, value: unknown):
 }
 
 /**
+ * `safeParse` of a value expected to pass (a 2xx body): parsed first without the message map,
+ * since zod's compiled objects are about three times faster under a bare context (a `Run`: ~2 µs
+ * against ~6 µs), and again with the map only to word a failure. Same schema, same result.
+ */
+export function safeParseExpectingSuccess<S extends z.core.$ZodType>(schema: S, value: unknown): z.core.util.SafeParseResult<z.output<S>> {
+  const quick = z.safeParse(schema, value);
+  return quick.success ? quick : safeParse(schema, value);
+}
+
+/**
  * The most issues one check reports: the first names the field at fault, the rest are counted
  * ("and 99 more"). A value with more bad elements than this is not examined further.
  */
