@@ -1,4 +1,4 @@
-import { LiteRequest } from "./lite-http.js";
+import { BufferedResponse, LiteRequest } from "./lite-http.js";
 
 /** What one call hands the direct client. */
 export interface DirectInit {
@@ -63,7 +63,7 @@ async function readBody(response: Response, parseAs: NonNullable<DirectInit["par
   if (parseAs === "stream") return response.body;
   if (parseAs === "arrayBuffer") return response.arrayBuffer();
   if (response.status === 204) return undefined;
-  const text = await response.text();
+  const text = response instanceof BufferedResponse ? response.textNow() : await response.text();
   if (parseAs === "text") return text;
   return text === "" ? undefined : JSON.parse(text);
 }
