@@ -76,7 +76,7 @@ export async function benchSdkOverhead(): Promise<{ markdown: string; figures: R
     const loadAfter = loadavg()[0]!;
     const lines = ["## SDK overhead (SignalClient vs raw fetch of the same request)", ""];
     lines.push(
-      `${blocks} blocks of ${rounds} rounds of the ${names.length} calls, interleaved (order alternating each round), against \`signal serve\` in its own process over loopback; \`sample\` asks for 1 token from \`signal-byte-tiny\`. Each ratio is the median call over the median raw fetch of the same block; the table gives the median of the ${blocks} blocks' ratios and their range. Load average ${fmt(loadBefore)} at the start, ${fmt(loadAfter)} at the end, on ${cpus().length} cores shared with other work. Goal: ≤ 1.10×.`,
+      `\`npm run bench -- "SDK overhead"\`: ${blocks} blocks of ${rounds} rounds of the ${names.length} calls, interleaved (order alternating each round), against \`signal serve\` in its own process over loopback; \`sample\` asks for 1 token from \`signal-byte-tiny\`. Each ratio is the median call over the median raw fetch of the same block; the table gives the median of the ${blocks} blocks' ratios and their range. Load average ${fmt(loadBefore)} at the start, ${fmt(loadAfter)} at the end, on ${cpus().length} cores shared with other work. Goal: ≤ 1.10×.`,
       "",
     );
     lines.push("| call | median ms | p90 ms | / raw fetch (median of blocks) | range over blocks |", "|---|---|---|---|---|");
@@ -102,11 +102,16 @@ export async function benchSdkOverhead(): Promise<{ markdown: string; figures: R
       "| layer | CPU µs per call |",
       "|---|---|",
     );
-    for (const [label, us] of Object.entries(layers)) {
-      figures[`js_${label.replace(/[^a-zA-Z]+/g, "_").replace(/_$/, "")}_us`] = us;
+    for (const [label, [key, us]] of Object.entries(layers)) {
+      figures[`js_${key}_cpu_us`] = us;
       lines.push(`| ${label} | ${fmt(us, 1)} |`);
     }
-    lines.push("");
+    const added = (n: string) => (median(all[n]!) - median(all["getRun: raw fetch"]!)) * 1000;
+    lines.push(
+      "",
+      `Live, SignalClient adds ${fmt(added("getRun: SignalClient"), 0)} µs to the median raw getRun and openai-node's client ${fmt(added("getRun: openai client"), 0)} µs; the AbortController and timer alone add ${fmt(added("getRun: raw fetch + AbortController + timer"), 0)} µs live against ${fmt(layers["of which: an AbortController and its signal, a timer set and cleared"]![1], 1)} µs of CPU in-process, and the SDK's whole getRun is ${fmt(layers["getRun through SignalClient, all of it"]![1], 1)} µs of CPU in-process: on this shared machine a call's wall time grows by a multiple of the CPU it adds.`,
+      "",
+    );
     return { markdown: lines.join("\n"), figures };
   } finally {
     await server.stop();
@@ -114,7 +119,7 @@ export async function benchSdkOverhead(): Promise<{ markdown: string; figures: R
 }
 
 /** The SDK's JavaScript per getRun and its main layers, with `fetch` answered in-process. */
-async function sdkJavaScript(runId: string): Promise<Record<string, number>> {
+async function sdkJavaScript(runId: string): Promise<Record<string, [string, number]>> {
   const body = new TextEncoder().encode(
     JSON.stringify({
       object: "run",
@@ -145,19 +150,22 @@ async function sdkJavaScript(runId: string): Promise<Record<string, number>> {
   globalThis.fetch = (async () => answer) as unknown as typeof fetch;
   try {
     const client = new SignalClient({ apiKey: "sk-bench", baseUrl: "http://127.0.0.1:9" });
-    const layers: Record<string, () => unknown> = {
-      "getRun through SignalClient, all of it": () => client.getRun(runId),
-      "of which: an AbortController and its signal, a timer set and cleared": () => {
-        const controller = new AbortController();
-        clearTimeout(setTimeout(() => controller.abort(), 60_000));
-        return controller.signal;
-      },
-      "of which: JSON.parse of the body (a raw fetch's `json()` does it too)": () => JSON.parse(text),
-      "of which: checking the body against the spec (tolerant reader)": () => safeParseExpectingSuccess(reader, JSON.parse(text)),
+    const layers: Record<string, [string, () => unknown]> = {
+      "getRun through SignalClient, all of it": ["getRun", () => client.getRun(runId)],
+      "of which: an AbortController and its signal, a timer set and cleared": [
+        "abort_plumbing",
+        () => {
+          const controller = new AbortController();
+          clearTimeout(setTimeout(() => controller.abort(), 60_000));
+          return controller.signal;
+        },
+      ],
+      "of which: JSON.parse of the body (a raw fetch's `json()` does it too)": ["json_parse", () => JSON.parse(text)],
+      "of which: checking the body against the spec (tolerant reader)": ["response_check", () => safeParseExpectingSuccess(reader, JSON.parse(text))],
     };
     const cpu: Record<string, number[]> = Object.fromEntries(Object.keys(layers).map((n) => [n, []]));
     for (let rep = 0; rep < 11; rep++) {
-      for (const [label, fn] of Object.entries(layers)) {
+      for (const [label, [, fn]] of Object.entries(layers)) {
         const started = process.cpuUsage();
         for (let i = 0; i < 5_000; i++) await fn();
         const used = process.cpuUsage(started);
@@ -165,10 +173,10 @@ async function sdkJavaScript(runId: string): Promise<Record<string, number>> {
       }
     }
     await client.close();
-    const out = Object.fromEntries(Object.entries(cpu).map(([label, us]) => [label, median(us)]));
-    // The parse row includes a JSON.parse: report the check alone.
-    const parseKey = "of which: checking the body against the spec (tolerant reader)";
-    out[parseKey] = Math.max(0, out[parseKey]! - out["of which: JSON.parse of the body (a raw fetch's `json()` does it too)"]!);
+    const out: Record<string, [string, number]> = Object.fromEntries(Object.entries(cpu).map(([label, us]) => [label, [layers[label]![0], median(us)]]));
+    // The check's row times a JSON.parse too: report the check alone.
+    const check = out["of which: checking the body against the spec (tolerant reader)"]!;
+    check[1] = Math.max(0, check[1] - out["of which: JSON.parse of the body (a raw fetch's `json()` does it too)"]![1]);
     return out;
   } finally {
     globalThis.fetch = real;
