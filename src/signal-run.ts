@@ -215,7 +215,9 @@ export class SignalRun {
 
 /** Copies the run's fields, skipping any a newer server might add under a method's name. */
 function assignFields(target: SignalRun, run: Run): void {
-  for (const [key, value] of Object.entries(run)) {
-    if (!(key in SignalRun.prototype)) (target as unknown as Record<string, unknown>)[key] = value;
+  const fields = target as unknown as Record<string, unknown>;
+  const source = run as unknown as Record<string, unknown>;
+  for (const key of Object.keys(source)) {
+    if (!(key in SignalRun.prototype)) fields[key] = source[key];
   }
 }

@@ -43,14 +43,17 @@ export class APIPromise<T> extends Promise<WithRequestId<T>> {
 
   /** @internal Made by the SDK's methods. */
   constructor(raw: Promise<RawCall>, parse: (raw: RawCall) => T | Promise<T>) {
-    super((resolve) => resolve(null as never));
+    super(resolveNull);
     this.#raw = raw;
     this.#parse = parse;
   }
 
   /** @internal The same call with its result transformed (e.g. a wire `Run` into a `SignalRun`). */
   _thenUnwrap<U>(transform: (data: WithRequestId<T>, raw: RawCall) => U | Promise<U>): APIPromise<U> {
-    return new APIPromise(this.#raw, async (raw) => transform(await this.#parseWithId(raw), raw));
+    return new APIPromise(this.#raw, (raw) => {
+      const data = this.#parseWithId(raw);
+      return data instanceof Promise ? data.then((value) => transform(value, raw)) : transform(data, raw);
+    });
   }
 
   /** @internal The call's raw response, for promises that derive from this one (pages). */
@@ -58,8 +61,10 @@ export class APIPromise<T> extends Promise<WithRequestId<T>> {
     return this.#raw;
   }
 
-  async #parseWithId(raw: RawCall): Promise<WithRequestId<T>> {
-    return attachRequestId(await this.#parse(raw), raw.requestId);
+  /** The parsed result with its request id; synchronous when the parse is (the common case: no extra promise per layer). */
+  #parseWithId(raw: RawCall): WithRequestId<T> | Promise<WithRequestId<T>> {
+    const data = this.#parse(raw);
+    return data instanceof Promise ? data.then((value) => attachRequestId(value, raw.requestId)) : attachRequestId(data, raw.requestId);
   }
 
   #result(): Promise<WithRequestId<T>> {
@@ -98,6 +103,11 @@ export class APIPromise<T> extends Promise<WithRequestId<T>> {
   override finally(onfinally?: (() => void) | null): Promise<WithRequestId<T>> {
     return this.#result().finally(onfinally);
   }
+}
+
+/** The executor of every APIPromise's own (unused) settlement: one function, not a closure per call. */
+function resolveNull(resolve: (value: never) => void): void {
+  resolve(null as never);
 }
 
 /** The WHATWG Response for a buffered one (made only when asked for: it costs ~100 µs in Node 20). */

@@ -9,8 +9,8 @@ import { APIPromise, type RawCall } from "../core/api-promise.js";
 import type { FetchOptions, RequestOptions } from "../core/request-options.js";
 import { tolerantSchema } from "./tolerant-reader.js";
 import type { LiteRequest } from "./lite-http.js";
-import { createCallFetch, type TransportContext } from "./transport.js";
-import { checkAgainst, formatPath, safeParse, summarizeIssues } from "./validate.js";
+import { baseHeaders, createCallFetch, type TransportContext } from "./transport.js";
+import { checkAgainst, formatPath, safeParseExpectingSuccess, summarizeIssues } from "./validate.js";
 
 /** Everything a client needs to talk to the service. */
 export interface ApiConfig {
@@ -69,6 +69,7 @@ export class Api {
       redact: this.redact,
       random: config.random,
       headers,
+      baseHeaders: baseHeaders(headers),
       fetchOptions: config.fetchOptions,
     };
     // Every call passes its own fetch (the transport), which reads the LiteRequest directly.
@@ -145,7 +146,7 @@ export class Api {
 
 /** Checks a 2xx body against its generated schema. @throws APIResponseValidationError */
 function parseAgainst<S extends z.core.$ZodType>(operation: string, schema: S, raw: RawCall): z.output<S> {
-  const parsed = safeParse(schema, raw.data);
+  const parsed = safeParseExpectingSuccess(schema, raw.data);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new APIResponseValidationError(operation, formatPath(issue?.path ?? []), issue?.message ?? "invalid", raw.requestId);

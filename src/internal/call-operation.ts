@@ -2,6 +2,7 @@ import type * as z from "zod/mini";
 import { OPERATIONS, type OperationId, type OperationRequest, type OperationResult } from "../../generated/operations.js";
 import { APIResponseValidationError } from "../errors.js";
 import { validateInput, type Api } from "./api.js";
+import { isPlainlyValid } from "./validate.js";
 import { APIPromise, type RawCall } from "../core/api-promise.js";
 import { definedOnly } from "./defined-only.js";
 import type { DirectInit } from "./direct-client.js";
@@ -78,9 +79,9 @@ interface Parts {
 
 function check(operation: Operation, { path, query, body }: Parts): Record<string, unknown> | undefined {
   const name = operation.operationId;
-  if (operation.params) validateInput(name, operation.params, path);
+  if (operation.params && !isPlainlyValid(operation.params, path)) validateInput(name, operation.params, path);
   const checkedQuery = operation.query ? definedOnly(query ?? {}) : undefined;
-  if (operation.query) validateInput(name, operation.query, checkedQuery);
+  if (operation.query && !isPlainlyValid(operation.query, checkedQuery)) validateInput(name, operation.query, checkedQuery);
   if (operation.body && body !== undefined) validateInput(name, operation.body, body);
   return checkedQuery;
 }

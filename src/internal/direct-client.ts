@@ -1,4 +1,4 @@
-import { LiteRequest } from "./lite-http.js";
+import { BufferedResponse, LiteRequest } from "./lite-http.js";
 
 /** What one call hands the direct client. */
 export interface DirectInit {
@@ -34,9 +34,19 @@ export function createDirectClient(baseUrl: string, apiKey: string): DirectClien
   };
 }
 
+/** Path templates split once into literal parts (even indexes) and parameter names (odd ones). */
+const templates = new Map<string, string[]>();
+
 function fillPath(template: string, params: Record<string, unknown> | undefined): string {
   if (params === undefined) return template;
-  return template.replace(/\{([^}]+)\}/g, (_, name: string) => encodeURIComponent(String(params[name])));
+  let parts = templates.get(template);
+  if (parts === undefined) {
+    parts = template.split(/\{([^}]+)\}/);
+    templates.set(template, parts);
+  }
+  let out = parts[0]!;
+  for (let i = 1; i < parts.length; i += 2) out += encodeURIComponent(String(params[parts[i]!])) + parts[i + 1]!;
+  return out;
 }
 
 function queryString(query: Record<string, unknown> | undefined): string {
@@ -53,7 +63,7 @@ async function readBody(response: Response, parseAs: NonNullable<DirectInit["par
   if (parseAs === "stream") return response.body;
   if (parseAs === "arrayBuffer") return response.arrayBuffer();
   if (response.status === 204) return undefined;
-  const text = await response.text();
+  const text = response instanceof BufferedResponse ? response.textNow() : await response.text();
   if (parseAs === "text") return text;
   return text === "" ? undefined : JSON.parse(text);
 }

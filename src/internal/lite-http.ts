@@ -69,6 +69,11 @@ export class BufferedResponse {
   }
 
   async text(): Promise<string> {
+    return this.textNow();
+  }
+
+  /** `text()` without the promise: the bytes are already here. */
+  textNow(): string {
     this.bodyUsed = true;
     return UTF8.decode(this.bytes);
   }

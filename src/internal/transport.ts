@@ -18,6 +18,8 @@ export interface TransportContext {
   redact: (text: string) => string;
   /** Headers of every request (the client header, `defaultHeaders`), applied before the call's own. */
   headers: ReadonlyArray<readonly [string, string | null]>;
+  /** The same as one object with lower-case names (`baseHeaders(headers)`); `undefined` when one is not valid. */
+  baseHeaders: Readonly<Record<string, string>> | undefined;
   /** The client's `fetchOptions`. */
   fetchOptions: FetchOptions | undefined;
   /** Source of jitter; tests pin it. @default Math.random */
@@ -35,44 +37,95 @@ type Outcome =
  * Idempotency-Key (made once, reused by every retry), and turning failures into the error tree.
  * The direct client only ever sees a 2xx response; JSON bodies are read inside the attempt so the
  * timeout covers them, `text/event-stream` bodies are handed on unread.
+ *
+ * The headers go to `fetch` as a plain object with lower-case names rather than a `Headers`:
+ * undici copies either into its own, and copying a `Headers` (sorted iteration) costs more. Every
+ * name and value that is not plainly valid goes through `Headers.set`, so a bad one still rejects
+ * the call with its TypeError before anything is sent.
  */
-export function createCallFetch(ctx: TransportContext, operation: string, options: CallOptions = {}) {
+export function createCallFetch(ctx: TransportContext, operation: string, options?: CallOptions): (request: LiteRequest) => Promise<Response> {
+  if (options === undefined) return (request) => callFetch(ctx, operation, ctx.policy, NO_OPTIONS, request);
   checkPolicyOptions(options);
   const policy = withOverrides(ctx.policy, options);
-  return async function callFetch(request: LiteRequest): Promise<Response> {
-    const userSignal = options.signal;
-    const headers = new Headers();
-    setHeaders(headers, ctx.headers);
-    request.forEachHeader((value, name) => headers.set(name, value));
-    if (options.headers) setHeaders(headers, Object.entries(options.headers));
-    if (request.method === "POST" && !headers.has("idempotency-key")) {
-      headers.set("Idempotency-Key", options.idempotencyKey ?? `sdk-${randomUUID()}`);
-    }
-    const body = withExtraBody(operation, request.method, request.bodyText, options.extraBody, headers);
-    const url = withExtraQuery(request.url, options.extraQuery);
-    const extra = options.fetchOptions ? { ...ctx.fetchOptions, ...options.fetchOptions } : ctx.fetchOptions;
-    for (let attempt = 0; ; attempt++) {
-      throwIfAborted(userSignal);
-      if (ctx.pool.closed) throw new APIConnectionError("The client is closed.");
-      if (attempt === 0 && options.sequence) headers.set("Signal-Sequence", options.sequence());
-      const init = { ...extra, method: request.method, headers, body: body ?? null, redirect: "follow" as const };
-      const outcome = await runAttempt(ctx, operation, policy.timeout, userSignal, attempt, url, init);
-      if (outcome.kind === "done") return outcome.response;
-      if (outcome.kind === "fail" || attempt >= policy.maxRetries) throw withAttempts(outcome.error, attempt + 1);
-      const delay = retryDelay(policy.backoff, attempt, outcome.headers, ctx.random);
-      ctx.logger.info(ctx.redact(`${operation} retrying in ${Math.round(delay)} ms (retry ${attempt + 1} of ${policy.maxRetries}): ${outcome.error.message}`));
-      await sleep(delay, userSignal, ctx.pool);
-    }
-  };
+  return (request) => callFetch(ctx, operation, policy, options, request);
+}
+
+const NO_OPTIONS: CallOptions = Object.freeze({});
+
+async function callFetch(
+  ctx: TransportContext,
+  operation: string,
+  policy: Readonly<RequestPolicy>,
+  options: CallOptions,
+  request: LiteRequest,
+): Promise<Response> {
+  const userSignal = options.signal;
+  const headers: Record<string, string> = ctx.baseHeaders !== undefined ? { ...ctx.baseHeaders } : {};
+  if (ctx.baseHeaders === undefined) putHeaders(headers, ctx.headers);
+  request.forEachHeader((value, name) => putHeader(headers, name, value));
+  if (options.headers) putHeaders(headers, Object.entries(options.headers));
+  if (request.method === "POST" && !Object.hasOwn(headers, "idempotency-key")) {
+    putHeader(headers, "idempotency-key", options.idempotencyKey ?? `sdk-${randomUUID()}`);
+  }
+  const body = withExtraBody(operation, request.method, request.bodyText, options.extraBody, headers);
+  const url = withExtraQuery(request.url, options.extraQuery);
+  const extra = options.fetchOptions ? { ...ctx.fetchOptions, ...options.fetchOptions } : ctx.fetchOptions;
+  for (let attempt = 0; ; attempt++) {
+    throwIfAborted(userSignal);
+    if (ctx.pool.closed) throw new APIConnectionError("The client is closed.");
+    if (attempt === 0 && options.sequence) putHeader(headers, "signal-sequence", options.sequence());
+    const outcome = await runAttempt(ctx, operation, policy.timeout, userSignal, attempt, url, request.method, headers, body, extra);
+    if (outcome.kind === "done") return outcome.response;
+    if (outcome.kind === "fail" || attempt >= policy.maxRetries) throw withAttempts(outcome.error, attempt + 1);
+    const delay = retryDelay(policy.backoff, attempt, outcome.headers, ctx.random);
+    ctx.logger.info(ctx.redact(`${operation} retrying in ${Math.round(delay)} ms (retry ${attempt + 1} of ${policy.maxRetries}): ${outcome.error.message}`));
+    await sleep(delay, userSignal, ctx.pool);
+  }
+}
+
+/**
+ * The client's headers (client header, `defaultHeaders`) as one object with lower-case names,
+ * made once per client; `undefined` when one of them is not a valid header, so that every call
+ * applies them one by one and rejects with the TypeError, as a `Headers` would.
+ */
+export function baseHeaders(entries: ReadonlyArray<readonly [string, string | null]>): Record<string, string> | undefined {
+  const headers: Record<string, string> = {};
+  try {
+    putHeaders(headers, entries);
+  } catch {
+    return undefined;
+  }
+  return headers;
 }
 
 /** Sets or (for `null`) removes headers; `Authorization` is the client's alone. */
-function setHeaders(headers: Headers, entries: Iterable<readonly [string, string | null | undefined]>): void {
+function putHeaders(headers: Record<string, string>, entries: Iterable<readonly [string, string | null | undefined]>): void {
   for (const [name, value] of entries) {
     if (value === undefined || name.toLowerCase() === "authorization") continue;
-    if (value === null) headers.delete(name);
-    else headers.set(name, value);
+    if (value === null) delete headers[name.toLowerCase()];
+    else putHeader(headers, name, value);
   }
+}
+
+/** A header name (an HTTP token) and a value (no NUL, CR, LF, nothing past U+00FF) that `Headers.set` takes as they are. */
+const PLAIN_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const PLAIN_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/** `headers.set(name, value)` of a `Headers`, on a plain object: the same TypeError for a bad name or value. */
+function putHeader(headers: Record<string, string>, name: string, value: string): void {
+  if (!PLAIN_NAME.test(name) || !PLAIN_VALUE.test(value)) new Headers().set(name, value);
+  headers[name.toLowerCase()] = value;
+}
+
+/** What the timer of an attempt aborts. */
+interface AttemptTimer {
+  controller: AbortController;
+  timedOut: boolean;
+}
+
+function onAttemptTimeout(state: AttemptTimer): void {
+  state.timedOut = true;
+  state.controller.abort(new APITimeoutError());
 }
 
 async function runAttempt(
@@ -82,28 +135,33 @@ async function runAttempt(
   userSignal: AbortSignal | undefined,
   attempt: number,
   url: string,
-  init: RequestInit,
+  method: string,
+  headers: Record<string, string>,
+  body: string | undefined,
+  extra: FetchOptions | undefined,
 ): Promise<Outcome> {
   const controller = new AbortController();
-  let timedOut = false;
-  const onUserAbort = () => controller.abort(userSignal?.reason);
-  userSignal?.addEventListener("abort", onUserAbort, { once: true });
-  const timer = setTimeout(() => {
-    timedOut = true;
-    controller.abort(new APITimeoutError());
-  }, timeout);
+  const state: AttemptTimer = { controller, timedOut: false };
+  const onUserAbort = userSignal === undefined ? undefined : () => controller.abort(userSignal.reason);
+  if (onUserAbort !== undefined) userSignal?.addEventListener("abort", onUserAbort, { once: true });
+  const timer = setTimeout(onAttemptTimeout, timeout, state);
   ctx.pool.track(controller);
-  const started = Date.now();
+  const started = ctx.logger.debugging ? Date.now() : 0;
   let streaming = false;
   try {
-    log(ctx, `${operation} request`, { method: init.method, url, attempt });
-    const response = await ctx.pool.send(url, { ...init, signal: controller.signal });
-    const requestId = response.headers.get("x-request-id") ?? undefined;
-    log(ctx, `${operation} response`, { status: response.status, request_id: requestId, ms: Date.now() - started });
+    log(ctx, `${operation} request`, { method, url, attempt });
+    const init: RequestInit = extra
+      ? { ...extra, method, headers, body: body ?? null, redirect: "follow", signal: controller.signal }
+      : { method, headers, body: body ?? null, redirect: "follow", signal: controller.signal };
+    const response = await ctx.pool.send(url, init);
+    if (ctx.logger.debugging) {
+      const requestId = response.headers.get("x-request-id") ?? undefined;
+      log(ctx, `${operation} response`, { status: response.status, request_id: requestId, ms: Date.now() - started });
+    }
     if (response.ok && isEventStream(response) && response.body) {
       streaming = true;
       const release = () => {
-        userSignal?.removeEventListener("abort", onUserAbort);
+        if (onUserAbort !== undefined) userSignal?.removeEventListener("abort", onUserAbort);
         ctx.pool.untrack(controller);
       };
       return { kind: "done", response: withReleasingBody(response, response.body, release) };
@@ -119,20 +177,20 @@ async function runAttempt(
     return retry ? { kind: "retry", error, headers: response.headers } : { kind: "fail", error };
   } catch (cause) {
     if (userSignal?.aborted) return { kind: "fail", error: new APIUserAbortError(undefined, { cause: userSignal.reason }) };
-    const where = { operation, method: init.method, url };
-    if (timedOut) {
-      return { kind: "retry", error: new APITimeoutError(`${operation}: ${init.method} ${url} timed out after ${timeout} ms`, { cause, ...where }) };
+    const where = { operation, method, url };
+    if (state.timedOut) {
+      return { kind: "retry", error: new APITimeoutError(`${operation}: ${method} ${url} timed out after ${timeout} ms`, { cause, ...where }) };
     }
     if (ctx.pool.closed) return { kind: "fail", error: new APIConnectionError("The client was closed.", { cause }) };
     if (cause instanceof APIError) return { kind: "fail", error: cause };
     const error = new APIConnectionError("", { cause, ...where });
     const detail = ctx.redact(rootMessage(cause));
-    setMessage(error, `${operation}: ${init.method} ${url} failed to connect${error.code ? ` (${error.code})` : ""}: ${detail}`);
+    setMessage(error, `${operation}: ${method} ${url} failed to connect${error.code ? ` (${error.code})` : ""}: ${detail}`);
     return { kind: "retry", error };
   } finally {
     clearTimeout(timer);
     if (!streaming) {
-      userSignal?.removeEventListener("abort", onUserAbort);
+      if (onUserAbort !== undefined) userSignal?.removeEventListener("abort", onUserAbort);
       ctx.pool.untrack(controller);
     }
   }
@@ -144,7 +202,7 @@ function withExtraBody(
   method: string,
   body: string | undefined,
   extra: Record<string, unknown> | undefined,
-  headers: Headers,
+  headers: Record<string, string>,
 ): string | undefined {
   if (extra === undefined) return body;
   if (method === "GET" || method === "HEAD") {
@@ -153,7 +211,7 @@ function withExtraBody(
     ]);
   }
   if (body === undefined || body === "") {
-    headers.set("content-type", "application/json");
+    headers["content-type"] = "application/json";
     return JSON.stringify(extra);
   }
   const parsed: unknown = JSON.parse(body);

@@ -90,6 +90,16 @@ export function safeParse<S extends z.core.$ZodType>(schema: S, value: unknown):
 }
 
 /**
+ * `safeParse` of a value expected to pass (a 2xx body): parsed first without the message map,
+ * since zod's compiled objects are about three times faster under a bare context (a `Run`: ~2 µs
+ * against ~6 µs), and again with the map only to word a failure. Same schema, same result.
+ */
+export function safeParseExpectingSuccess<S extends z.core.$ZodType>(schema: S, value: unknown): z.core.util.SafeParseResult<z.output<S>> {
+  const quick = z.safeParse(schema, value);
+  return quick.success ? quick : safeParse(schema, value);
+}
+
+/**
  * The most issues one check reports: the first names the field at fault, the rest are counted
  * ("and 99 more"). A value with more bad elements than this is not examined further.
  */
@@ -123,6 +133,60 @@ export function checkAgainst<S extends z.core.$ZodType>(
     return { ok: false, issues: [{ path: formatPath(unknown), message: `unknown field '${String(key)}'` }] };
   }
   return { ok: true, value: result.data };
+}
+
+/**
+ * Whether `value` is certainly accepted by `checkAgainst(schema, value)`, found cheaply: for an
+ * object schema whose fields are all leaves (path parameters, most queries), a plain object with
+ * only known keys, each leaf valid. `false` means "not certain": run `checkAgainst`, which names
+ * the field at fault. A path parameter costs ~1 µs here against ~10 µs for the full check.
+ */
+export function isPlainlyValid(schema: z.core.$ZodType, value: unknown): boolean {
+  const fields = flatFields(schema);
+  if (fields === undefined || !isPlainObject(value)) return false;
+  let present = 0;
+  for (const field of fields) {
+    const item = value[field.key];
+    if (item === undefined) {
+      if (!field.optional) return false;
+      continue;
+    }
+    if (!Object.hasOwn(value, field.key) || !z.validate(field.schema, item)) return false;
+    present++;
+  }
+  return Object.keys(value).length === present;
+}
+
+interface FlatField {
+  key: string;
+  schema: z.core.$ZodType;
+  optional: boolean;
+}
+
+const flatPlans = new WeakMap<z.core.$ZodType, FlatField[] | null>();
+
+/** The fields of an object schema made only of (optional) leaves, or `undefined` for any other schema. */
+function flatFields(schema: z.core.$ZodType): FlatField[] | undefined {
+  let plan = flatPlans.get(schema);
+  if (plan === undefined) {
+    plan = planFlatFields(schema);
+    flatPlans.set(schema, plan);
+  }
+  return plan ?? undefined;
+}
+
+function planFlatFields(schema: z.core.$ZodType): FlatField[] | null {
+  const def = defOf(schema) as SchemaDef & { catchall?: unknown };
+  if (def.type !== "object" || !def.shape || def.catchall !== undefined || (def.checks?.length ?? 0) > 0) return null;
+  const fields: FlatField[] = [];
+  for (const [key, field] of Object.entries(def.shape)) {
+    const fieldDef = defOf(field);
+    const optional = fieldDef.type === "optional";
+    const leaf = optional ? fieldDef.innerType : field;
+    if (!leaf || !LEAVES.has(defOf(leaf).type)) return null;
+    fields.push({ key, schema: leaf, optional });
+  }
+  return fields;
 }
 
 /** One line naming the first field at fault, e.g. `lora_r: Too big: expected number to be <=64`. */
