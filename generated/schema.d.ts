@@ -519,7 +519,8 @@ export interface paths {
          *     each prompt position, the prompt's (`prompt_top_logprobs`, with `prompt_logprobs: true`;
          *     position 0 `null`): most likely first, the lowest id first on ties, each computed exactly
          *     as the sampled token's logprob (the same distribution: temperature 1, before `top_p` and
-         *     `top_k`, over the tokens that have a logprob: a built-in model's BOS and PAD never appear),
+         *     `top_k`; a built-in model's over every id but BOS and PAD, which never appear; a
+         *     checkpoint's over every row of its LM head, `log_softmax` as transformers computes it),
          *     so a sampled token in the list has its own logprob there, and under greedy decoding the
          *     first entry is the token chosen. `top_logprobs` above 0 without `logprobs` or
          *     `prompt_logprobs` is a 400 naming it. Streamed, each `SampleChunk` that carries a
