@@ -128,6 +128,26 @@ describe.each(["onnxruntime", "tfjs"] as const)("a checkpoint on %s", (hfCompute
     expect(bad.body.error.param).toBe("stop_token_ids[0]");
   });
 
+  it("stops /v1/chat/completions before a listed id as sample with the same messages does, and fills its top_logprobs", async () => {
+    const messages = [{ role: "user", content: "Hello, how are you?" }];
+    const params = { max_tokens: 10, temperature: 1, seed: 8 };
+    const [full] = await sample({ messages: [messages], ...params, logprobs: true });
+    const at = full!.tokens.findIndex((t, i) => i > 0 && full!.tokens.indexOf(t) === i);
+    expect(at).toBeGreaterThan(0);
+    const [cut] = await sample({ messages: [messages], ...params, logprobs: true, top_logprobs: 3, stop_token_ids: [full!.tokens[at]!] });
+    expect(cut!.tokens).toEqual(full!.tokens.slice(0, at));
+    const reply = await call(server, "POST", "/v1/chat/completions", {
+      body: { model: runId, messages, ...params, stop_token_ids: [full!.tokens[at]!], logprobs: true, top_logprobs: 3 },
+    });
+    expect(reply.status, JSON.stringify(reply.body)).toBe(200);
+    const choice = reply.body.choices[0];
+    expect(choice.message.content).toBe(cut!.text);
+    expect(choice.finish_reason).toBe("stop");
+    expect(choice.logprobs.content.map((c: { top_logprobs: { logprob: number }[] }) => c.top_logprobs.map((t) => t.logprob))).toEqual(
+      cut!.top_logprobs!.map((top) => top.map((t) => t.logprob)),
+    );
+  });
+
   it("lists the prompt's and the generated positions' k most likely tokens as PyTorch computes them", async () => {
     const [s] = await sample({ prompt_tokens: [PROMPT], max_tokens: 6, temperature: 1, seed: 2, logprobs: true, prompt_logprobs: true, top_logprobs: K });
     const sequence = [...PROMPT, ...s!.tokens];
