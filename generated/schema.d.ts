@@ -563,6 +563,22 @@ export interface paths {
          *     `importance_sampling` or `ppo` example. `prompt_logprobs` is not available with
          *     `stream: true` (a 400 naming it): a `SampleChunk` has no place for it.
          *
+         *     With `top_logprobs: k` (at most 20) each sample also has, for each generated token, the
+         *     `k` most likely tokens at its position (`top_logprobs`, with `logprobs: true`) and, for
+         *     each prompt position, the prompt's (`prompt_top_logprobs`, with `prompt_logprobs: true`;
+         *     position 0 `null`): most likely first, the lowest id first on ties, each computed exactly
+         *     as the sampled token's logprob (the same distribution: temperature 1, before `top_p` and
+         *     `top_k`; a built-in model's over every id but BOS and PAD, which never appear; a
+         *     checkpoint's over every row of its LM head, `log_softmax` as transformers computes it),
+         *     so a sampled token in the list has its own logprob there, and under greedy decoding the
+         *     first entry is the token chosen. `top_logprobs` above 0 without `logprobs` or
+         *     `prompt_logprobs` is a 400 naming it. Streamed, each `SampleChunk` that carries a
+         *     `logprob` carries its position's `top_logprobs` too.
+         *
+         *     `stop_token_ids` ends generation before any of the listed token ids, as the model's end of
+         *     sequence does: `finish_reason` is `stop` and the id is not among the `tokens` (an id
+         *     outside the model's vocabulary is a 400 naming it, e.g. `stop_token_ids[1]`).
+         *
          *     With `stream: true` the answer is `text/event-stream`: one `data:` line per generated
          *     piece of text holding a JSON `SampleChunk` (`index` is `prompt_index * n + sample`),
          *     the last chunk of each completion with its `finish_reason`, then `data: [DONE]`.
@@ -824,6 +840,8 @@ export interface components {
         /** @description Exactly one of `prompts`, `prompt_tokens` and `messages`. */
         SampleRequest: SampleRequest;
         Sample: Sample;
+        /** @description One of the most likely tokens at a position and its log-probability (as `logprobs` computes it). */
+        TopLogprob: TopLogprob;
         SampleResult: SampleResult;
         SampleUsage: SampleUsage;
         /**
@@ -3643,6 +3661,19 @@ export interface SampleRequest {
     top_k?: number | undefined;
     /** @description Generation stops before the first occurrence of any of these strings. */
     stop?: string[] | undefined;
+    /**
+     * @description Generation also stops before any of these token ids (ids of the model's vocabulary,
+     *     as `tokenize` gives them), which the answer does not include; `finish_reason` is
+     *     `stop`. An id outside the vocabulary is a 400 naming it.
+     */
+    stop_token_ids?: number[] | undefined;
+    /**
+     * @description With `logprobs`, each generated position's this many most likely tokens and their
+     *     logprobs (`top_logprobs` of each sample); with `prompt_logprobs`, each prompt
+     *     position's (`prompt_top_logprobs`). 0 means none; above 0 it needs one of the two.
+     * @default 0
+     */
+    top_logprobs?: number | undefined;
     /** @description Makes sampling reproducible; each prompt's output is independent of the others in the request. */
     seed?: number | undefined;
     /**
@@ -3682,6 +3713,23 @@ export interface Sample {
     prompt_tokens?: number[] | undefined;
     /** @description Log-probability of each prompt token given the ones before it (the first is null); present when `prompt_logprobs` is true. */
     prompt_logprobs?: (number | null)[] | undefined;
+    /**
+     * @description For each generated token (as `tokens`), the `top_logprobs` most likely tokens at its
+     *     position, most likely first; present when `logprobs` is true and `top_logprobs` above 0.
+     */
+    top_logprobs?: TopLogprob[][] | undefined;
+    /**
+     * @description For each prompt position (as `prompt_tokens`; the first is null), the `top_logprobs`
+     *     most likely tokens there given the ones before, most likely first; present when
+     *     `prompt_logprobs` is true and `top_logprobs` above 0.
+     */
+    prompt_top_logprobs?: (null | TopLogprob[])[] | undefined;
+}
+
+/** @description One of the most likely tokens at a position and its log-probability (as `logprobs` computes it). */
+export interface TopLogprob {
+    token: number;
+    logprob: number;
 }
 
 export interface SampleResult {
@@ -3726,6 +3774,8 @@ export interface SampleChunk {
     /** @enum {string|null} */
     finish_reason: "stop" | "length" | null | (string & {});
     logprob?: number | undefined;
+    /** @description The position's `top_logprobs` most likely tokens, with `logprob`. */
+    top_logprobs?: TopLogprob[] | undefined;
 }
 
 export interface EmbeddingsRequest {
@@ -3770,7 +3820,18 @@ export interface CompletionRequest {
     /** @description A stop string or up to 4 of them. */
     stop?: string | string[] | null | undefined;
     seed?: number | undefined;
-    /** @description 1 returns the log-probability of each generated token (no alternatives are offered). */
+    /**
+     * @description An extension of the OpenAI API (as vLLM's): generation also stops before any of these
+     *     token ids, which the text does not include (`finish_reason` `stop`). An id outside
+     *     the model's vocabulary is a 400 naming it.
+     */
+    stop_token_ids?: number[] | undefined;
+    /**
+     * @description Return each generated token, its log-probability and the `logprobs` most likely
+     *     tokens at its position, as OpenAI does: `top_logprobs` maps token text to logprob and
+     *     always holds the sampled token too (so up to `logprobs + 1` entries). Logprobs are
+     *     `sample`'s (temperature 1, before `top_p` and `top_k`). OpenAI allows at most 5; 20 here.
+     */
     logprobs?: number | null | undefined;
     /** @default false */
     stream?: boolean | undefined;
@@ -3783,10 +3844,26 @@ export interface CompletionRequest {
 export interface CompletionChoice {
     index: number;
     text: string;
-    logprobs: null | {
+    /**
+     * @description With `logprobs` in the request: each generated token's text (`tokens`, a built-in
+     *     model's non-ASCII byte as `bytes:\xNN`), its logprob (`token_logprobs`), the
+     *     `logprobs` most likely tokens at its position and the sampled one (`top_logprobs`,
+     *     text → logprob, most likely first; two tokens with the same text keep the likelier's
+     *     logprob) and where its text starts in the choice's text (`text_offset`: the length in
+     *     UTF-16 code units of the whole characters the tokens before it make; a streamed chunk
+     *     counts from the start of its choice's text). `null` without it.
+     */
+    logprobs: ({
         tokens: string[];
         token_logprobs: number[];
-    };
+        top_logprobs: {
+            [key: string]: number;
+        }[];
+        text_offset: number[];
+    } | null) & (null | {
+        tokens: string[];
+        token_logprobs: number[];
+    });
     /** @enum {string|null} */
     finish_reason: "stop" | "length" | null | (string & {});
 }
@@ -3825,8 +3902,19 @@ export interface ChatCompletionRequest {
     /** @description A stop string or up to 4 of them. */
     stop?: string | string[] | null | undefined;
     seed?: number | null | undefined;
-    /** @description Return the log-probability of each generated token (no alternatives are offered). */
+    /**
+     * @description An extension of the OpenAI API (as vLLM's): generation also stops before any of these
+     *     token ids (besides the chat template's end of turn), which the message does not
+     *     include (`finish_reason` `stop`). An id outside the model's vocabulary is a 400 naming it.
+     */
+    stop_token_ids?: number[] | undefined;
+    /** @description Return the log-probability of each generated token (temperature 1, before `top_p` and `top_k`, as `sample`'s). */
     logprobs?: boolean | null | undefined;
+    /**
+     * @description With `logprobs: true`, the this many most likely tokens at each generated position
+     *     (each entry's `top_logprobs`, most likely first); without it a 400 naming `top_logprobs`.
+     */
+    top_logprobs?: number | null | undefined;
     /** @default false */
     stream?: boolean | null | undefined;
     stream_options?: {
@@ -3841,7 +3929,12 @@ export type ChatCompletionLogprobs = {
         token: string;
         logprob: number;
         bytes: number[] | null;
-        top_logprobs: unknown[];
+        /** @description The request's `top_logprobs` most likely tokens at this position, most likely first. */
+        top_logprobs: {
+            token: string;
+            logprob: number;
+            bytes: number[] | null;
+        }[];
     }[];
 } | null;
 

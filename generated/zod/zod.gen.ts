@@ -582,11 +582,21 @@ export const zSampleRequest = z.object({
     top_p: z._default(z.optional(z.number().check(z.gt(0), z.lte(1))), 1),
     top_k: z._default(z.optional(z.int().check(z.gte(0), z.lte(1024))), 0),
     stop: z.optional(z.array(z.string().check(z.minLength(1), z.maxLength(64))).check(z.maxLength(4))),
+    stop_token_ids: z.optional(z.array(z.int().check(z.gte(0))).check(z.maxLength(64))),
+    top_logprobs: z._default(z.optional(z.int().check(z.gte(0), z.lte(20))), 0),
     seed: z.optional(z.int().check(z.gte(0), z.lte(2147483647))),
     n: z._default(z.optional(z.int().check(z.gte(1), z.lte(16))), 1),
     logprobs: z._default(z.optional(z.boolean()), false),
     step: z.optional(z.int().check(z.gte(0), z.lte(1000000000))),
     stream: z._default(z.optional(z.boolean()), false)
+});
+
+/**
+ * One of the most likely tokens at a position and its log-probability (as `logprobs` computes it).
+ */
+export const zTopLogprob = z.object({
+    token: z.int().check(z.gte(0)),
+    logprob: z.number()
 });
 
 export const zSample = z.object({
@@ -597,7 +607,9 @@ export const zSample = z.object({
     tokens: z.optional(z.array(z.int())),
     logprobs: z.optional(z.array(z.number())),
     prompt_tokens: z.optional(z.array(z.int())),
-    prompt_logprobs: z.optional(z.array(z.nullable(z.number())))
+    prompt_logprobs: z.optional(z.array(z.nullable(z.number()))),
+    top_logprobs: z.optional(z.array(z.array(zTopLogprob))),
+    prompt_top_logprobs: z.optional(z.array(z.union([z.null(), z.array(zTopLogprob)])))
 });
 
 export const zSampleUsage = z.object({
@@ -645,7 +657,8 @@ export const zSampleChunk = z.object({
     prompt_index: z.int().check(z.gte(0)),
     delta: z.string(),
     finish_reason: z.nullable(z.enum(['stop', 'length'])),
-    logprob: z.optional(z.number())
+    logprob: z.optional(z.number()),
+    top_logprobs: z.optional(z.array(zTopLogprob))
 });
 
 export const zEmbeddingsRequest = z.object({
@@ -681,7 +694,8 @@ export const zCompletionRequest = z.object({
         z.array(z.string().check(z.minLength(1), z.maxLength(64))).check(z.maxLength(4))
     ])),
     seed: z.optional(z.int().check(z.gte(0), z.lte(2147483647))),
-    logprobs: z.nullish(z.int().check(z.gte(0), z.lte(1))),
+    stop_token_ids: z.optional(z.array(z.int().check(z.gte(0))).check(z.maxLength(64))),
+    logprobs: z.nullish(z.int().check(z.gte(0), z.lte(20))),
     stream: z._default(z.optional(z.boolean()), false),
     stream_options: z.nullish(z.object({
         include_usage: z.optional(z.boolean())
@@ -694,7 +708,9 @@ export const zCompletionChoice = z.object({
     text: z.string(),
     logprobs: z.nullable(z.object({
         tokens: z.array(z.string()),
-        token_logprobs: z.array(z.number())
+        token_logprobs: z.array(z.number()),
+        top_logprobs: z.array(z.record(z.string(), z.number())),
+        text_offset: z.array(z.int().check(z.gte(0)))
     })),
     finish_reason: z.nullable(z.enum(['stop', 'length']))
 });
@@ -726,7 +742,9 @@ export const zChatCompletionRequest = z.object({
         z.array(z.string().check(z.minLength(1), z.maxLength(64))).check(z.maxLength(4))
     ])),
     seed: z.nullish(z.int().check(z.gte(0), z.lte(2147483647))),
+    stop_token_ids: z.optional(z.array(z.int().check(z.gte(0))).check(z.maxLength(64))),
     logprobs: z.nullish(z.boolean()),
+    top_logprobs: z.nullish(z.int().check(z.gte(0), z.lte(20))),
     stream: z._default(z.nullish(z.boolean()), false),
     stream_options: z.nullish(z.object({
         include_usage: z.optional(z.boolean())
@@ -740,7 +758,11 @@ export const zChatCompletionLogprobs = z.nullable(z.object({
         token: z.string(),
         logprob: z.number(),
         bytes: z.nullable(z.array(z.int())),
-        top_logprobs: z.array(z.unknown()).check(z.maxLength(0))
+        top_logprobs: z.array(z.object({
+            token: z.string(),
+            logprob: z.number(),
+            bytes: z.nullable(z.array(z.int()))
+        }))
     }))
 }));
 

@@ -32,6 +32,8 @@ export interface TorchReferenceRequest {
   logprobs?: number[][];
   /** With `logprobs`: also return, per position, the sum of exp(log_softmax) over the vocab. */
   prob_sums?: boolean;
+  /** With `logprobs`: also return, per position, the k most likely `[id, logprob]` (position 0 null). */
+  top_logprobs?: number;
   /** The weighted mean NLL over examples and its gradient norm over the adapter's A and B. */
   train?: { examples: ReferenceExample[] };
   /**
@@ -58,6 +60,7 @@ export interface TorchReferenceAnswer {
   vocab_size: number;
   logprobs?: (number | null)[][];
   prob_sums?: number[][];
+  top_logprobs?: ([number, number][] | null)[][];
   loss?: number;
   grad_norm?: number;
   /** `number[][]` when `greedy` was a list. */

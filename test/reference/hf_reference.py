@@ -543,13 +543,25 @@ def handle(request):
     if "logprobs" in request:
         answer["logprobs"] = []
         sums = []
+        tops = []
+        k = request.get("top_logprobs", 0)
         with torch.no_grad():
             for tokens in request["logprobs"]:
                 lsm, lp = token_logprobs(model, tokens)
                 answer["logprobs"].append(lp)
                 sums.append(torch.logsumexp(lsm.double(), dim=-1).exp().tolist())
+                if k > 0:
+                    # Entry t: the k most likely tokens given tokens[<t], most likely first (ties:
+                    # the lower id first, as argmax); entry 0 is None.
+                    rows = []
+                    for row in lsm[:-1]:
+                        values, ids = torch.sort(row, descending=True, stable=True)
+                        rows.append([[i, v] for i, v in zip(ids[:k].tolist(), values[:k].tolist())])
+                    tops.append([None] + rows)
         if request.get("prob_sums"):
             answer["prob_sums"] = sums
+        if k > 0:
+            answer["top_logprobs"] = tops
     if "train" in request:
         answer["loss"], answer["grad_norm"] = train(model, request["train"])
     if "greedy" in request:

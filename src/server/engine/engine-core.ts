@@ -31,6 +31,7 @@ import {
   type RunState,
   type SampleParams,
   type SampleResult,
+  type TopLogprob,
   type TrainStepResult,
   type WeightsRef,
 } from "./types.js";
@@ -444,7 +445,7 @@ export class EngineCore {
     }
     checkPrompts(prompts);
     const w = this.decodeWeights(ref);
-    const prompted = params.prompt_logprobs ? promptLogprobs(w, prompts, params.max_tokens) : undefined;
+    const prompted = params.prompt_logprobs ? promptLogprobs(w, prompts, params.max_tokens, params.top_logprobs) : undefined;
     const result = sampleLoop(w, prompts, params, hooks, this.batcher.kvBudgetBytes);
     prompted?.(result);
     return result;
@@ -460,14 +461,14 @@ export class EngineCore {
   submitSample(ref: WeightsRef, prompts: Prompt[], params: Partial<SampleParams>, hooks: SampleHooks, done: SampleDone): void {
     const weights = this.weightsOf(ref);
     if (weights instanceof HfWeights) {
-      const prompted = params.prompt_logprobs ? hfPromptLogprobs(weights, prompts, params.max_tokens ?? 64) : undefined;
+      const prompted = params.prompt_logprobs ? hfPromptLogprobs(weights, prompts, params.max_tokens ?? 64, params.top_logprobs) : undefined;
       this.hfSampler.submit(weights, prompts, params, hooks, prompted ? (error, result) => (result && prompted(result), done(error, result)) : done);
       return;
     }
     checkPrompts(prompts);
     const w = weights;
     // Prompt logprobs come from the weights the request samples from, computed now.
-    const prompted = params.prompt_logprobs ? promptLogprobs(w, prompts, params.max_tokens) : undefined;
+    const prompted = params.prompt_logprobs ? promptLogprobs(w, prompts, params.max_tokens, params.top_logprobs) : undefined;
     this.batcher.submit(w, prompts, params, hooks, prompted ? (error, result) => (result && prompted(result), done(error, result)) : done);
   }
 
@@ -614,13 +615,20 @@ function checkPrompts(prompts: Prompt[]): void {
  * sampler would check it: a prompt too long for the context is a 400, not a failed forward pass.
  * @throws EngineError `context_length_exceeded` (param `prompts[i]`).
  */
-function promptLogprobs(w: DecodeWeights, prompts: Prompt[], maxTokens = SAMPLE_DEFAULTS.max_tokens): (result: SampleResult) => void {
+function promptLogprobs(w: DecodeWeights, prompts: Prompt[], maxTokens = SAMPLE_DEFAULTS.max_tokens, topK = 0): (result: SampleResult) => void {
   const encoded = encodeSamplePrompts(prompts, maxTokens, w.config.context_length);
-  const logprobs = sequenceLogprobs(w, encoded);
+  const top = topK > 0 ? { k: topK, out: [] as (TopLogprob[] | null)[][] } : undefined;
+  const logprobs = sequenceLogprobs(w, encoded, undefined, top);
+  return withPromptLogprobs(encoded, logprobs, top?.out);
+}
+
+/** Puts each prompt's tokens, logprobs (and top logprobs) on each completion of a result. */
+function withPromptLogprobs(encoded: number[][], logprobs: (number | null)[][], tops: (TopLogprob[] | null)[][] | undefined): (result: SampleResult) => void {
   return (result) => {
     for (const c of result.completions) {
       c.prompt_tokens = encoded[c.prompt_index]!;
       c.prompt_logprobs = logprobs[c.prompt_index]!;
+      if (tops) c.prompt_top_logprobs = tops[c.prompt_index]!;
     }
   };
 }
@@ -633,15 +641,11 @@ function freeDecode(s: Slot): void {
 }
 
 /** Like `promptLogprobs`, for a checkpoint model. */
-function hfPromptLogprobs(w: HfWeights, prompts: Prompt[], maxTokens: number): (result: SampleResult) => void {
+function hfPromptLogprobs(w: HfWeights, prompts: Prompt[], maxTokens: number, topK = 0): (result: SampleResult) => void {
   const encoded = prompts.map((p, i) => encodeSamplePrompt(w.codec, p, i, maxTokens, w.contextLength));
-  const logprobs = w.logprobs(encoded);
-  return (result) => {
-    for (const c of result.completions) {
-      c.prompt_tokens = encoded[c.prompt_index]!;
-      c.prompt_logprobs = logprobs[c.prompt_index]!;
-    }
-  };
+  const top = topK > 0 ? { k: topK, out: [] as (TopLogprob[] | null)[][] } : undefined;
+  const logprobs = w.logprobs(encoded, undefined, top);
+  return withPromptLogprobs(encoded, logprobs, top?.out);
 }
 
 /**

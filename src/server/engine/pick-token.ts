@@ -14,6 +14,8 @@ export interface PickOptions {
 export interface Picked {
   token: number;
   logprob: number;
+  /** The row's normaliser: every token's logprob is `logits[t] - logZ`. */
+  logZ: number;
 }
 
 /**
@@ -111,7 +113,7 @@ export function pickToken(logits: Float32Array, opts: PickOptions, rng: Rng, sum
   const n1 = never[1] ?? -1;
   const { max, argmax, logZ } = sums.normalizer(logits);
   const logprobOf = (t: number) => logits[t]! - logZ;
-  if (opts.temperature === 0) return { token: argmax, logprob: logprobOf(argmax) };
+  if (opts.temperature === 0) return { token: argmax, logprob: logprobOf(argmax), logZ };
 
   if (opts.topK <= 0 && opts.topP >= 1) {
     // Nothing is cut: every token in id order (the kept mass is the total).
@@ -123,9 +125,9 @@ export function pickToken(logits: Float32Array, opts: PickOptions, rng: Rng, sum
       if (i === n0 || i === n1) continue;
       last = i;
       u -= probs[i]!;
-      if (u < 0) return { token: i, logprob: logprobOf(i) };
+      if (u < 0) return { token: i, logprob: logprobOf(i), logZ };
     }
-    return { token: last, logprob: logprobOf(last) };
+    return { token: last, logprob: logprobOf(last), logZ };
   }
 
   const ids: number[] = [];
@@ -155,8 +157,8 @@ export function pickToken(logits: Float32Array, opts: PickOptions, rng: Rng, sum
   let u = rng.next() * mass;
   for (let i = 0; i < keep; i++) {
     u -= probs[i]!;
-    if (u < 0) return { token: ids[i]!, logprob: logprobOf(ids[i]!) };
+    if (u < 0) return { token: ids[i]!, logprob: logprobOf(ids[i]!), logZ };
   }
   const last = ids[keep - 1]!;
-  return { token: last, logprob: logprobOf(last) };
+  return { token: last, logprob: logprobOf(last), logZ };
 }

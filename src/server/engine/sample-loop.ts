@@ -1,10 +1,20 @@
 import { CompletionText } from "./completion-text.js";
 import { type DecodeWeights, type KvCache, forwardInto, logitsInto } from "./decoder.js";
 import { type PickOptions, pickToken } from "./pick-token.js";
+import { topLogprobs } from "./token-logprob.js";
 import { Rng } from "./rng.js";
-import { BOS, EOS, encodeText } from "./tokenizer.js";
+import { BOS, EOS, PAD, encodeText } from "./tokenizer.js";
 import { kvCacheBytes } from "./wasm/decode-kernels.js";
-import { type Completion, DEFAULT_KV_BUDGET_BYTES, EngineError, type Prompt, type SampleParams, type SampleResult, type TokenEvent } from "./types.js";
+import {
+  type Completion,
+  DEFAULT_KV_BUDGET_BYTES,
+  EngineError,
+  type Prompt,
+  type SampleParams,
+  type SampleResult,
+  type TokenEvent,
+  type TopLogprob,
+} from "./types.js";
 
 /** Sampling defaults, as documented on `SampleParams`. */
 export const SAMPLE_DEFAULTS: SampleParams = {
@@ -30,6 +40,9 @@ export interface SampleHooks {
 /** How a submitted request ends: exactly one of the two, once. */
 export type SampleDone = (error: Error | undefined, result: SampleResult | undefined) => void;
 
+/** The ids the byte models' normaliser leaves out (never sampled, no logprob). */
+const NEVER_SAMPLED: readonly number[] = [BOS, PAD];
+
 /** Rows per round of prefill (several prompts share one forward pass). */
 const PREFILL_ROWS = 2048;
 
@@ -42,6 +55,8 @@ interface Live {
   text: CompletionText;
   tokens: number[];
   logprobs: number[];
+  /** Each generated position's most likely tokens (when logprobs and top_logprobs are asked for). */
+  tops: TopLogprob[][];
   next: number;
   finish: "stop" | "length" | undefined;
 }
@@ -233,6 +248,7 @@ export class SampleBatcher {
           text: new CompletionText(p.stop),
           tokens: [],
           logprobs: [],
+          tops: [],
           next: 0,
           finish: p.max_tokens === 0 ? "length" : undefined,
         };
@@ -296,7 +312,9 @@ export class SampleBatcher {
 
   private pick(l: Live, logits: Float32Array): void {
     const { p, hooks } = l.job;
-    const { token, logprob } = pickToken(logits, l.job.opts, l.rng, l.job.w.shared.scratch.logitSums);
+    const { token, logprob, logZ } = pickToken(logits, l.job.opts, l.rng, l.job.w.shared.scratch.logitSums);
+    // Over the tokens the normaliser counts (all but BOS and PAD), as the logprob itself.
+    const tops = p.logprobs && p.top_logprobs ? topLogprobs(logits, logZ, p.top_logprobs, NEVER_SAMPLED) : undefined;
     let delta: string;
     if (token === EOS || p.stop_token_ids?.includes(token)) {
       delta = l.text.finish().delta;
@@ -304,6 +322,7 @@ export class SampleBatcher {
     } else {
       l.tokens.push(token);
       l.logprobs.push(logprob);
+      if (tops) l.tops.push(tops);
       const r = l.text.push(token);
       delta = r.delta;
       if (r.stopped) {
@@ -319,7 +338,8 @@ export class SampleBatcher {
       prompt_index: l.promptIndex,
       delta,
       finish_reason: l.finish ?? null,
-      ...(p.logprobs ? { logprob } : {}),
+      ...(p.logprobs ? { logprob, token } : {}),
+      ...(tops ? { top_logprobs: tops } : {}),
     });
   }
 
@@ -332,6 +352,7 @@ export class SampleBatcher {
       text: l.text.text ?? "",
       tokens: l.tokens,
       ...(p.logprobs ? { logprobs: l.logprobs } : {}),
+      ...(p.logprobs && p.top_logprobs ? { top_logprobs: l.tops } : {}),
       finish_reason: l.finish!,
     }));
     this.end(job, undefined, {

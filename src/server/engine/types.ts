@@ -171,6 +171,17 @@ export interface SampleParams {
   prompt_logprobs?: boolean;
   /** Generation also ends on these ids, as on the model's EOS (a chat template's end of turn); never returned. */
   stop_token_ids?: number[];
+  /**
+   * With `logprobs`, each generated position's this many most likely tokens; with
+   * `prompt_logprobs`, each prompt position's. 0 means none. @default 0
+   */
+  top_logprobs?: number;
+}
+
+/** One of the most likely tokens at a position, with its log-probability (as `logprobs` computes it). */
+export interface TopLogprob {
+  token: number;
+  logprob: number;
 }
 
 /** A prompt: text (BOS is prepended) or token ids (used as given). */
@@ -190,6 +201,10 @@ export interface Completion {
   /** The prompt's tokens and their log-probabilities (first null); present when prompt_logprobs was asked for. */
   prompt_tokens?: number[];
   prompt_logprobs?: (number | null)[];
+  /** Each generated position's `top_logprobs` most likely tokens; present when logprobs and top_logprobs were asked for. */
+  top_logprobs?: TopLogprob[][];
+  /** The same for each prompt position (the first null); present when prompt_logprobs and top_logprobs were asked for. */
+  prompt_top_logprobs?: (TopLogprob[] | null)[];
   finish_reason: "stop" | "length";
 }
 
@@ -207,6 +222,10 @@ export interface TokenEvent {
   /** Set on the last event of a completion. */
   finish_reason: "stop" | "length" | null;
   logprob?: number;
+  /** The token chosen (a stop id on the event that ends on one), when logprobs were asked for. */
+  token?: number;
+  /** The position's most likely tokens, when logprobs and top_logprobs were asked for. */
+  top_logprobs?: TopLogprob[];
 }
 
 export type EngineErrorCode =

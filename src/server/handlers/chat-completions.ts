@@ -9,6 +9,7 @@ import { parseModel, usage } from "./completions.js";
 import { chatStopIds, renderConversation } from "./conversations.js";
 import { runSample, streamSample } from "./inference.js";
 import { checkSampleSize } from "./sample-size.js";
+import { chatTopLogprobs, checkTopLogprobs, stopTokenIds } from "./token-options.js";
 
 type Schemas = components["schemas"];
 
@@ -40,6 +41,8 @@ export const createChatCompletion: Handler<"createChatCompletion"> = async (ctx)
   checkSampleSize(1, n, maxTokens, ctx.services.limits.maxSampleTokens);
   const { weights } = await resolveWeights(ctx, run, step, "model");
   const withLogprobs = body.logprobs === true;
+  checkTopLogprobs(body.top_logprobs, withLogprobs, "logprobs is not true");
+  const stopIds = stopTokenIds(body.stop_token_ids, codec, chatStopIds(codec));
   const params: SampleParams = {
     max_tokens: maxTokens,
     temperature: body.temperature ?? 1,
@@ -48,7 +51,8 @@ export const createChatCompletion: Handler<"createChatCompletion"> = async (ctx)
     stop: body.stop === undefined || body.stop === null ? [] : typeof body.stop === "string" ? [body.stop] : body.stop,
     n,
     logprobs: withLogprobs,
-    stop_token_ids: chatStopIds(codec),
+    top_logprobs: body.top_logprobs ?? 0,
+    stop_token_ids: stopIds,
   };
   if (typeof body.seed === "number") params.seed = body.seed;
   const renameParam = (param: string) => (param === "run_id" || param === "step" ? "model" : param.replace(/^prompts\[0\]/, "messages"));
@@ -66,7 +70,9 @@ export const createChatCompletion: Handler<"createChatCompletion"> = async (ctx)
         started.add(event.index);
         if (event.delta !== "" || delta.role) delta.content = event.delta;
         const logprobs =
-          withLogprobs && event.logprob !== undefined ? { content: [{ token: event.delta, logprob: event.logprob, bytes: null, top_logprobs: [] }] } : null;
+          withLogprobs && event.logprob !== undefined
+            ? { content: [{ token: event.delta, logprob: event.logprob, bytes: null, top_logprobs: chatTopLogprobs(codec, event.top_logprobs) }] }
+            : null;
         const chunk: Schemas["ChatCompletionChunk"] = {
           ...head,
           object: "chat.completion.chunk",
@@ -97,7 +103,14 @@ export const createChatCompletion: Handler<"createChatCompletion"> = async (ctx)
       index: c.index,
       message: { role: "assistant", content: c.text },
       logprobs: withLogprobs
-        ? { content: c.tokens.map((t, k) => ({ token: codec.decode([t]), logprob: c.logprobs?.[k] ?? 0, bytes: null, top_logprobs: [] })) }
+        ? {
+            content: c.tokens.map((t, k) => ({
+              token: codec.decode([t]),
+              logprob: c.logprobs?.[k] ?? 0,
+              bytes: null,
+              top_logprobs: chatTopLogprobs(codec, c.top_logprobs?.[k]),
+            })),
+          }
         : null,
       finish_reason: c.finish_reason,
     })),

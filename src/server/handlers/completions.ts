@@ -1,12 +1,13 @@
 import type { components } from "../../../generated/schema.js";
 import { ApiError } from "../wire/api-error.js";
 import { type Handler, json } from "../context.js";
-import type { Completion, SampleParams } from "../engine/types.js";
+import type { SampleParams } from "../engine/types.js";
 import { newCompletionId } from "../store/ids.js";
 import { checkSampleSize } from "./sample-size.js";
 import { ownedRun } from "../runs/run-access.js";
 import { resolveWeights } from "../runs/weights.js";
 import { checkFiniteSample, runSample, streamSample } from "./inference.js";
+import { completionChunkLogprobs, completionLogprobs, stopTokenIds } from "./token-options.js";
 
 type Schemas = components["schemas"];
 
@@ -25,6 +26,8 @@ export const createCompletion: Handler<"createCompletion"> = async (ctx) => {
   const { weights, step } = await resolveWeights(ctx, run, requested, "model");
   const stop = body.stop === undefined || body.stop === null ? [] : typeof body.stop === "string" ? [body.stop] : body.stop;
   const withLogprobs = body.logprobs !== undefined && body.logprobs !== null;
+  const codec = ctx.services.engine.codec(run.config.base_model);
+  const stopIds = stopTokenIds(body.stop_token_ids, codec);
   const params: SampleParams = {
     max_tokens: body.max_tokens,
     temperature: body.temperature,
@@ -33,8 +36,10 @@ export const createCompletion: Handler<"createCompletion"> = async (ctx) => {
     stop,
     n: body.n,
     logprobs: withLogprobs,
+    top_logprobs: body.logprobs ?? 0,
   };
   if (body.seed !== undefined) params.seed = body.seed;
+  if (stopIds.length > 0) params.stop_token_ids = stopIds;
   const renameParam = (param: string) =>
     param === "run_id" || param === "step"
       ? "model"
@@ -46,16 +51,23 @@ export const createCompletion: Handler<"createCompletion"> = async (ctx) => {
   const head = { id, object: "text_completion" as const, created, model: body.model };
 
   if (body.stream) {
+    // Each choice's text so far, for `text_offset`.
+    const sent = new Map<number, number>();
     await streamSample(
       ctx,
       weights,
       prompts,
       params,
       (event) => {
+        const offset = sent.get(event.index) ?? 0;
+        sent.set(event.index, offset + event.delta.length);
         const choice: Schemas["CompletionChoice"] = {
           index: event.index,
           text: event.delta,
-          logprobs: withLogprobs && event.logprob !== undefined ? { tokens: [event.delta], token_logprobs: [event.logprob] } : null,
+          logprobs:
+            withLogprobs && event.logprob !== undefined && event.token !== undefined
+              ? completionChunkLogprobs(codec, event.delta, event.token, event.logprob, event.top_logprobs, offset)
+              : null,
           finish_reason: event.finish_reason,
         };
         return { ...head, choices: [choice] } satisfies Schemas["CompletionResponse"];
@@ -77,7 +89,7 @@ export const createCompletion: Handler<"createCompletion"> = async (ctx) => {
     choices: result.completions.map((c) => ({
       index: c.index,
       text: c.text,
-      logprobs: withLogprobs ? { tokens: c.tokens.map(tokenText), token_logprobs: c.logprobs ?? [] } : null,
+      logprobs: withLogprobs ? completionLogprobs(codec, c.tokens, c.logprobs ?? [], c.top_logprobs) : null,
       finish_reason: c.finish_reason,
     })),
     usage: usage(result.prompt_tokens, result.completion_tokens),
@@ -98,14 +110,4 @@ export function parseModel(model: string): { runId: string; step: number | undef
 /** OpenAI usage counts. */
 export function usage(prompt: number, completion: number): NonNullable<Schemas["CompletionResponse"]["usage"]> {
   return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
-}
-
-/**
- * The text of one byte-level token, as OpenAI spells tokens that are not whole characters:
- * ASCII bytes as themselves, other bytes as `bytes:\xNN`, end of sequence as `<|endoftext|>`.
- */
-function tokenText(token: Completion["tokens"][number]): string {
-  if (token < 0x80) return String.fromCharCode(token);
-  if (token < 0x100) return `bytes:\\x${token.toString(16).padStart(2, "0")}`;
-  return "<|endoftext|>";
 }

@@ -6,6 +6,7 @@ import { toApiError } from "../runs/engine-errors.js";
 import { ownedRun } from "../runs/run-access.js";
 import { allFinite, nonFiniteWeights } from "./finite-results.js";
 import { checkSampleSize } from "./sample-size.js";
+import { checkTopLogprobs, stopTokenIds as withStopTokenIds } from "./token-options.js";
 import { EventStream } from "../wire/event-stream.js";
 import { resolveWeights, weightsLost } from "../runs/weights.js";
 import { chatStopIds, renderConversation } from "./conversations.js";
@@ -62,7 +63,9 @@ export const sample: Handler<"sample"> = async (ctx) => {
       "prompt_logprobs",
     );
   }
-  const { prompts, renameParam, stopTokenIds } = promptsOf(ctx, run.config.base_model);
+  const { prompts, renameParam, stopTokenIds: templateStops } = promptsOf(ctx, run.config.base_model);
+  const stopTokenIds = withStopTokenIds(body.stop_token_ids, ctx.services.engine.codec(run.config.base_model), templateStops);
+  checkTopLogprobs(body.top_logprobs, body.logprobs || body.prompt_logprobs, "neither logprobs nor prompt_logprobs is true");
   checkSampleSize(prompts.length, body.n, body.max_tokens, ctx.services.limits.maxSampleTokens);
   const { weights, step } = await resolveWeights(ctx, run, body.step);
   const params: SampleParams = {
@@ -74,6 +77,7 @@ export const sample: Handler<"sample"> = async (ctx) => {
     n: body.n,
     logprobs: body.logprobs,
     prompt_logprobs: body.prompt_logprobs,
+    top_logprobs: body.top_logprobs,
   };
   if (body.seed !== undefined) params.seed = body.seed;
   if (stopTokenIds.length > 0) params.stop_token_ids = stopTokenIds;
@@ -86,6 +90,7 @@ export const sample: Handler<"sample"> = async (ctx) => {
       (event) => {
         const chunk: Schemas["SampleChunk"] = { index: event.index, prompt_index: event.prompt_index, delta: event.delta, finish_reason: event.finish_reason };
         if (event.logprob !== undefined) chunk.logprob = event.logprob;
+        if (event.top_logprobs !== undefined) chunk.top_logprobs = event.top_logprobs;
         return chunk;
       },
       renameParam ? { renameParam } : {},
@@ -99,10 +104,12 @@ export const sample: Handler<"sample"> = async (ctx) => {
     if (body.logprobs) {
       out.tokens = c.tokens;
       out.logprobs = c.logprobs ?? [];
+      if (body.top_logprobs > 0) out.top_logprobs = c.top_logprobs ?? [];
     }
     if (body.prompt_logprobs) {
       out.prompt_tokens = c.prompt_tokens ?? [];
       out.prompt_logprobs = c.prompt_logprobs ?? [];
+      if (body.top_logprobs > 0) out.prompt_top_logprobs = c.prompt_top_logprobs ?? [];
     }
     return out;
   });

@@ -4,10 +4,11 @@ import { type TokenCodec, encodeWithBos } from "../codec.js";
 import { FullLogitSums, fullNormalizer, pickToken, type PickOptions } from "../pick-token.js";
 import { Rng } from "../rng.js";
 import { SAMPLE_DEFAULTS, type SampleDone, type SampleHooks } from "../sample-loop.js";
-import { type Completion, DEFAULT_KV_BUDGET_BYTES, EngineError, type Prompt, type SampleParams, type SampleResult } from "../types.js";
+import { type Completion, DEFAULT_KV_BUDGET_BYTES, EngineError, type Prompt, type SampleParams, type SampleResult, type TopLogprob } from "../types.js";
 import { FastKvCache, type FastLora, type HfFastModel } from "./hf-fast-model.js";
 import { HfKvCache, type HfLoraTensors, type HfModel } from "./hf-model.js";
 import { hfEmbeddings, hfLogprobs } from "./hf-train.js";
+import { topLogprobs } from "../token-logprob.js";
 
 /** A checkpoint's weights on one of the engine's two paths: tfjs tensors, or the fast path's arrays. */
 type HfPath = { kind: "tfjs"; model: HfModel; lora: HfLoraTensors | undefined } | { kind: "fast"; model: HfFastModel; lora: FastLora | undefined };
@@ -64,11 +65,12 @@ export class HfWeights {
 
   /**
    * Per-token log-probabilities of each sequence (position 0 null), as `hfLogprobs`; with `hits`,
-   * also whether each token was the most likely one (for token accuracy).
+   * also whether each token was the most likely one (for token accuracy); with `top`, each
+   * position's `top.k` most likely tokens.
    */
-  logprobs(sequences: readonly number[][], hits?: boolean[][]): (number | null)[][] {
+  logprobs(sequences: readonly number[][], hits?: boolean[][], top?: { k: number; out: (TopLogprob[] | null)[][] }): (number | null)[][] {
     const p = this.path;
-    if (p.kind === "tfjs") return hfLogprobs(p.model, p.lora, sequences, hits);
+    if (p.kind === "tfjs") return hfLogprobs(p.model, p.lora, sequences, hits, top);
     const V = p.model.spec.vocab;
     return sequences.map((tokens) => {
       const cache = this.newCache() as FastKvCache;
@@ -76,12 +78,16 @@ export class HfWeights {
       const logits = p.model.logits(hidden, tokens.length);
       const lp: (number | null)[] = [null];
       const hit: boolean[] = [false];
+      const tops: (TopLogprob[] | null)[] = [null];
       for (let t = 1; t < tokens.length; t++) {
-        const n = fullNormalizer(logits.subarray((t - 1) * V, t * V));
+        const row = logits.subarray((t - 1) * V, t * V);
+        const n = fullNormalizer(row);
         lp.push(logits[(t - 1) * V + tokens[t]!]! - n.logZ);
         hit.push(n.argmax === tokens[t]);
+        if (top) tops.push(topLogprobs(row, n.logZ, top.k));
       }
       hits?.push(hit);
+      top?.out.push(tops);
       return lp;
     });
   }
@@ -134,6 +140,8 @@ interface Live {
   decoded: string;
   tokens: number[];
   logprobs: number[];
+  /** Each generated position's most likely tokens (when logprobs and top_logprobs are asked for). */
+  tops: TopLogprob[][];
   next: number;
   finish: "stop" | "length" | undefined;
 }
@@ -272,6 +280,7 @@ export class HfSampler {
           decoded: "",
           tokens: [],
           logprobs: [],
+          tops: [],
           next: 0,
           finish: p.max_tokens === 0 ? "length" : undefined,
         };
@@ -310,7 +319,9 @@ export class HfSampler {
 
   private pick(l: Live, logits: Float32Array): void {
     const { p, hooks, w } = l.job;
-    const { token, logprob } = pickToken(logits, l.job.opts, l.rng, sums, w.codec.neverSampled);
+    const { token, logprob, logZ } = pickToken(logits, l.job.opts, l.rng, sums, w.codec.neverSampled);
+    // Over every row of the LM head, as the logprob itself.
+    const tops = p.logprobs && p.top_logprobs ? topLogprobs(logits, logZ, p.top_logprobs) : undefined;
     let delta: string;
     if (w.codec.stopIds.includes(token) || p.stop_token_ids?.includes(token)) {
       delta = l.text.finish().delta;
@@ -318,6 +329,7 @@ export class HfSampler {
     } else {
       l.tokens.push(token);
       l.logprobs.push(logprob);
+      if (tops) l.tops.push(tops);
       const full = w.codec.decode(l.tokens);
       // A byte-fallback token may end mid-character: wait for the rest.
       let r = { delta: "", stopped: false };
@@ -335,7 +347,14 @@ export class HfSampler {
       }
     }
     l.next = token;
-    hooks.onToken?.({ index: l.index, prompt_index: l.promptIndex, delta, finish_reason: l.finish ?? null, ...(p.logprobs ? { logprob } : {}) });
+    hooks.onToken?.({
+      index: l.index,
+      prompt_index: l.promptIndex,
+      delta,
+      finish_reason: l.finish ?? null,
+      ...(p.logprobs ? { logprob, token } : {}),
+      ...(tops ? { top_logprobs: tops } : {}),
+    });
   }
 
   private maybeFinish(job: Job): void {
@@ -347,6 +366,7 @@ export class HfSampler {
       text: l.text.text ?? "",
       tokens: l.tokens,
       ...(p.logprobs ? { logprobs: l.logprobs } : {}),
+      ...(p.logprobs && p.top_logprobs ? { top_logprobs: l.tops } : {}),
       finish_reason: l.finish!,
     }));
     this.end(job, undefined, {

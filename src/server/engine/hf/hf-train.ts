@@ -3,8 +3,9 @@ import type { EncodedBatch } from "../encode-batch.js";
 import { weightedCrossEntropy } from "../grad-ops.js";
 import type { LoraParams } from "../lora.js";
 import { type PolicyBatch, type PolicyLossFn, policyLoss } from "../rl-loss.js";
-import type { LossSpec } from "../types.js";
+import type { LossSpec, TopLogprob } from "../types.js";
 import { fullNormalizer } from "../pick-token.js";
+import { topLogprobs } from "../token-logprob.js";
 import { HfKvCache, type HfLoraTensors, type HfModel } from "./hf-model.js";
 
 /** A loss and its gradient, in the LoRA pairs' order as `[at, bt]`. */
@@ -116,9 +117,16 @@ const CHUNK = 8;
 /**
  * `log_softmax` over every row of the LM head of each token given the ones before, on the
  * sampler's path (`extend` on fresh caches), position 0 null. `hits`, when given, receives for
- * each sequence whether each token (from position 1) is the argmax given the ones before.
+ * each sequence whether each token (from position 1) is the argmax given the ones before; `top`,
+ * each position's `top.k` most likely tokens (position 0 null, see `topLogprobs`).
  */
-export function hfLogprobs(model: HfModel, lora: HfLoraTensors | undefined, sequences: readonly number[][], hits?: boolean[][]): (number | null)[][] {
+export function hfLogprobs(
+  model: HfModel,
+  lora: HfLoraTensors | undefined,
+  sequences: readonly number[][],
+  hits?: boolean[][],
+  top?: { k: number; out: (TopLogprob[] | null)[][] },
+): (number | null)[][] {
   const tf = model.tf;
   const V = model.spec.vocab;
   const out: (number | null)[][] = [];
@@ -139,14 +147,17 @@ export function hfLogprobs(model: HfModel, lora: HfLoraTensors | undefined, sequ
           logitsT.dispose();
           const lp: (number | null)[] = [null];
           const hit: boolean[] = [false];
+          const tops: (TopLogprob[] | null)[] = [null];
           for (let t = 1; t < tokens.length; t++) {
             const l = logits.subarray((t - 1) * V, t * V);
             const n = fullNormalizer(l);
             lp.push(l[tokens[t]!]! - n.logZ);
             hit.push(n.argmax === tokens[t]);
+            if (top) tops.push(topLogprobs(l, n.logZ, top.k));
           }
           out.push(lp);
           hits?.push(hit);
+          top?.out.push(tops);
           row += tokens.length;
         }
       } finally {
