@@ -576,6 +576,11 @@ export class EngineCore {
     return this.graph(m).logits(encodeBatch(batch, m.contextLength), s.lora);
   }
 
+  /** The base models whose weights this core has read (checkpoint models: on either path). */
+  heldModels(): string[] {
+    return [...this.models.entries()].filter(([, m]) => m.kind === "byte" || m.hf !== undefined || m.fast !== undefined).map(([id]) => id);
+  }
+
   /** Frees every tensor. */
   dispose(): void {
     this.batcher.failAll(new Error("engine is closed"));

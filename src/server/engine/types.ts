@@ -315,6 +315,11 @@ export interface Engine {
   ): Promise<SampleResult>;
   /** Mean-pooled final hidden states, one vector per input. */
   embeddings(weights: WeightsRef, inputs: string[]): Promise<number[][]>;
+  /**
+   * The base models whose weights each worker holds, by worker: a checkpoint model is on one
+   * worker only, however many runs, adapters and samples use it.
+   */
+  heldModels(): Promise<string[][]>;
   /** Stops the workers. */
   close(): Promise<void>;
 }

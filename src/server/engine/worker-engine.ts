@@ -51,7 +51,10 @@ export interface EngineOptions {
   workerNice?: number;
   /**
    * Hugging Face checkpoint folders to serve next to the built-in models (Llama, Mistral, Qwen2,
-   * Qwen3). Each is checked before any worker starts; every worker reads the weights on first use.
+   * Qwen3). Each is checked before any worker starts. A checkpoint lives on one worker (the
+   * first on worker 0, the next on worker 1, ...), which reads its tokenizer and weights, once,
+   * and computes every run, adapter and sample of it, with ONNX Runtime's threads on every core
+   * for its products: the base weights are held once per process, never once per worker.
    */
   models?: HfModelSource[];
   /**
@@ -145,18 +148,20 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     );
   }
   const models: HfModelSource[] = [...checkpoints.values()].map((c) => ({ path: c.dir, id: c.id, contextLength: c.info.context_length }));
+  // Worker i is the home of checkpoints i, i + count, ...
+  const homeOf = new Map(models.map((m, i) => [m.id!, i % count]));
   const slots: Slot[] = [];
   try {
     await Promise.all(
-      Array.from({ length: count }, async () => {
+      Array.from({ length: count }, async (_, index) => {
         const worker = spawn({
           nice: options.workerNice ?? 5,
-          models,
+          models: models.filter((m) => homeOf.get(m.id!) === index),
           ...(options.hfCompute === undefined ? {} : { hfCompute: options.hfCompute }),
           ...(options.kvBudgetBytes === undefined ? {} : { kvBudgetBytes: options.kvBudgetBytes }),
         });
         const slot: Slot = { worker, pending: new Map(), dispatch: new FairDispatch(), pinned: 0, sampling: 0, sampleCalls: 0 };
-        slots.push(slot);
+        slots[index] = slot;
         const onError = (e: Error) => fail(e);
         const onExit = (code: number) => fail(new Error(`engine worker exited with code ${code} while starting`));
         let fail: (e: Error) => void = () => {};
@@ -181,18 +186,25 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
       }),
     );
   } catch (e) {
-    await Promise.all(slots.map((s) => s.worker.terminate()));
+    await Promise.all(slots.filter(Boolean).map((s) => s.worker.terminate()));
     throw e;
   }
-  return new WorkerEngine(slots, checkpoints);
+  const homes = new Map([...homeOf].map(([id, i]) => [id, slots[i]!]));
+  return new WorkerEngine(slots, checkpoints, homes);
 }
 
-/** The Engine over worker threads; runs and adapters are pinned to a worker so their calls stay ordered. */
+/**
+ * The Engine over worker threads; runs and adapters are pinned to a worker so their calls stay
+ * ordered. A built-in model is on every worker; a checkpoint model only on its home worker.
+ */
 class WorkerEngine implements Engine {
   private nextId = 1;
   private readonly runs = new Map<string, Slot>();
-  /** Frozen adapters (checkpoints) are loaded on every worker: sampling them can use every core. */
-  private readonly adapters = new Set<string>();
+  /**
+   * Frozen adapters (checkpoints) by key, with the workers holding them: every worker that has
+   * their base model, so sampling them can use every core where the base weights are.
+   */
+  private readonly adapters = new Map<string, Slot[]>();
   /**
    * Per live run: its config and a version that every call which may change its weights bumps
    * (when the call is made, so the order of calls decides which weights a sample sees).
@@ -206,6 +218,8 @@ class WorkerEngine implements Engine {
   constructor(
     private readonly slots: Slot[],
     private readonly checkpoints: ReadonlyMap<string, HfCheckpoint>,
+    /** Each checkpoint model's worker. */
+    private readonly homes: ReadonlyMap<string, Slot>,
   ) {
     for (const slot of slots) {
       slot.worker.on("message", (m: WorkerMessage) => this.onMessage(slot, m));
@@ -257,14 +271,19 @@ class WorkerEngine implements Engine {
     });
   }
 
-  private leastPinned(): Slot {
-    return this.slots.reduce((best, s) => (s.pinned < best.pinned ? s : best));
+  /**
+   * The workers that hold a model: its home for a checkpoint, every worker for a built-in model
+   * (and for an unknown id, whose call any worker refuses alike).
+   */
+  private servers(modelId: string): Slot[] {
+    const home = this.homes.get(modelId);
+    return home ? [home] : this.slots;
   }
 
-  private pin(map: Map<string, Slot>, key: string): Slot {
+  private pin(map: Map<string, Slot>, key: string, modelId: string): Slot {
     let slot = map.get(key);
     if (!slot) {
-      slot = this.leastPinned();
+      slot = this.servers(modelId).reduce((best, s) => (s.pinned < best.pinned ? s : best));
       slot.pinned++;
       map.set(key, slot);
     }
@@ -292,10 +311,9 @@ class WorkerEngine implements Engine {
    */
   private weightsSlot(ref: WeightsRef): Slot {
     if ("runId" in ref) return this.runSlot(ref.runId);
-    if (!this.adapters.has(ref.adapterKey)) {
-      throw new EngineError("adapter_not_found", `adapter ${JSON.stringify(ref.adapterKey)} is not loaded`);
-    }
-    return this.slots.reduce((best, s) => (s.pending.size < best.pending.size ? s : best));
+    const holders = this.adapters.get(ref.adapterKey);
+    if (!holders) throw new EngineError("adapter_not_found", `adapter ${JSON.stringify(ref.adapterKey)} is not loaded`);
+    return holders.reduce((best, s) => (s.pending.size < best.pending.size ? s : best));
   }
 
   listModels(): ModelInfo[] {
@@ -340,7 +358,7 @@ class WorkerEngine implements Engine {
   async createRun(runId: string, config: RunConfig): Promise<RunState> {
     this.changed(runId, config);
     const isNew = !this.runs.has(runId);
-    const slot = this.pin(this.runs, runId);
+    const slot = this.pin(this.runs, runId, config.base_model);
     try {
       return await this.call(slot, "createRun", [runId, config]);
     } catch (e) {
@@ -352,7 +370,7 @@ class WorkerEngine implements Engine {
   async loadRun(runId: string, config: RunConfig, state: RunState): Promise<void> {
     this.changed(runId, config);
     const isNew = !this.runs.has(runId);
-    const slot = this.pin(this.runs, runId);
+    const slot = this.pin(this.runs, runId, config.base_model);
     try {
       await this.call(slot, "loadRun", [runId, config, state]);
     } catch (e) {
@@ -395,20 +413,24 @@ class WorkerEngine implements Engine {
   }
 
   async loadAdapter(key: string, config: RunConfig, adapter: Uint8Array): Promise<void> {
-    // Not visible to sample() until every worker has it.
+    // Not visible to sample() until every worker that holds its base model has it.
+    const previous = this.adapters.get(key);
     this.adapters.delete(key);
+    const holders = this.servers(config.base_model);
     try {
-      await Promise.all(this.slots.map((slot) => this.call(slot, "loadAdapter", [key, config, adapter])));
+      await Promise.all(holders.map((slot) => this.call(slot, "loadAdapter", [key, config, adapter])));
     } catch (e) {
-      await Promise.allSettled(this.slots.map((slot) => this.call(slot, "unloadAdapter", [key])));
+      await Promise.allSettled([...new Set([...holders, ...(previous ?? [])])].map((slot) => this.call(slot, "unloadAdapter", [key])));
       throw e;
     }
-    this.adapters.add(key);
+    this.adapters.set(key, holders);
   }
 
   async unloadAdapter(key: string): Promise<void> {
-    if (!this.adapters.delete(key)) return;
-    await Promise.all(this.slots.map((slot) => this.call(slot, "unloadAdapter", [key])));
+    const holders = this.adapters.get(key);
+    if (!holders) return;
+    this.adapters.delete(key);
+    await Promise.all(holders.map((slot) => this.call(slot, "unloadAdapter", [key])));
   }
 
   /**
@@ -491,9 +513,12 @@ class WorkerEngine implements Engine {
     const home = this.runSlot(runId);
     const entry = this.live.get(runId);
     let replica = this.replicas.get(runId);
-    const other = this.slots.filter((s) => s !== home).reduce((best, s) => (this.load(s) < this.load(best) ? s : best));
-    const target = replica && replica.version === entry?.version ? replica.slot : other;
-    if (!entry || this.load(home) === 0 || this.load(target) >= this.load(home)) return { slot: home };
+    // Only a worker holding the run's base model can take a copy.
+    const others = entry ? this.servers(entry.config.base_model).filter((s) => s !== home) : [];
+    if (!entry || others.length === 0) return { slot: home };
+    const other = others.reduce((best, s) => (this.load(s) < this.load(best) ? s : best));
+    const target = replica && replica.version === entry.version ? replica.slot : other;
+    if (this.load(home) === 0 || this.load(target) >= this.load(home)) return { slot: home };
     if (!replica || replica.version !== entry.version) {
       const key = `live\u0000${runId}\u0000${this.nextReplica++}`;
       const exported = this.call(home, "exportAdapter", [runId]);
@@ -509,6 +534,10 @@ class WorkerEngine implements Engine {
 
   async embeddings(weights: WeightsRef, inputs: string[]): Promise<number[][]> {
     return this.call(this.weightsSlot(weights), "embeddings", [weights, inputs]);
+  }
+
+  heldModels(): Promise<string[][]> {
+    return Promise.all(this.slots.map((slot) => this.call(slot, "heldModels", [])));
   }
 
   async close(): Promise<void> {

@@ -18,6 +18,7 @@ export const WORKER_METHODS = [
   "unloadAdapter",
   "sample",
   "embeddings",
+  "heldModels",
 ] as const satisfies readonly (keyof EngineCore)[];
 
 export type WorkerMethod = (typeof WORKER_METHODS)[number];

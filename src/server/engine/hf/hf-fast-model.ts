@@ -36,7 +36,7 @@ export type RowLoss = (row: number, logp: number) => { value: number; g: number 
 const MODULES: readonly TargetModule[] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
 
 /** Rows of the LM head's logits computed at once (`rows × vocab` floats). */
-const HEAD_ROWS = 128;
+const HEAD_ROWS = 64;
 
 /**
  * The Llama family's decoder as `HfModel` computes it (transformers' float32 arithmetic), written
@@ -120,9 +120,9 @@ export class HfFastModel {
     const rope = this.rope(seq);
     const saved: LayerSaved[] = [];
     for (let li = 0; li < layers; li++) {
-      const s = this.layerForward(li, x, rows, seq, rope, lora);
+      const { saved: s, out } = this.layerForward(li, x, rows, seq, rope, lora);
       saved.push(s);
-      x = s.out;
+      x = out;
     }
     const final = rmsNorm(x, this.finalNorm, d, this.spec.rmsEps);
     // The LM head in row blocks: logits, loss and dlogits of a block, then its share of dhidden.
@@ -167,7 +167,11 @@ export class HfFastModel {
       live.forEach((t, i) => dh.set(dhBlock.subarray(i * d, (i + 1) * d), t * d));
     }
     let dx = rmsNormBackward(dh, final, this.finalNorm, d);
-    for (let li = layers - 1; li >= 0; li--) dx = this.layerBackward(li, saved[li]!, dx, rows, seq, rope, lora, grads);
+    for (let li = layers - 1; li >= 0; li--) {
+      dx = this.layerBackward(li, saved[li]!, dx, rows, seq, rope, lora, grads);
+      // Its activations are garbage from here on: the backward pass frees as it goes.
+      saved.length = li;
+    }
     return loss;
   }
 
@@ -309,24 +313,16 @@ export class HfFastModel {
     return dx;
   }
 
-  private layerForward(li: number, x: Float32Array, rows: number, seq: number, rope: Rope, lora: FastLora): LayerSaved {
-    const layer = this.layers[li]!;
-    const { hidden: d, heads: H, kvHeads: KV, headDim: hd, intermediate: I, rmsEps: eps } = this.spec;
-    const n = rows * seq;
-    const norm1 = rmsNorm(x, layer.inputNorm, d, eps);
-    const q = this.linear(norm1.y, n, li, "q_proj", lora);
-    const k = this.linear(norm1.y, n, li, "k_proj", lora);
-    const v = this.linear(norm1.y, n, li, "v_proj", lora);
-    const qn = layer.qNorm ? rmsNorm(q.y, layer.qNorm, hd, eps) : undefined;
-    const kn = layer.kNorm ? rmsNorm(k.y, layer.kNorm, hd, eps) : undefined;
-    // [rows·heads, seq, hd] layouts for the batched products; k and v repeated per query head.
-    const Q = toHeads(qn?.y ?? q.y, rows, seq, H, hd, 1, rope);
-    const K = toHeads(kn?.y ?? k.y, rows, seq, KV, hd, H / KV, rope);
-    const Vh = toHeads(v.y, rows, seq, KV, hd, H / KV, undefined);
-    const B = rows * H;
-    const P = this.mm.mm(Q, K, seq, hd, seq, false, true, B);
+  /**
+   * The causal attention probabilities `[rows·heads, seq, seq]` of Q `[rows·heads, seq, hd]` and
+   * K `[rows·kvHeads, seq, hd]` (each KV head serving its group of consecutive query heads).
+   * Cheap next to the projections, so the backward pass computes them again rather than keep them.
+   */
+  private attentionProbs(Q: Float32Array, K: Float32Array, rows: number, seq: number): Float32Array {
+    const { heads: H, kvHeads: KV, headDim: hd } = this.spec;
+    const P = this.mm.mm(Q, K, (H / KV) * seq, hd, seq, false, true, rows * KV);
     const scale = hd ** -0.5;
-    for (let b = 0; b < B; b++) {
+    for (let b = 0; b < rows * H; b++) {
       for (let i = 0; i < seq; i++) {
         const row = P.subarray((b * seq + i) * seq, (b * seq + i + 1) * seq);
         let max = Number.NEGATIVE_INFINITY;
@@ -343,7 +339,27 @@ export class HfFastModel {
         row.fill(0, i + 1);
       }
     }
-    const O = this.mm.mm(P, Vh, seq, seq, hd, false, false, B);
+    return P;
+  }
+
+  private layerForward(li: number, x: Float32Array, rows: number, seq: number, rope: Rope, lora: FastLora): { saved: LayerSaved; out: Float32Array } {
+    const layer = this.layers[li]!;
+    const { hidden: d, heads: H, kvHeads: KV, headDim: hd, intermediate: I, rmsEps: eps } = this.spec;
+    const n = rows * seq;
+    const norm1 = rmsNorm(x, layer.inputNorm, d, eps);
+    const q = this.linear(norm1.y, n, li, "q_proj", lora);
+    const k = this.linear(norm1.y, n, li, "k_proj", lora);
+    const v = this.linear(norm1.y, n, li, "v_proj", lora);
+    const qn = layer.qNorm ? rmsNorm(q.y, layer.qNorm, hd, eps) : undefined;
+    const kn = layer.kNorm ? rmsNorm(k.y, layer.kNorm, hd, eps) : undefined;
+    // [rows·heads, seq, hd] layouts for the batched products. The query heads that share a KV
+    // head are consecutive, so Q is also [rows·kvHeads, rep·seq, hd] against K and V as they are
+    // ([rows·kvHeads, seq, hd]): transformers' `repeat_kv` without the copies.
+    const Q = toHeads(qn?.y ?? q.y, rows, seq, H, hd, rope);
+    const K = toHeads(kn?.y ?? k.y, rows, seq, KV, hd, rope);
+    const Vh = toHeads(v.y, rows, seq, KV, hd, undefined);
+    const P = this.attentionProbs(Q, K, rows, seq);
+    const O = this.mm.mm(P, Vh, (H / KV) * seq, seq, hd, false, false, rows * KV);
     const merged = fromHeads(O, rows, seq, H, hd);
     const o = this.linear(merged, n, li, "o_proj", lora);
     const x1 = new Float32Array(n * d);
@@ -359,8 +375,26 @@ export class HfFastModel {
     const down = this.linear(act, n, li, "down_proj", lora);
     const out = new Float32Array(n * d);
     for (let i = 0; i < out.length; i++) out[i] = x1[i]! + down.y[i]!;
-    // Only what the backward pass reads is kept: the projections' outputs (but the MLP's) are not.
-    return { norm1, qu: q.u, ku: k.u, vu: v.u, qn, kn, Q, K, Vh, P, merged, ou: o.u, norm2, gate, up, act, downU: down.u, out };
+    // Only what the backward pass reads and cannot recompute elementwise is kept: not the
+    // projections' outputs (but the MLP's), the norms' outputs or the MLP's activation.
+    const saved: LayerSaved = {
+      norm1: unnormed(norm1),
+      qu: q.u,
+      ku: k.u,
+      vu: v.u,
+      qn: qn && unnormed(qn),
+      kn: kn && unnormed(kn),
+      Q,
+      K,
+      Vh,
+      merged,
+      ou: o.u,
+      norm2: unnormed(norm2),
+      gate,
+      up,
+      downU: down.u,
+    };
+    return { saved, out };
   }
 
   private layerBackward(
@@ -377,7 +411,12 @@ export class HfFastModel {
     const { hidden: d, heads: H, kvHeads: KV, headDim: hd, intermediate: I } = this.spec;
     const n = rows * seq;
     // MLP: out = x1 + down(silu(gate) · up).
-    const dact = this.linearBackward(dout, s.act, s.downU, n, li, "down_proj", lora, grads);
+    const act = new Float32Array(n * I);
+    for (let i = 0; i < act.length; i++) {
+      const g = s.gate.y[i]!;
+      act[i] = Math.fround(g / (1 + Math.exp(-g))) * s.up.y[i]!;
+    }
+    const dact = this.linearBackward(dout, act, s.downU, n, li, "down_proj", lora, grads);
     const dgate = new Float32Array(n * I);
     const dup = new Float32Array(n * I);
     for (let i = 0; i < dgate.length; i++) {
@@ -386,37 +425,43 @@ export class HfFastModel {
       dup[i] = dact[i]! * g * sig;
       dgate[i] = dact[i]! * s.up.y[i]! * sig * (1 + g * (1 - sig));
     }
-    const dh2 = this.linearBackward(dgate, s.norm2.y, s.gate.u, n, li, "gate_proj", lora, grads);
-    const dh2u = this.linearBackward(dup, s.norm2.y, s.up.u, n, li, "up_proj", lora, grads);
+    const norm2y = renorm(s.norm2, layer.postNorm, d);
+    const dh2 = this.linearBackward(dgate, norm2y, s.gate.u, n, li, "gate_proj", lora, grads);
+    const dh2u = this.linearBackward(dup, norm2y, s.up.u, n, li, "up_proj", lora, grads);
     for (let i = 0; i < dh2.length; i++) dh2[i] = dh2[i]! + dh2u[i]!;
     const dx1 = rmsNormBackward(dh2, s.norm2, layer.postNorm, d);
     for (let i = 0; i < dx1.length; i++) dx1[i] = dx1[i]! + dout[i]!;
     // Attention: x1 = x + o_proj(attention(q, k, v)).
     const dmerged = this.linearBackward(dx1, s.merged, s.ou, n, li, "o_proj", lora, grads);
-    const dO = toHeads(dmerged, rows, seq, H, hd, 1, undefined);
+    const dO = toHeads(dmerged, rows, seq, H, hd, undefined);
     const B = rows * H;
-    const dP = this.mm.mm(dO, s.Vh, seq, hd, seq, false, true, B);
-    const dV = this.mm.mm(s.P, dO, seq, seq, hd, true, false, B);
+    const G = rows * KV;
+    const rs = (H / KV) * seq;
+    // In the grouped layout of the forward pass, dV and dK sum over the query heads of a group.
+    const P = this.attentionProbs(s.Q, s.K, rows, seq);
+    const dP = this.mm.mm(dO, s.Vh, rs, hd, seq, false, true, G);
+    const dV = this.mm.mm(P, dO, seq, rs, hd, true, false, G);
     const scale = hd ** -0.5;
     for (let b = 0; b < B; b++) {
       for (let i = 0; i < seq; i++) {
         const o = (b * seq + i) * seq;
         let dot = 0;
-        for (let j = 0; j <= i; j++) dot += dP[o + j]! * s.P[o + j]!;
-        for (let j = 0; j <= i; j++) dP[o + j] = s.P[o + j]! * (dP[o + j]! - dot) * scale;
+        for (let j = 0; j <= i; j++) dot += dP[o + j]! * P[o + j]!;
+        for (let j = 0; j <= i; j++) dP[o + j] = P[o + j]! * (dP[o + j]! - dot) * scale;
         dP.fill(0, o + i + 1, o + seq);
       }
     }
-    const dQ = this.mm.mm(dP, s.K, seq, seq, hd, false, false, B);
-    const dK = this.mm.mm(dP, s.Q, seq, seq, hd, true, false, B);
-    let dq = fromHeadsBackward(dQ, rows, seq, H, hd, 1, rope);
-    let dk = fromHeadsBackward(dK, rows, seq, KV, hd, H / KV, rope);
-    const dv = fromHeadsBackward(dV, rows, seq, KV, hd, H / KV, undefined);
+    const dQ = this.mm.mm(dP, s.K, rs, seq, hd, false, false, G);
+    const dK = this.mm.mm(dP, s.Q, seq, rs, hd, true, false, G);
+    let dq = fromHeadsBackward(dQ, rows, seq, H, hd, rope);
+    let dk = fromHeadsBackward(dK, rows, seq, KV, hd, rope);
+    const dv = fromHeadsBackward(dV, rows, seq, KV, hd, undefined);
     if (s.qn) dq = rmsNormBackward(dq, s.qn, layer.qNorm!, hd);
     if (s.kn) dk = rmsNormBackward(dk, s.kn, layer.kNorm!, hd);
-    const dh = this.linearBackward(dq, s.norm1.y, s.qu, n, li, "q_proj", lora, grads);
-    const dhk = this.linearBackward(dk, s.norm1.y, s.ku, n, li, "k_proj", lora, grads);
-    const dhv = this.linearBackward(dv, s.norm1.y, s.vu, n, li, "v_proj", lora, grads);
+    const norm1y = renorm(s.norm1, layer.inputNorm, d);
+    const dh = this.linearBackward(dq, norm1y, s.qu, n, li, "q_proj", lora, grads);
+    const dhk = this.linearBackward(dk, norm1y, s.ku, n, li, "k_proj", lora, grads);
+    const dhv = this.linearBackward(dv, norm1y, s.vu, n, li, "v_proj", lora, grads);
     for (let i = 0; i < dh.length; i++) dh[i] = dh[i]! + dhk[i]! + dhv[i]!;
     const dx = rmsNormBackward(dh, s.norm1, layer.inputNorm, d);
     for (let i = 0; i < dx.length; i++) dx[i] = dx[i]! + dx1[i]!;
@@ -496,33 +541,51 @@ function ropeInto(
   }
 }
 
-interface Normed {
-  /** The input, its normalised and weighted output, and `1/sqrt(mean(x²) + eps)` per vector. */
+/** An RMSNorm as its backward pass needs it: the input and `1/sqrt(mean(x²) + eps)` per vector. */
+interface NormSaved {
   x: Float32Array;
-  y: Float32Array;
   rs: Float32Array;
+}
+
+/** An RMSNorm's input, its `rs` and its normalised, weighted output. */
+interface Normed extends NormSaved {
+  y: Float32Array;
 }
 
 /** A layer's activations for its backward pass (`*u`: a LoRA pair's `x · A`). */
 interface LayerSaved {
-  norm1: Normed;
+  norm1: NormSaved;
   qu: Float32Array | undefined;
   ku: Float32Array | undefined;
   vu: Float32Array | undefined;
-  qn: Normed | undefined;
-  kn: Normed | undefined;
+  qn: NormSaved | undefined;
+  kn: NormSaved | undefined;
+  /** `[rows·heads, seq, hd]` after RoPE. */
   Q: Float32Array;
+  /** `[rows·kvHeads, seq, hd]`, K after RoPE. */
   K: Float32Array;
   Vh: Float32Array;
-  P: Float32Array;
   merged: Float32Array;
   ou: Float32Array | undefined;
-  norm2: Normed;
+  norm2: NormSaved;
   gate: { y: Float32Array; u: Float32Array | undefined };
   up: { y: Float32Array; u: Float32Array | undefined };
-  act: Float32Array;
   downU: Float32Array | undefined;
-  out: Float32Array;
+}
+
+function unnormed({ x, rs }: Normed): NormSaved {
+  return { x, rs };
+}
+
+/** `rmsNorm`'s output again from what was saved of it: the same float32 operations, so the same bits. */
+function renorm(s: NormSaved, w: Float32Array, width: number): Float32Array {
+  const y = new Float32Array(s.x.length);
+  for (let v = 0; v < s.rs.length; v++) {
+    const o = v * width;
+    const r = s.rs[v]!;
+    for (let j = 0; j < width; j++) y[o + j] = w[j]! * Math.fround(s.x[o + j]! * r);
+  }
+  return y;
 }
 
 /** transformers' RMSNorm over consecutive vectors of `width`: `w · x / sqrt(mean(x²) + eps)`. */
@@ -542,7 +605,7 @@ function rmsNorm(x: Float32Array, w: Float32Array, width: number, eps: number): 
 }
 
 /** dx of `rmsNorm` given dy: `rs · (dy·w - x̂ · mean(dy·w · x̂))`, `x̂ = x · rs`. */
-function rmsNormBackward(dy: Float32Array, s: Normed, w: Float32Array, width: number): Float32Array {
+function rmsNormBackward(dy: Float32Array, s: NormSaved, w: Float32Array, width: number): Float32Array {
   const dx = new Float32Array(dy.length);
   for (let v = 0; v < s.rs.length; v++) {
     const o = v * width;
@@ -555,28 +618,23 @@ function rmsNormBackward(dy: Float32Array, s: Normed, w: Float32Array, width: nu
   return dx;
 }
 
-/**
- * `[rows·seq, heads·hd]` → `[rows·heads·rep, seq, hd]`, each head repeated `rep` times in place
- * (transformers' `repeat_kv`), with RoPE applied when given (`x · cos + rotate_half(x) · sin`).
- */
-function toHeads(x: Float32Array, rows: number, seq: number, heads: number, hd: number, rep: number, rope: Rope | undefined): Float32Array {
-  const out = new Float32Array(rows * heads * rep * seq * hd);
+/** `[rows·seq, heads·hd]` → `[rows·heads, seq, hd]`, with RoPE applied when given (`x · cos + rotate_half(x) · sin`). */
+function toHeads(x: Float32Array, rows: number, seq: number, heads: number, hd: number, rope: Rope | undefined): Float32Array {
+  const out = new Float32Array(rows * heads * seq * hd);
   const half = hd / 2;
   for (let r = 0; r < rows; r++) {
     for (let t = 0; t < seq; t++) {
       const src = (r * seq + t) * heads * hd;
       for (let h = 0; h < heads; h++) {
         const s = src + h * hd;
-        for (let c = 0; c < rep; c++) {
-          const dst = (((r * heads + h) * rep + c) * seq + t) * hd;
-          if (!rope) out.set(x.subarray(s, s + hd), dst);
-          else {
-            const cs = rope.cos.subarray(t * hd, (t + 1) * hd);
-            const sn = rope.sin.subarray(t * hd, (t + 1) * hd);
-            for (let i = 0; i < half; i++) {
-              out[dst + i] = Math.fround(x[s + i]! * cs[i]!) - Math.fround(x[s + i + half]! * sn[i]!);
-              out[dst + i + half] = Math.fround(x[s + i + half]! * cs[i + half]!) + Math.fround(x[s + i]! * sn[i + half]!);
-            }
+        const dst = ((r * heads + h) * seq + t) * hd;
+        if (!rope) out.set(x.subarray(s, s + hd), dst);
+        else {
+          const cs = rope.cos.subarray(t * hd, (t + 1) * hd);
+          const sn = rope.sin.subarray(t * hd, (t + 1) * hd);
+          for (let i = 0; i < half; i++) {
+            out[dst + i] = Math.fround(x[s + i]! * cs[i]!) - Math.fround(x[s + i + half]! * sn[i]!);
+            out[dst + i + half] = Math.fround(x[s + i + half]! * cs[i + half]!) + Math.fround(x[s + i]! * sn[i + half]!);
           }
         }
       }
@@ -595,27 +653,22 @@ function fromHeads(x: Float32Array, rows: number, seq: number, heads: number, hd
   return out;
 }
 
-/** The gradient of `toHeads`: repeated heads summed, RoPE undone (`dx = dy · cos + rotate_halfᵀ(dy · sin)`). */
-function fromHeadsBackward(dy: Float32Array, rows: number, seq: number, heads: number, hd: number, rep: number, rope: Rope | undefined): Float32Array {
+/** The gradient of `toHeads`: RoPE undone (`dx = dy · cos + rotate_halfᵀ(dy · sin)`). */
+function fromHeadsBackward(dy: Float32Array, rows: number, seq: number, heads: number, hd: number, rope: Rope | undefined): Float32Array {
   const out = new Float32Array(rows * seq * heads * hd);
   const half = hd / 2;
-  const acc = new Float64Array(hd);
   for (let r = 0; r < rows; r++) {
     for (let t = 0; t < seq; t++) {
       for (let h = 0; h < heads; h++) {
-        acc.fill(0);
-        for (let c = 0; c < rep; c++) {
-          const src = (((r * heads + h) * rep + c) * seq + t) * hd;
-          for (let i = 0; i < hd; i++) acc[i] = acc[i]! + dy[src + i]!;
-        }
+        const src = ((r * heads + h) * seq + t) * hd;
         const dst = ((r * seq + t) * heads + h) * hd;
-        if (!rope) for (let i = 0; i < hd; i++) out[dst + i] = acc[i]!;
+        if (!rope) out.set(dy.subarray(src, src + hd), dst);
         else {
           const cs = rope.cos.subarray(t * hd, (t + 1) * hd);
           const sn = rope.sin.subarray(t * hd, (t + 1) * hd);
           for (let i = 0; i < half; i++) {
-            out[dst + i] = acc[i]! * cs[i]! + acc[i + half]! * sn[i + half]!;
-            out[dst + i + half] = acc[i + half]! * cs[i + half]! - acc[i]! * sn[i]!;
+            out[dst + i] = dy[src + i]! * cs[i]! + dy[src + i + half]! * sn[i + half]!;
+            out[dst + i + half] = dy[src + i + half]! * cs[i + half]! - dy[src + i]! * sn[i]!;
           }
         }
       }
