@@ -129,7 +129,7 @@ export async function benchHfModel(): Promise<{ markdown: string; figures: Recor
     execFileSync("mkdir", ["-p", adapterDir]);
     writeFileSync(join(adapterDir, "adapter_model.safetensors"), core.exportAdapter("bench"));
     writeFileSync(join(adapterDir, "adapter_config.json"), JSON.stringify(core.exportState("bench").adapter_config));
-    // Peak RSS of the server's engine (its own process, 2 workers) with this model loaded and one run trained.
+    // Peak RSS of `frontier-signal serve` (its own process, 2 workers) with this model loaded, one run trained and sampled.
     const rss = JSON.parse(
       execFileSync(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./hf-engine-rss.ts", import.meta.url)), dir], {
         encoding: "utf8",
@@ -227,7 +227,7 @@ export async function benchHfModel(): Promise<{ markdown: string; figures: Recor
       "",
     );
     lines.push(
-      `Memory: the server's engine (2 worker threads, in a process of its own) with this model loaded, one run created, trained one step and sampled: peak RSS ${(figures.engine_peak_rss_bytes / 2 ** 30).toFixed(2)} GiB, ${figures.peak_rss_over_weights.toFixed(2)}× the model's float32 weight bytes (${(figures.float32_weight_bytes / 2 ** 30).toFixed(2)} GiB; goal ≤ 2.5×). Each worker that computes on the model holds its own float32 copy (a run's worker trains it; a sample may also go to the other worker).`,
+      `Memory: \`frontier-signal serve --model\` in a process of its own (2 engine workers), over HTTP: one run created, one forward_backward of the batch above, one optim_step, one greedy sample; the server's peak RSS (VmHWM) ${(figures.engine_peak_rss_bytes / 2 ** 30).toFixed(2)} GiB, ${figures.peak_rss_over_weights.toFixed(2)}× the model's float32 weight bytes (${(figures.float32_weight_bytes / 2 ** 30).toFixed(2)} GiB; goal ≤ 2.5×). The checkpoint lives on one worker, which reads the weights once and computes every run, adapter and sample of it (ONNX Runtime's threads use both cores for its products); the rest is the tokenizer (once in the HTTP thread, once in that worker), both workers' tensor runtimes, and a micro-batch's saved activations (≤ 192 MiB).`,
       "",
     );
     if (torch.ok) {
