@@ -227,7 +227,7 @@ export async function benchHfModel(): Promise<{ markdown: string; figures: Recor
       "",
     );
     lines.push(
-      `Memory: \`frontier-signal serve --model\` in a process of its own (2 engine workers), over HTTP: one run created, one forward_backward of the batch above, one optim_step, one greedy sample; the server's peak RSS (VmHWM) ${(figures.engine_peak_rss_bytes / 2 ** 30).toFixed(2)} GiB, ${figures.peak_rss_over_weights.toFixed(2)}× the model's float32 weight bytes (${(figures.float32_weight_bytes / 2 ** 30).toFixed(2)} GiB; goal ≤ 2.5×). The checkpoint lives on one worker, which reads the weights once and computes every run, adapter and sample of it (ONNX Runtime's threads use both cores for its products); the rest is the tokenizer (once in the HTTP thread, once in that worker), both workers' tensor runtimes, and a micro-batch's saved activations (≤ 192 MiB).`,
+      `Memory: \`frontier-signal serve --model\` in a process of its own (2 engine workers), over HTTP: one run created, one forward_backward of the batch above, one optim_step, one greedy sample; the server's peak RSS (VmHWM) ${(figures.engine_peak_rss_bytes / 2 ** 30).toFixed(2)} GiB, ${figures.peak_rss_over_weights.toFixed(2)}× the model's float32 weight bytes (${(figures.float32_weight_bytes / 2 ** 30).toFixed(2)} GiB; goal ≤ 2.5×). The checkpoint lives on one worker, which reads the weights once and computes every run, adapter and sample of it (ONNX Runtime's threads use both cores for its products); the rest is the tokenizer (once in the HTTP thread, once in that worker), both workers' tensor runtimes, and a micro-batch's saved activations (≤ 96 MiB).`,
       "",
     );
     if (torch.ok) {

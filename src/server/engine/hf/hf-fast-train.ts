@@ -8,10 +8,11 @@ import type { LossAndGrads } from "./hf-train.js";
 /**
  * Bytes of saved activations one micro-batch of the fast path may hold: the server's peak memory
  * while training is the base weights plus this (plus the LM head's row block), so it is kept to
- * what a step's products need to run at full rate (two rows of 128 tokens on a 30-layer
- * 576-wide model: 177 MB).
+ * what a step's products need to run at full rate. On a 30-layer 576-wide model that is one row
+ * of 128 tokens (88 MB); a step of 4 such rows took 3% longer than in micro-batches of two
+ * (`scripts/bench/hf-model.ts`'s batch, alternated runs), for 88 MB less at its peak.
  */
-const MICRO_BATCH_BYTES = 192 * 2 ** 20;
+const MICRO_BATCH_BYTES = 96 * 2 ** 20;
 
 /** `hfLossAndGrads` on the fast path: mean weighted cross-entropy (weights already normalised). */
 export function fastLossAndGrads(model: HfFastModel, batch: EncodedBatch, lora: LoraParams): LossAndGrads {
