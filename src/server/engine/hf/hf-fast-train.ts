@@ -9,8 +9,9 @@ import type { LossAndGrads } from "./hf-train.js";
  * Bytes of saved activations one micro-batch of the fast path may hold: the server's peak memory
  * while training is the base weights plus this (plus the LM head's row block), so it is kept to
  * what a step's products need to run at full rate. On a 30-layer 576-wide model that is one row
- * of 128 tokens (88 MB); a step of 4 such rows took 3% longer than in micro-batches of two
- * (`scripts/bench/hf-model.ts`'s batch, alternated runs), for 88 MB less at its peak.
+ * of 128 tokens (88 MB): the bench's step of 4 such rows, in six alternated runs each, took a
+ * median 10.6 s against 11.2 s in micro-batches of two (fastest 10.0 s against 9.1 s; the
+ * difference is within this machine's noise), for 88 MB less at the server's peak.
  */
 const MICRO_BATCH_BYTES = 96 * 2 ** 20;
 
