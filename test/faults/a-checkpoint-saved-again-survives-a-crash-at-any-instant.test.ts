@@ -1,9 +1,10 @@
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../helpers/free-port.js";
+import { holdSyscalls, rawApi, requireStrace } from "./strace-harness.js";
 import { spawnServer, type SpawnedServer } from "./spawn-server.js";
 
 // Saving a checkpoint again at a step that has one must never destroy the acknowledged copy.
@@ -17,8 +18,7 @@ const KEY = "sk-fault-checkpoint";
 const QA = [{ prompt: "Q: red?\nA:", completion: " apple\n" }];
 const GREEDY = { prompts: ["Q: red?\nA:"], max_tokens: 8, temperature: 0 };
 
-const STRACE = spawnSync("strace", ["-V"]).status === 0;
-if (!STRACE) throw new Error("these tests need strace (Debian: apt-get install -y strace; .ci/run installs it)");
+requireStrace();
 
 let dataDir: string;
 let port: number;
@@ -30,41 +30,7 @@ async function serve(): Promise<SpawnedServer> {
   return server;
 }
 
-async function api(method: string, pathname: string, body?: unknown): Promise<{ status: number; json: any; bytes: Uint8Array }> {
-  const response = await fetch(`http://127.0.0.1:${port}${pathname}`, {
-    method,
-    headers: { authorization: `Bearer ${KEY}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const bytes = new Uint8Array(await response.arrayBuffer());
-  let json: unknown;
-  try {
-    json = JSON.parse(new TextDecoder().decode(bytes));
-  } catch {
-    json = undefined;
-  }
-  return { status: response.status, json, bytes };
-}
-
-/** Attaches strace to every thread of `pid`, holding each of `syscalls` for `holdMs` on entry. */
-async function holdSyscalls(pid: number, syscalls: string[], holdMs: number): Promise<ChildProcess> {
-  const list = syscalls.join(",");
-  const strace = spawn("strace", ["-f", "-e", `trace=${list}`, "-e", `inject=${list}:delay_enter=${holdMs * 1000}`, "-o", "/dev/null", "-p", String(pid)], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  spawned.push(strace);
-  let err = "";
-  await new Promise<void>((resolve, reject) => {
-    strace.stderr!.on("data", (chunk: Buffer) => {
-      err += chunk.toString();
-      if (/attached/.test(err)) resolve();
-    });
-    strace.once("exit", (code) => reject(new Error(`strace exited (${String(code)}) before attaching: ${err}`)));
-  });
-  // Every thread of the process is attached within a moment of the first one.
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  return strace;
-}
+const api = rawApi(() => port, KEY);
 
 beforeAll(async () => {
   dataDir = await mkdtemp(path.join(tmpdir(), "signal-fault-checkpoint-"));
@@ -103,7 +69,7 @@ describe("a checkpoint saved again at its step, with the server killed during th
   for (const window of windows) {
     it(`leaves it whole when the kill lands in ${window.name}`, async () => {
       const server = await serve();
-      const strace = await holdSyscalls(server.child.pid!, window.syscalls, window.holdMs);
+      const strace = await holdSyscalls(server.child.pid!, window.syscalls, window.holdMs, spawned);
       const resave = api("POST", `/v1/runs/${runId}/checkpoints`, { mode: "state" }).catch(() => undefined);
       await new Promise((resolve) => setTimeout(resolve, window.killAfterMs));
       server.child.kill("SIGKILL");

@@ -1,9 +1,10 @@
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { freePort } from "../helpers/free-port.js";
+import { holdSyscalls, rawApi, requireStrace } from "./strace-harness.js";
 import { spawnServer, type SpawnedServer } from "./spawn-server.js";
 
 // The removal of an expired checkpoint, with the server SIGKILLed inside it: strace holds one
@@ -16,8 +17,7 @@ import { spawnServer, type SpawnedServer } from "./spawn-server.js";
 const KEY = "sk-fault-expiry";
 const QA = [{ prompt: "Q: red?\nA:", completion: " apple\n" }];
 
-const STRACE = spawnSync("strace", ["-V"]).status === 0;
-if (!STRACE) throw new Error("these tests need strace (Debian: apt-get install -y strace; .ci/run installs it)");
+requireStrace();
 
 let dataDir: string;
 let port: number;
@@ -29,41 +29,7 @@ async function serve(): Promise<SpawnedServer> {
   return server;
 }
 
-async function api(method: string, pathname: string, body?: unknown): Promise<{ status: number; json: any; bytes: Uint8Array }> {
-  const response = await fetch(`http://127.0.0.1:${port}${pathname}`, {
-    method,
-    headers: { authorization: `Bearer ${KEY}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const bytes = new Uint8Array(await response.arrayBuffer());
-  let json: unknown;
-  try {
-    json = JSON.parse(new TextDecoder().decode(bytes));
-  } catch {
-    json = undefined;
-  }
-  return { status: response.status, json, bytes };
-}
-
-/** Attaches strace to every thread of `pid`, holding each of `syscalls` for `holdMs` on entry. */
-async function holdSyscalls(pid: number, syscalls: string[], holdMs: number): Promise<ChildProcess> {
-  const list = syscalls.join(",");
-  const strace = spawn("strace", ["-f", "-e", `trace=${list}`, "-e", `inject=${list}:delay_enter=${holdMs * 1000}`, "-o", "/dev/null", "-p", String(pid)], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  spawned.push(strace);
-  let err = "";
-  await new Promise<void>((resolve, reject) => {
-    strace.stderr!.on("data", (chunk: Buffer) => {
-      err += chunk.toString();
-      if (/attached/.test(err)) resolve();
-    });
-    strace.once("exit", (code) => reject(new Error(`strace exited (${String(code)}) before attaching: ${err}`)));
-  });
-  // Every thread of the process is attached within a moment of the first one.
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  return strace;
-}
+const api = rawApi(() => port, KEY);
 
 beforeAll(async () => {
   dataDir = await mkdtemp(path.join(tmpdir(), "signal-fault-expiry-"));
@@ -103,7 +69,7 @@ describe("an expired checkpoint whose removal is cut by a SIGKILL", () => {
       const step: number = saved.json.step;
       // The shortest lifetime there is; nothing asks for the checkpoint meanwhile.
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, Date.parse(saved.json.expires_at) - Date.now()) + 50));
-      const strace = await holdSyscalls(server.child.pid!, window.syscalls, window.holdMs);
+      const strace = await holdSyscalls(server.child.pid!, window.syscalls, window.holdMs, spawned);
       const found = await api("GET", `/v1/runs/${runId}/checkpoints/${step}`);
       expect(found.json.error.code).toBe("checkpoint_expired");
       await new Promise((resolve) => setTimeout(resolve, window.killAfterMs));
