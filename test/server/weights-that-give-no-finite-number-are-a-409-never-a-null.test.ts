@@ -46,12 +46,22 @@ describe("weights that give no finite number", () => {
     poisoned = true;
     try {
       expectNonFiniteWeights(await call(server, "POST", `/v1/runs/${runId}/forward`, { body: { batch: [{ text: "a b" }] } }), runId);
-      expectNonFiniteWeights(await call(server, "POST", `/v1/runs/${runId}/sample`, { body: { prompts: ["a"], max_tokens: 2, logprobs: true } }), runId);
+      // Greedy, so the (healthy) engine under the stand-in emits tokens: a random draw could end on
+      // the stop token at once, leaving no logprob to poison.
+      expectNonFiniteWeights(
+        await call(server, "POST", `/v1/runs/${runId}/sample`, { body: { prompts: ["a"], max_tokens: 2, temperature: 0, logprobs: true } }),
+        runId,
+      );
       expectNonFiniteWeights(await call(server, "POST", `/v1/runs/${runId}/embeddings`, { body: { inputs: ["a"] } }), runId);
-      expectNonFiniteWeights(await call(server, "POST", "/v1/completions", { body: { model: runId, prompt: "a", max_tokens: 2, logprobs: 1 } }), runId);
+      expectNonFiniteWeights(
+        await call(server, "POST", "/v1/completions", { body: { model: runId, prompt: "a", max_tokens: 2, temperature: 0, logprobs: 1 } }),
+        runId,
+      );
     } finally {
       poisoned = false;
     }
     expect((await call(server, "POST", `/v1/runs/${runId}/forward`, { body: { batch: [{ text: "a b" }] } })).status).toBe(200);
+    const healthy = await call(server, "POST", `/v1/runs/${runId}/sample`, { body: { prompts: ["a"], max_tokens: 2, temperature: 0, logprobs: true } });
+    expect(healthy.body.samples[0].tokens.length).toBeGreaterThan(0);
   });
 });
