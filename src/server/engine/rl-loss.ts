@@ -120,13 +120,12 @@ export function checkLoss(batch: Example[], loss: LossSpec | undefined): void {
 }
 
 /**
- * Encodes a checked RL batch (see `checkLoss`): rows padded with PAD, and for input position
- * t the target `tokens[t+1]` with its sampler logprob and advantage.
- * @throws EngineError `context_length_exceeded` (param `batch[i]`), `invalid_example` for bad ids.
+ * The ids of token examples against the vocabulary, and their lengths against the context; with
+ * `sampledTargets`, also that no target is an id a sampler never produces (an RL target must be
+ * one a sample can hold).
+ * @throws EngineError `invalid_example` naming `batch[i].tokens[j]`, `context_length_exceeded` naming `batch[i]`.
  */
-export function encodePolicyBatch(batch: Example[], contextLength: number, codec: TokenCodec = BYTE_CODEC): PolicyBatch {
-  if (!Array.isArray(batch) || batch.length === 0) throw new EngineError("invalid_example", "batch must hold at least one example", "batch");
-  const examples = batch as { tokens: number[]; logprobs: number[]; advantages: number[] }[];
+function checkTokenRows(examples: readonly { tokens: number[] }[], contextLength: number, codec: TokenCodec, sampledTargets: boolean): void {
   examples.forEach((e, i) => {
     const bad = e.tokens.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= codec.vocabSize);
     if (bad >= 0)
@@ -135,21 +134,31 @@ export function encodePolicyBatch(batch: Example[], contextLength: number, codec
         `batch[${i}].tokens[${bad}] is ${String(e.tokens[bad])}; token ids are integers in [0, ${codec.vocabSize})`,
         `batch[${i}].tokens[${bad}]`,
       );
-    const special = e.tokens.findIndex((t, j) => j > 0 && codec.neverSampled.includes(t));
+    const special = sampledTargets ? e.tokens.findIndex((t, j) => j > 0 && codec.neverSampled.includes(t)) : -1;
     if (special >= 0)
       throw new EngineError(
         "invalid_example",
         `batch[${i}].tokens[${special}] is ${e.tokens[special]}, which a sampler never produces: an RL target must be a token a sample can hold`,
         `batch[${i}].tokens[${special}]`,
       );
-    if (e.tokens.length > contextLength) {
+    if (e.tokens.length > contextLength)
       throw new EngineError(
         "context_length_exceeded",
         `batch[${i}] is ${e.tokens.length} tokens but the model's context length is ${contextLength}`,
         `batch[${i}]`,
       );
-    }
   });
+}
+
+/**
+ * Encodes a checked RL batch (see `checkLoss`): rows padded with PAD, and for input position
+ * t the target `tokens[t+1]` with its sampler logprob and advantage.
+ * @throws EngineError `context_length_exceeded` (param `batch[i]`), `invalid_example` for bad ids.
+ */
+export function encodePolicyBatch(batch: Example[], contextLength: number, codec: TokenCodec = BYTE_CODEC): PolicyBatch {
+  if (!Array.isArray(batch) || batch.length === 0) throw new EngineError("invalid_example", "batch must hold at least one example", "batch");
+  const examples = batch as { tokens: number[]; logprobs: number[]; advantages: number[] }[];
+  checkTokenRows(examples, contextLength, codec, true);
   const rows = examples.length;
   const seq = Math.max(2, ...examples.map((e) => e.tokens.length));
   const tokens = new Int32Array(rows * seq).fill(codec.pad);
@@ -182,21 +191,7 @@ export function encodePolicyBatch(batch: Example[], contextLength: number, codec
 export function encodeLinearBatch(batch: Example[], contextLength: number, codec: TokenCodec = BYTE_CODEC): EncodedBatch {
   if (!Array.isArray(batch) || batch.length === 0) throw new EngineError("invalid_example", "batch must hold at least one example", "batch");
   const examples = batch as { tokens: number[]; advantages: number[] }[];
-  examples.forEach((e, i) => {
-    const bad = e.tokens.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= codec.vocabSize);
-    if (bad >= 0)
-      throw new EngineError(
-        "invalid_example",
-        `batch[${i}].tokens[${bad}] is ${String(e.tokens[bad])}; token ids are integers in [0, ${codec.vocabSize})`,
-        `batch[${i}].tokens[${bad}]`,
-      );
-    if (e.tokens.length > contextLength)
-      throw new EngineError(
-        "context_length_exceeded",
-        `batch[${i}] is ${e.tokens.length} tokens but the model's context length is ${contextLength}`,
-        `batch[${i}]`,
-      );
-  });
+  checkTokenRows(examples, contextLength, codec, false);
   const rows = examples.length;
   const seq = Math.max(2, ...examples.map((e) => e.tokens.length));
   const tokens = new Int32Array(rows * seq).fill(codec.pad);
