@@ -1,6 +1,6 @@
 import path from "node:path";
 import { parseArgs } from "node:util";
-import type { HfModelSource } from "./engine/index.js";
+import { DEFAULT_MODEL_ID, type HfModelSource } from "./engine/index.js";
 import { SERVER_DEFAULTS, startServer } from "./start-server.js";
 
 const USAGE = `Usage: frontier-signal serve [options]
@@ -20,7 +20,7 @@ Options:
                    its id the folder's name; --model ID=DIR names it; repeat for several
   --max-context N  cap every checkpoint's context (prompt + completion, or one training
                    example) at N tokens (default: its max_position_embeddings)
-  --default-model ID  the model listed first and marked default (default signal-byte-base)
+  --default-model ID  the model listed first and marked default (default ${DEFAULT_MODEL_ID})
   --cors-origin O  a page origin that may call from a browser, e.g. http://localhost:5173,
                    or * for any; repeat for several (default: loopback origins only)
   --allowed-host H a host name the server answers under besides loopback ones (a request

@@ -12,6 +12,7 @@ import type { RunEvents } from "./runs/run-events.js";
 import type { Admission } from "./runs/admission.js";
 import type { CheckpointExpiry } from "./runs/checkpoint-expiry.js";
 import type { ServerLimits } from "./limits.js";
+import type { ApiError } from "./wire/api-error.js";
 
 /** What every handler can use; one per server. */
 export interface Services {
@@ -63,6 +64,11 @@ export interface RequestContext<Op extends OperationId = OperationId> {
   res: ServerResponse;
   /** Aborts when the client goes away before its answer is complete. */
   signal: AbortSignal;
+  /**
+   * Answers with `error`, its status and headers given by the pipeline; for a handler that
+   * writes its own answer (a stream). Others throw the error.
+   */
+  sendError: (error: ApiError) => void;
   /**
    * Moves an engine-bound call from held to the server's shared queue (see `Admission`); the
    * pipeline calls it once the body is read, `inTurn` once a pipelined call's turn has come.

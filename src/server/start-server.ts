@@ -7,7 +7,7 @@ import { normalizeCorsOrigins } from "./http/cors.js";
 import { hostPolicy } from "./http/host-check.js";
 import { findConsoleDir } from "./http/console.js";
 import type { Services } from "./context.js";
-import { DEFAULT_MODEL_ID, type HfModelSource, createEngine } from "./engine/index.js";
+import { DEFAULT_MODEL_ID, ENGINE_DEFAULTS, type HfModelSource, createEngine } from "./engine/index.js";
 import type { Engine } from "./engine/types.js";
 import { type PipelineOptions, createRequestListener } from "./http/handle-request.js";
 import { HANDLERS } from "./handlers/index.js";
@@ -127,7 +127,7 @@ export const SERVER_DEFAULTS = {
   port: 7300,
   host: "127.0.0.1",
   dataDir: ".signal",
-  workers: 2,
+  workers: ENGINE_DEFAULTS.workers,
   bodyLimitBytes: 8 * 1024 * 1024,
   sequenceHoldMs: SEQUENCE_DEFAULTS.holdMs,
 } as const;

@@ -47,13 +47,13 @@ describe("CallSequencer", () => {
     const seq = new CallSequencer(60_000);
     const t = await seq.turn(run({ "client-c1": { next: 5, at: 0 } }), "client-c1:5");
     t.settle("applied");
-    await expect(seq.turn(run(), "client-c1:3")).rejects.toMatchObject({ status: 409, code: "sequence_superseded" });
+    await expect(seq.turn(run(), "client-c1:3")).rejects.toMatchObject({ type: "conflict_error", code: "sequence_superseded" });
   });
 
   it("a gap nobody fills within the hold breaks the sequence: the calls after it are refused", async () => {
     const seq = new CallSequencer(20);
     await expect(seq.turn(run(), "client-d1:1")).rejects.toMatchObject({
-      status: 409,
+      type: "conflict_error",
       code: "sequence_broken",
       message: expect.stringContaining("call 0 did not arrive within 20 ms"),
     });
@@ -69,7 +69,7 @@ describe("CallSequencer", () => {
     const failing = seq.turn(run(), "client-g1:1");
     first.settle("applied");
     (await failing).settle("failed");
-    await expect(held).rejects.toMatchObject({ status: 409, code: "sequence_broken", message: expect.stringContaining("call 1 failed") });
+    await expect(held).rejects.toMatchObject({ type: "conflict_error", code: "sequence_broken", message: expect.stringContaining("call 1 failed") });
     await expect(seq.turn(run(), "client-g1:3")).rejects.toMatchObject({ code: "sequence_broken" });
     // a new sequence of the same client (a new id) is not affected
     (await seq.turn(run(), "client-g2:0")).settle("applied");
@@ -88,10 +88,10 @@ describe("CallSequencer", () => {
   it("a call refused before its turn (e.g. its body is a 400) breaks the sequence; a retryable refusal keeps its place", async () => {
     const seq = new CallSequencer(60_000);
     const next = seq.turn(run(), "client-f1:1");
-    seq.refused(run(), "client-f1:0", {}, new ApiError(400, "invalid_request_error", "invalid_example", "x"));
+    seq.refused(run(), "client-f1:0", {}, new ApiError("invalid_example", "x"));
     await expect(next).rejects.toMatchObject({ code: "sequence_broken", message: expect.stringContaining("call 0 was refused") });
     const waiting = seq.turn(run(), "client-f2:1");
-    seq.refused(run(), "client-f2:0", {}, new ApiError(503, "overloaded_error", "overloaded", "x"));
+    seq.refused(run(), "client-f2:0", {}, new ApiError("overloaded", "x"));
     const state = await Promise.race([waiting.then(() => "went"), Promise.resolve().then(() => "held")]);
     expect(state).toBe("held");
     (await seq.turn(run(), "client-f2:0")).settle("applied");
@@ -100,9 +100,9 @@ describe("CallSequencer", () => {
 
   it("counts 429, 5xx and conflict_retryable as retryable, other 4xx as settled", () => {
     expect(isRetryable(new Error("boom"))).toBe(true);
-    expect(isRetryable(new ApiError(503, "overloaded_error", "overloaded", "x"))).toBe(true);
-    expect(isRetryable(new ApiError(409, "conflict_error", "conflict_retryable", "x"))).toBe(true);
-    expect(isRetryable(new ApiError(400, "invalid_request_error", "invalid_example", "x"))).toBe(false);
+    expect(isRetryable(new ApiError("overloaded", "x"))).toBe(true);
+    expect(isRetryable(new ApiError("conflict_retryable", "x"))).toBe(true);
+    expect(isRetryable(new ApiError("invalid_example", "x"))).toBe(false);
   });
 });
 

@@ -5,7 +5,7 @@
  * dynamically, so importing this index does not load it.
  */
 export * from "./types.js";
-export { createEngine } from "./worker-engine.js";
+export { ENGINE_DEFAULTS, createEngine } from "./worker-engine.js";
 export { EngineCore } from "./engine-core.js";
 export { DEFAULT_MODEL_ID, MODEL_CONFIGS, type ModelConfig } from "./models.js";
 export { readSafetensors, writeSafetensors, type F32Tensor } from "./safetensors.js";

@@ -65,6 +65,12 @@ export interface EngineOptions {
   hfCompute?: HfCompute;
 }
 
+/** The defaults of `EngineOptions`, documented there (`kvBudgetBytes`: `DEFAULT_KV_BUDGET_BYTES`). */
+export const ENGINE_DEFAULTS = {
+  workers: 2,
+  workerNice: 5,
+} as const;
+
 interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
@@ -133,7 +139,7 @@ function workerExecArgv(): string[] {
  *   when tfjs cannot be loaded (the workers are stopped first).
  */
 export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
-  const count = Math.max(1, options.workers ?? 2);
+  const count = Math.max(1, options.workers ?? ENGINE_DEFAULTS.workers);
   const checkpoints = new Map<string, HfCheckpoint>();
   for (const source of options.models ?? []) {
     const c = inspectCheckpoint(source);
@@ -155,7 +161,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     await Promise.all(
       Array.from({ length: count }, async (_, index) => {
         const worker = spawn({
-          nice: options.workerNice ?? 5,
+          nice: options.workerNice ?? ENGINE_DEFAULTS.workerNice,
           models: models.filter((m) => homeOf.get(m.id!) === index),
           ...(options.hfCompute === undefined ? {} : { hfCompute: options.hfCompute }),
           ...(options.kvBudgetBytes === undefined ? {} : { kvBudgetBytes: options.kvBudgetBytes }),

@@ -33,7 +33,7 @@ export const createChatCompletion: Handler<"createChatCompletion"> = async (ctx)
   const codec = ctx.services.engine.codec(model);
   const prompt = renderConversation(codec, model, body.messages, "messages", { addGenerationPrompt: true, kwargs: body.chat_template_kwargs });
   if (typeof body.max_tokens === "number" && typeof body.max_completion_tokens === "number") {
-    throw new ApiError(400, "invalid_request_error", "invalid_request", "Give at most one of max_tokens and max_completion_tokens.", "max_completion_tokens");
+    throw new ApiError("invalid_request", "Give at most one of max_tokens and max_completion_tokens.", "max_completion_tokens");
   }
   const context = ctx.services.models.find((m) => m.id === model)?.context_length ?? MAX_TOKENS_CAP;
   const maxTokens = body.max_tokens ?? body.max_completion_tokens ?? Math.max(1, Math.min(MAX_TOKENS_CAP, context - prompt.tokens.length));

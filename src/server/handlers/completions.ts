@@ -103,7 +103,7 @@ export const createCompletion: Handler<"createCompletion"> = async (ctx) => {
  */
 export function parseModel(model: string): { runId: string; step: number | undefined } {
   const match = /^(run_[a-z0-9]{8,40})(?:@(\d{1,10}))?$/.exec(model);
-  if (!match) throw new ApiError(400, "invalid_request_error", "invalid_model", `model '${model}' is not 'run_id' or 'run_id@step'.`, "model");
+  if (!match) throw new ApiError("invalid_model", `model '${model}' is not 'run_id' or 'run_id@step'.`, "model");
   return { runId: match[1]!, step: match[2] === undefined ? undefined : Number(match[2]) };
 }
 

@@ -17,9 +17,9 @@ type Kwargs = Schemas["ChatTemplateKwargs"] | undefined;
  */
 function chatApiError(error: unknown, prefix: string | undefined, whole: string): unknown {
   if (!(error instanceof ChatError)) return error;
-  if (error.param === undefined) return new ApiError(400, "invalid_request_error", error.code, error.message, whole);
+  if (error.param === undefined) return new ApiError(error.code, error.message, whole);
   const param = prefix === undefined ? error.param : `${prefix}.${error.param}`;
-  return new ApiError(400, "invalid_request_error", error.code, error.message.replace(error.param, param), param);
+  return new ApiError(error.code, error.message.replace(error.param, param), param);
 }
 
 /**
@@ -29,8 +29,6 @@ function chatApiError(error: unknown, prefix: string | undefined, whole: string)
 function chatFormatOf(codec: TokenCodec, modelId: string, param: string): ChatFormat {
   if (codec.chat) return codec.chat;
   throw new ApiError(
-    400,
-    "invalid_request_error",
     "no_chat_template",
     `Model ${JSON.stringify(modelId)} has no chat template (tokenizer_config.json "chat_template" or chat_template.jinja), so it cannot take messages.`,
     param,

@@ -21,8 +21,6 @@ export function allFinite(values: readonly (number | null | undefined)[], nullFi
  */
 export function nonFiniteWeights(runId: string, step: number): ApiError {
   return new ApiError(
-    409,
-    "conflict_error",
     "non_finite_weights",
     `The weights of run ${runId} at step ${step} are not finite (a step an older server applied from an overflowing gradient): restore a checkpoint saved before it (POST /v1/runs/${runId}/restore), or create a new run.`,
   );

@@ -91,5 +91,5 @@ function usedTokens(batch: Parameters<typeof encodeExample>[0][], codec: Paramet
 
 /** A valid request whose evaluation has nowhere to be recorded. */
 function evalRefused(message: string): ApiError {
-  return new ApiError(400, "invalid_request_error", "eval_not_recordable", message, "record_eval");
+  return new ApiError("eval_not_recordable", message, "record_eval");
 }

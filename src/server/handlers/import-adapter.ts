@@ -18,8 +18,6 @@ export const importAdapter: Handler<"importAdapter"> = (ctx) => {
     if (run.current_step !== 0 || run.pending.calls > 0) {
       const state = run.current_step !== 0 ? `is at step ${run.current_step}` : "has gradients accumulated";
       throw new ApiError(
-        400,
-        "invalid_request_error",
         "invalid_request",
         `Run ${runId} ${state}: importAdapter loads an adapter into a fresh run (step 0, nothing accumulated); create a run for it.`,
         "run_id",
@@ -72,5 +70,5 @@ function checkSameTensors(uploaded: Uint8Array, own: Uint8Array, run: RunRecord)
 }
 
 function invalidAdapter(message: string): ApiError {
-  return new ApiError(400, "invalid_request_error", "invalid_adapter", message, "adapter");
+  return new ApiError("invalid_adapter", message, "adapter");
 }

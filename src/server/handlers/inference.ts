@@ -27,13 +27,7 @@ function promptsOf(
   const body = ctx.body;
   const given = [body.prompts, body.prompt_tokens, body.messages].filter((p) => p !== undefined).length;
   if (given !== 1) {
-    throw new ApiError(
-      400,
-      "invalid_request_error",
-      "invalid_request",
-      "Give exactly one of prompts (text), prompt_tokens (token ids) and messages (conversations).",
-      "prompts",
-    );
+    throw new ApiError("invalid_request", "Give exactly one of prompts (text), prompt_tokens (token ids) and messages (conversations).", "prompts");
   }
   if (body.prompts !== undefined) return { prompts: body.prompts, renameParam: undefined, stopTokenIds: [] };
   if (body.prompt_tokens !== undefined) return { prompts: body.prompt_tokens, renameParam: (p) => p.replace(/^prompts/, "prompt_tokens"), stopTokenIds: [] };
@@ -56,8 +50,6 @@ export const sample: Handler<"sample"> = async (ctx) => {
   if (body.stream && body.prompt_logprobs) {
     // A stream's chunks have no place for them: refused rather than silently dropped.
     throw new ApiError(
-      400,
-      "invalid_request_error",
       "invalid_request",
       "prompt_logprobs is not available with stream: true (a SampleChunk has no field for it); ask for it without streaming.",
       "prompt_logprobs",
@@ -176,7 +168,7 @@ export async function runSample(
 
 /** What a call whose client has gone ends with: nobody reads it, and it is not the server's fault. */
 function clientGone(): ApiError {
-  return new ApiError(499, "invalid_request_error", "client_closed_request", "The client closed the connection before the answer was ready.");
+  return new ApiError("client_closed_request", "The client closed the connection before the answer was ready.");
 }
 
 /**
@@ -193,7 +185,7 @@ export async function streamSample(
   options: { renameParam?: (param: string) => string; final?: (result: SampleResult) => unknown } = {},
 ): Promise<void> {
   const { res, requestId } = ctx;
-  const stream = new EventStream(res, requestId);
+  const stream = new EventStream(res, requestId, ctx.sendError);
   // Backpressure: once `streamBufferBytes` wait unsent (the socket's own buffer is full),
   // generation pauses until the socket drains; a client that does not read for `streamStallMs`
   // is cut off (which aborts the call).

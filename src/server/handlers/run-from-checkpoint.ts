@@ -41,8 +41,6 @@ export async function readCheckpointSource(ctx: RequestContext, body: CreateRunR
     if (!same) {
       const value = (v: unknown) => (Array.isArray(v) ? `[${v.join(", ")}]` : String(v));
       throw new ApiError(
-        400,
-        "invalid_request_error",
         "invalid_request",
         `${field}: run ${run.run_id} has ${field} ${value(source[field])}, so its checkpoint cannot start a run with ${value(given)}; omit ${field} to inherit it.`,
         field,

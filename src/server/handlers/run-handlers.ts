@@ -21,7 +21,7 @@ export const createRun: Handler<"createRun"> = async (ctx) => {
   if (baseModel === undefined) throw validationError("base_model: required unless from_checkpoint is given", "base_model");
   if (!services.models.some((m) => m.id === baseModel)) {
     const ids = services.models.map((m) => m.id).join(", ");
-    throw new ApiError(404, "not_found_error", "model_not_found", `No base model '${baseModel}'; the models are: ${ids}.`, "base_model");
+    throw new ApiError("model_not_found", `No base model '${baseModel}'; the models are: ${ids}.`, "base_model");
   }
   const config: RunConfig = source?.config ?? {
     base_model: baseModel,

@@ -9,8 +9,6 @@ export function checkSampleSize(prompts: number, n: number, maxTokens: number, l
   const total = prompts * n * maxTokens;
   if (total <= limit) return;
   throw new ApiError(
-    400,
-    "invalid_request_error",
     "sample_too_large",
     `prompts × n × max_tokens is ${prompts} × ${n} × ${maxTokens} = ${total} tokens; the server generates at most ${limit} per call. Ask for fewer prompts, samples or tokens, or split the call.`,
     "max_tokens",

@@ -14,8 +14,6 @@ export function stopTokenIds(given: readonly number[] | undefined, codec: TokenC
   const bad = (given ?? []).findIndex((id) => id >= codec.vocabSize);
   if (bad >= 0) {
     throw new ApiError(
-      400,
-      "invalid_request_error",
       "invalid_request",
       `stop_token_ids[${bad}] is ${given![bad]}; the model's token ids are integers in [0, ${codec.vocabSize}).`,
       `stop_token_ids[${bad}]`,
@@ -30,7 +28,7 @@ export function stopTokenIds(given: readonly number[] | undefined, codec: TokenC
  */
 export function checkTopLogprobs(k: number | null | undefined, carried: boolean, needs: string): void {
   if (!k || carried) return;
-  throw new ApiError(400, "invalid_request_error", "invalid_request", `top_logprobs is ${k} but ${needs}: nothing would carry them.`, "top_logprobs");
+  throw new ApiError("invalid_request", `top_logprobs is ${k} but ${needs}: nothing would carry them.`, "top_logprobs");
 }
 
 /**

@@ -13,13 +13,7 @@ type Schemas = components["schemas"];
 function modelOf(ctx: RequestContext<"tokenize" | "detokenize">): { model: string; codec: TokenCodec } {
   const id = ctx.path.model_id;
   if (!ctx.services.models.some((m) => m.id === id)) {
-    throw new ApiError(
-      404,
-      "not_found_error",
-      "model_not_found",
-      `No model ${JSON.stringify(id)}; available: ${ctx.services.models.map((m) => m.id).join(", ")}.`,
-      "model_id",
-    );
+    throw new ApiError("model_not_found", `No model ${JSON.stringify(id)}; available: ${ctx.services.models.map((m) => m.id).join(", ")}.`, "model_id");
   }
   return { model: id, codec: ctx.services.engine.codec(id) };
 }
@@ -37,7 +31,7 @@ export const tokenize: Handler<"tokenize"> = async (ctx) => {
   const { model, codec } = modelOf(ctx);
   const body = ctx.body;
   if ((body.text === undefined) === (body.messages === undefined)) {
-    throw new ApiError(400, "invalid_request_error", "invalid_request", "Give exactly one of text and messages.", "text");
+    throw new ApiError("invalid_request", "Give exactly one of text and messages.", "text");
   }
   const ids = { bos_token_id: codec.bos, eos_token_id: codec.eos, eos_token_ids: [...codec.stopIds] };
   if (body.messages !== undefined) {
@@ -65,14 +59,7 @@ export const detokenize: Handler<"detokenize"> = async (ctx) => {
   const { model, codec } = modelOf(ctx);
   const tokens = ctx.body.tokens;
   const bad = tokens.findIndex((t) => t >= codec.vocabSize);
-  if (bad >= 0)
-    throw new ApiError(
-      400,
-      "invalid_request_error",
-      "invalid_token",
-      `tokens[${bad}] is ${tokens[bad]}; token ids are integers in [0, ${codec.vocabSize})`,
-      `tokens[${bad}]`,
-    );
+  if (bad >= 0) throw new ApiError("invalid_token", `tokens[${bad}] is ${tokens[bad]}; token ids are integers in [0, ${codec.vocabSize})`, `tokens[${bad}]`);
   const response: Schemas["DetokenizeResult"] = { object: "text", model, text: codec.decode(tokens) };
   return json(200, response);
 };

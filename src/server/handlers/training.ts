@@ -146,8 +146,6 @@ async function checkResult<R extends { loss: number; grad_norm: number; num_toke
   if (Number.isFinite(result.loss) && Number.isFinite(result.grad_norm)) return { ...result, num_tokens: Math.round(result.num_tokens) };
   await ctx.services.live.discard(runId);
   throw new ApiError(
-    400,
-    "invalid_request_error",
     "invalid_example",
     "The loss or gradient is not finite: the batch's token weights overflow, or for an RL loss a ratio exp(p - logprobs[i]) does (sampler logprobs far below the current ones). Use weights of ordinary size (e.g. 0 to 1) and the sampler's own logprobs. Nothing was accumulated. If every batch fails so, the run's weights are themselves not finite (a step an older server applied from an overflowing gradient): restore a checkpoint saved before it (POST /v1/runs/{run_id}/restore).",
     "batch",

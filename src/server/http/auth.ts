@@ -21,7 +21,7 @@ export function createAuthenticator(keys: readonly string[]): (authorization: st
       if (timingSafeEqual(digests[i]!, presented) && match) found = i;
     }
     if (found < 0) {
-      throw new ApiError(401, "authentication_error", "invalid_api_key", "Missing or invalid API key: send 'Authorization: Bearer <key>'.");
+      throw new ApiError("invalid_api_key", "Missing or invalid API key: send 'Authorization: Bearer <key>'.");
     }
     return digests[found]!.toString("hex");
   };

@@ -22,8 +22,6 @@ export function checkCheapLimits(operationId: OperationId, body: unknown, contex
       if (!Array.isArray(values) || values.length <= contextLength) continue;
       const param = `batch[${i}].${field}`;
       throw new ApiError(
-        400,
-        "invalid_request_error",
         "context_length_exceeded",
         `${param} has ${values.length} entries but no model's context is longer than ${contextLength} tokens.`,
         param,

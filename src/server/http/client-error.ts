@@ -2,6 +2,7 @@ import { STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
 import { ApiError, errorBody } from "../wire/api-error.js";
 import { newRequestId } from "../store/ids.js";
+import { ERROR_STATUS } from "./error-status.js";
 
 /**
  * Answers a request Node's HTTP parser rejected before it reached the pipeline (bad request line,
@@ -19,10 +20,11 @@ export function answerClientError(error: Error & { code?: string }, socket: Dupl
     return undefined;
   }
   const apiError = toApiError(error.code);
+  const status = ERROR_STATUS[apiError.code];
   const requestId = newRequestId();
   const body = JSON.stringify(errorBody(apiError, requestId));
   socket.end(
-    `HTTP/1.1 ${apiError.status} ${STATUS_CODES[apiError.status] ?? ""}\r\n` +
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\n` +
       `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
       `x-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`,
   );
@@ -34,17 +36,12 @@ export function answerClientError(error: Error & { code?: string }, socket: Dupl
 function toApiError(code: string | undefined): ApiError {
   switch (code) {
     case "HPE_HEADER_OVERFLOW":
-      return new ApiError(431, "invalid_request_error", "header_too_large", "The request line and headers exceed the server's size limit.");
+      return new ApiError("header_too_large", "The request line and headers exceed the server's size limit.");
     case "HPE_CHUNK_EXTENSIONS_OVERFLOW":
-      return new ApiError(413, "invalid_request_error", "payload_too_large", "The chunk extensions exceed the server's size limit.");
+      return new ApiError("payload_too_large", "The chunk extensions exceed the server's size limit.");
     case "ERR_HTTP_REQUEST_TIMEOUT":
-      return new ApiError(408, "invalid_request_error", "request_timeout", "The request was not received in time.");
+      return new ApiError("request_timeout", "The request was not received in time.");
     default:
-      return new ApiError(
-        400,
-        "invalid_request_error",
-        "malformed_request",
-        "The request is not well-formed HTTP/1.1 (request line, header names and values, framing).",
-      );
+      return new ApiError("malformed_request", "The request is not well-formed HTTP/1.1 (request line, header names and values, framing).");
   }
 }

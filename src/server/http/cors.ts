@@ -83,15 +83,13 @@ export function applyCors(req: IncomingMessage, res: ServerResponse, origins: Co
   if (!preflight) return false;
   if (!allowed) {
     throw new ApiError(
-      403,
-      "permission_error",
       "cors_origin_not_allowed",
       `Origin ${origin ?? "(none)"} may not call this server from a browser; start it with --cors-origin ${origin ?? "<origin>"} (corsOrigins) to allow it.`,
     );
   }
   const match = matchRoute("OPTIONS", rawPath);
   if (match.kind !== "method_not_allowed") {
-    throw new ApiError(404, "not_found_error", "route_not_found", `No route ${rawPath}; see openapi/signal.yaml.`);
+    throw new ApiError("route_not_found", `No route ${rawPath}; see openapi/signal.yaml.`);
   }
   res.writeHead(204, {
     "access-control-allow-methods": match.allowed.join(", "),

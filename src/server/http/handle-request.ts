@@ -10,7 +10,8 @@ import { OPERATIONS } from "../../../generated/operations.js";
 import { zIdempotencyKey } from "../../../generated/zod/zod.gen.js";
 import { OPERATION_TRAITS } from "../operation-traits.js";
 import { parseJsonBody, readBody } from "./read-body.js";
-import { sendBytes, sendError, sendJson } from "../wire/respond.js";
+import { sendBytes, sendJson } from "../wire/respond.js";
+import { sendError } from "./error-status.js";
 import { matchRoute } from "./routes.js";
 import type { IdempotencyRecord } from "../store/run-record.js";
 import { coerceStrings, validatePart } from "./validate-request.js";
@@ -108,35 +109,20 @@ async function handle(
   const method = req.method ?? "GET";
   const match = matchRoute(method, rawPath);
   if (match.kind === "not_found") {
-    throw new ApiError(404, "not_found_error", "route_not_found", `No route ${method} ${rawPath}; see openapi/signal.yaml.`);
+    throw new ApiError("route_not_found", `No route ${method} ${rawPath}; see openapi/signal.yaml.`);
   }
   if (match.kind === "method_not_allowed") {
-    throw new ApiError(
-      405,
-      "invalid_request_error",
-      "method_not_allowed",
-      `${method} is not allowed on ${rawPath}; use ${match.allowed.join(" or ")}.`,
-      undefined,
-      {
-        allow: match.allowed.join(", "),
-      },
-    );
+    res.setHeader("allow", match.allowed.join(", "));
+    throw new ApiError("method_not_allowed", `${method} is not allowed on ${rawPath}; use ${match.allowed.join(" or ")}.`);
   }
   const { route, params } = match;
   const operationId = route.operationId;
   if (options.guard?.overCap(req)) {
     res.setHeader("connection", "close");
     if (operationId !== "getHealth") {
-      throw new ApiError(
-        503,
-        "overloaded_error",
-        "overloaded",
-        "The server is at its connection limit and every connection is busy; retry after 1 s.",
-        undefined,
-        {
-          "retry-after": "1",
-        },
-      );
+      throw new ApiError("overloaded", "The server is at its connection limit and every connection is busy; retry after 1 s.", undefined, {
+        seconds: 1,
+      });
     }
   }
   const keyHash = operationId === "getHealth" ? "" : options.authenticate(req.headers.authorization);
@@ -196,7 +182,21 @@ async function answer(services: Services, options: PipelineOptions, routed: Rout
 
   // The one place a context is built for an operation known only at run time: each part was
   // just checked by that operation's generated validator, which is what the handler's type says.
-  const ctx = { services, requestId, operationId, keyHash, path, query, body, rawBody: rawBody ?? {}, req, res, signal, enterQueue } as RequestContext<never>;
+  const ctx = {
+    services,
+    requestId,
+    operationId,
+    keyHash,
+    path,
+    query,
+    body,
+    rawBody: rawBody ?? {},
+    req,
+    res,
+    signal,
+    enterQueue,
+    sendError: (error: ApiError) => sendError(res, error, requestId),
+  } as RequestContext<never>;
   const handler = options.handlers[operationId] as Handler<never>;
   const idempotencyKey = method === "POST" ? req.headers["idempotency-key"] : undefined;
   if (idempotencyKey === undefined) {
@@ -212,12 +212,7 @@ async function answer(services: Services, options: PipelineOptions, routed: Rout
     const stored = services.idempotency.find(keyHash, scope);
     if (stored) {
       if (stored.request_hash !== hash) {
-        throw new ApiError(
-          409,
-          "conflict_error",
-          "idempotency_key_reused",
-          "This Idempotency-Key was already used with a different request; use a new key per logical call.",
-        );
+        throw new ApiError("idempotency_key_reused", "This Idempotency-Key was already used with a different request; use a new key per logical call.");
       }
       res.setHeader("idempotent-replayed", "true");
       sendJson(res, stored.status, stored.body);

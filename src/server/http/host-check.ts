@@ -56,8 +56,6 @@ export function checkHost(req: IncomingMessage, policy: HostPolicy): void {
   const hostname = hostnameOf(req.headers.host);
   if (isLoopbackName(hostname) || policy.has(hostname) || policy.has(hostname.replace(/^\[|\]$/g, ""))) return;
   throw new ApiError(
-    403,
-    "permission_error",
     "host_not_allowed",
     `Host '${hostname.slice(0, 100)}' is not a loopback name or address, and this server listens on loopback only; if you reach it under that name, start it with --allowed-host ${hostname.slice(0, 100) || "<host>"} (startServer's allowedHosts).`,
   );

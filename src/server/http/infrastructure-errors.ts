@@ -50,12 +50,10 @@ export function classifyInfrastructureError(error: unknown): InfrastructureFailu
   if (exhausted !== undefined) {
     return {
       error: new ApiError(
-        503,
-        "overloaded_error",
         "resource_exhausted",
         `The server ran out of ${exhausted} (${code}). The request did not complete; retry it later (with the same Idempotency-Key).`,
         undefined,
-        retryAfter(),
+        { seconds: RETRY_AFTER_S },
       ),
       logLine: `ran out of ${exhausted}: ${detail}`,
     };
@@ -64,19 +62,13 @@ export function classifyInfrastructureError(error: unknown): InfrastructureFailu
   if (unavailable !== undefined) {
     return {
       error: new ApiError(
-        503,
-        "api_error",
         "storage_unavailable",
         `The server's storage failed: ${unavailable[1]} (${code}). The request did not complete; retry it later; if this persists, the server's operator has to repair the data directory.`,
         undefined,
-        retryAfter(),
+        { seconds: RETRY_AFTER_S },
       ),
       logLine: `storage failed, ${unavailable[1]}: ${detail}`,
     };
   }
   return undefined;
-}
-
-function retryAfter(): Record<string, string> {
-  return { "retry-after": String(RETRY_AFTER_S) };
 }

@@ -3,7 +3,7 @@ import { ApiError } from "../wire/api-error.js";
 
 /** Raised when a body is over the limit; the pipeline answers 413 and closes the connection. */
 function payloadTooLarge(limit: number): ApiError {
-  return new ApiError(413, "invalid_request_error", "payload_too_large", `Request body exceeds the limit of ${limit} bytes.`);
+  return new ApiError("payload_too_large", `Request body exceeds the limit of ${limit} bytes.`);
 }
 
 /**
@@ -39,8 +39,7 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     };
     // A client gone before its body ended frees its admission place at once, not at the request timeout.
     const onClose = () => {
-      if (!req.complete)
-        onError(new ApiError(499, "invalid_request_error", "client_closed_request", "The client closed the connection before its request body ended."));
+      if (!req.complete) onError(new ApiError("client_closed_request", "The client closed the connection before its request body ended."));
     };
     const cleanup = () => {
       req.off("data", onData);
@@ -67,6 +66,6 @@ export function parseJsonBody(bytes: Buffer): unknown {
     return JSON.parse(bytes.toString("utf8"));
   } catch (cause) {
     const detail = cause instanceof SyntaxError ? `: ${cause.message}` : "";
-    throw new ApiError(400, "invalid_request_error", "invalid_json", `The request body is not valid JSON${detail}.`);
+    throw new ApiError("invalid_json", `The request body is not valid JSON${detail}.`);
   }
 }

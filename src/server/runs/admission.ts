@@ -74,18 +74,18 @@ export class Admission {
   admit(keyHash: string, runId: string | undefined): Place {
     const key = this.#keys.get(keyHash) ?? new Scope();
     if (key.count >= this.limits.maxQueuedPerKey) {
-      throw this.#refuse(429, key, `This API key has ${key.count} calls in progress or queued, the most the server takes from one key`);
+      throw this.#refuse("rate_limited", key, `This API key has ${key.count} calls in progress or queued, the most the server takes from one key`);
     }
     if (key.held >= this.limits.maxHeldPerKey) {
       throw this.#refuse(
-        429,
+        "rate_limited",
         key,
         `This API key has ${key.held} calls still sending their body or waiting for an earlier call of their sequence, the most the server holds for one key`,
       );
     }
     const run = runId === undefined ? undefined : (this.#runs.get(runId) ?? new Scope());
     if (run && run.count >= this.limits.maxQueuedPerRun) {
-      throw this.#refuse(503, run, `Run ${runId} has ${run.count} calls in progress or queued, the most the server queues for one run`);
+      throw this.#refuse("overloaded", run, `Run ${runId} has ${run.count} calls in progress or queued, the most the server queues for one run`);
     }
     key.count++;
     key.held++;
@@ -99,7 +99,7 @@ export class Admission {
       enter: () => {
         if (state !== "held") return;
         if (this.#all.count >= this.limits.maxQueued) {
-          throw this.#refuse(503, this.#all, `The server has ${this.#all.count} calls in progress or queued, the most it queues`);
+          throw this.#refuse("overloaded", this.#all, `The server has ${this.#all.count} calls in progress or queued, the most it queues`);
         }
         this.#all.count++;
         key.held--;
@@ -120,13 +120,9 @@ export class Admission {
       },
     };
   }
-  #refuse(status: 429 | 503, scope: Scope, why: string): ApiError {
+  #refuse(code: "rate_limited" | "overloaded", scope: Scope, why: string): ApiError {
     const waitMs = Math.round(Math.min(MAX_WAIT_MS, Math.max(MIN_WAIT_MS, scope.waitMs())) * (1 + 0.5 * this.random()));
     const seconds = Math.max(1, Math.ceil(waitMs / 1000));
-    const headers = { "retry-after": String(seconds), "retry-after-ms": String(waitMs) };
-    const message = `${why}; retry after ${seconds} s.`;
-    return status === 429
-      ? new ApiError(429, "rate_limit_error", "rate_limited", message, undefined, headers)
-      : new ApiError(503, "overloaded_error", "overloaded", message, undefined, headers);
+    return new ApiError(code, `${why}; retry after ${seconds} s.`, undefined, { seconds, ms: waitMs });
   }
 }

@@ -1,4 +1,4 @@
-import { ApiError, validationError } from "../wire/api-error.js";
+import { ApiError, type ErrorType, validationError } from "../wire/api-error.js";
 import type { RunRecord } from "../store/run-record.js";
 
 /** How pipelined calls are held. */
@@ -107,8 +107,6 @@ export class CallSequencer {
     if (state.broken && position > state.broken.after) throw brokenError(sequence, state.broken);
     if (position < state.next || state.running === position || state.waiters.has(position)) {
       throw new ApiError(
-        409,
-        "conflict_error",
         "sequence_superseded",
         `Call ${position} of client ${sequence.client} was not applied: ${position < state.next ? "that position was already settled" : "a call with the same position is already in progress"}. Send a new call.`,
         "Signal-Sequence",
@@ -176,7 +174,7 @@ export class CallSequencer {
       const gone = () => {
         clearTimeout(timer);
         state.waiters.delete(position);
-        reject(new ApiError(499, "invalid_request_error", "client_closed_request", "The client closed the connection while its call was held."));
+        reject(new ApiError("client_closed_request", "The client closed the connection while its call was held."));
       };
       if (signal?.aborted) {
         gone();
@@ -217,16 +215,24 @@ export class CallSequencer {
 
 function brokenError(sequence: SequencePosition, broken: { why: string }): ApiError {
   return new ApiError(
-    409,
-    "conflict_error",
     "sequence_broken",
     `Call ${sequence.position} of client ${sequence.client} was not applied: ${broken.why}, and the calls of a client after a failed call are not applied. Send it again in a new sequence.`,
     "Signal-Sequence",
   );
 }
 
-/** Whether an error leaves a call worth retrying (so it keeps its place in its client's sequence). */
+/**
+ * The error classes that say the server, not the call, was at fault (busy, out of something,
+ * failed): `rate_limited`, `overloaded`, `resource_exhausted`, `internal_error`,
+ * `storage_unavailable`, the codes answered 429 or 5xx.
+ */
+const RETRYABLE_TYPES: ReadonlySet<ErrorType> = new Set(["rate_limit_error", "overloaded_error", "api_error"]);
+
+/**
+ * Whether an error leaves a call worth retrying (so it keeps its place in its client's
+ * sequence): an error of a retryable class, `conflict_retryable`, or anything unexpected.
+ */
 export function isRetryable(error: unknown): boolean {
   if (!(error instanceof ApiError)) return true;
-  return error.status === 429 || error.status >= 500 || error.code === "conflict_retryable";
+  return RETRYABLE_TYPES.has(error.type) || error.code === "conflict_retryable";
 }

@@ -2,8 +2,9 @@ import { ApiError } from "../wire/api-error.js";
 import { EngineError } from "../engine/types.js";
 
 /**
- * Maps an engine failure to its HTTP answer: the engine's own codes become 4xx with the
- * engine's message and `param`; anything else is rethrown for the pipeline's 500.
+ * Maps an engine failure to the API's error: the engine's own codes become the caller's errors
+ * (a 4xx) with the engine's message and `param`; anything else is returned as it is, for the
+ * pipeline's 500.
  *
  * @param renameParam rewrites the engine's field path for an API whose fields differ
  *   (completions call `prompts[i]` `prompt[i]`).
@@ -15,13 +16,13 @@ export function toApiError(error: unknown, renameParam: (param: string) => strin
     case "context_length_exceeded":
     case "invalid_example":
     case "sample_too_large":
-      return new ApiError(400, "invalid_request_error", error.code, error.message, param);
+      return new ApiError(error.code, error.message, param);
     case "nothing_accumulated":
-      return new ApiError(409, "conflict_error", "nothing_accumulated", "No gradients are accumulated: call forward_backward before optim_step.");
+      return new ApiError("nothing_accumulated", "No gradients are accumulated: call forward_backward before optim_step.");
     case "non_finite_gradient":
-      return new ApiError(409, "conflict_error", "non_finite_gradient", error.message, param);
+      return new ApiError("non_finite_gradient", error.message, param);
     case "model_not_found":
-      return new ApiError(404, "not_found_error", "model_not_found", error.message, param ?? "base_model");
+      return new ApiError("model_not_found", error.message, param ?? "base_model");
     default:
       // run_not_found / adapter_not_found here mean the server's bookkeeping and the engine's
       // disagree, and `aborted` only reaches here if the client is gone: neither is the caller's fault.

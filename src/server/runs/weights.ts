@@ -92,10 +92,5 @@ export function weightsLost(ctx: RequestContext, weights: WeightsRef, error: unk
   const run = ctx.services.store.get(runId);
   if (!run || run.owner !== ctx.keyHash) return runNotFound(runId, renameParam("run_id"));
   if (step !== undefined && !liveCheckpoints(ctx, run).some((c) => c.step === step)) return missingCheckpoint(ctx, run, step, renameParam("step"));
-  return new ApiError(
-    409,
-    "conflict_error",
-    "conflict_retryable",
-    "The weights changed while this request was using them (a checkpoint saved again or the run reloaded); retry it.",
-  );
+  return new ApiError("conflict_retryable", "The weights changed while this request was using them (a checkpoint saved again or the run reloaded); retry it.");
 }

@@ -1,6 +1,5 @@
 import type { ServerResponse } from "node:http";
 import { type ApiError, errorBody } from "./api-error.js";
-import { sendError } from "./respond.js";
 
 /**
  * A `text/event-stream` answer whose headers go out with the first event, so an error found
@@ -13,6 +12,8 @@ export class EventStream {
   constructor(
     private readonly res: ServerResponse,
     private readonly requestId: string,
+    /** Answers with an error before the stream opened (the pipeline's `RequestContext.sendError`). */
+    private readonly sendError: (error: ApiError) => void,
   ) {}
 
   /**
@@ -28,7 +29,7 @@ export class EventStream {
   /** Reports a failure: a JSON error response before the stream opened, `event: error` after. */
   fail(error: ApiError): void {
     if (!this.#opened) {
-      sendError(this.res, error, this.requestId);
+      this.sendError(error);
       return;
     }
     if (this.res.writableEnded || this.res.destroyed) return;

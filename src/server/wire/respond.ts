@@ -1,5 +1,4 @@
 import type { ServerResponse } from "node:http";
-import { type ApiError, errorBody } from "./api-error.js";
 
 /** Writes a JSON response with its length (unless the connection is already gone). */
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -7,11 +6,6 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   const text = JSON.stringify(body);
   res.writeHead(status, { ...headers, "content-type": "application/json", "content-length": Buffer.byteLength(text) });
   res.end(text);
-}
-
-/** Writes an error in the error schema. */
-export function sendError(res: ServerResponse, error: ApiError, requestId: string): void {
-  sendJson(res, error.status, errorBody(error, requestId), error.headers);
 }
 
 /** Writes binary content. */
