@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EngineCore, type HfCompute } from "../../src/server/engine/engine-core.js";
 import type { RunConfig, TargetModule } from "../../src/server/engine/types.js";
 import { type HfCheckpointSpec, writeHfCheckpoint } from "../helpers/hf-checkpoint.js";
-import { runTorchReference, type TorchReferenceRequest } from "../helpers/torch-reference.js";
+import { runTorchReference, type TorchReferenceRequest, warmTorchReference } from "../helpers/torch-reference.js";
 
 // The engine on Hugging Face checkpoints against the PyTorch reference (transformers' forward
 // pass and PEFT's LoRA, test/reference/hf_reference.py), on tiny checkpoints of each architecture:
@@ -89,6 +89,7 @@ const cores = {} as Record<(typeof COMPUTES)[number], EngineCore>;
 const dirs: Record<string, string> = {};
 
 beforeAll(async () => {
+  warmTorchReference();
   root = await mkdtemp(join(tmpdir(), "hf-vs-torch-"));
   for (const [id, c] of Object.entries(CASES)) {
     dirs[id] = join(root, id);
