@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { EngineCore } from "../../src/server/engine/engine-core.js";
 import { writeHfCheckpoint } from "../helpers/hf-checkpoint.js";
-import { runTorchReference } from "../helpers/torch-reference.js";
+import { runTorchReference, warmTorchReference } from "../helpers/torch-reference.js";
 
 // Qwen's 151,680-row LM head makes each position's logits ~0.6 MB and their training tensors
 // ~3.6 MB, so six 48-token rows do not fit one 256 MiB micro-batch: the engine splits them (one
@@ -14,6 +14,7 @@ let dir: string;
 let core: EngineCore;
 
 beforeAll(async () => {
+  warmTorchReference();
   root = await mkdtemp(join(tmpdir(), "signal-micro-"));
   dir = join(root, "qwen");
   await writeHfCheckpoint(dir, {

@@ -7,7 +7,7 @@ import { saveAdapter } from "../../src/node/index.js";
 import { type RunningServer, startServer } from "../../src/server/index.js";
 import { writeHfCheckpoint } from "../helpers/hf-checkpoint.js";
 import { decodeSafetensors } from "../helpers/safetensors-file.js";
-import { runTorchReference } from "../helpers/torch-reference.js";
+import { runTorchReference, warmTorchReference } from "../helpers/torch-reference.js";
 
 /** Tensor shapes of a safetensors file, by name. */
 async function shapes(file: string): Promise<Record<string, number[]>> {
@@ -26,6 +26,7 @@ let client: SignalClient;
 const KEY = "sk-hf-test-key";
 
 beforeAll(async () => {
+  warmTorchReference();
   root = await mkdtemp(join(tmpdir(), "signal-hf-"));
   llama = join(root, "tiny-llama3");
   qwen = join(root, "qwen-folder");

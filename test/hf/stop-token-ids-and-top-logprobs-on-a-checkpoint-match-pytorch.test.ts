@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SignalClient } from "../../src/index.js";
 import { type Engine, createEngine } from "../../src/server/engine/index.js";
 import { writeHfCheckpoint } from "../helpers/hf-checkpoint.js";
-import { runTorchReference } from "../helpers/torch-reference.js";
+import { runTorchReference, warmTorchReference } from "../helpers/torch-reference.js";
 import { type TestServer, call, startTestServer } from "../server/helpers.js";
 
 // `stop_token_ids` and `top_logprobs` on a Hugging Face checkpoint (a Llama 3-shaped one with the
@@ -21,6 +21,7 @@ let root: string;
 let dir: string;
 
 beforeAll(async () => {
+  warmTorchReference();
   root = await mkdtemp(join(tmpdir(), "signal-hf-topk-"));
   dir = join(root, "tiny-llama3");
   await writeHfCheckpoint(dir, {

@@ -5,7 +5,7 @@ import { Tokenizer } from "@huggingface/tokenizers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { corruptHfCheckpoint, HF_TOKENIZERS, type HfCheckpointSpec, hfTensorLayout, tokenizerVocabSize, writeHfCheckpoint } from "../helpers/hf-checkpoint.js";
 import { decodeSafetensors } from "../helpers/safetensors-file.js";
-import { runTorchReference, type TorchReferenceAnswer, TorchReferenceError } from "../helpers/torch-reference.js";
+import { runTorchReference, type TorchReferenceAnswer, TorchReferenceError, warmTorchReference } from "../helpers/torch-reference.js";
 
 // Tiny models of every architecture, in every stored dtype, single-file and sharded, each run
 // through the PyTorch reference: the reference must read exactly what the writer wrote.
@@ -71,6 +71,7 @@ const dirs: Record<string, string> = {};
 const tokenizers = new Map<string, Tokenizer>();
 
 beforeAll(async () => {
+  warmTorchReference();
   root = await mkdtemp(join(tmpdir(), "hf-fixtures-"));
   for (const [name, spec] of Object.entries(CASES)) {
     dirs[name] = join(root, name);

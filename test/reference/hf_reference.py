@@ -11,7 +11,8 @@ Everything is computed in float32: weights stored as F16/BF16 are upcast when re
 transformers does when a checkpoint is loaded with torch_dtype=torch.float32.
 
 Protocol: one JSON request on stdin, one JSON answer on stdout (see README.md next to this file).
-On a bad request or checkpoint it prints one line to stderr and exits with status 2.
+On a bad request or checkpoint it prints one line to stderr and exits with status 2. With
+`--serve` it answers one request per line until stdin closes, so torch is imported once.
 """
 
 import json
@@ -19,6 +20,7 @@ import math
 import os
 import re
 import sys
+import traceback
 
 try:
     import torch
@@ -573,8 +575,29 @@ def handle(request):
     return answer
 
 
+def serve():
+    """`--serve`: one JSON request per line on stdin, one line per request on stdout, in order:
+    {"answer": ...}, or {"error": "hf_reference: <reason>"} where main() would exit 2 (any other
+    exception: its traceback). torch is imported once; each request is handled as main() handles it."""
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            reply = {"answer": handle(json.loads(line))}
+            text = json.dumps(reply, allow_nan=False)
+        except (ReferenceError, ValueError) as e:
+            text = json.dumps({"error": f"hf_reference: {e}"})
+        except Exception:  # noqa: BLE001 - reported to the caller, the process keeps serving
+            text = json.dumps({"error": traceback.format_exc().strip()})
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
+
 def main():
     torch.set_num_threads(int(os.environ.get("HF_REFERENCE_THREADS", "1")))
+    if sys.argv[1:] == ["--serve"]:
+        serve()
+        return
     try:
         request = json.load(sys.stdin)
         answer = handle(request)
