@@ -109,7 +109,7 @@ export async function benchSdkOverhead(): Promise<{ markdown: string; figures: R
     const added = (n: string) => (median(all[n]!) - median(all["getRun: raw fetch"]!)) * 1000;
     lines.push(
       "",
-      `Live, SignalClient adds ${fmt(added("getRun: SignalClient"), 0)} µs to the median raw getRun and openai-node's client ${fmt(added("getRun: openai client"), 0)} µs; the AbortController and timer alone add ${fmt(added("getRun: raw fetch + AbortController + timer"), 0)} µs live against ${fmt(layers["of which: an AbortController and its signal, a timer set and cleared"]![1], 1)} µs of CPU in-process, and the SDK's whole getRun is ${fmt(layers["getRun through SignalClient, all of it"]![1], 1)} µs of CPU in-process: on this shared machine a call's wall time grows by a multiple of the CPU it adds.`,
+      `Live, SignalClient adds ${fmt(added("getRun: SignalClient"), 0)} µs to the median raw getRun and openai-node's client ${fmt(added("getRun: openai client"), 0)} µs; an AbortController and timer alone add ${fmt(added("getRun: raw fetch + AbortController + timer"), 0)} µs live against ${fmt(layers["for comparison: an AbortController and its signal, a timer set and cleared"]![1], 1)} µs of CPU in-process, and the SDK's whole getRun is ${fmt(layers["getRun through SignalClient, all of it"]![1], 1)} µs of CPU in-process: on this shared machine a call's wall time grows by a multiple of the CPU it adds.`,
       "",
     );
     return { markdown: lines.join("\n"), figures };
@@ -144,7 +144,13 @@ async function sdkJavaScript(runId: string): Promise<Record<string, [string, num
   const { zGetRunResponse } = await import("../../generated/zod/zod.gen.js");
   const { tolerantSchema } = await import("../../src/internal/tolerant-reader.js");
   const { safeParseExpectingSuccess } = await import("../../src/internal/validate.js");
+  const { fastCheck } = await import("../../src/internal/fast-check.js");
+  const { attemptAbort } = await import("../../src/internal/attempt-abort.js");
+  const { Pool } = await import("../../src/internal/pool.js");
+  const pool = new Pool(undefined);
+  const expire = () => undefined;
   const reader = tolerantSchema(zGetRunResponse);
+  const quick = fastCheck(reader)!;
   const text = new TextDecoder().decode(body);
   const real = globalThis.fetch;
   globalThis.fetch = (async () => answer) as unknown as typeof fetch;
@@ -152,8 +158,16 @@ async function sdkJavaScript(runId: string): Promise<Record<string, [string, num
     const client = new SignalClient({ apiKey: "sk-bench", baseUrl: "http://127.0.0.1:9" });
     const layers: Record<string, [string, () => unknown]> = {
       "getRun through SignalClient, all of it": ["getRun", () => client.getRun(runId)],
-      "of which: an AbortController and its signal, a timer set and cleared": [
+      "of which: the attempt's abort handle and timeout (a LightAbort, its node in the pool's timer list)": [
         "abort_plumbing",
+        () => {
+          const controller = attemptAbort(true);
+          pool.untrack(pool.track(controller, Date.now() + 60_000, expire));
+          return controller.signal;
+        },
+      ],
+      "for comparison: an AbortController and its signal, a timer set and cleared": [
+        "abort_controller_timer",
         () => {
           const controller = new AbortController();
           clearTimeout(setTimeout(() => controller.abort(), 60_000));
@@ -161,7 +175,8 @@ async function sdkJavaScript(runId: string): Promise<Record<string, [string, num
         },
       ],
       "of which: JSON.parse of the body (a raw fetch's `json()` does it too)": ["json_parse", () => JSON.parse(text)],
-      "of which: checking the body against the spec (tolerant reader)": ["response_check", () => safeParseExpectingSuccess(reader, JSON.parse(text))],
+      "of which: checking the body against the spec (the quick check, fast-check.ts)": ["response_check", () => quick(JSON.parse(text))],
+      "for comparison: the same check by zod (tolerant reader)": ["response_check_zod", () => safeParseExpectingSuccess(reader, JSON.parse(text))],
     };
     const cpu: Record<string, number[]> = Object.fromEntries(Object.keys(layers).map((n) => [n, []]));
     for (let rep = 0; rep < 11; rep++) {
@@ -174,9 +189,11 @@ async function sdkJavaScript(runId: string): Promise<Record<string, [string, num
     }
     await client.close();
     const out: Record<string, [string, number]> = Object.fromEntries(Object.entries(cpu).map(([label, us]) => [label, [layers[label]![0], median(us)]]));
-    // The check's row times a JSON.parse too: report the check alone.
-    const check = out["of which: checking the body against the spec (tolerant reader)"]!;
-    check[1] = Math.max(0, check[1] - out["of which: JSON.parse of the body (a raw fetch's `json()` does it too)"]![1]);
+    // The checks' rows time a JSON.parse too: report the checks alone.
+    for (const label of ["of which: checking the body against the spec (the quick check, fast-check.ts)", "for comparison: the same check by zod (tolerant reader)"]) {
+      const check = out[label]!;
+      check[1] = Math.max(0, check[1] - out["of which: JSON.parse of the body (a raw fetch's `json()` does it too)"]![1]);
+    }
     return out;
   } finally {
     globalThis.fetch = real;

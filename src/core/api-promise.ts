@@ -49,9 +49,11 @@ export class APIPromise<T> extends Promise<WithRequestId<T>> {
   }
 
   /** @internal The same call with its result transformed (e.g. a wire `Run` into a `SignalRun`). */
-  _thenUnwrap<U>(transform: (data: WithRequestId<T>, raw: RawCall) => U | Promise<U>): APIPromise<U> {
+  _thenUnwrap<U>(transform: (data: T, raw: RawCall) => U | Promise<U>): APIPromise<U> {
+    // The transformed value gets the request id (the derived promise attaches it); the
+    // intermediate one does not need it.
     return new APIPromise(this.#raw, (raw) => {
-      const data = this.#parseWithId(raw);
+      const data = this.#parse(raw);
       return data instanceof Promise ? data.then((value) => transform(value, raw)) : transform(data, raw);
     });
   }

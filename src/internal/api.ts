@@ -8,6 +8,7 @@ import type { RequestPolicy } from "../core/policy.js";
 import { APIPromise, type RawCall } from "../core/api-promise.js";
 import type { FetchOptions, RequestOptions } from "../core/request-options.js";
 import { tolerantSchema } from "./tolerant-reader.js";
+import { fastCheck } from "./fast-check.js";
 import type { LiteRequest } from "./lite-http.js";
 import { baseHeaders, createCallFetch, type TransportContext } from "./transport.js";
 import { checkAgainst, formatPath, safeParseExpectingSuccess, summarizeIssues } from "./validate.js";
@@ -40,7 +41,7 @@ export interface RawResult {
 /**
  * One client's connection to the service: the direct client, the pool, the policy. Clients
  * hold one `Api` in a private field; `with` gives a child the same pool and key under another
- * policy or options. The key lives in a private field and in the direct client's closure, nowhere else.
+ * policy or options. The key lives in private fields (the configuration, the transport's headers), nowhere else.
  */
 export class Api {
   readonly baseUrl: string;
@@ -62,6 +63,7 @@ export class Api {
     const headers = Object.entries({ ...clientHeaders(), ...config.defaultHeaders }).filter(
       (entry): entry is [string, string | null] => entry[1] !== undefined,
     );
+    const authorization = `Bearer ${config.apiKey}`;
     this.#transport = {
       pool: this.pool,
       policy: this.policy,
@@ -69,11 +71,12 @@ export class Api {
       redact: this.redact,
       random: config.random,
       headers,
-      baseHeaders: baseHeaders(headers),
+      authorization,
+      baseHeaders: baseHeaders(headers, authorization),
       fetchOptions: config.fetchOptions,
     };
     // Every call passes its own fetch (the transport), which reads the LiteRequest directly.
-    this.raw = createDirectClient(this.baseUrl, config.apiKey);
+    this.raw = createDirectClient(this.baseUrl);
   }
 
   /** The key, for building a sibling client. Not enumerable, not in any inspect output. */
@@ -144,8 +147,14 @@ export class Api {
   }
 }
 
-/** Checks a 2xx body against its generated schema. @throws APIResponseValidationError */
+/**
+ * Checks a 2xx body against its generated schema: a body the schema's quick check vouches for is
+ * used as it is (see fast-check.ts), anything else is parsed by zod.
+ * @throws APIResponseValidationError
+ */
 function parseAgainst<S extends z.core.$ZodType>(operation: string, schema: S, raw: RawCall): z.output<S> {
+  const quick = fastCheck(schema);
+  if (quick?.(raw.data) === true) return raw.data as z.output<S>;
   const parsed = safeParseExpectingSuccess(schema, raw.data);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

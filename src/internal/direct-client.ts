@@ -19,14 +19,13 @@ export type DirectClient = (method: string, path: string, init: DirectInit) => P
  * transport throws for every other status) read as asked. The public low-level client
  * (`createRawClient`) is openapi-fetch.
  */
-export function createDirectClient(baseUrl: string, apiKey: string): DirectClient {
-  const authorization = `Bearer ${apiKey}`;
+export function createDirectClient(baseUrl: string): DirectClient {
   return async (method, path, init) => {
-    const headers: Record<string, string> = { authorization, ...init.headers };
+    let headers = init.headers;
     let body: string | undefined;
     if (init.body !== undefined) {
       body = JSON.stringify(init.body);
-      headers["content-type"] = "application/json";
+      headers = { ...headers, "content-type": "application/json" };
     }
     const url = baseUrl + fillPath(path, init.params?.path) + queryString(init.params?.query);
     const response = await init.fetch(new LiteRequest(url, { method, headers, body }));

@@ -38,9 +38,15 @@ export class LiteRequest {
     return this.#headers;
   }
 
+  /** True when the request carries headers of its own. */
+  get hasHeaders(): boolean {
+    return this.#init !== undefined;
+  }
+
   /** Calls `fn` for each header without building a `Headers` when they were given as a plain object. */
   forEachHeader(fn: (value: string, name: string) => void): void {
     const init = this.#init;
+    if (init === undefined && this.#headers === undefined) return;
     if (this.#headers === undefined && init !== undefined && !Array.isArray(init) && !(init instanceof Headers)) {
       for (const [name, value] of Object.entries(init as Record<string, string>)) fn(value, name);
     } else this.headers.forEach(fn);

@@ -11,7 +11,17 @@ export class Pool {
   readonly fetch: (request: Request) => Promise<Response>;
   /** True when the caller gave no fetch: requests can go to the global fetch as (url, init). */
   readonly #native: boolean;
-  readonly #inFlight = new Set<AbortController>();
+  /** The attempts in flight, as a list: adding and removing one allocates its node and nothing else. */
+  readonly #inFlight: InFlight = { controller: undefined, deadline: Number.POSITIVE_INFINITY, expire: undefined, prev: undefined, next: undefined };
+  #inFlightCount = 0;
+  /**
+   * One timer for every attempt's timeout, armed for the earliest deadline in flight. An attempt
+   * that ends leaves it armed (it then finds nothing to expire and stops), so a run of calls sets
+   * it about once per timeout instead of a timer set and cleared per call. It holds the process
+   * open only while attempts are in flight (`ref`/`unref` where timers have them: Node, Bun, Deno).
+   */
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #armedFor = Number.POSITIVE_INFINITY;
   readonly #closing = new AbortController();
   /** What waits between attempts; a Set rather than listeners on one shared AbortSignal, which
    * past 10 waiting calls would print Node's MaxListenersExceededWarning. */
@@ -32,6 +42,11 @@ export class Pool {
     return this.#native ? globalThis.fetch(url, init) : this.fetch(new Request(url, init));
   }
 
+  /** True when requests go to the global fetch (no `fetch` option). */
+  get native(): boolean {
+    return this.#native;
+  }
+
   /** True once `close()` ran; new requests fail with APIConnectionError. */
   get closed(): boolean {
     return this.#closing.signal.aborted;
@@ -45,15 +60,52 @@ export class Pool {
 
   /** Requests currently in flight on this pool. */
   get inFlight(): number {
-    return this.#inFlight.size;
+    return this.#inFlightCount;
   }
 
-  track(controller: AbortController): void {
-    this.#inFlight.add(controller);
+  /**
+   * Adds an attempt to what `close()` aborts, with the time (`Date.now()` ms) at which `expire`
+   * is called with its node unless it was `untrack`ed (or its deadline lifted) by then.
+   */
+  track(controller: Abortable, deadline: number, expire: (node: InFlight) => void): InFlight {
+    const head = this.#inFlight;
+    const node: InFlight = { controller, deadline, expire, prev: head, next: head.next };
+    if (head.next !== undefined) head.next.prev = node;
+    head.next = node;
+    if (this.#inFlightCount++ === 0) refTimer(this.#timer, true);
+    if (deadline < this.#armedFor) this.#arm(deadline);
+    return node;
   }
 
-  untrack(controller: AbortController): void {
-    this.#inFlight.delete(controller);
+  untrack(node: InFlight): void {
+    if (node.prev === undefined) return;
+    node.prev.next = node.next;
+    if (node.next !== undefined) node.next.prev = node.prev;
+    node.prev = undefined;
+    node.next = undefined;
+    if (--this.#inFlightCount === 0) refTimer(this.#timer, false);
+  }
+
+  #arm(deadline: number): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#armedFor = deadline;
+    this.#timer = setTimeout(() => this.#expire(), Math.max(0, deadline - Date.now()));
+    if (this.#inFlightCount === 0) refTimer(this.#timer, false);
+  }
+
+  /** Expires every attempt past its deadline, and arms the timer for the next one. */
+  #expire(): void {
+    this.#timer = undefined;
+    this.#armedFor = Number.POSITIVE_INFINITY;
+    const now = Date.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (let node = this.#inFlight.next; node !== undefined; node = node.next) {
+      if (node.deadline <= now) {
+        node.deadline = Number.POSITIVE_INFINITY;
+        node.expire?.(node);
+      } else if (node.deadline < next) next = node.deadline;
+    }
+    if (next !== Number.POSITIVE_INFINITY && !this.closed) this.#arm(next);
   }
 
   /** Aborts every request in flight and refuses new ones. Idempotent. */
@@ -61,9 +113,38 @@ export class Pool {
     if (this.closed) return;
     const reason = new Error("client closed");
     this.#closing.abort(reason);
-    for (const controller of this.#inFlight) controller.abort(reason);
-    this.#inFlight.clear();
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    for (let node = this.#inFlight.next; node !== undefined; ) {
+      const next = node.next;
+      this.untrack(node);
+      node.controller?.abort(reason);
+      node = next;
+    }
     for (const listener of this.#onClose) listener();
     this.#onClose.clear();
   }
+}
+
+/** What the pool can abort: an AbortController, or the LightAbort of an attempt. */
+interface Abortable {
+  abort(reason?: unknown): void;
+}
+
+/** A node of the pool's list of attempts in flight (the list's head has no controller). */
+export interface InFlight {
+  readonly controller: Abortable | undefined;
+  /** When the attempt times out (`Date.now()` ms); `Infinity` once it no longer can (expired, or streaming). */
+  deadline: number;
+  readonly expire: ((node: InFlight) => void) | undefined;
+  prev: InFlight | undefined;
+  next: InFlight | undefined;
+}
+
+/** `ref()`/`unref()` a timer where timers have them (a browser's are numbers). */
+function refTimer(timer: ReturnType<typeof setTimeout> | undefined, ref: boolean): void {
+  const handle = timer as { ref?: () => void; unref?: () => void } | undefined;
+  if (typeof handle !== "object" || handle === null) return;
+  if (ref) handle.ref?.();
+  else handle.unref?.();
 }

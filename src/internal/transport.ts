@@ -5,10 +5,11 @@ import { BufferedResponse, type LiteRequest, UTF8 } from "./lite-http.js";
 import { checkPolicyOptions, MAX_TIMEOUT_MS } from "./check-options.js";
 import type { LevelLogger } from "./logger.js";
 import type { CallOptions, FetchOptions } from "../core/request-options.js";
-import type { Pool } from "./pool.js";
+import type { InFlight, Pool } from "./pool.js";
 import { withOverrides, type RequestPolicy } from "../core/policy.js";
 import { retryDelay } from "./retry-delay.js";
 import { shouldRetryStatus } from "./should-retry.js";
+import { attemptAbort } from "./attempt-abort.js";
 
 /** What the transport needs from its client. */
 export interface TransportContext {
@@ -18,7 +19,13 @@ export interface TransportContext {
   redact: (text: string) => string;
   /** Headers of every request (the client header, `defaultHeaders`), applied before the call's own. */
   headers: ReadonlyArray<readonly [string, string | null]>;
-  /** The same as one object with lower-case names (`baseHeaders(headers)`); `undefined` when one is not valid. */
+  /** `Bearer <key>`: the client's own, never replaced by a header option. */
+  authorization: string;
+  /**
+   * `headers` and `authorization` as one frozen object with lower-case names
+   * (`baseHeaders(headers, authorization)`), sent as it is by a call that adds no header;
+   * `undefined` when one of them is not valid.
+   */
   baseHeaders: Readonly<Record<string, string>> | undefined;
   /** The client's `fetchOptions`. */
   fetchOptions: FetchOptions | undefined;
@@ -39,7 +46,8 @@ type Outcome =
  * timeout covers them, `text/event-stream` bodies are handed on unread.
  *
  * The headers go to `fetch` as a plain object with lower-case names rather than a `Headers`:
- * undici copies either into its own, and copying a `Headers` (sorted iteration) costs more. Every
+ * undici copies either into its own, and copying a `Headers` (sorted iteration) costs more. A call
+ * that adds no header (a GET without header options) sends the client's one frozen object; every
  * name and value that is not plainly valid goes through `Headers.set`, so a bad one still rejects
  * the call with its TypeError before anything is sent.
  */
@@ -60,13 +68,7 @@ async function callFetch(
   request: LiteRequest,
 ): Promise<Response> {
   const userSignal = options.signal;
-  const headers: Record<string, string> = ctx.baseHeaders !== undefined ? { ...ctx.baseHeaders } : {};
-  if (ctx.baseHeaders === undefined) putHeaders(headers, ctx.headers);
-  request.forEachHeader((value, name) => putHeader(headers, name, value));
-  if (options.headers) putHeaders(headers, Object.entries(options.headers));
-  if (request.method === "POST" && !Object.hasOwn(headers, "idempotency-key")) {
-    putHeader(headers, "idempotency-key", options.idempotencyKey ?? `sdk-${randomUUID()}`);
-  }
+  const headers = callHeaders(ctx, request, options);
   const body = withExtraBody(operation, request.method, request.bodyText, options.extraBody, headers);
   const url = withExtraQuery(request.url, options.extraQuery);
   const extra = options.fetchOptions ? { ...ctx.fetchOptions, ...options.fetchOptions } : ctx.fetchOptions;
@@ -84,18 +86,52 @@ async function callFetch(
 }
 
 /**
- * The client's headers (client header, `defaultHeaders`) as one object with lower-case names,
- * made once per client; `undefined` when one of them is not a valid header, so that every call
- * applies them one by one and rejects with the TypeError, as a `Headers` would.
+ * The headers of one attempt: the client's, the request's (`content-type` of a JSON body), the
+ * call's `headers` option, an Idempotency-Key on a POST. A call that adds none shares the
+ * client's frozen object (nothing below writes to it: a sequence number or `extraBody` only come
+ * with a copy).
  */
-export function baseHeaders(entries: ReadonlyArray<readonly [string, string | null]>): Record<string, string> | undefined {
+function callHeaders(ctx: TransportContext, request: LiteRequest, options: CallOptions): Record<string, string> {
+  const base = ctx.baseHeaders;
+  const post = request.method === "POST";
+  if (
+    base !== undefined &&
+    !post &&
+    !request.hasHeaders &&
+    options.headers === undefined &&
+    options.sequence === undefined &&
+    options.extraBody === undefined
+  ) {
+    return base as Record<string, string>;
+  }
+  const headers: Record<string, string> = base !== undefined ? { ...base } : {};
+  if (base === undefined) {
+    putHeaders(headers, ctx.headers);
+    putHeader(headers, "authorization", ctx.authorization);
+  }
+  request.forEachHeader((value, name) => putHeader(headers, name, value));
+  if (options.headers) putHeaders(headers, Object.entries(options.headers));
+  if (post && !Object.hasOwn(headers, "idempotency-key")) {
+    putHeader(headers, "idempotency-key", options.idempotencyKey ?? `sdk-${randomUUID()}`);
+  }
+  return headers;
+}
+
+/**
+ * The client's headers (client header, `defaultHeaders`, its authorization) as one frozen object
+ * with lower-case names, made once per client; `undefined` when one of them is not a valid
+ * header, so that every call applies them one by one and rejects with the TypeError, as a
+ * `Headers` would.
+ */
+export function baseHeaders(entries: ReadonlyArray<readonly [string, string | null]>, authorization: string): Readonly<Record<string, string>> | undefined {
   const headers: Record<string, string> = {};
   try {
     putHeaders(headers, entries);
+    putHeader(headers, "authorization", authorization);
   } catch {
     return undefined;
   }
-  return headers;
+  return Object.freeze(headers);
 }
 
 /** Sets or (for `null`) removes headers; `Authorization` is the client's alone. */
@@ -117,15 +153,9 @@ function putHeader(headers: Record<string, string>, name: string, value: string)
   headers[name.toLowerCase()] = value;
 }
 
-/** What the timer of an attempt aborts. */
-interface AttemptTimer {
-  controller: AbortController;
-  timedOut: boolean;
-}
-
-function onAttemptTimeout(state: AttemptTimer): void {
-  state.timedOut = true;
-  state.controller.abort(new APITimeoutError());
+/** What the pool calls when an attempt outlives its timeout: abort it, as timed out. */
+function onAttemptTimeout(node: InFlight): void {
+  node.controller?.abort(new APITimeoutError());
 }
 
 async function runAttempt(
@@ -140,12 +170,11 @@ async function runAttempt(
   body: string | undefined,
   extra: FetchOptions | undefined,
 ): Promise<Outcome> {
-  const controller = new AbortController();
-  const state: AttemptTimer = { controller, timedOut: false };
+  const controller = attemptAbort(ctx.pool.native);
   const onUserAbort = userSignal === undefined ? undefined : () => controller.abort(userSignal.reason);
   if (onUserAbort !== undefined) userSignal?.addEventListener("abort", onUserAbort, { once: true });
-  const timer = setTimeout(onAttemptTimeout, timeout, state);
-  ctx.pool.track(controller);
+  // The timeout: the pool's one timer calls onAttemptTimeout at the deadline unless the attempt ended.
+  const inFlight = ctx.pool.track(controller, Date.now() + timeout, onAttemptTimeout);
   const started = ctx.logger.debugging ? Date.now() : 0;
   let streaming = false;
   try {
@@ -159,10 +188,12 @@ async function runAttempt(
       log(ctx, `${operation} response`, { status: response.status, request_id: requestId, ms: Date.now() - started });
     }
     if (response.ok && isEventStream(response) && response.body) {
+      // The timeout covers the answer's arrival; a stream then lasts as long as it lasts.
+      inFlight.deadline = Number.POSITIVE_INFINITY;
       streaming = true;
       const release = () => {
         if (onUserAbort !== undefined) userSignal?.removeEventListener("abort", onUserAbort);
-        ctx.pool.untrack(controller);
+        ctx.pool.untrack(inFlight);
       };
       return { kind: "done", response: withReleasingBody(response, response.body, release) };
     }
@@ -178,7 +209,7 @@ async function runAttempt(
   } catch (cause) {
     if (userSignal?.aborted) return { kind: "fail", error: new APIUserAbortError(undefined, { cause: userSignal.reason }) };
     const where = { operation, method, url };
-    if (state.timedOut) {
+    if (controller.signal.aborted && controller.signal.reason instanceof APITimeoutError) {
       return { kind: "retry", error: new APITimeoutError(`${operation}: ${method} ${url} timed out after ${timeout} ms`, { cause, ...where }) };
     }
     if (ctx.pool.closed) return { kind: "fail", error: new APIConnectionError("The client was closed.", { cause }) };
@@ -188,10 +219,9 @@ async function runAttempt(
     setMessage(error, `${operation}: ${method} ${url} failed to connect${error.code ? ` (${error.code})` : ""}: ${detail}`);
     return { kind: "retry", error };
   } finally {
-    clearTimeout(timer);
     if (!streaming) {
       if (onUserAbort !== undefined) userSignal?.removeEventListener("abort", onUserAbort);
-      ctx.pool.untrack(controller);
+      ctx.pool.untrack(inFlight);
     }
   }
 }
