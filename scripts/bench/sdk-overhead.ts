@@ -190,7 +190,10 @@ async function sdkJavaScript(runId: string): Promise<Record<string, [string, num
     await client.close();
     const out: Record<string, [string, number]> = Object.fromEntries(Object.entries(cpu).map(([label, us]) => [label, [layers[label]![0], median(us)]]));
     // The checks' rows time a JSON.parse too: report the checks alone.
-    for (const label of ["of which: checking the body against the spec (the quick check, fast-check.ts)", "for comparison: the same check by zod (tolerant reader)"]) {
+    for (const label of [
+      "of which: checking the body against the spec (the quick check, fast-check.ts)",
+      "for comparison: the same check by zod (tolerant reader)",
+    ]) {
       const check = out[label]!;
       check[1] = Math.max(0, check[1] - out["of which: JSON.parse of the body (a raw fetch's `json()` does it too)"]![1]);
     }

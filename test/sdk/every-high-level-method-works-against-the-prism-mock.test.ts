@@ -150,7 +150,7 @@ describe("TrainingClient against Prism", () => {
     expect(metrics.loss_history).toHaveLength(4);
     expect(metrics.current_step).toBe(100);
     // forward, the loss function (shaped by the batch: Prism's logprobs are its example's), then a linear backward.
-    const custom = await training.forwardBackwardCustom([{ tokens: [256, 81, 58] }], (logprobs, b) => ({
+    const custom = await training.forwardBackwardCustom([{ tokens: [256, 81, 58] }], (_logprobs, b) => ({
       loss: 0.5,
       grads: b.map((e) => e.tokens.map(() => -0.5)),
     }));
