@@ -4,6 +4,7 @@ import * as z from "zod/mini";
 import { OPERATIONS } from "../../generated/operations.js";
 import { fastCheck } from "../../src/internal/fast-check.js";
 import { tolerantSchema } from "../../src/internal/tolerant-reader.js";
+import { mulberry32 } from "../helpers/mulberry32.js";
 
 /**
  * The SDK uses a 2xx body as it is when the schema's quick check (fast-check.ts) accepts it, so
@@ -13,18 +14,6 @@ import { tolerantSchema } from "../../src/internal/tolerant-reader.js";
  * successfully to an equal value. And the quick check must accept the valid values (or it would
  * be dead code, and every body would pay for zod).
  */
-
-/** A small deterministic generator, so a failure reproduces. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Def = Record<string, unknown> & { type: string; checks?: core.$ZodCheck[] };
 
@@ -148,7 +137,7 @@ function corrupt(value: unknown, next: () => number): unknown {
 function holds(name: string, schema: core.$ZodType, seed: number): { accepted: number; valid: number } {
   const quick = fastCheck(schema);
   expect(quick, `${name} has a quick check`).toBeDefined();
-  const next = random(seed);
+  const next = mulberry32(seed); // deterministic, so a failure reproduces
   let accepted = 0;
   let validCount = 0;
   for (let i = 0; i < 150; i++) {
