@@ -27,6 +27,54 @@ export const SAMPLE_DEFAULTS: SampleParams = {
   logprobs: false,
 };
 
+/** What both samplers (the byte models' and a checkpoint's) keep of one sequence, to report it. */
+export interface SequenceReport {
+  index: number;
+  promptIndex: number;
+  text: CompletionText;
+  tokens: number[];
+  logprobs: number[];
+  tops: TopLogprob[][];
+  finish: "stop" | "length" | undefined;
+}
+
+/** The event of one generated token of `sequence`: its text delta, and its logprobs when asked for. */
+export function tokenEvent(
+  sequence: SequenceReport,
+  delta: string,
+  p: SampleParams,
+  logprob: number,
+  token: number,
+  tops: TopLogprob[] | undefined,
+): TokenEvent {
+  return {
+    index: sequence.index,
+    prompt_index: sequence.promptIndex,
+    delta,
+    finish_reason: sequence.finish ?? null,
+    ...(p.logprobs ? { logprob, token } : {}),
+    ...(tops ? { top_logprobs: tops } : {}),
+  };
+}
+
+/** The result of a finished request: its completions and token counts (`encoded`: each prompt's tokens). */
+export function sampleResult(sequences: readonly SequenceReport[], encoded: readonly number[][], p: SampleParams): SampleResult {
+  const completions: Completion[] = sequences.map((l) => ({
+    index: l.index,
+    prompt_index: l.promptIndex,
+    text: l.text.text ?? "",
+    tokens: l.tokens,
+    ...(p.logprobs ? { logprobs: l.logprobs } : {}),
+    ...(p.logprobs && p.top_logprobs ? { top_logprobs: l.tops } : {}),
+    finish_reason: l.finish!,
+  }));
+  return {
+    completions,
+    prompt_tokens: encoded.reduce((a, t) => a + t.length, 0) * p.n,
+    completion_tokens: sequences.reduce((a, l) => a + l.tokens.length, 0),
+  };
+}
+
 /** Hooks of one sampling call. */
 export interface SampleHooks {
   /** Called for every sampled token (delta may be "" while text is held back). */
@@ -333,33 +381,12 @@ export class SampleBatcher {
       }
     }
     l.next = token;
-    hooks.onToken?.({
-      index: l.index,
-      prompt_index: l.promptIndex,
-      delta,
-      finish_reason: l.finish ?? null,
-      ...(p.logprobs ? { logprob, token } : {}),
-      ...(tops ? { top_logprobs: tops } : {}),
-    });
+    hooks.onToken?.(tokenEvent(l, delta, p, logprob, token, tops));
   }
 
   private maybeFinish(job: Job): void {
     if (job.ended || job.running > 0 || job.prefilled < job.encoded.length) return;
-    const { p } = job;
-    const completions: Completion[] = job.live.map((l) => ({
-      index: l.index,
-      prompt_index: l.promptIndex,
-      text: l.text.text ?? "",
-      tokens: l.tokens,
-      ...(p.logprobs ? { logprobs: l.logprobs } : {}),
-      ...(p.logprobs && p.top_logprobs ? { top_logprobs: l.tops } : {}),
-      finish_reason: l.finish!,
-    }));
-    this.end(job, undefined, {
-      completions,
-      prompt_tokens: job.encoded.reduce((a, t) => a + t.length, 0) * p.n,
-      completion_tokens: job.live.reduce((a, l) => a + l.tokens.length, 0),
-    });
+    this.end(job, undefined, sampleResult(job.live, job.encoded, job.p));
   }
 
   /** Ends `job` once: its sequences leave their group, their caches go back to the pool. */

@@ -3,8 +3,8 @@ import { CompletionText } from "../completion-text.js";
 import { type TokenCodec, encodeWithBos } from "../codec.js";
 import { FullLogitSums, fullNormalizer, pickToken, type PickOptions } from "../pick-token.js";
 import { Rng } from "../rng.js";
-import { SAMPLE_DEFAULTS, type SampleDone, type SampleHooks } from "../sample-loop.js";
-import { type Completion, DEFAULT_KV_BUDGET_BYTES, EngineError, type Prompt, type SampleParams, type SampleResult, type TopLogprob } from "../types.js";
+import { SAMPLE_DEFAULTS, type SampleDone, type SampleHooks, sampleResult, tokenEvent } from "../sample-loop.js";
+import { DEFAULT_KV_BUDGET_BYTES, EngineError, type Prompt, type SampleParams, type SampleResult, type TopLogprob } from "../types.js";
 import { FastKvCache, type FastLora, type HfFastModel } from "./hf-fast-model.js";
 import { HfKvCache, type HfLoraTensors, type HfModel } from "./hf-model.js";
 import { hfEmbeddings, hfLogprobs } from "./hf-train.js";
@@ -347,33 +347,12 @@ export class HfSampler {
       }
     }
     l.next = token;
-    hooks.onToken?.({
-      index: l.index,
-      prompt_index: l.promptIndex,
-      delta,
-      finish_reason: l.finish ?? null,
-      ...(p.logprobs ? { logprob, token } : {}),
-      ...(tops ? { top_logprobs: tops } : {}),
-    });
+    hooks.onToken?.(tokenEvent(l, delta, p, logprob, token, tops));
   }
 
   private maybeFinish(job: Job): void {
     if (job.ended || job.running > 0 || !job.prefilled) return;
-    const { p } = job;
-    const completions: Completion[] = job.live.map((l) => ({
-      index: l.index,
-      prompt_index: l.promptIndex,
-      text: l.text.text ?? "",
-      tokens: l.tokens,
-      ...(p.logprobs ? { logprobs: l.logprobs } : {}),
-      ...(p.logprobs && p.top_logprobs ? { top_logprobs: l.tops } : {}),
-      finish_reason: l.finish!,
-    }));
-    this.end(job, undefined, {
-      completions,
-      prompt_tokens: job.encoded.reduce((a, t) => a + t.length, 0) * p.n,
-      completion_tokens: job.live.reduce((a, l) => a + l.tokens.length, 0),
-    });
+    this.end(job, undefined, sampleResult(job.live, job.encoded, job.p));
   }
 
   private end(job: Job, error: Error | undefined, result?: SampleResult): void {
