@@ -217,26 +217,7 @@ export class SignalRun {
 function assignFields(target: SignalRun, run: Run): void {
   const fields = target as unknown as Record<string, unknown>;
   const source = run as unknown as Record<string, unknown>;
-  if (methodNames === undefined) methodNames = namesOnPrototypeChain(SignalRun.prototype);
-  const reserved = methodNames;
-  const keys = Object.keys(source);
-  if (!keys.some((key) => reserved.has(key))) {
-    // The common case, in one step (an own-data-property copy V8 does without a store per key).
-    Object.assign(fields, source);
-    return;
+  for (const key of Object.keys(source)) {
+    if (!(key in SignalRun.prototype)) fields[key] = source[key];
   }
-  for (const key of keys) {
-    if (!reserved.has(key)) fields[key] = source[key];
-  }
-}
-
-let methodNames: ReadonlySet<string> | undefined;
-
-/** Every name `key in object` finds on the object's prototype chain (methods, accessors, Object's own). */
-function namesOnPrototypeChain(prototype: object): ReadonlySet<string> {
-  const names = new Set<string>();
-  for (let at: object | null = prototype; at !== null; at = Object.getPrototypeOf(at)) {
-    for (const name of Object.getOwnPropertyNames(at)) names.add(name);
-  }
-  return names;
 }

@@ -148,7 +148,6 @@ async function sdkJavaScript(runId: string): Promise<Record<string, [string, num
   const { attemptAbort } = await import("../../src/internal/attempt-abort.js");
   const { Pool } = await import("../../src/internal/pool.js");
   const pool = new Pool(undefined);
-  const expire = () => undefined;
   const reader = tolerantSchema(zGetRunResponse);
   const quick = fastCheck(reader)!;
   const text = new TextDecoder().decode(body);
@@ -162,7 +161,7 @@ async function sdkJavaScript(runId: string): Promise<Record<string, [string, num
         "abort_plumbing",
         () => {
           const controller = attemptAbort(true);
-          pool.untrack(pool.track(controller, Date.now() + 60_000, expire));
+          pool.untrack(pool.track(controller, Date.now() + 60_000));
           return controller.signal;
         },
       ],

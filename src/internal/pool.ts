@@ -1,3 +1,5 @@
+import { APITimeoutError } from "../errors.js";
+
 /**
  * What "connection pool" means here. Node's global `fetch` keeps idle keep-alive connections
  * per origin in one process-wide dispatcher, and the SDK has no public way to make another one
@@ -12,7 +14,7 @@ export class Pool {
   /** True when the caller gave no fetch: requests can go to the global fetch as (url, init). */
   readonly #native: boolean;
   /** The attempts in flight, as a list: adding and removing one allocates its node and nothing else. */
-  readonly #inFlight: InFlight = { controller: undefined, deadline: Number.POSITIVE_INFINITY, expire: undefined, prev: undefined, next: undefined };
+  readonly #inFlight: InFlight = { controller: undefined, deadline: Number.POSITIVE_INFINITY, prev: undefined, next: undefined };
   #inFlightCount = 0;
   /**
    * One timer for every attempt's timeout, armed for the earliest deadline in flight. An attempt
@@ -64,12 +66,12 @@ export class Pool {
   }
 
   /**
-   * Adds an attempt to what `close()` aborts, with the time (`Date.now()` ms) at which `expire`
-   * is called with its node unless it was `untrack`ed (or its deadline lifted) by then.
+   * Adds an attempt to what `close()` aborts, with the time (`Date.now()` ms) at which it is
+   * aborted with an APITimeoutError unless it was `untrack`ed (or its deadline lifted) by then.
    */
-  track(controller: Abortable, deadline: number, expire: (node: InFlight) => void): InFlight {
+  track(controller: Abortable, deadline: number): InFlight {
     const head = this.#inFlight;
-    const node: InFlight = { controller, deadline, expire, prev: head, next: head.next };
+    const node: InFlight = { controller, deadline, prev: head, next: head.next };
     if (head.next !== undefined) head.next.prev = node;
     head.next = node;
     if (this.#inFlightCount++ === 0) refTimer(this.#timer, true);
@@ -102,7 +104,7 @@ export class Pool {
     for (let node = this.#inFlight.next; node !== undefined; node = node.next) {
       if (node.deadline <= now) {
         node.deadline = Number.POSITIVE_INFINITY;
-        node.expire?.(node);
+        node.controller?.abort(new APITimeoutError());
       } else if (node.deadline < next) next = node.deadline;
     }
     if (next !== Number.POSITIVE_INFINITY && !this.closed) this.#arm(next);
@@ -136,7 +138,6 @@ export interface InFlight {
   readonly controller: Abortable | undefined;
   /** When the attempt times out (`Date.now()` ms); `Infinity` once it no longer can (expired, or streaming). */
   deadline: number;
-  readonly expire: ((node: InFlight) => void) | undefined;
   prev: InFlight | undefined;
   next: InFlight | undefined;
 }

@@ -5,7 +5,7 @@ import { BufferedResponse, type LiteRequest, UTF8 } from "./lite-http.js";
 import { checkPolicyOptions, MAX_TIMEOUT_MS } from "./check-options.js";
 import type { LevelLogger } from "./logger.js";
 import type { CallOptions, FetchOptions } from "../core/request-options.js";
-import type { InFlight, Pool } from "./pool.js";
+import type { Pool } from "./pool.js";
 import { withOverrides, type RequestPolicy } from "../core/policy.js";
 import { retryDelay } from "./retry-delay.js";
 import { shouldRetryStatus } from "./should-retry.js";
@@ -153,11 +153,6 @@ function putHeader(headers: Record<string, string>, name: string, value: string)
   headers[name.toLowerCase()] = value;
 }
 
-/** What the pool calls when an attempt outlives its timeout: abort it, as timed out. */
-function onAttemptTimeout(node: InFlight): void {
-  node.controller?.abort(new APITimeoutError());
-}
-
 async function runAttempt(
   ctx: TransportContext,
   operation: string,
@@ -173,8 +168,8 @@ async function runAttempt(
   const controller = attemptAbort(ctx.pool.native);
   const onUserAbort = userSignal === undefined ? undefined : () => controller.abort(userSignal.reason);
   if (onUserAbort !== undefined) userSignal?.addEventListener("abort", onUserAbort, { once: true });
-  // The timeout: the pool's one timer calls onAttemptTimeout at the deadline unless the attempt ended.
-  const inFlight = ctx.pool.track(controller, Date.now() + timeout, onAttemptTimeout);
+  // The timeout: the pool's one timer aborts the attempt with an APITimeoutError at the deadline.
+  const inFlight = ctx.pool.track(controller, Date.now() + timeout);
   const started = ctx.logger.debugging ? Date.now() : 0;
   let streaming = false;
   try {
