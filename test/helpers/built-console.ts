@@ -12,11 +12,11 @@ const run = promisify(execFile);
 /**
  * The web console built as `npm run build` builds it (Vite, `console/vite.config.mjs`), into a
  * temporary directory keyed by a hash of its inputs (the console, the SDK it bundles, the
- * generated schemas), so test files share one build and a fresh clone needs no prior build.
+ * generated schemas, the lockfile that pins what it bundles), so test files share one build and a fresh clone needs no prior build.
  * @returns the directory holding `index.html` and `assets/`.
  */
 export async function buildConsole(): Promise<string> {
-  const dir = join(tmpdir(), `frontier-signal-console-${hashOf(["console", "src", "generated", "package.json"])}`);
+  const dir = join(tmpdir(), `frontier-signal-console-${hashOf(["console", "src", "generated", "package.json", "package-lock.json"])}`);
   if (existsSync(join(dir, "index.html"))) return dir;
   const scratch = mkdtempSync(join(tmpdir(), "frontier-signal-console-build-"));
   await run(process.execPath, [join(root, "node_modules/vite/bin/vite.js"), "build", "--config", join(root, "console/vite.config.mjs"), "--outDir", scratch], {

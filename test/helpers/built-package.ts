@@ -24,11 +24,14 @@ export interface BuiltPackage {
  * consumer project that resolves `frontier-signal` to it through its `exports`. The package's
  * dependencies resolve from this checkout's node_modules; the checkout's dist/ is never used.
  *
- * The build is keyed by a hash of its inputs, so test files running at once share one build:
- * each builds into a scratch directory and renames it into place; a loser of that race drops
- * its copy.
+ * The build is keyed by a hash of its inputs and of this checkout's path, so test files running
+ * at once share one build: each builds into a scratch directory and renames it into place; a
+ * loser of that race drops its copy. The path is part of the key because the package links
+ * this checkout's node_modules (and its source maps name this checkout's files): a build left
+ * in the temporary directory by another checkout of the same commit, since deleted, would
+ * resolve no dependency. A build whose node_modules link no longer resolves is rebuilt.
  */
-export async function buildPackage(): Promise<BuiltPackage> {
+export async function buildPackage(options: { cacheDir?: string } = {}): Promise<BuiltPackage> {
   const manifest = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { files: string[] };
   const inputs = [
     "package.json",
@@ -40,11 +43,13 @@ export async function buildPackage(): Promise<BuiltPackage> {
     "LICENSE",
     ...manifest.files.filter((f) => f !== "dist"),
   ];
-  const base = join(tmpdir(), `frontier-signal-package-${hashOf(inputs)}`);
-  if (!existsSync(join(base, "complete"))) {
-    const scratch = mkdtempSync(join(tmpdir(), "frontier-signal-build-"));
+  const cacheDir = options.cacheDir ?? tmpdir();
+  const base = join(cacheDir, packageDirName(root, inputs));
+  if (!usable(base)) {
+    const scratch = mkdtempSync(join(cacheDir, "frontier-signal-build-"));
     await assemble(scratch, manifest.files);
     writeFileSync(join(scratch, "complete"), "");
+    if (existsSync(base) && !usable(base)) rmSync(base, { recursive: true, force: true });
     try {
       renameSync(scratch, base);
     } catch {
@@ -76,16 +81,26 @@ async function assemble(base: string, files: string[]): Promise<void> {
   symlinkSync("../../frontier-signal", join(consumer, "node_modules/frontier-signal"), "dir");
 }
 
-function hashOf(entries: string[]): string {
-  const hash = createHash("sha256");
+/** The cache entry's name for a checkout at `checkout` with these inputs. */
+export function packageDirName(checkout: string, entries: string[]): string {
+  return `frontier-signal-package-${hashOf(checkout, entries)}`;
+}
+
+/** A finished build whose dependencies still resolve through its node_modules link. */
+function usable(base: string): boolean {
+  return existsSync(join(base, "complete")) && existsSync(join(base, "frontier-signal/node_modules/typescript/package.json"));
+}
+
+function hashOf(checkout: string, entries: string[]): string {
+  const hash = createHash("sha256").update(checkout).update("\0");
   const walk = (path: string) => {
     if (!existsSync(path)) return;
     if (statSync(path).isDirectory()) {
       for (const name of readdirSync(path).sort()) walk(join(path, name));
     } else {
-      hash.update(relative(root, path)).update("\0").update(readFileSync(path)).update("\0");
+      hash.update(relative(checkout, path)).update("\0").update(readFileSync(path)).update("\0");
     }
   };
-  for (const entry of entries) walk(join(root, entry));
+  for (const entry of entries) walk(join(checkout, entry));
   return hash.digest("hex").slice(0, 16);
 }
