@@ -882,8 +882,10 @@ export interface components {
          *     naming the field: among others token weights, advantages or logprobs past float32's
          *     range, or weights whose sum is), a field the call cannot honour together with another
          *     (`invalid_request`, e.g. `prompt_logprobs` with `stream: true`, or a `from_checkpoint`
-         *     run given another `lora_r`), or an adapter file that is not the run's
-         *     (`invalid_adapter`, naming the tensor).
+         *     run given another `lora_r`), an adapter file that is not the run's
+         *     (`invalid_adapter`, naming the tensor), or a conversation the model's chat template
+         *     cannot take (`invalid_conversation` naming the message's field, `chat_template_error`
+         *     quoting the template's own error, `no_chat_template` for a model that has none).
          */
         BadRequest: {
             headers: {
@@ -3021,7 +3023,7 @@ export interface Error {
  * @description The codes of the error body's `code` this version of the API defines. `Error.code` stays a plain string on the wire, so a server can add a code without breaking a client; SDKs type it with this list (open to new values).
  * @enum {string}
  */
-export type ErrorCode = "validation_error" | "invalid_json" | "invalid_request" | "malformed_request" | "invalid_example" | "invalid_token" | "invalid_model" | "context_length_exceeded" | "sample_too_large" | "payload_too_large" | "header_too_large" | "invalid_api_key" | "cors_origin_not_allowed" | "host_not_allowed" | "no_chat_template" | "not_found" | "route_not_found" | "run_not_found" | "model_not_found" | "checkpoint_not_found" | "checkpoint_expired" | "adapter_not_found" | "invalid_adapter" | "method_not_allowed" | "request_timeout" | "nothing_accumulated" | "eval_not_recordable" | "non_finite_gradient" | "non_finite_weights" | "idempotency_key_reused" | "conflict_retryable" | "sequence_broken" | "sequence_superseded" | "rate_limited" | "client_closed_request" | "internal_error" | "overloaded" | "resource_exhausted" | "storage_unavailable" | (string & {});
+export type ErrorCode = "validation_error" | "invalid_json" | "invalid_request" | "malformed_request" | "invalid_example" | "invalid_token" | "invalid_model" | "context_length_exceeded" | "sample_too_large" | "payload_too_large" | "header_too_large" | "invalid_api_key" | "cors_origin_not_allowed" | "host_not_allowed" | "no_chat_template" | "not_found" | "route_not_found" | "run_not_found" | "model_not_found" | "checkpoint_not_found" | "checkpoint_expired" | "adapter_not_found" | "invalid_adapter" | "invalid_conversation" | "chat_template_error" | "method_not_allowed" | "request_timeout" | "nothing_accumulated" | "eval_not_recordable" | "non_finite_gradient" | "non_finite_weights" | "idempotency_key_reused" | "conflict_retryable" | "sequence_broken" | "sequence_superseded" | "rate_limited" | "client_closed_request" | "internal_error" | "overloaded" | "resource_exhausted" | "storage_unavailable" | (string & {});
 
 export interface Health {
     /** @enum {string} */

@@ -54,6 +54,8 @@ export const zErrorCode = z.enum([
     'checkpoint_expired',
     'adapter_not_found',
     'invalid_adapter',
+    'invalid_conversation',
+    'chat_template_error',
     'method_not_allowed',
     'request_timeout',
     'nothing_accumulated',

@@ -1,4 +1,7 @@
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
 import { ERROR_STATUS, errorResponse } from "../../src/server/http/error-status.js";
 import { isRetryable } from "../../src/server/runs/call-sequencer.js";
 import { ApiError, ERROR_TYPES, type ErrorCode, type ErrorType } from "../../src/server/wire/api-error.js";
@@ -60,5 +63,15 @@ describe("every error code the server can throw", () => {
     // @ts-expect-error "no_such_code" is not an ErrorCode: it would have no status.
     const error = new ApiError("no_such_code", "x");
     expect(error.type).toBeUndefined();
+  });
+});
+
+describe("the spec's ErrorCode", () => {
+  it("lists every code the server can throw, so a client's ErrorCode names what it will meet", () => {
+    const spec = parse(readFileSync(fileURLToPath(new URL("../../openapi/signal.yaml", import.meta.url)), "utf8")) as {
+      components: { schemas: { ErrorCode: { enum: string[] } } };
+    };
+    const listed = new Set(spec.components.schemas.ErrorCode.enum);
+    expect(CODES.filter((code) => !listed.has(code))).toEqual([]);
   });
 });
