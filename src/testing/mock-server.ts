@@ -187,7 +187,7 @@ export async function createMockServer(options: MockServerOptions = {}): Promise
       resolve();
     });
   });
-  const started = freePort().then((port) => startPrism(specPath, port, options.startTimeoutMs ?? 30_000));
+  const started = freePort().then((port) => startPrism({ mock: specPath }, port, options.startTimeoutMs ?? 30_000));
   try {
     [prism] = await Promise.all([started, listening]);
   } catch (error) {

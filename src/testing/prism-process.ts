@@ -58,16 +58,22 @@ export interface PrismChild {
   readonly pid: number | undefined;
 }
 
+/** What Prism runs: a mock of a spec, or a validating proxy in front of a server. */
+export type PrismCommand = { mock: string } | { proxy: string; upstream: string; errors?: boolean };
+
 /**
- * Starts `prism mock` on `specPath` on a loopback port, as a child process of this one that
- * cannot outlive it, and resolves once Prism is listening.
+ * Starts Prism (`prism mock <spec>`, or `prism proxy <spec> <upstream>`) on a loopback port, as
+ * a child process of this one that cannot outlive it, and resolves once Prism is listening.
  *
  * @throws MockServerError when Prism is not installed, exits during start-up (the message carries
  *   its output and the install hint) or is not listening within `timeoutMs`.
  */
-export async function startPrism(specPath: string, port: number, timeoutMs: number): Promise<PrismChild> {
+export async function startPrism(command: PrismCommand, port: number, timeoutMs: number): Promise<PrismChild> {
   const cli = prismCli();
-  const child = spawn(process.execPath, ["--import", WATCHDOG, cli, "mock", "-h", "127.0.0.1", "-p", String(port), specPath], {
+  const where = ["-h", "127.0.0.1", "-p", String(port)];
+  const args =
+    "mock" in command ? ["mock", ...where, command.mock] : ["proxy", ...(command.errors ? ["--errors"] : []), ...where, command.proxy, command.upstream];
+  const child = spawn(process.execPath, ["--import", WATCHDOG, cli, ...args], {
     stdio: ["pipe", "pipe", "pipe"],
     env: { ...process.env, SCARF_ANALYTICS: "false", FORCE_COLOR: "0", NO_COLOR: "1" },
   });
