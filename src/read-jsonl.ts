@@ -22,31 +22,42 @@ export type JsonlSource = Response | Blob | ReadableStream<Uint8Array> | AsyncIt
  *   e.g. `readJsonl: line 3: completion: Invalid input: expected string, received undefined`.
  */
 export async function* readJsonl(source: JsonlSource): AsyncGenerator<Example, void, undefined> {
+  for await (const { line, value } of jsonLines(source, "readJsonl")) {
+    const checked = checkAgainst(zExample, value);
+    if (!checked.ok) throw jsonlLineError("readJsonl", line, summarizeIssues(checked.issues), checked.issues[0]?.path ?? "");
+    yield value as Example;
+  }
+}
+
+/**
+ * The JSON value of each non-blank line of a JSONL source, with its 1-based line number.
+ * @throws ValidationError `<label>: line N: not JSON (...)`.
+ */
+export async function* jsonLines(source: JsonlSource, label: string): AsyncGenerator<{ line: number; value: unknown }, void, undefined> {
   let line = 0;
-  for await (const text of lines(source)) {
+  for await (const text of lines(source, label)) {
     line++;
     if (text.trim() === "") continue;
     let value: unknown;
     try {
       value = JSON.parse(text);
     } catch (error) {
-      throw lineError(line, `not JSON (${(error as Error).message})`, "");
+      throw jsonlLineError(label, line, `not JSON (${(error as Error).message})`, "");
     }
-    const checked = checkAgainst(zExample, value);
-    if (!checked.ok) throw lineError(line, summarizeIssues(checked.issues), checked.issues[0]?.path ?? "");
-    yield value as Example;
+    yield { line, value };
   }
 }
 
-function lineError(line: number, detail: string, field: string): ValidationError {
-  return new ValidationError(`readJsonl: line ${line}: ${detail}`, [{ path: field === "" ? `line ${line}` : `line ${line}: ${field}`, message: detail }]);
+/** `<label>: line N: <detail>`, its issue's path `line N: <field>`. */
+export function jsonlLineError(label: string, line: number, detail: string, field: string): ValidationError {
+  return new ValidationError(`${label}: line ${line}: ${detail}`, [{ path: field === "" ? `line ${line}` : `line ${line}: ${field}`, message: detail }]);
 }
 
 /** The text of each line (without its `\n` or `\r\n`), decoded as UTF-8 across chunk boundaries. */
-async function* lines(source: JsonlSource): AsyncGenerator<string> {
+async function* lines(source: JsonlSource, label: string): AsyncGenerator<string> {
   const decoder = new TextDecoder();
   let rest = "";
-  for await (const chunk of chunks(source)) {
+  for await (const chunk of chunks(source, label)) {
     rest += typeof chunk === "string" ? chunk : decoder.decode(chunk, { stream: true });
     let end = rest.indexOf("\n");
     while (end >= 0) {
@@ -59,9 +70,9 @@ async function* lines(source: JsonlSource): AsyncGenerator<string> {
   if (rest !== "") yield rest.replace(/\r$/, "");
 }
 
-async function* chunks(source: JsonlSource): AsyncGenerator<Uint8Array | string> {
+async function* chunks(source: JsonlSource, label: string): AsyncGenerator<Uint8Array | string> {
   if (typeof Response !== "undefined" && source instanceof Response) {
-    if (!source.ok) throw new ValidationError(`readJsonl: the response is ${source.status}, not a file`, [{ path: "", message: `status ${source.status}` }]);
+    if (!source.ok) throw new ValidationError(`${label}: the response is ${source.status}, not a file`, [{ path: "", message: `status ${source.status}` }]);
     if (source.body) yield* streamChunks(source.body);
     return;
   }
@@ -78,7 +89,7 @@ async function* chunks(source: JsonlSource): AsyncGenerator<Uint8Array | string>
     return;
   }
   throw new ValidationError(
-    "readJsonl: the source must be a Response, a Blob, a byte stream or an iterable of chunks (a file path: readJsonl of frontier-signal/node)",
+    `${label}: the source must be a Response, a Blob, a byte stream or an iterable of chunks (a file path: ${label} of frontier-signal/node)`,
     [{ path: "", message: "not a source" }],
   );
 }

@@ -1,8 +1,9 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from "vitest";
-import { BadRequestError, type ChatMessage, type ConversationExample } from "../../src/index.js";
+import { BadRequestError, type ChatMessage, type ConversationExample, ValidationError } from "../../src/index.js";
 import { readConversations } from "../../src/node/index.js";
 import { call, useTestClient, useTestServer } from "./helpers.js";
 
@@ -91,9 +92,40 @@ describe("conversations from the SDK", () => {
 
     const broken = join(dir, "broken.jsonl");
     await writeFile(broken, `${JSON.stringify({ messages: CHATS[0] })}\n{"text": "no messages"}\n`);
-    await expect(async () => {
-      for await (const _ of readConversations(broken)) void _;
-    }).rejects.toThrow(`${broken}:2: expected {"messages": [...]}`);
+    const read = async (source: Parameters<typeof readConversations>[0]) => {
+      for await (const _ of readConversations(source)) void _;
+    };
+    const missing = await read(broken).catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(ValidationError);
+    expect(missing).toMatchObject({ message: `readConversations ${broken}: line 2: expected {"messages": [...]}`, issues: [{ path: "line 2: messages" }] });
+  });
+
+  it("readConversations checks each line against the spec's ConversationExample before it is sent, from a path or any readJsonl source", async () => {
+    const lines = [
+      JSON.stringify({ messages: CHATS[0], tools: [{ type: "function" }] }),
+      "",
+      JSON.stringify({ messages: CHATS[1], train_on: "every_message" }),
+    ];
+    const file = join(dir, "bad-train-on.jsonl");
+    await writeFile(file, `${lines.join("\n")}\n`);
+    const failure = async (source: Parameters<typeof readConversations>[0]) => {
+      const got: ConversationExample[][] = [];
+      const error = await (async () => {
+        for await (const b of readConversations(source, { batchSize: 1 })) got.push(b);
+      })().catch((e: unknown) => e);
+      return { got, error };
+    };
+    for (const source of [file, pathToFileURL(file), new Response(lines.join("\n")), [lines.join("\n")]]) {
+      const { got, error } = await failure(source);
+      // The first line's conversation came through, its unknown `tools` dropped; the third is refused naming its field.
+      expect(got).toEqual([[{ messages: CHATS[0] }]]);
+      expect(error).toBeInstanceOf(ValidationError);
+      expect((error as ValidationError).message).toMatch(/^readConversations.*: line 3: train_on: /);
+      expect((error as ValidationError).issues[0]?.path).toBe("line 3: train_on");
+    }
+    const notJson = await failure([`${JSON.stringify({ messages: CHATS[0] })}\n{oops`]);
+    expect(notJson.error).toMatchObject({ message: expect.stringMatching(/^readConversations: line 2: not JSON/) });
+    await expect(failure(join(dir, "no-such-file.jsonl")).then((r) => r.error)).resolves.toMatchObject({ code: "ENOENT" });
   });
 
   it("a bad conversation is a BadRequestError naming the field", async () => {
