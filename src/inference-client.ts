@@ -102,7 +102,7 @@ export class InferenceClient {
    */
   sampleDetailed(prompts: string[] | ChatMessage[][], params: SampleParams = {}, options?: RequestOptions): APIPromise<SampleResult> {
     const closed = this.#closedError();
-    if (closed) return rejected(closed);
+    if (closed) return APIPromise._rejected(closed);
     const sampling = { ...this.#withStep(params), stream: false };
     const body = isConversations(prompts) ? { ...sampling, messages: prompts } : { ...sampling, prompts };
     return callOperation(this.#api, "sample", { path: { run_id: this.runId }, body }, options);
@@ -120,7 +120,7 @@ export class InferenceClient {
     const cache = this.#cache;
     if (!cache || isConversations(prompts)) return this.sampleDetailed(prompts, params, options)._thenUnwrap(textsOf);
     const closed = this.#closedError();
-    if (closed) return rejected(closed);
+    if (closed) return APIPromise._rejected(closed);
     const effective = this.#withStep(params);
     let texts: string[] = [];
     const raw = (async (): Promise<RawCall> => {
@@ -247,7 +247,7 @@ export class InferenceClient {
   /** One vector per input, in input order, from the pinned step (or the live weights). */
   embeddings(inputs: string[], options?: RequestOptions): APIPromise<number[][]> {
     const closed = this.#closedError();
-    if (closed) return rejected(closed);
+    if (closed) return APIPromise._rejected(closed);
     const body = this.step === undefined ? { inputs } : { inputs, step: this.step };
     return callOperation(this.#api, "createEmbeddings", { path: { run_id: this.runId }, body }, options)._thenUnwrap(vectorsOf);
   }
@@ -307,8 +307,4 @@ function noop(): void {}
 /** The response of a `sample` answered entirely from the cache: nothing was sent. */
 function localHit(): RawCall {
   return { response: new BufferedResponse(new ArrayBuffer(0), 200, "OK", new Headers({ "x-signal-cache": "hit" }), ""), data: undefined, requestId: undefined };
-}
-
-function rejected<T>(error: unknown): APIPromise<T> {
-  return new APIPromise<T>(Promise.reject(error), () => Promise.reject(error));
 }

@@ -23,7 +23,8 @@ import type {
 } from "../generated/schema.js";
 import { type ChatMessage, type TokenizeMessages, type TrainingBatch, isConversations } from "./chat.js";
 import type { Api } from "./internal/api.js";
-import type { APIPromise } from "./core/api-promise.js";
+import { APIPromise } from "./core/api-promise.js";
+import { ValidationError } from "./errors.js";
 import { checkPolicyOptions } from "./internal/check-options.js";
 import { warnDeprecated } from "./internal/deprecation.js";
 import { resolveLogger } from "./internal/logger.js";
@@ -155,9 +156,13 @@ export class SignalClient {
    * @throws ValidationError for a bad field (nothing sent); NotFoundError `model_not_found` listing the models,
    *   or naming `from_checkpoint.run_id` / `from_checkpoint.step` (`checkpoint_expired` for an expired one);
    *   BadRequestError naming a field given with another value than the source run's;
-   *   UnprocessableEntityError naming `base_model` when neither it nor `from_checkpoint` is given.
+   *   ValidationError naming `base_model` (nothing sent) when neither it nor `from_checkpoint` is given.
    */
   createRun(params: CreateRunRequest, options?: RequestOptions): APIPromise<SignalRun> {
+    if (typeof params === "object" && params !== null && params.base_model === undefined && params.from_checkpoint === undefined) {
+      const message = "required unless from_checkpoint is given";
+      return APIPromise._rejected(new ValidationError(`createRun: base_model: ${message}`, [{ path: "base_model", message }]));
+    }
     return callOperation(this.#api, "createRun", { body: params }, options)._thenUnwrap((run) => new SignalRun(this, run));
   }
 

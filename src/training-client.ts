@@ -161,7 +161,7 @@ export class TrainingClient {
   ): APIPromise<T> {
     if (this.#closed) {
       const error = new SignalError(`TrainingClient for ${this.runId} is closed.`);
-      return new APIPromise<T>(Promise.reject(error), () => Promise.reject(error));
+      return APIPromise._rejected<T>(error);
     }
     const sequence = this.#sequence;
     let call: APIPromise<T> | undefined;

@@ -48,6 +48,11 @@ export class APIPromise<T> extends Promise<WithRequestId<T>> {
     this.#parse = parse;
   }
 
+  /** @internal A call that fails before anything is sent (bad input, a closed client). */
+  static _rejected<T>(error: unknown): APIPromise<T> {
+    return new APIPromise<T>(Promise.reject(error), () => Promise.reject(error));
+  }
+
   /** @internal The same call with its result transformed (e.g. a wire `Run` into a `SignalRun`). */
   _thenUnwrap<U>(transform: (data: T, raw: RawCall) => U | Promise<U>): APIPromise<U> {
     // The transformed value gets the request id (the derived promise attaches it); the

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { BadRequestError, type SignalRun } from "../../src/index.js";
+import { BadRequestError, SignalClient, type SignalRun, ValidationError } from "../../src/index.js";
 import { readSafetensors, writeSafetensors } from "../../src/server/engine/index.js";
 import { QA, call, useTestClient, useTestServer } from "./helpers.js";
 
@@ -93,6 +93,32 @@ describe("createRun({ from_checkpoint })", () => {
     expect([missing.status, missing.body.error.code, missing.body.error.param]).toEqual([404, "checkpoint_not_found", "from_checkpoint.step"]);
     const neither = await call(fixture.server, "POST", "/v1/runs", { body: { lora_r: 4 } });
     expect([neither.status, neither.body.error.param]).toEqual([422, "base_model"]);
+  });
+
+  it("without base_model or from_checkpoint is a ValidationError from the SDK naming base_model, before anything is sent", async () => {
+    const sent: string[] = [];
+    const client = new SignalClient({
+      apiKey: fixture.server.key,
+      baseUrl: fixture.server.url,
+      maxRetries: 0,
+      fetch: (request) => {
+        sent.push(request.url);
+        return fetch(request);
+      },
+    });
+    try {
+      const error = await client.createRun({ lora_r: 4, seed: 1 }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ValidationError);
+      expect(error).toMatchObject({ message: "createRun: base_model: required unless from_checkpoint is given", path: "base_model" });
+      expect(sent).toEqual([]);
+      // A bad field still names itself first when base_model is there; either key alone goes out.
+      await expect(client.createRun({ base_model: "signal-byte-tiny", lora_r: 0 })).rejects.toMatchObject({ path: "lora_r" });
+      expect(sent).toEqual([]);
+      await client.createRun({ base_model: "signal-byte-tiny", lora_r: 4 });
+      expect(sent).toHaveLength(1);
+    } finally {
+      await client.close();
+    }
   });
 });
 
