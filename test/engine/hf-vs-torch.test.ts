@@ -189,7 +189,7 @@ describe.each(Object.keys(CASES))("%s against PyTorch", (id) => {
   });
 
   it.each(COMPUTES)(
-    "trained on %s: the first step's loss and grad_norm, a trained adapter's logprobs, loss and grad_norm, and greedy tokens equal PyTorch's",
+    "trained on %s: the first step's loss, grad_norm and token_accuracy, a trained adapter's logprobs, loss, grad_norm and token_accuracy, and greedy tokens equal PyTorch's",
     async (hfCompute) => {
       const core = cores[hfCompute];
       expect(core.hfCompute).toBe(hfCompute);
@@ -220,6 +220,9 @@ describe.each(Object.keys(CASES))("%s against PyTorch", (id) => {
       ]);
 
       expect(first.loss).toBeCloseTo(torchFirst.loss!, 4);
+      // The argmax accuracy over the weighted targets, reported by both compute paths.
+      expect(first.token_accuracy).toBeCloseTo(torchFirst.token_accuracy!, 6);
+      expect(later.token_accuracy).toBeCloseTo(torchTrained.token_accuracy!, 6);
       expect(Math.abs(first.grad_norm - torchFirst.grad_norm!) / torchFirst.grad_norm!).toBeLessThan(1e-3);
       // The adapter moved the model (else the next comparison would only repeat the base one).
       expect(maxDiff(torchTrained.logprobs!, torchBase)).toBeGreaterThan(1e-2);

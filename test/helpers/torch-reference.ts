@@ -36,7 +36,10 @@ export interface TorchReferenceRequest {
   prob_sums?: boolean;
   /** With `logprobs`: also return, per position, the k most likely `[id, logprob]` (position 0 null). */
   top_logprobs?: number;
-  /** The weighted mean NLL over examples and its gradient norm over the adapter's A and B. */
+  /**
+   * The weighted mean NLL over examples, its gradient norm over the adapter's A and B, and the
+   * weighted share of target tokens that are the argmax before them (`token_accuracy`).
+   */
   train?: { examples: ReferenceExample[] };
   /**
    * Greedy decoding: argmax (lowest id on ties), stopping after an EOS id (not included). A list
@@ -65,6 +68,7 @@ export interface TorchReferenceAnswer {
   top_logprobs?: ([number, number][] | null)[][];
   loss?: number;
   grad_norm?: number;
+  token_accuracy?: number;
   /** `number[][]` when `greedy` was a list. */
   greedy_tokens?: number[] | number[][];
   tensors?: Record<string, ReferenceTensorSummary>;

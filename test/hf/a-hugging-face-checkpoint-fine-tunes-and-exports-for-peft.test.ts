@@ -162,6 +162,26 @@ describe("serving Hugging Face checkpoints", () => {
     expect((error as BadRequestError).param).toBe("target_modules");
   });
 
+  it("reports token_accuracy on every training step, as forward does on the same weights, and records it with the step's metrics", async () => {
+    const run = await client.createRun({ base_model: "tiny-llama3", lora_r: 4, lora_alpha: 8, learning_rate: 0.05, seed: 2 });
+    const batch = [{ prompt: "one two three", completion: " four five six" }];
+    const steps = [];
+    for (let i = 0; i < 12; i++) steps.push(await run.trainBatch(batch));
+    for (const step of steps) {
+      expect(step.token_accuracy).toBeGreaterThanOrEqual(0);
+      expect(step.token_accuracy).toBeLessThanOrEqual(1);
+    }
+    // Memorising one completion: by the end the model predicts most of it.
+    expect(steps.at(-1)!.token_accuracy!).toBeGreaterThan(steps[0]!.token_accuracy! + 0.3);
+    const metrics = [];
+    for await (const row of client.listMetrics(run.run_id)) metrics.push(row.token_accuracy);
+    expect(metrics).toEqual(steps.map((s) => s.token_accuracy));
+    const forward = await run.forward(batch);
+    const accumulated = await run.forwardBackward(batch);
+    expect(accumulated.token_accuracy).toBeCloseTo(forward.token_accuracy!, 6);
+    await client.deleteRun(run.run_id);
+  });
+
   it("trains LoRA on every projection and exports a PEFT adapter that PyTorch loads to the same logprobs", async () => {
     const run = await client.createRun({
       base_model: "tiny-llama3",

@@ -500,6 +500,26 @@ def train(model, request):
     return float(loss), math.sqrt(sq)
 
 
+def token_accuracy(model, examples):
+    """The weighted share of target tokens (weight > 0, after position 0) that are the argmax of
+    the logits before them (the lowest id among equal maxima): a training step's token_accuracy."""
+    correct = 0.0
+    total = 0.0
+    with torch.no_grad():
+        for ex in examples:
+            tokens, weights = ex["tokens"], ex["weights"]
+            if len(tokens) < 2:
+                continue
+            logits = model.logits(tokens)
+            for t in range(1, len(tokens)):
+                if weights[t] <= 0:
+                    continue
+                total += weights[t]
+                if first_argmax(logits[t - 1]) == tokens[t]:
+                    correct += weights[t]
+    return correct / total if total > 0 else 0.0
+
+
 def first_argmax(row):
     """The lowest id among the maxima (torch.argmax does not promise which one)."""
     return int(torch.nonzero(row == row.max())[0, 0])
@@ -566,6 +586,7 @@ def handle(request):
             answer["top_logprobs"] = tops
     if "train" in request:
         answer["loss"], answer["grad_norm"] = train(model, request["train"])
+        answer["token_accuracy"] = token_accuracy(model, request["train"]["examples"])
     if "greedy" in request:
         g = request["greedy"]
         # One request gives one token list; a list of requests gives one list each.

@@ -103,6 +103,8 @@ export class HfFastModel {
   /**
    * The summed loss of a right-padded batch (`rows × seq` ids, `targets` -1 where none) and its
    * gradient w.r.t. every LoRA tensor, added into `grads[index]` (`[dA `[in, r]`, dB `[r, out]`]`).
+   * `predicted[t]` gets the most likely next token at each position with a target (the lowest
+   * id among equal maxima, as tf.argMax).
    */
   lossAndGrads(
     tokens: Int32Array,
@@ -112,6 +114,7 @@ export class HfFastModel {
     lora: FastLora,
     rowLoss: RowLoss,
     grads: [Float32Array, Float32Array][],
+    predicted?: Int32Array,
   ): number {
     const { hidden: d, vocab: V, layers } = this.spec;
     const n = rows * seq;
@@ -142,7 +145,14 @@ export class HfFastModel {
         const l = logits.subarray(i * V, (i + 1) * V);
         const target = targets[t]!;
         let max = Number.NEGATIVE_INFINITY;
-        for (let j = 0; j < V; j++) if (l[j]! > max) max = l[j]!;
+        let argmax = 0;
+        for (let j = 0; j < V; j++) {
+          if (l[j]! > max) {
+            max = l[j]!;
+            argmax = j;
+          }
+        }
+        if (predicted) predicted[t] = argmax;
         const targetLogit = l[target]!;
         // exp(l - max) kept in place: the softmax is that over its sum.
         let sum = 0;

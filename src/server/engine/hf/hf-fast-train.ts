@@ -65,6 +65,8 @@ function run(model: HfFastModel, batch: Pick<EncodedBatch, "rows" | "seq" | "tok
   };
   const grads = lora.pairs.map((p): [Float32Array, Float32Array] => [new Float32Array(p.at.length), new Float32Array(p.bt.length)]);
   const { seq } = batch;
+  // -1 where a position has no target (weightedAccuracy skips those).
+  const predicted = new Int32Array(batch.rows * seq).fill(-1);
   let loss = 0;
   for (let r0 = 0; r0 < batch.rows; r0 += rowsPer) {
     const r1 = Math.min(batch.rows, r0 + rowsPer);
@@ -76,7 +78,8 @@ function run(model: HfFastModel, batch: Pick<EncodedBatch, "rows" | "seq" | "tok
       fast,
       (row, logp) => rowLoss(r0 * seq + row, logp),
       grads,
+      predicted.subarray(r0 * seq, r1 * seq),
     );
   }
-  return { loss, grads };
+  return { loss, grads, predicted };
 }
