@@ -852,7 +852,7 @@ export interface components {
          *     nothing more, and the stream ends.
          */
         RunEvent: RunEvent;
-        /** @description One `data:` event of a streamed `sample`. */
+        /** @description One `data:` event of a streamed `sample`: one per generated token, its text in `delta`. Text the stream holds back (part of a character, or what may begin a stop string) comes with a later chunk, so a token's own chunk may have an empty `delta`: such a chunk is sent only with `logprobs`, so that every generated token's `logprob` arrives, in order, equal to the plain answer's. The chunk of a stop token (EOS, `stop_token_ids`), which is not part of the completion, has no `logprob`. */
         SampleChunk: SampleChunk;
         EmbeddingsRequest: EmbeddingsRequest;
         EmbeddingsResponse: EmbeddingsResponse;
@@ -3767,7 +3767,7 @@ export interface RunEvent {
     resync?: boolean | undefined;
 }
 
-/** @description One `data:` event of a streamed `sample`. */
+/** @description One `data:` event of a streamed `sample`: one per generated token, its text in `delta`. Text the stream holds back (part of a character, or what may begin a stop string) comes with a later chunk, so a token's own chunk may have an empty `delta`: such a chunk is sent only with `logprobs`, so that every generated token's `logprob` arrives, in order, equal to the plain answer's. The chunk of a stop token (EOS, `stop_token_ids`), which is not part of the completion, has no `logprob`. */
 export interface SampleChunk {
     index: number;
     prompt_index: number;

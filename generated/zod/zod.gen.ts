@@ -652,7 +652,7 @@ export const zRunEvent = z.object({
 });
 
 /**
- * One `data:` event of a streamed `sample`.
+ * One `data:` event of a streamed `sample`: one per generated token, its text in `delta`. Text the stream holds back (part of a character, or what may begin a stop string) comes with a later chunk, so a token's own chunk may have an empty `delta`: such a chunk is sent only with `logprobs`, so that every generated token's `logprob` arrives, in order, equal to the plain answer's. The chunk of a stop token (EOS, `stop_token_ids`), which is not part of the completion, has no `logprob`.
  */
 export const zSampleChunk = z.object({
     index: z.int().check(z.gte(0)),

@@ -268,6 +268,60 @@ describe("top_logprobs", () => {
   });
 });
 
+// A token whose text the stream holds back (the first byte of a two-byte character, a prefix of
+// a stop string) used to send no chunk, and its logprob never arrived. Sampled at temperature 1.4
+// the tiny model writes bytes past ASCII, so its answers are full of such tokens.
+describe("a streamed answer", () => {
+  const HOT = { max_tokens: 40, temperature: 1.4, seed: 11, stop: ["zq"] };
+
+  it("from sample carries every generated token's logprob and top list, held-back text or not, as the plain answer has them", async () => {
+    const [plain] = await sample({ prompts: [PROMPT], ...HOT, logprobs: true, top_logprobs: 2 });
+    expect(
+      plain!.tokens.some((t) => t >= 0x80),
+      "the answer has a byte past ASCII",
+    ).toBe(true);
+    const chunks = [];
+    for await (const chunk of sdk.client.inference(runId).streamSample(PROMPT, { ...HOT, logprobs: true, top_logprobs: 2 })) chunks.push(chunk);
+    expect(chunks.some((c) => c.delta === "" && c.finish_reason === null)).toBe(true);
+    expect(chunks.map((c) => c.delta).join("")).toBe(plain!.text);
+    const carried = chunks.filter((c) => c.logprob !== undefined);
+    expect(carried.map((c) => c.logprob)).toEqual(plain!.logprobs);
+    expect(carried.map((c) => c.top_logprobs)).toEqual(plain!.top_logprobs);
+    // Ended on a stop token, which is not part of the completion: its chunk carries no logprob.
+    const { id } = stopCandidate(plain!.tokens);
+    const [cut] = await sample({ prompts: [PROMPT], ...HOT, stop_token_ids: [id], logprobs: true });
+    expect(cut!.finish_reason).toBe("stop");
+    const cutChunks = [];
+    for await (const chunk of sdk.client.inference(runId).streamSample(PROMPT, { ...HOT, stop_token_ids: [id], logprobs: true })) cutChunks.push(chunk);
+    expect(cutChunks.at(-1)).toMatchObject({ finish_reason: "stop" });
+    expect(cutChunks.filter((c) => c.logprob !== undefined).map((c) => c.logprob)).toEqual(cut!.logprobs);
+    // Without logprobs nothing changes: no chunk with neither text nor a finish reason.
+    const bare = [];
+    for await (const chunk of sdk.client.inference(runId).streamSample(PROMPT, HOT)) bare.push(chunk);
+    expect(bare.filter((c) => c.delta === "" && c.finish_reason === null)).toEqual([]);
+    expect(bare.map((c) => c.delta).join("")).toBe(plain!.text);
+  });
+
+  it("from /v1/completions and /v1/chat/completions carries the plain answer's logprobs, token by token", async () => {
+    const completion = { model: runId, prompt: PROMPT, ...HOT, logprobs: 2 };
+    const plain = (await call(fixture.server, "POST", "/v1/completions", { body: completion })).body.choices[0];
+    const streamed = sseData((await call(fixture.server, "POST", "/v1/completions", { body: { ...completion, stream: true } })).body);
+    const lp = streamed.map((c) => c.choices[0]?.logprobs).filter(Boolean);
+    expect(streamed.map((c) => c.choices[0]?.text ?? "").join("")).toBe(plain.text);
+    expect(plain.logprobs.tokens.some((t: string) => t.startsWith("bytes:"))).toBe(true);
+    expect(lp.flatMap((l) => l.tokens)).toEqual(plain.logprobs.tokens);
+    expect(lp.flatMap((l) => l.token_logprobs)).toEqual(plain.logprobs.token_logprobs);
+    expect(lp.flatMap((l) => l.top_logprobs)).toEqual(plain.logprobs.top_logprobs);
+    expect(lp.flatMap((l) => l.text_offset)).toEqual(plain.logprobs.text_offset);
+
+    const chat = { model: runId, messages: [{ role: "user", content: "red?" }], ...HOT, logprobs: true, top_logprobs: 2 };
+    const plainChat = (await call(fixture.server, "POST", "/v1/chat/completions", { body: chat })).body.choices[0];
+    const streamedChat = sseData((await call(fixture.server, "POST", "/v1/chat/completions", { body: { ...chat, stream: true } })).body);
+    expect(streamedChat.map((c) => c.choices[0]?.delta?.content ?? "").join("")).toBe(plainChat.message.content);
+    expect(streamedChat.flatMap((c) => c.choices[0]?.logprobs?.content ?? [])).toEqual(plainChat.logprobs.content);
+  });
+});
+
 /** The JSON `data:` events of a server-sent-event body, without `[DONE]`. */
 function sseData(body: unknown): any[] {
   return String(body)

@@ -12,6 +12,15 @@ export class CompletionText {
 
   constructor(private readonly stops: readonly string[]) {}
 
+  /**
+   * The length (UTF-16 units) of the text so far, held-back text included and a character still
+   * incomplete excluded: where the next token's text starts (a token that completes a character
+   * starts where that character does).
+   */
+  get length(): number {
+    return this.full.length;
+  }
+
   /** Adds one byte; returns the new safe delta and whether a stop string was hit. */
   push(byte: number): { delta: string; stopped: boolean } {
     this.full += this.decoder.decode(Uint8Array.of(byte), { stream: true });

@@ -34,26 +34,33 @@ export interface SequenceReport {
   text: CompletionText;
   tokens: number[];
   logprobs: number[];
+  /** Each generated position's most likely tokens (when logprobs and top_logprobs are asked for). */
   tops: TopLogprob[][];
+  /** Where each token's text starts in the completion's text (`SampledToken.offset`). */
+  offsets: number[];
   finish: "stop" | "length" | undefined;
 }
 
-/** The event of one generated token of `sequence`: its text delta, and its logprobs when asked for. */
-export function tokenEvent(
-  sequence: SequenceReport,
-  delta: string,
-  p: SampleParams,
-  logprob: number,
-  token: number,
-  tops: TopLogprob[] | undefined,
-): TokenEvent {
+/** What a sampling step chose for a sequence: the token, its logprob and top list, and where its text starts. */
+export interface SampledToken {
+  token: number;
+  logprob: number;
+  tops: TopLogprob[] | undefined;
+  offset: number;
+}
+
+/**
+ * The event of one step of `sequence`: its text delta and, when asked for, the logprobs of the
+ * token it added (`undefined` for a stop token, which the completion does not contain).
+ */
+export function tokenEvent(sequence: SequenceReport, delta: string, p: SampleParams, sampled: SampledToken | undefined): TokenEvent {
   return {
     index: sequence.index,
     prompt_index: sequence.promptIndex,
     delta,
     finish_reason: sequence.finish ?? null,
-    ...(p.logprobs ? { logprob, token } : {}),
-    ...(tops ? { top_logprobs: tops } : {}),
+    ...(p.logprobs && sampled ? { logprob: sampled.logprob, token: sampled.token, text_offset: sampled.offset } : {}),
+    ...(sampled?.tops ? { top_logprobs: sampled.tops } : {}),
   };
 }
 
@@ -64,7 +71,7 @@ export function sampleResult(sequences: readonly SequenceReport[], encoded: read
     prompt_index: l.promptIndex,
     text: l.text.text ?? "",
     tokens: l.tokens,
-    ...(p.logprobs ? { logprobs: l.logprobs } : {}),
+    ...(p.logprobs ? { logprobs: l.logprobs, text_offsets: l.offsets } : {}),
     ...(p.logprobs && p.top_logprobs ? { top_logprobs: l.tops } : {}),
     finish_reason: l.finish!,
   }));
@@ -94,19 +101,12 @@ const NEVER_SAMPLED: readonly number[] = [BOS, PAD];
 /** Rows per round of prefill (several prompts share one forward pass). */
 const PREFILL_ROWS = 2048;
 
-interface Live {
+/** A sequence being generated: what it reports, and how it goes on. */
+interface Live extends SequenceReport {
   job: Job;
-  index: number;
-  promptIndex: number;
   cache: KvCache;
   rng: Rng;
-  text: CompletionText;
-  tokens: number[];
-  logprobs: number[];
-  /** Each generated position's most likely tokens (when logprobs and top_logprobs are asked for). */
-  tops: TopLogprob[][];
   next: number;
-  finish: "stop" | "length" | undefined;
 }
 
 interface Job {
@@ -297,6 +297,7 @@ export class SampleBatcher {
           tokens: [],
           logprobs: [],
           tops: [],
+          offsets: [],
           next: 0,
           finish: p.max_tokens === 0 ? "length" : undefined,
         };
@@ -364,12 +365,15 @@ export class SampleBatcher {
     // Over the tokens the normaliser counts (all but BOS and PAD), as the logprob itself.
     const tops = p.logprobs && p.top_logprobs ? topLogprobs(logits, logZ, p.top_logprobs, NEVER_SAMPLED) : undefined;
     let delta: string;
+    let sampled: SampledToken | undefined;
     if (token === EOS || p.stop_token_ids?.includes(token)) {
       delta = l.text.finish().delta;
       l.finish = "stop";
     } else {
+      sampled = { token, logprob, tops, offset: l.text.length };
       l.tokens.push(token);
       l.logprobs.push(logprob);
+      l.offsets.push(sampled.offset);
       if (tops) l.tops.push(tops);
       const r = l.text.push(token);
       delta = r.delta;
@@ -381,7 +385,7 @@ export class SampleBatcher {
       }
     }
     l.next = token;
-    hooks.onToken?.(tokenEvent(l, delta, p, logprob, token, tops));
+    hooks.onToken?.(tokenEvent(l, delta, p, sampled));
   }
 
   private maybeFinish(job: Job): void {

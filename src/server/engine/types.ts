@@ -198,6 +198,11 @@ export interface Completion {
   tokens: number[];
   /** Present when logprobs was asked for. */
   logprobs?: number[];
+  /**
+   * With `logprobs`: where each token's text starts in `text` (UTF-16 units), the characters
+   * completed before it (a token that completes a character starts where the character does).
+   */
+  text_offsets?: number[];
   /** The prompt's tokens and their log-probabilities (first null); present when prompt_logprobs was asked for. */
   prompt_tokens?: number[];
   prompt_logprobs?: (number | null)[];
@@ -221,11 +226,17 @@ export interface TokenEvent {
   delta: string;
   /** Set on the last event of a completion. */
   finish_reason: "stop" | "length" | null;
+  /**
+   * The generated token's logprob, when logprobs were asked for. Absent on the event of a stop
+   * token (EOS, `stop_token_ids`), which is not part of the completion, as in its result.
+   */
   logprob?: number;
-  /** The token chosen (a stop id on the event that ends on one), when logprobs were asked for. */
+  /** The token chosen, with `logprob`. */
   token?: number;
   /** The position's most likely tokens, when logprobs and top_logprobs were asked for. */
   top_logprobs?: TopLogprob[];
+  /** With `logprob`: where the token's text starts in the completion's text (UTF-16 units). */
+  text_offset?: number;
 }
 
 export type EngineErrorCode =

@@ -70,8 +70,12 @@ export const createChatCompletion: Handler<"createChatCompletion"> = async (ctx)
         started.add(event.index);
         if (event.delta !== "" || delta.role) delta.content = event.delta;
         const logprobs =
-          withLogprobs && event.logprob !== undefined
-            ? { content: [{ token: event.delta, logprob: event.logprob, bytes: null, top_logprobs: chatTopLogprobs(codec, event.top_logprobs) }] }
+          withLogprobs && event.logprob !== undefined && event.token !== undefined
+            ? {
+                content: [
+                  { token: codec.decode([event.token]), logprob: event.logprob, bytes: null, top_logprobs: chatTopLogprobs(codec, event.top_logprobs) },
+                ],
+              }
             : null;
         const chunk: Schemas["ChatCompletionChunk"] = {
           ...head,

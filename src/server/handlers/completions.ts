@@ -51,22 +51,18 @@ export const createCompletion: Handler<"createCompletion"> = async (ctx) => {
   const head = { id, object: "text_completion" as const, created, model: body.model };
 
   if (body.stream) {
-    // Each choice's text so far, for `text_offset`.
-    const sent = new Map<number, number>();
     await streamSample(
       ctx,
       weights,
       prompts,
       params,
       (event) => {
-        const offset = sent.get(event.index) ?? 0;
-        sent.set(event.index, offset + event.delta.length);
         const choice: Schemas["CompletionChoice"] = {
           index: event.index,
           text: event.delta,
           logprobs:
             withLogprobs && event.logprob !== undefined && event.token !== undefined
-              ? completionChunkLogprobs(codec, event.delta, event.token, event.logprob, event.top_logprobs, offset)
+              ? completionChunkLogprobs(codec, event.token, event.logprob, event.top_logprobs, event.text_offset ?? 0)
               : null,
           finish_reason: event.finish_reason,
         };
@@ -89,7 +85,7 @@ export const createCompletion: Handler<"createCompletion"> = async (ctx) => {
     choices: result.completions.map((c) => ({
       index: c.index,
       text: c.text,
-      logprobs: withLogprobs ? completionLogprobs(codec, c.tokens, c.logprobs ?? [], c.top_logprobs) : null,
+      logprobs: withLogprobs ? completionLogprobs(codec, c.tokens, c.logprobs ?? [], c.top_logprobs, c.text_offsets ?? []) : null,
       finish_reason: c.finish_reason,
     })),
     usage: usage(result.prompt_tokens, result.completion_tokens),

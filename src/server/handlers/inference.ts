@@ -172,8 +172,8 @@ function clientGone(): ApiError {
 }
 
 /**
- * Streams a sampling call as server-sent events, one per token event that carries text or a
- * finish reason. Generation stops when the client goes away (the engine is aborted between
+ * Streams a sampling call as server-sent events, one per token event that carries text, a
+ * finish reason or (when asked for) a logprob. Generation stops when the client goes away (the engine is aborted between
  * decoding steps). An error before the first event is a plain JSON error; after it, `event: error`.
  */
 export async function streamSample(
@@ -201,7 +201,9 @@ export async function streamSample(
       signal: ctx.signal,
       flow,
       onToken: (event) => {
-        if (event.delta === "" && event.finish_reason === null) return;
+        // A token whose text is held back (part of a character, or of a possible stop string)
+        // still sends its chunk when it carries a logprob, so every generated token's arrives.
+        if (event.delta === "" && event.finish_reason === null && event.logprob === undefined) return;
         // A write that returns false has set the socket to emit `drain` once it has sent everything.
         if (stream.data(toChunk(event)) || flow.paused || res.writableLength < streamBufferBytes) return;
         flow.pause();

@@ -57,42 +57,34 @@ function topMap(codec: TokenCodec, tops: readonly TopLogprob[], sampled: number,
 
 /**
  * The legacy completions API's `logprobs` of a whole choice: each token's text, logprob, top
- * alternatives (with the sampled one) and where its text starts in the choice's text.
+ * alternatives (with the sampled one) and where its text starts in the choice's text (as the
+ * sampler recorded it, so a streamed choice's chunks carry the same offsets).
  */
 export function completionLogprobs(
   codec: TokenCodec,
   tokens: readonly number[],
   logprobs: readonly number[],
   tops: readonly TopLogprob[][] | undefined,
+  textOffsets: readonly number[],
 ): NonNullable<Schemas["CompletionChoice"]["logprobs"]> {
-  // A token's text starts where the text of the tokens before it stops agreeing with the whole
-  // text: a character split over several tokens counts at its first.
-  const full = codec.decode(tokens);
-  const textOffset = tokens.map((_, i) => {
-    const before = codec.decode(tokens.slice(0, i));
-    let n = 0;
-    while (n < before.length && before.charCodeAt(n) === full.charCodeAt(n)) n++;
-    return n;
-  });
   return {
     tokens: tokens.map((t) => tokenText(codec, t)),
     token_logprobs: [...logprobs],
     top_logprobs: tokens.map((t, i) => topMap(codec, tops?.[i] ?? [], t, logprobs[i]!)),
-    text_offset: textOffset,
+    text_offset: [...textOffsets],
   };
 }
 
 /** The same for one streamed token, its text starting at `offset` of its choice's text. */
 export function completionChunkLogprobs(
   codec: TokenCodec,
-  delta: string,
   token: number,
   logprob: number,
   tops: readonly TopLogprob[] | undefined,
   offset: number,
 ): NonNullable<Schemas["CompletionChoice"]["logprobs"]> {
   return {
-    tokens: [delta],
+    tokens: [tokenText(codec, token)],
     token_logprobs: [logprob],
     top_logprobs: [topMap(codec, tops ?? [], token, logprob)],
     text_offset: [offset],

@@ -3,7 +3,7 @@ import { CompletionText } from "../completion-text.js";
 import { type TokenCodec, encodeWithBos } from "../codec.js";
 import { FullLogitSums, fullNormalizer, pickToken, type PickOptions } from "../pick-token.js";
 import { Rng } from "../rng.js";
-import { SAMPLE_DEFAULTS, type SampleDone, type SampleHooks, sampleResult, tokenEvent } from "../sample-loop.js";
+import { SAMPLE_DEFAULTS, type SampleDone, type SampleHooks, type SampledToken, type SequenceReport, sampleResult, tokenEvent } from "../sample-loop.js";
 import { DEFAULT_KV_BUDGET_BYTES, EngineError, type Prompt, type SampleParams, type SampleResult, type TopLogprob } from "../types.js";
 import { FastKvCache, type FastLora, type HfFastModel } from "./hf-fast-model.js";
 import { HfKvCache, type HfLoraTensors, type HfModel } from "./hf-model.js";
@@ -129,21 +129,14 @@ export class HfWeights {
   }
 }
 
-interface Live {
+/** A sequence being generated: what it reports, and how it goes on. */
+interface Live extends SequenceReport {
   job: Job;
-  index: number;
-  promptIndex: number;
   cache: HfCache;
   rng: Rng;
-  text: CompletionText;
   /** Text of `tokens` decoded so far (whole characters). */
   decoded: string;
-  tokens: number[];
-  logprobs: number[];
-  /** Each generated position's most likely tokens (when logprobs and top_logprobs are asked for). */
-  tops: TopLogprob[][];
   next: number;
-  finish: "stop" | "length" | undefined;
 }
 
 interface Job {
@@ -281,6 +274,7 @@ export class HfSampler {
           tokens: [],
           logprobs: [],
           tops: [],
+          offsets: [],
           next: 0,
           finish: p.max_tokens === 0 ? "length" : undefined,
         };
@@ -323,12 +317,15 @@ export class HfSampler {
     // Over every row of the LM head, as the logprob itself.
     const tops = p.logprobs && p.top_logprobs ? topLogprobs(logits, logZ, p.top_logprobs) : undefined;
     let delta: string;
+    let sampled: SampledToken | undefined;
     if (w.codec.stopIds.includes(token) || p.stop_token_ids?.includes(token)) {
       delta = l.text.finish().delta;
       l.finish = "stop";
     } else {
+      sampled = { token, logprob, tops, offset: l.text.length };
       l.tokens.push(token);
       l.logprobs.push(logprob);
+      l.offsets.push(sampled.offset);
       if (tops) l.tops.push(tops);
       const full = w.codec.decode(l.tokens);
       // A byte-fallback token may end mid-character: wait for the rest.
@@ -347,7 +344,7 @@ export class HfSampler {
       }
     }
     l.next = token;
-    hooks.onToken?.(tokenEvent(l, delta, p, logprob, token, tops));
+    hooks.onToken?.(tokenEvent(l, delta, p, sampled));
   }
 
   private maybeFinish(job: Job): void {
