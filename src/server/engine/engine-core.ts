@@ -75,7 +75,11 @@ interface Slot {
 
 /** Options of `EngineCore.create`. */
 export interface EngineCoreOptions {
-  /** KV-cache memory of this core's sample requests at once (see `SampleBatcher`). @default 256 MiB */
+  /**
+   * KV-cache memory of this core's sample requests at once: the built-in models' (see
+   * `SampleBatcher`) and, a budget of the same size, the checkpoint models' (see `HfSampler`).
+   * @default 256 MiB
+   */
   kvBudgetBytes?: number;
   /** Hugging Face checkpoint folders to serve next to the built-in models. */
   models?: HfModelSource[];
@@ -532,9 +536,17 @@ export class EngineCore {
     return this.batcher.pending + this.hfSampler.pending;
   }
 
-  /** KV-cache bytes the sample requests hold now, the most they ever held, and the budget. */
+  /** KV-cache bytes the built-in models' sample requests hold now, the most they ever held, and the budget. */
   kvMemory(): { bytes: number; peakBytes: number; budgetBytes: number } {
     return { bytes: this.batcher.kvBytes, peakBytes: this.batcher.kvPeakBytes, budgetBytes: this.batcher.kvBudgetBytes };
+  }
+
+  /**
+   * The same for checkpoint models' sample requests, each sequence counted for its prompt and
+   * `max_tokens` (their caches grow token by token); a budget of its own, the same size.
+   */
+  hfKvMemory(): { bytes: number; peakBytes: number; budgetBytes: number } {
+    return { bytes: this.hfSampler.kvBytes, peakBytes: this.hfSampler.kvPeakBytes, budgetBytes: this.hfSampler.kvBudgetBytes };
   }
 
   /**

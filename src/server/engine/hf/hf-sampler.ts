@@ -137,6 +137,8 @@ interface Live extends SequenceReport {
   /** Text of `tokens` decoded so far (whole characters). */
   decoded: string;
   next: number;
+  /** KV-cache bytes counted for it against the budget until it finishes (its prompt and max_tokens). */
+  reserved: number;
 }
 
 interface Job {
@@ -147,7 +149,8 @@ interface Job {
   hooks: SampleHooks;
   done: SampleDone;
   encoded: number[][];
-  prefilled: boolean;
+  /** Prompts prefilled so far (they are prefilled in order, in waves that fit the KV budget). */
+  prefilled: number;
   live: Live[];
   running: number;
   ended: boolean;
@@ -162,15 +165,27 @@ const sums = new FullLogitSums();
  * decoding step for every sequence on the same weights together: one matmul per projection for
  * all of them, attention per sequence over its own KV cache. Sampling stops at the model's EOS
  * ids; log-probabilities are over every row of the LM head.
+ *
+ * KV-cache memory is bounded as there: a prompt is prefilled only when its `n` sequences fit
+ * `kvBudgetBytes`, each counted for its prompt and `max_tokens` (a checkpoint's caches grow token
+ * by token), so a large request runs in waves, its later prompts starting as earlier sequences
+ * finish, oldest request first.
  */
 export class HfSampler {
   private jobs: Job[] = [];
 
-  /** @param kvBudgetBytes the most KV cache one prompt's `n` sequences may need (requests past it are refused). */
+  /**
+   * @param kvBudgetBytes the most KV cache the sequences decoding at once may need, each counted
+   *   for its prompt and `max_tokens`: a request past it runs in waves of prompts, and one whose
+   *   single prompt's `n` sequences need more is refused.
+   */
   constructor(readonly kvBudgetBytes: number = DEFAULT_KV_BUDGET_BYTES) {}
 
   paused = false;
   #progressed = false;
+  /** KV-cache bytes counted for the sequences decoding now, and the most ever counted. */
+  kvBytes = 0;
+  kvPeakBytes = 0;
 
   get pending(): number {
     return this.jobs.length;
@@ -184,9 +199,8 @@ export class HfSampler {
   submit(w: HfWeights, prompts: Prompt[], partial: Partial<SampleParams>, hooks: SampleHooks, done: SampleDone): void {
     const p: SampleParams = { ...SAMPLE_DEFAULTS, ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) };
     const encoded = prompts.map((prompt, i) => encodeSamplePrompt(w.codec, prompt, i, p.max_tokens, w.contextLength));
-    const { layers, kvHeads, headDim } = w.spec;
     const longest = Math.max(...encoded.map((t) => t.length)) + p.max_tokens;
-    const perPrompt = p.n * layers * 2 * kvHeads * headDim * 4 * longest;
+    const perPrompt = p.n * kvBytesPerToken(w) * longest;
     if (perPrompt > this.kvBudgetBytes) {
       throw new EngineError(
         "sample_too_large",
@@ -204,7 +218,7 @@ export class HfSampler {
       hooks,
       done,
       encoded,
-      prefilled: false,
+      prefilled: 0,
       live: [],
       running: 0,
       ended: false,
@@ -215,17 +229,10 @@ export class HfSampler {
     for (const job of this.jobs) if (job.hooks.isAborted?.()) this.end(job, new EngineError("aborted", "sampling was aborted"));
     const paused = new Set(this.jobs.filter((j) => !j.ended && j.hooks.isPaused?.() === true));
     this.#progressed = false;
-    for (const job of this.jobs) {
-      if (job.ended || job.prefilled || paused.has(job)) continue;
-      try {
-        this.prefill(job);
-      } catch (e) {
-        this.end(job, e instanceof Error ? e : new Error(String(e)));
-      }
-    }
+    this.prefillRound(paused);
     const groups = new Map<HfWeights, Live[]>();
     for (const job of this.jobs) {
-      if (job.ended || !job.prefilled || paused.has(job)) continue;
+      if (job.ended || paused.has(job)) continue;
       for (const l of job.live) if (!l.finish) (groups.get(job.w) ?? groups.set(job.w, []).get(job.w)!).push(l);
     }
     for (const [w, group] of groups) {
@@ -245,28 +252,65 @@ export class HfSampler {
     this.jobs = [];
   }
 
-  private prefill(job: Job): void {
+  /**
+   * Prefills the prompts that fit: requests oldest first, each's prompts in order, while the
+   * KV budget has room for a prompt's `n` sequences and the round has rows left (at least one
+   * prompt). A request whose next prompt does not fit waits for sequences to finish, and no
+   * younger request overtakes it.
+   */
+  private prefillRound(paused: ReadonlySet<Job>): void {
+    let rows = PREFILL_ROWS;
+    for (const job of this.jobs) {
+      if (job.ended || paused.has(job) || job.prefilled === job.encoded.length) continue;
+      const first = job.prefilled;
+      let last = first;
+      let bytes = 0;
+      let taken = 0;
+      while (last < job.encoded.length) {
+        const more = job.p.n * sequenceBytes(job, last);
+        const length = job.encoded[last]!.length;
+        if (this.kvBytes + bytes + more > this.kvBudgetBytes || (last > first && taken + length > rows)) break;
+        bytes += more;
+        taken += length;
+        last++;
+      }
+      if (last === first) return;
+      try {
+        this.prefill(job, first, last);
+      } catch (e) {
+        this.end(job, e instanceof Error ? e : new Error(String(e)));
+      }
+      rows -= taken;
+      if (rows <= 0 || (!job.ended && job.prefilled < job.encoded.length)) return;
+    }
+  }
+
+  /** Prefills prompts `[first, last)` of `job` in one forward pass and picks their first tokens. */
+  private prefill(job: Job, first: number, last: number): void {
     const { w, p } = job;
     this.#progressed = true;
-    job.prefilled = true;
-    const caches = job.encoded.map(() => w.newCache());
+    const chunk = job.encoded.slice(first, last);
+    const caches = chunk.map(() => w.newCache());
     let logits: Float32Array;
     try {
       logits = this.lastLogits(
         w,
-        job.encoded.map((tokens, i) => ({ cache: caches[i]!, tokens })),
+        chunk.map((tokens, i) => ({ cache: caches[i]!, tokens })),
       );
     } catch (e) {
       for (const c of caches) c.dispose();
       throw e;
     }
+    job.prefilled = last;
     const V = w.spec.vocab;
-    job.encoded.forEach((_, i) => {
+    chunk.forEach((_, i) => {
+      const promptIndex = first + i;
+      const reserved = sequenceBytes(job, promptIndex);
       for (let s = 0; s < p.n; s++) {
         const l: Live = {
           job,
-          index: i * p.n + s,
-          promptIndex: i,
+          index: promptIndex * p.n + s,
+          promptIndex,
           cache: s === p.n - 1 ? caches[i]! : w.fork(caches[i]!),
           rng: new Rng(job.seed, s),
           text: new CompletionText(p.stop),
@@ -277,14 +321,23 @@ export class HfSampler {
           offsets: [],
           next: 0,
           finish: p.max_tokens === 0 ? "length" : undefined,
+          reserved,
         };
         job.live.push(l);
+        this.kvBytes += reserved;
         if (!l.finish) this.pick(l, logits.subarray(i * V, (i + 1) * V));
-        if (l.finish) l.cache.dispose();
+        if (l.finish) this.release(l);
         else job.running++;
       }
     });
+    this.kvPeakBytes = Math.max(this.kvPeakBytes, this.kvBytes);
     this.maybeFinish(job);
+  }
+
+  /** Frees a finished (or abandoned) sequence's cache and its share of the budget. */
+  private release(l: Live): void {
+    l.cache.dispose();
+    this.kvBytes -= l.reserved;
   }
 
   private decode(w: HfWeights, group: Live[]): void {
@@ -298,7 +351,7 @@ export class HfSampler {
     group.forEach((l, i) => {
       this.pick(l, logits.subarray(i * V, (i + 1) * V));
       if (l.finish) {
-        l.cache.dispose();
+        this.release(l);
         l.job.running--;
         finished.add(l.job);
       }
@@ -348,18 +401,32 @@ export class HfSampler {
   }
 
   private maybeFinish(job: Job): void {
-    if (job.ended || job.running > 0 || !job.prefilled) return;
+    if (job.ended || job.running > 0 || job.prefilled < job.encoded.length) return;
     this.end(job, undefined, sampleResult(job.live, job.encoded, job.p));
   }
 
   private end(job: Job, error: Error | undefined, result?: SampleResult): void {
     if (job.ended) return;
     job.ended = true;
-    for (const l of job.live) if (!l.finish) l.cache.dispose();
+    for (const l of job.live) if (!l.finish) this.release(l);
     job.running = 0;
     job.w.release();
     job.done(error, result);
   }
+}
+
+/** Prompt rows prefilled per round at most (several prompts share one forward pass; at least one prompt). */
+const PREFILL_ROWS = 2048;
+
+/** KV-cache bytes one token of one sequence holds on `w`'s model (keys and values of every layer, float32). */
+function kvBytesPerToken(w: HfWeights): number {
+  const { layers, kvHeads, headDim } = w.spec;
+  return layers * 2 * kvHeads * headDim * 4;
+}
+
+/** What one sequence of `job`'s prompt `i` is counted for: its prompt and `max_tokens`. */
+function sequenceBytes(job: Job, i: number): number {
+  return kvBytesPerToken(job.w) * (job.encoded[i]!.length + job.p.max_tokens);
 }
 
 /** Logits of each sequence's last new row after extending its cache, `[seqs, vocab]`. */
