@@ -3,26 +3,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EngineCore } from "../../src/server/engine/engine-core.js";
-import type { RunConfig, SampleParams, SampleResult } from "../../src/server/engine/types.js";
-import { type HfCheckpointSpec, writeHfCheckpoint } from "../helpers/hf-checkpoint.js";
+import type { SampleParams, SampleResult } from "../../src/server/engine/types.js";
+import { type HfCheckpointSpec, TINY_LLAMA3, writeHfCheckpoint } from "../helpers/hf-checkpoint.js";
+import { tinyConfig } from "./helpers.js";
 
 // A checkpoint model's sample request used to prefill every prompt at once: 256 prompts × n 16
 // held 4096 KV caches together, whatever their size. Like the built-in models' batcher, the
 // checkpoint sampler now admits prompts while their sequences fit the KV budget (each counted
 // for its prompt and max_tokens) and runs the rest in later waves, oldest request first.
 
-const SPEC: HfCheckpointSpec = {
-  architecture: "LlamaForCausalLM",
-  tokenizer: "llama3",
-  hidden_size: 32,
-  num_hidden_layers: 2,
-  num_attention_heads: 4,
-  num_key_value_heads: 2,
-  intermediate_size: 64,
-  dtype: "float32",
-  tie_word_embeddings: true,
-  seed: 41,
-};
+const SPEC: HfCheckpointSpec = { ...TINY_LLAMA3, tie_word_embeddings: true, seed: 41 };
 /** Keys and values of both layers, 2 KV heads of 8 floats each, per token. */
 const BYTES_PER_TOKEN = 2 * 2 * 2 * 8 * 4;
 const PROMPTS = Array.from({ length: 7 }, (_, i) => [128000, 5 + i, 17, 99]);
@@ -32,25 +22,13 @@ const SEQUENCE = BYTES_PER_TOKEN * (4 + 6);
 
 let root: string;
 let wide: EngineCore;
-const config = (id: string): RunConfig => ({
-  base_model: id,
-  lora_r: 4,
-  lora_alpha: 8,
-  target_modules: ["q_proj", "v_proj"],
-  learning_rate: 1e-2,
-  beta1: 0.9,
-  beta2: 0.999,
-  eps: 1e-8,
-  weight_decay: 0,
-  seed: 1,
-});
 const shape = (r: SampleResult | undefined) => r?.completions.map((c) => [c.index, c.prompt_index, c.tokens, c.finish_reason, c.text]);
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), "hf-waves-"));
   await writeHfCheckpoint(join(root, "tiny"), SPEC);
   wide = await EngineCore.create({ models: [{ path: join(root, "tiny"), id: "tiny" }] });
-  wide.createRun("r", config("tiny"));
+  wide.createRun("r", tinyConfig({ base_model: "tiny", weight_decay: 0, seed: 1 }));
 }, 120_000);
 afterAll(async () => {
   wide?.dispose();
@@ -62,7 +40,7 @@ describe("a checkpoint model's sample request", () => {
     // Room for two prompts' n = 2 sequences at a time.
     const small = await EngineCore.create({ models: [{ path: join(root, "tiny"), id: "tiny" }], kvBudgetBytes: 4 * SEQUENCE });
     try {
-      small.createRun("r", config("tiny"));
+      small.createRun("r", tinyConfig({ base_model: "tiny", weight_decay: 0, seed: 1 }));
       const reference = wide.sample({ runId: "r" }, PROMPTS, PARAMS);
       expect(wide.hfKvMemory().peakBytes).toBe(PROMPTS.length * 2 * SEQUENCE);
 

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EngineCore, type HfCompute } from "../../src/server/engine/engine-core.js";
 import type { RunConfig } from "../../src/server/engine/types.js";
-import { writeHfCheckpoint } from "../helpers/hf-checkpoint.js";
+import { TINY_LLAMA3, writeHfCheckpoint } from "../helpers/hf-checkpoint.js";
 
 // cispo and linear on a Hugging Face checkpoint, on both compute paths: the fast one (ONNX
 // Runtime, its loss and gradient written out row by row in hf-fast-train.ts) and tfjs's
@@ -18,18 +18,7 @@ const cores = {} as Record<(typeof COMPUTES)[number], EngineCore>;
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), "hf-cispo-"));
-  await writeHfCheckpoint(join(root, "tiny"), {
-    architecture: "LlamaForCausalLM",
-    tokenizer: "llama3",
-    hidden_size: 32,
-    num_hidden_layers: 2,
-    num_attention_heads: 4,
-    num_key_value_heads: 2,
-    intermediate_size: 64,
-    dtype: "float32",
-    tie_word_embeddings: false,
-    seed: 31,
-  });
+  await writeHfCheckpoint(join(root, "tiny"), { ...TINY_LLAMA3, seed: 31 });
   for (const hfCompute of COMPUTES) cores[hfCompute] = await EngineCore.create({ models: [{ path: join(root, "tiny"), id: "tiny" }], hfCompute });
 }, 120_000);
 afterAll(async () => {

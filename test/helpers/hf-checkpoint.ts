@@ -255,6 +255,23 @@ function shardTensors<T extends { data: Float32Array }>(tensors: [string, T][], 
 }
 
 /**
+ * The smallest Llama 3 shape the tests train and sample: 2 layers of width 32, 4 heads over 2 KV
+ * heads, float32, untied. Spread it and override what a test is about (`{ ...TINY_LLAMA3, seed: 7 }`).
+ */
+export const TINY_LLAMA3: HfCheckpointSpec = {
+  architecture: "LlamaForCausalLM",
+  tokenizer: "llama3",
+  hidden_size: 32,
+  num_hidden_layers: 2,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  intermediate_size: 64,
+  dtype: "float32",
+  tie_word_embeddings: false,
+  seed: 0,
+};
+
+/**
  * Writes a checkpoint folder (created if missing) for `spec`.
  * @throws Error for a spec no transformers config of the architecture can describe (e.g.
  *   attention_bias on Mistral), or more shards than tensors.

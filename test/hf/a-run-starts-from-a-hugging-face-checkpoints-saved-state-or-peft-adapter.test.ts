@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BadRequestError, SignalClient } from "../../src/index.js";
 import { type RunningServer, startServer } from "../../src/server/index.js";
-import { writeHfCheckpoint } from "../helpers/hf-checkpoint.js";
+import { TINY_LLAMA3, writeHfCheckpoint } from "../helpers/hf-checkpoint.js";
 
 // The same exactness as on the byte model, on a Hugging Face checkpoint with LoRA on the MLP
 // too: a run from a checkpoint, and a fresh run given the exported PEFT adapter, compute the
@@ -22,15 +22,8 @@ beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), "signal-hf-saved-"));
   const dir = join(root, MODEL);
   await writeHfCheckpoint(dir, {
-    architecture: "LlamaForCausalLM",
-    tokenizer: "llama3",
-    hidden_size: 32,
-    num_hidden_layers: 2,
-    num_attention_heads: 4,
-    num_key_value_heads: 2,
+    ...TINY_LLAMA3,
     intermediate_size: 48,
-    dtype: "float32",
-    tie_word_embeddings: false,
     max_position_embeddings: 256,
     seed: 21,
   });
