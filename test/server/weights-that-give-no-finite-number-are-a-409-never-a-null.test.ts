@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Engine } from "../../src/server/engine/types.js";
+import type { Engine, TokenEvent } from "../../src/server/engine/types.js";
 import { type Reply, type TestServer, call, createTinyRun, startTestServer, testEngine } from "./helpers.js";
 
 // A run an older server stepped with an overflowing gradient has NaN weights: forward gave null
@@ -18,8 +18,13 @@ beforeAll(async () => {
     const result = await engine.forward(...args);
     return poisoned ? { ...result, loss: Number.NaN, logprobs: result.logprobs.map((row) => row.map((v, i) => (i === 0 ? v : Number.NaN))) } : result;
   };
-  watched.sample = async (...args) => {
-    const result = await engine.sample(...args);
+  watched.sample = async (weights, prompts, params, options) => {
+    // A stream's token events get the same poisoned logprob as the result.
+    const onToken = options?.onToken;
+    const hooks = onToken
+      ? { ...options, onToken: (e: TokenEvent) => onToken(poisoned && e.logprob !== undefined ? { ...e, logprob: Number.NaN } : e) }
+      : options;
+    const result = await engine.sample(weights, prompts, params, hooks);
     if (!poisoned) return result;
     return { ...result, completions: result.completions.map((c) => ({ ...c, logprobs: c.logprobs?.map(() => Number.NaN) })) };
   };
@@ -41,7 +46,7 @@ function expectNonFiniteWeights(reply: Reply, runId: string): void {
 }
 
 describe("weights that give no finite number", () => {
-  it("are a 409 non_finite_weights naming the restore, for forward, sample, embeddings and completions", async () => {
+  it("are a 409 non_finite_weights naming the restore, for forward, sample, embeddings, completions and chat completions, plain and streamed", async () => {
     const runId = await createTinyRun(server);
     poisoned = true;
     try {
@@ -57,6 +62,23 @@ describe("weights that give no finite number", () => {
         await call(server, "POST", "/v1/completions", { body: { model: runId, prompt: "a", max_tokens: 2, temperature: 0, logprobs: 1 } }),
         runId,
       );
+      expectNonFiniteWeights(
+        await call(server, "POST", "/v1/chat/completions", {
+          body: { model: runId, messages: [{ role: "user", content: "a" }], max_tokens: 2, temperature: 0, logprobs: true },
+        }),
+        runId,
+      );
+      // Streamed: the 409 is the answer (nothing was sent before the first token), never a chunk with a null.
+      const streams = [
+        [`/v1/runs/${runId}/sample`, { prompts: ["a"], max_tokens: 4, temperature: 0, logprobs: true, stream: true }],
+        ["/v1/completions", { model: runId, prompt: "a", max_tokens: 4, temperature: 0, logprobs: 1, stream: true }],
+        ["/v1/chat/completions", { model: runId, messages: [{ role: "user", content: "a" }], max_tokens: 4, temperature: 0, logprobs: true, stream: true }],
+      ] as const;
+      for (const [path, body] of streams) {
+        const reply = await call(server, "POST", path, { body });
+        expect(String(reply.body), path).not.toContain("null");
+        expectNonFiniteWeights(reply, runId);
+      }
     } finally {
       poisoned = false;
     }

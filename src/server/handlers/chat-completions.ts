@@ -7,7 +7,8 @@ import { ownedRun } from "../runs/run-access.js";
 import { resolveWeights } from "../runs/weights.js";
 import { parseModel, usage } from "./completions.js";
 import { chatStopIds, renderConversation } from "./conversations.js";
-import { runSample, streamSample } from "./inference.js";
+import { checkFiniteSample, runSample, streamSample } from "./inference.js";
+import { nonFiniteWeights } from "./finite-results.js";
 import { checkSampleSize } from "./sample-size.js";
 import { chatTopLogprobs, checkTopLogprobs, stopTokenIds } from "./token-options.js";
 
@@ -39,7 +40,7 @@ export const createChatCompletion: Handler<"createChatCompletion"> = async (ctx)
   const maxTokens = body.max_tokens ?? body.max_completion_tokens ?? Math.max(1, Math.min(MAX_TOKENS_CAP, context - prompt.tokens.length));
   const n = body.n ?? 1;
   checkSampleSize(1, n, maxTokens, ctx.services.limits.maxSampleTokens);
-  const { weights } = await resolveWeights(ctx, run, step, "model");
+  const { weights, step: resolvedStep } = await resolveWeights(ctx, run, step, "model");
   const withLogprobs = body.logprobs === true;
   checkTopLogprobs(body.top_logprobs, withLogprobs, "logprobs is not true");
   const stopIds = stopTokenIds(body.stop_token_ids, codec, chatStopIds(codec));
@@ -85,6 +86,7 @@ export const createChatCompletion: Handler<"createChatCompletion"> = async (ctx)
         return chunk;
       },
       {
+        nonFinite: () => nonFiniteWeights(runId, resolvedStep),
         renameParam,
         final: (result) =>
           body.stream_options?.include_usage
@@ -100,6 +102,7 @@ export const createChatCompletion: Handler<"createChatCompletion"> = async (ctx)
     return { kind: "streamed" };
   }
   const result = await runSample(ctx, weights, [prompt.tokens], params, renameParam);
+  checkFiniteSample(runId, resolvedStep, result);
   const response: Schemas["ChatCompletion"] = {
     ...head,
     object: "chat.completion",

@@ -6,6 +6,7 @@ import { newCompletionId } from "../store/ids.js";
 import { checkSampleSize } from "./sample-size.js";
 import { ownedRun } from "../runs/run-access.js";
 import { resolveWeights } from "../runs/weights.js";
+import { nonFiniteWeights } from "./finite-results.js";
 import { checkFiniteSample, runSample, streamSample } from "./inference.js";
 import { completionChunkLogprobs, completionLogprobs, stopTokenIds } from "./token-options.js";
 
@@ -69,6 +70,7 @@ export const createCompletion: Handler<"createCompletion"> = async (ctx) => {
         return { ...head, choices: [choice] } satisfies Schemas["CompletionResponse"];
       },
       {
+        nonFinite: () => nonFiniteWeights(runId, step),
         renameParam,
         final: (result) =>
           body.stream_options?.include_usage

@@ -85,7 +85,7 @@ export const sample: Handler<"sample"> = async (ctx) => {
         if (event.top_logprobs !== undefined) chunk.top_logprobs = event.top_logprobs;
         return chunk;
       },
-      renameParam ? { renameParam } : {},
+      { nonFinite: () => nonFiniteWeights(run.run_id, step), ...(renameParam ? { renameParam } : {}) },
     );
     return { kind: "streamed" };
   }
@@ -182,10 +182,18 @@ export async function streamSample(
   prompts: Prompt[],
   params: SampleParams,
   toChunk: (event: TokenEvent) => unknown,
-  options: { renameParam?: (param: string) => string; final?: (result: SampleResult) => unknown } = {},
+  options: {
+    /** The error a logprob that is not finite ends the stream with (`nonFiniteWeights(runId, step)`). */
+    nonFinite: () => ApiError;
+    renameParam?: (param: string) => string;
+    final?: (result: SampleResult) => unknown;
+  },
 ): Promise<void> {
   const { res, requestId } = ctx;
   const stream = new EventStream(res, requestId, ctx.sendError);
+  // Weights that give no finite logprob stop the generation: the stream ends with the same 409
+  // the plain answer is, never a chunk with a null where the spec says number.
+  const poisoned = new AbortController();
   // Backpressure: once `streamBufferBytes` wait unsent (the socket's own buffer is full),
   // generation pauses until the socket drains; a client that does not read for `streamStallMs`
   // is cut off (which aborts the call).
@@ -198,9 +206,14 @@ export async function streamSample(
   };
   try {
     const result = await ctx.services.engine.sample(weights, prompts, params, {
-      signal: ctx.signal,
+      signal: AbortSignal.any([ctx.signal, poisoned.signal]),
       flow,
       onToken: (event) => {
+        if (poisoned.signal.aborted) return;
+        if ((event.logprob !== undefined && !Number.isFinite(event.logprob)) || event.top_logprobs?.some((t) => !Number.isFinite(t.logprob))) {
+          poisoned.abort();
+          return;
+        }
         // A token whose text is held back (part of a character, or of a possible stop string)
         // still sends its chunk when it carries a logprob, so every generated token's arrives.
         if (event.delta === "" && event.finish_reason === null && event.logprob === undefined) return;
@@ -211,10 +224,18 @@ export async function streamSample(
         stall = setTimeout(() => res.destroy(), streamStallMs);
       },
     });
+    if (poisoned.signal.aborted) {
+      stream.fail(options.nonFinite());
+      return;
+    }
     const last = options.final?.(result);
     if (last !== undefined) stream.data(last);
     stream.done();
   } catch (error) {
+    if (poisoned.signal.aborted && !ctx.signal.aborted) {
+      stream.fail(options.nonFinite());
+      return;
+    }
     if (ctx.signal.aborted || (error instanceof EngineError && error.code === "aborted")) return;
     const mapped = toApiError(weightsLost(ctx, weights, error, options.renameParam), options.renameParam);
     stream.fail(mapped instanceof ApiError ? mapped : internalError());
