@@ -167,7 +167,7 @@ export function runPage(root: HTMLElement, client: SignalClient, runId: string |
     replace(
       checkpointBody,
       ...list.map((c) => {
-        const expires = (c as Checkpoint & { expires_at?: string | null }).expires_at;
+        const expires = c.expires_at;
         return h(
           "tr",
           { "data-step": c.step },
