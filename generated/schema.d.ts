@@ -392,7 +392,8 @@ export interface paths {
         /**
          * Load a PEFT adapter into a fresh run
          * @description Replaces the LoRA weights of a run at step 0 with nothing accumulated (a fresh run) by a
-         *     PEFT `adapter_model.safetensors` (F32, the layout `downloadCheckpoint` gives), sent
+         *     PEFT `adapter_model.safetensors` (the layout `downloadCheckpoint` gives; F32 tensors, or
+         *     F16/BF16 ones as PEFT saves an adapter trained in half precision, widened exactly), sent
          *     base64-encoded in `adapter`. The file must hold exactly the run's tensors: one A `[r, in]`
          *     and one B `[out, r]` per layer and target module of the run; a missing, extra or
          *     misshapen tensor (another `r` or `target_modules`) is a 400 `invalid_adapter` naming it
@@ -3546,7 +3547,7 @@ export interface SetCheckpointTtlRequest {
 }
 
 export interface ImportAdapterRequest {
-    /** @description A PEFT `adapter_model.safetensors` (F32 tensors), base64-encoded. */
+    /** @description A PEFT `adapter_model.safetensors` (F32, F16 or BF16 tensors), base64-encoded. */
     adapter: string;
 }
 

@@ -50,8 +50,18 @@ describe("safetensors", () => {
     expect(() => readSafetensors(bytes)).toThrow(/not valid UTF-8 JSON/);
   });
 
-  it("rejects dtypes other than F32", () => {
-    expect(() => readSafetensors(withHeader({ x: { dtype: "F16", shape: [1], data_offsets: [0, 2] } }, new Uint8Array(2)))).toThrow(/dtype F16/);
+  it("reads F16 and BF16 tensors widened exactly to float32, and rejects other dtypes", () => {
+    // F16: 1, -2, 65504 (the largest), 2^-24 (the smallest subnormal), -Infinity.
+    const f16 = Uint8Array.from([0x00, 0x3c, 0x00, 0xc0, 0xff, 0x7b, 0x01, 0x00, 0x00, 0xfc]);
+    // BF16: 1, -2.5, 3.0517578125e-5 (2^-15), the largest finite (0x7f7f).
+    const bf16 = Uint8Array.from([0x80, 0x3f, 0x20, 0xc0, 0x00, 0x38, 0x7f, 0x7f]);
+    const half = readSafetensors(withHeader({ h: { dtype: "F16", shape: [5], data_offsets: [0, 10] } }, f16));
+    expect([...half.tensors.get("h")!.data]).toEqual([1, -2, 65504, 2 ** -24, Number.NEGATIVE_INFINITY]);
+    const brain = readSafetensors(withHeader({ b: { dtype: "BF16", shape: [2, 2], data_offsets: [0, 8] } }, bf16));
+    expect(brain.tensors.get("b")).toEqual({ shape: [2, 2], data: Float32Array.of(1, -2.5, 2 ** -15, 3.3895313892515355e38) });
+    expect(() => readSafetensors(withHeader({ x: { dtype: "F16", shape: [2], data_offsets: [0, 2] } }, new Uint8Array(2)))).toThrow(/needs 4 bytes/);
+    expect(() => readSafetensors(withHeader({ x: { dtype: "I8", shape: [1], data_offsets: [0, 1] } }, new Uint8Array(1)))).toThrow(/dtype I8 is not supported/);
+    expect(() => readSafetensors(withHeader({ x: { dtype: "toString", shape: [1], data_offsets: [0, 1] } }, new Uint8Array(1)))).toThrow(/dtype toString/);
   });
 
   it("rejects offsets that do not match the shape, leave the data, or overlap", () => {

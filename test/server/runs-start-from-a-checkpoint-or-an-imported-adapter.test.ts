@@ -137,6 +137,23 @@ describe("importAdapter", () => {
     expect((await run.trainBatch(QA)).step).toBe(1);
   });
 
+  it("loads an adapter saved in BF16 or F16 (as PEFT saves one trained in half precision), widened exactly", async () => {
+    const source = await trainedSource();
+    const file = readSafetensors(await source.downloadCheckpoint(2));
+    for (const dtype of ["BF16", "F16"] as const) {
+      // The source's values rounded to the half type: as float32 and as the half type itself.
+      const rounded = new Map([...file.tensors].map(([name, t]) => [name, { shape: t.shape, data: roundTo(dtype, t.data) }]));
+      const asFloat32 = await sdk.client.createRun({ ...SHAPE, target_modules: ["v_proj", "q_proj", "k_proj"] });
+      const asHalf = await sdk.client.createRun({ ...SHAPE, target_modules: ["v_proj", "q_proj", "k_proj"] });
+      await asFloat32.importAdapter(writeSafetensors(rounded));
+      await asHalf.importAdapter(writeHalfSafetensors(dtype, rounded));
+      const half = await asHalf.forward(QA);
+      expect(half.logprobs, dtype).toEqual((await asFloat32.forward(QA)).logprobs);
+      // Rounding moved the weights: the comparison is not that of two untouched runs.
+      expect(half.logprobs).not.toEqual((await source.forward(QA, { step: 2 })).logprobs);
+    }
+  });
+
   it("refuses an adapter of another r or other target modules with a 400 naming the tensor", async () => {
     const source = await trainedSource();
     const bytes = await source.downloadCheckpoint(2);
@@ -179,3 +196,60 @@ describe("importAdapter", () => {
     expect([error.status, error.code, error.param]).toEqual([400, "invalid_request", "run_id"]);
   });
 });
+
+/** Values rounded to the nearest BF16 or F16 value (ties to even), as float32. */
+function roundTo(dtype: "BF16" | "F16", data: Float32Array): Float32Array {
+  if (dtype === "F16") return Float32Array.from(data, (v) => Math.fround(f16ToNumber(numberToF16(v))));
+  const bits = new Uint32Array(Float32Array.from(data).buffer);
+  for (let i = 0; i < bits.length; i++) bits[i] = toBf16Bits(bits[i]!) << 16;
+  return new Float32Array(bits.buffer);
+}
+
+function toBf16Bits(f32: number): number {
+  return ((f32 + 0x7fff + ((f32 >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
+/** Float to IEEE half (finite, normal range: the trained adapter's values). */
+function numberToF16(v: number): number {
+  if (v === 0) return Object.is(v, -0) ? 0x8000 : 0;
+  const sign = v < 0 ? 0x8000 : 0;
+  const a = Math.abs(v);
+  const exp = Math.max(-14, Math.floor(Math.log2(a)));
+  const frac = Math.round(exp === -14 && a < 2 ** -14 ? a / 2 ** -24 : (a / 2 ** exp - 1) * 1024);
+  if (exp === -14 && a < 2 ** -14) return sign | frac;
+  return frac === 1024 ? sign | ((exp + 16) << 10) : sign | ((exp + 15) << 10) | frac;
+}
+
+function f16ToNumber(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const frac = h & 0x3ff;
+  return exp === 0 ? sign * frac * 2 ** -24 : sign * (1 + frac / 1024) * 2 ** (exp - 15);
+}
+
+/** A safetensors file of BF16 or F16 tensors whose values are already representable in that type. */
+function writeHalfSafetensors(dtype: "BF16" | "F16", tensors: Map<string, { shape: number[]; data: Float32Array }>): Uint8Array {
+  const header: Record<string, unknown> = {};
+  const parts: Uint8Array[] = [];
+  let offset = 0;
+  for (const [name, t] of tensors) {
+    const out = new Uint8Array(t.data.length * 2);
+    const view = new DataView(out.buffer);
+    const bits = new Uint32Array(Float32Array.from(t.data).buffer);
+    t.data.forEach((v, i) => view.setUint16(i * 2, dtype === "BF16" ? bits[i]! >>> 16 : numberToF16(v), true));
+    header[name] = { dtype, shape: t.shape, data_offsets: [offset, offset + out.length] };
+    parts.push(out);
+    offset += out.length;
+  }
+  let json = JSON.stringify(header);
+  json += " ".repeat((8 - (json.length % 8)) % 8);
+  const bytes = new Uint8Array(8 + json.length + offset);
+  new DataView(bytes.buffer).setBigUint64(0, BigInt(json.length), true);
+  bytes.set(new TextEncoder().encode(json), 8);
+  let at = 8 + json.length;
+  for (const part of parts) {
+    bytes.set(part, at);
+    at += part.length;
+  }
+  return bytes;
+}

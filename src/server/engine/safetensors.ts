@@ -1,5 +1,6 @@
 /**
- * A minimal safetensors reader/writer for F32 tensors (the format: an 8-byte little-endian
+ * A minimal safetensors reader (F32, F16 and BF16 tensors, read as float32) and writer (F32
+ * tensors). The format: an 8-byte little-endian
  * header length, a JSON header of `{name: {dtype, shape, data_offsets}}` plus optional
  * `__metadata__` of strings, then the raw little-endian data). No package reads it in Node.
  */
@@ -16,7 +17,7 @@ export interface SafetensorsFile {
   metadata: Record<string, string>;
 }
 
-/** Thrown for any file that is not a well-formed F32 safetensors file. */
+/** Thrown for any file that is not a well-formed safetensors file of F32, F16 or BF16 tensors. */
 export class SafetensorsError extends Error {
   override readonly name = "SafetensorsError";
 }
@@ -62,7 +63,8 @@ export function writeSafetensors(tensors: Iterable<[string, F32Tensor]>, metadat
 }
 
 /**
- * Parses safetensors bytes. Only F32 tensors are accepted.
+ * Parses safetensors bytes. F32 tensors are read as they are, F16 and BF16 ones (a PEFT adapter
+ * saved in the dtype it was trained in) widened exactly to float32; any other dtype is refused.
  * @throws SafetensorsError with the reason for truncated files, bad header length or JSON,
  *   other dtypes, shape/offset mismatches, overlapping or out-of-bounds data.
  */
@@ -93,7 +95,8 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsFile {
       continue;
     }
     const { dtype, shape, data_offsets: offsets } = (entry ?? {}) as Record<string, unknown>;
-    if (dtype !== "F32") throw new SafetensorsError(`tensor ${name}: dtype ${String(dtype)} is not supported (only F32)`);
+    const width = typeof dtype === "string" && Object.hasOwn(DTYPE_BYTES, dtype) ? DTYPE_BYTES[dtype as FloatDtype] : undefined;
+    if (width === undefined) throw new SafetensorsError(`tensor ${name}: dtype ${String(dtype)} is not supported (F32, F16, BF16)`);
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       throw new SafetensorsError(`tensor ${name}: shape must be an array of non-negative integers`);
     }
@@ -103,11 +106,9 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsFile {
     const [begin, end] = offsets as [number, number];
     const size = (shape as number[]).reduce((a, b) => a * b, 1);
     if (end < begin || end > dataLen) throw new SafetensorsError(`tensor ${name}: data_offsets [${begin}, ${end}] outside the ${dataLen}-byte data`);
-    if (end - begin !== size * 4) throw new SafetensorsError(`tensor ${name}: shape [${shape}] needs ${size * 4} bytes, offsets give ${end - begin}`);
+    if (end - begin !== size * width) throw new SafetensorsError(`tensor ${name}: shape [${shape}] needs ${size * width} bytes, offsets give ${end - begin}`);
     ranges.push([begin, end, name]);
-    const data = new Float32Array(size);
-    const dv = new DataView(bytes.buffer, bytes.byteOffset + dataStart + begin, size * 4);
-    for (let i = 0; i < size; i++) data[i] = dv.getFloat32(i * 4, true);
+    const data = toFloat32(bytes.subarray(dataStart + begin, dataStart + end), dtype as FloatDtype);
     tensors.set(name, { shape: shape as number[], data });
   }
   ranges.sort((a, b) => a[0] - b[0]);
@@ -138,4 +139,35 @@ export function requireTensor(file: SafetensorsFile, name: string, shape: number
     throw new SafetensorsError(`tensor ${name}: shape [${t.shape}], expected [${shape}]`);
   }
   return t.data;
+}
+
+/** The floating-point storage types read: their bytes per value. */
+export const DTYPE_BYTES: Readonly<Record<FloatDtype, number>> = { F32: 4, F16: 2, BF16: 2 };
+export type FloatDtype = "F32" | "F16" | "BF16";
+
+/** Little-endian F32/F16/BF16 bytes as float32 values (F16 and BF16 widened exactly). */
+export function toFloat32(bytes: Uint8Array, dtype: FloatDtype): Float32Array {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (dtype === "F32") {
+    const out = new Float32Array(bytes.length / 4);
+    for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
+    return out;
+  }
+  const out = new Float32Array(bytes.length / 2);
+  if (dtype === "BF16") {
+    const bits = new Uint32Array(out.buffer);
+    for (let i = 0; i < out.length; i++) bits[i] = view.getUint16(i * 2, true) << 16;
+    return out;
+  }
+  for (let i = 0; i < out.length; i++) out[i] = halfToFloat(view.getUint16(i * 2, true));
+  return out;
+}
+
+function halfToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const frac = h & 0x3ff;
+  if (exp === 0) return sign * frac * 2 ** -24;
+  if (exp === 31) return frac ? Number.NaN : sign * Number.POSITIVE_INFINITY;
+  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }

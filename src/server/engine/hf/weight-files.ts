@@ -1,14 +1,12 @@
 import fs from "node:fs";
 import path from "node:path";
 import { CheckpointError } from "./checkpoint-error.js";
-
-/** Storage types a checkpoint may use; the engine converts each to float32 as it reads. */
-const DTYPE_BYTES: Readonly<Record<string, number>> = { F32: 4, F16: 2, BF16: 2 };
+import { DTYPE_BYTES, type FloatDtype, toFloat32 } from "../safetensors.js";
 
 /** Where one tensor lives: its file, dtype, shape and absolute byte range. */
 export interface TensorEntry {
   file: string;
-  dtype: "F32" | "F16" | "BF16";
+  dtype: FloatDtype;
   shape: number[];
   begin: number;
   end: number;
@@ -70,7 +68,8 @@ function readHeader(file: string): [string, TensorEntry][] {
     for (const [name, raw] of Object.entries(header)) {
       if (name === "__metadata__") continue;
       const { dtype, shape, data_offsets: offsets } = (raw ?? {}) as Record<string, unknown>;
-      const width = typeof dtype === "string" ? DTYPE_BYTES[dtype] : undefined;
+      // The storage types a checkpoint may use; each is converted to float32 as it is read.
+      const width = typeof dtype === "string" && Object.hasOwn(DTYPE_BYTES, dtype) ? DTYPE_BYTES[dtype as FloatDtype] : undefined;
       if (!width) throw new CheckpointError(`${file}: tensor ${name} has dtype ${String(dtype)}; supported: F32, F16, BF16`);
       if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new CheckpointError(`${file}: tensor ${name} has a bad shape`);
       if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0))
@@ -104,33 +103,6 @@ export function readTensor(entry: TensorEntry): Float32Array {
     fs.closeSync(fd);
   }
   return toFloat32(bytes, entry.dtype);
-}
-
-/** Little-endian F32/F16/BF16 bytes as float32 values. */
-function toFloat32(bytes: Uint8Array, dtype: TensorEntry["dtype"]): Float32Array {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (dtype === "F32") {
-    const out = new Float32Array(bytes.length / 4);
-    for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
-    return out;
-  }
-  const out = new Float32Array(bytes.length / 2);
-  if (dtype === "BF16") {
-    const bits = new Uint32Array(out.buffer);
-    for (let i = 0; i < out.length; i++) bits[i] = view.getUint16(i * 2, true) << 16;
-    return out;
-  }
-  for (let i = 0; i < out.length; i++) out[i] = halfToFloat(view.getUint16(i * 2, true));
-  return out;
-}
-
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 31) return frac ? Number.NaN : sign * Number.POSITIVE_INFINITY;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
 /** Parses a JSON file. @throws CheckpointError naming the file when it is missing or not JSON. */
