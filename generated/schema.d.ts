@@ -3776,6 +3776,8 @@ export interface SampleChunk {
     delta: string;
     /** @enum {string|null} */
     finish_reason: "stop" | "length" | null | (string & {});
+    /** @description With `logprobs`, the id of the token this chunk is for (the plain answer's `tokens`, in order). */
+    token?: number | undefined;
     logprob?: number | undefined;
     /** @description The position's `top_logprobs` most likely tokens, with `logprob`. */
     top_logprobs?: TopLogprob[] | undefined;

@@ -659,6 +659,7 @@ export const zSampleChunk = z.object({
     prompt_index: z.int().check(z.gte(0)),
     delta: z.string(),
     finish_reason: z.nullable(z.enum(['stop', 'length'])),
+    token: z.optional(z.int().check(z.gte(0))),
     logprob: z.optional(z.number()),
     top_logprobs: z.optional(z.array(zTopLogprob))
 });

@@ -286,6 +286,7 @@ describe("a streamed answer", () => {
     expect(chunks.map((c) => c.delta).join("")).toBe(plain!.text);
     const carried = chunks.filter((c) => c.logprob !== undefined);
     expect(carried.map((c) => c.logprob)).toEqual(plain!.logprobs);
+    expect(carried.map((c) => c.token)).toEqual(plain!.tokens);
     expect(carried.map((c) => c.top_logprobs)).toEqual(plain!.top_logprobs);
     // Ended on a stop token, which is not part of the completion: its chunk carries no logprob.
     const { id } = stopCandidate(plain!.tokens);

@@ -81,6 +81,7 @@ export const sample: Handler<"sample"> = async (ctx) => {
       params,
       (event) => {
         const chunk: Schemas["SampleChunk"] = { index: event.index, prompt_index: event.prompt_index, delta: event.delta, finish_reason: event.finish_reason };
+        if (event.token !== undefined) chunk.token = event.token;
         if (event.logprob !== undefined) chunk.logprob = event.logprob;
         if (event.top_logprobs !== undefined) chunk.top_logprobs = event.top_logprobs;
         return chunk;
