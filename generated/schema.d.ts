@@ -676,7 +676,7 @@ export interface components {
         RunId: RunId;
         Error: Error;
         /**
-         * @description The codes of the error body's `code` this version of the API defines. `Error.code` stays a plain string on the wire, so a server can add a code without breaking a client; SDKs type it with this list (open to new values).
+         * @description The codes of the error body's `code` this version of the API defines. `Error.code` stays a plain string on the wire, so a server can add a code without breaking a client; SDKs type it with this list (open to new values). `not_found` and `adapter_not_found` are not sent by this version (a missing route is `route_not_found`, a missing run, model or checkpoint has its own code); they stay listed so that code naming them keeps compiling.
          * @enum {string}
          */
         ErrorCode: ErrorCode;
@@ -3021,7 +3021,7 @@ export interface Error {
 }
 
 /**
- * @description The codes of the error body's `code` this version of the API defines. `Error.code` stays a plain string on the wire, so a server can add a code without breaking a client; SDKs type it with this list (open to new values).
+ * @description The codes of the error body's `code` this version of the API defines. `Error.code` stays a plain string on the wire, so a server can add a code without breaking a client; SDKs type it with this list (open to new values). `not_found` and `adapter_not_found` are not sent by this version (a missing route is `route_not_found`, a missing run, model or checkpoint has its own code); they stay listed so that code naming them keeps compiling.
  * @enum {string}
  */
 export type ErrorCode = "validation_error" | "invalid_json" | "invalid_request" | "malformed_request" | "invalid_example" | "invalid_token" | "invalid_model" | "context_length_exceeded" | "sample_too_large" | "payload_too_large" | "header_too_large" | "invalid_api_key" | "cors_origin_not_allowed" | "host_not_allowed" | "no_chat_template" | "not_found" | "route_not_found" | "run_not_found" | "model_not_found" | "checkpoint_not_found" | "checkpoint_expired" | "adapter_not_found" | "invalid_adapter" | "invalid_conversation" | "chat_template_error" | "method_not_allowed" | "request_timeout" | "nothing_accumulated" | "eval_not_recordable" | "non_finite_gradient" | "non_finite_weights" | "idempotency_key_reused" | "conflict_retryable" | "sequence_broken" | "sequence_superseded" | "rate_limited" | "client_closed_request" | "internal_error" | "overloaded" | "resource_exhausted" | "storage_unavailable" | (string & {});

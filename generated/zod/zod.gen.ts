@@ -28,7 +28,7 @@ export const zError = z.object({
 });
 
 /**
- * The codes of the error body's `code` this version of the API defines. `Error.code` stays a plain string on the wire, so a server can add a code without breaking a client; SDKs type it with this list (open to new values).
+ * The codes of the error body's `code` this version of the API defines. `Error.code` stays a plain string on the wire, so a server can add a code without breaking a client; SDKs type it with this list (open to new values). `not_found` and `adapter_not_found` are not sent by this version (a missing route is `route_not_found`, a missing run, model or checkpoint has its own code); they stay listed so that code naming them keeps compiling.
  */
 export const zErrorCode = z.enum([
     'validation_error',
