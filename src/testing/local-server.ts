@@ -12,6 +12,15 @@ export interface LocalServerOptions {
   /** Receives the server's request lines. @default none */
   log?: ((line: string) => void) | undefined;
   /**
+   * Hugging Face checkpoint folders to serve next to the built-in models (Llama, Mistral, Qwen2,
+   * Qwen3; as `signal serve --model`): `id` defaults to the folder's name, `contextLength` caps
+   * the context below the checkpoint's `max_position_embeddings`. Trained on ONNX Runtime when
+   * the optional peer `onnxruntime-node` is installed, else on the tensor library. Name one in
+   * `defaultModel` to make it the default.
+   * @default none
+   */
+  models?: ReadonlyArray<{ path: string; id?: string | undefined; contextLength?: number | undefined }> | undefined;
+  /**
    * Passed to `startServer` as is (see its `ServerOptions`). Spelled out rather than derived from
    * `ServerOptions`, so this entry's declarations do not reach the engine's tensor-library types
    * (which need DOM's) and compile in a Node-only project.
@@ -61,6 +70,11 @@ export async function createLocalServer(options: LocalServerOptions = {}): Promi
     dataDir,
     apiKeys: [apiKey],
     defaultModel: options.defaultModel ?? "signal-byte-tiny",
+    models: (options.models ?? []).map(({ path, id, contextLength }) => ({
+      path,
+      ...(id !== undefined ? { id } : {}),
+      ...(contextLength !== undefined ? { contextLength } : {}),
+    })),
     workers: options.workers ?? 1,
     log: options.log ?? false,
   });

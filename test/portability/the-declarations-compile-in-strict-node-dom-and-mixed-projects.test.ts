@@ -48,7 +48,7 @@ const TESTING = [
   'import { createLocalServer, createMockServer } from "frontier-signal/testing";',
   'import { saveAdapter } from "frontier-signal/node";',
   "export async function tests(workers: number | undefined, port: number | undefined): Promise<void> {",
-  "  await using local = await createLocalServer({ workers, apiKey: undefined, server: { bodyLimitBytes: undefined } });",
+  "  await using local = await createLocalServer({ workers, apiKey: undefined, server: { bodyLimitBytes: undefined }, models: [{ path: 'm', id: undefined, contextLength: port }] });",
   "  await using mock = await createMockServer({ port });",
   '  mock.respondWith("sample", { status: 429, retryAfter: undefined, times: undefined });',
   "  void local;",
