@@ -1,3 +1,4 @@
+import type * as z from "zod/mini";
 import type { TrainingExample as Example } from "./chat.js";
 import { zExample } from "../generated/zod/zod.gen.js";
 import { ValidationError } from "./errors.js";
@@ -23,10 +24,15 @@ export type JsonlSource = Response | Blob | ReadableStream<Uint8Array> | AsyncIt
  */
 export async function* readJsonl(source: JsonlSource): AsyncGenerator<Example, void, undefined> {
   for await (const { line, value } of jsonLines(source, "readJsonl")) {
-    const checked = checkAgainst(zExample, value);
-    if (!checked.ok) throw jsonlLineError("readJsonl", line, summarizeIssues(checked.issues), checked.issues[0]?.path ?? "");
+    checkLine(zExample, value, "readJsonl", line);
     yield value as Example;
   }
+}
+
+/** Checks a line's value against a generated schema. @throws ValidationError `<label>: line N: <field>: <problem>`. */
+export function checkLine(schema: z.core.$ZodType, value: unknown, label: string, line: number): void {
+  const checked = checkAgainst(schema, value);
+  if (!checked.ok) throw jsonlLineError(label, line, summarizeIssues(checked.issues), checked.issues[0]?.path ?? "");
 }
 
 /**

@@ -118,7 +118,7 @@ function node(schema: core.$ZodType): FastCheck {
       const item = node(def.valueType as core.$ZodType);
       // A record's parse copies its own enumerable entries into a new object: equal for a JSON object.
       return withChecks((value) => {
-        if (!isPlainObject(value)) return false;
+        if (!isJsonObject(value)) return false;
         for (const name of Object.keys(value)) {
           if (!key(name) || !item(value[name])) return false;
         }
@@ -138,7 +138,7 @@ function node(schema: core.$ZodType): FastCheck {
       const checks = names.map((name) => node(shape[name]!));
       // A missing key may only be one whose schema takes `undefined` (optional): zod leaves it out too.
       return withChecks((value) => {
-        if (!isPlainObject(value)) return false;
+        if (!isJsonObject(value)) return false;
         for (let i = 0; i < names.length; i++) {
           const name = names[i]!;
           const field = Object.hasOwn(value, name) ? value[name] : undefined;
@@ -160,7 +160,7 @@ function node(schema: core.$ZodType): FastCheck {
  * An object as `JSON.parse` makes it: Object's prototype, not an array, no own `__proto__` field
  * (zod's copy would leave it out).
  */
-function isPlainObject(value: unknown): value is Record<string, unknown> {
+function isJsonObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && Object.getPrototypeOf(value) === Object.prototype && !Object.hasOwn(value, "__proto__");
 }
 

@@ -1,8 +1,7 @@
 import { createReadStream } from "node:fs";
 import { zConversationExample } from "../../generated/zod/zod.gen.js";
 import type { ConversationExample } from "../chat.js";
-import { checkAgainst, summarizeIssues } from "../internal/validate.js";
-import { type JsonlSource, jsonLines, jsonlLineError } from "../read-jsonl.js";
+import { type JsonlSource, checkLine, jsonLines, jsonlLineError } from "../read-jsonl.js";
 
 /** Options of `readConversations`. */
 export interface ReadConversationsOptions {
@@ -47,8 +46,7 @@ export async function* readConversations(
     const trainOn = record.train_on ?? options.train_on;
     if (trainOn !== undefined) example.train_on = trainOn as ConversationExample["train_on"];
     if (record.chat_template_kwargs !== undefined) example.chat_template_kwargs = record.chat_template_kwargs as ConversationExample["chat_template_kwargs"];
-    const checked = checkAgainst(zConversationExample, example);
-    if (!checked.ok) throw jsonlLineError(label, line, summarizeIssues(checked.issues), checked.issues[0]?.path ?? "");
+    checkLine(zConversationExample, example, label, line);
     batch.push(example);
     if (batch.length === batchSize) {
       yield batch;

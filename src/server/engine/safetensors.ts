@@ -95,7 +95,7 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsFile {
       continue;
     }
     const { dtype, shape, data_offsets: offsets } = (entry ?? {}) as Record<string, unknown>;
-    const width = typeof dtype === "string" && Object.hasOwn(DTYPE_BYTES, dtype) ? DTYPE_BYTES[dtype as FloatDtype] : undefined;
+    const width = dtypeWidth(dtype);
     if (width === undefined) throw new SafetensorsError(`tensor ${name}: dtype ${String(dtype)} is not supported (F32, F16, BF16)`);
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       throw new SafetensorsError(`tensor ${name}: shape must be an array of non-negative integers`);
@@ -142,8 +142,13 @@ export function requireTensor(file: SafetensorsFile, name: string, shape: number
 }
 
 /** The floating-point storage types read: their bytes per value. */
-export const DTYPE_BYTES: Readonly<Record<FloatDtype, number>> = { F32: 4, F16: 2, BF16: 2 };
+const DTYPE_BYTES: Readonly<Record<FloatDtype, number>> = { F32: 4, F16: 2, BF16: 2 };
 export type FloatDtype = "F32" | "F16" | "BF16";
+
+/** The bytes per value of a header's `dtype` when it is one read here (F32, F16, BF16), else `undefined`. */
+export function dtypeWidth(dtype: unknown): number | undefined {
+  return typeof dtype === "string" && Object.hasOwn(DTYPE_BYTES, dtype) ? DTYPE_BYTES[dtype as FloatDtype] : undefined;
+}
 
 /** Little-endian F32/F16/BF16 bytes as float32 values (F16 and BF16 widened exactly). */
 export function toFloat32(bytes: Uint8Array, dtype: FloatDtype): Float32Array {

@@ -64,6 +64,45 @@ export function tokenEvent(sequence: SequenceReport, delta: string, p: SamplePar
   };
 }
 
+/**
+ * Records a generated token (not a stop token) on its sequence: its id, logprob, top list and
+ * where its text starts, taken before its text is added. @returns what its event reports.
+ */
+export function recordToken(sequence: SequenceReport, token: number, logprob: number, tops: TopLogprob[] | undefined): SampledToken {
+  const sampled = { token, logprob, tops, offset: sequence.text.length };
+  sequence.tokens.push(token);
+  sequence.logprobs.push(logprob);
+  sequence.offsets.push(sampled.offset);
+  if (tops) sequence.tops.push(tops);
+  return sampled;
+}
+
+/**
+ * The prompts of a request to prefill this round, from `first`: while their sequences' KV-cache
+ * bytes (`bytesOf(i)`: all `n` sequences of prompt `i`) fit in `free` and their rows in `rows`
+ * (the first prompt's rows always do). `last === first` when not even the first one's fit.
+ */
+export function promptsThatFit(
+  prompts: readonly (readonly number[])[],
+  first: number,
+  free: number,
+  rows: number,
+  bytesOf: (i: number) => number,
+): { last: number; rows: number } {
+  let last = first;
+  let bytes = 0;
+  let taken = 0;
+  while (last < prompts.length) {
+    const more = bytesOf(last);
+    const length = prompts[last]!.length;
+    if (bytes + more > free || (last > first && taken + length > rows)) break;
+    bytes += more;
+    taken += length;
+    last++;
+  }
+  return { last, rows: taken };
+}
+
 /** The result of a finished request: its completions and token counts (`encoded`: each prompt's tokens). */
 export function sampleResult(sequences: readonly SequenceReport[], encoded: readonly number[][], p: SampleParams): SampleResult {
   const completions: Completion[] = sequences.map((l) => ({
@@ -246,18 +285,15 @@ export class SampleBatcher {
       if (!job) break;
       // The oldest request waits for KV memory rather than being overtaken (no starvation).
       const perPrompt = job.p.n * kvCacheBytes(job.w.config);
-      let room = Math.floor((this.kvBudgetBytes - this.kvBytes) / perPrompt);
-      if (room < 1) break;
       const first = job.prefilled;
-      let last = first + 1;
-      let rows = job.encoded[first]!.length;
-      while (last < job.encoded.length && last - first < room && rows + job.encoded[last]!.length <= budget) rows += job.encoded[last++]!.length;
+      const fit = promptsThatFit(job.encoded, first, this.kvBudgetBytes - this.kvBytes, budget, () => perPrompt);
+      if (fit.last === first) break;
       try {
-        this.prefill(job, first, last);
+        this.prefill(job, first, fit.last);
       } catch (e) {
         this.end(job, toError(e));
       }
-      budget -= rows;
+      budget -= fit.rows;
       if (job.prefilled === job.encoded.length || job.ended) this.fresh.splice(this.fresh.indexOf(job), 1);
     }
   }
@@ -370,11 +406,7 @@ export class SampleBatcher {
       delta = l.text.finish().delta;
       l.finish = "stop";
     } else {
-      sampled = { token, logprob, tops, offset: l.text.length };
-      l.tokens.push(token);
-      l.logprobs.push(logprob);
-      l.offsets.push(sampled.offset);
-      if (tops) l.tops.push(tops);
+      sampled = recordToken(l, token, logprob, tops);
       const r = l.text.push(token);
       delta = r.delta;
       if (r.stopped) {
@@ -440,7 +472,8 @@ function mib(bytes: number): string {
   return `${Number((bytes / 2 ** 20).toFixed(2))} MiB`;
 }
 
-function toError(e: unknown): Error {
+/** A thrown value as an Error. */
+export function toError(e: unknown): Error {
   return e instanceof Error ? e : new Error(String(e));
 }
 

@@ -7,10 +7,10 @@ import { ownedRun } from "../runs/run-access.js";
 import { resolveWeights } from "../runs/weights.js";
 import { parseModel, usage } from "./completions.js";
 import { chatStopIds, renderConversation } from "./conversations.js";
-import { checkFiniteSample, runSample, streamSample } from "./inference.js";
+import { type SampleAnswer, runSample, streamSample } from "./inference.js";
 import { nonFiniteWeights } from "./finite-results.js";
 import { checkSampleSize } from "./sample-size.js";
-import { chatTopLogprobs, checkTopLogprobs, stopTokenIds } from "./token-options.js";
+import { chatTokenLogprob, checkTopLogprobs, stopTokenIds } from "./token-options.js";
 
 type Schemas = components["schemas"];
 
@@ -59,6 +59,7 @@ export const createChatCompletion: Handler<"createChatCompletion"> = async (ctx)
   const renameParam = (param: string) => (param === "run_id" || param === "step" ? "model" : param.replace(/^prompts\[0\]/, "messages"));
   const head = { id: newChatCompletionId(), created: Math.floor(Date.now() / 1000), model: body.model };
 
+  const answer: SampleAnswer = { nonFinite: () => nonFiniteWeights(runId, resolvedStep), renameParam };
   if (body.stream) {
     const started = new Set<number>();
     await streamSample(
@@ -72,11 +73,7 @@ export const createChatCompletion: Handler<"createChatCompletion"> = async (ctx)
         if (event.delta !== "" || delta.role) delta.content = event.delta;
         const logprobs =
           withLogprobs && event.logprob !== undefined && event.token !== undefined
-            ? {
-                content: [
-                  { token: codec.decode([event.token]), logprob: event.logprob, bytes: null, top_logprobs: chatTopLogprobs(codec, event.top_logprobs) },
-                ],
-              }
+            ? { content: [chatTokenLogprob(codec, event.token, event.logprob, event.top_logprobs)] }
             : null;
         const chunk: Schemas["ChatCompletionChunk"] = {
           ...head,
@@ -86,8 +83,7 @@ export const createChatCompletion: Handler<"createChatCompletion"> = async (ctx)
         return chunk;
       },
       {
-        nonFinite: () => nonFiniteWeights(runId, resolvedStep),
-        renameParam,
+        ...answer,
         final: (result) =>
           body.stream_options?.include_usage
             ? ({
@@ -101,8 +97,7 @@ export const createChatCompletion: Handler<"createChatCompletion"> = async (ctx)
     );
     return { kind: "streamed" };
   }
-  const result = await runSample(ctx, weights, [prompt.tokens], params, renameParam);
-  checkFiniteSample(runId, resolvedStep, result);
+  const result = await runSample(ctx, weights, [prompt.tokens], params, answer);
   const response: Schemas["ChatCompletion"] = {
     ...head,
     object: "chat.completion",
@@ -111,12 +106,7 @@ export const createChatCompletion: Handler<"createChatCompletion"> = async (ctx)
       message: { role: "assistant", content: c.text },
       logprobs: withLogprobs
         ? {
-            content: c.tokens.map((t, k) => ({
-              token: codec.decode([t]),
-              logprob: c.logprobs?.[k] ?? 0,
-              bytes: null,
-              top_logprobs: chatTopLogprobs(codec, c.top_logprobs?.[k]),
-            })),
+            content: c.tokens.map((t, k) => chatTokenLogprob(codec, t, c.logprobs?.[k] ?? 0, c.top_logprobs?.[k])),
           }
         : null,
       finish_reason: c.finish_reason,

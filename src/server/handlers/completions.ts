@@ -7,8 +7,8 @@ import { checkSampleSize } from "./sample-size.js";
 import { ownedRun } from "../runs/run-access.js";
 import { resolveWeights } from "../runs/weights.js";
 import { nonFiniteWeights } from "./finite-results.js";
-import { checkFiniteSample, runSample, streamSample } from "./inference.js";
-import { completionChunkLogprobs, completionLogprobs, stopTokenIds } from "./token-options.js";
+import { type SampleAnswer, runSample, streamSample } from "./inference.js";
+import { completionLogprobs, stopTokenIds } from "./token-options.js";
 
 type Schemas = components["schemas"];
 
@@ -51,6 +51,7 @@ export const createCompletion: Handler<"createCompletion"> = async (ctx) => {
   const created = Math.floor(Date.now() / 1000);
   const head = { id, object: "text_completion" as const, created, model: body.model };
 
+  const answer: SampleAnswer = { nonFinite: () => nonFiniteWeights(runId, step), renameParam };
   if (body.stream) {
     await streamSample(
       ctx,
@@ -63,15 +64,14 @@ export const createCompletion: Handler<"createCompletion"> = async (ctx) => {
           text: event.delta,
           logprobs:
             withLogprobs && event.logprob !== undefined && event.token !== undefined
-              ? completionChunkLogprobs(codec, event.token, event.logprob, event.top_logprobs, event.text_offset ?? 0)
+              ? completionLogprobs(codec, [event.token], [event.logprob], event.top_logprobs && [event.top_logprobs], [event.text_offset ?? 0])
               : null,
           finish_reason: event.finish_reason,
         };
         return { ...head, choices: [choice] } satisfies Schemas["CompletionResponse"];
       },
       {
-        nonFinite: () => nonFiniteWeights(runId, step),
-        renameParam,
+        ...answer,
         final: (result) =>
           body.stream_options?.include_usage
             ? ({ ...head, choices: [], usage: usage(result.prompt_tokens, result.completion_tokens) } satisfies Schemas["CompletionResponse"])
@@ -80,8 +80,7 @@ export const createCompletion: Handler<"createCompletion"> = async (ctx) => {
     );
     return { kind: "streamed" };
   }
-  const result = await runSample(ctx, weights, prompts, params, renameParam);
-  checkFiniteSample(runId, step, result);
+  const result = await runSample(ctx, weights, prompts, params, answer);
   const response: Schemas["CompletionResponse"] = {
     ...head,
     choices: result.completions.map((c) => ({

@@ -73,6 +73,7 @@ export const sample: Handler<"sample"> = async (ctx) => {
   };
   if (body.seed !== undefined) params.seed = body.seed;
   if (stopTokenIds.length > 0) params.stop_token_ids = stopTokenIds;
+  const answer: SampleAnswer = { nonFinite: () => nonFiniteWeights(run.run_id, step), renameParam };
   if (body.stream) {
     await streamSample(
       ctx,
@@ -86,12 +87,11 @@ export const sample: Handler<"sample"> = async (ctx) => {
         if (event.top_logprobs !== undefined) chunk.top_logprobs = event.top_logprobs;
         return chunk;
       },
-      { nonFinite: () => nonFiniteWeights(run.run_id, step), ...(renameParam ? { renameParam } : {}) },
+      answer,
     );
     return { kind: "streamed" };
   }
-  const result = await runSample(ctx, weights, prompts, params, renameParam);
-  checkFiniteSample(run.run_id, step, result);
+  const result = await runSample(ctx, weights, prompts, params, answer);
   const samples: Schemas["Sample"][] = result.completions.map((c) => {
     const out: Schemas["Sample"] = { index: c.index, prompt_index: c.prompt_index, text: c.text, finish_reason: c.finish_reason };
     if (body.logprobs) {
@@ -138,33 +138,37 @@ export const createEmbeddings: Handler<"createEmbeddings"> = async (ctx) => {
   return json(200, response, { runId: run.run_id });
 };
 
-/**
- * Refuses a sampling result whose logprobs are not finite (see `nonFiniteWeights`).
- * @throws ApiError 409 `non_finite_weights`
- */
-export function checkFiniteSample(runId: string, step: number, result: SampleResult): void {
-  for (const c of result.completions) {
-    if (!allFinite(c.logprobs ?? []) || !allFinite(c.prompt_logprobs ?? [], true)) throw nonFiniteWeights(runId, step);
-  }
+/** How a sampling call answers for its run: the error for weights that give no finite number, and the API's names of the engine's fields. */
+export interface SampleAnswer {
+  /** The 409 `nonFiniteWeights(runId, step)` a logprob that is not finite is answered with. */
+  nonFinite: () => ApiError;
+  /** Rewrites the engine's field path for an API whose fields differ (`prompts[i]` → `prompt[i]`). */
+  renameParam?: ((param: string) => string) | undefined;
 }
 
 /**
- * Non-streamed sampling with engine errors mapped to their 4xx. A client that goes away stops
- * the work: the engine is aborted between decoding steps (or before it starts, if still queued).
+ * Non-streamed sampling with engine errors mapped to their 4xx, and a result whose logprobs are
+ * not finite refused with `answer.nonFinite()`. A client that goes away stops the work: the
+ * engine is aborted between decoding steps (or before it starts, if still queued).
  */
 export async function runSample(
   ctx: RequestContext,
   weights: WeightsRef,
   prompts: Prompt[],
   params: SampleParams,
-  renameParam?: (param: string) => string,
+  answer: SampleAnswer,
 ): Promise<SampleResult> {
+  let result: SampleResult;
   try {
-    return await ctx.services.engine.sample(weights, prompts, params, { signal: ctx.signal });
+    result = await ctx.services.engine.sample(weights, prompts, params, { signal: ctx.signal });
   } catch (error) {
     if (ctx.signal.aborted) throw clientGone();
-    throw toApiError(weightsLost(ctx, weights, error, renameParam), renameParam);
+    throw toApiError(weightsLost(ctx, weights, error, answer.renameParam), answer.renameParam);
   }
+  for (const c of result.completions) {
+    if (!allFinite(c.logprobs ?? []) || !allFinite(c.prompt_logprobs ?? [], true)) throw answer.nonFinite();
+  }
+  return result;
 }
 
 /** What a call whose client has gone ends with: nobody reads it, and it is not the server's fault. */
@@ -183,12 +187,7 @@ export async function streamSample(
   prompts: Prompt[],
   params: SampleParams,
   toChunk: (event: TokenEvent) => unknown,
-  options: {
-    /** The error a logprob that is not finite ends the stream with (`nonFiniteWeights(runId, step)`). */
-    nonFinite: () => ApiError;
-    renameParam?: (param: string) => string;
-    final?: (result: SampleResult) => unknown;
-  },
+  options: SampleAnswer & { final?: (result: SampleResult) => unknown },
 ): Promise<void> {
   const { res, requestId } = ctx;
   const stream = new EventStream(res, requestId, ctx.sendError);

@@ -75,23 +75,12 @@ export function completionLogprobs(
   };
 }
 
-/** The same for one streamed token, its text starting at `offset` of its choice's text. */
-export function completionChunkLogprobs(
-  codec: TokenCodec,
-  token: number,
-  logprob: number,
-  tops: readonly TopLogprob[] | undefined,
-  offset: number,
-): NonNullable<Schemas["CompletionChoice"]["logprobs"]> {
-  return {
-    tokens: [tokenText(codec, token)],
-    token_logprobs: [logprob],
-    top_logprobs: [topMap(codec, tops ?? [], token, logprob)],
-    text_offset: [offset],
-  };
+/** Chat completions' `logprobs.content` entry of one generated token: its text, logprob and the position's top list. */
+export function chatTokenLogprob(codec: TokenCodec, token: number, logprob: number, tops: readonly TopLogprob[] | undefined) {
+  return { token: codec.decode([token]), logprob, bytes: null, top_logprobs: chatTopLogprobs(codec, tops) };
 }
 
 /** Chat completions' `top_logprobs` of one position. */
-export function chatTopLogprobs(codec: TokenCodec, tops: readonly TopLogprob[] | undefined): { token: string; logprob: number; bytes: null }[] {
+function chatTopLogprobs(codec: TokenCodec, tops: readonly TopLogprob[] | undefined): { token: string; logprob: number; bytes: null }[] {
   return (tops ?? []).map((t) => ({ token: codec.decode([t.token]), logprob: t.logprob, bytes: null }));
 }

@@ -3,7 +3,18 @@ import { CompletionText } from "../completion-text.js";
 import { type TokenCodec, encodeWithBos } from "../codec.js";
 import { FullLogitSums, fullNormalizer, pickToken, type PickOptions } from "../pick-token.js";
 import { Rng } from "../rng.js";
-import { SAMPLE_DEFAULTS, type SampleDone, type SampleHooks, type SampledToken, type SequenceReport, sampleResult, tokenEvent } from "../sample-loop.js";
+import {
+  SAMPLE_DEFAULTS,
+  type SampleDone,
+  type SampleHooks,
+  type SampledToken,
+  type SequenceReport,
+  promptsThatFit,
+  recordToken,
+  sampleResult,
+  toError,
+  tokenEvent,
+} from "../sample-loop.js";
 import { DEFAULT_KV_BUDGET_BYTES, EngineError, type Prompt, type SampleParams, type SampleResult, type TopLogprob } from "../types.js";
 import { FastKvCache, type FastLora, type HfFastModel } from "./hf-fast-model.js";
 import { HfKvCache, type HfLoraTensors, type HfModel } from "./hf-model.js";
@@ -239,7 +250,7 @@ export class HfSampler {
       try {
         this.decode(w, group);
       } catch (e) {
-        for (const job of new Set(group.map((l) => l.job))) this.end(job, e instanceof Error ? e : new Error(String(e)));
+        for (const job of new Set(group.map((l) => l.job))) this.end(job, toError(e));
       }
     }
     this.jobs = this.jobs.filter((j) => !j.ended);
@@ -263,24 +274,14 @@ export class HfSampler {
     for (const job of this.jobs) {
       if (job.ended || paused.has(job) || job.prefilled === job.encoded.length) continue;
       const first = job.prefilled;
-      let last = first;
-      let bytes = 0;
-      let taken = 0;
-      while (last < job.encoded.length) {
-        const more = job.p.n * sequenceBytes(job, last);
-        const length = job.encoded[last]!.length;
-        if (this.kvBytes + bytes + more > this.kvBudgetBytes || (last > first && taken + length > rows)) break;
-        bytes += more;
-        taken += length;
-        last++;
-      }
-      if (last === first) return;
+      const fit = promptsThatFit(job.encoded, first, this.kvBudgetBytes - this.kvBytes, rows, (i) => job.p.n * sequenceBytes(job, i));
+      if (fit.last === first) return;
       try {
-        this.prefill(job, first, last);
+        this.prefill(job, first, fit.last);
       } catch (e) {
-        this.end(job, e instanceof Error ? e : new Error(String(e)));
+        this.end(job, toError(e));
       }
-      rows -= taken;
+      rows -= fit.rows;
       if (rows <= 0 || (!job.ended && job.prefilled < job.encoded.length)) return;
     }
   }
@@ -375,11 +376,7 @@ export class HfSampler {
       delta = l.text.finish().delta;
       l.finish = "stop";
     } else {
-      sampled = { token, logprob, tops, offset: l.text.length };
-      l.tokens.push(token);
-      l.logprobs.push(logprob);
-      l.offsets.push(sampled.offset);
-      if (tops) l.tops.push(tops);
+      sampled = recordToken(l, token, logprob, tops);
       const full = w.codec.decode(l.tokens);
       // A byte-fallback token may end mid-character: wait for the rest.
       let r = { delta: "", stopped: false };

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { CheckpointError } from "./checkpoint-error.js";
-import { DTYPE_BYTES, type FloatDtype, toFloat32 } from "../safetensors.js";
+import { dtypeWidth, type FloatDtype, toFloat32 } from "../safetensors.js";
 
 /** Where one tensor lives: its file, dtype, shape and absolute byte range. */
 export interface TensorEntry {
@@ -69,7 +69,7 @@ function readHeader(file: string): [string, TensorEntry][] {
       if (name === "__metadata__") continue;
       const { dtype, shape, data_offsets: offsets } = (raw ?? {}) as Record<string, unknown>;
       // The storage types a checkpoint may use; each is converted to float32 as it is read.
-      const width = typeof dtype === "string" && Object.hasOwn(DTYPE_BYTES, dtype) ? DTYPE_BYTES[dtype as FloatDtype] : undefined;
+      const width = dtypeWidth(dtype);
       if (!width) throw new CheckpointError(`${file}: tensor ${name} has dtype ${String(dtype)}; supported: F32, F16, BF16`);
       if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new CheckpointError(`${file}: tensor ${name} has a bad shape`);
       if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0))
